@@ -1,0 +1,65 @@
+//! The error shape that crosses every boundary to a user: a stable `code` the UI and scripts
+//! branch on, and a `message` a person reads. Library errors keep their own types; they are
+//! mapped here, once.
+
+use serde::Serialize;
+
+/// What went wrong, as a stable machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The ONNX Runtime library is not where Dokuei looks for it.
+    OnnxRuntimeMissing,
+    /// A file was found but could not be loaded as ONNX Runtime.
+    OnnxRuntimeLoadFailed,
+    /// ONNX Runtime was found but is too old for this build.
+    OnnxRuntimeWrongVersion,
+    /// ONNX Runtime loaded but its environment could not be created.
+    OnnxRuntimeStartFailed,
+}
+
+impl ErrorCode {
+    /// The code as the UI and logs spell it (the same string serde writes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnnxRuntimeMissing => "onnx_runtime_missing",
+            Self::OnnxRuntimeLoadFailed => "onnx_runtime_load_failed",
+            Self::OnnxRuntimeWrongVersion => "onnx_runtime_wrong_version",
+            Self::OnnxRuntimeStartFailed => "onnx_runtime_start_failed",
+        }
+    }
+
+    /// The process exit code a command-line tool returns for this error.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::OnnxRuntimeMissing
+            | Self::OnnxRuntimeLoadFailed
+            | Self::OnnxRuntimeWrongVersion
+            | Self::OnnxRuntimeStartFailed => 3,
+        }
+    }
+}
+
+/// An error as the UI and the CLI see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl From<dokuei_infer::RuntimeError> for AppError {
+    fn from(e: dokuei_infer::RuntimeError) -> Self {
+        use dokuei_infer::RuntimeError as E;
+        let code = match &e {
+            E::NotFound { .. } => ErrorCode::OnnxRuntimeMissing,
+            E::LoadFailed { .. } => ErrorCode::OnnxRuntimeLoadFailed,
+            E::WrongVersion { .. } => ErrorCode::OnnxRuntimeWrongVersion,
+            E::Environment { .. } => ErrorCode::OnnxRuntimeStartFailed,
+        };
+        AppError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The use cases Dokuei offers, in the words of the people who use it. The desktop shell and
+//! the command-line tool call this crate and nothing below it, so both behave the same.
+
+mod error;
+pub mod system;
+
+pub use error::{AppError, ErrorCode};
+pub use system::{AppInfo, OnnxRuntimeInfo, app_info, onnx_runtime_info};

@@ -1,0 +1,111 @@
+// Starts the built Dokuei app under tauri-driver + WebKitWebDriver and hands tests a
+// WebdriverIO browser. Tests run inside Xvfb (tests/e2e/run.sh starts it).
+//
+//   DOKUEI_APP        path of the built dokuei-app binary (required)
+//   DOKUEI_E2E_OUT    folder for screenshots (default: tests/output/e2e)
+
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { remote } from "webdriverio";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const outDir = process.env.DOKUEI_E2E_OUT ?? path.resolve(here, "../output/e2e");
+mkdirSync(outDir, { recursive: true });
+
+export function appPath() {
+  const app = process.env.DOKUEI_APP;
+  if (!app) throw new Error("set DOKUEI_APP to the built dokuei-app binary (tests/e2e/run.sh does)");
+  return app;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+async function waitForPort(port, child, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`tauri-driver exited with ${child.exitCode}`);
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`tauri-driver did not listen on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * Launches the app with extra environment variables and returns `{ browser, logs, close }`.
+ * `logs()` returns what tauri-driver, WebKitWebDriver and the app printed so far.
+ */
+export async function launch(env = {}) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  let output = "";
+  const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  driver.stdout.on("data", (d) => (output += d));
+  driver.stderr.on("data", (d) => (output += d));
+  try {
+    await waitForPort(port, driver);
+    const browser = await remote({
+      hostname: "127.0.0.1",
+      port,
+      logLevel: "warn",
+      connectionRetryCount: 0,
+      capabilities: {
+        browserName: "wry",
+        "wdio:enforceWebDriverClassic": true,
+        "tauri:options": { application: appPath() },
+      },
+    });
+    return {
+      browser,
+      logs: () => output,
+      close: async () => {
+        await browser.deleteSession().catch(() => {});
+        driver.kill();
+      },
+    };
+  } catch (e) {
+    driver.kill();
+    throw new Error(`${e.message}\n--- tauri-driver output ---\n${output}`);
+  }
+}
+
+/** Saves the webview's own rendering (WebDriver screenshot) as `<name>.png`. */
+export async function saveScreenshot(browser, name) {
+  const file = path.join(outDir, `${name}.png`);
+  writeFileSync(file, Buffer.from(await browser.takeScreenshot(), "base64"));
+  return file;
+}
+
+/** Saves the whole X display (window decorations included) with ImageMagick's `import`. */
+export function saveDisplayScreenshot(name) {
+  const file = path.join(outDir, `${name}-display.png`);
+  execFileSync("import", ["-window", "root", file]);
+  return file;
+}
+
+/** Reads a PNG's width and height from its header. */
+export function pngSize(buffer) {
+  if (buffer.toString("latin1", 1, 4) !== "PNG") throw new Error("not a PNG");
+  return { width: buffer.readUInt32BE(16), height: buffer.readUInt32BE(20) };
+}
