@@ -85,7 +85,7 @@ function RuntimeDetails({ state }: { state: RuntimeState }) {
               {info.providers.map((p) => (
                 <tr key={p.kind} className={p.compiled_in && p.in_library ? "ok" : "off"}>
                   <td>{p.kind}</td>
-                  <td>{providerAvailability(p)}</td>
+                  <td data-testid={`provider-status-${p.kind}`}>{providerAvailability(p)}</td>
                 </tr>
               ))}
             </tbody>
