@@ -10,7 +10,11 @@ fn dokuei() -> Command {
 fn system_prints_the_onnx_runtime_in_use() {
     let out = dokuei().arg("system").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("ONNX Runtime 1.31.1 from "), "{stdout}");
     assert!(stdout.contains("models will run on: CPU"), "{stdout}");
     assert!(stdout.contains("not for clinical use"), "{stdout}");
