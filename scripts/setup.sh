@@ -74,6 +74,9 @@ npm_install_locked ui
 [ $for_tests = 1 ] && npm_install_locked tests/e2e
 
 if [ $for_tests = 1 ]; then
+  # --- Python reference tools and test data ----------------------------------------------------
+  bash scripts/testdata.sh
+
   # --- tauri-driver (WebDriver proxy for the end-to-end tests) -------------------------------
   tauri_driver_version=2.1.0
   if command -v tauri-driver >/dev/null && [ "$(cargo install --list | grep -c "^tauri-driver v$tauri_driver_version:")" = 1 ]; then

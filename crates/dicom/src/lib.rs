@@ -4,6 +4,7 @@
 //! So far it holds the VOI (window/level) transform and the window presets; the study index
 //! and series decoding arrive with the study-engine work.
 
+pub mod geometry;
 pub mod voi;
 
 pub use voi::{CT_PRESETS, VoiFunction, Window, WindowPreset};
