@@ -1,0 +1,58 @@
+//! DICOMDIR (PS3.10 media directory): the files it references.
+
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+
+use crate::error::DicomError;
+
+/// The image files a DICOMDIR references, as paths relative to its folder. Records that point
+/// nowhere are left out; the index reports files that are listed but unreadable.
+pub fn referenced_files(dicomdir: &Path) -> Result<Vec<PathBuf>, DicomError> {
+    let err = |reason: String| DicomError::Dicomdir {
+        source_name: dicomdir.display().to_string(),
+        reason,
+    };
+    let obj = dicom_object::open_file(dicomdir).map_err(|e| err(e.to_string()))?;
+    let records = obj
+        .get(tags::DIRECTORY_RECORD_SEQUENCE)
+        .and_then(|e| e.items())
+        .ok_or_else(|| err("it has no Directory Record Sequence".into()))?;
+    let base = dicomdir.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for record in records {
+        let Some(id) = record.get(tags::REFERENCED_FILE_ID) else {
+            continue;
+        };
+        // Referenced File ID is a multi-valued CS: one path component per value.
+        let parts: Vec<String> = match id.value().to_multi_str() {
+            Ok(parts) => parts.iter().map(|p| p.trim().to_owned()).collect(),
+            Err(_) => continue,
+        };
+        let mut path = base.to_path_buf();
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            // Media file systems are case-insensitive; a copied tree may not be.
+            path = find_case_insensitive(&path, part);
+        }
+        files.push(path);
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn find_case_insensitive(dir: &Path, name: &str) -> PathBuf {
+    let exact = dir.join(name);
+    if exact.exists() {
+        return exact;
+    }
+    std::fs::read_dir(dir)
+        .ok()
+        .and_then(|entries| {
+            entries
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().eq_ignore_ascii_case(name))
+                .map(|e| e.path())
+        })
+        .unwrap_or(exact)
+}

@@ -1,0 +1,553 @@
+//! The study index: Patient → Study → Series → Instance, from headers only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::DicomError;
+use crate::geometry::{FrameGeometry, Orientation};
+use crate::source::{ReadDepth, Source, discover};
+use crate::voi::{VoiFunction, Window};
+
+/// A file that could not be used, and why. Shown to the user; never stops the rest of the
+/// study from opening.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileProblem {
+    pub file: String,
+    /// A stable name for the kind of problem (see [`DicomError::kind`]).
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StudyIndex {
+    pub patients: Vec<Patient>,
+    /// Files that looked like DICOM but could not be read.
+    pub problems: Vec<FileProblem>,
+    /// Files looked at.
+    pub files_scanned: u32,
+    /// Files skipped because they are not DICOM at all (or are not images: DICOMDIR, reports).
+    pub skipped: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Patient {
+    pub id: String,
+    pub name: String,
+    pub birth_date: String,
+    pub sex: String,
+    pub studies: Vec<Study>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Study {
+    pub uid: String,
+    pub date: String,
+    pub time: String,
+    pub description: String,
+    pub accession_number: String,
+    pub study_id: String,
+    pub series: Vec<Series>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Series {
+    pub uid: String,
+    pub number: Option<i32>,
+    pub modality: String,
+    pub description: String,
+    pub body_part: String,
+    pub instances: Vec<Instance>,
+}
+
+impl Series {
+    /// Total number of frames (images) in the series.
+    pub fn frame_count(&self) -> u32 {
+        self.instances
+            .iter()
+            .map(|i| i.image.as_ref().map_or(0, |im| im.frames))
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub source: Source,
+    pub sop_instance_uid: String,
+    pub sop_class_uid: String,
+    pub instance_number: Option<i32>,
+    pub transfer_syntax: String,
+    pub image: Option<ImageInfo>,
+}
+
+/// Modality LUT: stored value × slope + intercept (HU for CT).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rescale {
+    pub slope: f64,
+    pub intercept: f64,
+}
+
+impl Rescale {
+    pub const IDENTITY: Rescale = Rescale {
+        slope: 1.0,
+        intercept: 0.0,
+    };
+
+    pub fn apply(&self, stored: f64) -> f64 {
+        stored * self.slope + self.intercept
+    }
+}
+
+/// What differs frame to frame (in enhanced multi-frame images these come from the
+/// per-frame functional groups; in classic images every frame shares the instance's values).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameInfo {
+    pub geometry: Option<FrameGeometry>,
+    pub rescale: Rescale,
+    pub windows: Vec<Window>,
+    /// Temporal position / phase, when the file says (used to split multi-phase series).
+    pub temporal_position: Option<i32>,
+    pub slice_thickness: Option<f64>,
+}
+
+/// The image attributes of an instance that has pixel data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageInfo {
+    pub rows: u32,
+    pub columns: u32,
+    pub frames: u32,
+    pub samples_per_pixel: u16,
+    pub photometric: String,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub pixel_representation: u16,
+    pub planar_configuration: u16,
+    pub acquisition_number: Option<i32>,
+    /// One entry per frame.
+    pub frame_info: Vec<FrameInfo>,
+}
+
+/// Indexes everything under `paths` (folders, files, DICOMDIRs, zip archives), in parallel.
+pub fn index(paths: &[PathBuf]) -> StudyIndex {
+    let (sources, mut problems) = discover(paths);
+    let explicit_files: Vec<&PathBuf> = paths.iter().filter(|p| p.is_file()).collect();
+    let results: Vec<(Source, Result<Scanned, DicomError>)> = sources
+        .par_iter()
+        .map(|s| (s.clone(), read_header(s)))
+        .collect();
+
+    let mut index = StudyIndex {
+        files_scanned: sources.len() as u32,
+        ..StudyIndex::default()
+    };
+    // patient key → study uid → series uid → instances
+    type Tree = BTreeMap<
+        String,
+        (
+            PatientFields,
+            BTreeMap<String, (StudyFields, BTreeMap<String, (SeriesFields, Vec<Instance>)>)>,
+        ),
+    >;
+    let mut tree: Tree = BTreeMap::new();
+    for (source, result) in results {
+        match result {
+            Ok(Scanned::Instance(h)) => {
+                let patient_key = format!("{}\u{1}{}", h.patient.id, h.patient.name);
+                let (_, studies) = tree
+                    .entry(patient_key)
+                    .or_insert_with(|| (h.patient.clone(), BTreeMap::new()));
+                let (_, series) = studies
+                    .entry(h.study.uid.clone())
+                    .or_insert_with(|| (h.study.clone(), BTreeMap::new()));
+                let (_, instances) = series
+                    .entry(h.series.uid.clone())
+                    .or_insert_with(|| (h.series.clone(), Vec::new()));
+                instances.push(h.instance);
+            }
+            Ok(Scanned::NotDicom) => {
+                let named_explicitly =
+                    matches!(&source, Source::File { path } if explicit_files.contains(&path));
+                if named_explicitly || source.looks_like_dicom_by_name() {
+                    problems.push(FileProblem {
+                        file: source.to_string(),
+                        kind: "not_dicom".into(),
+                        reason: "not a DICOM file".into(),
+                    });
+                } else {
+                    index.skipped += 1;
+                }
+            }
+            Ok(Scanned::Directory) => index.skipped += 1,
+            Err(e) => problems.push(FileProblem {
+                file: source.to_string(),
+                kind: e.kind().into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    for (_, (p, studies)) in tree {
+        let mut patient = Patient {
+            id: p.id,
+            name: p.name,
+            birth_date: p.birth_date,
+            sex: p.sex,
+            studies: Vec::new(),
+        };
+        for (_, (s, series_map)) in studies {
+            let mut study = Study {
+                uid: s.uid,
+                date: s.date,
+                time: s.time,
+                description: s.description,
+                accession_number: s.accession_number,
+                study_id: s.study_id,
+                series: Vec::new(),
+            };
+            for (_, (se, mut instances)) in series_map {
+                instances.sort_by(|a, b| {
+                    a.instance_number
+                        .cmp(&b.instance_number)
+                        .then_with(|| a.source.cmp(&b.source))
+                });
+                study.series.push(Series {
+                    uid: se.uid,
+                    number: se.number,
+                    modality: se.modality,
+                    description: se.description,
+                    body_part: se.body_part,
+                    instances,
+                });
+            }
+            study
+                .series
+                .sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.uid.cmp(&b.uid)));
+            patient.studies.push(study);
+        }
+        patient
+            .studies
+            .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
+        index.patients.push(patient);
+    }
+    index.problems = problems;
+    index
+}
+
+/// What reading one file's header found.
+enum Scanned {
+    Instance(Box<Header>),
+    NotDicom,
+    /// A DICOMDIR: a table of contents, not part of a study.
+    Directory,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PatientFields {
+    id: String,
+    name: String,
+    birth_date: String,
+    sex: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StudyFields {
+    uid: String,
+    date: String,
+    time: String,
+    description: String,
+    accession_number: String,
+    study_id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SeriesFields {
+    uid: String,
+    number: Option<i32>,
+    modality: String,
+    description: String,
+    body_part: String,
+}
+
+struct Header {
+    patient: PatientFields,
+    study: StudyFields,
+    series: SeriesFields,
+    instance: Instance,
+}
+
+/// SOP classes that are directories, not instances of a study.
+const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
+
+fn read_header(source: &Source) -> Result<Scanned, DicomError> {
+    let Some(obj) = source.open(ReadDepth::Header)? else {
+        return Ok(Scanned::NotDicom);
+    };
+    let ts = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    let sop_class = text(&obj, tags::SOP_CLASS_UID);
+    if obj
+        .meta()
+        .media_storage_sop_class_uid()
+        .trim_end_matches('\0')
+        == MEDIA_STORAGE_DIRECTORY
+        || sop_class == MEDIA_STORAGE_DIRECTORY
+    {
+        return Ok(Scanned::Directory);
+    }
+    let image = image_info(&obj, source)?;
+    // Files without UIDs (test images, some secondary captures) still open: all such files
+    // form one study, and each file its own series, so nothing is merged by accident.
+    let mut study_uid = text(&obj, tags::STUDY_INSTANCE_UID);
+    if study_uid.is_empty() {
+        study_uid = "(no Study Instance UID)".to_owned();
+    }
+    let mut series_uid = text(&obj, tags::SERIES_INSTANCE_UID);
+    if series_uid.is_empty() {
+        series_uid = format!("(no Series Instance UID: {source})");
+    }
+    Ok(Scanned::Instance(Box::new(Header {
+        patient: PatientFields {
+            id: text(&obj, tags::PATIENT_ID),
+            name: text(&obj, tags::PATIENT_NAME),
+            birth_date: text(&obj, tags::PATIENT_BIRTH_DATE),
+            sex: text(&obj, tags::PATIENT_SEX),
+        },
+        study: StudyFields {
+            uid: study_uid,
+            date: text(&obj, tags::STUDY_DATE),
+            time: text(&obj, tags::STUDY_TIME),
+            description: text(&obj, tags::STUDY_DESCRIPTION),
+            accession_number: text(&obj, tags::ACCESSION_NUMBER),
+            study_id: text(&obj, tags::STUDY_ID),
+        },
+        series: SeriesFields {
+            uid: series_uid,
+            number: int(&obj, tags::SERIES_NUMBER),
+            modality: text(&obj, tags::MODALITY),
+            description: text(&obj, tags::SERIES_DESCRIPTION),
+            body_part: text(&obj, tags::BODY_PART_EXAMINED),
+        },
+        instance: Instance {
+            source: source.clone(),
+            sop_instance_uid: text(&obj, tags::SOP_INSTANCE_UID),
+            sop_class_uid: sop_class,
+            instance_number: int(&obj, tags::INSTANCE_NUMBER),
+            transfer_syntax: ts,
+            image,
+        },
+    })))
+}
+
+/// Largest image dimension accepted (rows or columns); whole-slide images are out of scope.
+pub const MAX_DIMENSION: u32 = 65_535;
+/// Largest number of frames accepted in one instance.
+pub const MAX_FRAMES: u32 = 100_000;
+
+/// The image part of a header, or `None` for instances without pixel data (reports, RT plans).
+pub(crate) fn image_info(
+    obj: &InMemDicomObject,
+    source: &Source,
+) -> Result<Option<ImageInfo>, DicomError> {
+    let (Some(rows), Some(columns)) = (int(obj, tags::ROWS), int(obj, tags::COLUMNS)) else {
+        return Ok(None);
+    };
+    let implausible = |reason: String| DicomError::ImplausibleImage {
+        source_name: source.to_string(),
+        reason,
+    };
+    if rows <= 0 || columns <= 0 || rows as u32 > MAX_DIMENSION || columns as u32 > MAX_DIMENSION {
+        return Err(implausible(format!("{rows} rows × {columns} columns")));
+    }
+    let frames = match obj.get(tags::NUMBER_OF_FRAMES).map(|e| e.to_int::<i64>()) {
+        None => 1,
+        Some(Ok(n)) if n >= 1 && n <= i64::from(MAX_FRAMES) => n as u32,
+        Some(Ok(n)) => return Err(implausible(format!("Number of Frames is {n}"))),
+        Some(Err(_)) => return Err(implausible("Number of Frames is not a number".into())),
+    };
+    let bits_allocated = int(obj, tags::BITS_ALLOCATED).unwrap_or(16) as u16;
+    let samples_per_pixel = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1) as u16;
+    if !matches!(bits_allocated, 1 | 8 | 16 | 32) || !matches!(samples_per_pixel, 1 | 3) {
+        return Err(implausible(format!(
+            "Bits Allocated {bits_allocated}, Samples per Pixel {samples_per_pixel}"
+        )));
+    }
+    let bits_stored = int(obj, tags::BITS_STORED).map_or(bits_allocated, |b| b as u16);
+    if bits_stored == 0 || bits_stored > bits_allocated {
+        return Err(implausible(format!(
+            "Bits Stored {bits_stored} with Bits Allocated {bits_allocated}"
+        )));
+    }
+
+    let instance_frame = classic_frame_info(obj);
+    let shared = obj
+        .get(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|items| items.first());
+    let per_frame = obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items());
+    let frame_info = (0..frames as usize)
+        .map(|f| {
+            let item = per_frame.and_then(|items| items.get(f));
+            if shared.is_none() && item.is_none() {
+                return instance_frame.clone();
+            }
+            functional_group_frame_info(item, shared, &instance_frame)
+        })
+        .collect();
+
+    Ok(Some(ImageInfo {
+        rows: rows as u32,
+        columns: columns as u32,
+        frames,
+        samples_per_pixel,
+        photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION),
+        bits_allocated,
+        bits_stored,
+        pixel_representation: int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) as u16,
+        planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
+        acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
+        frame_info,
+    }))
+}
+
+fn classic_frame_info(obj: &InMemDicomObject) -> FrameInfo {
+    FrameInfo {
+        geometry: geometry_from(
+            floats(obj, tags::IMAGE_POSITION_PATIENT),
+            floats(obj, tags::IMAGE_ORIENTATION_PATIENT),
+            floats(obj, tags::PIXEL_SPACING),
+        ),
+        rescale: rescale_from(obj).unwrap_or(Rescale::IDENTITY),
+        windows: windows_from(obj),
+        temporal_position: int(obj, tags::TEMPORAL_POSITION_IDENTIFIER),
+        slice_thickness: floats(obj, tags::SLICE_THICKNESS).and_then(|v| v.first().copied()),
+    }
+}
+
+/// Frame attributes of an enhanced multi-frame image: the per-frame item first, then the
+/// shared item, then the classic attributes at the top level.
+fn functional_group_frame_info(
+    frame: Option<&InMemDicomObject>,
+    shared: Option<&InMemDicomObject>,
+    top: &FrameInfo,
+) -> FrameInfo {
+    let groups: Vec<&InMemDicomObject> = frame.into_iter().chain(shared).collect();
+    let macro_item = |seq: Tag| {
+        groups
+            .iter()
+            .find_map(|g| g.get(seq).and_then(|e| e.items()).and_then(|i| i.first()))
+    };
+    let position = macro_item(tags::PLANE_POSITION_SEQUENCE)
+        .and_then(|m| floats(m, tags::IMAGE_POSITION_PATIENT));
+    let orientation = macro_item(tags::PLANE_ORIENTATION_SEQUENCE)
+        .and_then(|m| floats(m, tags::IMAGE_ORIENTATION_PATIENT));
+    let measures = macro_item(tags::PIXEL_MEASURES_SEQUENCE);
+    let spacing = measures.and_then(|m| floats(m, tags::PIXEL_SPACING));
+    let geometry = geometry_from(position, orientation, spacing).or(top.geometry);
+    let rescale = macro_item(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+        .and_then(rescale_from)
+        .unwrap_or(top.rescale);
+    let windows = macro_item(tags::FRAME_VOILUT_SEQUENCE)
+        .map(windows_from)
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| top.windows.clone());
+    let temporal_position = macro_item(tags::FRAME_CONTENT_SEQUENCE)
+        .and_then(|m| int(m, tags::TEMPORAL_POSITION_INDEX))
+        .or(top.temporal_position);
+    let slice_thickness = measures
+        .and_then(|m| floats(m, tags::SLICE_THICKNESS))
+        .and_then(|v| v.first().copied())
+        .or(top.slice_thickness);
+    FrameInfo {
+        geometry,
+        rescale,
+        windows,
+        temporal_position,
+        slice_thickness,
+    }
+}
+
+fn geometry_from(
+    position: Option<Vec<f64>>,
+    orientation: Option<Vec<f64>>,
+    spacing: Option<Vec<f64>>,
+) -> Option<FrameGeometry> {
+    let position = position?;
+    let orientation = Orientation::from_iop(&orientation?)?;
+    let p: [f64; 3] = position.get(..3)?.try_into().ok()?;
+    let pixel_spacing = match spacing.as_deref() {
+        Some([r, c, ..]) if *r > 0.0 && *c > 0.0 => [*r, *c],
+        _ => [1.0, 1.0],
+    };
+    Some(FrameGeometry {
+        position: p,
+        orientation,
+        pixel_spacing,
+    })
+}
+
+fn rescale_from(obj: &InMemDicomObject) -> Option<Rescale> {
+    let slope = floats(obj, tags::RESCALE_SLOPE).and_then(|v| v.first().copied());
+    let intercept = floats(obj, tags::RESCALE_INTERCEPT).and_then(|v| v.first().copied());
+    if slope.is_none() && intercept.is_none() {
+        return None;
+    }
+    let slope = slope.filter(|s| *s != 0.0 && s.is_finite()).unwrap_or(1.0);
+    Some(Rescale {
+        slope,
+        intercept: intercept.filter(|i| i.is_finite()).unwrap_or(0.0),
+    })
+}
+
+fn windows_from(obj: &InMemDicomObject) -> Vec<Window> {
+    let (Some(centers), Some(widths)) = (
+        floats(obj, tags::WINDOW_CENTER),
+        floats(obj, tags::WINDOW_WIDTH),
+    ) else {
+        return Vec::new();
+    };
+    let function = match text(obj, tags::VOILUT_FUNCTION).as_str() {
+        "LINEAR_EXACT" => VoiFunction::LinearExact,
+        "SIGMOID" => VoiFunction::Sigmoid,
+        _ => VoiFunction::Linear,
+    };
+    centers
+        .iter()
+        .zip(&widths)
+        .filter(|(c, w)| c.is_finite() && w.is_finite())
+        .map(|(&center, &width)| Window {
+            center,
+            width,
+            function,
+        })
+        .collect()
+}
+
+/// A string attribute, trimmed; empty when absent or unreadable.
+pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| {
+            s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i32> {
+    obj.get(tag).and_then(|e| e.to_int::<i32>().ok())
+}
+
+pub(crate) fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    obj.get(tag)
+        .and_then(|e| e.to_multi_float64().ok())
+        .filter(|v| !v.is_empty())
+}

@@ -1,0 +1,360 @@
+//! Where instances come from (a file, or an entry of a zip archive) and how their bytes are
+//! read: header only for the index, whole for decoding.
+
+use std::fmt;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use serde::Serialize;
+
+use crate::error::DicomError;
+
+/// The largest file Dokuei reads into memory (a 2 GiB enhanced multi-frame is already
+/// extraordinary); larger ones are refused with a clear error instead of exhausting memory.
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// One DICOM instance's location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    File { path: PathBuf },
+    ZipEntry { archive: PathBuf, entry: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File { path } => write!(f, "{}", path.display()),
+            Source::ZipEntry { archive, entry } => write!(f, "{}!/{entry}", archive.display()),
+        }
+    }
+}
+
+/// How much of an instance to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadDepth {
+    /// Stop before Pixel Data (fast: used to index studies).
+    Header,
+    /// Everything (to decode pixels).
+    Full,
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Preamble + "DICM" + file meta group.
+    Part10,
+    /// A bare data set without preamble or meta group, in the given transfer syntax.
+    Bare(&'static str),
+    NotDicom,
+}
+
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+
+/// Recognises a DICOM file from its first 132 bytes. A bare data set (no meta group, as some
+/// old systems write) is recognised when it starts with a plausible group 0008 element.
+pub(crate) fn sniff(head: &[u8]) -> Kind {
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return Kind::Part10;
+    }
+    if head.len() < 8 {
+        return Kind::NotDicom;
+    }
+    let le_group = u16::from_le_bytes([head[0], head[1]]);
+    let be_group = u16::from_be_bytes([head[0], head[1]]);
+    let vr_like = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
+    match (le_group, be_group) {
+        (0x0008, _) if vr_like => Kind::Bare(EXPLICIT_LE),
+        (0x0008, _) => {
+            // Implicit VR: bytes 4..8 are a 32-bit length; a header element is short.
+            let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            if len < 0x1_0000 {
+                Kind::Bare(IMPLICIT_LE)
+            } else {
+                Kind::NotDicom
+            }
+        }
+        (_, 0x0008) if vr_like => Kind::Bare(EXPLICIT_BE),
+        _ => Kind::NotDicom,
+    }
+}
+
+impl Source {
+    /// The file name shown in messages (the entry name for a zip entry).
+    pub fn file_name(&self) -> String {
+        match self {
+            Source::File { path } => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            Source::ZipEntry { entry, .. } => entry.rsplit('/').next().unwrap_or(entry).to_owned(),
+        }
+    }
+
+    /// Whether the name suggests the file was meant to be DICOM (so that unreadable content is
+    /// a problem to report rather than a stray file to skip).
+    pub fn looks_like_dicom_by_name(&self) -> bool {
+        let name = self.file_name().to_ascii_lowercase();
+        name.ends_with(".dcm") || name.ends_with(".dicom") || name.ends_with(".ima")
+    }
+
+    fn read_bytes(&self, limit: u64) -> Result<Vec<u8>, DicomError> {
+        let io = |e: std::io::Error| DicomError::Io {
+            source_name: self.to_string(),
+            reason: e.to_string(),
+        };
+        match self {
+            Source::File { path } => {
+                let len = std::fs::metadata(path).map_err(io)?.len();
+                if len > MAX_FILE_BYTES {
+                    return Err(DicomError::TooLarge {
+                        source_name: self.to_string(),
+                        bytes: len,
+                    });
+                }
+                let mut buf = Vec::with_capacity(len.min(limit) as usize);
+                std::fs::File::open(path)
+                    .map_err(io)?
+                    .take(limit)
+                    .read_to_end(&mut buf)
+                    .map_err(io)?;
+                Ok(buf)
+            }
+            Source::ZipEntry { archive, entry } => {
+                let file = std::fs::File::open(archive).map_err(io)?;
+                let mut zip = zip::ZipArchive::new(file).map_err(|e| DicomError::Io {
+                    source_name: archive.display().to_string(),
+                    reason: format!("not a readable zip archive: {e}"),
+                })?;
+                let mut f = zip.by_name(entry).map_err(|e| DicomError::Io {
+                    source_name: self.to_string(),
+                    reason: e.to_string(),
+                })?;
+                if f.size() > MAX_FILE_BYTES {
+                    return Err(DicomError::TooLarge {
+                        source_name: self.to_string(),
+                        bytes: f.size(),
+                    });
+                }
+                let mut buf = Vec::with_capacity(f.size().min(limit) as usize);
+                (&mut f).take(limit).read_to_end(&mut buf).map_err(io)?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Reads the first bytes and says what kind of file this is.
+    pub(crate) fn sniff(&self) -> Result<Kind, DicomError> {
+        Ok(sniff(&self.read_bytes(132)?))
+    }
+
+    /// Opens the instance. `Ok(None)` means it is not DICOM at all.
+    pub fn open(&self, depth: ReadDepth) -> Result<Option<DefaultDicomObject>, DicomError> {
+        let bytes;
+        let kind = match self {
+            // Files are sniffed from their head only, then opened by path: no double read.
+            Source::File { .. } => self.sniff()?,
+            Source::ZipEntry { .. } => {
+                bytes = self.read_bytes(MAX_FILE_BYTES)?;
+                return self.open_bytes(&bytes, sniff(&bytes), depth);
+            }
+        };
+        match (kind, self) {
+            (Kind::NotDicom, _) => Ok(None),
+            (Kind::Part10, Source::File { path }) => {
+                let options = OpenFileOptions::new();
+                let options = match depth {
+                    ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
+                    ReadDepth::Full => options,
+                };
+                options
+                    .open_file(path)
+                    .map(Some)
+                    .map_err(|e| self.parse_error(e.to_string()))
+            }
+            (Kind::Bare(_), _) | (Kind::Part10, _) => {
+                let bytes = self.read_bytes(MAX_FILE_BYTES)?;
+                self.open_bytes(&bytes, kind, depth)
+            }
+        }
+    }
+
+    fn open_bytes(
+        &self,
+        bytes: &[u8],
+        kind: Kind,
+        depth: ReadDepth,
+    ) -> Result<Option<DefaultDicomObject>, DicomError> {
+        match kind {
+            Kind::NotDicom => Ok(None),
+            Kind::Part10 => {
+                let options = OpenFileOptions::new();
+                let options = match depth {
+                    ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
+                    ReadDepth::Full => options,
+                };
+                options
+                    .from_reader(Cursor::new(&bytes[128..]))
+                    .map(Some)
+                    .map_err(|e| self.parse_error(e.to_string()))
+            }
+            Kind::Bare(ts_uid) => self.open_bare(bytes, ts_uid).map(Some),
+        }
+    }
+
+    /// Reads a data set that has no file meta group, and gives it one so the rest of Dokuei
+    /// can treat it like any other file.
+    fn open_bare(&self, bytes: &[u8], ts_uid: &str) -> Result<DefaultDicomObject, DicomError> {
+        use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+        let registry = TransferSyntaxRegistry;
+        let ts = registry
+            .get(ts_uid)
+            .ok_or_else(|| self.parse_error(format!("unknown transfer syntax {ts_uid}")))?;
+        let dataset = InMemDicomObject::read_dataset_with_ts(Cursor::new(bytes), ts)
+            .map_err(|e| self.parse_error(format!("no file meta header, and {e}")))?;
+        let uid = |tag| {
+            dataset
+                .get(tag)
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+        };
+        let sop_class = uid(tags::SOP_CLASS_UID)
+            .ok_or_else(|| self.parse_error("no file meta header and no SOP Class UID".into()))?;
+        let sop_instance = uid(tags::SOP_INSTANCE_UID).ok_or_else(|| {
+            self.parse_error("no file meta header and no SOP Instance UID".into())
+        })?;
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(ts_uid)
+            .media_storage_sop_class_uid(sop_class)
+            .media_storage_sop_instance_uid(sop_instance)
+            .build()
+            .map_err(|e| self.parse_error(e.to_string()))?;
+        Ok(dataset.with_exact_meta(meta))
+    }
+
+    fn parse_error(&self, reason: String) -> DicomError {
+        DicomError::Parse {
+            source_name: self.to_string(),
+            reason,
+        }
+    }
+}
+
+/// Lists the instances under the given paths: folders are walked recursively, `.zip` archives
+/// are listed, a `DICOMDIR` contributes the files it references, anything else is a file.
+/// Unreadable folders and archives are returned as problems.
+pub fn discover(paths: &[PathBuf]) -> (Vec<Source>, Vec<crate::index::FileProblem>) {
+    let mut sources = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            for entry in walkdir::WalkDir::new(path)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
+                match entry {
+                    Ok(e) if e.file_type().is_file() => {
+                        add_file(e.path(), &mut sources, &mut problems, false);
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(crate::index::FileProblem {
+                        file: e.path().map_or_else(
+                            || path.display().to_string(),
+                            |p| p.display().to_string(),
+                        ),
+                        kind: "io".into(),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+        } else {
+            add_file(path, &mut sources, &mut problems, true);
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    (sources, problems)
+}
+
+fn add_file(
+    path: &Path,
+    sources: &mut Vec<Source>,
+    problems: &mut Vec<crate::index::FileProblem>,
+    explicit: bool,
+) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase());
+    match name.as_deref() {
+        Some(n) if n.ends_with(".zip") => match list_zip(path) {
+            Ok(entries) => sources.extend(entries),
+            Err(reason) => problems.push(crate::index::FileProblem {
+                file: path.display().to_string(),
+                kind: "io".into(),
+                reason,
+            }),
+        },
+        // Inside a folder walk the referenced files are found anyway; the DICOMDIR itself is
+        // a directory, not an image, and is skipped by the index.
+        Some("dicomdir") if explicit => match crate::dicomdir::referenced_files(path) {
+            Ok(files) => sources.extend(files.into_iter().map(|path| Source::File { path })),
+            Err(e) => problems.push(crate::index::FileProblem {
+                file: path.display().to_string(),
+                kind: e.kind().into(),
+                reason: e.to_string(),
+            }),
+        },
+        _ => sources.push(Source::File {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+fn list_zip(path: &Path) -> Result<Vec<Source>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let zip = zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip archive: {e}"))?;
+    let mut entries = Vec::new();
+    for name in zip.file_names() {
+        let name = name.map_err(|e| format!("unreadable entry name in zip archive: {e}"))?;
+        if !name.ends_with('/') {
+            entries.push(Source::ZipEntry {
+                archive: path.to_path_buf(),
+                entry: name.into_owned(),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_recognises_part10_bare_and_other_files() {
+        let mut part10 = vec![0u8; 132];
+        part10[128..132].copy_from_slice(b"DICM");
+        assert_eq!(sniff(&part10), Kind::Part10);
+        // (0008,0005) CS, explicit VR little endian
+        assert_eq!(
+            sniff(&[0x08, 0x00, 0x05, 0x00, b'C', b'S', 2, 0]),
+            Kind::Bare(EXPLICIT_LE)
+        );
+        // (0008,0005) implicit VR little endian, length 10
+        assert_eq!(
+            sniff(&[0x08, 0x00, 0x05, 0x00, 10, 0, 0, 0]),
+            Kind::Bare(IMPLICIT_LE)
+        );
+        assert_eq!(
+            sniff(&[0x00, 0x08, 0x00, 0x05, b'C', b'S', 0, 2]),
+            Kind::Bare(EXPLICIT_BE)
+        );
+        assert_eq!(sniff(b"%PDF-1.7\n..."), Kind::NotDicom);
+        assert_eq!(sniff(b""), Kind::NotDicom);
+    }
+}
