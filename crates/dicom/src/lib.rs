@@ -13,7 +13,10 @@ mod error;
 pub mod geometry;
 pub mod index;
 mod rle;
+pub mod render;
 pub mod source;
+pub mod stack;
+pub mod volume;
 pub mod testdata;
 pub mod voi;
 

@@ -1,0 +1,203 @@
+//! Loading a whole stack into one volume, in parallel, in its stored type.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use ndarray::{Array3, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+use crate::decode::{decode_frame_of, open_for_decoding, Frame, Pixels};
+use crate::error::DicomError;
+use crate::index::{Rescale, Series};
+use crate::stack::Stack;
+
+/// Stored values of a greyscale stack: slices × rows × columns, one copy in the stored type.
+#[derive(Debug, Clone)]
+pub enum VolumeData {
+    U8(Array3<u8>),
+    I8(Array3<i8>),
+    U16(Array3<u16>),
+    I16(Array3<i16>),
+    U32(Array3<u32>),
+    I32(Array3<i32>),
+}
+
+impl VolumeData {
+    pub fn dim(&self) -> (usize, usize, usize) {
+        match self {
+            VolumeData::U8(a) => a.dim(),
+            VolumeData::I8(a) => a.dim(),
+            VolumeData::U16(a) => a.dim(),
+            VolumeData::I16(a) => a.dim(),
+            VolumeData::U32(a) => a.dim(),
+            VolumeData::I32(a) => a.dim(),
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        let (s, r, c) = self.dim();
+        let each = match self {
+            VolumeData::U8(_) | VolumeData::I8(_) => 1,
+            VolumeData::U16(_) | VolumeData::I16(_) => 2,
+            VolumeData::U32(_) | VolumeData::I32(_) => 4,
+        };
+        s * r * c * each
+    }
+
+    /// Stored value at (slice, row, column).
+    pub fn get(&self, s: usize, r: usize, c: usize) -> Option<i64> {
+        let i = [s, r, c];
+        Some(match self {
+            VolumeData::U8(a) => i64::from(*a.get(i)?),
+            VolumeData::I8(a) => i64::from(*a.get(i)?),
+            VolumeData::U16(a) => i64::from(*a.get(i)?),
+            VolumeData::I16(a) => i64::from(*a.get(i)?),
+            VolumeData::U32(a) => i64::from(*a.get(i)?),
+            VolumeData::I32(a) => i64::from(*a.get(i)?),
+        })
+    }
+}
+
+/// A loaded stack.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub data: VolumeData,
+    /// Modality LUT per slice (HU = stored × slope + intercept).
+    pub rescale: Vec<Rescale>,
+}
+
+impl Volume {
+    /// The modality value (HU for CT) at (slice, row, column).
+    pub fn value(&self, s: usize, r: usize, c: usize) -> Option<f64> {
+        Some(self.rescale.get(s)?.apply(self.data.get(s, r, c)? as f64))
+    }
+}
+
+/// Progress of a load: frames decoded so far out of the total.
+pub trait Progress: Sync {
+    fn frames_done(&self, done: usize, total: usize);
+}
+
+impl<F: Fn(usize, usize) + Sync> Progress for F {
+    fn frames_done(&self, done: usize, total: usize) {
+        self(done, total)
+    }
+}
+
+/// Decodes every frame of `stack` into one volume, in parallel. `cancel` stops the load
+/// between frames (the result is then an error, and nothing partial is returned).
+pub fn load_volume(
+    series: &Series,
+    stack: &Stack,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Volume, LoadError> {
+    let total = stack.frames.len();
+    let first = stack.frames.first().ok_or(LoadError::Empty)?;
+    // The first frame decides the stored type of the whole volume.
+    let first_frame = decode(series, first.instance, first.frame)?;
+    let (rows, columns) = (stack.rows as usize, stack.columns as usize);
+    let shape = (total, rows, columns);
+    let mut data = match &first_frame.pixels {
+        Pixels::U8(_) => VolumeData::U8(Array3::zeros(shape)),
+        Pixels::I8(_) => VolumeData::I8(Array3::zeros(shape)),
+        Pixels::U16(_) => VolumeData::U16(Array3::zeros(shape)),
+        Pixels::I16(_) => VolumeData::I16(Array3::zeros(shape)),
+        Pixels::U32(_) => VolumeData::U32(Array3::zeros(shape)),
+        Pixels::I32(_) => VolumeData::I32(Array3::zeros(shape)),
+        Pixels::Rgb8(_) | Pixels::Rgb16(_) | Pixels::Rgb32(_) => {
+            return Err(LoadError::Colour);
+        }
+    };
+    let done = AtomicUsize::new(0);
+    let fill = |index: usize, slice: Slice<'_>| -> Result<(), LoadError> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(LoadError::Cancelled);
+        }
+        let f = &stack.frames[index];
+        let frame = decode(series, f.instance, f.frame)?;
+        if frame.rows as usize != rows || frame.columns as usize != columns {
+            return Err(LoadError::Mixed(format!("slice {} is {}×{}", index + 1, frame.columns, frame.rows)));
+        }
+        slice.copy_from(&frame.pixels, index)?;
+        progress.frames_done(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        Ok(())
+    };
+    macro_rules! par_fill {
+        ($a:expr, $variant:ident) => {
+            $a.axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .try_for_each(|(i, view)| fill(i, Slice::$variant(view)))
+        };
+    }
+    match &mut data {
+        VolumeData::U8(a) => par_fill!(a, U8),
+        VolumeData::I8(a) => par_fill!(a, I8),
+        VolumeData::U16(a) => par_fill!(a, U16),
+        VolumeData::I16(a) => par_fill!(a, I16),
+        VolumeData::U32(a) => par_fill!(a, U32),
+        VolumeData::I32(a) => par_fill!(a, I32),
+    }?;
+    Ok(Volume {
+        data,
+        rescale: stack.frames.iter().map(|f| f.rescale).collect(),
+    })
+}
+
+/// Decodes one frame of a series (opening its file).
+pub fn decode(series: &Series, instance: usize, frame: u32) -> Result<Frame, DicomError> {
+    let inst = &series.instances[instance];
+    let obj = open_for_decoding(inst)?;
+    decode_frame_of(&obj, inst, frame)
+}
+
+enum Slice<'a> {
+    U8(ArrayViewMut2<'a, u8>),
+    I8(ArrayViewMut2<'a, i8>),
+    U16(ArrayViewMut2<'a, u16>),
+    I16(ArrayViewMut2<'a, i16>),
+    U32(ArrayViewMut2<'a, u32>),
+    I32(ArrayViewMut2<'a, i32>),
+}
+
+impl Slice<'_> {
+    fn copy_from(self, pixels: &Pixels, index: usize) -> Result<(), LoadError> {
+        macro_rules! copy {
+            ($view:expr, $v:expr) => {{
+                let mut view = $view;
+                for (dst, src) in view.iter_mut().zip($v.iter()) {
+                    *dst = *src;
+                }
+                Ok(())
+            }};
+        }
+        match (self, pixels) {
+            (Slice::U8(view), Pixels::U8(v)) => copy!(view, v),
+            (Slice::I8(view), Pixels::I8(v)) => copy!(view, v),
+            (Slice::U16(view), Pixels::U16(v)) => copy!(view, v),
+            (Slice::I16(view), Pixels::I16(v)) => copy!(view, v),
+            (Slice::U32(view), Pixels::U32(v)) => copy!(view, v),
+            (Slice::I32(view), Pixels::I32(v)) => copy!(view, v),
+            _ => Err(LoadError::Mixed(format!(
+                "slice {} has a different pixel type from the first slice",
+                index + 1
+            ))),
+        }
+    }
+}
+
+/// Why a stack could not be loaded as one volume.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Dicom(#[from] DicomError),
+    #[error("the stack has no frames")]
+    Empty,
+    #[error("colour images are shown frame by frame, not loaded as a volume")]
+    Colour,
+    #[error("the stack mixes image formats: {0}")]
+    Mixed(String),
+    #[error("loading was cancelled")]
+    Cancelled,
+}
