@@ -12,13 +12,14 @@ pub mod dicomdir;
 mod error;
 pub mod geometry;
 pub mod index;
-mod rle;
 pub mod render;
+mod rle;
 pub mod source;
 pub mod stack;
-pub mod volume;
+pub mod synth;
 pub mod testdata;
 pub mod voi;
+pub mod volume;
 
 pub use decode::{Frame, Photometric, Pixels, decode_frame};
 pub use error::DicomError;

@@ -62,9 +62,14 @@ pub fn render(frame: &Frame, rescale: Rescale, window: Window) -> Rendered {
 impl Rendered {
     /// Writes an 8-bit PNG.
     pub fn write_png(&self, path: &Path) -> Result<(), String> {
-        let file = std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
-        encoder.set_color(if self.channels == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
+        encoder.set_color(if self.channels == 3 {
+            png::ColorType::Rgb
+        } else {
+            png::ColorType::Grayscale
+        });
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder
             .write_header()
@@ -72,7 +77,9 @@ impl Rendered {
         writer
             .write_image_data(&self.data)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        writer.finish().map_err(|e| format!("cannot write {}: {e}", path.display()))
+        writer
+            .finish()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
 
@@ -92,7 +99,11 @@ pub fn auto_window(frame: &Frame, rescale: Rescale) -> Window {
     values.sort_by(f64::total_cmp);
     let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
     let (lo, hi) = (at(0.005), at(0.995));
-    let (lo, hi) = if hi > lo { (lo, hi) } else { (values[0], values[values.len() - 1]) };
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (values[0], values[values.len() - 1])
+    };
     let width = (hi - lo).max(1.0);
     Window::linear(lo + width / 2.0, width)
 }
@@ -116,7 +127,14 @@ mod tests {
     fn ct_values_are_rescaled_to_hu_before_windowing() {
         // stored 0, 1024, 2048 with intercept -1024 → -1024, 0, 1024 HU
         let f = frame(Pixels::U16(vec![0, 1024, 2048]), Photometric::Monochrome2);
-        let r = render(&f, Rescale { slope: 1.0, intercept: -1024.0 }, Window::linear(0.0, 400.0));
+        let r = render(
+            &f,
+            Rescale {
+                slope: 1.0,
+                intercept: -1024.0,
+            },
+            Window::linear(0.0, 400.0),
+        );
         assert_eq!(r.data, vec![0, 128, 255]);
     }
 
@@ -134,7 +152,11 @@ mod tests {
         for (i, x) in v.iter_mut().enumerate().skip(1) {
             *x = 100 + (i % 200) as u16;
         }
-        let f = Frame { rows: 1, columns: 1000, ..frame(Pixels::U16(v), Photometric::Monochrome2) };
+        let f = Frame {
+            rows: 1,
+            columns: 1000,
+            ..frame(Pixels::U16(v), Photometric::Monochrome2)
+        };
         let w = auto_window(&f, Rescale::IDENTITY);
         assert!(w.center > 150.0 && w.center < 250.0, "{w:?}");
         assert!(w.width < 300.0, "{w:?}");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::geometry::{spacing_report, FrameGeometry, Orientation, Plane, SpacingReport, Vec3};
+use crate::geometry::{FrameGeometry, Orientation, Plane, SpacingReport, Vec3, spacing_report};
 use crate::index::{Rescale, Series};
 use crate::voi::Window;
 
@@ -166,7 +166,7 @@ pub fn stacks(series: &Series) -> Vec<Stack> {
         }
     }
     // Biggest stack first: it is the one a reader wants to see.
-    out.sort_by(|a, b| b.frames.len().cmp(&a.frames.len()));
+    out.sort_by_key(|s| std::cmp::Reverse(s.frames.len()));
     out
 }
 
@@ -211,14 +211,18 @@ fn split_phases(
             .as_ref()
             .and_then(|im| im.acquisition_number)
     };
-    let phase_of: Box<dyn Fn(&StackFrame) -> Option<i32>> = if frames.iter().all(|f| temporal(f).is_some()) {
-        Box::new(temporal)
-    } else if frames.iter().all(|f| acquisition(f).is_some())
-        && distinct(frames.iter().map(acquisition)) > 1
-    {
-        Box::new(acquisition)
-    } else {
-        Box::new(|_| None)
+    let use_temporal = frames.iter().all(|f| temporal(f).is_some());
+    let use_acquisition = !use_temporal
+        && frames.iter().all(|f| acquisition(f).is_some())
+        && distinct(frames.iter().map(acquisition)) > 1;
+    let phase_of = |f: &StackFrame| {
+        if use_temporal {
+            temporal(f)
+        } else if use_acquisition {
+            acquisition(f)
+        } else {
+            None
+        }
     };
     let mut by_phase: BTreeMap<i64, Vec<StackFrame>> = BTreeMap::new();
     let mut seen: BTreeMap<Option<i64>, i64> = BTreeMap::new();
@@ -257,7 +261,10 @@ fn quantise(mm: f64) -> i64 {
 }
 
 /// Sorts frames in place; returns how, and the sorted locations (mm) when known.
-fn sort_frames(frames: &mut [StackFrame], orientation: Option<Orientation>) -> (SortedBy, Vec<f64>) {
+fn sort_frames(
+    frames: &mut [StackFrame],
+    orientation: Option<Orientation>,
+) -> (SortedBy, Vec<f64>) {
     if let Some(o) = orientation {
         let normal: Vec3 = o.normal();
         for f in frames.iter_mut() {
@@ -266,12 +273,21 @@ fn sort_frames(frames: &mut [StackFrame], orientation: Option<Orientation>) -> (
         if frames.iter().all(|f| f.location.is_some()) {
             // Head first for axial stacks, as reading workstations show them; otherwise in
             // the direction of the normal.
-            let sign = if o.plane() == Plane::Axial && normal[2] > 0.0 { -1.0 } else { 1.0 };
+            let sign = if o.plane() == Plane::Axial && normal[2] > 0.0 {
+                -1.0
+            } else {
+                1.0
+            };
             frames.sort_by(|a, b| {
                 let (la, lb) = (a.location.unwrap_or(0.0), b.location.unwrap_or(0.0));
-                (sign * la).total_cmp(&(sign * lb)).then(a.frame.cmp(&b.frame))
+                (sign * la)
+                    .total_cmp(&(sign * lb))
+                    .then(a.frame.cmp(&b.frame))
             });
-            let locations = frames.iter().map(|f| sign * f.location.unwrap_or(0.0)).collect();
+            let locations = frames
+                .iter()
+                .map(|f| sign * f.location.unwrap_or(0.0))
+                .collect();
             return (SortedBy::Position, locations);
         }
     }

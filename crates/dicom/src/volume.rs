@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ndarray::{Array3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
-use crate::decode::{decode_frame_of, open_for_decoding, Frame, Pixels};
+use crate::decode::{Frame, Pixels, decode_frame_of, open_for_decoding};
 use crate::error::DicomError;
 use crate::index::{Rescale, Series};
 use crate::stack::Stack;
@@ -117,7 +117,12 @@ pub fn load_volume(
         let f = &stack.frames[index];
         let frame = decode(series, f.instance, f.frame)?;
         if frame.rows as usize != rows || frame.columns as usize != columns {
-            return Err(LoadError::Mixed(format!("slice {} is {}×{}", index + 1, frame.columns, frame.rows)));
+            return Err(LoadError::Mixed(format!(
+                "slice {} is {}×{}",
+                index + 1,
+                frame.columns,
+                frame.rows
+            )));
         }
         slice.copy_from(&frame.pixels, index)?;
         progress.frames_done(done.fetch_add(1, Ordering::Relaxed) + 1, total);

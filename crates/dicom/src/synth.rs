@@ -1,0 +1,290 @@
+//! Synthetic CT series written as real DICOM files: for geometry tests, benchmarks and demo
+//! studies. The patient is a phantom ("Synthetic^Phantom"): no real person's data.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_object::meta::FileMetaTableBuilder;
+
+const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+
+/// A spherical lesion planted in the phantom, in patient coordinates (mm).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sphere {
+    pub center: [f64; 3],
+    pub radius: f64,
+    pub hu: f64,
+}
+
+/// How to write a synthetic CT series.
+#[derive(Debug, Clone)]
+pub struct SyntheticCt {
+    pub slices: usize,
+    pub rows: u16,
+    pub columns: u16,
+    /// Between rows, between columns (mm).
+    pub pixel_spacing: [f64; 2],
+    /// Between slice centres along the normal (mm).
+    pub slice_spacing: f64,
+    pub orientation: [f64; 6],
+    /// Image Position (Patient) of the first slice.
+    pub origin: [f64; 3],
+    /// Seeds the UIDs: the same seed gives the same study.
+    pub seed: u64,
+    pub series_number: i32,
+    pub series_description: String,
+    /// Number instances in the reverse of their spatial order.
+    pub reverse_instance_numbers: bool,
+    /// Name files in a scrambled order instead of slice order.
+    pub shuffle_file_names: bool,
+    /// Slice indices not written (to make gaps).
+    pub skip: Vec<usize>,
+    pub spheres: Vec<Sphere>,
+    /// Acquisition Number; series with several (multi-phase) repeat positions.
+    pub acquisition_number: i32,
+}
+
+impl Default for SyntheticCt {
+    fn default() -> Self {
+        SyntheticCt {
+            slices: 20,
+            rows: 64,
+            columns: 64,
+            pixel_spacing: [0.7, 0.7],
+            slice_spacing: 2.5,
+            orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            origin: [-22.4, -22.4, 0.0],
+            seed: 1,
+            series_number: 1,
+            series_description: "Synthetic chest CT".to_owned(),
+            reverse_instance_numbers: false,
+            shuffle_file_names: false,
+            skip: Vec::new(),
+            spheres: Vec::new(),
+            acquisition_number: 1,
+        }
+    }
+}
+
+/// A deterministic UID under the 2.25 (UUID-derived) root.
+pub fn uid(seed: u64, part: &str, index: u64) -> String {
+    // FNV-1a over the inputs, widened to 122 bits; unique enough for synthetic data.
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in seed
+        .to_le_bytes()
+        .iter()
+        .chain(part.as_bytes())
+        .chain(&index.to_le_bytes())
+    {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
+    }
+    format!("2.25.{}", h >> 6)
+}
+
+impl SyntheticCt {
+    /// The patient position of slice `k`'s first pixel.
+    pub fn position(&self, k: usize) -> [f64; 3] {
+        let o = self.orientation;
+        let n = crate::geometry::cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+        let d = self.slice_spacing * k as f64;
+        [
+            self.origin[0] + n[0] * d,
+            self.origin[1] + n[1] * d,
+            self.origin[2] + n[2] * d,
+        ]
+    }
+
+    /// Hounsfield value of the phantom at a patient position: air outside an elliptic body of
+    /// soft tissue with two lungs, a spine, and the planted spheres.
+    pub fn hu_at(&self, p: [f64; 3], center: [f64; 2], half: [f64; 2]) -> f64 {
+        for s in &self.spheres {
+            let d = crate::geometry::distance(p, s.center);
+            if d <= s.radius {
+                return s.hu;
+            }
+        }
+        let (x, y) = ((p[0] - center[0]) / half[0], (p[1] - center[1]) / half[1]);
+        if x * x + y * y > 0.81 {
+            return -1000.0;
+        }
+        let lung = |cx: f64| {
+            let (lx, ly) = ((x - cx) / 0.3, (y + 0.05) / 0.5);
+            lx * lx + ly * ly <= 1.0
+        };
+        if lung(-0.42) || lung(0.42) {
+            return -850.0;
+        }
+        let (sx, sy) = (x / 0.12, (y - 0.6) / 0.12);
+        if sx * sx + sy * sy <= 1.0 {
+            return 700.0;
+        }
+        40.0
+    }
+
+    /// Writes the series into `dir` and returns the files written, in slice order.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let study_uid = uid(self.seed, "study", 0);
+        let series_uid = uid(self.seed, "series", self.series_number as u64);
+        let frame_of_reference = uid(self.seed, "for", 0);
+        let o = self.orientation;
+        let (rows, cols) = (usize::from(self.rows), usize::from(self.columns));
+        // The phantom is centred on the middle of the first slice's field of view.
+        let first = crate::geometry::FrameGeometry {
+            position: self.origin,
+            orientation: crate::geometry::Orientation::from_iop(&o).ok_or("bad orientation")?,
+            pixel_spacing: self.pixel_spacing,
+        };
+        let mid = first.pixel_to_patient(cols as f64 / 2.0, rows as f64 / 2.0);
+        let half = [
+            cols as f64 * self.pixel_spacing[1] / 2.0,
+            rows as f64 * self.pixel_spacing[0] / 2.0,
+        ];
+        let mut files = Vec::new();
+        for k in 0..self.slices {
+            if self.skip.contains(&k) {
+                continue;
+            }
+            let position = self.position(k);
+            let geometry = crate::geometry::FrameGeometry { position, ..first };
+            let mut pixels = Vec::with_capacity(rows * cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    let p = geometry.pixel_to_patient(c as f64, r as f64);
+                    let hu = self.hu_at(p, [mid[0], mid[1]], half);
+                    // Stored = HU + 1024 (Rescale Intercept -1024), as many scanners write.
+                    pixels.push((hu + 1024.0).clamp(0.0, 4095.0) as u16);
+                }
+            }
+            let instance_number = if self.reverse_instance_numbers {
+                self.slices - k
+            } else {
+                k + 1
+            } as i32;
+            let sop_uid = uid(
+                self.seed,
+                &format!(
+                    "sop{}/{}/{:?}",
+                    self.series_number, self.acquisition_number, self.orientation
+                ),
+                k as u64,
+            );
+            let mut obj = InMemDicomObject::new_empty();
+            let mut put = |tag, vr, value: PrimitiveValue| {
+                obj.put(DataElement::new(tag, vr, value));
+            };
+            let ds = |v: &[f64]| {
+                PrimitiveValue::from(
+                    v.iter()
+                        .map(|x| format!("{x:.4}"))
+                        .collect::<Vec<_>>()
+                        .join("\\"),
+                )
+            };
+            put(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192".into());
+            put(tags::SOP_CLASS_UID, VR::UI, CT_IMAGE_STORAGE.into());
+            put(tags::SOP_INSTANCE_UID, VR::UI, sop_uid.as_str().into());
+            put(tags::STUDY_DATE, VR::DA, "20260101".into());
+            put(tags::STUDY_TIME, VR::TM, "090000".into());
+            put(
+                tags::ACCESSION_NUMBER,
+                VR::SH,
+                format!("SYN{}", self.seed).into(),
+            );
+            put(tags::MODALITY, VR::CS, "CT".into());
+            put(
+                tags::STUDY_DESCRIPTION,
+                VR::LO,
+                "Synthetic phantom study".into(),
+            );
+            put(
+                tags::SERIES_DESCRIPTION,
+                VR::LO,
+                self.series_description.as_str().into(),
+            );
+            put(tags::PATIENT_NAME, VR::PN, "Synthetic^Phantom".into());
+            put(
+                tags::PATIENT_ID,
+                VR::LO,
+                format!("SYN-{}", self.seed).into(),
+            );
+            put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
+            put(tags::SLICE_THICKNESS, VR::DS, ds(&[self.slice_spacing]));
+            put(tags::STUDY_INSTANCE_UID, VR::UI, study_uid.as_str().into());
+            put(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                series_uid.as_str().into(),
+            );
+            put(
+                tags::SERIES_NUMBER,
+                VR::IS,
+                self.series_number.to_string().into(),
+            );
+            put(
+                tags::INSTANCE_NUMBER,
+                VR::IS,
+                instance_number.to_string().into(),
+            );
+            put(
+                tags::ACQUISITION_NUMBER,
+                VR::IS,
+                self.acquisition_number.to_string().into(),
+            );
+            put(tags::IMAGE_POSITION_PATIENT, VR::DS, ds(&position));
+            put(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, ds(&o));
+            put(
+                tags::FRAME_OF_REFERENCE_UID,
+                VR::UI,
+                frame_of_reference.as_str().into(),
+            );
+            put(tags::SAMPLES_PER_PIXEL, VR::US, 1u16.into());
+            put(
+                tags::PHOTOMETRIC_INTERPRETATION,
+                VR::CS,
+                "MONOCHROME2".into(),
+            );
+            put(tags::ROWS, VR::US, self.rows.into());
+            put(tags::COLUMNS, VR::US, self.columns.into());
+            put(tags::PIXEL_SPACING, VR::DS, ds(&self.pixel_spacing));
+            put(tags::BITS_ALLOCATED, VR::US, 16u16.into());
+            put(tags::BITS_STORED, VR::US, 12u16.into());
+            put(tags::HIGH_BIT, VR::US, 11u16.into());
+            put(tags::PIXEL_REPRESENTATION, VR::US, 0u16.into());
+            put(tags::WINDOW_CENTER, VR::DS, ds(&[40.0]));
+            put(tags::WINDOW_WIDTH, VR::DS, ds(&[400.0]));
+            put(tags::RESCALE_INTERCEPT, VR::DS, ds(&[-1024.0]));
+            put(tags::RESCALE_SLOPE, VR::DS, ds(&[1.0]));
+            put(tags::RESCALE_TYPE, VR::LO, "HU".into());
+            put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into()));
+            let meta = FileMetaTableBuilder::new()
+                .transfer_syntax(EXPLICIT_LE)
+                .media_storage_sop_class_uid(CT_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop_uid.as_str())
+                .build()
+                .map_err(|e| e.to_string())?;
+            let name = if self.shuffle_file_names {
+                // Names from a hash: their sorted order has nothing to do with slice order.
+                let h = uid(
+                    self.seed,
+                    &format!("file{}{:?}", self.acquisition_number, self.orientation),
+                    k as u64,
+                );
+                format!("IMG{}.dcm", &h[h.len() - 12..])
+            } else {
+                format!("CT{:04}.dcm", k + 1)
+            };
+            let path = dir.join(name);
+            obj.with_exact_meta(meta)
+                .write_to_file(&path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            files.push(path);
+        }
+        Ok(files)
+    }
+}

@@ -1,0 +1,161 @@
+//! Series sorting and splitting on synthetic series written as real DICOM files.
+
+use dokuei_dicom::index;
+use dokuei_dicom::stack::{SortedBy, stacks};
+use dokuei_dicom::synth::SyntheticCt;
+
+fn only_series(dir: &std::path::Path) -> dokuei_dicom::Series {
+    let idx = index(&[dir.to_path_buf()]);
+    assert!(idx.problems.is_empty(), "{:?}", idx.problems);
+    let series: Vec<_> = idx
+        .patients
+        .iter()
+        .flat_map(|p| &p.studies)
+        .flat_map(|s| &s.series)
+        .collect();
+    assert_eq!(series.len(), 1);
+    series[0].clone()
+}
+
+#[test]
+fn shuffled_names_and_reversed_instance_numbers_sort_by_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = SyntheticCt {
+        slices: 12,
+        shuffle_file_names: true,
+        reverse_instance_numbers: true,
+        ..Default::default()
+    };
+    ct.write(dir.path()).unwrap();
+    let series = only_series(dir.path());
+    let stacks = stacks(&series);
+    assert_eq!(stacks.len(), 1);
+    let s = &stacks[0];
+    assert_eq!(s.sorted_by, SortedBy::Position);
+    assert_eq!(s.frames.len(), 12);
+    // Axial stacks are shown head first: z decreasing.
+    let z: Vec<f64> = s
+        .frames
+        .iter()
+        .map(|f| f.geometry.unwrap().position[2])
+        .collect();
+    let expected: Vec<f64> = (0..12).rev().map(|k| ct.position(k)[2]).collect();
+    for (a, b) in z.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-3, "{z:?} != {expected:?}");
+    }
+    assert_eq!(s.spacing.spacing, 2.5);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+}
+
+#[test]
+fn a_missing_slice_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    SyntheticCt {
+        slices: 10,
+        skip: vec![4],
+        ..Default::default()
+    }
+    .write(dir.path())
+    .unwrap();
+    let series = only_series(dir.path());
+    let s = &stacks(&series)[0];
+    assert_eq!(s.frames.len(), 9);
+    assert_eq!(s.spacing.gaps.len(), 1);
+    assert_eq!(s.spacing.gaps[0].missing, 1);
+    assert!(
+        s.warnings()[0].contains("1 slice(s) missing"),
+        "{:?}",
+        s.warnings()
+    );
+}
+
+#[test]
+fn a_series_with_two_orientations_is_split() {
+    let dir = tempfile::tempdir().unwrap();
+    SyntheticCt {
+        slices: 8,
+        ..Default::default()
+    }
+    .write(&dir.path().join("ax"))
+    .unwrap();
+    SyntheticCt {
+        slices: 5,
+        orientation: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        ..Default::default()
+    }
+    .write(&dir.path().join("cor"))
+    .unwrap();
+    let series = only_series(dir.path());
+    let stacks = stacks(&series);
+    assert_eq!(stacks.len(), 2);
+    assert_eq!(stacks[0].frames.len(), 8);
+    assert!(stacks[0].label.starts_with("axial"), "{}", stacks[0].label);
+    assert_eq!(stacks[1].frames.len(), 5);
+    assert!(
+        stacks[1].label.starts_with("coronal"),
+        "{}",
+        stacks[1].label
+    );
+}
+
+#[test]
+fn repeated_positions_are_split_into_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two acquisitions over the same positions in one series, as in a two-phase study.
+    for phase in [1, 2] {
+        SyntheticCt {
+            slices: 6,
+            acquisition_number: phase,
+            shuffle_file_names: true,
+            ..Default::default()
+        }
+        .write(dir.path())
+        .unwrap();
+    }
+    let series = only_series(dir.path());
+    assert_eq!(series.instances.len(), 12);
+    let stacks = stacks(&series);
+    let labels: Vec<&str> = stacks.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(stacks.len(), 2, "{labels:?}");
+    assert!(
+        labels.contains(&"axial 64×64, phase 1") && labels.contains(&"axial 64×64, phase 2"),
+        "{labels:?}"
+    );
+    for s in &stacks {
+        assert_eq!(s.frames.len(), 6);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        let acquisitions: Vec<_> = s
+            .frames
+            .iter()
+            .map(|f| {
+                series.instances[f.instance]
+                    .image
+                    .as_ref()
+                    .unwrap()
+                    .acquisition_number
+            })
+            .collect();
+        assert!(
+            acquisitions.windows(2).all(|w| w[0] == w[1]),
+            "phases mixed: {acquisitions:?}"
+        );
+    }
+}
+
+#[test]
+fn hounsfield_values_come_out_of_the_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = SyntheticCt {
+        slices: 4,
+        ..Default::default()
+    };
+    ct.write(dir.path()).unwrap();
+    let series = only_series(dir.path());
+    let stack = &stacks(&series)[0];
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let volume = dokuei_dicom::volume::load_volume(&series, stack, &|_, _| {}, &cancel).unwrap();
+    assert_eq!(volume.data.dim(), (4, 64, 64));
+    // Corner: air, -1000 HU; centre of the body between the lungs: soft tissue, 40 HU.
+    assert_eq!(volume.value(0, 0, 0), Some(-1000.0));
+    assert_eq!(volume.value(0, 32, 32), Some(40.0));
+}
