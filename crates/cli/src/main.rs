@@ -1,10 +1,15 @@
 //! `dokuei`: Dokuei without a window, for scripts, QA and benchmarks. All logic lives in
 //! `dokuei-review`; this file parses arguments, prints, and maps errors to exit codes.
 
+mod bench;
+mod info;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dokuei_review::AppError;
+use dokuei_review::study::{WindowChoice, export_png, open_study, series_list};
+use dokuei_review::{AppError, ErrorCode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,12 +30,66 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the patients, studies, series and stacks under PATH, and any file problems.
+    Info {
+        /// Folders, files, DICOMDIRs or zip archives.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the index as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render one slice to an 8-bit PNG.
+    Render {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Series number in `dokuei info`'s listing (1-based).
+        #[arg(long, default_value_t = 1)]
+        series: usize,
+        /// Stack within the series (1-based).
+        #[arg(long, default_value_t = 1)]
+        stack: usize,
+        /// Slice within the stack (1-based; the stack's display order).
+        #[arg(long, default_value_t = 1)]
+        slice: usize,
+        /// A preset (lung, mediastinum, abdomen, liver, bone, brain, stroke), `file`, `auto`,
+        /// or CENTER,WIDTH.
+        #[arg(long, default_value = "file")]
+        window: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Benchmarks that print numbers against a reference run.
+    Bench {
+        #[command(subcommand)]
+        what: bench::Bench,
+    },
+    /// Write a synthetic CT series (a phantom; no patient data).
+    #[command(hide = true)]
+    SynthCt {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        #[arg(long, default_value_t = 512)]
+        size: u16,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::System { json } => system(json),
+        Command::Info { paths, json } => info::run(&paths, json),
+        Command::Render {
+            paths,
+            series,
+            stack,
+            slice,
+            window,
+            output,
+        } => render(&paths, series, stack, slice, &window, &output),
+        Command::Bench { what } => bench::run(what),
+        Command::SynthCt { dir, slices, size } => bench::synth_ct(&dir, slices, size),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,6 +98,50 @@ fn main() -> ExitCode {
             ExitCode::from(e.code.exit_code())
         }
     }
+}
+
+fn render(
+    paths: &[PathBuf],
+    series: usize,
+    stack: usize,
+    slice: usize,
+    window: &str,
+    output: &std::path::Path,
+) -> Result<(), AppError> {
+    let window = WindowChoice::parse(window)?;
+    let index = open_study(paths)?;
+    let list = series_list(&index);
+    let one_based = |n: usize, what: &str| {
+        n.checked_sub(1).ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidArgument,
+                format!("{what} numbers start at 1"),
+            )
+        })
+    };
+    let s = list.get(one_based(series, "series")?).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!(
+                "there are {} series; series {series} does not exist",
+                list.len()
+            ),
+        )
+    })?;
+    let used = export_png(
+        s,
+        one_based(stack, "stack")?,
+        one_based(slice, "slice")?,
+        &window,
+        output,
+    )?;
+    println!(
+        "wrote {} (window centre {} width {})",
+        output.display(),
+        used.center,
+        used.width
+    );
+    Ok(())
 }
 
 fn system(json: bool) -> Result<(), AppError> {

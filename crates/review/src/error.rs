@@ -16,6 +16,18 @@ pub enum ErrorCode {
     OnnxRuntimeWrongVersion,
     /// ONNX Runtime loaded but its environment could not be created.
     OnnxRuntimeStartFailed,
+    /// Nothing readable was found at the paths given.
+    StudyNotFound,
+    /// A file could not be read or parsed as DICOM.
+    DicomUnreadable,
+    /// Pixel data could not be decoded (unsupported transfer syntax, corrupt data).
+    DecodeFailed,
+    /// The request names a series, stack, slice or preset that does not exist.
+    NotFound,
+    /// A file could not be written.
+    WriteFailed,
+    /// An argument is malformed (e.g. a window that is not CENTER,WIDTH).
+    InvalidArgument,
 }
 
 impl ErrorCode {
@@ -26,6 +38,12 @@ impl ErrorCode {
             Self::OnnxRuntimeLoadFailed => "onnx_runtime_load_failed",
             Self::OnnxRuntimeWrongVersion => "onnx_runtime_wrong_version",
             Self::OnnxRuntimeStartFailed => "onnx_runtime_start_failed",
+            Self::StudyNotFound => "study_not_found",
+            Self::DicomUnreadable => "dicom_unreadable",
+            Self::DecodeFailed => "decode_failed",
+            Self::NotFound => "not_found",
+            Self::WriteFailed => "write_failed",
+            Self::InvalidArgument => "invalid_argument",
         }
     }
 
@@ -36,6 +54,10 @@ impl ErrorCode {
             | Self::OnnxRuntimeLoadFailed
             | Self::OnnxRuntimeWrongVersion
             | Self::OnnxRuntimeStartFailed => 3,
+            Self::StudyNotFound | Self::NotFound => 4,
+            Self::DicomUnreadable | Self::DecodeFailed => 5,
+            Self::WriteFailed => 6,
+            Self::InvalidArgument => 2,
         }
     }
 }
@@ -46,6 +68,29 @@ impl ErrorCode {
 pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
+}
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<dokuei_dicom::DicomError> for AppError {
+    fn from(e: dokuei_dicom::DicomError) -> Self {
+        use dokuei_dicom::DicomError as E;
+        let code = match &e {
+            E::UnsupportedTransferSyntax { .. } | E::Decode { .. } | E::Unsupported { .. } => {
+                ErrorCode::DecodeFailed
+            }
+            E::NoSuchFrame { .. } => ErrorCode::NotFound,
+            _ => ErrorCode::DicomUnreadable,
+        };
+        AppError::new(code, e.to_string())
+    }
 }
 
 impl From<dokuei_infer::RuntimeError> for AppError {

@@ -23,6 +23,12 @@ fn error_codes_serialise_as_the_ui_expects() {
         ErrorCode::OnnxRuntimeLoadFailed,
         ErrorCode::OnnxRuntimeWrongVersion,
         ErrorCode::OnnxRuntimeStartFailed,
+        ErrorCode::StudyNotFound,
+        ErrorCode::DicomUnreadable,
+        ErrorCode::DecodeFailed,
+        ErrorCode::NotFound,
+        ErrorCode::WriteFailed,
+        ErrorCode::InvalidArgument,
     ] {
         assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
     }

@@ -1,0 +1,91 @@
+//! 8-bit rendering against DCMTK's `dcmj2pnm` (Debian `dcmtk`): for the same window, every
+//! pixel within ±1.
+
+use std::path::Path;
+use std::process::Command;
+
+use dokuei_dicom::render::render;
+use dokuei_dicom::stack::stacks;
+use dokuei_dicom::testdata::{self, Collection};
+use dokuei_dicom::voi::Window;
+use dokuei_dicom::{index, volume};
+
+/// Reads a binary PGM (P5, maxval 255).
+fn read_pgm(path: &Path) -> (usize, usize, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..i]).into_owned());
+    }
+    assert_eq!(fields[0], "P5");
+    assert_eq!(fields[3], "255");
+    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    (w, h, bytes[i + 1..].to_vec())
+}
+
+fn compare(collection: Collection, name: &str, center: f64, width: f64) {
+    let path = testdata::file(collection, name).unwrap();
+    let idx = index(std::slice::from_ref(&path));
+    let series = &idx.patients[0].studies[0].series[0];
+    let stack = &stacks(series)[0];
+    let f = stack.frames.iter().find(|f| f.frame == 0).unwrap();
+    let frame = volume::decode(series, f.instance, 0).unwrap();
+    let ours = render(&frame, f.rescale, Window::linear(center, width));
+
+    let dir = tempfile::tempdir().unwrap();
+    let pgm = dir.path().join("out.pgm");
+    let status = Command::new("dcmj2pnm")
+        .args(["--quiet", "+Ww", &center.to_string(), &width.to_string()])
+        .arg(&path)
+        .arg(&pgm)
+        .status()
+        .expect("dcmj2pnm is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success(), "dcmj2pnm failed on {name}");
+    let (w, h, theirs) = read_pgm(&pgm);
+    assert_eq!((w as u32, h as u32), (ours.width, ours.height), "{name}");
+    let worst = ours
+        .data
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (i16::from(*a) - i16::from(*b)).abs())
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 1,
+        "{name}: differs from DCMTK by up to {worst} levels"
+    );
+}
+
+#[test]
+fn ct_with_rescale_matches_dcmtk() {
+    compare(Collection::Pydicom, "CT_small.dcm", 40.0, 400.0);
+    compare(Collection::Pydicom, "CT_small.dcm", -600.0, 1500.0);
+}
+
+#[test]
+fn mr_and_big_endian_match_dcmtk() {
+    compare(Collection::Pydicom, "MR_small.dcm", 600.0, 1200.0);
+    compare(Collection::Pydicom, "MR_small_bigendian.dcm", 600.0, 1200.0);
+}
+
+#[test]
+fn monochrome1_radiographs_match_dcmtk() {
+    compare(Collection::PydicomData, "RG1_UNCI.dcm", 15000.0, 30000.0);
+    compare(Collection::PydicomData, "RG3_UNCR.dcm", 550.0, 1000.0);
+}
+
+#[test]
+fn compressed_files_match_dcmtk() {
+    // JPEG lossless and RLE. (dcmj2pnm decodes neither JPEG 2000 nor JPEG-LS; those files are
+    // covered by the pydicom comparison of stored values.)
+    compare(Collection::Pydicom, "MR_small_RLE.dcm", 600.0, 1200.0);
+    compare(Collection::PydicomData, "JPEG-LL.dcm", 2000.0, 4000.0);
+}
