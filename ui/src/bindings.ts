@@ -40,7 +40,19 @@ export type ErrorCode =
 /**  ONNX Runtime was found but is too old for this build. */
 "onnx_runtime_wrong_version" | 
 /**  ONNX Runtime loaded but its environment could not be created. */
-"onnx_runtime_start_failed";
+"onnx_runtime_start_failed" | 
+/**  Nothing readable was found at the paths given. */
+"study_not_found" | 
+/**  A file could not be read or parsed as DICOM. */
+"dicom_unreadable" | 
+/**  Pixel data could not be decoded (unsupported transfer syntax, corrupt data). */
+"decode_failed" | 
+/**  The request names a series, stack, slice or preset that does not exist. */
+"not_found" | 
+/**  A file could not be written. */
+"write_failed" | 
+/**  An argument is malformed (e.g. a window that is not CENTER,WIDTH). */
+"invalid_argument";
 
 /**  An execution provider Dokuei knows how to ask for, in the order it prefers them. */
 export type ExecutionProviderKind = "CUDA" | "TensorRT" | "DirectML" | "CoreML" | "CPU";

@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use clap::Subcommand;
-use dokuei_dicom::stack::stacks;
-use dokuei_dicom::synth::SyntheticCt;
+use dokuei_review::dicom::stack::stacks;
+use dokuei_review::dicom::synth::SyntheticCt;
 use dokuei_review::study::{open_study, series_list};
 use dokuei_review::{AppError, ErrorCode};
 
@@ -98,10 +98,10 @@ fn load(dir: Option<PathBuf>, python: Option<PathBuf>) -> Result<(), AppError> {
         .next()
         .ok_or_else(|| fail("no stack"))?;
     let middle = &stack.frames[stack.frames.len() / 2];
-    let first = dokuei_dicom::volume::decode(series, middle.instance, middle.frame)?;
+    let first = dokuei_review::dicom::volume::decode(series, middle.instance, middle.frame)?;
     let t_first = t0.elapsed();
     let cancel = AtomicBool::new(false);
-    let volume = dokuei_dicom::volume::load_volume(series, &stack, &|_, _| {}, &cancel)
+    let volume = dokuei_review::dicom::volume::load_volume(series, &stack, &|_, _| {}, &cancel)
         .map_err(|e| AppError::new(ErrorCode::DecodeFailed, e.to_string()))?;
     let t_full = t0.elapsed();
     let rss = peak_rss().unwrap_or(0);
@@ -109,7 +109,7 @@ fn load(dir: Option<PathBuf>, python: Option<PathBuf>) -> Result<(), AppError> {
     let (s, r, c) = volume.data.dim();
     drop(first);
 
-    let python = python.unwrap_or_else(dokuei_dicom::testdata::reference_python);
+    let python = python.unwrap_or_else(dokuei_review::dicom::testdata::reference_python);
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/pydicom_load.py");
     let reference = Command::new(&python).arg(&script).arg(&dir).output();

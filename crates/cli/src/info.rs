@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use dokuei_dicom::decode::transfer_syntax_info;
-use dokuei_dicom::stack::stacks;
+use dokuei_review::dicom::decode::transfer_syntax_info;
+use dokuei_review::dicom::stack::stacks;
 use dokuei_review::study::open_study;
 use dokuei_review::{AppError, ErrorCode};
 

@@ -110,11 +110,15 @@ pub fn load_volume(
         }
     };
     let done = AtomicUsize::new(0);
-    let fill = |index: usize, slice: Slice<'_>| -> Result<(), LoadError> {
+    let fill = |index: usize, mut slice: Slice<'_>| -> Result<(), LoadError> {
         if cancel.load(Ordering::Relaxed) {
             return Err(LoadError::Cancelled);
         }
         let f = &stack.frames[index];
+        if slice.fill_native_fast(series, f.instance, f.frame) {
+            progress.frames_done(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            return Ok(());
+        }
         let frame = decode(series, f.instance, f.frame)?;
         if frame.rows as usize != rows || frame.columns as usize != columns {
             return Err(LoadError::Mixed(format!(
@@ -167,6 +171,72 @@ enum Slice<'a> {
 }
 
 impl Slice<'_> {
+    /// Reads a plain little-endian, single-frame, 8- or 16-bit greyscale file straight into the
+    /// slice: the pixel data is the file's last element in nearly every such file, so its bytes
+    /// are read in place after checking the element header in front of them. Returns false (and
+    /// leaves the slice for the general decoder) whenever any of that does not hold.
+    fn fill_native_fast(&mut self, series: &Series, instance: usize, frame: u32) -> bool {
+        let inst = &series.instances[instance];
+        let (Some(info), crate::source::Source::File { path }) = (&inst.image, &inst.source) else {
+            return false;
+        };
+        let explicit = match inst.transfer_syntax.trim_end_matches('\0') {
+            "1.2.840.10008.1.2.1" => true,
+            "1.2.840.10008.1.2" => false,
+            _ => return false,
+        };
+        if frame != 0
+            || info.frames != 1
+            || info.samples_per_pixel != 1
+            || !cfg!(target_endian = "little")
+        {
+            return false;
+        }
+        let signed = info.pixel_representation == 1;
+        let bits = u32::from(info.bits_stored);
+        let target: &mut [u8] = match (self, info.bits_allocated, signed) {
+            (Slice::U16(v), 16, false) => match v.as_slice_mut() {
+                Some(s) => bytemuck::cast_slice_mut(s),
+                None => return false,
+            },
+            (Slice::I16(v), 16, true) => match v.as_slice_mut() {
+                Some(s) => bytemuck::cast_slice_mut(s),
+                None => return false,
+            },
+            (Slice::U8(v), 8, false) => match v.as_slice_mut() {
+                Some(s) => s,
+                None => return false,
+            },
+            _ => return false,
+        };
+        if !read_trailing_pixel_data(path, target, explicit) {
+            return false;
+        }
+        // Keep only the stored bits (sign-extended for signed data), as the decoder does.
+        if bits < u32::from(info.bits_allocated) {
+            match info.bits_allocated {
+                16 => {
+                    let words: &mut [u16] = bytemuck::cast_slice_mut(target);
+                    let mask = (1u32 << bits) - 1;
+                    for w in words {
+                        let v = u32::from(*w) & mask;
+                        *w = if signed {
+                            let shift = 32 - bits;
+                            (((v << shift) as i32) >> shift) as u16
+                        } else {
+                            v as u16
+                        };
+                    }
+                }
+                _ => {
+                    let mask = ((1u32 << bits) - 1) as u8;
+                    target.iter_mut().for_each(|b| *b &= mask);
+                }
+            }
+        }
+        true
+    }
+
     fn copy_from(self, pixels: &Pixels, index: usize) -> Result<(), LoadError> {
         macro_rules! copy {
             ($view:expr, $v:expr) => {{
@@ -190,6 +260,37 @@ impl Slice<'_> {
             ))),
         }
     }
+}
+
+/// Reads the last `target.len()` bytes of `path` into `target` if they are the value of a
+/// Pixel Data element of exactly that length (explicit VR OB/OW, or implicit VR).
+fn read_trailing_pixel_data(path: &std::path::Path, target: &mut [u8], explicit: bool) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let header_len: u64 = if explicit { 12 } else { 8 };
+    let n = target.len() as u64;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    if len < n + header_len || file.seek(SeekFrom::Start(len - n - header_len)).is_err() {
+        return false;
+    }
+    let mut header = [0u8; 12];
+    let header = &mut header[..header_len as usize];
+    if file.read_exact(header).is_err() {
+        return false;
+    }
+    let tag_ok = header[..4] == [0xE0, 0x7F, 0x10, 0x00];
+    let length_ok = if explicit {
+        (&header[4..6] == b"OW" || &header[4..6] == b"OB")
+            && header[6..8] == [0, 0]
+            && u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as u64 == n
+    } else {
+        u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as u64 == n
+    };
+    tag_ok && length_ok && file.read_exact(target).is_ok()
 }
 
 /// Why a stack could not be loaded as one volume.

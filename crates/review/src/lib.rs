@@ -5,5 +5,7 @@ mod error;
 pub mod study;
 pub mod system;
 
+/// The study engine's types, for callers (the CLI, the shell) that show them.
+pub use dokuei_dicom as dicom;
 pub use error::{AppError, ErrorCode};
 pub use system::{AppInfo, OnnxRuntimeInfo, app_info, onnx_runtime_info};
