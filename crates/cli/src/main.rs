@@ -135,12 +135,7 @@ fn render(
         &window,
         output,
     )?;
-    println!(
-        "wrote {} (window centre {} width {})",
-        output.display(),
-        used.center,
-        used.width
-    );
+    println!("wrote {} ({used})", output.display());
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::DicomError;
 use crate::geometry::{FrameGeometry, Orientation};
 use crate::source::{ReadDepth, Source, discover};
-use crate::voi::{VoiFunction, Window};
+use crate::voi::{VoiFunction, VoiLut, Window};
 
 /// A file that could not be used, and why. Shown to the user; never stops the rest of the
 /// study from opening.
@@ -110,6 +110,8 @@ pub struct FrameInfo {
     pub geometry: Option<FrameGeometry>,
     pub rescale: Rescale,
     pub windows: Vec<Window>,
+    /// The first VOI LUT of the VOI LUT Sequence, when the file has one.
+    pub voi_lut: Option<VoiLut>,
     /// Temporal position / phase, when the file says (used to split multi-phase series).
     pub temporal_position: Option<i32>,
     pub slice_thickness: Option<f64>,
@@ -427,6 +429,7 @@ fn classic_frame_info(obj: &InMemDicomObject) -> FrameInfo {
         ),
         rescale: rescale_from(obj).unwrap_or(Rescale::IDENTITY),
         windows: windows_from(obj),
+        voi_lut: voi_lut_from(obj, int(obj, tags::PIXEL_REPRESENTATION) == Some(1)),
         temporal_position: int(obj, tags::TEMPORAL_POSITION_IDENTIFIER),
         slice_thickness: floats(obj, tags::SLICE_THICKNESS).and_then(|v| v.first().copied()),
     }
@@ -455,10 +458,15 @@ fn functional_group_frame_info(
     let rescale = macro_item(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
         .and_then(rescale_from)
         .unwrap_or(top.rescale);
-    let windows = macro_item(tags::FRAME_VOILUT_SEQUENCE)
+    let frame_voi = macro_item(tags::FRAME_VOILUT_SEQUENCE);
+    let windows = frame_voi
         .map(windows_from)
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| top.windows.clone());
+    let signed = top.voi_lut.as_ref().is_some_and(|l| l.first_mapped < 0);
+    let voi_lut = frame_voi
+        .and_then(|m| voi_lut_from(m, signed))
+        .or_else(|| top.voi_lut.clone());
     let temporal_position = macro_item(tags::FRAME_CONTENT_SEQUENCE)
         .and_then(|m| int(m, tags::TEMPORAL_POSITION_INDEX))
         .or(top.temporal_position);
@@ -470,6 +478,7 @@ fn functional_group_frame_info(
         geometry,
         rescale,
         windows,
+        voi_lut,
         temporal_position,
         slice_thickness,
     }
@@ -529,6 +538,42 @@ fn windows_from(obj: &InMemDicomObject) -> Vec<Window> {
             function,
         })
         .collect()
+}
+
+fn voi_lut_from(obj: &InMemDicomObject, signed: bool) -> Option<VoiLut> {
+    let item = obj.get(tags::VOILUT_SEQUENCE)?.items()?.first()?;
+    let d = item.get(tags::LUT_DESCRIPTOR)?.to_multi_int::<i64>().ok()?;
+    let (entries, first, bits) = (*d.first()?, *d.get(1)?, *d.get(2)?);
+    let entries = if entries <= 0 {
+        65_536
+    } else {
+        entries as usize
+    };
+    let element = item.get(tags::LUT_DATA)?;
+    // LUT Data is US/OW: 16-bit words, even for 8-bit entries.
+    let data: Vec<u16> = match element.to_multi_int::<u16>() {
+        Ok(v) => v,
+        Err(_) => element
+            .to_bytes()
+            .ok()?
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+    };
+    if data.len() < entries || !(1..=16).contains(&bits) {
+        return None;
+    }
+    Some(VoiLut {
+        // The descriptor's first value is US or SS as the pixel data is unsigned or signed.
+        first_mapped: if signed && first > 32_767 {
+            first - 65_536
+        } else {
+            first
+        },
+        bits: bits as u16,
+        data: data[..entries].to_vec(),
+        explanation: text(item, tags::LUT_EXPLANATION),
+    })
 }
 
 /// A string attribute, trimmed; empty when absent or unreadable.

@@ -6,7 +6,23 @@ use std::path::Path;
 
 use crate::decode::{Frame, Photometric, Pixels};
 use crate::index::Rescale;
-use crate::voi::Window;
+use crate::voi::{VoiLut, Window};
+
+/// The VOI transform to display with: a window, or a VOI LUT from the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Voi<'a> {
+    Window(Window),
+    Lut(&'a VoiLut),
+}
+
+impl Voi<'_> {
+    fn to_u8(&self, x: f64) -> u8 {
+        match self {
+            Voi::Window(w) => w.to_u8(x),
+            Voi::Lut(l) => l.to_u8(x),
+        }
+    }
+}
 
 /// A rendered image: 8-bit grey (1 channel) or RGB (3 channels), row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +37,11 @@ pub struct Rendered {
 /// after windowing (PS3.3 C.11.2.1.2: the VOI output of MONOCHROME1 is shown inverted). Palette
 /// frames are looked up; RGB frames are scaled to 8 bits.
 pub fn render(frame: &Frame, rescale: Rescale, window: Window) -> Rendered {
+    render_voi(frame, rescale, Voi::Window(window))
+}
+
+/// [`render`] with either a window or a VOI LUT.
+pub fn render_voi(frame: &Frame, rescale: Rescale, voi: Voi<'_>) -> Rendered {
     let n = (frame.rows * frame.columns) as usize;
     let (channels, data) = match (&frame.pixels, &frame.palette) {
         (pixels, Some(palette)) if frame.photometric == Photometric::Palette => {
@@ -44,7 +65,7 @@ pub fn render(frame: &Frame, rescale: Rescale, window: Window) -> Rendered {
             let out = (0..n)
                 .map(|i| {
                     let stored = pixels.get(i).unwrap_or(0) as f64;
-                    let v = window.to_u8(rescale.apply(stored));
+                    let v = voi.to_u8(rescale.apply(stored));
                     if invert { 255 - v } else { v }
                 })
                 .collect();

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::geometry::{FrameGeometry, Orientation, Plane, SpacingReport, Vec3, spacing_report};
 use crate::index::{Rescale, Series};
-use crate::voi::Window;
+use crate::voi::{VoiLut, Window};
 
 /// One image of a stack: which instance and frame it is, and what differs per frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,6 +21,7 @@ pub struct StackFrame {
     pub geometry: Option<FrameGeometry>,
     pub rescale: Rescale,
     pub windows: Vec<Window>,
+    pub voi_lut: Option<VoiLut>,
     /// Position along the stack normal, mm (when the geometry is known).
     pub location: Option<f64>,
 }
@@ -121,6 +122,7 @@ pub fn stacks(series: &Series) -> Vec<Stack> {
                 geometry: info.geometry,
                 rescale: info.rescale,
                 windows: info.windows.clone(),
+                voi_lut: info.voi_lut.clone(),
                 location: None,
             };
             match groups.iter_mut().find(|(k, _)| *k == key) {

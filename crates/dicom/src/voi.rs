@@ -78,6 +78,32 @@ impl Window {
     }
 }
 
+/// A VOI LUT from the VOI LUT Sequence (0028,3010): a table from modality values to display
+/// values (PS3.3 C.11.2.1.1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VoiLut {
+    /// The first input value mapped; inputs below map to the first entry, above to the last.
+    pub first_mapped: i64,
+    /// Bits of each output entry (the range is 0 to 2^bits - 1).
+    pub bits: u16,
+    pub data: Vec<u16>,
+    pub explanation: String,
+}
+
+impl VoiLut {
+    /// Output for modality value `x`, as a fraction of the LUT's range.
+    pub fn apply(&self, x: f64) -> f64 {
+        let last = self.data.len().saturating_sub(1) as i64;
+        let i = (x.round() as i64 - self.first_mapped).clamp(0, last);
+        let max = ((1u32 << self.bits.min(16)) - 1).max(1);
+        f64::from(self.data.get(i as usize).copied().unwrap_or(0)) / f64::from(max)
+    }
+
+    pub fn to_u8(&self, x: f64) -> u8 {
+        (self.apply(x) * 255.0).round().clamp(0.0, 255.0) as u8
+    }
+}
+
 /// A named window a radiologist selects with a number key.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, specta::Type)]
 pub struct WindowPreset {
@@ -187,6 +213,19 @@ mod tests {
         assert_eq!(sigmoid.apply(0.0, 0.0, 1.0), 0.5);
         let expected = 1.0 / (1.0 + (-4.0_f64 * 25.0 / 100.0).exp());
         assert!((sigmoid.apply(25.0, 0.0, 1.0) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn voi_lut_clamps_and_scales_to_its_bit_depth() {
+        let lut = VoiLut {
+            first_mapped: 10,
+            bits: 8,
+            data: vec![0, 128, 255],
+            explanation: String::new(),
+        };
+        assert_eq!(lut.to_u8(0.0), 0);
+        assert_eq!(lut.to_u8(11.0), 128);
+        assert_eq!(lut.to_u8(99.0), 255);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use dokuei_dicom::render::render;
+use dokuei_dicom::render::{Voi, render, render_voi};
 use dokuei_dicom::stack::stacks;
 use dokuei_dicom::testdata::{self, Collection};
 use dokuei_dicom::voi::Window;
@@ -32,18 +32,44 @@ fn read_pgm(path: &Path) -> (usize, usize, Vec<u8>) {
 }
 
 fn compare(collection: Collection, name: &str, center: f64, width: f64) {
+    compare_with(
+        collection,
+        name,
+        None,
+        &["+Ww", &center.to_string(), &width.to_string()],
+        Window::linear(center, width),
+    );
+}
+
+/// Renders frame 0 of the first stack (with the file's VOI LUT when `use_lut`, else `window`)
+/// and compares with `dcmj2pnm ARGS`.
+fn compare_with(
+    collection: Collection,
+    name: &str,
+    use_lut: Option<()>,
+    dcmtk_args: &[&str],
+    window: Window,
+) {
     let path = testdata::file(collection, name).unwrap();
     let idx = index(std::slice::from_ref(&path));
     let series = &idx.patients[0].studies[0].series[0];
     let stack = &stacks(series)[0];
     let f = stack.frames.iter().find(|f| f.frame == 0).unwrap();
     let frame = volume::decode(series, f.instance, 0).unwrap();
-    let ours = render(&frame, f.rescale, Window::linear(center, width));
+    let ours = match use_lut {
+        Some(()) => render_voi(
+            &frame,
+            f.rescale,
+            Voi::Lut(f.voi_lut.as_ref().expect("the file has a VOI LUT")),
+        ),
+        None => render(&frame, f.rescale, window),
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let pgm = dir.path().join("out.pgm");
     let status = Command::new("dcmj2pnm")
-        .args(["--quiet", "+Ww", &center.to_string(), &width.to_string()])
+        .arg("--quiet")
+        .args(dcmtk_args)
         .arg(&path)
         .arg(&pgm)
         .status()
@@ -88,4 +114,15 @@ fn compressed_files_match_dcmtk() {
     // covered by the pydicom comparison of stored values.)
     compare(Collection::Pydicom, "MR_small_RLE.dcm", 600.0, 1200.0);
     compare(Collection::PydicomData, "JPEG-LL.dcm", 2000.0, 4000.0);
+}
+
+#[test]
+fn a_voi_lut_sequence_matches_dcmtk() {
+    compare_with(
+        Collection::PydicomData,
+        "vlut_04.dcm",
+        Some(()),
+        &["+Wl", "1"],
+        Window::linear(0.0, 1.0),
+    );
 }

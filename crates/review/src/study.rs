@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dokuei_dicom::render::{Rendered, auto_window, render};
+use dokuei_dicom::render::{Rendered, Voi, auto_window, render_voi};
 use dokuei_dicom::stack::{Stack, stacks};
 use dokuei_dicom::voi::{CT_PRESETS, Window};
 use dokuei_dicom::{Series, StudyIndex};
@@ -95,13 +95,33 @@ impl WindowChoice {
     }
 }
 
-/// Renders slice `slice` (0-based) of stack `stack` of `series` to 8-bit.
+/// What a render used: a window, or the file's VOI LUT.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UsedVoi {
+    Window(Window),
+    Lut { explanation: String },
+}
+
+impl std::fmt::Display for UsedVoi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsedVoi::Window(w) => write!(f, "window centre {} width {}", w.center, w.width),
+            UsedVoi::Lut { explanation } if explanation.is_empty() => {
+                write!(f, "the file's VOI LUT")
+            }
+            UsedVoi::Lut { explanation } => write!(f, "the file's VOI LUT \"{explanation}\""),
+        }
+    }
+}
+
+/// Renders slice `slice` (0-based) of stack `stack` of `series` to 8-bit. `FromFile` uses the
+/// file's first window, else its VOI LUT, else an automatic window.
 pub fn render_slice(
     series: &Series,
     stack: usize,
     slice: usize,
     window: &WindowChoice,
-) -> Result<(Rendered, Window), AppError> {
+) -> Result<(Rendered, UsedVoi), AppError> {
     let all = stacks(series);
     let st: &Stack = all.get(stack).ok_or_else(|| {
         AppError::new(
@@ -133,14 +153,21 @@ pub fn render_slice(
             .ok_or_else(|| {
                 AppError::new(ErrorCode::NotFound, format!("no window preset `{name}`"))
             })?,
-        WindowChoice::FromFile => f
-            .windows
-            .first()
-            .copied()
-            .unwrap_or_else(|| auto_window(&frame, f.rescale)),
+        WindowChoice::FromFile => match (f.windows.first(), &f.voi_lut) {
+            (Some(w), _) => *w,
+            (None, Some(lut)) => {
+                let image = render_voi(&frame, f.rescale, Voi::Lut(lut));
+                let explanation = lut.explanation.clone();
+                return Ok((image, UsedVoi::Lut { explanation }));
+            }
+            (None, None) => auto_window(&frame, f.rescale),
+        },
         WindowChoice::Auto => auto_window(&frame, f.rescale),
     };
-    Ok((render(&frame, f.rescale, w), w))
+    Ok((
+        render_voi(&frame, f.rescale, Voi::Window(w)),
+        UsedVoi::Window(w),
+    ))
 }
 
 /// Renders a slice and writes it as PNG.
@@ -150,7 +177,7 @@ pub fn export_png(
     slice: usize,
     window: &WindowChoice,
     out: &Path,
-) -> Result<Window, AppError> {
+) -> Result<UsedVoi, AppError> {
     let (image, w) = render_slice(series, stack, slice, window)?;
     image
         .write_png(out)
