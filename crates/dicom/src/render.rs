@@ -16,7 +16,7 @@ pub enum Voi<'a> {
 }
 
 impl Voi<'_> {
-    fn to_u8(&self, x: f64) -> u8 {
+    fn to_u8(self, x: f64) -> u8 {
         match self {
             Voi::Window(w) => w.to_u8(x),
             Voi::Lut(l) => l.to_u8(x),
