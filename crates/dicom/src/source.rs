@@ -184,7 +184,7 @@ impl Source {
         }
     }
 
-    fn open_bytes(
+    pub(crate) fn open_bytes(
         &self,
         bytes: &[u8],
         kind: Kind,
