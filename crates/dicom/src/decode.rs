@@ -149,7 +149,11 @@ pub fn open_for_decoding(instance: &Instance) -> Result<DefaultDicomObject, Dico
 /// Opens an in-memory file and decodes its first frames (at most `max_frames`): the whole read
 /// path for bytes that come from anywhere (the fuzzer, a network source). `label` names the
 /// bytes in errors. `Ok` with no frames means the bytes are DICOM without pixel data.
-pub fn open_and_decode_bytes(label: &str, bytes: &[u8], max_frames: u32) -> Result<Vec<Frame>, DicomError> {
+pub fn open_and_decode_bytes(
+    label: &str,
+    bytes: &[u8],
+    max_frames: u32,
+) -> Result<Vec<Frame>, DicomError> {
     let source = crate::source::Source::File {
         path: std::path::PathBuf::from(label),
     };
@@ -164,10 +168,18 @@ pub fn open_and_decode_bytes(label: &str, bytes: &[u8], max_frames: u32) -> Resu
         sop_instance_uid: String::new(),
         sop_class_uid: String::new(),
         instance_number: None,
-        transfer_syntax: obj.meta().transfer_syntax().trim_end_matches('\0').to_owned(),
+        transfer_syntax: obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned(),
         image,
     };
-    let frames = instance.image.as_ref().map_or(0, |i| i.frames).min(max_frames);
+    let frames = instance
+        .image
+        .as_ref()
+        .map_or(0, |i| i.frames)
+        .min(max_frames);
     if frames > 0 {
         let (_, decodable) = transfer_syntax_info(&instance.transfer_syntax);
         if !decodable {
@@ -178,7 +190,9 @@ pub fn open_and_decode_bytes(label: &str, bytes: &[u8], max_frames: u32) -> Resu
             });
         }
     }
-    (0..frames).map(|f| decode_frame_of(&obj, &instance, f)).collect()
+    (0..frames)
+        .map(|f| decode_frame_of(&obj, &instance, f))
+        .collect()
 }
 
 /// Decodes one frame of an already opened instance (for multi-frame files, open once and

@@ -167,6 +167,15 @@ impl Source {
         match (kind, self) {
             (Kind::NotDicom, _) => Ok(None),
             (Kind::Part10, Source::File { path }) => {
+                let mut file = std::fs::File::open(path).map_err(|e| DicomError::Io {
+                    source_name: self.to_string(),
+                    reason: e.to_string(),
+                })?;
+                let end = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let mut reader = std::io::BufReader::with_capacity(8192, &mut file);
+                if let Some(reason) = crate::lengths::check_part10(&mut reader, 132, end) {
+                    return Err(self.parse_error(reason));
+                }
                 let options = OpenFileOptions::new();
                 let options = match depth {
                     ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
@@ -193,6 +202,12 @@ impl Source {
         match kind {
             Kind::NotDicom => Ok(None),
             Kind::Part10 => {
+                let mut cursor = Cursor::new(bytes);
+                if let Some(reason) =
+                    crate::lengths::check_part10(&mut cursor, 132, bytes.len() as u64)
+                {
+                    return Err(self.parse_error(reason));
+                }
                 let options = OpenFileOptions::new();
                 let options = match depth {
                     ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
@@ -210,6 +225,15 @@ impl Source {
     /// Reads a data set that has no file meta group, and gives it one so the rest of Dokuei
     /// can treat it like any other file.
     fn open_bare(&self, bytes: &[u8], ts_uid: &str) -> Result<DefaultDicomObject, DicomError> {
+        let (explicit, big_endian) = (ts_uid != IMPLICIT_LE, ts_uid == EXPLICIT_BE);
+        if let Some(reason) = crate::lengths::first_impossible_length(
+            &mut Cursor::new(bytes),
+            bytes.len() as u64,
+            explicit,
+            big_endian,
+        ) {
+            return Err(self.parse_error(reason));
+        }
         use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
         let registry = TransferSyntaxRegistry;
         let ts = registry

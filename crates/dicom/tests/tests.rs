@@ -4,12 +4,14 @@
 //! - `pydicom_reference`: decoded stored values against pydicom on real files;
 //! - `geometry`: sorting, splitting and gap detection on synthetic series;
 //! - `dcmtk_render`: 8-bit rendering against DCMTK's dcmj2pnm;
-//! - `bad_input`: truncated, empty, garbage and absurd files, and zip archives.
+//! - `bad_input`: truncated, empty, garbage and absurd files, and zip archives;
+//! - `fuzz_regressions`: inputs the fuzzer found, replayed.
 
 // Tests fail loudly on unexpected errors, including in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
 mod dcmtk_render;
+mod fuzz_regressions;
 mod geometry;
 mod pydicom_reference;
