@@ -1,7 +1,19 @@
 //! Dokuei's decision ledger: the record of who decided what, on which AI suggestion, from which
-//! exact model. So far it holds where the ledger file lives; the schema, the hash chain and the
-//! QA export arrive with the ledger work.
+//! exact model — and proof that the record has not been altered.
+//!
+//! SQLite (WAL, `synchronous=FULL`, foreign keys on, a busy timeout so several processes can
+//! share one file). Every record table is append-only (triggers refuse UPDATE and DELETE), and
+//! every row extends a SHA-256 chain that [`Ledger::verify`] recomputes.
 
 pub mod location;
+pub mod records;
+mod schema;
+mod store;
 
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
+pub use records::{
+    Action, AnalysisRecord, DecisionRecord, FindingRecord, ReadingEventKind, RejectReason, Role,
+    SignOffRecord, StudyRecord,
+};
+pub use schema::LATEST as SCHEMA_VERSION;
+pub use store::{ChainProblem, Ledger, LedgerError, VerifyReport};

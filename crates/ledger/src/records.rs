@@ -1,0 +1,317 @@
+//! What the ledger records, and the typed appends for each kind of record. There is no update
+//! and no delete: a correction is a new decision that names the one it supersedes.
+
+use rusqlite::types::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Ledger, LedgerError};
+
+/// Who a reader is, for attribution and for what they may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Radiologist,
+    Clinician,
+    Qa,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Radiologist => "radiologist",
+            Role::Clinician => "clinician",
+            Role::Qa => "qa",
+        }
+    }
+}
+
+/// What a reader did with a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Confirm,
+    Edit,
+    Reject,
+    /// A finding the model missed, drawn by the reader.
+    Add,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Confirm => "confirm",
+            Action::Edit => "edit",
+            Action::Reject => "reject",
+            Action::Add => "add",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        [Action::Confirm, Action::Edit, Action::Reject, Action::Add]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// The documented reasons for rejecting a finding. `Other` needs free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// A vessel, a rib, a normal structure mistaken for a lesion.
+    AnatomicalStructure,
+    /// Motion, beam hardening, noise, metal.
+    Artefact,
+    /// Real, but benign or already known.
+    BenignOrKnown,
+    /// The image is outside what the model is meant for.
+    OutsideIntendedUse,
+    Other,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::AnatomicalStructure => "anatomical_structure",
+            RejectReason::Artefact => "artefact",
+            RejectReason::BenignOrKnown => "benign_or_known",
+            RejectReason::OutsideIntendedUse => "outside_intended_use",
+            RejectReason::Other => "other",
+        }
+    }
+}
+
+/// A study as the ledger knows it: no patient identifier, only a keyed hash of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyRecord {
+    pub study_uid: String,
+    pub accession: String,
+    pub modality: String,
+    pub study_date: String,
+    pub patient_key: String,
+}
+
+/// One run of a model on a series, with exactly which model it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisRecord {
+    pub study_id: i64,
+    pub series_uid: String,
+    pub model_id: String,
+    pub model_version: String,
+    pub model_sha256: String,
+    pub execution_provider: String,
+    pub thresholds_json: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// An AI finding as it was shown to the reader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    pub analysis_id: i64,
+    pub label: String,
+    pub score: f64,
+    pub geometry_json: String,
+    pub mask_sha256: String,
+    pub shown_at: String,
+}
+
+/// A reader's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub study_id: i64,
+    /// `None` for [`Action::Add`].
+    pub finding_id: Option<i64>,
+    pub action: Action,
+    pub label: String,
+    pub reject_reason: Option<RejectReason>,
+    pub reason_text: String,
+    /// The edited or added geometry (JSON); empty for confirm and reject.
+    pub geometry_json: String,
+    pub reader_id: i64,
+    /// The decision this one corrects (undo is a new decision, never a deletion).
+    pub supersedes_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignOffRecord {
+    pub study_id: i64,
+    pub reader_id: i64,
+    pub confirmed: i64,
+    pub edited: i64,
+    pub rejected: i64,
+    pub added: i64,
+    pub impression: String,
+}
+
+/// Commit-then-reveal: the reader's own impression before AI results were shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadingEventKind {
+    ImpressionBeforeAi,
+    AiRevealed,
+}
+
+impl ReadingEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadingEventKind::ImpressionBeforeAi => "impression_before_ai",
+            ReadingEventKind::AiRevealed => "ai_revealed",
+        }
+    }
+}
+
+/// The current time as stored: UTC, RFC 3339 with milliseconds, and the local offset in
+/// minutes (so a QA reader sees the reader's wall-clock time too).
+pub(crate) fn now() -> (String, i64) {
+    let local = chrono::Local::now();
+    let utc = local.with_timezone(&chrono::Utc);
+    (
+        utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        i64::from(local.offset().local_minus_utc() / 60),
+    )
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+fn opt_int(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, Value::Integer)
+}
+
+impl Ledger {
+    fn stamped(&self, mut columns: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+        let (at, offset) = now();
+        columns.push(("recorded_at", Value::Text(at)));
+        columns.push(("utc_offset_minutes", Value::Integer(offset)));
+        columns.push(("app_version", Value::Text(self.app_version.clone())));
+        columns
+    }
+
+    pub fn add_reader(&self, display_name: &str, role: Role) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("display_name", text(display_name)),
+            ("role", text(role.as_str())),
+        ]);
+        self.append("readers", &cols)
+    }
+
+    /// Records a study once; later calls with the same Study Instance UID return the first id.
+    pub fn record_study(&self, study: &StudyRecord) -> Result<i64, LedgerError> {
+        if let Some(id) = self.study_id(&study.study_uid)? {
+            return Ok(id);
+        }
+        let cols = self.stamped(vec![
+            ("study_uid", text(&study.study_uid)),
+            ("accession", text(&study.accession)),
+            ("modality", text(&study.modality)),
+            ("study_date", text(&study.study_date)),
+            ("patient_key", text(&study.patient_key)),
+        ]);
+        self.append("studies", &cols)
+    }
+
+    pub fn study_id(&self, study_uid: &str) -> Result<Option<i64>, LedgerError> {
+        match self.conn.query_row(
+            "SELECT id FROM studies WHERE study_uid = ?1 ORDER BY id LIMIT 1",
+            [study_uid],
+            |r| r.get(0),
+        ) {
+            Ok(id) => Ok(Some(id)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.read_err(e)),
+        }
+    }
+
+    pub fn record_analysis(&self, a: &AnalysisRecord) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("study_id", Value::Integer(a.study_id)),
+            ("series_uid", text(&a.series_uid)),
+            ("model_id", text(&a.model_id)),
+            ("model_version", text(&a.model_version)),
+            ("model_sha256", text(&a.model_sha256)),
+            ("execution_provider", text(&a.execution_provider)),
+            ("thresholds_json", text(&a.thresholds_json)),
+            ("started_at", text(&a.started_at)),
+            ("finished_at", text(&a.finished_at)),
+        ]);
+        self.append("analyses", &cols)
+    }
+
+    pub fn record_finding(&self, f: &FindingRecord) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("analysis_id", Value::Integer(f.analysis_id)),
+            ("label", text(&f.label)),
+            ("score", Value::Real(f.score)),
+            ("geometry_json", text(&f.geometry_json)),
+            ("mask_sha256", text(&f.mask_sha256)),
+            ("shown_at", text(&f.shown_at)),
+        ]);
+        self.append("findings", &cols)
+    }
+
+    /// Records a decision at once (not at sign-off).
+    pub fn record_decision(&self, d: &DecisionRecord) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("study_id", Value::Integer(d.study_id)),
+            ("finding_id", opt_int(d.finding_id)),
+            ("action", text(d.action.as_str())),
+            ("label", text(&d.label)),
+            (
+                "reject_reason",
+                d.reject_reason.map_or(Value::Null, |r| text(r.as_str())),
+            ),
+            ("reason_text", text(&d.reason_text)),
+            ("geometry_json", text(&d.geometry_json)),
+            ("reader_id", Value::Integer(d.reader_id)),
+            ("supersedes_id", opt_int(d.supersedes_id)),
+        ]);
+        self.append("decisions", &cols)
+    }
+
+    pub fn record_sign_off(&self, s: &SignOffRecord) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("study_id", Value::Integer(s.study_id)),
+            ("reader_id", Value::Integer(s.reader_id)),
+            ("confirmed", Value::Integer(s.confirmed)),
+            ("edited", Value::Integer(s.edited)),
+            ("rejected", Value::Integer(s.rejected)),
+            ("added", Value::Integer(s.added)),
+            ("impression", text(&s.impression)),
+        ]);
+        self.append("sign_offs", &cols)
+    }
+
+    pub fn record_reading_event(
+        &self,
+        study_id: i64,
+        reader_id: i64,
+        kind: ReadingEventKind,
+        content: &str,
+    ) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("study_id", Value::Integer(study_id)),
+            ("reader_id", Value::Integer(reader_id)),
+            ("kind", text(kind.as_str())),
+            ("content", text(content)),
+        ]);
+        self.append("reading_events", &cols)
+    }
+
+    /// Number of decisions recorded.
+    pub fn decision_count(&self) -> Result<i64, LedgerError> {
+        self.conn
+            .query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// Whether a decision with this id exists.
+    pub fn has_decision(&self, id: i64) -> Result<bool, LedgerError> {
+        self.conn
+            .query_row("SELECT count(*) FROM decisions WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(|e| self.read_err(e))
+    }
+}

@@ -1,0 +1,149 @@
+//! The ledger's tables and their migrations. Every record table is STRICT (no type affinity
+//! surprises in the canonical bytes), carries its position in the hash chain (`seq`), and has
+//! triggers that refuse UPDATE and DELETE.
+
+/// The tables whose rows are chained, in the order they were introduced.
+pub const RECORD_TABLES: &[&str] = &[
+    "readers",
+    "studies",
+    "analyses",
+    "findings",
+    "decisions",
+    "sign_offs",
+    "reading_events",
+];
+
+/// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
+/// `PRAGMA user_version` records the version a file is at.
+pub const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The version this build writes.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Version 1: readers, studies, analyses, findings, decisions, sign-offs, and the chain.
+const V1: &str = r#"
+CREATE TABLE chain (
+    seq        INTEGER PRIMARY KEY,
+    table_name TEXT NOT NULL,
+    row_id     INTEGER NOT NULL,
+    prev_hash  BLOB NOT NULL,
+    hash       BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE readers (
+    id           INTEGER PRIMARY KEY,
+    seq          INTEGER NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('radiologist', 'clinician', 'qa')),
+    recorded_at  TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE studies (
+    id              INTEGER PRIMARY KEY,
+    seq             INTEGER NOT NULL UNIQUE,
+    study_uid       TEXT NOT NULL,
+    accession       TEXT NOT NULL,
+    modality        TEXT NOT NULL,
+    study_date      TEXT NOT NULL,
+    -- A keyed hash of the patient ID (never the ID itself unless configured otherwise).
+    patient_key     TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version     TEXT NOT NULL
+) STRICT;
+CREATE INDEX studies_uid ON studies(study_uid);
+
+CREATE TABLE analyses (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    study_id           INTEGER NOT NULL REFERENCES studies(id),
+    series_uid         TEXT NOT NULL,
+    model_id           TEXT NOT NULL,
+    model_version      TEXT NOT NULL,
+    model_sha256       TEXT NOT NULL,
+    execution_provider TEXT NOT NULL,
+    thresholds_json    TEXT NOT NULL,
+    started_at         TEXT NOT NULL,
+    finished_at        TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE findings (
+    id            INTEGER PRIMARY KEY,
+    seq           INTEGER NOT NULL UNIQUE,
+    analysis_id   INTEGER NOT NULL REFERENCES analyses(id),
+    label         TEXT NOT NULL,
+    score         REAL NOT NULL,
+    geometry_json TEXT NOT NULL,
+    mask_sha256   TEXT NOT NULL,
+    shown_at      TEXT NOT NULL,
+    recorded_at   TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version   TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE decisions (
+    id             INTEGER PRIMARY KEY,
+    seq            INTEGER NOT NULL UNIQUE,
+    study_id       INTEGER NOT NULL REFERENCES studies(id),
+    -- NULL for a finding added by the reader.
+    finding_id     INTEGER REFERENCES findings(id),
+    action         TEXT NOT NULL CHECK (action IN ('confirm', 'edit', 'reject', 'add')),
+    label          TEXT NOT NULL,
+    reject_reason  TEXT CHECK (reject_reason IN ('anatomical_structure', 'artefact', 'benign_or_known', 'outside_intended_use', 'other')),
+    reason_text    TEXT NOT NULL,
+    geometry_json  TEXT NOT NULL,
+    reader_id      INTEGER NOT NULL REFERENCES readers(id),
+    supersedes_id  INTEGER REFERENCES decisions(id),
+    recorded_at    TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version    TEXT NOT NULL,
+    CHECK ((action = 'reject') = (reject_reason IS NOT NULL)),
+    CHECK ((action = 'add') = (finding_id IS NULL))
+) STRICT;
+CREATE INDEX decisions_study ON decisions(study_id);
+
+CREATE TABLE sign_offs (
+    id          INTEGER PRIMARY KEY,
+    seq         INTEGER NOT NULL UNIQUE,
+    study_id    INTEGER NOT NULL REFERENCES studies(id),
+    reader_id   INTEGER NOT NULL REFERENCES readers(id),
+    confirmed   INTEGER NOT NULL,
+    edited      INTEGER NOT NULL,
+    rejected    INTEGER NOT NULL,
+    added       INTEGER NOT NULL,
+    impression  TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version TEXT NOT NULL
+) STRICT;
+"#;
+
+/// Version 2: commit-then-reveal reading events.
+const V2: &str = r#"
+CREATE TABLE reading_events (
+    id          INTEGER PRIMARY KEY,
+    seq         INTEGER NOT NULL UNIQUE,
+    study_id    INTEGER NOT NULL REFERENCES studies(id),
+    reader_id   INTEGER NOT NULL REFERENCES readers(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('impression_before_ai', 'ai_revealed')),
+    content     TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version TEXT NOT NULL
+) STRICT;
+"#;
+
+/// Triggers that make a table append-only. Created for every table a version introduces.
+pub fn append_only_triggers(table: &str) -> String {
+    format!(
+        "CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} \
+         BEGIN SELECT RAISE(ABORT, 'the Dokuei ledger is append-only: {table} rows cannot be changed'); END;\n\
+         CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} \
+         BEGIN SELECT RAISE(ABORT, 'the Dokuei ledger is append-only: {table} rows cannot be deleted'); END;\n"
+    )
+}

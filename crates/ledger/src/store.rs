@@ -1,0 +1,456 @@
+//! Opening the ledger, appending records, and verifying the hash chain.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
+use sha2::{Digest, Sha256};
+
+use crate::schema::{LATEST, MIGRATIONS, RECORD_TABLES, append_only_triggers};
+
+/// Why the ledger could not do what was asked. Every variant names the ledger file.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot open the ledger `{path}`: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error(
+        "the ledger `{path}` was written by a newer Dokuei (schema version {found}; this version \
+         reads up to {supported}); it was not changed. Update Dokuei to open it."
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "cannot upgrade the ledger `{path}` from schema version {from}: {reason} (a backup is at `{backup}`)"
+    )]
+    Migration {
+        path: PathBuf,
+        from: i64,
+        backup: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "cannot write to the ledger `{path}`: {reason}. Nothing was recorded by this action; everything recorded before is intact"
+    )]
+    Write { path: PathBuf, reason: String },
+    #[error("cannot read the ledger `{path}`: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("the ledger `{path}` has no {what} with id {id}")]
+    NoSuch {
+        path: PathBuf,
+        what: &'static str,
+        id: i64,
+    },
+}
+
+/// An open ledger. Each append is one transaction with `synchronous=FULL`: when it returns
+/// `Ok`, the record is on disk.
+#[derive(Debug)]
+pub struct Ledger {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) app_version: String,
+}
+
+/// How long a writer waits for another process holding the ledger before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger at `path`. An older schema is upgraded after a
+    /// backup copy (`<file>.v<N>.bak`, SQLite's online backup); a newer one is refused.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        Self::open_as(path, env!("CARGO_PKG_VERSION"))
+    }
+
+    /// [`Ledger::open`], recording `app_version` on every row written.
+    pub fn open_as(path: &Path, app_version: &str) -> Result<Ledger, LedgerError> {
+        let mut ledger = Self::open_unmigrated(path, app_version)?;
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Opens a ledger without upgrading its schema, so a test can write rows as an older
+    /// Dokuei would have (see [`Ledger::create_at_schema_version`]).
+    #[doc(hidden)]
+    pub fn open_without_upgrade(path: &Path) -> Result<Ledger, LedgerError> {
+        Self::open_unmigrated(path, "0.0.0-old")
+    }
+
+    fn open_unmigrated(path: &Path, app_version: &str) -> Result<Ledger, LedgerError> {
+        let open_err = |e: &dyn std::fmt::Display| LedgerError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_err(&e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_err(&e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| open_err(&e))?;
+        Ok(Ledger {
+            conn,
+            path: path.to_path_buf(),
+            app_version: app_version.to_owned(),
+        })
+    }
+
+    /// Creates a ledger file at an older schema version, as an older Dokuei would have left
+    /// it: for tests of the upgrade path.
+    #[doc(hidden)]
+    pub fn create_at_schema_version(path: &Path, version: i64) -> Result<(), LedgerError> {
+        let conn = Connection::open(path).map_err(|e| LedgerError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut batch = String::new();
+        for sql in MIGRATIONS.iter().take(version as usize) {
+            batch.push_str(sql);
+            for table in RECORD_TABLES.iter().chain(&["chain"]) {
+                if sql.contains(&format!("CREATE TABLE {table} ")) {
+                    batch.push_str(&append_only_triggers(table));
+                }
+            }
+        }
+        batch.push_str(&format!("PRAGMA user_version = {version};"));
+        conn.execute_batch(&batch).map_err(|e| LedgerError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, LedgerError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.read_err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        let found = self.schema_version()?;
+        if found > LATEST {
+            return Err(LedgerError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                supported: LATEST,
+            });
+        }
+        if found == LATEST {
+            return Ok(());
+        }
+        let backup = backup_path(&self.path, found);
+        if found > 0 {
+            // Copy before changing anything, with SQLite's online backup (consistent even with
+            // another process writing).
+            let mut dst =
+                Connection::open(&backup).map_err(|e| self.migration_err(found, &backup, e))?;
+            rusqlite::backup::Backup::new(&self.conn, &mut dst)
+                .and_then(|b| b.run_to_completion(256, Duration::from_millis(5), None))
+                .map_err(|e| self.migration_err(found, &backup, e))?;
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(|e| LedgerError::Migration {
+                path: path.clone(),
+                from: found,
+                backup: backup.clone(),
+                reason: e.to_string(),
+            })?;
+        // Another process may have migrated while we waited for the lock.
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap_or(found);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(now as usize) {
+            let mut batch = (*sql).to_owned();
+            for table in RECORD_TABLES.iter().chain(&["chain"]) {
+                if sql.contains(&format!("CREATE TABLE {table} ")) {
+                    batch.push_str(&append_only_triggers(table));
+                }
+            }
+            batch.push_str(&format!("PRAGMA user_version = {};", i + 1));
+            tx.execute_batch(&batch)
+                .map_err(|e| LedgerError::Migration {
+                    path: path.clone(),
+                    from: found,
+                    backup: backup.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        tx.commit().map_err(|e| LedgerError::Migration {
+            path: path.clone(),
+            from: found,
+            backup,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Appends one row to `table` and extends the hash chain, in one transaction.
+    /// `columns` are the row's columns other than `id` and `seq`.
+    pub(crate) fn append(
+        &self,
+        table: &'static str,
+        columns: &[(&str, Value)],
+    ) -> Result<i64, LedgerError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.write_err(e))?;
+        let (last_seq, prev_hash): (i64, Vec<u8>) = tx
+            .query_row(
+                "SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok((0, vec![0u8; 32])),
+                e => Err(e),
+            })
+            .map_err(|e| self.write_err(e))?;
+        let seq = last_seq + 1;
+        let names: Vec<&str> = std::iter::once("seq")
+            .chain(columns.iter().map(|(n, _)| *n))
+            .collect();
+        let placeholders = vec!["?"; names.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({placeholders})",
+            names.join(", ")
+        );
+        let values =
+            std::iter::once(Value::Integer(seq)).chain(columns.iter().map(|(_, v)| v.clone()));
+        tx.execute(&sql, params_from_iter(values))
+            .map_err(|e| self.write_err(e))?;
+        let row_id = tx.last_insert_rowid();
+        let canonical = canonical_row(&tx, table, row_id).map_err(|e| self.write_err(e))?;
+        let hash = chain_hash(&prev_hash, &canonical);
+        tx.execute(
+            "INSERT INTO chain (seq, table_name, row_id, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![seq, table, row_id, prev_hash, hash.to_vec()],
+        )
+        .map_err(|e| self.write_err(e))?;
+        tx.commit().map_err(|e| self.write_err(e))?;
+        Ok(row_id)
+    }
+
+    /// Recomputes the whole chain. Reports the first row that does not match: a changed,
+    /// deleted, inserted or reordered row, or a gap.
+    pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+            .map_err(|e| self.read_err(e))?;
+        let mut rows_checked = 0u64;
+        let mut first_problem = None;
+        {
+            let mut stmt = tx
+                .prepare("SELECT seq, table_name, row_id, prev_hash, hash FROM chain ORDER BY seq")
+                .map_err(|e| self.read_err(e))?;
+            let mut rows = stmt.query([]).map_err(|e| self.read_err(e))?;
+            let mut expected_prev = vec![0u8; 32];
+            let mut expected_seq = 1i64;
+            while let Some(row) = rows.next().map_err(|e| self.read_err(e))? {
+                let seq: i64 = row.get(0).map_err(|e| self.read_err(e))?;
+                let table: String = row.get(1).map_err(|e| self.read_err(e))?;
+                let row_id: i64 = row.get(2).map_err(|e| self.read_err(e))?;
+                let prev: Vec<u8> = row.get(3).map_err(|e| self.read_err(e))?;
+                let stored: Vec<u8> = row.get(4).map_err(|e| self.read_err(e))?;
+                let problem = if seq != expected_seq {
+                    Some(format!(
+                        "chain entry {expected_seq} is missing (the next entry is {seq})"
+                    ))
+                } else if prev != expected_prev {
+                    Some(format!(
+                        "chain entry {seq} does not follow entry {}",
+                        seq - 1
+                    ))
+                } else if !RECORD_TABLES.contains(&table.as_str()) {
+                    Some(format!(
+                        "chain entry {seq} names an unknown table `{table}`"
+                    ))
+                } else {
+                    match canonical_row(&tx, &table, row_id) {
+                        Err(rusqlite::Error::QueryReturnedNoRows) => Some(format!(
+                            "{table} row {row_id} (chain entry {seq}) has been deleted"
+                        )),
+                        Err(e) => return Err(self.read_err(e)),
+                        Ok(canonical) => {
+                            let row_seq: i64 = tx
+                                .query_row(
+                                    &format!("SELECT seq FROM {table} WHERE id = ?1"),
+                                    [row_id],
+                                    |r| r.get(0),
+                                )
+                                .map_err(|e| self.read_err(e))?;
+                            if row_seq != seq
+                                || chain_hash(&prev, &canonical).as_slice() != stored.as_slice()
+                            {
+                                Some(format!(
+                                    "{table} row {row_id} (chain entry {seq}) has been altered"
+                                ))
+                            } else {
+                                None
+                            }
+                        }
+                    }
+                };
+                if let Some(p) = problem {
+                    first_problem = Some(ChainProblem {
+                        seq,
+                        description: p,
+                    });
+                    break;
+                }
+                rows_checked += 1;
+                expected_prev = stored;
+                expected_seq += 1;
+            }
+        }
+        // Rows that are not in the chain were inserted behind the application's back.
+        if first_problem.is_none() {
+            for table in RECORD_TABLES {
+                let stray: Option<(i64, i64)> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT t.id, t.seq FROM {table} t LEFT JOIN chain c \
+                             ON c.table_name = '{table}' AND c.row_id = t.id AND c.seq = t.seq \
+                             WHERE c.seq IS NULL ORDER BY t.seq LIMIT 1"
+                        ),
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })
+                    .map_err(|e| self.read_err(e))?;
+                if let Some((id, seq)) = stray {
+                    first_problem = Some(ChainProblem {
+                        seq,
+                        description: format!(
+                            "{table} row {id} is not in the chain: it was inserted outside Dokuei"
+                        ),
+                    });
+                    break;
+                }
+            }
+        }
+        Ok(VerifyReport {
+            rows_checked,
+            first_problem,
+        })
+    }
+
+    pub(crate) fn write_err(&self, e: impl std::fmt::Display) -> LedgerError {
+        LedgerError::Write {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    pub(crate) fn read_err(&self, e: impl std::fmt::Display) -> LedgerError {
+        LedgerError::Read {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn migration_err(&self, from: i64, backup: &Path, e: impl std::fmt::Display) -> LedgerError {
+        LedgerError::Migration {
+            path: self.path.clone(),
+            from,
+            backup: backup.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The result of [`Ledger::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Chain entries that matched before the first problem (all of them when there is none).
+    pub rows_checked: u64,
+    pub first_problem: Option<ChainProblem>,
+}
+
+impl VerifyReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_problem.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainProblem {
+    /// The chain position where verification stopped.
+    pub seq: i64,
+    pub description: String,
+}
+
+fn backup_path(path: &Path, version: i64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".v{version}.bak"));
+    path.with_file_name(name)
+}
+
+/// SHA-256(previous hash ‖ canonical bytes of the row).
+fn chain_hash(prev: &[u8], canonical: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical);
+    h.finalize().into()
+}
+
+/// The canonical bytes of a stored row: the table name, then every column but `id` in schema
+/// order, each as name, type tag, length and value. Read back from the database, so appending
+/// and verifying hash exactly what is stored.
+fn canonical_row(conn: &Connection, table: &str, row_id: i64) -> Result<Vec<u8>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    stmt.query_row([row_id], |row| {
+        let mut out = Vec::with_capacity(256);
+        push_field(&mut out, table.as_bytes());
+        for (i, name) in names.iter().enumerate() {
+            if name == "id" {
+                continue;
+            }
+            push_field(&mut out, name.as_bytes());
+            match row.get_ref(i)? {
+                ValueRef::Null => out.push(0),
+                ValueRef::Integer(v) => {
+                    out.push(1);
+                    push_field(&mut out, &v.to_le_bytes());
+                }
+                ValueRef::Real(v) => {
+                    out.push(2);
+                    push_field(&mut out, &v.to_le_bytes());
+                }
+                ValueRef::Text(v) => {
+                    out.push(3);
+                    push_field(&mut out, v);
+                }
+                ValueRef::Blob(v) => {
+                    out.push(4);
+                    push_field(&mut out, v);
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}

@@ -1,0 +1,16 @@
+//! Integration tests of dokuei-ledger, in one test binary. Each module covers one area; add new
+//! areas as modules here:
+//!
+//! - `chain`: appends, append-only triggers, verification of an intact ledger;
+//! - `tamper`: edits made behind the application's back, each detected and named;
+//! - `migrations`: from empty, from every earlier schema version, and a newer file refused;
+//! - `durability`: SIGKILL during appends, two processes at once, a full disk.
+
+// Tests fail loudly on unexpected errors, including in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod chain;
+mod durability;
+mod migrations;
+mod support;
+mod tamper;
