@@ -52,7 +52,13 @@ export type ErrorCode =
 /**  A file could not be written. */
 "write_failed" | 
 /**  An argument is malformed (e.g. a window that is not CENTER,WIDTH). */
-"invalid_argument";
+"invalid_argument" | 
+/**  The ledger cannot be opened, read or written. */
+"ledger_unavailable" | 
+/**  The ledger was written by a newer Dokuei. */
+"ledger_too_new" | 
+/**  Verification found a row changed, deleted, inserted or reordered outside Dokuei. */
+"ledger_tampered";
 
 /**  An execution provider Dokuei knows how to ask for, in the order it prefers them. */
 export type ExecutionProviderKind = "CUDA" | "TensorRT" | "DirectML" | "CoreML" | "CPU";

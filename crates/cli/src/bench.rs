@@ -22,11 +22,22 @@ pub enum Bench {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
+    /// of a large ledger; compared with plain SQLite inserts under the same settings.
+    Ledger {
+        /// Decisions in the large ledger.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Single appends timed.
+        #[arg(long, default_value_t = 1_000)]
+        appends: usize,
+    },
 }
 
 pub fn run(bench: Bench) -> Result<(), AppError> {
     match bench {
         Bench::Load { dir, python } => load(dir, python),
+        Bench::Ledger { rows, appends } => ledger(rows, appends),
     }
 }
 
@@ -184,4 +195,144 @@ fn load(dir: Option<PathBuf>, python: Option<PathBuf>) -> Result<(), AppError> {
         mib(stored) * 1.2 + 100.0
     );
     Ok(())
+}
+
+fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
+    use dokuei_review::ledger::{
+        Action, AnalysisRecord, DecisionFilter, DecisionRecord, FindingRecord, Format, Identifiers,
+        Ledger, Role, StudyRecord,
+    };
+
+    let dir = std::env::temp_dir().join(format!("dokuei-bench-ledger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let ledger = Ledger::open(&dir.join("ledger.sqlite3"))?;
+    let reader = ledger.add_reader("Dr. Bench", Role::Radiologist)?;
+    let study = ledger.record_study(&StudyRecord {
+        study_uid: "1.2.826.0.1.3680043.10.1".into(),
+        accession: "BENCH1".into(),
+        modality: "CT".into(),
+        study_date: "20260101".into(),
+        patient_key: "bench".into(),
+    })?;
+    let analysis = ledger.record_analysis(&AnalysisRecord {
+        study_id: study,
+        series_uid: "1.2.826.0.1.3680043.10.2".into(),
+        model_id: "ct-nodule-demo".into(),
+        model_version: "1.0.0".into(),
+        model_sha256: "0".repeat(64),
+        execution_provider: "CPU".into(),
+        thresholds_json: "{}".into(),
+        started_at: "2026-01-01T09:00:00.000Z".into(),
+        finished_at: "2026-01-01T09:00:01.000Z".into(),
+    })?;
+    let finding = ledger.record_finding(&FindingRecord {
+        analysis_id: analysis,
+        label: "nodule".into(),
+        score: 0.9,
+        geometry_json: r#"{"box":[10,10,20,20]}"#.into(),
+        mask_sha256: "0".repeat(64),
+        shown_at: "2026-01-01T09:00:02.000Z".into(),
+    })?;
+    let template = DecisionRecord {
+        study_id: study,
+        finding_id: Some(finding),
+        action: Action::Confirm,
+        label: "nodule".into(),
+        reject_reason: None,
+        reason_text: String::new(),
+        geometry_json: String::new(),
+        reader_id: reader,
+        supersedes_id: None,
+    };
+
+    // Appends as the app makes them: one decision, one synchronous=FULL transaction.
+    let t = Instant::now();
+    for _ in 0..appends {
+        ledger.record_decision(&template)?;
+    }
+    let per_s = appends as f64 / t.elapsed().as_secs_f64();
+    // Reference: plain INSERTs of the same width under the same pragmas, no chain.
+    let reference = plain_sqlite_inserts(&dir.join("plain.sqlite3"), appends).map_err(fail)?;
+
+    let t = Instant::now();
+    ledger.bulk_decisions_for_benchmark(rows, &template)?;
+    let build = t.elapsed();
+
+    let rss_before = peak_rss().unwrap_or(0);
+    let mut timings = Vec::new();
+    for (format, name) in [
+        (Format::Csv, "export.csv"),
+        (Format::JsonLines, "export.jsonl"),
+    ] {
+        let out = std::fs::File::create(dir.join(name)).map_err(fail)?;
+        let mut out = std::io::BufWriter::new(out);
+        let t = Instant::now();
+        let n = ledger.export_decisions(
+            &DecisionFilter::default(),
+            format,
+            &Identifiers::Pseudonymised { key: vec![7; 32] },
+            &mut out,
+        )?;
+        timings.push((
+            name,
+            n,
+            t.elapsed(),
+            std::fs::metadata(dir.join(name))
+                .map(|m| m.len())
+                .unwrap_or(0),
+        ));
+    }
+    let rss_after_export = peak_rss().unwrap_or(0);
+    let t = Instant::now();
+    let report = ledger.verify()?;
+    let verify_time = t.elapsed();
+
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!(
+        "ledger benchmark ({} build), {}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        dir.display()
+    );
+    println!(
+        "appends, synchronous=FULL, 1 decision per transaction: {per_s:.0}/s (plain SQLite inserts, same pragmas, no chain: {reference:.0}/s; ratio {:.2})",
+        per_s / reference
+    );
+    println!(
+        "building {rows} decisions in one transaction: {:.2} s",
+        build.as_secs_f64()
+    );
+    for (name, n, d, bytes) in &timings {
+        println!(
+            "export {n} decisions to {name}: {:.2} s ({:.0} MiB)",
+            d.as_secs_f64(),
+            mib(*bytes)
+        );
+    }
+    println!(
+        "peak RSS before exports {:.1} MiB, after {:.1} MiB (growth {:.1} MiB: constant memory)",
+        mib(rss_before),
+        mib(rss_after_export),
+        mib(rss_after_export.saturating_sub(rss_before))
+    );
+    println!(
+        "verify {} chain entries: {:.2} s, intact: {}",
+        report.rows_checked,
+        verify_time.as_secs_f64(),
+        report.is_intact()
+    );
+    println!(
+        "targets: ≥ 1000 appends/s; export ≤ 5 s; verify ≤ 3 s; constant memory during export"
+    );
+    drop(ledger);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn plain_sqlite_inserts(path: &Path, n: usize) -> Result<f64, String> {
+    dokuei_review::ledger::plain_insert_reference(path, n)
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod info;
+mod ledger;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +60,14 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Verify, export and follow the decision ledger.
+    Ledger {
+        /// The ledger file (default: DOKUEI_LEDGER, else the OS data directory).
+        #[arg(long, global = true)]
+        ledger: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
+    },
     /// Benchmarks that print numbers against a reference run.
     Bench {
         #[command(subcommand)]
@@ -88,6 +97,7 @@ fn main() -> ExitCode {
             window,
             output,
         } => render(&paths, series, stack, slice, &window, &output),
+        Command::Ledger { ledger, command } => ledger::run(ledger, command),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt { dir, slices, size } => bench::synth_ct(&dir, slices, size),
     };

@@ -155,3 +155,186 @@ fn render_errors_name_what_is_wrong() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid_argument"), "{err}");
 }
+
+/// A ledger with one study, one analysis, two findings and their decisions, made through the
+/// library as the app would.
+fn small_ledger(path: &std::path::Path) {
+    use dokuei_ledger::*;
+    let ledger = Ledger::open(path).unwrap();
+    let reader = ledger.add_reader("Dr. Tanaka", Role::Radiologist).unwrap();
+    let study = ledger
+        .record_study(&StudyRecord {
+            study_uid: "1.2.392.200036.9116.2.1".into(),
+            accession: "A-77".into(),
+            modality: "CT".into(),
+            study_date: "20260102".into(),
+            patient_key: "k".into(),
+        })
+        .unwrap();
+    let analysis = ledger
+        .record_analysis(&AnalysisRecord {
+            study_id: study,
+            series_uid: "1.2.392.200036.9116.2.1.1".into(),
+            model_id: "ct-nodule-demo".into(),
+            model_version: "1.0.0".into(),
+            model_sha256: "e3".repeat(32),
+            execution_provider: "CPU".into(),
+            thresholds_json: "{}".into(),
+            started_at: "2026-01-02T10:00:00.000Z".into(),
+            finished_at: "2026-01-02T10:00:03.000Z".into(),
+        })
+        .unwrap();
+    for (score, action) in [(0.9, Action::Confirm), (0.6, Action::Reject)] {
+        let finding = ledger
+            .record_finding(&FindingRecord {
+                analysis_id: analysis,
+                label: "nodule".into(),
+                score,
+                geometry_json: "{}".into(),
+                mask_sha256: "00".repeat(32),
+                shown_at: "2026-01-02T10:00:04.000Z".into(),
+            })
+            .unwrap();
+        ledger
+            .record_decision(&DecisionRecord {
+                study_id: study,
+                finding_id: Some(finding),
+                action,
+                label: "nodule".into(),
+                reject_reason: (action == Action::Reject).then_some(RejectReason::Artefact),
+                reason_text: String::new(),
+                geometry_json: String::new(),
+                reader_id: reader,
+                supersedes_id: None,
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn ledger_verify_passes_then_names_a_row_changed_with_sqlite3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    small_ledger(&path);
+    let out = dokuei()
+        .args(["ledger", "verify", "--ledger"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is intact: 7 chain entries verified"));
+
+    // Behind Dokuei's back, with the sqlite3 command-line tool.
+    let sql = "DROP TRIGGER decisions_no_update; UPDATE decisions SET action = 'confirm', reject_reason = NULL WHERE id = 2;";
+    let status = Command::new("sqlite3")
+        .arg(&path)
+        .arg(sql)
+        .status()
+        .expect("sqlite3 is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let out = dokuei()
+        .args(["ledger", "verify", "--ledger"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("[ledger_tampered]") && stderr.contains("decisions row 2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ledger_export_is_pseudonymised_unless_asked_and_stats_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    small_ledger(&path);
+    let csv = dir.path().join("out.csv");
+    let out = dokuei()
+        .args([
+            "ledger", "export", "--format", "csv", "--action", "reject", "--ledger",
+        ])
+        .arg(&path)
+        .arg("-o")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exported 1 decision(s)"));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        !text.contains("1.2.392.200036.9116.2.1")
+            && text.contains("psn-")
+            && text.contains("artefact"),
+        "{text}"
+    );
+
+    let jsonl = dir.path().join("out.jsonl");
+    let out = dokuei()
+        .args([
+            "ledger",
+            "export",
+            "--format",
+            "jsonl",
+            "--identified",
+            "--ledger",
+        ])
+        .arg(&path)
+        .arg("-o")
+        .arg(&jsonl)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.contains("\"study\":\"1.2.392.200036.9116.2.1\""),
+        "{text}"
+    );
+
+    let out = dokuei()
+        .args(["ledger", "stats", "--ledger"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("ct-nodule-demo")
+            && stdout.contains("50%")
+            && stdout.contains("rejected as artefact: 1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_ledger_from_a_newer_dokuei_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    small_ledger(&path);
+    Command::new("sqlite3")
+        .arg(&path)
+        .arg("PRAGMA user_version = 42;")
+        .status()
+        .unwrap();
+    let out = dokuei()
+        .args(["ledger", "verify", "--ledger"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("[ledger_too_new]") && stderr.contains("schema version 42"),
+        "{stderr}"
+    );
+}

@@ -5,15 +5,19 @@
 //! share one file). Every record table is append-only (triggers refuse UPDATE and DELETE), and
 //! every row extends a SHA-256 chain that [`Ledger::verify`] recomputes.
 
+pub mod export;
 pub mod location;
 pub mod records;
 mod schema;
+pub mod stats;
 mod store;
 
+pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format, Identifiers};
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
     Action, AnalysisRecord, DecisionRecord, FindingRecord, ReadingEventKind, RejectReason, Role,
     SignOffRecord, StudyRecord,
 };
 pub use schema::LATEST as SCHEMA_VERSION;
-pub use store::{ChainProblem, Ledger, LedgerError, VerifyReport};
+pub use stats::{Agreement, Stats};
+pub use store::{ChainProblem, Ledger, LedgerError, VerifyReport, plain_insert_reference};

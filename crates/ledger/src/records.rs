@@ -181,7 +181,7 @@ fn opt_int(v: Option<i64>) -> Value {
 
 impl Ledger {
     fn stamped(&self, mut columns: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
-        let (at, offset) = now();
+        let (at, offset) = self.fixed_clock.clone().unwrap_or_else(now);
         columns.push(("recorded_at", Value::Text(at)));
         columns.push(("utc_offset_minutes", Value::Integer(offset)));
         columns.push(("app_version", Value::Text(self.app_version.clone())));
@@ -252,21 +252,7 @@ impl Ledger {
 
     /// Records a decision at once (not at sign-off).
     pub fn record_decision(&self, d: &DecisionRecord) -> Result<i64, LedgerError> {
-        let cols = self.stamped(vec![
-            ("study_id", Value::Integer(d.study_id)),
-            ("finding_id", opt_int(d.finding_id)),
-            ("action", text(d.action.as_str())),
-            ("label", text(&d.label)),
-            (
-                "reject_reason",
-                d.reject_reason.map_or(Value::Null, |r| text(r.as_str())),
-            ),
-            ("reason_text", text(&d.reason_text)),
-            ("geometry_json", text(&d.geometry_json)),
-            ("reader_id", Value::Integer(d.reader_id)),
-            ("supersedes_id", opt_int(d.supersedes_id)),
-        ]);
-        self.append("decisions", &cols)
+        self.append("decisions", &self.decision_columns(d))
     }
 
     pub fn record_sign_off(&self, s: &SignOffRecord) -> Result<i64, LedgerError> {
@@ -296,6 +282,49 @@ impl Ledger {
             ("content", text(content)),
         ]);
         self.append("reading_events", &cols)
+    }
+
+    /// Appends `n` decisions in one transaction, cycling through the actions: a fast way to
+    /// build a large ledger for benchmarks. The rows are ordinary chained rows.
+    #[doc(hidden)]
+    pub fn bulk_decisions_for_benchmark(
+        &self,
+        n: usize,
+        template: &DecisionRecord,
+    ) -> Result<(), LedgerError> {
+        let actions = [
+            Action::Confirm,
+            Action::Confirm,
+            Action::Edit,
+            Action::Reject,
+        ];
+        self.append_many(n, |i| {
+            let action = actions[i % actions.len()];
+            let d = DecisionRecord {
+                action,
+                reject_reason: (action == Action::Reject)
+                    .then_some(RejectReason::AnatomicalStructure),
+                ..template.clone()
+            };
+            ("decisions", self.decision_columns(&d))
+        })
+    }
+
+    fn decision_columns(&self, d: &DecisionRecord) -> Vec<(&'static str, Value)> {
+        self.stamped(vec![
+            ("study_id", Value::Integer(d.study_id)),
+            ("finding_id", opt_int(d.finding_id)),
+            ("action", text(d.action.as_str())),
+            ("label", text(&d.label)),
+            (
+                "reject_reason",
+                d.reject_reason.map_or(Value::Null, |r| text(r.as_str())),
+            ),
+            ("reason_text", text(&d.reason_text)),
+            ("geometry_json", text(&d.geometry_json)),
+            ("reader_id", Value::Integer(d.reader_id)),
+            ("supersedes_id", opt_int(d.supersedes_id)),
+        ])
     }
 
     /// Number of decisions recorded.

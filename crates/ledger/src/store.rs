@@ -53,6 +53,8 @@ pub struct Ledger {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
     pub(crate) app_version: String,
+    /// A fixed time for every row written (for golden-file tests); `None` is the real clock.
+    pub(crate) fixed_clock: Option<(String, i64)>,
 }
 
 /// How long a writer waits for another process holding the ledger before giving up.
@@ -103,6 +105,7 @@ impl Ledger {
             conn,
             path: path.to_path_buf(),
             app_version: app_version.to_owned(),
+            fixed_clock: None,
         })
     }
 
@@ -128,6 +131,13 @@ impl Ledger {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })
+    }
+
+    /// Stamps every row written from now on with this UTC time and offset instead of the
+    /// clock: for golden-file tests only.
+    #[doc(hidden)]
+    pub fn set_fixed_clock(&mut self, utc: &str, offset_minutes: i64) {
+        self.fixed_clock = Some((utc.to_owned(), offset_minutes));
     }
 
     pub fn path(&self) -> &Path {
@@ -210,146 +220,165 @@ impl Ledger {
     ) -> Result<i64, LedgerError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.write_err(e))?;
-        let (last_seq, prev_hash): (i64, Vec<u8>) = tx
-            .query_row(
-                "SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok((0, vec![0u8; 32])),
-                e => Err(e),
-            })
-            .map_err(|e| self.write_err(e))?;
-        let seq = last_seq + 1;
-        let names: Vec<&str> = std::iter::once("seq")
-            .chain(columns.iter().map(|(n, _)| *n))
-            .collect();
-        let placeholders = vec!["?"; names.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES ({placeholders})",
-            names.join(", ")
-        );
-        let values =
-            std::iter::once(Value::Integer(seq)).chain(columns.iter().map(|(_, v)| v.clone()));
-        tx.execute(&sql, params_from_iter(values))
-            .map_err(|e| self.write_err(e))?;
-        let row_id = tx.last_insert_rowid();
-        let canonical = canonical_row(&tx, table, row_id).map_err(|e| self.write_err(e))?;
-        let hash = chain_hash(&prev_hash, &canonical);
-        tx.execute(
-            "INSERT INTO chain (seq, table_name, row_id, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![seq, table, row_id, prev_hash, hash.to_vec()],
-        )
-        .map_err(|e| self.write_err(e))?;
+        let id = append_in(&tx, table, columns).map_err(|e| self.write_err(e))?;
         tx.commit().map_err(|e| self.write_err(e))?;
-        Ok(row_id)
+        Ok(id)
+    }
+
+    /// Appends many rows in one transaction (for benchmarks and imports; the application
+    /// appends one decision per transaction).
+    #[doc(hidden)]
+    pub fn append_many<F>(&self, n: usize, mut row: F) -> Result<(), LedgerError>
+    where
+        F: FnMut(usize) -> (&'static str, Vec<(&'static str, Value)>),
+    {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.write_err(e))?;
+        for i in 0..n {
+            let (table, columns) = row(i);
+            append_in(&tx, table, &columns).map_err(|e| self.write_err(e))?;
+        }
+        tx.commit().map_err(|e| self.write_err(e))
     }
 
     /// Recomputes the whole chain. Reports the first row that does not match: a changed,
-    /// deleted, inserted or reordered row, or a gap.
+    /// deleted, inserted or reordered row, or a gap. Streams every table once, in chain
+    /// order, so it runs in constant memory.
     pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(|e| self.read_err(e))?;
-        let mut rows_checked = 0u64;
-        let mut first_problem = None;
-        {
-            let mut stmt = tx
-                .prepare("SELECT seq, table_name, row_id, prev_hash, hash FROM chain ORDER BY seq")
-                .map_err(|e| self.read_err(e))?;
-            let mut rows = stmt.query([]).map_err(|e| self.read_err(e))?;
-            let mut expected_prev = vec![0u8; 32];
-            let mut expected_seq = 1i64;
-            while let Some(row) = rows.next().map_err(|e| self.read_err(e))? {
-                let seq: i64 = row.get(0).map_err(|e| self.read_err(e))?;
-                let table: String = row.get(1).map_err(|e| self.read_err(e))?;
-                let row_id: i64 = row.get(2).map_err(|e| self.read_err(e))?;
-                let prev: Vec<u8> = row.get(3).map_err(|e| self.read_err(e))?;
-                let stored: Vec<u8> = row.get(4).map_err(|e| self.read_err(e))?;
-                let problem = if seq != expected_seq {
-                    Some(format!(
-                        "chain entry {expected_seq} is missing (the next entry is {seq})"
-                    ))
-                } else if prev != expected_prev {
-                    Some(format!(
-                        "chain entry {seq} does not follow entry {}",
-                        seq - 1
-                    ))
-                } else if !RECORD_TABLES.contains(&table.as_str()) {
-                    Some(format!(
-                        "chain entry {seq} names an unknown table `{table}`"
-                    ))
-                } else {
-                    match canonical_row(&tx, &table, row_id) {
-                        Err(rusqlite::Error::QueryReturnedNoRows) => Some(format!(
-                            "{table} row {row_id} (chain entry {seq}) has been deleted"
-                        )),
-                        Err(e) => return Err(self.read_err(e)),
-                        Ok(canonical) => {
-                            let row_seq: i64 = tx
-                                .query_row(
-                                    &format!("SELECT seq FROM {table} WHERE id = ?1"),
-                                    [row_id],
-                                    |r| r.get(0),
-                                )
-                                .map_err(|e| self.read_err(e))?;
-                            if row_seq != seq
-                                || chain_hash(&prev, &canonical).as_slice() != stored.as_slice()
-                            {
-                                Some(format!(
-                                    "{table} row {row_id} (chain entry {seq}) has been altered"
-                                ))
-                            } else {
-                                None
-                            }
-                        }
-                    }
-                };
-                if let Some(p) = problem {
-                    first_problem = Some(ChainProblem {
-                        seq,
-                        description: p,
-                    });
-                    break;
-                }
-                rows_checked += 1;
-                expected_prev = stored;
-                expected_seq += 1;
-            }
+        let r = |e: rusqlite::Error| self.read_err(e);
+        let mut statements = Vec::new();
+        for table in RECORD_TABLES {
+            statements.push(
+                tx.prepare(&format!("SELECT * FROM {table} ORDER BY seq"))
+                    .map_err(r)?,
+            );
         }
-        // Rows that are not in the chain were inserted behind the application's back.
-        if first_problem.is_none() {
-            for table in RECORD_TABLES {
-                let stray: Option<(i64, i64)> = tx
-                    .query_row(
-                        &format!(
-                            "SELECT t.id, t.seq FROM {table} t LEFT JOIN chain c \
-                             ON c.table_name = '{table}' AND c.row_id = t.id AND c.seq = t.seq \
-                             WHERE c.seq IS NULL ORDER BY t.seq LIMIT 1"
-                        ),
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })
-                    .map_err(|e| self.read_err(e))?;
-                if let Some((id, seq)) = stray {
-                    first_problem = Some(ChainProblem {
+        let columns: Vec<Vec<String>> = statements
+            .iter()
+            .map(|s| s.column_names().map(str::to_owned).collect())
+            .collect();
+        let mut cursors = Vec::new();
+        for s in statements.iter_mut() {
+            cursors.push(s.query([]).map_err(r)?);
+        }
+        // The next row of each table: (id, seq, canonical bytes).
+        let advance = |cursor: &mut rusqlite::Rows<'_>,
+                       t: usize|
+         -> rusqlite::Result<Option<(i64, i64, Vec<u8>)>> {
+            match cursor.next()? {
+                None => Ok(None),
+                Some(row) => {
+                    let (canonical, id, seq) = canonical_of(row, RECORD_TABLES[t], &columns[t])?;
+                    Ok(Some((id, seq, canonical)))
+                }
+            }
+        };
+        let mut heads = Vec::new();
+        for (t, c) in cursors.iter_mut().enumerate() {
+            heads.push(advance(c, t).map_err(r)?);
+        }
+
+        let mut chain = tx
+            .prepare("SELECT seq, table_name, row_id, prev_hash, hash FROM chain ORDER BY seq")
+            .map_err(r)?;
+        let mut entries = chain.query([]).map_err(r)?;
+        let mut expected_prev = vec![0u8; 32];
+        let mut expected_seq = 1i64;
+        let mut rows_checked = 0u64;
+        let problem = |rows_checked: u64, seq: i64, description: String| {
+            Ok(VerifyReport {
+                rows_checked,
+                first_problem: Some(ChainProblem { seq, description }),
+            })
+        };
+        while let Some(entry) = entries.next().map_err(r)? {
+            let seq: i64 = entry.get(0).map_err(r)?;
+            let table: String = entry.get(1).map_err(r)?;
+            let row_id: i64 = entry.get(2).map_err(r)?;
+            let prev: Vec<u8> = entry.get(3).map_err(r)?;
+            let stored: Vec<u8> = entry.get(4).map_err(r)?;
+            if seq != expected_seq {
+                return problem(
+                    rows_checked,
+                    seq,
+                    format!("chain entry {expected_seq} is missing (the next entry is {seq})"),
+                );
+            }
+            if prev != expected_prev {
+                return problem(
+                    rows_checked,
+                    seq,
+                    format!("chain entry {seq} does not follow entry {}", seq - 1),
+                );
+            }
+            let Some(t) = RECORD_TABLES.iter().position(|n| *n == table) else {
+                return problem(
+                    rows_checked,
+                    seq,
+                    format!("chain entry {seq} names an unknown table `{table}`"),
+                );
+            };
+            match &heads[t] {
+                None => {
+                    return problem(
+                        rows_checked,
                         seq,
-                        description: format!(
+                        format!("{table} row {row_id} (chain entry {seq}) has been deleted"),
+                    );
+                }
+                Some((id, row_seq, _)) if *row_seq < seq => {
+                    return problem(
+                        rows_checked,
+                        *row_seq,
+                        format!(
                             "{table} row {id} is not in the chain: it was inserted outside Dokuei"
                         ),
-                    });
-                    break;
+                    );
+                }
+                Some((_, row_seq, _)) if *row_seq > seq => {
+                    return problem(
+                        rows_checked,
+                        seq,
+                        format!("{table} row {row_id} (chain entry {seq}) has been deleted"),
+                    );
+                }
+                Some((id, _, canonical)) => {
+                    if *id != row_id || chain_hash(&prev, canonical).as_slice() != stored.as_slice()
+                    {
+                        return problem(
+                            rows_checked,
+                            seq,
+                            format!("{table} row {row_id} (chain entry {seq}) has been altered"),
+                        );
+                    }
                 }
             }
+            heads[t] = advance(&mut cursors[t], t).map_err(r)?;
+            rows_checked += 1;
+            expected_prev = stored;
+            expected_seq += 1;
+        }
+        // Rows left over were inserted behind the application's back.
+        if let Some((t, (id, seq, _))) = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(t, h)| h.as_ref().map(|h| (t, h)))
+            .min_by_key(|(_, h)| h.1)
+        {
+            return problem(
+                rows_checked,
+                *seq,
+                format!(
+                    "{} row {id} is not in the chain: it was inserted outside Dokuei",
+                    RECORD_TABLES[t]
+                ),
+            );
         }
         Ok(VerifyReport {
             rows_checked,
-            first_problem,
+            first_problem: None,
         })
     }
 
@@ -375,6 +404,46 @@ impl Ledger {
             reason: e.to_string(),
         }
     }
+}
+
+/// Inserts a row and its chain entry inside an open transaction.
+fn append_in(
+    tx: &Connection,
+    table: &str,
+    columns: &[(&str, Value)],
+) -> Result<i64, rusqlite::Error> {
+    let (last_seq, prev_hash): (i64, Vec<u8>) = tx
+        .prepare_cached("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok((0, vec![0u8; 32])),
+            e => Err(e),
+        })?;
+    let seq = last_seq + 1;
+    let names: Vec<&str> = std::iter::once("seq")
+        .chain(columns.iter().map(|(n, _)| *n))
+        .collect();
+    let placeholders = vec!["?"; names.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({placeholders})",
+        names.join(", ")
+    );
+    let values = std::iter::once(Value::Integer(seq)).chain(columns.iter().map(|(_, v)| v.clone()));
+    tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    let row_id = tx.last_insert_rowid();
+    let (canonical, _) = canonical_row(tx, table, row_id)?;
+    let hash = chain_hash(&prev_hash, &canonical);
+    tx.prepare_cached(
+        "INSERT INTO chain (seq, table_name, row_id, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(rusqlite::params![
+        seq,
+        table,
+        row_id,
+        prev_hash,
+        hash.to_vec()
+    ])?;
+    Ok(row_id)
 }
 
 /// The result of [`Ledger::verify`].
@@ -415,42 +484,83 @@ fn chain_hash(prev: &[u8], canonical: &[u8]) -> [u8; 32] {
 /// The canonical bytes of a stored row: the table name, then every column but `id` in schema
 /// order, each as name, type tag, length and value. Read back from the database, so appending
 /// and verifying hash exactly what is stored.
-fn canonical_row(conn: &Connection, table: &str, row_id: i64) -> Result<Vec<u8>, rusqlite::Error> {
+/// Also returns the row's `seq` column.
+fn canonical_row(
+    conn: &Connection,
+    table: &str,
+    row_id: i64,
+) -> Result<(Vec<u8>, i64), rusqlite::Error> {
     let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     stmt.query_row([row_id], |row| {
-        let mut out = Vec::with_capacity(256);
-        push_field(&mut out, table.as_bytes());
-        for (i, name) in names.iter().enumerate() {
-            if name == "id" {
-                continue;
+        canonical_of(row, table, &names).map(|(c, _, seq)| (c, seq))
+    })
+}
+
+/// The canonical bytes of a row read with `SELECT *`, with its `id` and `seq`.
+fn canonical_of(
+    row: &rusqlite::Row<'_>,
+    table: &str,
+    names: &[String],
+) -> Result<(Vec<u8>, i64, i64), rusqlite::Error> {
+    let (mut id, mut seq) = (0, 0);
+    let mut out = Vec::with_capacity(256);
+    push_field(&mut out, table.as_bytes());
+    for (i, name) in names.iter().enumerate() {
+        if name == "id" {
+            id = row.get(i)?;
+            continue;
+        }
+        if name == "seq" {
+            seq = row.get(i)?;
+        }
+        push_field(&mut out, name.as_bytes());
+        match row.get_ref(i)? {
+            ValueRef::Null => out.push(0),
+            ValueRef::Integer(v) => {
+                out.push(1);
+                push_field(&mut out, &v.to_le_bytes());
             }
-            push_field(&mut out, name.as_bytes());
-            match row.get_ref(i)? {
-                ValueRef::Null => out.push(0),
-                ValueRef::Integer(v) => {
-                    out.push(1);
-                    push_field(&mut out, &v.to_le_bytes());
-                }
-                ValueRef::Real(v) => {
-                    out.push(2);
-                    push_field(&mut out, &v.to_le_bytes());
-                }
-                ValueRef::Text(v) => {
-                    out.push(3);
-                    push_field(&mut out, v);
-                }
-                ValueRef::Blob(v) => {
-                    out.push(4);
-                    push_field(&mut out, v);
-                }
+            ValueRef::Real(v) => {
+                out.push(2);
+                push_field(&mut out, &v.to_le_bytes());
+            }
+            ValueRef::Text(v) => {
+                out.push(3);
+                push_field(&mut out, v);
+            }
+            ValueRef::Blob(v) => {
+                out.push(4);
+                push_field(&mut out, v);
             }
         }
-        Ok(out)
-    })
+    }
+    Ok((out, id, seq))
 }
 
 fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// The reference run for the append benchmark: rows of the same width inserted with the same
+/// pragmas (WAL, synchronous=FULL), one per transaction, without the chain. Returns rows/s.
+#[doc(hidden)]
+pub fn plain_insert_reference(path: &Path, n: usize) -> Result<f64, String> {
+    let conn = Connection::open(path).map_err(|e| e.to_string())?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, c TEXT, d TEXT,
+             e TEXT, f TEXT, g TEXT, h INTEGER, i INTEGER, j TEXT, k INTEGER, l TEXT) STRICT;",
+    )
+    .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        conn.execute(
+            "INSERT INTO t (a, b, c, d, e, f, g, h, i, j, k, l) VALUES (1, 1, 'confirm', 'nodule', NULL, '', '', 1, NULL, '2026-01-01T00:00:00.000Z', 540, '0.1.0')",
+            [],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }

@@ -4,13 +4,15 @@
 //! - `chain`: appends, append-only triggers, verification of an intact ledger;
 //! - `tamper`: edits made behind the application's back, each detected and named;
 //! - `migrations`: from empty, from every earlier schema version, and a newer file refused;
-//! - `durability`: SIGKILL during appends, two processes at once, a full disk.
+//! - `durability`: SIGKILL during appends, two processes at once, a full disk;
+//! - `export`: CSV/JSONL round trip, filters, pseudonymisation, agreement statistics.
 
 // Tests fail loudly on unexpected errors, including in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chain;
 mod durability;
+mod export;
 mod migrations;
 mod support;
 mod tamper;

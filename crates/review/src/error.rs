@@ -28,6 +28,12 @@ pub enum ErrorCode {
     WriteFailed,
     /// An argument is malformed (e.g. a window that is not CENTER,WIDTH).
     InvalidArgument,
+    /// The ledger cannot be opened, read or written.
+    LedgerUnavailable,
+    /// The ledger was written by a newer Dokuei.
+    LedgerTooNew,
+    /// Verification found a row changed, deleted, inserted or reordered outside Dokuei.
+    LedgerTampered,
 }
 
 impl ErrorCode {
@@ -44,6 +50,9 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::WriteFailed => "write_failed",
             Self::InvalidArgument => "invalid_argument",
+            Self::LedgerUnavailable => "ledger_unavailable",
+            Self::LedgerTooNew => "ledger_too_new",
+            Self::LedgerTampered => "ledger_tampered",
         }
     }
 
@@ -58,6 +67,8 @@ impl ErrorCode {
             Self::DicomUnreadable | Self::DecodeFailed => 5,
             Self::WriteFailed => 6,
             Self::InvalidArgument => 2,
+            Self::LedgerUnavailable | Self::LedgerTooNew => 7,
+            Self::LedgerTampered => 8,
         }
     }
 }
@@ -88,6 +99,16 @@ impl From<dokuei_dicom::DicomError> for AppError {
             }
             E::NoSuchFrame { .. } => ErrorCode::NotFound,
             _ => ErrorCode::DicomUnreadable,
+        };
+        AppError::new(code, e.to_string())
+    }
+}
+
+impl From<dokuei_ledger::LedgerError> for AppError {
+    fn from(e: dokuei_ledger::LedgerError) -> Self {
+        let code = match &e {
+            dokuei_ledger::LedgerError::NewerSchema { .. } => ErrorCode::LedgerTooNew,
+            _ => ErrorCode::LedgerUnavailable,
         };
         AppError::new(code, e.to_string())
     }

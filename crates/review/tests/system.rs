@@ -29,6 +29,9 @@ fn error_codes_serialise_as_the_ui_expects() {
         ErrorCode::NotFound,
         ErrorCode::WriteFailed,
         ErrorCode::InvalidArgument,
+        ErrorCode::LedgerUnavailable,
+        ErrorCode::LedgerTooNew,
+        ErrorCode::LedgerTampered,
     ] {
         assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
     }

@@ -1,0 +1,149 @@
+//! `dokuei ledger …`: verify, export and follow the decision ledger.
+
+use std::path::PathBuf;
+
+use clap::{Subcommand, ValueEnum};
+use dokuei_review::AppError;
+use dokuei_review::ledger::{DecisionFilter, Format, export, open_ledger, verify};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute the hash chain; exit code 8 and the first broken row when it does not match.
+    Verify,
+    /// Export decisions (de-identified unless --identified).
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Inclusive start, UTC (`2026-01-01` or an RFC 3339 time).
+        #[arg(long)]
+        from: Option<String>,
+        /// Exclusive end, UTC.
+        #[arg(long)]
+        to: Option<String>,
+        /// Reader display name.
+        #[arg(long)]
+        reader: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        model_version: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+        /// confirm, edit, reject or add.
+        #[arg(long)]
+        action: Option<String>,
+        /// Study Instance UID.
+        #[arg(long)]
+        study: Option<String>,
+        /// Export Study Instance UIDs and accession numbers as recorded instead of pseudonyms.
+        #[arg(long)]
+        identified: bool,
+    },
+    /// Agreement between physicians and each model version, per label.
+    Stats {
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), AppError> {
+    let ledger = open_ledger(ledger_path.as_deref())?;
+    match command {
+        LedgerCommand::Verify => {
+            let report = verify(&ledger)?;
+            println!(
+                "ledger {} is intact: {} chain entries verified",
+                ledger.path().display(),
+                report.rows_checked
+            );
+        }
+        LedgerCommand::Export {
+            format,
+            output,
+            from,
+            to,
+            reader,
+            model,
+            model_version,
+            label,
+            action,
+            study,
+            identified,
+        } => {
+            let filter = DecisionFilter {
+                from,
+                to,
+                reader,
+                model_id: model,
+                model_version,
+                label,
+                action,
+                study_uid: study,
+            };
+            let format = match format {
+                ExportFormat::Csv => Format::Csv,
+                ExportFormat::Jsonl => Format::JsonLines,
+            };
+            let n = export(&ledger, &filter, format, identified, &output)?;
+            println!(
+                "exported {n} decision(s) to {}{}",
+                output.display(),
+                if identified {
+                    " (identified)"
+                } else {
+                    " (pseudonymised)"
+                }
+            );
+        }
+        LedgerCommand::Stats { model } => {
+            let stats = ledger.stats(model.as_deref())?;
+            println!(
+                "{:<18} {:<9} {:<12} {:>8} {:>8} {:>8} {:>6} {:>9} {:>10}",
+                "model",
+                "version",
+                "label",
+                "confirm",
+                "edit",
+                "reject",
+                "added",
+                "median s",
+                "edit IoU"
+            );
+            for a in &stats.agreement {
+                let pct = |n: u64| format!("{:.0}%", a.rate(n) * 100.0);
+                println!(
+                    "{:<18} {:<9} {:<12} {:>8} {:>8} {:>8} {:>6} {:>9} {:>10}",
+                    a.model_id,
+                    a.model_version,
+                    a.label,
+                    pct(a.confirmed),
+                    pct(a.edited),
+                    pct(a.rejected),
+                    a.added,
+                    a.median_seconds_to_decision
+                        .map_or("-".into(), |s| format!("{s:.1}")),
+                    a.mean_edit_box_iou
+                        .map_or("-".into(), |v| format!("{v:.2}")),
+                );
+                for (reason, n) in &a.reject_reasons {
+                    println!("    rejected as {reason}: {n}");
+                }
+            }
+            if stats.agreement.is_empty() {
+                println!("(no decisions)");
+            }
+            for (day, n) in &stats.sign_offs_per_day {
+                println!("sign-offs on {day}: {n}");
+            }
+        }
+    }
+    Ok(())
+}

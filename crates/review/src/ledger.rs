@@ -1,0 +1,130 @@
+//! The QA use cases over the decision ledger: verify it, export it, follow agreement.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use dokuei_ledger::{
+    Action, AnalysisRecord, DecisionFilter, DecisionRecord, ExportedDecision, FindingRecord,
+    Format, Identifiers, Ledger, RejectReason, Role, Stats, StudyRecord, VerifyReport,
+    plain_insert_reference,
+};
+
+use crate::{AppError, ErrorCode};
+
+/// The ledger file to use: `explicit`, else `DOKUEI_LEDGER`, else the OS data directory.
+pub fn ledger_path(explicit: Option<&Path>) -> Result<PathBuf, AppError> {
+    dokuei_ledger::LedgerLocation::resolve(explicit)
+        .map(|l| l.path)
+        .map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e.to_string()))
+}
+
+pub fn open_ledger(explicit: Option<&Path>) -> Result<Ledger, AppError> {
+    Ok(Ledger::open(&ledger_path(explicit)?)?)
+}
+
+/// Verifies the chain; a broken chain is an error naming the first row that does not match.
+pub fn verify(ledger: &Ledger) -> Result<VerifyReport, AppError> {
+    let report = ledger.verify()?;
+    match &report.first_problem {
+        None => Ok(report),
+        Some(p) => Err(AppError::new(
+            ErrorCode::LedgerTampered,
+            format!(
+                "the ledger `{}` has been altered outside Dokuei: {} ({} entries verified before it)",
+                ledger.path().display(),
+                p.description,
+                report.rows_checked
+            ),
+        )),
+    }
+}
+
+/// The per-installation key that pseudonymises exports (`<ledger>.export-key`, created on
+/// first use, readable by the owner only). The same key gives the same pseudonyms, so QA can
+/// join exports over time without seeing identities.
+pub fn export_key(ledger_path: &Path) -> Result<Vec<u8>, AppError> {
+    let mut name = ledger_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".export-key");
+    let key_path = ledger_path.with_file_name(name);
+    let fail = |e: &dyn std::fmt::Display| {
+        AppError::new(
+            ErrorCode::LedgerUnavailable,
+            format!("cannot use the export key `{}`: {e}", key_path.display()),
+        )
+    };
+    match std::fs::read(&key_path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) => return Err(fail(&"it is shorter than 32 bytes")),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(&e)),
+        Err(_) => {}
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| fail(&e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&key_path).map_err(|e| fail(&e))?;
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail(&e))?;
+    Ok(key)
+}
+
+/// Exports decisions to `out`, de-identified unless `identified`. Written to a temporary file
+/// beside `out` and renamed, so a failed export leaves no partial file.
+pub fn export(
+    ledger: &Ledger,
+    filter: &DecisionFilter,
+    format: Format,
+    identified: bool,
+    out: &Path,
+) -> Result<u64, AppError> {
+    let identifiers = if identified {
+        Identifiers::AsRecorded
+    } else {
+        Identifiers::Pseudonymised {
+            key: export_key(ledger.path())?,
+        }
+    };
+    let mut tmp_name = out.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".partial");
+    let tmp = out.with_file_name(tmp_name);
+    let write_fail = |e: &dyn std::fmt::Display| {
+        AppError::new(
+            ErrorCode::WriteFailed,
+            format!("cannot write `{}`: {e}", out.display()),
+        )
+    };
+    let file = std::fs::File::create(&tmp).map_err(|e| write_fail(&e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let result = ledger.export_decisions(filter, format, &identifiers, &mut writer);
+    let finished = result.and_then(|n| {
+        writer
+            .into_inner()
+            .map_err(|e| dokuei_ledger::LedgerError::Write {
+                path: out.to_path_buf(),
+                reason: e.to_string(),
+            })
+            .and_then(|f| {
+                f.sync_all().map_err(|e| dokuei_ledger::LedgerError::Write {
+                    path: out.to_path_buf(),
+                    reason: e.to_string(),
+                })
+            })
+            .map(|()| n)
+    });
+    match finished {
+        Ok(n) => {
+            std::fs::rename(&tmp, out).map_err(|e| write_fail(&e))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e.into())
+        }
+    }
+}
