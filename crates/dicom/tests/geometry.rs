@@ -223,3 +223,32 @@ fn cancelling_a_load_returns_no_volume() {
         dokuei_dicom::volume::LoadError::Cancelled
     );
 }
+
+#[test]
+fn enhanced_multi_frame_ct_uses_per_frame_positions() {
+    // pydicom-data's eCT_Supplemental.dcm: one enhanced CT instance, two frames whose positions
+    // are only in the Per-frame Functional Groups.
+    let path = dokuei_dicom::testdata::file(
+        dokuei_dicom::testdata::Collection::PydicomData,
+        "eCT_Supplemental.dcm",
+    )
+    .unwrap();
+    let idx = index(&[path]);
+    let series = &idx.patients[0].studies[0].series[0];
+    assert_eq!(series.instances.len(), 1);
+    let s = &stacks(series)[0];
+    assert_eq!(s.frames.len(), 2);
+    assert_eq!(s.sorted_by, SortedBy::Position);
+    let z: Vec<f64> = s
+        .frames
+        .iter()
+        .map(|f| f.geometry.unwrap().position[2])
+        .collect();
+    assert!(z[0] != z[1], "both frames got the same position: {z:?}");
+    assert!((s.spacing.spacing - 10.0).abs() < 1e-6, "{:?}", s.spacing);
+    // Each frame decodes on its own.
+    for f in &s.frames {
+        let frame = dokuei_dicom::volume::decode(series, f.instance, f.frame).unwrap();
+        assert_eq!((frame.rows, frame.columns), (512, 512));
+    }
+}
