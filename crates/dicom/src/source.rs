@@ -176,12 +176,7 @@ impl Source {
                 if let Some(reason) = crate::lengths::check_part10(&mut reader, 132, end) {
                     return Err(self.parse_error(reason));
                 }
-                let options = OpenFileOptions::new();
-                let options = match depth {
-                    ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
-                    ReadDepth::Full => options,
-                };
-                options
+                open_options(depth)
                     .open_file(path)
                     .map(Some)
                     .map_err(|e| self.parse_error(e.to_string()))
@@ -208,12 +203,7 @@ impl Source {
                 {
                     return Err(self.parse_error(reason));
                 }
-                let options = OpenFileOptions::new();
-                let options = match depth {
-                    ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
-                    ReadDepth::Full => options,
-                };
-                options
+                open_options(depth)
                     .from_reader(Cursor::new(&bytes[128..]))
                     .map(Some)
                     .map_err(|e| self.parse_error(e.to_string()))
@@ -266,6 +256,15 @@ impl Source {
             source_name: self.to_string(),
             reason,
         }
+    }
+}
+
+/// dicom-object's options for a read of this depth (header only stops before Pixel Data).
+fn open_options(depth: ReadDepth) -> OpenFileOptions {
+    let options = OpenFileOptions::new();
+    match depth {
+        ReadDepth::Header => options.read_until(tags::PIXEL_DATA),
+        ReadDepth::Full => options,
     }
 }
 

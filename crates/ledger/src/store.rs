@@ -117,15 +117,11 @@ impl Ledger {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let mut batch = String::new();
-        for sql in MIGRATIONS.iter().take(version as usize) {
-            batch.push_str(sql);
-            for table in RECORD_TABLES.iter().chain(&["chain"]) {
-                if sql.contains(&format!("CREATE TABLE {table} ")) {
-                    batch.push_str(&append_only_triggers(table));
-                }
-            }
-        }
+        let mut batch: String = MIGRATIONS
+            .iter()
+            .take(version as usize)
+            .map(|sql| with_triggers(sql))
+            .collect();
         batch.push_str(&format!("PRAGMA user_version = {version};"));
         conn.execute_batch(&batch).map_err(|e| LedgerError::Open {
             path: path.to_path_buf(),
@@ -173,42 +169,28 @@ impl Ledger {
                 .and_then(|b| b.run_to_completion(256, Duration::from_millis(5), None))
                 .map_err(|e| self.migration_err(found, &backup, e))?;
         }
-        let path = self.path.clone();
+        // The transaction borrows the connection, so errors are built from copies.
+        let (path, from) = (self.path.clone(), found);
+        let fail = |e: rusqlite::Error| LedgerError::Migration {
+            path: path.clone(),
+            from,
+            backup: backup.clone(),
+            reason: e.to_string(),
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Exclusive)
-            .map_err(|e| LedgerError::Migration {
-                path: path.clone(),
-                from: found,
-                backup: backup.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(fail)?;
         // Another process may have migrated while we waited for the lock.
         let now: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap_or(found);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(now as usize) {
-            let mut batch = (*sql).to_owned();
-            for table in RECORD_TABLES.iter().chain(&["chain"]) {
-                if sql.contains(&format!("CREATE TABLE {table} ")) {
-                    batch.push_str(&append_only_triggers(table));
-                }
-            }
+            let mut batch = with_triggers(sql);
             batch.push_str(&format!("PRAGMA user_version = {};", i + 1));
-            tx.execute_batch(&batch)
-                .map_err(|e| LedgerError::Migration {
-                    path: path.clone(),
-                    from: found,
-                    backup: backup.clone(),
-                    reason: e.to_string(),
-                })?;
+            tx.execute_batch(&batch).map_err(fail)?;
         }
-        tx.commit().map_err(|e| LedgerError::Migration {
-            path: path.clone(),
-            from: found,
-            backup,
-            reason: e.to_string(),
-        })
+        tx.commit().map_err(fail)
     }
 
     /// Appends one row to `table` and extends the hash chain, in one transaction.
@@ -465,6 +447,17 @@ pub struct ChainProblem {
     /// The chain position where verification stopped.
     pub seq: i64,
     pub description: String,
+}
+
+/// A migration's SQL followed by the append-only triggers of every table it creates.
+fn with_triggers(sql: &str) -> String {
+    let mut batch = sql.to_owned();
+    for table in RECORD_TABLES.iter().chain(&["chain"]) {
+        if sql.contains(&format!("CREATE TABLE {table} ")) {
+            batch.push_str(&append_only_triggers(table));
+        }
+    }
+    batch
 }
 
 fn backup_path(path: &Path, version: i64) -> PathBuf {
