@@ -3,6 +3,8 @@
 //!
 //! This crate knows nothing of the ledger or the viewer.
 
+pub mod manifest;
+pub mod model;
 pub mod runtime;
 
 pub use runtime::{

@@ -1,0 +1,208 @@
+//! The model contract with a second, differently shaped model (NHWC, 3 channels,
+//! classification) made at test time with `onnx.helper`: it runs through the same code with
+//! only a manifest, and a model that does not match its manifest is refused before any study
+//! is touched, with a message naming both.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dokuei_infer::OnnxRuntime;
+use dokuei_infer::model::{Model, ModelError, file_sha256};
+
+fn python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python")
+}
+
+/// Writes the test model and a manifest for it into `dir`; `edit` changes the manifest text.
+fn model_dir(dir: &Path, edit: impl FnOnce(String) -> String) {
+    let onnx = dir.join("model.onnx");
+    let status = Command::new(python())
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../scripts/reference/make_test_model.py"),
+        )
+        .arg(&onnx)
+        .status()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let sha = file_sha256(&onnx).unwrap();
+    let manifest = format!(
+        r#"
+[model]
+id = "test-nhwc-classifier"
+name = "Test NHWC classifier"
+version = "0.0.1"
+sha256 = "{sha}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing the model contract"
+modality = "CR"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NHWC"
+dtype = "float32"
+shape = [-1, 32, 32, 3]
+channels = "windows"
+
+[preprocess]
+windows = [{{ center = 40.0, width = 400.0 }}, {{ center = -600.0, width = 1500.0 }}, {{ center = 400.0, width = 1800.0 }}]
+normalise = {{ kind = "min_max" }}
+resize = [32, 32]
+
+[output]
+kind = "classification"
+names = ["scores"]
+
+[[labels]]
+name = "abnormal"
+color = [255, 80, 0, 160]
+threshold = 0.5
+
+[[labels]]
+name = "normal"
+color = [0, 160, 255, 160]
+threshold = 0.5
+"#
+    );
+    std::fs::write(dir.join("manifest.toml"), edit(manifest)).unwrap();
+}
+
+fn load(dir: &Path) -> Result<Model, ModelError> {
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    Model::load(&runtime, dir, Some(1))
+}
+
+#[test]
+fn a_model_described_only_by_its_manifest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| m);
+    let mut model = load(dir.path()).unwrap();
+    assert!(model.manifest.model.is_demonstration());
+    assert_eq!(
+        model.provider.used,
+        dokuei_infer::ExecutionProviderKind::Cpu
+    );
+    // A batch of two images: constant channels (0.2, 0.4, 0.6) and (1, 0, 0.5).
+    let mut data = Vec::new();
+    for rgb in [[0.2f32, 0.4, 0.6], [1.0, 0.0, 0.5]] {
+        for _ in 0..32 * 32 {
+            data.extend_from_slice(&rgb);
+        }
+    }
+    let outputs = model.run_f32(&[2, 32, 32, 3], data).unwrap();
+    let (shape, scores) = (&outputs[0].shape, &outputs[0].values);
+    assert_eq!(shape, &vec![2, 2]);
+    let w = [[1.0f32, -1.0], [0.5, 0.25], [-2.0, 1.5]];
+    let b = [0.1f32, -0.2];
+    for (n, rgb) in [[0.2f32, 0.4, 0.6], [1.0, 0.0, 0.5]].iter().enumerate() {
+        for k in 0..2 {
+            let logit = (0..3).map(|c| rgb[c] * w[c][k]).sum::<f32>() + b[k];
+            let expected = 1.0 / (1.0 + (-logit).exp());
+            assert!(
+                (scores[n * 2 + k] - expected).abs() <= 1e-5,
+                "[{n},{k}] {} vs {expected}",
+                scores[n * 2 + k]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_sha256_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        let start = m.find("sha256 = \"").unwrap() + 10;
+        format!("{}{}{}", &m[..start], "0".repeat(64), &m[start + 64..])
+    });
+    let err = load(dir.path()).unwrap_err();
+    assert!(matches!(err, ModelError::Integrity { .. }), "{err}");
+    assert!(
+        err.to_string().contains("model.onnx") && err.to_string().contains("refusing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_tensor_name_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("name = \"image\"", "name = \"pixels\"")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("`pixels`") && err.contains("[\"image\"]") && err.contains("manifest.toml"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("names = [\"scores\"]", "names = [\"probabilities\"]")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("`probabilities`") && err.contains("[\"scores\"]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_rank_dtype_or_dimension_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("layout = \"NHWC\"", "layout = \"NCDHW\"")
+            .replace("[-1, 32, 32, 3]", "[-1, 1, 8, 32, 32]")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("rank 4 in the model") && err.contains("5 in the manifest"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("dtype = \"float32\"", "dtype = \"uint8\"")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("Float32 in the model but Uint8 in the manifest"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("[-1, 32, 32, 3]", "[-1, 64, 64, 3]")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("dimension 1 is 32 in the model but 64 in the manifest"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_manifest_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace(
+            "threshold = 0.5\n\n[[labels]]",
+            "threshold = 1.5\n\n[[labels]]",
+        )
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("manifest.toml") && err.contains("threshold 1.5"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("[output]", "[output]\nsurprise = 1")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("manifest.toml") && err.contains("surprise"),
+        "{err}"
+    );
+}

@@ -1,0 +1,34 @@
+"""A tiny classification model made with onnx.helper, for Dokuei's model-contract tests.
+
+usage: make_test_model.py OUT.onnx
+
+Input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] = sigmoid(mean over
+rows and columns of each channel @ W + b), with W and b fixed below (the tests recompute it).
+"""
+
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+W = np.array([[1.0, -1.0], [0.5, 0.25], [-2.0, 1.5]], dtype=np.float32)
+B = np.array([0.1, -0.2], dtype=np.float32)
+
+nodes = [
+    helper.make_node("ReduceMean", ["image"], ["channel_means"], axes=[1, 2], keepdims=0),
+    helper.make_node("MatMul", ["channel_means", "W"], ["mm"]),
+    helper.make_node("Add", ["mm", "B"], ["logits"]),
+    helper.make_node("Sigmoid", ["logits"], ["scores"]),
+]
+graph = helper.make_graph(
+    nodes,
+    "dokuei-test-classifier",
+    [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 32, 32, 3])],
+    [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])],
+    initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")],
+)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+model.ir_version = 8
+onnx.checker.check_model(model)
+onnx.save(model, sys.argv[1])
