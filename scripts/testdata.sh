@@ -17,7 +17,7 @@ if [ -f "$venv/.dokuei-reqs-sha256" ] && [ "$(cat "$venv/.dokuei-reqs-sha256")" 
 else
   say "Python reference venv: creating $venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --find-links .dokuei/wheels -r "$reqs"
   echo "$want" >"$venv/.dokuei-reqs-sha256"
 fi
 

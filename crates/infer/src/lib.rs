@@ -5,6 +5,7 @@
 
 pub mod manifest;
 pub mod model;
+pub mod preprocess;
 pub mod runtime;
 
 pub use runtime::{

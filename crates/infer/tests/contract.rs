@@ -206,3 +206,139 @@ fn a_malformed_manifest_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// The declared pre-processing equals the numpy reference for the same manifest.
+#[test]
+fn preprocessing_matches_the_numpy_reference() {
+    use dokuei_infer::manifest::Manifest;
+    use dokuei_infer::preprocess::{SliceValues, prepare};
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("resize = [32, 32]", "resize = [32, 32]\nneighbours = 0")
+    });
+    let (manifest, manifest_path) = Manifest::read(dir.path()).unwrap();
+    // A 50×70 slice of CT-like values: a gradient from air to bone with structure.
+    let (rows, cols) = (50usize, 70usize);
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|i| {
+            let (r, c) = ((i / cols) as f32, (i % cols) as f32);
+            -1100.0 + 35.0 * c + 13.0 * r + 200.0 * ((r * 0.3).sin() * (c * 0.2).cos())
+        })
+        .collect();
+    let slice = SliceValues {
+        rows,
+        columns: cols,
+        values: &values,
+    };
+    let (shape, ours, map) =
+        prepare(&manifest.preprocess, manifest.input.layout, 3, &[slice]).unwrap();
+    assert_eq!(shape, vec![1, 32, 32, 3]);
+    assert_eq!(map.image, (50, 70));
+
+    let input = dir.path().join("in.f32");
+    let output = dir.path().join("out.f32");
+    std::fs::write(
+        &input,
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let status = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/preprocess.py"))
+        .args([
+            manifest_path.display().to_string(),
+            rows.to_string(),
+            cols.to_string(),
+            "3".into(),
+        ])
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let theirs: Vec<f32> = std::fs::read(&output)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(ours.len(), theirs.len());
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "max abs difference {worst}");
+    // The three windows give three different channels.
+    assert!(ours[0] != ours[1] || ours[1] != ours[2]);
+}
+
+/// Dokuei's raw output equals Python onnxruntime's on the same pre-processed input.
+#[test]
+fn raw_outputs_match_python_onnxruntime() {
+    use dokuei_infer::preprocess::{SliceValues, prepare};
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| m);
+    let mut model = load(dir.path()).unwrap();
+    let (rows, cols) = (40usize, 48usize);
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 7919) % 2400) as f32 - 1000.0)
+        .collect();
+    let slice = SliceValues {
+        rows,
+        columns: cols,
+        values: &values,
+    };
+    let (shape, input, _) = prepare(
+        &model.manifest.preprocess,
+        model.manifest.input.layout,
+        3,
+        &[slice],
+    )
+    .unwrap();
+    let ours = model
+        .run_f32(&shape, input.clone())
+        .unwrap()
+        .remove(0)
+        .values;
+
+    let src = dir.path().join("x.f32");
+    let dst = dir.path().join("y.f32");
+    std::fs::write(
+        &src,
+        input
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let dims = shape
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let status = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/ort_run.py"))
+        .arg(dir.path().join("model.onnx"))
+        .arg("image")
+        .arg(&src)
+        .arg(&dims)
+        .arg("scores")
+        .arg(&dst)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let theirs: Vec<f32> = std::fs::read(&dst)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(ours.len(), theirs.len());
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-4, "max abs difference {worst}");
+}
