@@ -1,9 +1,13 @@
-"""A tiny classification model made with onnx.helper, for Dokuei's model-contract tests.
+"""Tiny models made with onnx.helper, for Dokuei's model-contract and pipeline tests. They are
+test fixtures with fixed weights, not trained models, and are never shipped.
 
-usage: make_test_model.py OUT.onnx
+usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS]
 
-Input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] = sigmoid(mean over
-rows and columns of each channel @ W + b), with W and b fixed below (the tests recompute it).
+classifier: input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] =
+sigmoid(mean over rows and columns of each channel @ W + b), with W and b fixed below (the
+tests recompute it).
+segmenter: input `image` [N, CHANNELS, H, W] float32 (NCHW); output `probabilities`
+[N, 1, H, W] = sigmoid(20 · (mean over channels − 0.5)): a soft threshold at 0.5.
 """
 
 import sys
@@ -14,6 +18,31 @@ from onnx import TensorProto, helper, numpy_helper
 
 W = np.array([[1.0, -1.0], [0.5, 0.25], [-2.0, 1.5]], dtype=np.float32)
 B = np.array([0.1, -0.2], dtype=np.float32)
+
+kind = sys.argv[2] if len(sys.argv) > 2 else "classifier"
+if kind == "segmenter":
+    channels = int(sys.argv[3])
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("Sub", ["mean", "half"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dokuei-test-segmenter",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", channels, "H", "W"])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        initializer=[
+            numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+            numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, sys.argv[1])
+    sys.exit(0)
 
 nodes = [
     helper.make_node("ReduceMean", ["image"], ["channel_means"], axes=[1, 2], keepdims=0),

@@ -6,6 +6,7 @@
 pub mod findings;
 pub mod manifest;
 pub mod model;
+pub mod pipeline;
 pub mod preprocess;
 pub mod runtime;
 

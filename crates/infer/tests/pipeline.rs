@@ -1,0 +1,248 @@
+//! A whole stack through a segmentation model: a planted high-density sphere is found where it
+//! is, and bad requests (wrong modality, too few slices for 2.5D, cancellation) end cleanly.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dokuei_infer::OnnxRuntime;
+use dokuei_infer::findings::SliceGeometry;
+use dokuei_infer::model::{Model, file_sha256};
+use dokuei_infer::pipeline::{AnalysisError, SliceSource, analyse_stack};
+
+/// 12 axial slices of 48×48 at 0.8 mm, 2.5 mm apart: -1000 HU everywhere except a sphere of
+/// radius 5 mm at 1500 HU centred at (2, -3, 15) mm.
+struct Phantom;
+
+const CENTRE: [f64; 3] = [2.0, -3.0, 15.0];
+
+impl SliceSource for Phantom {
+    fn len(&self) -> usize {
+        12
+    }
+    fn rows(&self) -> usize {
+        48
+    }
+    fn columns(&self) -> usize {
+        48
+    }
+    fn values(&self, i: usize) -> Result<Vec<f32>, String> {
+        let g = self.geometry(i);
+        Ok((0..48 * 48)
+            .map(|p| {
+                let x = g.to_lps((p / 48) as f64, (p % 48) as f64);
+                let d = ((x[0] - CENTRE[0]).powi(2)
+                    + (x[1] - CENTRE[1]).powi(2)
+                    + (x[2] - CENTRE[2]).powi(2))
+                .sqrt();
+                if d <= 5.0 { 1500.0 } else { -1000.0 }
+            })
+            .collect())
+    }
+    fn geometry(&self, i: usize) -> SliceGeometry {
+        SliceGeometry {
+            position: [-19.2, -19.2, 2.5 * i as f64],
+            row_direction: [1.0, 0.0, 0.0],
+            column_direction: [0.0, 1.0, 0.0],
+            pixel_spacing: [0.8, 0.8],
+        }
+    }
+    fn instance_uid(&self, i: usize) -> String {
+        format!("1.2.826.0.1.3680043.10.9.{i}")
+    }
+    fn series_uid(&self) -> String {
+        "1.2.826.0.1.3680043.10.9".into()
+    }
+    fn modality(&self) -> String {
+        "CT".into()
+    }
+    fn slice_spacing(&self) -> f64 {
+        2.5
+    }
+}
+
+fn segmenter(dir: &Path, channels: usize, extra: &str) -> Model {
+    let onnx = dir.join("model.onnx");
+    let status =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../scripts/reference/make_test_model.py"),
+            )
+            .arg(&onnx)
+            .args(["segmenter", &channels.to_string()])
+            .status()
+            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let channel_kind = if channels > 1 {
+        "neighbouring_slices"
+    } else {
+        "one_window"
+    };
+    let manifest = format!(
+        r#"
+[model]
+id = "test-segmenter"
+name = "Test segmenter (fixed weights)"
+version = "0.0.1"
+sha256 = "{}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing the stack pipeline"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NCHW"
+dtype = "float32"
+shape = [-1, {channels}, -1, -1]
+channels = "{channel_kind}"
+
+[preprocess]
+windows = [{{ center = 1250.0, width = 500.0 }}]
+normalise = {{ kind = "min_max" }}
+resize = [32, 32]
+{extra}
+
+[output]
+kind = "segmentation"
+names = ["probabilities"]
+
+[[labels]]
+name = "dense nodule"
+color = [255, 60, 60, 150]
+threshold = 0.5
+min_size = 50.0
+
+[postprocess]
+components_3d = true
+"#,
+        file_sha256(&onnx).unwrap()
+    );
+    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    Model::load(&runtime, dir, Some(1)).unwrap()
+}
+
+#[test]
+fn a_planted_sphere_is_found_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = segmenter(dir.path(), 1, "");
+    let mut updates = Vec::new();
+    let analysis = analyse_stack(
+        &mut model,
+        &Phantom,
+        &mut |p| updates.push(p),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(analysis.findings.len(), 1, "{:?}", analysis.findings);
+    let f = &analysis.findings[0];
+    let c = f.centroid_lps_mm;
+    let off =
+        ((c[0] - CENTRE[0]).powi(2) + (c[1] - CENTRE[1]).powi(2) + (c[2] - CENTRE[2]).powi(2))
+            .sqrt();
+    assert!(
+        off < 5.0,
+        "centroid {c:?} is outside the sphere (off by {off:.2} mm)"
+    );
+    assert!(off < 1.5, "centroid {c:?} is {off:.2} mm from the centre");
+    assert!(
+        (f.size.longest_diameter_mm - 10.0).abs() < 3.0,
+        "{:?}",
+        f.size
+    );
+    assert_eq!(f.model.id, "test-segmenter");
+    assert_eq!(f.model.execution_provider, "CPU");
+    assert_eq!(f.series_uid, "1.2.826.0.1.3680043.10.9");
+    assert!(!f.instance_uids.is_empty());
+    assert_eq!(updates.len(), 12);
+    assert_eq!(updates.last().unwrap().done, 12);
+    assert!(analysis.inference_seconds <= analysis.wall_seconds);
+}
+
+#[test]
+fn a_two_and_a_half_d_model_reads_neighbouring_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = segmenter(dir.path(), 3, "neighbours = 1");
+    let analysis =
+        analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert_eq!(analysis.findings.len(), 1);
+}
+
+/// One slice of the phantom.
+struct OneSlice;
+
+impl SliceSource for OneSlice {
+    fn len(&self) -> usize {
+        1
+    }
+    fn rows(&self) -> usize {
+        48
+    }
+    fn columns(&self) -> usize {
+        48
+    }
+    fn values(&self, i: usize) -> Result<Vec<f32>, String> {
+        Phantom.values(i)
+    }
+    fn geometry(&self, i: usize) -> SliceGeometry {
+        Phantom.geometry(i)
+    }
+    fn instance_uid(&self, i: usize) -> String {
+        Phantom.instance_uid(i)
+    }
+    fn series_uid(&self) -> String {
+        Phantom.series_uid()
+    }
+    fn modality(&self) -> String {
+        "MR".into()
+    }
+    fn slice_spacing(&self) -> f64 {
+        2.5
+    }
+}
+
+#[test]
+fn bad_requests_end_in_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = segmenter(dir.path(), 1, "");
+    let err =
+        analyse_stack(&mut model, &OneSlice, &mut |_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(err, AnalysisError::WrongModality { .. }), "{err}");
+    assert!(
+        err.to_string().contains("for CT images; this series is MR"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = segmenter(dir.path(), 3, "neighbours = 1");
+    model.manifest.model.modality = "MR".into();
+    let err =
+        analyse_stack(&mut model, &OneSlice, &mut |_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        err.to_string().contains("needs 3 slices") && err.to_string().contains("has 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cancelling_mid_series_keeps_no_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = segmenter(dir.path(), 1, "");
+    let cancel = AtomicBool::new(false);
+    let result = analyse_stack(
+        &mut model,
+        &Phantom,
+        &mut |p| {
+            if p.done == 5 {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    );
+    assert!(matches!(result, Err(AnalysisError::Cancelled)));
+}
