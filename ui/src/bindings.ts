@@ -58,7 +58,17 @@ export type ErrorCode =
 /**  The ledger was written by a newer Dokuei. */
 "ledger_too_new" | 
 /**  Verification found a row changed, deleted, inserted or reordered outside Dokuei. */
-"ledger_tampered";
+"ledger_tampered" | 
+/**  A model file does not match the SHA-256 in its manifest. */
+"model_integrity" | 
+/**  A model's manifest is malformed or does not match the model. */
+"model_invalid" | 
+/**  A model could not be loaded or run. */
+"model_failed" | 
+/**  The model is not meant for this series (modality, slice count, output kind). */
+"model_not_applicable" | 
+/**  The user cancelled; nothing partial was kept. */
+"cancelled";
 
 /**  An execution provider Dokuei knows how to ask for, in the order it prefers them. */
 export type ExecutionProviderKind = "CUDA" | "TensorRT" | "DirectML" | "CoreML" | "CPU";

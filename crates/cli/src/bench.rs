@@ -45,8 +45,26 @@ fn fail(e: impl std::fmt::Display) -> AppError {
     AppError::new(ErrorCode::WriteFailed, e.to_string())
 }
 
-pub fn synth_ct(dir: &Path, slices: usize, size: u16) -> Result<(), AppError> {
+pub fn synth_ct(dir: &Path, slices: usize, size: u16, spheres: &[String]) -> Result<(), AppError> {
+    let spheres = spheres
+        .iter()
+        .map(|s| {
+            let v: Vec<f64> = s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            match v[..] {
+                [x, y, z, radius, hu] => Ok(dokuei_review::dicom::synth::Sphere {
+                    center: [x, y, z],
+                    radius,
+                    hu,
+                }),
+                _ => Err(AppError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("`{s}` is not X,Y,Z,RADIUS,HU"),
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let ct = SyntheticCt {
+        spheres,
         slices,
         rows: size,
         columns: size,

@@ -1,6 +1,7 @@
 //! `dokuei`: Dokuei without a window, for scripts, QA and benchmarks. All logic lives in
 //! `dokuei-review`; this file parses arguments, prints, and maps errors to exit codes.
 
+mod analyse;
 mod bench;
 mod info;
 mod ledger;
@@ -60,6 +61,24 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Run a model on a series and print its findings.
+    Analyse {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The model folder (its manifest.toml and .onnx), e.g. models/ct-nodule-demo.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        series: usize,
+        #[arg(long, default_value_t = 1)]
+        stack: usize,
+        /// ONNX Runtime intra-op threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also write the findings as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Verify, export and follow the decision ledger.
     Ledger {
         /// The ledger file (default: DOKUEI_LEDGER, else the OS data directory).
@@ -81,6 +100,9 @@ enum Command {
         slices: usize,
         #[arg(long, default_value_t = 512)]
         size: u16,
+        /// A sphere to plant, X,Y,Z,RADIUS,HU (mm, mm, mm, mm, HU); repeatable.
+        #[arg(long)]
+        sphere: Vec<String>,
     },
 }
 
@@ -97,9 +119,22 @@ fn main() -> ExitCode {
             window,
             output,
         } => render(&paths, series, stack, slice, &window, &output),
+        Command::Analyse {
+            paths,
+            model,
+            series,
+            stack,
+            threads,
+            json,
+        } => analyse::run(&paths, &model, series, stack, threads, json.as_deref()),
         Command::Ledger { ledger, command } => ledger::run(ledger, command),
         Command::Bench { what } => bench::run(what),
-        Command::SynthCt { dir, slices, size } => bench::synth_ct(&dir, slices, size),
+        Command::SynthCt {
+            dir,
+            slices,
+            size,
+            sphere,
+        } => bench::synth_ct(&dir, slices, size, &sphere),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

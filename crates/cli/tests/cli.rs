@@ -338,3 +338,175 @@ fn a_ledger_from_a_newer_dokuei_is_refused() {
         "{stderr}"
     );
 }
+
+/// A fixed-weight test segmenter (a soft threshold at 1000–1500 HU; never shipped) with its
+/// manifest, in `dir`.
+fn test_segmenter(dir: &std::path::Path) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let onnx = dir.join("model.onnx");
+    let status = Command::new(root.join(".dokuei/venv/bin/python"))
+        .arg(root.join("scripts/reference/make_test_model.py"))
+        .arg(&onnx)
+        .args(["segmenter", "1"])
+        .status()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let out = Command::new("sha256sum").arg(&onnx).output().unwrap();
+    let sha = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let manifest = format!(
+        r#"[model]
+id = "test-segmenter"
+name = "Test segmenter (fixed weights)"
+version = "0.0.1"
+sha256 = "{sha}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing dokuei analyse"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NCHW"
+dtype = "float32"
+shape = [-1, 1, -1, -1]
+channels = "one_window"
+
+[preprocess]
+windows = [{{ center = 1250.0, width = 500.0 }}]
+normalise = {{ kind = "min_max" }}
+
+[output]
+kind = "segmentation"
+names = ["probabilities"]
+
+[[labels]]
+name = "dense nodule"
+color = [255, 60, 60, 150]
+threshold = 0.5
+min_size = 50.0
+
+[postprocess]
+components_3d = true
+"#
+    );
+    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+}
+
+#[test]
+fn analyse_finds_a_planted_sphere_in_a_dicom_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("ct");
+    let out = dokuei()
+        .args([
+            "synth-ct",
+            &series.display().to_string(),
+            "--slices",
+            "20",
+            "--size",
+            "64",
+            "--sphere",
+            "3,-2,-376,6,1500",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    test_segmenter(&model);
+    let json = dir.path().join("findings.json");
+    let out = dokuei()
+        .arg("analyse")
+        .arg(&series)
+        .arg("--model")
+        .arg(&model)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("dense nodule")
+            && stdout.contains("on CPU")
+            && stdout.contains("NOT FOR CLINICAL USE"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("analysing: 20/20 slices"));
+    let findings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let f = &findings.as_array().unwrap()[0];
+    assert_eq!(findings.as_array().unwrap().len(), 1, "{findings:#}");
+    let c: Vec<f64> = f["centroid_lps_mm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let off = ((c[0] - 3.0).powi(2) + (c[1] + 2.0).powi(2) + (c[2] + 376.0).powi(2)).sqrt();
+    assert!(
+        off < 1.5,
+        "centroid {c:?} is {off:.2} mm from the sphere's centre"
+    );
+    assert_eq!(f["model"]["id"], "test-segmenter");
+    assert_eq!(
+        f["instance_uids"].as_array().unwrap().len() as u64,
+        f["slices"][1].as_u64().unwrap() - f["slices"][0].as_u64().unwrap() + 1
+    );
+}
+
+#[test]
+fn analyse_refuses_a_model_whose_file_was_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("ct");
+    assert!(
+        dokuei()
+            .args([
+                "synth-ct",
+                &series.display().to_string(),
+                "--slices",
+                "3",
+                "--size",
+                "32"
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    test_segmenter(&model);
+    // Append a byte: the file no longer matches its manifest's SHA-256.
+    let mut bytes = std::fs::read(model.join("model.onnx")).unwrap();
+    bytes.push(0);
+    std::fs::write(model.join("model.onnx"), bytes).unwrap();
+    let out = dokuei()
+        .arg("analyse")
+        .arg(&series)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert!(
+        stderr.contains("[model_integrity]")
+            && stderr.contains("model.onnx")
+            && stderr.contains("refusing"),
+        "{stderr}"
+    );
+}

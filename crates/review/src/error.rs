@@ -34,6 +34,16 @@ pub enum ErrorCode {
     LedgerTooNew,
     /// Verification found a row changed, deleted, inserted or reordered outside Dokuei.
     LedgerTampered,
+    /// A model file does not match the SHA-256 in its manifest.
+    ModelIntegrity,
+    /// A model's manifest is malformed or does not match the model.
+    ModelInvalid,
+    /// A model could not be loaded or run.
+    ModelFailed,
+    /// The model is not meant for this series (modality, slice count, output kind).
+    ModelNotApplicable,
+    /// The user cancelled; nothing partial was kept.
+    Cancelled,
 }
 
 impl ErrorCode {
@@ -53,6 +63,11 @@ impl ErrorCode {
             Self::LedgerUnavailable => "ledger_unavailable",
             Self::LedgerTooNew => "ledger_too_new",
             Self::LedgerTampered => "ledger_tampered",
+            Self::ModelIntegrity => "model_integrity",
+            Self::ModelInvalid => "model_invalid",
+            Self::ModelFailed => "model_failed",
+            Self::ModelNotApplicable => "model_not_applicable",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -69,6 +84,11 @@ impl ErrorCode {
             Self::InvalidArgument => 2,
             Self::LedgerUnavailable | Self::LedgerTooNew => 7,
             Self::LedgerTampered => 8,
+            Self::ModelIntegrity
+            | Self::ModelInvalid
+            | Self::ModelFailed
+            | Self::ModelNotApplicable => 9,
+            Self::Cancelled => 130,
         }
     }
 }

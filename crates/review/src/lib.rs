@@ -1,6 +1,7 @@
 //! The use cases Dokuei offers, in the words of the people who use it. The desktop shell and
 //! the command-line tool call this crate and nothing below it, so both behave the same.
 
+pub mod analysis;
 mod error;
 pub mod ledger;
 pub mod study;

@@ -32,6 +32,11 @@ fn error_codes_serialise_as_the_ui_expects() {
         ErrorCode::LedgerUnavailable,
         ErrorCode::LedgerTooNew,
         ErrorCode::LedgerTampered,
+        ErrorCode::ModelIntegrity,
+        ErrorCode::ModelInvalid,
+        ErrorCode::ModelFailed,
+        ErrorCode::ModelNotApplicable,
+        ErrorCode::Cancelled,
     ] {
         assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
     }

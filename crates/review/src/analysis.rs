@@ -1,0 +1,145 @@
+//! Running a model on a series: the use case behind `dokuei analyse` and the Analyse button.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use dokuei_dicom::Series;
+use dokuei_dicom::stack::{Stack, stacks};
+use dokuei_dicom::volume::{Volume, load_volume};
+use dokuei_infer::OnnxRuntime;
+use dokuei_infer::findings::SliceGeometry;
+use dokuei_infer::model::{Model, ModelError};
+use dokuei_infer::pipeline::{
+    Analysis, AnalysisError, AnalysisProgress, SliceSource, analyse_stack,
+};
+
+use crate::{AppError, ErrorCode};
+
+/// A loaded stack seen as modality values, for the model pipeline.
+struct StackSource<'a> {
+    series: &'a Series,
+    stack: &'a Stack,
+    volume: Volume,
+}
+
+impl SliceSource for StackSource<'_> {
+    fn len(&self) -> usize {
+        self.stack.frames.len()
+    }
+    fn rows(&self) -> usize {
+        self.stack.rows as usize
+    }
+    fn columns(&self) -> usize {
+        self.stack.columns as usize
+    }
+    fn values(&self, i: usize) -> Result<Vec<f32>, String> {
+        let (_, rows, columns) = self.volume.data.dim();
+        let mut out = Vec::with_capacity(rows * columns);
+        for r in 0..rows {
+            for c in 0..columns {
+                out.push(self.volume.value(i, r, c).ok_or("slice out of range")? as f32);
+            }
+        }
+        Ok(out)
+    }
+    fn geometry(&self, i: usize) -> SliceGeometry {
+        match self.stack.frames[i].geometry {
+            Some(g) => SliceGeometry {
+                position: g.position,
+                row_direction: g.orientation.row,
+                column_direction: g.orientation.column,
+                pixel_spacing: g.pixel_spacing,
+            },
+            // Without geometry, voxel coordinates in mm of a 1 mm grid.
+            None => SliceGeometry {
+                position: [0.0, 0.0, i as f64],
+                row_direction: [1.0, 0.0, 0.0],
+                column_direction: [0.0, 1.0, 0.0],
+                pixel_spacing: [1.0, 1.0],
+            },
+        }
+    }
+    fn instance_uid(&self, i: usize) -> String {
+        self.series.instances[self.stack.frames[i].instance]
+            .sop_instance_uid
+            .clone()
+    }
+    fn series_uid(&self) -> String {
+        self.series.uid.clone()
+    }
+    fn modality(&self) -> String {
+        self.series.modality.clone()
+    }
+    fn slice_spacing(&self) -> f64 {
+        let s = self.stack.spacing.spacing.abs();
+        if s > 0.0 {
+            s
+        } else {
+            self.stack.slice_thickness.unwrap_or(1.0)
+        }
+    }
+}
+
+impl From<ModelError> for AppError {
+    fn from(e: ModelError) -> Self {
+        let code = match e {
+            ModelError::Runtime(r) => return r.into(),
+            ModelError::Integrity { .. } => ErrorCode::ModelIntegrity,
+            ModelError::Manifest(_) | ModelError::Mismatch { .. } => ErrorCode::ModelInvalid,
+            ModelError::Read { .. } | ModelError::Session { .. } | ModelError::Run { .. } => {
+                ErrorCode::ModelFailed
+            }
+        };
+        AppError::new(code, e.to_string())
+    }
+}
+
+impl From<AnalysisError> for AppError {
+    fn from(e: AnalysisError) -> Self {
+        match e {
+            AnalysisError::Model(m) => m.into(),
+            AnalysisError::Cancelled => AppError::new(ErrorCode::Cancelled, e.to_string()),
+            AnalysisError::Slice { .. } => AppError::new(ErrorCode::DecodeFailed, e.to_string()),
+            other => AppError::new(ErrorCode::ModelNotApplicable, other.to_string()),
+        }
+    }
+}
+
+/// Loads the model in `model_dir` (checked before the series is touched), loads stack `stack`
+/// of `series`, and runs the model on it.
+pub fn analyse_series(
+    model_dir: &Path,
+    series: &Series,
+    stack: usize,
+    threads: Option<usize>,
+    progress: &mut dyn FnMut(AnalysisProgress),
+    cancel: &AtomicBool,
+) -> Result<(Model, Analysis), AppError> {
+    let runtime = OnnxRuntime::load(None)?;
+    let mut model = Model::load(&runtime, model_dir, threads)?;
+    let all = stacks(series);
+    let st = all.get(stack).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!(
+                "the series has {} stack(s); stack {} does not exist",
+                all.len(),
+                stack + 1
+            ),
+        )
+    })?;
+    let volume = load_volume(series, st, &|_, _| {}, cancel).map_err(|e| match e {
+        dokuei_dicom::volume::LoadError::Cancelled => {
+            AppError::new(ErrorCode::Cancelled, e.to_string())
+        }
+        dokuei_dicom::volume::LoadError::Dicom(d) => d.into(),
+        other => AppError::new(ErrorCode::DecodeFailed, other.to_string()),
+    })?;
+    let source = StackSource {
+        series,
+        stack: st,
+        volume,
+    };
+    let analysis = analyse_stack(&mut model, &source, progress, cancel)?;
+    Ok((model, analysis))
+}
