@@ -10,6 +10,8 @@ source scripts/lib.sh
 bash scripts/setup.sh
 say "building the app (the first build takes a few minutes)"
 app=$(build_app)
+cargo build --quiet -p dokuei
+bash scripts/sample-studies.sh
 [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || die "no display: run it inside Xvfb with 'xvfb-run -a bash scripts/run.sh'"
 say "starting $app"
 exec "$app" "$@"

@@ -45,7 +45,15 @@ fn fail(e: impl std::fmt::Display) -> AppError {
     AppError::new(ErrorCode::WriteFailed, e.to_string())
 }
 
-pub fn synth_ct(dir: &Path, slices: usize, size: u16, spheres: &[String]) -> Result<(), AppError> {
+pub fn synth_ct(
+    dir: &Path,
+    slices: usize,
+    size: u16,
+    spheres: &[String],
+    seed: u64,
+    noise_hu: f64,
+    description: &str,
+) -> Result<(), AppError> {
     let spheres = spheres
         .iter()
         .map(|s| {
@@ -70,7 +78,9 @@ pub fn synth_ct(dir: &Path, slices: usize, size: u16, spheres: &[String]) -> Res
         columns: size,
         pixel_spacing: [0.7, 0.7],
         origin: [-0.35 * f64::from(size), -0.35 * f64::from(size), -400.0],
-        series_description: format!("Synthetic CT {slices} slices"),
+        series_description: description.to_owned(),
+        seed,
+        noise_hu,
         shuffle_file_names: true,
         ..SyntheticCt::default()
     };

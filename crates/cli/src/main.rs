@@ -103,6 +103,14 @@ enum Command {
         /// A sphere to plant, X,Y,Z,RADIUS,HU (mm, mm, mm, mm, HU); repeatable.
         #[arg(long)]
         sphere: Vec<String>,
+        /// Seeds the UIDs and the noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Image noise, standard deviation in HU.
+        #[arg(long, default_value_t = 0.0)]
+        noise: f64,
+        #[arg(long, default_value = "Synthetic CT")]
+        description: String,
     },
 }
 
@@ -134,7 +142,10 @@ fn main() -> ExitCode {
             slices,
             size,
             sphere,
-        } => bench::synth_ct(&dir, slices, size, &sphere),
+            seed,
+            noise,
+            description,
+        } => bench::synth_ct(&dir, slices, size, &sphere, seed, noise, &description),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,8 @@ pub struct SyntheticCt {
     pub spheres: Vec<Sphere>,
     /// Acquisition Number; series with several (multi-phase) repeat positions.
     pub acquisition_number: i32,
+    /// Standard deviation of the image noise, HU (deterministic from the seed; 0 = none).
+    pub noise_hu: f64,
 }
 
 impl Default for SyntheticCt {
@@ -65,6 +67,7 @@ impl Default for SyntheticCt {
             skip: Vec::new(),
             spheres: Vec::new(),
             acquisition_number: 1,
+            noise_hu: 0.0,
         }
     }
 }
@@ -83,6 +86,24 @@ pub fn uid(seed: u64, part: &str, index: u64) -> String {
         h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
     }
     format!("2.25.{}", h >> 6)
+}
+
+/// A deterministic standard-normal sample for (seed, slice, pixel): a hash to two uniforms,
+/// then Box–Muller.
+fn gaussian(seed: u64, slice: usize, pixel: usize) -> f64 {
+    let mut h = seed
+        ^ (slice as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (pixel as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut next = || {
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^= h >> 33;
+        ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let (u1, u2) = (next(), next());
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 impl SyntheticCt {
@@ -156,7 +177,10 @@ impl SyntheticCt {
             for r in 0..rows {
                 for c in 0..cols {
                     let p = geometry.pixel_to_patient(c as f64, r as f64);
-                    let hu = self.hu_at(p, [mid[0], mid[1]], half);
+                    let mut hu = self.hu_at(p, [mid[0], mid[1]], half);
+                    if self.noise_hu > 0.0 {
+                        hu += self.noise_hu * gaussian(self.seed, k, r * cols + c);
+                    }
                     // Stored = HU + 1024 (Rescale Intercept -1024), as many scanners write.
                     pixels.push((hu + 1024.0).clamp(0.0, 4095.0) as u16);
                 }
