@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use dokuei_review::analysis::analyse_series;
-use dokuei_review::study::{open_study, series_list};
+use dokuei_review::study::{open_study, series_by_number};
 use dokuei_review::{AppError, ErrorCode};
 
 pub fn run(
@@ -17,19 +17,7 @@ pub fn run(
     json: Option<&Path>,
 ) -> Result<(), AppError> {
     let index = open_study(paths)?;
-    let list = series_list(&index);
-    let s = series
-        .checked_sub(1)
-        .and_then(|i| list.get(i))
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::NotFound,
-                format!(
-                    "there are {} series; series {series} does not exist",
-                    list.len()
-                ),
-            )
-        })?;
+    let s = series_by_number(&index, series)?;
     let stack = stack
         .checked_sub(1)
         .ok_or_else(|| AppError::new(ErrorCode::InvalidArgument, "stack numbers start at 1"))?;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dokuei_review::study::{WindowChoice, export_png, open_study, series_list};
+use dokuei_review::study::{WindowChoice, export_png, open_study, series_by_number};
 use dokuei_review::{AppError, ErrorCode};
 
 #[derive(Debug, Parser)]
@@ -166,7 +166,6 @@ fn render(
 ) -> Result<(), AppError> {
     let window = WindowChoice::parse(window)?;
     let index = open_study(paths)?;
-    let list = series_list(&index);
     let one_based = |n: usize, what: &str| {
         n.checked_sub(1).ok_or_else(|| {
             AppError::new(
@@ -175,15 +174,7 @@ fn render(
             )
         })
     };
-    let s = list.get(one_based(series, "series")?).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::NotFound,
-            format!(
-                "there are {} series; series {series} does not exist",
-                list.len()
-            ),
-        )
-    })?;
+    let s = series_by_number(&index, series)?;
     let used = export_png(
         s,
         one_based(stack, "stack")?,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use dokuei_dicom::Series;
-use dokuei_dicom::stack::{Stack, stacks};
+use dokuei_dicom::stack::Stack;
 use dokuei_dicom::volume::{Volume, load_volume};
 use dokuei_infer::OnnxRuntime;
 use dokuei_infer::findings::SliceGeometry;
@@ -117,17 +117,7 @@ pub fn analyse_series(
 ) -> Result<(Model, Analysis), AppError> {
     let runtime = OnnxRuntime::load(None)?;
     let mut model = Model::load(&runtime, model_dir, threads)?;
-    let all = stacks(series);
-    let st = all.get(stack).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::NotFound,
-            format!(
-                "the series has {} stack(s); stack {} does not exist",
-                all.len(),
-                stack + 1
-            ),
-        )
-    })?;
+    let st = &crate::study::stack_of(series, stack)?;
     let volume = load_volume(series, st, &|_, _| {}, cancel).map_err(|e| match e {
         dokuei_dicom::volume::LoadError::Cancelled => {
             AppError::new(ErrorCode::Cancelled, e.to_string())

@@ -48,6 +48,35 @@ pub fn series_list(index: &StudyIndex) -> Vec<&Series> {
         .collect()
 }
 
+/// Series `n` (1-based) in [`series_list`] order, as `--series N` counts.
+pub fn series_by_number(index: &StudyIndex, n: usize) -> Result<&Series, AppError> {
+    let list = series_list(index);
+    n.checked_sub(1)
+        .and_then(|i| list.get(i).copied())
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::NotFound,
+                format!("there are {} series; series {n} does not exist", list.len()),
+            )
+        })
+}
+
+/// Stack `stack` (0-based) of a series.
+pub fn stack_of(series: &Series, stack: usize) -> Result<Stack, AppError> {
+    let mut all = stacks(series);
+    let count = all.len();
+    if stack >= count {
+        return Err(AppError::new(
+            ErrorCode::NotFound,
+            format!(
+                "the series has {count} stack(s); stack {} does not exist",
+                stack + 1
+            ),
+        ));
+    }
+    Ok(all.swap_remove(stack))
+}
+
 /// Which window to render with.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WindowChoice {
@@ -122,17 +151,7 @@ pub fn render_slice(
     slice: usize,
     window: &WindowChoice,
 ) -> Result<(Rendered, UsedVoi), AppError> {
-    let all = stacks(series);
-    let st: &Stack = all.get(stack).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::NotFound,
-            format!(
-                "the series has {} stack(s); stack {} does not exist",
-                all.len(),
-                stack + 1
-            ),
-        )
-    })?;
+    let st = stack_of(series, stack)?;
     let f = st.frames.get(slice).ok_or_else(|| {
         AppError::new(
             ErrorCode::NotFound,
