@@ -55,12 +55,12 @@ pub fn run(
             i + 1,
             f.label,
             f.score,
-            f.size.longest_diameter_mm,
-            f.size.volume_mm3,
-            format!("{}–{}", f.slices[0] + 1, f.slices[1] + 1),
-            f.centroid_lps_mm[0],
-            f.centroid_lps_mm[1],
-            f.centroid_lps_mm[2]
+            f.geometry.size.longest_diameter_mm,
+            f.geometry.size.volume_mm3,
+            format!("{}–{}", f.geometry.slices[0] + 1, f.geometry.slices[1] + 1),
+            f.geometry.centroid_lps_mm[0],
+            f.geometry.centroid_lps_mm[1],
+            f.geometry.centroid_lps_mm[2]
         );
     }
     if analysis.findings.is_empty() {

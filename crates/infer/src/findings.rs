@@ -68,13 +68,9 @@ pub struct Finding {
     pub label: String,
     /// Max (or mean, as the manifest says) probability inside the finding.
     pub score: f64,
-    pub mask: Vec<SliceMask>,
-    pub bbox_voxels: [u32; 6],
-    pub centroid_voxels: [f64; 3],
-    pub centroid_lps_mm: [f64; 3],
-    pub size: FindingSize,
-    /// First and last slice index (in the stack's display order).
-    pub slices: [u32; 2],
+    /// Mask, box, centroid, size and slice range (flattened into the finding's JSON).
+    #[serde(flatten)]
+    pub geometry: ComponentGeometry,
     pub model: ModelRef,
     pub series_uid: String,
     pub instance_uids: Vec<String>,
@@ -148,14 +144,15 @@ pub fn components(
     out
 }
 
-/// Where a component is and how big, as a [`Finding`] records it.
-#[derive(Debug, Clone, PartialEq)]
+/// Where a finding is and how big.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComponentGeometry {
     pub mask: Vec<SliceMask>,
     pub bbox_voxels: [u32; 6],
     pub centroid_voxels: [f64; 3],
     pub centroid_lps_mm: [f64; 3],
     pub size: FindingSize,
+    /// First and last slice index (in the stack's display order).
     pub slices: [u32; 2],
 }
 
@@ -285,12 +282,7 @@ pub fn findings_from_probabilities(
                 instance_uids: (g.slices[0]..=g.slices[1])
                     .filter_map(|s| instance_uids.get(s as usize).cloned())
                     .collect(),
-                mask: g.mask,
-                bbox_voxels: g.bbox_voxels,
-                centroid_voxels: g.centroid_voxels,
-                centroid_lps_mm: g.centroid_lps_mm,
-                size: g.size,
-                slices: g.slices,
+                geometry: g,
                 model: model.clone(),
                 series_uid: series_uid.to_owned(),
             })
@@ -379,17 +371,17 @@ mod tests {
         let found = findings_from_probabilities(p, &rule, &geometry, 2.0, &model, "1.2", &uids);
         assert_eq!(found.len(), 1, "{found:?}");
         let f = &found[0];
-        let c = f.centroid_lps_mm;
+        let c = f.geometry.centroid_lps_mm;
         assert!(
             (c[0].powi(2) + c[1].powi(2) + (c[2] - 8.0).powi(2)).sqrt() < 1.0,
             "{c:?}"
         );
         assert!(
-            (f.size.longest_diameter_mm - 8.0).abs() <= 1.5,
+            (f.geometry.size.longest_diameter_mm - 8.0).abs() <= 1.5,
             "{:?}",
-            f.size
+            f.geometry.size
         );
-        assert_eq!(f.slices, [2, 6]);
+        assert_eq!(f.geometry.slices, [2, 6]);
         assert_eq!(
             f.instance_uids,
             vec!["1.2.2", "1.2.3", "1.2.4", "1.2.5", "1.2.6"]
@@ -398,6 +390,11 @@ mod tests {
         // The JSON form carries the model reference.
         let json = serde_json::to_value(f).unwrap();
         assert_eq!(json["model"]["execution_provider"], "CPU");
+        assert_eq!(
+            json["slices"],
+            serde_json::json!([2, 6]),
+            "geometry is flattened into the finding"
+        );
     }
 
     #[test]

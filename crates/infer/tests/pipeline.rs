@@ -141,7 +141,7 @@ fn a_planted_sphere_is_found_where_it_is() {
     .unwrap();
     assert_eq!(analysis.findings.len(), 1, "{:?}", analysis.findings);
     let f = &analysis.findings[0];
-    let c = f.centroid_lps_mm;
+    let c = f.geometry.centroid_lps_mm;
     let off =
         ((c[0] - CENTRE[0]).powi(2) + (c[1] - CENTRE[1]).powi(2) + (c[2] - CENTRE[2]).powi(2))
             .sqrt();
@@ -151,9 +151,9 @@ fn a_planted_sphere_is_found_where_it_is() {
     );
     assert!(off < 1.5, "centroid {c:?} is {off:.2} mm from the centre");
     assert!(
-        (f.size.longest_diameter_mm - 10.0).abs() < 3.0,
+        (f.geometry.size.longest_diameter_mm - 10.0).abs() < 3.0,
         "{:?}",
-        f.size
+        f.geometry.size
     );
     assert_eq!(f.model.id, "test-segmenter");
     assert_eq!(f.model.execution_provider, "CPU");
