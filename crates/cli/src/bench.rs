@@ -22,6 +22,14 @@ pub enum Bench {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// ct-nodule-demo on a synthetic CT (written first); compared with the same analysis done
+    /// with pydicom + numpy + Python onnxruntime at the same thread count.
+    Analyse {
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
     /// of a large ledger; compared with plain SQLite inserts under the same settings.
     Ledger {
@@ -38,6 +46,7 @@ pub fn run(bench: Bench) -> Result<(), AppError> {
     match bench {
         Bench::Load { dir, python } => load(dir, python),
         Bench::Ledger { rows, appends } => ledger(rows, appends),
+        Bench::Analyse { slices, threads } => analyse(slices, threads),
     }
 }
 
@@ -363,4 +372,99 @@ fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
 
 fn plain_sqlite_inserts(path: &Path, n: usize) -> Result<f64, String> {
     dokuei_review::ledger::plain_insert_reference(path, n)
+}
+
+fn analyse(slices: usize, threads: usize) -> Result<(), AppError> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let study = std::env::temp_dir().join(format!("dokuei-bench-analyse-{slices}"));
+    if !study.join("ground_truth.json").exists() {
+        let status = Command::new("python3")
+            .arg(root.join("sample-studies/generate.py"))
+            .arg(std::env::current_exe().map_err(fail)?)
+            .arg(&study)
+            .args([
+                "--seed",
+                "1",
+                "--slices",
+                &slices.to_string(),
+                "--size",
+                "256",
+            ])
+            .status()
+            .map_err(fail)?;
+        if !status.success() {
+            return Err(fail("generating the study failed"));
+        }
+    }
+    let model_dir = root.join("models/ct-nodule-demo");
+    let series_dir = study.join("series");
+    let paths = [series_dir.clone()];
+    let _ = open_study(&paths)?; // warm the page cache
+    let t = Instant::now();
+    let index = open_study(&paths)?;
+    let series = *series_list(&index)
+        .first()
+        .ok_or_else(|| fail("no series"))?;
+    let cancel = AtomicBool::new(false);
+    let (model, analysis) = dokuei_review::analysis::analyse_series(
+        &model_dir,
+        series,
+        0,
+        Some(threads),
+        &mut |_| {},
+        &cancel,
+    )?;
+    let wall = t.elapsed().as_secs_f64();
+    let rss = peak_rss().unwrap_or(0);
+    let window = model
+        .manifest
+        .preprocess
+        .windows
+        .first()
+        .copied()
+        .ok_or_else(|| fail("no window"))?;
+    let python = dokuei_review::dicom::testdata::reference_python();
+    let reference = Command::new(&python)
+        .arg(root.join("scripts/reference/python_analyse.py"))
+        .arg(&series_dir)
+        .arg(&model.onnx_path)
+        .args([
+            window.center.to_string(),
+            window.width.to_string(),
+            threads.to_string(),
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok());
+    println!(
+        "ct-nodule-demo on {slices} slices of 256×256, {threads} thread(s), {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "Dokuei: {wall:.2} s end to end (index, load, pre-process, run, post-process), session.run {:.2} s, overhead {:.0}% of run time, {} finding(s), peak RSS {:.0} MiB",
+        analysis.inference_seconds,
+        100.0 * (wall - analysis.inference_seconds) / analysis.inference_seconds,
+        analysis.findings.len(),
+        rss as f64 / 1048576.0
+    );
+    match reference {
+        Some(v) => {
+            let py = v["seconds"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "Python (pydicom + numpy + onnxruntime): {py:.2} s end to end, session.run {:.2} s; Dokuei is {:.2}× faster",
+                v["run_seconds"].as_f64().unwrap_or(f64::NAN),
+                py / wall
+            );
+        }
+        None => eprintln!("the Python reference did not run (run `bash scripts/setup.sh --test`)"),
+    }
+    println!(
+        "targets: overhead ≤ 10% of session.run; Dokuei ≥ 1.5× faster than the Python pipeline"
+    );
+    Ok(())
 }
