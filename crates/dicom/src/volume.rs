@@ -71,6 +71,29 @@ impl Volume {
     pub fn value(&self, s: usize, r: usize, c: usize) -> Option<f64> {
         Some(self.rescale.get(s)?.apply(self.data.get(s, r, c)? as f64))
     }
+
+    /// All modality values of slice `s`, row-major, as f32 (what models take).
+    pub fn slice_values(&self, s: usize) -> Option<Vec<f32>> {
+        let rescale = *self.rescale.get(s)?;
+        let (slope, intercept) = (rescale.slope as f32, rescale.intercept as f32);
+        macro_rules! map {
+            ($a:expr) => {{
+                let view = $a.index_axis(ndarray::Axis(0), s);
+                view.iter().map(|&v| v as f32 * slope + intercept).collect()
+            }};
+        }
+        if s >= self.data.dim().0 {
+            return None;
+        }
+        Some(match &self.data {
+            VolumeData::U8(a) => map!(a),
+            VolumeData::I8(a) => map!(a),
+            VolumeData::U16(a) => map!(a),
+            VolumeData::I16(a) => map!(a),
+            VolumeData::U32(a) => map!(a),
+            VolumeData::I32(a) => map!(a),
+        })
+    }
 }
 
 /// Progress of a load: frames decoded so far out of the total.

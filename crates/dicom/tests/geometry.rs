@@ -252,3 +252,27 @@ fn enhanced_multi_frame_ct_uses_per_frame_positions() {
         assert_eq!((frame.rows, frame.columns), (512, 512));
     }
 }
+
+#[test]
+fn slice_values_are_the_rescaled_voxels() {
+    let dir = tempfile::tempdir().unwrap();
+    SyntheticCt {
+        slices: 3,
+        noise_hu: 15.0,
+        ..Default::default()
+    }
+    .write(dir.path())
+    .unwrap();
+    let series = only_series(dir.path());
+    let stack = &stacks(&series)[0];
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let volume = dokuei_dicom::volume::load_volume(&series, stack, &|_, _| {}, &cancel).unwrap();
+    for s in 0..3 {
+        let values = volume.slice_values(s).unwrap();
+        assert_eq!(values.len(), 64 * 64);
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(f64::from(*v), volume.value(s, i / 64, i % 64).unwrap());
+        }
+    }
+    assert!(volume.slice_values(3).is_none());
+}

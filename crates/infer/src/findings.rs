@@ -94,16 +94,16 @@ pub fn components(
     mean_score: bool,
 ) -> Vec<(Vec<usize>, f64)> {
     let n = p.slices * p.rows * p.columns;
-    let mut label = vec![0u32; n];
+    // Visited marks only: a component's voxels are collected as it is flooded.
+    let mut seen = vec![false; n];
     let mut out = Vec::new();
     let plane = p.rows * p.columns;
     let mut stack = Vec::new();
     for start in 0..n {
-        if label[start] != 0 || p.values[start] < threshold {
+        if seen[start] || p.values[start] < threshold {
             continue;
         }
-        let id = out.len() as u32 + 1;
-        label[start] = id;
+        seen[start] = true;
         stack.push(start);
         let mut voxels = Vec::new();
         while let Some(v) = stack.pop() {
@@ -124,8 +124,8 @@ pub fn components(
                             continue;
                         }
                         let w = z as usize * plane + y as usize * p.columns + x as usize;
-                        if label[w] == 0 && p.values[w] >= threshold {
-                            label[w] = id;
+                        if !seen[w] && p.values[w] >= threshold {
+                            seen[w] = true;
                             stack.push(w);
                         }
                     }

@@ -33,14 +33,9 @@ impl SliceSource for StackSource<'_> {
         self.stack.columns as usize
     }
     fn values(&self, i: usize) -> Result<Vec<f32>, String> {
-        let (_, rows, columns) = self.volume.data.dim();
-        let mut out = Vec::with_capacity(rows * columns);
-        for r in 0..rows {
-            for c in 0..columns {
-                out.push(self.volume.value(i, r, c).ok_or("slice out of range")? as f32);
-            }
-        }
-        Ok(out)
+        self.volume
+            .slice_values(i)
+            .ok_or_else(|| format!("slice {} is outside the volume", i + 1))
     }
     fn geometry(&self, i: usize) -> SliceGeometry {
         match self.stack.frames[i].geometry {
