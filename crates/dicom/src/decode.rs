@@ -132,18 +132,25 @@ pub fn open_for_decoding(instance: &Instance) -> Result<DefaultDicomObject, Dico
     if instance.image.is_none() {
         return Err(DicomError::NoPixelData { source_name });
     }
-    let (ts_name, decodable) = transfer_syntax_info(&instance.transfer_syntax);
-    if !decodable {
-        return Err(DicomError::UnsupportedTransferSyntax {
-            source_name,
-            ts_uid: instance.transfer_syntax.clone(),
-            ts_name,
-        });
-    }
+    ensure_decodable(&source_name, &instance.transfer_syntax)?;
     instance
         .source
         .open(ReadDepth::Full)?
         .ok_or(DicomError::NotDicom { source_name })
+}
+
+/// An error unless this build can decode pixel data in `ts_uid`.
+fn ensure_decodable(source_name: &str, ts_uid: &str) -> Result<(), DicomError> {
+    let (ts_name, decodable) = transfer_syntax_info(ts_uid);
+    if decodable {
+        Ok(())
+    } else {
+        Err(DicomError::UnsupportedTransferSyntax {
+            source_name: source_name.to_owned(),
+            ts_uid: ts_uid.to_owned(),
+            ts_name,
+        })
+    }
 }
 
 /// Opens an in-memory file and decodes its first frames (at most `max_frames`): the whole read
@@ -181,14 +188,7 @@ pub fn open_and_decode_bytes(
         .map_or(0, |i| i.frames)
         .min(max_frames);
     if frames > 0 {
-        let (_, decodable) = transfer_syntax_info(&instance.transfer_syntax);
-        if !decodable {
-            return Err(DicomError::UnsupportedTransferSyntax {
-                source_name: label.to_owned(),
-                ts_uid: instance.transfer_syntax.clone(),
-                ts_name: transfer_syntax_info(&instance.transfer_syntax).0,
-            });
-        }
+        ensure_decodable(label, &instance.transfer_syntax)?;
     }
     (0..frames)
         .map(|f| decode_frame_of(&obj, &instance, f))
@@ -441,7 +441,7 @@ fn grey_samples(data: &[u8], info: &ImageInfo, n: usize) -> Option<Pixels> {
     })
 }
 
-fn mask(bits: u32) -> u32 {
+pub(crate) fn mask(bits: u32) -> u32 {
     if bits >= 32 {
         u32::MAX
     } else {
@@ -449,7 +449,7 @@ fn mask(bits: u32) -> u32 {
     }
 }
 
-fn sign_extend(v: u32, bits: u32) -> i32 {
+pub(crate) fn sign_extend(v: u32, bits: u32) -> i32 {
     let v = v & mask(bits);
     if bits >= 32 {
         return v as i32;

@@ -240,19 +240,16 @@ impl Slice<'_> {
             match info.bits_allocated {
                 16 => {
                     let words: &mut [u16] = bytemuck::cast_slice_mut(target);
-                    let mask = (1u32 << bits) - 1;
                     for w in words {
-                        let v = u32::from(*w) & mask;
                         *w = if signed {
-                            let shift = 32 - bits;
-                            (((v << shift) as i32) >> shift) as u16
+                            crate::decode::sign_extend(u32::from(*w), bits) as u16
                         } else {
-                            v as u16
+                            (u32::from(*w) & crate::decode::mask(bits)) as u16
                         };
                     }
                 }
                 _ => {
-                    let mask = ((1u32 << bits) - 1) as u8;
+                    let mask = crate::decode::mask(bits) as u8;
                     target.iter_mut().for_each(|b| *b &= mask);
                 }
             }

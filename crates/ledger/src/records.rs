@@ -45,12 +45,6 @@ impl Action {
             Action::Add => "add",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Action> {
-        [Action::Confirm, Action::Edit, Action::Reject, Action::Add]
-            .into_iter()
-            .find(|a| a.as_str() == s)
-    }
 }
 
 /// The documented reasons for rejecting a finding. `Other` needs free text.
