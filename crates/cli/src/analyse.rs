@@ -24,7 +24,9 @@ pub fn run(
     let started = Instant::now();
     let cancel = AtomicBool::new(false);
     let mut last_print = Instant::now();
+    let runtime = dokuei_review::OnnxRuntime::load(None)?;
     let (model, analysis) = analyse_series(
+        &runtime,
         model_dir,
         s,
         stack,
@@ -46,21 +48,31 @@ pub fn run(
     eprintln!();
     let m = &model.manifest.model;
     println!(
-        "{:>3}  {:<16} {:>6} {:>10} {:>12} {:>9}  centroid LPS (mm)",
-        "#", "label", "score", "diam. mm", "volume mm³", "slices"
+        "{:>3}  {:<16} {:>6} {:>10} {:>14} {:>9}  centroid LPS (mm)",
+        "#", "label", "score", "diam. mm", "size", "slices"
     );
     for (i, f) in analysis.findings.iter().enumerate() {
+        let size = &f.geometry.size;
+        // One slice: an area; several: a volume.
+        let extent = if f.geometry.slices[0] == f.geometry.slices[1] {
+            format!("{:.1} mm²", size.area_mm2)
+        } else {
+            format!("{:.1} mm³", size.volume_mm3)
+        };
         println!(
-            "{:>3}  {:<16} {:>6.3} {:>10.1} {:>12.1} {:>9}  ({:.1}, {:.1}, {:.1})",
+            "{:>3}  {:<16} {:>6.3} {:>10.1} {:>14} {:>9}  ({:.1}, {:.1}, {:.1}){}",
             i + 1,
             f.label,
             f.score,
-            f.geometry.size.longest_diameter_mm,
-            f.geometry.size.volume_mm3,
+            size.longest_diameter_mm,
+            extent,
             format!("{}–{}", f.geometry.slices[0] + 1, f.geometry.slices[1] + 1),
             f.geometry.centroid_lps_mm[0],
             f.geometry.centroid_lps_mm[1],
-            f.geometry.centroid_lps_mm[2]
+            f.geometry.centroid_lps_mm[2],
+            f.image_score
+                .map(|s| format!("  image score {s:.3}"))
+                .unwrap_or_default()
         );
     }
     if analysis.findings.is_empty() {

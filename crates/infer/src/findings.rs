@@ -7,7 +7,8 @@
 //! `centroid_voxels` (`[slice, row, column]`), `centroid_lps_mm`, `size` (`longest_diameter_mm`,
 //! `area_mm2` for one slice, `volume_mm3`), `slices` (first and last slice index), `model`
 //! (id, version, sha256, execution provider, thresholds) and the input `series_uid` and
-//! `instance_uids` of the slices it touches.
+//! `instance_uids` of the slices it touches; heatmap models add `image_score`. A finding of a
+//! classification model covers whole images: its `mask` is empty and its box spans the image.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +75,9 @@ pub struct Finding {
     pub model: ModelRef,
     pub series_uid: String,
     pub instance_uids: Vec<String>,
+    /// Heatmap models: the image-level score of the label on the finding's slices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_score: Option<f64>,
 }
 
 /// A probability map for one label over a stack: slices × rows × columns, row-major.
@@ -256,40 +260,144 @@ pub struct LabelRule<'a> {
     pub mean_score: bool,
 }
 
-/// Turns one label's probability volume into findings, highest score first. `geometry` and
-/// `instance_uids` have one entry per slice.
+/// Turns one label's probability volume into findings, highest score first.
 pub fn findings_from_probabilities(
     p: ProbabilityVolume<'_>,
     rule: &LabelRule<'_>,
-    geometry: &[SliceGeometry],
-    slice_spacing: f64,
-    model: &ModelRef,
-    series_uid: &str,
-    instance_uids: &[String],
+    cx: &FindingContext<'_>,
 ) -> Vec<Finding> {
     let mut out: Vec<Finding> = components(p, rule.threshold as f32, rule.in_3d, rule.mean_score)
         .into_iter()
         .filter_map(|(voxels, score)| {
-            let g = describe(&voxels, p.rows, p.columns, geometry, slice_spacing);
+            let g = describe(&voxels, p.rows, p.columns, cx.geometry, cx.slice_spacing);
             let size = if rule.in_3d {
                 g.size.volume_mm3
             } else {
                 g.size.longest_diameter_mm
             };
-            (size >= rule.min_size).then(|| Finding {
-                label: rule.label.to_owned(),
-                score,
-                instance_uids: (g.slices[0]..=g.slices[1])
-                    .filter_map(|s| instance_uids.get(s as usize).cloned())
-                    .collect(),
-                geometry: g,
-                model: model.clone(),
-                series_uid: series_uid.to_owned(),
-            })
+            (size >= rule.min_size).then(|| cx.finding(rule.label, score, g))
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
+}
+
+/// Where findings come from: the model, the series, and per-slice geometry and UIDs.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingContext<'a> {
+    pub model: &'a ModelRef,
+    pub series_uid: &'a str,
+    pub geometry: &'a [SliceGeometry],
+    pub instance_uids: &'a [String],
+    pub rows: usize,
+    pub columns: usize,
+    pub slice_spacing: f64,
+}
+
+impl FindingContext<'_> {
+    fn finding(&self, label: &str, score: f64, geometry: ComponentGeometry) -> Finding {
+        Finding {
+            label: label.to_owned(),
+            score,
+            instance_uids: (geometry.slices[0]..=geometry.slices[1])
+                .filter_map(|s| self.instance_uids.get(s as usize).cloned())
+                .collect(),
+            geometry,
+            model: self.model.clone(),
+            series_uid: self.series_uid.to_owned(),
+            image_score: None,
+        }
+    }
+}
+
+/// Findings of an image-level score (classification): one per run of consecutive slices whose
+/// score reaches the threshold, covering the whole image on those slices (empty mask), scored by
+/// the run's highest score. `scores` has one value per slice.
+pub fn findings_from_image_scores(
+    scores: &[f32],
+    label: &str,
+    threshold: f64,
+    cx: &FindingContext<'_>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut s = 0;
+    while s < scores.len() {
+        if f64::from(scores[s]) < threshold {
+            s += 1;
+            continue;
+        }
+        let first = s;
+        while s < scores.len() && f64::from(scores[s]) >= threshold {
+            s += 1;
+        }
+        let last = s - 1;
+        let score = scores[first..=last]
+            .iter()
+            .fold(0.0f64, |m, &v| m.max(f64::from(v)));
+        let (rows, columns) = (cx.rows.max(1), cx.columns.max(1));
+        let middle = (first + last) / 2;
+        let g = &cx.geometry[middle.min(cx.geometry.len().saturating_sub(1))];
+        let centre = [(rows - 1) as f64 / 2.0, (columns - 1) as f64 / 2.0];
+        let (h, w) = (
+            rows as f64 * g.pixel_spacing[0],
+            columns as f64 * g.pixel_spacing[1],
+        );
+        let n = (last - first + 1) as f64;
+        let geometry = ComponentGeometry {
+            mask: Vec::new(),
+            bbox_voxels: [
+                first as u32,
+                0,
+                0,
+                last as u32,
+                rows as u32 - 1,
+                columns as u32 - 1,
+            ],
+            centroid_voxels: [(first + last) as f64 / 2.0, centre[0], centre[1]],
+            centroid_lps_mm: g.to_lps(centre[0], centre[1]),
+            size: FindingSize {
+                longest_diameter_mm: (h * h + w * w).sqrt(),
+                area_mm2: h * w,
+                volume_mm3: h * w * n * cx.slice_spacing.abs(),
+            },
+            slices: [first as u32, last as u32],
+        };
+        out.push(cx.finding(label, score, geometry));
+    }
+    out
+}
+
+/// A detected box on one slice, in image pixels (fractional, inclusive of both edges' pixels
+/// once rounded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectedBox {
+    pub slice: usize,
+    pub label: usize,
+    pub score: f32,
+    /// Top row, left column, bottom row, right column.
+    pub rows_columns: [f64; 4],
+}
+
+/// A finding per detected box: its pixels become the mask, so the box is drawn, measured and
+/// placed in patient space like any other finding. Boxes below `min_size` (longest diameter, mm)
+/// are dropped.
+pub fn finding_from_box(
+    b: &DetectedBox,
+    label: &str,
+    min_size: f64,
+    cx: &FindingContext<'_>,
+) -> Option<Finding> {
+    let clamp = |v: f64, n: usize| (v.round().max(0.0) as usize).min(n.saturating_sub(1));
+    let [r0, c0, r1, c1] = b.rows_columns;
+    let (r0, r1) = (clamp(r0.min(r1), cx.rows), clamp(r0.max(r1), cx.rows));
+    let (c0, c1) = (clamp(c0.min(c1), cx.columns), clamp(c0.max(c1), cx.columns));
+    let plane = cx.rows * cx.columns;
+    let voxels: Vec<usize> = (r0..=r1)
+        .flat_map(|r| (c0..=c1).map(move |c| b.slice * plane + r * cx.columns + c))
+        .collect();
+    let geometry = describe(&voxels, cx.rows, cx.columns, cx.geometry, cx.slice_spacing);
+    (geometry.size.longest_diameter_mm >= min_size)
+        .then(|| cx.finding(label, f64::from(b.score), geometry))
 }
 
 #[cfg(test)]
@@ -368,7 +476,16 @@ mod tests {
             in_3d: true,
             mean_score: false,
         };
-        let found = findings_from_probabilities(p, &rule, &geometry, 2.0, &model, "1.2", &uids);
+        let cx = FindingContext {
+            model: &model,
+            series_uid: "1.2",
+            geometry: &geometry,
+            instance_uids: &uids,
+            rows: n,
+            columns: n,
+            slice_spacing: 2.0,
+        };
+        let found = findings_from_probabilities(p, &rule, &cx);
         assert_eq!(found.len(), 1, "{found:?}");
         let f = &found[0];
         let c = f.geometry.centroid_lps_mm;

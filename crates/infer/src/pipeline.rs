@@ -1,17 +1,25 @@
-//! Running a segmentation model over a whole stack, slice by slice (2D or 2.5D), and turning
-//! its probability maps into findings. The stack comes through [`SliceSource`], so this crate
-//! knows nothing of DICOM files.
+//! Running a model over a whole stack, slice by slice (2D or 2.5D), batched when the model's
+//! batch dimension is dynamic, and turning its outputs (segmentation, heatmap, detection or
+//! classification) into findings. The stack comes through [`SliceSource`], so this crate knows
+//! nothing of DICOM files.
+//!
+//! Three stages overlap through bounded channels: a producer thread reads and pre-processes the
+//! next batches, the calling thread runs the model, and a post-processing thread maps outputs
+//! back to image space. Memory stays bounded: at most two batches wait between stages, and the
+//! only whole-stack buffer is one probability map per label (segmentation and heatmap).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use crate::findings::{
-    Finding, LabelRule, ModelRef, ProbabilityVolume, SliceGeometry, findings_from_probabilities,
+    DetectedBox, Finding, FindingContext, LabelRule, ModelRef, ProbabilityVolume, SliceGeometry,
+    finding_from_box, findings_from_image_scores, findings_from_probabilities,
 };
-use crate::manifest::{Channels, Layout, OutputKind, ScoreAggregate};
-use crate::model::{Model, ModelError};
-use crate::preprocess::{SliceValues, prepare, resize_bilinear};
+use crate::manifest::{Channels, Layout, Manifest, OutputKind, ScoreAggregate};
+use crate::model::{Model, ModelError, OutputTensor};
+use crate::preprocess::{ResizeMap, SliceValues, prepare, resize_bilinear};
 
 /// A stack of slices in display order, as modality values (HU for CT).
 pub trait SliceSource: Sync {
@@ -40,10 +48,26 @@ pub struct AnalysisProgress {
     pub eta_seconds: f64,
 }
 
+/// A heatmap model's map of one label over the stack, quantised to 0–255 (probability × 255),
+/// slices × rows × columns, for display.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelMap {
+    pub label: String,
+    pub slices: usize,
+    pub rows: usize,
+    pub columns: usize,
+    pub values: Vec<u8>,
+}
+
 /// What an analysis produced, and where its time went.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub findings: Vec<Finding>,
+    /// Heatmap models: the map of each label.
+    pub maps: Vec<LabelMap>,
+    /// Heatmap and classification models: the image-level score of each label on each slice
+    /// (`image_scores[slice][label]`).
+    pub image_scores: Vec<Vec<f32>>,
     pub wall_seconds: f64,
     /// Time inside `session.run` alone.
     pub inference_seconds: f64,
@@ -69,17 +93,24 @@ pub enum AnalysisError {
         found: usize,
     },
     #[error(
-        "the model `{model}` has a {kind:?} output; only segmentation runs over a stack so far"
+        "the model `{model}` declares {found} output(s) for a {kind:?} model; it needs {needed}"
     )]
-    UnsupportedOutput { model: String, kind: OutputKind },
+    OutputCount {
+        model: String,
+        kind: OutputKind,
+        needed: &'static str,
+        found: usize,
+    },
     #[error("cannot read slice {slice} of the series: {reason}")]
     Slice { slice: usize, reason: String },
     #[error(
-        "the model `{model}` returned {found} values for slice {slice}; its manifest implies {expected}"
+        "the model `{model}` returned {found} values in output `{output}` for slices {first}–{last}; its manifest implies {expected}"
     )]
     OutputShape {
         model: String,
-        slice: usize,
+        output: String,
+        first: usize,
+        last: usize,
         expected: usize,
         found: usize,
     },
@@ -87,8 +118,45 @@ pub enum AnalysisError {
     Cancelled,
 }
 
-/// Runs a segmentation model on every slice of `source`. `cancel` is checked between slices:
-/// a cancelled analysis returns [`AnalysisError::Cancelled`] and no partial findings.
+/// One batch of pre-processed positions, on its way to the model.
+struct Batch {
+    first: usize,
+    count: usize,
+    shape: Vec<usize>,
+    data: Vec<f32>,
+    map: ResizeMap,
+}
+
+/// One batch of outputs, on its way to post-processing.
+struct Ran {
+    first: usize,
+    count: usize,
+    outputs: Vec<OutputTensor>,
+    map: ResizeMap,
+}
+
+/// What post-processing gathered over the whole stack.
+struct Gathered {
+    /// Per label, slices × rows × columns in image space (segmentation and heatmap).
+    probabilities: Vec<Vec<f32>>,
+    /// Per slice, per label (heatmap and classification).
+    image_scores: Vec<Vec<f32>>,
+    boxes: Vec<DetectedBox>,
+}
+
+/// How the manifest's outputs are read.
+struct Shape {
+    kind: OutputKind,
+    layout: Layout,
+    labels: usize,
+    logits: bool,
+    rows: usize,
+    columns: usize,
+    total: usize,
+}
+
+/// Runs the model on every slice of `source`. `cancel` is checked between batches: a cancelled
+/// analysis returns [`AnalysisError::Cancelled`] and no partial findings.
 pub fn analyse_stack(
     model: &mut Model,
     source: &dyn SliceSource,
@@ -105,10 +173,22 @@ pub fn analyse_stack(
             found: source.modality(),
         });
     }
-    if m.output.kind != OutputKind::Segmentation {
-        return Err(AnalysisError::UnsupportedOutput {
+    let (needed, found) = match m.output.kind {
+        OutputKind::Segmentation | OutputKind::Classification => ("1", 1),
+        OutputKind::Heatmap => ("2 (map, score)", 2),
+        OutputKind::Detection => ("2 or 3 (boxes, scores[, labels])", 2),
+    };
+    let count = m.output.names.len();
+    let too_many = match m.output.kind {
+        OutputKind::Detection => count > 3,
+        _ => count > found,
+    };
+    if count < found || too_many {
+        return Err(AnalysisError::OutputCount {
             model: id,
             kind: m.output.kind,
+            needed,
+            found: count,
         });
     }
     let neighbours = if m.input.channels == Channels::NeighbouringSlices {
@@ -116,98 +196,70 @@ pub fn analyse_stack(
     } else {
         0
     };
-    let needed = 2 * neighbours + 1;
-    if source.len() < needed {
+    let window = 2 * neighbours + 1;
+    if source.len() < window {
         return Err(AnalysisError::TooFewSlices {
             model: id,
-            needed,
+            needed: window,
             neighbours,
             found: source.len(),
         });
     }
-    let channel_dim = match m.input.layout {
-        Layout::Nchw => 1,
-        Layout::Nhwc => 3,
-        Layout::Ncdhw => 1,
+    let shape = Shape {
+        kind: m.output.kind,
+        layout: m.input.layout,
+        labels: m.labels.len(),
+        logits: m.output.logits,
+        rows: source.rows(),
+        columns: source.columns(),
+        total: source.len(),
     };
-    let channels = m
-        .input
-        .shape
-        .get(channel_dim)
-        .copied()
-        .filter(|&c| c > 0)
-        .unwrap_or(1) as usize;
-    let (rows, columns, total) = (source.rows(), source.columns(), source.len());
-    let labels = m.labels.len();
-    // One probability volume per label, in image space (the model's output resized back).
-    let mut probabilities = vec![vec![0.0f32; total * rows * columns]; labels];
+    let batch = model.batch.max(1);
     let mut inference = 0.0;
-    for i in 0..total {
+    let gathered = std::thread::scope(|scope| -> Result<Gathered, AnalysisError> {
+        let (to_model, batches) = sync_channel::<Result<Batch, AnalysisError>>(2);
+        let (to_post, ran) = sync_channel::<Ran>(2);
+        let m = &m;
+        let shape = &shape;
+        scope.spawn(move || produce(m, source, neighbours, batch, cancel, &to_model));
+        let post = scope.spawn(move || gather(shape, &ran));
+        for next in batches {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(AnalysisError::Cancelled);
+            }
+            let b = next?;
+            let t = Instant::now();
+            let outputs = model.run_f32(&b.shape, b.data)?;
+            inference += t.elapsed().as_secs_f64();
+            check_outputs(m, shape, &outputs, b.first, b.count, b.map)?;
+            let done = b.first + b.count;
+            if to_post
+                .send(Ran {
+                    first: b.first,
+                    count: b.count,
+                    outputs,
+                    map: b.map,
+                })
+                .is_err()
+            {
+                break;
+            }
+            let pace = started.elapsed().as_secs_f64() / done as f64;
+            progress(AnalysisProgress {
+                done,
+                total: shape.total,
+                eta_seconds: pace * (shape.total - done) as f64,
+            });
+        }
+        drop(to_post);
         if cancel.load(Ordering::Relaxed) {
             return Err(AnalysisError::Cancelled);
         }
-        // The slices this position needs: itself, or itself and its neighbours (clamped).
-        let wanted: Vec<usize> = if neighbours > 0 {
-            (0..needed)
-                .map(|k| (i + k).saturating_sub(neighbours).min(total - 1))
-                .collect()
-        } else {
-            vec![i]
-        };
-        let values: Vec<Vec<f32>> = wanted
-            .iter()
-            .map(|&s| {
-                source
-                    .values(s)
-                    .map_err(|reason| AnalysisError::Slice { slice: s, reason })
-            })
-            .collect::<Result<_, _>>()?;
-        let slices: Vec<SliceValues<'_>> = values
-            .iter()
-            .map(|v| SliceValues {
-                rows,
-                columns,
-                values: v,
-            })
-            .collect();
-        let (shape, input, map) = prepare(&m.preprocess, m.input.layout, channels, &slices)
-            .map_err(|reason| AnalysisError::Slice { slice: i, reason })?;
-        let t = Instant::now();
-        let out = model.run_f32(&shape, input)?;
-        inference += t.elapsed().as_secs_f64();
-        let (h, w) = map.model;
-        let raw = &out[0].values;
-        let expected = labels * h * w;
-        if raw.len() != expected {
-            return Err(AnalysisError::OutputShape {
-                model: id,
-                slice: i,
-                expected,
-                found: raw.len(),
-            });
-        }
-        for (l, volume) in probabilities.iter_mut().enumerate() {
-            // NCHW output: label planes one after another; NHWC: interleaved.
-            let plane: Vec<f32> = match m.input.layout {
-                Layout::Nhwc => (0..h * w).map(|p| raw[p * labels + l]).collect(),
-                _ => raw[l * h * w..(l + 1) * h * w].to_vec(),
-            };
-            let plane: Vec<f32> = if m.output.logits {
-                plane.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect()
-            } else {
-                plane
-            };
-            let back = resize_bilinear(&plane, h, w, rows, columns);
-            volume[i * rows * columns..(i + 1) * rows * columns].copy_from_slice(&back);
-        }
-        let done = i + 1;
-        let pace = started.elapsed().as_secs_f64() / done as f64;
-        progress(AnalysisProgress {
-            done,
-            total,
-            eta_seconds: pace * (total - done) as f64,
-        });
-    }
+        post.join().map_err(|_| AnalysisError::Slice {
+            slice: 0,
+            reason: "post-processing stopped unexpectedly".into(),
+        })
+    })?;
     let model_ref = ModelRef {
         id: m.model.id.clone(),
         version: m.model.version.clone(),
@@ -219,37 +271,313 @@ pub fn analyse_stack(
             .map(|l| (l.name.clone(), l.threshold))
             .collect::<BTreeMap<_, _>>(),
     };
-    let geometry: Vec<SliceGeometry> = (0..total).map(|i| source.geometry(i)).collect();
-    let uids: Vec<String> = (0..total).map(|i| source.instance_uid(i)).collect();
-    let mut findings = Vec::new();
-    for (label, volume) in m.labels.iter().zip(&probabilities) {
-        let rule = LabelRule {
-            label: &label.name,
-            threshold: label.threshold,
-            min_size: label.min_size,
-            in_3d: m.postprocess.components_3d,
-            mean_score: m.postprocess.score == ScoreAggregate::Mean,
-        };
-        let p = ProbabilityVolume {
-            slices: total,
-            rows,
-            columns,
-            values: volume,
-        };
-        findings.extend(findings_from_probabilities(
-            p,
-            &rule,
-            &geometry,
-            source.slice_spacing(),
-            &model_ref,
-            &source.series_uid(),
-            &uids,
-        ));
-    }
-    findings.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let geometry: Vec<SliceGeometry> = (0..shape.total).map(|i| source.geometry(i)).collect();
+    let uids: Vec<String> = (0..shape.total).map(|i| source.instance_uid(i)).collect();
+    let series_uid = source.series_uid();
+    let cx = FindingContext {
+        model: &model_ref,
+        series_uid: &series_uid,
+        geometry: &geometry,
+        instance_uids: &uids,
+        rows: shape.rows,
+        columns: shape.columns,
+        slice_spacing: source.slice_spacing(),
+    };
+    let findings = findings_of(&m, &shape, &gathered, &cx);
+    let maps = if shape.kind == OutputKind::Heatmap {
+        m.labels
+            .iter()
+            .zip(&gathered.probabilities)
+            .map(|(label, p)| LabelMap {
+                label: label.name.clone(),
+                slices: shape.total,
+                rows: shape.rows,
+                columns: shape.columns,
+                values: p
+                    .iter()
+                    .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                    .collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Analysis {
         findings,
+        maps,
+        image_scores: gathered.image_scores,
         wall_seconds: started.elapsed().as_secs_f64(),
         inference_seconds: inference,
     })
+}
+
+/// The producer: reads the slices each position needs (itself, or itself and its clamped
+/// neighbours for 2.5D), pre-processes them and sends them in batches.
+fn produce(
+    m: &Manifest,
+    source: &dyn SliceSource,
+    neighbours: usize,
+    batch: usize,
+    cancel: &AtomicBool,
+    to_model: &SyncSender<Result<Batch, AnalysisError>>,
+) {
+    let total = source.len();
+    let channel_dim = match m.input.layout {
+        Layout::Nhwc => 3,
+        Layout::Nchw | Layout::Ncdhw => 1,
+    };
+    let channels = m
+        .input
+        .shape
+        .get(channel_dim)
+        .copied()
+        .filter(|&c| c > 0)
+        .unwrap_or(1) as usize;
+    let (rows, columns) = (source.rows(), source.columns());
+    // Slices read for the previous positions, kept while a 2.5D window still needs them.
+    let mut cache: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
+    let mut first = 0;
+    while first < total {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let count = batch.min(total - first);
+        let mut b: Option<Batch> = None;
+        let result = (first..first + count).try_for_each(|i| -> Result<(), AnalysisError> {
+            let wanted: Vec<usize> = (0..2 * neighbours + 1)
+                .map(|k| (i + k).saturating_sub(neighbours).min(total - 1))
+                .collect();
+            let lowest = wanted.iter().copied().min().unwrap_or(i);
+            cache.retain(|&s, _| s >= lowest);
+            for &s in &wanted {
+                if let std::collections::btree_map::Entry::Vacant(e) = cache.entry(s) {
+                    let values = source
+                        .values(s)
+                        .map_err(|reason| AnalysisError::Slice { slice: s, reason })?;
+                    e.insert(values);
+                }
+            }
+            let slices: Vec<SliceValues<'_>> = wanted
+                .iter()
+                .filter_map(|s| cache.get(s))
+                .map(|v| SliceValues {
+                    rows,
+                    columns,
+                    values: v,
+                })
+                .collect();
+            let (shape, data, map) = prepare(&m.preprocess, m.input.layout, channels, &slices)
+                .map_err(|reason| AnalysisError::Slice { slice: i, reason })?;
+            match &mut b {
+                None => {
+                    let mut data_all = Vec::with_capacity(data.len() * count);
+                    data_all.extend_from_slice(&data);
+                    let mut shape = shape;
+                    shape[0] = 1;
+                    b = Some(Batch {
+                        first,
+                        count: 1,
+                        shape,
+                        data: data_all,
+                        map,
+                    });
+                }
+                Some(b) => {
+                    b.data.extend_from_slice(&data);
+                    b.count += 1;
+                    b.shape[0] = b.count;
+                }
+            }
+            Ok(())
+        });
+        let sent = match result {
+            Ok(()) => b.map(|b| to_model.send(Ok(b)).is_ok()).unwrap_or(false),
+            Err(e) => {
+                let _ = to_model.send(Err(e));
+                false
+            }
+        };
+        if !sent {
+            return;
+        }
+        first += count;
+    }
+}
+
+/// The outputs must hold what the manifest implies for this batch.
+fn check_outputs(
+    m: &Manifest,
+    shape: &Shape,
+    outputs: &[OutputTensor],
+    first: usize,
+    count: usize,
+    map: ResizeMap,
+) -> Result<(), AnalysisError> {
+    let (h, w) = map.model;
+    let labels = shape.labels;
+    let fail = |k: usize, expected: usize| AnalysisError::OutputShape {
+        model: m.model.id.clone(),
+        output: m.output.names[k].clone(),
+        first: first + 1,
+        last: first + count,
+        expected,
+        found: outputs[k].values.len(),
+    };
+    let wants: Vec<(usize, usize)> = match shape.kind {
+        OutputKind::Segmentation => vec![(0, count * labels * h * w)],
+        OutputKind::Heatmap => vec![(0, count * labels * h * w), (1, count * labels)],
+        OutputKind::Classification => vec![(0, count * labels)],
+        OutputKind::Detection => {
+            // boxes [count, N, 4], scores [count, N], labels [count, N].
+            let n = outputs[1].values.len() / count.max(1);
+            let mut v = vec![(0, count * n * 4), (1, count * n)];
+            if outputs.len() > 2 {
+                v.push((2, count * n));
+            }
+            v
+        }
+    };
+    for (k, expected) in wants {
+        if outputs[k].values.len() != expected {
+            return Err(fail(k, expected));
+        }
+    }
+    Ok(())
+}
+
+/// The post-processing thread: maps every batch's outputs back to image space.
+fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
+    let (rows, columns, total, labels) = (shape.rows, shape.columns, shape.total, shape.labels);
+    let plane = rows * columns;
+    let maps = matches!(shape.kind, OutputKind::Segmentation | OutputKind::Heatmap);
+    let mut g = Gathered {
+        probabilities: if maps {
+            vec![vec![0.0f32; total * plane]; labels]
+        } else {
+            Vec::new()
+        },
+        image_scores: Vec::new(),
+        boxes: Vec::new(),
+    };
+    if matches!(shape.kind, OutputKind::Heatmap | OutputKind::Classification) {
+        g.image_scores = vec![vec![0.0; labels]; total];
+    }
+    for r in ran {
+        let (h, w) = r.map.model;
+        for b in 0..r.count {
+            let slice = r.first + b;
+            if maps {
+                let raw = &r.outputs[0].values[b * labels * h * w..(b + 1) * labels * h * w];
+                for (l, volume) in g.probabilities.iter_mut().enumerate() {
+                    // NCHW output: label planes one after another; NHWC: interleaved.
+                    let mut p: Vec<f32> = match shape.layout {
+                        Layout::Nhwc => (0..h * w).map(|i| raw[i * labels + l]).collect(),
+                        _ => raw[l * h * w..(l + 1) * h * w].to_vec(),
+                    };
+                    if shape.logits {
+                        p.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp()));
+                    }
+                    let target = &mut volume[slice * plane..(slice + 1) * plane];
+                    if (h, w) == (rows, columns) {
+                        target.copy_from_slice(&p);
+                    } else {
+                        target.copy_from_slice(&resize_bilinear(&p, h, w, rows, columns));
+                    }
+                }
+            }
+            let scores = match shape.kind {
+                OutputKind::Heatmap => Some(1),
+                OutputKind::Classification => Some(0),
+                _ => None,
+            };
+            if let Some(k) = scores {
+                let v = &r.outputs[k].values[b * labels..(b + 1) * labels];
+                g.image_scores[slice] = v
+                    .iter()
+                    .map(|&x| {
+                        if shape.logits {
+                            1.0 / (1.0 + (-x).exp())
+                        } else {
+                            x
+                        }
+                    })
+                    .collect();
+            }
+            if shape.kind == OutputKind::Detection {
+                let n = r.outputs[1].values.len() / r.count.max(1);
+                for j in 0..n {
+                    let bx = &r.outputs[0].values[(b * n + j) * 4..(b * n + j + 1) * 4];
+                    let score = r.outputs[1].values[b * n + j];
+                    let label = r
+                        .outputs
+                        .get(2)
+                        .map_or(0, |t| t.values[b * n + j].max(0.0) as usize);
+                    // Boxes are (x1, y1, x2, y2) in model-input pixels.
+                    let (r0, c0) = r.map.to_image(f64::from(bx[1]), f64::from(bx[0]));
+                    let (r1, c1) = r.map.to_image(f64::from(bx[3]), f64::from(bx[2]));
+                    g.boxes.push(DetectedBox {
+                        slice,
+                        label,
+                        score,
+                        rows_columns: [r0, c0, r1, c1],
+                    });
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Findings from what was gathered, as the output kind and labels say, highest score first.
+fn findings_of(m: &Manifest, shape: &Shape, g: &Gathered, cx: &FindingContext<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (l, label) in m.labels.iter().enumerate() {
+        match shape.kind {
+            OutputKind::Segmentation | OutputKind::Heatmap => {
+                let rule = LabelRule {
+                    label: &label.name,
+                    threshold: label.threshold,
+                    min_size: label.min_size,
+                    in_3d: m.postprocess.components_3d,
+                    mean_score: m.postprocess.score == ScoreAggregate::Mean,
+                };
+                let p = ProbabilityVolume {
+                    slices: shape.total,
+                    rows: shape.rows,
+                    columns: shape.columns,
+                    values: &g.probabilities[l],
+                };
+                let mut found = findings_from_probabilities(p, &rule, cx);
+                if shape.kind == OutputKind::Heatmap {
+                    for f in &mut found {
+                        let [s0, s1] = f.geometry.slices;
+                        f.image_score = (s0..=s1)
+                            .filter_map(|s| g.image_scores.get(s as usize)?.get(l).copied())
+                            .map(f64::from)
+                            .reduce(f64::max);
+                    }
+                }
+                findings.extend(found);
+            }
+            OutputKind::Classification => {
+                let scores: Vec<f32> = g.image_scores.iter().map(|s| s[l]).collect();
+                findings.extend(findings_from_image_scores(
+                    &scores,
+                    &label.name,
+                    label.threshold,
+                    cx,
+                ));
+            }
+            OutputKind::Detection => {
+                findings.extend(
+                    g.boxes
+                        .iter()
+                        .filter(|b| b.label == l && f64::from(b.score) >= label.threshold)
+                        .filter_map(|b| finding_from_box(b, &label.name, label.min_size, cx)),
+                );
+            }
+        }
+    }
+    findings.sort_by(|a, b| b.score.total_cmp(&a.score));
+    findings
 }

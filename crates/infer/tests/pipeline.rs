@@ -159,9 +159,20 @@ fn a_planted_sphere_is_found_where_it_is() {
     assert_eq!(f.model.execution_provider, "CPU");
     assert_eq!(f.series_uid, "1.2.826.0.1.3680043.10.9");
     assert!(!f.instance_uids.is_empty());
-    assert_eq!(updates.len(), 12);
-    assert_eq!(updates.last().unwrap().done, 12);
+    // Dynamic batch dimension: 12 slices in batches of 4, one progress update per batch.
+    assert_eq!(model.batch, dokuei_infer::model::DEFAULT_BATCH);
+    let done: Vec<usize> = updates.iter().map(|p| p.done).collect();
+    assert_eq!(done, vec![4, 8, 12]);
+    assert_eq!(updates.last().unwrap().eta_seconds, 0.0);
     assert!(analysis.inference_seconds <= analysis.wall_seconds);
+    // Batching changes nothing: one slice per run gives the same findings, and batches that
+    // do not divide the stack (5 + 5 + 2) too.
+    for batch in [1, 5] {
+        model.batch = batch;
+        let again =
+            analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+        assert_eq!(again.findings, analysis.findings, "batch {batch}");
+    }
 }
 
 #[test]
@@ -238,11 +249,14 @@ fn cancelling_mid_series_keeps_no_findings() {
         &mut model,
         &Phantom,
         &mut |p| {
-            if p.done == 5 {
+            if p.done >= 4 {
                 cancel.store(true, Ordering::Relaxed);
             }
         },
         &cancel,
     );
-    assert!(matches!(result, Err(AnalysisError::Cancelled)));
+    assert!(
+        matches!(result, Err(AnalysisError::Cancelled)),
+        "{result:?}"
+    );
 }

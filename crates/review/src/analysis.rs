@@ -103,6 +103,7 @@ impl From<AnalysisError> for AppError {
 /// Loads the model in `model_dir` (checked before the series is touched), loads stack `stack`
 /// of `series`, and runs the model on it.
 pub fn analyse_series(
+    runtime: &OnnxRuntime,
     model_dir: &Path,
     series: &Series,
     stack: usize,
@@ -110,8 +111,7 @@ pub fn analyse_series(
     progress: &mut dyn FnMut(AnalysisProgress),
     cancel: &AtomicBool,
 ) -> Result<(Model, Analysis), AppError> {
-    let runtime = OnnxRuntime::load(None)?;
-    let mut model = Model::load(&runtime, model_dir, threads)?;
+    let mut model = Model::load(runtime, model_dir, threads)?;
     let st = &crate::study::stack_of(series, stack)?;
     let volume = load_volume(series, st, &|_, _| {}, cancel).map_err(|e| match e {
         dokuei_dicom::volume::LoadError::Cancelled => {
