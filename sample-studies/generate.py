@@ -1,12 +1,15 @@
-"""Deterministic synthetic chest CT studies with planted nodules, written as real DICOM by
-`dokuei synth-ct`. No patient data: the "patient" is a mathematical phantom.
+"""Deterministic synthetic chest CT studies with planted nodules, and chest radiographs with
+planted opacities, written as real DICOM by `dokuei synth-ct` / `dokuei synth-cxr`. No patient
+data: the "patient" is a mathematical phantom.
 
 usage: generate.py DOKUEI_BINARY OUT_DIR [--seed N] [--slices N] [--size N] [--nodules K]
                    [--noise HU] [--description TEXT]
+       generate.py DOKUEI_BINARY OUT_DIR --radiograph [--seed N] [--size N] [--opacities K]
 
-Writes OUT_DIR/series/*.dcm and OUT_DIR/ground_truth.json (each nodule's centre in patient
-coordinates, LPS mm, its radius in mm and its density in HU). The same arguments always give
-the same study. Python standard library only.
+Writes OUT_DIR/series/*.dcm and OUT_DIR/ground_truth.json (CT: each nodule's centre in patient
+coordinates, LPS mm, its radius in mm and its density in HU; radiograph: each opacity's centre
+row and column in pixels, its radius in pixels and mm, and its added density). The same
+arguments always give the same study. Python standard library only.
 """
 
 import argparse
@@ -66,6 +69,20 @@ def generate(dokuei, out, seed, slices, size, count, noise, description):
     return truth
 
 
+def generate_radiograph(dokuei, out, seed, size, opacities, description):
+    """A PA chest radiograph; the opacities are placed by `dokuei synth-cxr` from the seed (the
+    phantom's anatomy is defined there), which reports them."""
+    series = os.path.join(out, "series")
+    os.makedirs(series, exist_ok=True)
+    args = [dokuei, "synth-cxr", os.path.join(series, "CXR0001.dcm"), "--size", str(size), "--seed", str(seed),
+            "--opacities", str(opacities), "--description", description]
+    planted = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    truth = {"seed": seed, "size": size, "pixel_spacing_mm": 0.7 * 512 / size, "opacities": planted}
+    with open(os.path.join(out, "ground_truth.json"), "w") as f:
+        json.dump(truth, f, indent=1)
+    return truth
+
+
 if __name__ == "__main__":
     a = argparse.ArgumentParser()
     a.add_argument("dokuei")
@@ -75,6 +92,11 @@ if __name__ == "__main__":
     a.add_argument("--size", type=int, default=512)
     a.add_argument("--nodules", type=int, default=6)
     a.add_argument("--noise", type=float, default=20.0)
-    a.add_argument("--description", default="Synthetic chest CT")
+    a.add_argument("--description", default=None)
+    a.add_argument("--radiograph", action="store_true")
+    a.add_argument("--opacities", type=int, default=1)
     o = a.parse_args()
-    generate(o.dokuei, o.out, o.seed, o.slices, o.size, o.nodules, o.noise, o.description)
+    if o.radiograph:
+        generate_radiograph(o.dokuei, o.out, o.seed, o.size, o.opacities, o.description or "Synthetic chest radiograph PA")
+    else:
+        generate(o.dokuei, o.out, o.seed, o.slices, o.size, o.nodules, o.noise, o.description or "Synthetic chest CT")

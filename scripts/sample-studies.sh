@@ -19,3 +19,14 @@ make_study() { # name seed nodules
 }
 make_study chest-ct-nodules 1 6
 make_study chest-ct-clean 2 0
+make_radiograph() { # name seed opacities
+  if [ -f "$out/$1/ground_truth.json" ]; then
+    say "sample study $1: already in $out/$1"
+  else
+    say "sample study $1: generating"
+    python3 sample-studies/generate.py "$dokuei" "$out/$1" --radiograph --seed "$2" --size 512 --opacities "$3" \
+      --description "Synthetic chest radiograph PA ($1)"
+  fi
+}
+make_radiograph chest-xr-opacity 11 1
+make_radiograph chest-xr-clean 12 0

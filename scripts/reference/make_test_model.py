@@ -1,13 +1,16 @@
 """Tiny models made with onnx.helper, for Dokuei's model-contract and pipeline tests. They are
 test fixtures with fixed weights, not trained models, and are never shipped.
 
-usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS]
+usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | detector]
 
 classifier: input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] =
 sigmoid(mean over rows and columns of each channel @ W + b), with W and b fixed below (the
 tests recompute it).
 segmenter: input `image` [N, CHANNELS, H, W] float32 (NCHW); output `probabilities`
 [N, 1, H, W] = sigmoid(20 · (mean over channels − 0.5)): a soft threshold at 0.5.
+detector: input `image` [N, 1, H, W] float32 (NCHW); outputs `boxes` [N, 1, 4] = the fixed box
+(x1, y1, x2, y2) = (8, 4, 12, 8) in input pixels, `scores` [N, 1] = the image's maximum,
+`labels` [N, 1] int64 = 0. (Also serves as a one-label classifier through `scores`.)
 """
 
 import sys
@@ -36,6 +39,39 @@ if kind == "segmenter":
         initializer=[
             numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
             numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, sys.argv[1])
+    sys.exit(0)
+
+if kind == "detector":
+    nodes = [
+        helper.make_node("ReduceMax", ["image"], ["flat_max"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Unsqueeze", ["flat_max", "axis1"], ["scores"]),
+        helper.make_node("Shape", ["scores"], ["n1"]),
+        helper.make_node("Concat", ["n1", "four"], ["box_shape"], axis=0),
+        helper.make_node("Expand", ["box"], ["boxes"]),
+        helper.make_node("Mul", ["scores", "zero"], ["zeros"]),
+        helper.make_node("Cast", ["zeros"], ["labels"], to=TensorProto.INT64),
+    ]
+    nodes[4] = helper.make_node("Expand", ["box", "box_shape"], ["boxes"])
+    graph = helper.make_graph(
+        nodes,
+        "dokuei-test-detector",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 1, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 1]),
+            helper.make_tensor_value_info("labels", TensorProto.INT64, ["N", 1]),
+        ],
+        initializer=[
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+            numpy_helper.from_array(np.array([4], dtype=np.int64), "four"),
+            numpy_helper.from_array(np.array([[[8.0, 4.0, 12.0, 8.0]]], dtype=np.float32), "box"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")

@@ -54,6 +54,26 @@ fn fail(e: impl std::fmt::Display) -> AppError {
     AppError::new(ErrorCode::WriteFailed, e.to_string())
 }
 
+pub fn synth_cxr(
+    file: &Path,
+    size: u16,
+    opacities: usize,
+    seed: u64,
+    description: &str,
+) -> Result<(), AppError> {
+    let cxr = dokuei_review::dicom::synth::SyntheticCxr {
+        size,
+        spacing: 0.7 * 512.0 / f64::from(size.max(1)),
+        seed,
+        opacities,
+        description: description.to_owned(),
+        ..Default::default()
+    };
+    let planted = cxr.write(file).map_err(fail)?;
+    println!("{}", serde_json::to_string(&planted).map_err(fail)?);
+    Ok(())
+}
+
 pub fn synth_ct(
     dir: &Path,
     slices: usize,

@@ -112,6 +112,22 @@ enum Command {
         #[arg(long, default_value = "Synthetic CT")]
         description: String,
     },
+    /// Write a synthetic chest radiograph (a phantom; no patient data); prints the planted
+    /// opacities as JSON.
+    #[command(hide = true)]
+    SynthCxr {
+        file: PathBuf,
+        #[arg(long, default_value_t = 512)]
+        size: u16,
+        /// Opacities planted in the lungs (placed from the seed).
+        #[arg(long, default_value_t = 0)]
+        opacities: usize,
+        /// Seeds the UIDs, the anatomy, the opacities and the noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "Synthetic chest radiograph PA")]
+        description: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,6 +162,13 @@ fn main() -> ExitCode {
             noise,
             description,
         } => bench::synth_ct(&dir, slices, size, &sphere, seed, noise, &description),
+        Command::SynthCxr {
+            file,
+            size,
+            opacities,
+            seed,
+            description,
+        } => bench::synth_cxr(&file, size, opacities, seed, &description),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

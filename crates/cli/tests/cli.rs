@@ -597,3 +597,230 @@ fn ct_nodule_demo_finds_planted_nodules_on_held_out_phantoms() {
         "{fp_per_scan:.2} false positives per scan"
     );
 }
+
+fn f32_file(path: &std::path::Path, values: &[f32]) {
+    std::fs::write(
+        path,
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+}
+
+fn read_f32_file(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
+/// For each demonstration model on a sample study of its kind: Dokuei's pre-processing equals
+/// the numpy reference for the model's own manifest (≤ 1e-5), and every raw output equals
+/// Python onnxruntime's on the same input (≤ 1e-4).
+#[test]
+fn demo_models_agree_with_python_on_sample_studies() {
+    use dokuei_review::infer::model::Model;
+    use dokuei_review::infer::preprocess::{SliceValues, prepare};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = dokuei_review::dicom::testdata::reference_python();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dokuei_review::OnnxRuntime::load(None).unwrap();
+    // (model, generator arguments, slice to compare)
+    let cases: [(&str, &[&str], usize); 2] = [
+        (
+            "ct-nodule-demo",
+            &[
+                "--seed",
+                "1",
+                "--slices",
+                "24",
+                "--size",
+                "256",
+                "--nodules",
+                "4",
+            ],
+            12,
+        ),
+        (
+            "cxr-opacity-demo",
+            &[
+                "--radiograph",
+                "--seed",
+                "11",
+                "--size",
+                "512",
+                "--opacities",
+                "1",
+            ],
+            0,
+        ),
+    ];
+    for (id, args, slice) in cases {
+        let study = dir.path().join(id);
+        let status = Command::new("python3")
+            .arg(root.join("sample-studies/generate.py"))
+            .arg(env!("CARGO_BIN_EXE_dokuei"))
+            .arg(&study)
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let index = dokuei_review::study::open_study(&[study.join("series")]).unwrap();
+        let series = dokuei_review::study::series_by_number(&index, 1).unwrap();
+        let stack = dokuei_review::study::stack_of(series, 0).unwrap();
+        let volume = dokuei_review::dicom::volume::load_volume(
+            series,
+            &stack,
+            &|_, _| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+        let values = volume.slice_values(slice).unwrap();
+        let (rows, columns) = (stack.rows as usize, stack.columns as usize);
+        let model_dir = root.join("models").join(id);
+        let mut model = Model::load(&runtime, &model_dir, Some(1)).unwrap();
+        let m = model.manifest.clone();
+        let (shape, input, _) = prepare(
+            &m.preprocess,
+            m.input.layout,
+            1,
+            &[SliceValues {
+                rows,
+                columns,
+                values: &values,
+            }],
+        )
+        .unwrap();
+        // Pre-processing against numpy.
+        let (src, pre) = (study.join("values.f32"), study.join("pre.f32"));
+        f32_file(&src, &values);
+        let status = Command::new(&python)
+            .arg(root.join("scripts/reference/preprocess.py"))
+            .arg(model_dir.join("manifest.toml"))
+            .args([rows.to_string(), columns.to_string(), "1".into()])
+            .arg(&src)
+            .arg(&pre)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{id}: preprocess.py failed");
+        let worst = max_abs_diff(&input, &read_f32_file(&pre));
+        eprintln!("{id}: pre-processing max abs difference {worst:e}");
+        assert!(worst <= 1e-5, "{id}: pre-processing differs by {worst}");
+        // Raw outputs against Python onnxruntime.
+        let ours = model.run_f32(&shape, input.clone()).unwrap();
+        let x = study.join("x.f32");
+        f32_file(&x, &input);
+        let dims = shape
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        for (name, out) in m.output.names.iter().zip(&ours) {
+            let y = study.join(format!("{name}.f32"));
+            let status = Command::new(&python)
+                .arg(root.join("scripts/reference/ort_run.py"))
+                .arg(model_dir.join(&m.model.file))
+                .arg(&m.input.name)
+                .arg(&x)
+                .arg(&dims)
+                .arg(name)
+                .arg(&y)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{id}: ort_run.py failed");
+            let worst = max_abs_diff(&out.values, &read_f32_file(&y));
+            eprintln!("{id}: output `{name}` max abs difference {worst:e}");
+            assert!(worst <= 1e-4, "{id}: output `{name}` differs by {worst}");
+        }
+    }
+}
+
+/// The radiograph demo on held-out radiographs (seeds 6000–6009; training used 3000–3059, the
+/// model card 5000–5039): each opacity is found by a finding whose centroid lies inside it, with
+/// an image-level score ≥ 0.5; clear radiographs have no finding. The sample studies behave the
+/// same way.
+#[test]
+fn cxr_opacity_demo_marks_opacities_on_held_out_radiographs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut found, mut total, mut false_positives, mut images) = (0, 0, 0, 0);
+    for seed in 6000..6010u64 {
+        let opacities = if seed % 2 == 0 { 1 } else { 0 };
+        let study = dir.path().join(format!("cxr-{seed}"));
+        let status = Command::new("python3")
+            .arg(root.join("sample-studies/generate.py"))
+            .arg(env!("CARGO_BIN_EXE_dokuei"))
+            .arg(&study)
+            .args(["--radiograph", "--seed", &seed.to_string()])
+            .args(["--opacities", &opacities.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let truth: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(study.join("ground_truth.json")).unwrap(),
+        )
+        .unwrap();
+        let json = study.join("findings.json");
+        let out = dokuei()
+            .arg("analyse")
+            .arg(study.join("series"))
+            .arg("--model")
+            .arg(root.join("models/cxr-opacity-demo"))
+            .arg("--json")
+            .arg(&json)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("DEMONSTRATION MODEL"), "{stdout}");
+        let findings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let planted = truth["opacities"].as_array().unwrap();
+        let mut hit = vec![false; planted.len()];
+        for f in findings.as_array().unwrap() {
+            assert_eq!(f["label"], "opacity");
+            assert!(f["image_score"].as_f64().unwrap() >= 0.5, "{f}");
+            assert!(f["mask"].as_array().is_some_and(|m| !m.is_empty()));
+            let c = &f["centroid_voxels"];
+            let (row, col) = (c[1].as_f64().unwrap(), c[2].as_f64().unwrap());
+            let inside = planted.iter().position(|o| {
+                (row - o["row"].as_f64().unwrap()).powi(2)
+                    + (col - o["column"].as_f64().unwrap()).powi(2)
+                    <= o["radius_px"].as_f64().unwrap().powi(2)
+            });
+            match inside {
+                Some(i) => hit[i] = true,
+                None => false_positives += 1,
+            }
+        }
+        found += hit.iter().filter(|h| **h).count();
+        total += planted.len();
+        images += 1;
+    }
+    eprintln!(
+        "held-out radiographs: {found}/{total} opacities found, {false_positives} false positive(s) in {images} images"
+    );
+    assert!(
+        found as f64 >= 0.8 * total as f64,
+        "{found}/{total} opacities found"
+    );
+    assert!(
+        false_positives <= images / 5,
+        "{false_positives} false positives in {images} images"
+    );
+}

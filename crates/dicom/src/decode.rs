@@ -766,6 +766,9 @@ mod tests {
             planar_configuration: 0,
             acquisition_number: None,
             frame_info: Vec::new(),
+            pixel_spacing: None,
+            spacing_at_detector: false,
+            patient_orientation: None,
         };
         // 0x00130EE8 read as two native 16-bit words 0x0013, 0x0EE8 → LE bytes 13 00 E8 0E
         let bytes = native_frame(&[0x13, 0x00, 0xE8, 0x0E], &info, 0, true).unwrap();
@@ -786,6 +789,9 @@ mod tests {
             planar_configuration: 0,
             acquisition_number: None,
             frame_info: Vec::new(),
+            pixel_spacing: None,
+            spacing_at_detector: false,
+            patient_orientation: None,
         };
         // bits (LSB first): frame 0 = 1,0,1; frame 1 = 1,1,0
         assert_eq!(

@@ -132,6 +132,13 @@ pub struct ImageInfo {
     pub acquisition_number: Option<i32>,
     /// One entry per frame.
     pub frame_info: Vec<FrameInfo>,
+    /// Between rows, between columns (mm): Pixel Spacing, else Imager Pixel Spacing (projection
+    /// radiographs, measured at the detector: `at_detector`).
+    pub pixel_spacing: Option<[f64; 2]>,
+    pub spacing_at_detector: bool,
+    /// Patient Orientation (projection images): the direction of the rows, then of the columns
+    /// (e.g. `L`, `F`).
+    pub patient_orientation: Option<[String; 2]>,
 }
 
 /// Indexes everything under `paths` (folders, files, DICOMDIRs, zip archives), in parallel.
@@ -405,6 +412,20 @@ pub(crate) fn image_info(
         })
         .collect();
 
+    let positive = |v: Option<Vec<f64>>| match v.as_deref() {
+        Some([r, c, ..]) if *r > 0.0 && *c > 0.0 => Some([*r, *c]),
+        _ => None,
+    };
+    let spacing = positive(floats(obj, tags::PIXEL_SPACING))
+        .map(|s| (s, false))
+        .or_else(|| positive(floats(obj, tags::IMAGER_PIXEL_SPACING)).map(|s| (s, true)));
+    let orientation_text = text(obj, tags::PATIENT_ORIENTATION);
+    let patient_orientation = match orientation_text.split('\\').collect::<Vec<_>>()[..] {
+        [row, column] if !row.trim().is_empty() && !column.trim().is_empty() => {
+            Some([row.trim().to_owned(), column.trim().to_owned()])
+        }
+        _ => None,
+    };
     Ok(Some(ImageInfo {
         rows: rows as u32,
         columns: columns as u32,
@@ -417,6 +438,9 @@ pub(crate) fn image_info(
         planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
         acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
         frame_info,
+        pixel_spacing: spacing.map(|(s, _)| s),
+        spacing_at_detector: spacing.is_some_and(|(_, d)| d),
+        patient_orientation,
     }))
 }
 

@@ -70,6 +70,8 @@ impl Stack {
             w.push("slice spacing is irregular".to_owned());
         }
         match self.sorted_by {
+            // One image has no order to get wrong (a radiograph has no slice geometry at all).
+            _ if self.frames.len() <= 1 => {}
             SortedBy::Position => {}
             SortedBy::InstanceNumber => {
                 w.push("no usable slice geometry: sorted by Instance Number".to_owned())

@@ -312,3 +312,269 @@ impl SyntheticCt {
         Ok(files)
     }
 }
+
+const DX_FOR_PRESENTATION: &str = "1.2.840.10008.5.1.4.1.1.1.1";
+
+/// A soft opacity planted in a synthetic radiograph, in pixels of the written image.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Opacity {
+    pub row: f64,
+    pub column: f64,
+    pub radius_px: f64,
+    pub radius_mm: f64,
+    /// Added to the stored value at the centre (a 12-bit image; bright = dense).
+    pub strength: f64,
+}
+
+/// A synthetic PA chest radiograph (DX, for presentation, MONOCHROME2, 12 bits stored): body,
+/// two lung fields, heart, spine, ribs and diaphragm, with optional soft opacities in the lungs.
+/// Anatomy and opacities vary with the seed. The patient is a phantom: no real person's data.
+#[derive(Debug, Clone)]
+pub struct SyntheticCxr {
+    pub size: u16,
+    /// mm per pixel (square pixels) at the detector.
+    pub spacing: f64,
+    pub seed: u64,
+    /// Opacities to plant, placed at random in the lungs from the seed.
+    pub opacities: usize,
+    pub noise: f64,
+    pub description: String,
+}
+
+impl Default for SyntheticCxr {
+    fn default() -> Self {
+        SyntheticCxr {
+            size: 512,
+            spacing: 0.7,
+            seed: 1,
+            opacities: 0,
+            noise: 25.0,
+            description: "Synthetic chest radiograph PA".to_owned(),
+        }
+    }
+}
+
+/// A deterministic uniform sample in [0, 1) for (seed, stream, index).
+fn uniform(seed: u64, stream: usize, index: usize) -> f64 {
+    // The fractional part of a widely scaled normal sample: uniform enough for placement.
+    let g = gaussian(seed ^ 0xA5A5_5A5A, stream, index);
+    (g * 7919.0).rem_euclid(1.0)
+}
+
+/// The anatomy of one phantom, in units of the half image size (centre 0, edges ±1).
+struct Anatomy {
+    body: f64,
+    lung_x: f64,
+    lung_y: f64,
+    lung_a: f64,
+    lung_b: f64,
+    heart_x: f64,
+    heart_a: f64,
+    rib_phase: f64,
+    gain: f64,
+}
+
+impl SyntheticCxr {
+    fn anatomy(&self) -> Anatomy {
+        let u = |i| uniform(self.seed, 1, i);
+        Anatomy {
+            body: 0.84 + 0.08 * u(0),
+            lung_x: 0.36 + 0.05 * u(1),
+            lung_y: -0.08 + 0.08 * u(2),
+            lung_a: 0.25 + 0.05 * u(3),
+            lung_b: 0.52 + 0.08 * u(4),
+            heart_x: 0.05 + 0.08 * u(5),
+            heart_a: 0.24 + 0.08 * u(6),
+            rib_phase: 0.04 * u(7),
+            gain: 0.9 + 0.2 * u(8),
+        }
+    }
+
+    /// Whether (x, y) (half-size units) is in a lung field, away from its edge by `margin`.
+    fn in_lung(a: &Anatomy, x: f64, y: f64, margin: f64) -> bool {
+        [-a.lung_x, a.lung_x].iter().any(|&cx| {
+            let (lx, ly) = (
+                (x - cx) / (a.lung_a - margin),
+                (y - a.lung_y) / (a.lung_b - margin),
+            );
+            lx * lx + ly * ly <= 1.0
+        })
+    }
+
+    /// The opacities this seed plants: centres inside a lung field, radius 12–30 mm.
+    pub fn planted(&self) -> Vec<Opacity> {
+        let a = self.anatomy();
+        let half = f64::from(self.size) / 2.0;
+        let mut out = Vec::new();
+        let mut k = 0;
+        while out.len() < self.opacities && k < 10_000 {
+            let base = k * 8;
+            let u = |i: usize| uniform(self.seed, 2, base + i);
+            let radius_mm = 12.0 + 18.0 * u(0);
+            let radius = radius_mm / self.spacing / half;
+            let (x, y) = (2.0 * u(1) - 1.0, 2.0 * u(2) - 1.0);
+            k += 1;
+            if !Self::in_lung(&a, x, y, radius * 0.6) {
+                continue;
+            }
+            out.push(Opacity {
+                row: (y + 1.0) * half - 0.5,
+                column: (x + 1.0) * half - 0.5,
+                radius_px: radius * half,
+                radius_mm,
+                strength: 700.0 + 500.0 * u(3),
+            });
+        }
+        out
+    }
+
+    /// The stored value at pixel (row, column), before noise.
+    fn value(&self, a: &Anatomy, opacities: &[Opacity], row: f64, column: f64) -> f64 {
+        let half = f64::from(self.size) / 2.0;
+        let (x, y) = ((column + 0.5) / half - 1.0, (row + 0.5) / half - 1.0);
+        let smooth = |d: f64, width: f64| (0.5 - d / width).clamp(0.0, 1.0); // 1 inside, ramps
+        // Body: soft tissue between the flanks, fading at the edge.
+        let body = smooth(x.abs() - a.body, 0.04);
+        let mut v = 300.0 + 1500.0 * body;
+        // Lungs: darker fields; the diaphragm cuts their bases.
+        let lung = [-a.lung_x, a.lung_x]
+            .iter()
+            .map(|&cx| {
+                let (lx, ly) = ((x - cx) / a.lung_a, (y - a.lung_y) / a.lung_b);
+                smooth(lx * lx + ly * ly - 1.0, 0.15)
+            })
+            .fold(0.0, f64::max);
+        v -= 900.0 * lung;
+        // Heart: a dense ellipse left of the midline (patient's left is image right in PA).
+        let (hx, hy) = ((x - a.heart_x) / a.heart_a, (y - 0.22) / 0.26);
+        v += 650.0 * smooth(hx * hx + hy * hy - 1.0, 0.2);
+        // Spine and mediastinum.
+        v += 700.0 * smooth(x.abs() - 0.09, 0.03) * body;
+        // Ribs: curved bands across each lung.
+        for k in 0..10 {
+            let centre =
+                -0.62 + a.rib_phase + 0.13 * f64::from(k) + 0.22 * (x.abs() - 0.1).max(0.0).powi(2);
+            v += 260.0
+                * smooth((y - centre).abs() - 0.018, 0.02)
+                * body
+                * (x.abs() > 0.08) as u8 as f64;
+        }
+        // Opacities: soft-edged, denser in the middle.
+        for o in opacities {
+            let d = ((row - o.row).powi(2) + (column - o.column).powi(2)).sqrt() / o.radius_px;
+            if d < 1.0 {
+                v += o.strength * (1.0 - d * d).powf(1.5);
+            }
+        }
+        v * a.gain
+    }
+
+    /// Writes the radiograph as `path` and returns the opacities planted.
+    pub fn write(&self, path: &Path) -> Result<Vec<Opacity>, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let a = self.anatomy();
+        let opacities = self.planted();
+        let n = usize::from(self.size);
+        let mut pixels = Vec::with_capacity(n * n);
+        for r in 0..n {
+            for c in 0..n {
+                let v = self.value(&a, &opacities, r as f64, c as f64)
+                    + self.noise * gaussian(self.seed, 0, r * n + c);
+                pixels.push(v.round().clamp(0.0, 4095.0) as u16);
+            }
+        }
+        let study_uid = uid(self.seed, "cxr-study", 0);
+        let series_uid = uid(self.seed, "cxr-series", 0);
+        let sop_uid = uid(self.seed, "cxr-sop", 0);
+        let ds = |v: &[f64]| {
+            PrimitiveValue::from(
+                v.iter()
+                    .map(|x| format!("{x:.4}"))
+                    .collect::<Vec<_>>()
+                    .join("\\"),
+            )
+        };
+        let mut obj = InMemDicomObject::new_empty();
+        let mut put = |tag, vr, value: PrimitiveValue| {
+            obj.put(DataElement::new(tag, vr, value));
+        };
+        put(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192".into());
+        put(tags::SOP_CLASS_UID, VR::UI, DX_FOR_PRESENTATION.into());
+        put(tags::SOP_INSTANCE_UID, VR::UI, sop_uid.as_str().into());
+        put(tags::STUDY_DATE, VR::DA, "20260101".into());
+        put(tags::STUDY_TIME, VR::TM, "100000".into());
+        put(
+            tags::ACCESSION_NUMBER,
+            VR::SH,
+            format!("SYNX{}", self.seed).into(),
+        );
+        put(tags::MODALITY, VR::CS, "DX".into());
+        put(
+            tags::STUDY_DESCRIPTION,
+            VR::LO,
+            "Synthetic phantom radiograph".into(),
+        );
+        put(
+            tags::SERIES_DESCRIPTION,
+            VR::LO,
+            self.description.as_str().into(),
+        );
+        put(tags::PATIENT_NAME, VR::PN, "Synthetic^Phantom".into());
+        put(
+            tags::PATIENT_ID,
+            VR::LO,
+            format!("SYNX-{}", self.seed).into(),
+        );
+        put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
+        put(tags::VIEW_POSITION, VR::CS, "PA".into());
+        put(tags::PATIENT_ORIENTATION, VR::CS, "L\\F".into());
+        put(tags::STUDY_INSTANCE_UID, VR::UI, study_uid.as_str().into());
+        put(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            series_uid.as_str().into(),
+        );
+        put(tags::SERIES_NUMBER, VR::IS, "1".into());
+        put(tags::INSTANCE_NUMBER, VR::IS, "1".into());
+        put(tags::SAMPLES_PER_PIXEL, VR::US, 1u16.into());
+        put(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            "MONOCHROME2".into(),
+        );
+        put(tags::ROWS, VR::US, self.size.into());
+        put(tags::COLUMNS, VR::US, self.size.into());
+        put(
+            tags::IMAGER_PIXEL_SPACING,
+            VR::DS,
+            ds(&[self.spacing, self.spacing]),
+        );
+        put(tags::BITS_ALLOCATED, VR::US, 16u16.into());
+        put(tags::BITS_STORED, VR::US, 12u16.into());
+        put(tags::HIGH_BIT, VR::US, 11u16.into());
+        put(tags::PIXEL_REPRESENTATION, VR::US, 0u16.into());
+        put(
+            tags::PRESENTATION_INTENT_TYPE,
+            VR::CS,
+            "FOR PRESENTATION".into(),
+        );
+        put(tags::WINDOW_CENTER, VR::DS, ds(&[1500.0]));
+        put(tags::WINDOW_WIDTH, VR::DS, ds(&[3000.0]));
+        put(tags::RESCALE_INTERCEPT, VR::DS, ds(&[0.0]));
+        put(tags::RESCALE_SLOPE, VR::DS, ds(&[1.0]));
+        put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into()));
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(EXPLICIT_LE)
+            .media_storage_sop_class_uid(DX_FOR_PRESENTATION)
+            .media_storage_sop_instance_uid(sop_uid.as_str())
+            .build()
+            .map_err(|e| e.to_string())?;
+        obj.with_exact_meta(meta)
+            .write_to_file(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(opacities)
+    }
+}

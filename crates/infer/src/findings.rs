@@ -7,7 +7,9 @@
 //! `centroid_voxels` (`[slice, row, column]`), `centroid_lps_mm`, `size` (`longest_diameter_mm`,
 //! `area_mm2` for one slice, `volume_mm3`), `slices` (first and last slice index), `model`
 //! (id, version, sha256, execution provider, thresholds) and the input `series_uid` and
-//! `instance_uids` of the slices it touches; heatmap models add `image_score`. A finding of a
+//! `instance_uids` of the slices it touches; heatmap models add `image_score`. For images
+//! without patient geometry (projection radiographs), `centroid_lps_mm` is in image millimetres
+//! (x along the rows from the first pixel, y down the columns, z the image index). A finding of a
 //! classification model covers whole images: its `mask` is empty and its box spans the image.
 
 use std::collections::BTreeMap;
@@ -367,8 +369,7 @@ pub fn findings_from_image_scores(
     out
 }
 
-/// A detected box on one slice, in image pixels (fractional, inclusive of both edges' pixels
-/// once rounded).
+/// A detected box on one slice, in continuous image coordinates (pixel i spans [i, i + 1)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectedBox {
     pub slice: usize,
@@ -387,10 +388,16 @@ pub fn finding_from_box(
     min_size: f64,
     cx: &FindingContext<'_>,
 ) -> Option<Finding> {
-    let clamp = |v: f64, n: usize| (v.round().max(0.0) as usize).min(n.saturating_sub(1));
+    // The pixels whose centres lie inside the box (at least one).
+    let span = |a: f64, b: f64, n: usize| {
+        let last = n.saturating_sub(1) as f64;
+        let first = (a.min(b) - 0.5).ceil().clamp(0.0, last);
+        let end = (a.max(b) - 0.5).floor().clamp(first, last);
+        (first as usize, end as usize)
+    };
     let [r0, c0, r1, c1] = b.rows_columns;
-    let (r0, r1) = (clamp(r0.min(r1), cx.rows), clamp(r0.max(r1), cx.rows));
-    let (c0, c1) = (clamp(c0.min(c1), cx.columns), clamp(c0.max(c1), cx.columns));
+    let (r0, r1) = span(r0, r1, cx.rows);
+    let (c0, c1) = span(c0, c1, cx.columns);
     let plane = cx.rows * cx.columns;
     let voxels: Vec<usize> = (r0..=r1)
         .flat_map(|r| (c0..=c1).map(move |c| b.slice * plane + r * cx.columns + c))

@@ -512,14 +512,20 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
                         .outputs
                         .get(2)
                         .map_or(0, |t| t.values[b * n + j].max(0.0) as usize);
-                    // Boxes are (x1, y1, x2, y2) in model-input pixels.
-                    let (r0, c0) = r.map.to_image(f64::from(bx[1]), f64::from(bx[0]));
-                    let (r1, c1) = r.map.to_image(f64::from(bx[3]), f64::from(bx[2]));
+                    // Boxes are (x1, y1, x2, y2) in continuous model-input coordinates
+                    // (pixel i spans [i, i + 1)); scaled to the image's.
+                    let sy = rows as f64 / h as f64;
+                    let sx = columns as f64 / w as f64;
                     g.boxes.push(DetectedBox {
                         slice,
                         label,
                         score,
-                        rows_columns: [r0, c0, r1, c1],
+                        rows_columns: [
+                            f64::from(bx[1]) * sy,
+                            f64::from(bx[0]) * sx,
+                            f64::from(bx[3]) * sy,
+                            f64::from(bx[2]) * sx,
+                        ],
                     });
                 }
             }

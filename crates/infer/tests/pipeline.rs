@@ -1,5 +1,6 @@
-//! A whole stack through a segmentation model: a planted high-density sphere is found where it
-//! is, and bad requests (wrong modality, too few slices for 2.5D, cancellation) end cleanly.
+//! A whole stack through segmentation, detection and classification models: a planted
+//! high-density sphere is found where it is, and bad requests (wrong modality, too few slices
+//! for 2.5D, cancellation) end cleanly.
 
 use std::path::Path;
 use std::process::Command;
@@ -259,4 +260,133 @@ fn cancelling_mid_series_keeps_no_findings() {
         matches!(result, Err(AnalysisError::Cancelled)),
         "{result:?}"
     );
+}
+
+/// The fixed-box detector (`make_test_model.py detector`) under a manifest of `kind` with
+/// `names`: 48×48 slices resized to 32×32 (lung-free window 1250/500, so the sphere is 1).
+fn detector(dir: &Path, kind: &str, names: &str) -> Model {
+    let onnx = dir.join("model.onnx");
+    let status =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../scripts/reference/make_test_model.py"),
+            )
+            .arg(&onnx)
+            .arg("detector")
+            .status()
+            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let manifest = format!(
+        r#"
+[model]
+id = "test-{kind}"
+name = "Test {kind} (fixed weights)"
+version = "0.0.1"
+sha256 = "{}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing the stack pipeline"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NCHW"
+dtype = "float32"
+shape = [-1, 1, -1, -1]
+channels = "one_window"
+
+[preprocess]
+windows = [{{ center = 1250.0, width = 500.0 }}]
+normalise = {{ kind = "min_max" }}
+resize = [32, 32]
+
+[output]
+kind = "{kind}"
+names = {names}
+
+[[labels]]
+name = "dense"
+color = [255, 60, 60, 150]
+threshold = 0.5
+min_size = 2.0
+"#,
+        file_sha256(&onnx).unwrap()
+    );
+    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    Model::load(&runtime, dir, Some(1)).unwrap()
+}
+
+/// The slices whose pre-processed image reaches 0.5 somewhere: where the detector's score does.
+fn slices_over_half(model: &Model) -> Vec<usize> {
+    use dokuei_infer::preprocess::{SliceValues, prepare};
+    (0..Phantom.len())
+        .filter(|&i| {
+            let v = Phantom.values(i).unwrap();
+            let slice = SliceValues {
+                rows: 48,
+                columns: 48,
+                values: &v,
+            };
+            let (_, x, _) = prepare(
+                &model.manifest.preprocess,
+                model.manifest.input.layout,
+                1,
+                &[slice],
+            )
+            .unwrap();
+            x.iter().any(|&p| p >= 0.5)
+        })
+        .collect()
+}
+
+#[test]
+fn detection_boxes_become_findings_in_image_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = detector(dir.path(), "detection", r#"["boxes", "scores", "labels"]"#);
+    let expected = slices_over_half(&model);
+    assert!(expected.len() >= 3, "{expected:?}");
+    let analysis =
+        analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let mut slices: Vec<usize> = analysis
+        .findings
+        .iter()
+        .map(|f| f.geometry.slices[0] as usize)
+        .collect();
+    slices.sort_unstable();
+    assert_eq!(slices, expected);
+    for f in &analysis.findings {
+        // (x1, y1, x2, y2) = (8, 4, 12, 8) in 32² model pixels = columns 12–18, rows 6–12 of the
+        // 48² image (scale 1.5): pixel centres inside are rows 6–11, columns 12–17.
+        let s = f.geometry.slices[0];
+        assert_eq!(f.geometry.bbox_voxels, [s, 6, 12, s, 11, 17]);
+        assert_eq!(f.geometry.mask[0].runs.len(), 6);
+        assert!((f.geometry.size.area_mm2 - 36.0 * 0.64).abs() < 1e-9);
+        assert!(f.score >= 0.5);
+        assert_eq!(f.label, "dense");
+    }
+}
+
+#[test]
+fn classification_scores_become_whole_image_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = detector(dir.path(), "classification", r#"["scores"]"#);
+    let expected = slices_over_half(&model);
+    let analysis =
+        analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    // The sphere's slices are consecutive: one finding over them, covering the whole image.
+    assert_eq!(analysis.findings.len(), 1, "{:?}", analysis.findings);
+    let f = &analysis.findings[0];
+    let (first, last) = (expected[0] as u32, *expected.last().unwrap() as u32);
+    assert_eq!(f.geometry.slices, [first, last]);
+    assert_eq!(f.geometry.bbox_voxels, [first, 0, 0, last, 47, 47]);
+    assert!(f.geometry.mask.is_empty());
+    assert_eq!(f.instance_uids.len(), (last - first + 1) as usize);
+    assert_eq!(analysis.image_scores.len(), 12);
+    assert_eq!(analysis.image_scores[0], vec![0.0]);
+    assert!(analysis.image_scores[expected[0]][0] >= 0.5);
 }

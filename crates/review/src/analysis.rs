@@ -45,12 +45,17 @@ impl SliceSource for StackSource<'_> {
                 column_direction: g.orientation.column,
                 pixel_spacing: g.pixel_spacing,
             },
-            // Without geometry, voxel coordinates in mm of a 1 mm grid.
+            // Without patient geometry (projection radiographs): image coordinates in mm, from
+            // Pixel Spacing or Imager Pixel Spacing (else a 1 mm grid), one slice per mm.
             None => SliceGeometry {
                 position: [0.0, 0.0, i as f64],
                 row_direction: [1.0, 0.0, 0.0],
                 column_direction: [0.0, 1.0, 0.0],
-                pixel_spacing: [1.0, 1.0],
+                pixel_spacing: self.series.instances[self.stack.frames[i].instance]
+                    .image
+                    .as_ref()
+                    .and_then(|im| im.pixel_spacing)
+                    .unwrap_or([1.0, 1.0]),
             },
         }
     }

@@ -9,6 +9,7 @@ pub mod system;
 
 /// The study engine's types, for callers (the CLI, the shell) that show them.
 pub use dokuei_dicom as dicom;
+pub use dokuei_infer as infer;
 pub use dokuei_infer::OnnxRuntime;
 pub use error::{AppError, ErrorCode};
 pub use system::{AppInfo, OnnxRuntimeInfo, app_info, onnx_runtime_info};
