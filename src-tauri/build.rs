@@ -1,7 +1,13 @@
 fn main() {
     // Declaring the app's commands generates one permission per command, so the capability
     // file can allow exactly these and nothing else.
-    let manifest = tauri_build::AppManifest::new().commands(&["app_info", "onnx_runtime_info"]);
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        "app_info",
+        "onnx_runtime_info",
+        "open_study",
+        "stack_view",
+        "recent_studies",
+    ]);
     if let Err(e) = tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)) {
         eprintln!("tauri-build failed: {e:#}");
         std::process::exit(1);

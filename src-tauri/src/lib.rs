@@ -2,7 +2,208 @@
 //! returns; errors cross as `{code, message}`. The TypeScript bindings in `ui/src/bindings.ts`
 //! are generated from these signatures (see `bindings_are_up_to_date`).
 
-use dokuei_review::{AppError, AppInfo, OnnxRuntimeInfo};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use dokuei_review::viewer::{OpenStudy, StackView, StudyTree};
+use dokuei_review::{AppError, AppInfo, ErrorCode, OnnxRuntimeInfo};
+use serde::{Deserialize, Serialize};
+use tauri::Manager;
+
+/// The study open in the viewer. `generation` changes with every study opened, so pixel URLs
+/// of an earlier study never resolve against a later one.
+#[derive(Default)]
+struct Viewer {
+    open: RwLock<Option<(u32, Arc<OpenStudy>)>>,
+}
+
+impl Viewer {
+    fn current(&self) -> Result<(u32, Arc<OpenStudy>), AppError> {
+        self.open
+            .read()
+            .map_err(|_| AppError::new(ErrorCode::NotFound, "the viewer state is unavailable"))?
+            .clone()
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no study is open"))
+    }
+}
+
+/// A study opened recently, for the start list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+struct RecentStudy {
+    /// What was opened (folders, files, DICOMDIRs, zip archives).
+    paths: Vec<String>,
+    /// Study description and date, for the list (no patient identifiers).
+    label: String,
+    /// When it was opened (seconds since 1970; f64 so that TypeScript gets a plain number).
+    opened: f64,
+}
+
+/// What the viewer gets when a study opens.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+struct OpenedStudy {
+    /// Part of every pixel URL (`dokuei://localhost/slice/{generation}/…`).
+    generation: u32,
+    tree: StudyTree,
+}
+
+const RECENT_FILE: &str = "recent-studies.json";
+const RECENT_MAX: usize = 10;
+
+fn recent_path(app: &tauri::AppHandle) -> Option<PathBuf> {
+    app.path().app_data_dir().ok().map(|d| d.join(RECENT_FILE))
+}
+
+fn read_recent(app: &tauri::AppHandle) -> Vec<RecentStudy> {
+    recent_path(app)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn remember(app: &tauri::AppHandle, entry: RecentStudy) {
+    let mut list = read_recent(app);
+    list.retain(|r| r.paths != entry.paths);
+    list.insert(0, entry);
+    list.truncate(RECENT_MAX);
+    if let (Some(path), Ok(text)) = (recent_path(app), serde_json::to_string_pretty(&list)) {
+        let _ = path.parent().map(std::fs::create_dir_all);
+        // The recent list is a convenience: failing to write it must not fail the open.
+        let _ = std::fs::write(path, text);
+    }
+}
+
+/// Opens folders, files, DICOMDIRs or zip archives (headers only; unreadable files are listed,
+/// never fatal unless nothing at all can be read). The dialog, drag and drop and the recent
+/// list all come here.
+#[tauri::command]
+#[specta::specta]
+async fn open_study(
+    app: tauri::AppHandle,
+    viewer: tauri::State<'_, Viewer>,
+    paths: Vec<String>,
+) -> Result<OpenedStudy, AppError> {
+    let list: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let study = tauri::async_runtime::spawn_blocking(move || OpenStudy::open(&list))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::DicomUnreadable, e.to_string()))??;
+    let tree = dokuei_review::viewer::study_tree(&study);
+    let generation = {
+        let mut open = viewer
+            .open
+            .write()
+            .map_err(|_| AppError::new(ErrorCode::NotFound, "the viewer state is unavailable"))?;
+        let generation = open.as_ref().map_or(1, |(g, _)| g + 1);
+        *open = Some((generation, Arc::new(study)));
+        generation
+    };
+    let label = tree
+        .studies
+        .first()
+        .map(|s| {
+            format!(
+                "{} {}",
+                if s.description.is_empty() {
+                    "(no description)"
+                } else {
+                    &s.description
+                },
+                s.date
+            )
+        })
+        .unwrap_or_default();
+    let opened = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64().floor());
+    remember(
+        &app,
+        RecentStudy {
+            paths,
+            label,
+            opened,
+        },
+    );
+    Ok(OpenedStudy { generation, tree })
+}
+
+/// How to show stack `stack` of series `series` of the open study.
+#[tauri::command]
+#[specta::specta]
+async fn stack_view(
+    viewer: tauri::State<'_, Viewer>,
+    series: u32,
+    stack: u32,
+) -> Result<StackView, AppError> {
+    let (_, study) = viewer.current()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        dokuei_review::viewer::stack_view(&study, series, stack)
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::DicomUnreadable, e.to_string()))?
+}
+
+/// The studies opened recently, newest first.
+#[tauri::command]
+#[specta::specta]
+fn recent_studies(app: tauri::AppHandle) -> Vec<RecentStudy> {
+    read_recent(&app)
+}
+
+/// Serves `dokuei://localhost/slice/{generation}/{series}/{stack}/{slice}` (raw modality
+/// values, see `StackView::format`) and `dokuei://localhost/thumb/{generation}/{series}` (PNG).
+/// Errors are plain-text bodies with a status: the file at fault is in the message.
+fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec<u8>> {
+    let respond = |status: u16, kind: &str, body: Vec<u8>| {
+        tauri::http::Response::builder()
+            .status(status)
+            .header("Content-Type", kind)
+            .header("Access-Control-Allow-Origin", "*")
+            .header("Cache-Control", "no-store")
+            .body(body)
+            .unwrap_or_default()
+    };
+    let fail = |e: AppError| {
+        let status = if e.code == ErrorCode::NotFound {
+            404
+        } else {
+            500
+        };
+        respond(status, "text/plain; charset=utf-8", e.message.into_bytes())
+    };
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let numbers: Vec<u32> = parts
+        .iter()
+        .skip(1)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let viewer = app.state::<Viewer>();
+    let (generation, study) = match viewer.current() {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    if numbers.first() != Some(&generation) {
+        return fail(AppError::new(
+            ErrorCode::NotFound,
+            "that image belongs to a study that is no longer open",
+        ));
+    }
+    let result = match (parts.first().copied(), &numbers[..]) {
+        (Some("slice"), [_, series, stack, slice]) => {
+            dokuei_review::viewer::slice_bytes(&study, *series, *stack, *slice)
+                .map(|b| ("application/octet-stream", b))
+        }
+        (Some("thumb"), [_, series]) => {
+            dokuei_review::viewer::thumbnail_png(&study, *series, 96).map(|b| ("image/png", b))
+        }
+        _ => Err(AppError::new(
+            ErrorCode::NotFound,
+            format!("no such pixel resource `{path}`"),
+        )),
+    };
+    match result {
+        Ok((kind, body)) => respond(200, kind, body),
+        Err(e) => fail(e),
+    }
+}
 
 /// The application's name, version and clinical-use notice.
 #[tauri::command]
@@ -21,8 +222,13 @@ async fn onnx_runtime_info() -> Result<OnnxRuntimeInfo, AppError> {
 
 /// The command set, shared by the running app and the bindings generator.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new()
-        .commands(tauri_specta::collect_commands![app_info, onnx_runtime_info])
+    tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
+        app_info,
+        onnx_runtime_info,
+        open_study,
+        stack_view,
+        recent_studies
+    ])
 }
 
 /// Where the generated TypeScript bindings are committed.
@@ -52,6 +258,16 @@ pub fn run() -> Result<(), tauri::Error> {
         }
     });
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(Viewer::default())
+        .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {
+            let app = ctx.app_handle().clone();
+            let path = request.uri().path().to_owned();
+            // Decoding takes milliseconds to seconds: never on the webview's thread.
+            tauri::async_runtime::spawn_blocking(move || {
+                responder.respond(serve_pixels(&app, &path));
+            });
+        })
         .invoke_handler(builder.invoke_handler())
         .run(tauri::generate_context!())
 }

@@ -13,6 +13,16 @@ export const commands = {
 	 *  the library, which must not block the window.
 	 */
 	onnxRuntimeInfo: () => typedError<OnnxRuntimeInfo, AppError>(__TAURI_INVOKE("onnx_runtime_info")),
+	/**
+	 *  Opens folders, files, DICOMDIRs or zip archives (headers only; unreadable files are listed,
+	 *  never fatal unless nothing at all can be read). The dialog, drag and drop and the recent
+	 *  list all come here.
+	 */
+	openStudy: (paths: string[]) => typedError<OpenedStudy_Serialize, AppError>(__TAURI_INVOKE("open_study", { paths })),
+	/**  How to show stack `stack` of series `series` of the open study. */
+	stackView: (series: number, stack: number) => typedError<StackView_Serialize, AppError>(__TAURI_INVOKE("stack_view", { series, stack })),
+	/**  The studies opened recently, newest first. */
+	recentStudies: () => __TAURI_INVOKE<RecentStudy[]>("recent_studies"),
 };
 
 /* Types */
@@ -29,6 +39,14 @@ export type AppInfo = {
 	/**  Operating system and CPU architecture, e.g. `linux x86_64`. */
 	platform: string,
 	clinical_use_notice: string,
+};
+
+/**  The letters at the four edges of the displayed image (where the patient's directions point). */
+export type EdgeMarkers = {
+	left: string,
+	right: string,
+	top: string,
+	bottom: string,
 };
 
 /**  What went wrong, as a stable machine-readable code. */
@@ -73,6 +91,12 @@ export type ErrorCode =
 /**  An execution provider Dokuei knows how to ask for, in the order it prefers them. */
 export type ExecutionProviderKind = "CUDA" | "TensorRT" | "DirectML" | "CoreML" | "CPU";
 
+export type FileProblemView = {
+	file: string,
+	kind: string,
+	reason: string,
+};
+
 /**  Where a candidate path for the library came from. */
 export type LibrarySource = 
 /**  An explicit path given by a setting or by `DOKUEI_ORT_LIB`. */
@@ -93,6 +117,23 @@ export type OnnxRuntimeInfo = {
 	preferred_provider: ExecutionProviderKind,
 };
 
+/**  What the viewer gets when a study opens. */
+export type OpenedStudy = OpenedStudy_Serialize | OpenedStudy_Deserialize;
+
+/**  What the viewer gets when a study opens. */
+export type OpenedStudy_Deserialize = {
+	/**  Part of every pixel URL (`dokuei://localhost/slice/{generation}/…`). */
+	generation: number,
+	tree: StudyTree_Deserialize,
+};
+
+/**  What the viewer gets when a study opens. */
+export type OpenedStudy_Serialize = {
+	/**  Part of every pixel URL (`dokuei://localhost/slice/{generation}/…`). */
+	generation: number,
+	tree: StudyTree_Serialize,
+};
+
 /**  What one execution provider looks like on this machine. */
 export type ProviderStatus = {
 	kind: ExecutionProviderKind,
@@ -100,6 +141,189 @@ export type ProviderStatus = {
 	compiled_in: boolean,
 	/**  The loaded ONNX Runtime library contains it. */
 	in_library: boolean,
+};
+
+/**  A study opened recently, for the start list. */
+export type RecentStudy = {
+	/**  What was opened (folders, files, DICOMDIRs, zip archives). */
+	paths: string[],
+	/**  Study description and date, for the list (no patient identifiers). */
+	label: string,
+	/**  When it was opened (seconds since 1970; f64 so that TypeScript gets a plain number). */
+	opened: number | null,
+};
+
+export type SeriesNode = SeriesNode_Serialize | SeriesNode_Deserialize;
+
+export type SeriesNode_Deserialize = {
+	/**  The series' key for the other commands (its place in reading-list order). */
+	key: number,
+	number?: number | null,
+	modality: string,
+	description: string,
+	images: number,
+	stacks: StackNode[],
+};
+
+export type SeriesNode_Serialize = {
+	/**  The series' key for the other commands (its place in reading-list order). */
+	key: number,
+	number: number | null,
+	modality: string,
+	description: string,
+	images: number,
+	stacks: StackNode[],
+};
+
+export type StackNode = {
+	index: number,
+	label: string,
+	rows: number,
+	columns: number,
+	slices: number,
+	warnings: string[],
+};
+
+/**  How the viewer shows a stack: size, geometry, pixel format and display defaults. */
+export type StackView = StackView_Serialize | StackView_Deserialize;
+
+/**  How the viewer shows a stack: size, geometry, pixel format and display defaults. */
+export type StackView_Deserialize = {
+	series: number,
+	stack: number,
+	rows: number,
+	columns: number,
+	slices: number,
+	/**
+	 *  Sample type of the bytes `slice_bytes` returns: modality values (HU for CT) as `u8`,
+	 *  `i16`, `u16` or `f32` (little-endian), the smallest that holds them exactly, or `rgb8`
+	 *  for colour (3 bytes per pixel, rendered).
+	 */
+	format: string,
+	/**  Between rows, between columns (mm). */
+	pixel_spacing: [(number | null), (number | null)],
+	/**  True for projection radiographs: the spacing is at the detector. */
+	spacing_at_detector: boolean,
+	/**  Whether a pixel spacing is known at all (else measurements are in pixels). */
+	spacing_known: boolean,
+	slice_spacing?: number | null,
+	slice_thickness?: number | null,
+	/**
+	 *  Per slice: Image Position (Patient), mm; made up along z (1 mm apart) when the images
+	 *  have no geometry (projection radiographs).
+	 */
+	positions: ([(number | null), (number | null), (number | null)])[],
+	/**  Image Orientation (Patient): row direction, then column direction. */
+	orientation: [(number | null), (number | null), (number | null), (number | null), (number | null), (number | null)],
+	/**  Per slice: position along the stack's normal (mm), when the geometry is known. */
+	locations: (number | null)[],
+	/**  Whether low values are shown bright (MONOCHROME1). */
+	inverted: boolean,
+	modality: string,
+	/**  The window shown first: the file's, else one from the middle slice's histogram. */
+	window: WindowPreset,
+	/**  Named windows for this modality (CT presets on number keys). */
+	presets: WindowPreset[],
+	markers?: EdgeMarkers | null,
+	plane: string,
+	warnings: string[],
+};
+
+/**  How the viewer shows a stack: size, geometry, pixel format and display defaults. */
+export type StackView_Serialize = {
+	series: number,
+	stack: number,
+	rows: number,
+	columns: number,
+	slices: number,
+	/**
+	 *  Sample type of the bytes `slice_bytes` returns: modality values (HU for CT) as `u8`,
+	 *  `i16`, `u16` or `f32` (little-endian), the smallest that holds them exactly, or `rgb8`
+	 *  for colour (3 bytes per pixel, rendered).
+	 */
+	format: string,
+	/**  Between rows, between columns (mm). */
+	pixel_spacing: [(number | null), (number | null)],
+	/**  True for projection radiographs: the spacing is at the detector. */
+	spacing_at_detector: boolean,
+	/**  Whether a pixel spacing is known at all (else measurements are in pixels). */
+	spacing_known: boolean,
+	slice_spacing: number | null,
+	slice_thickness: number | null,
+	/**
+	 *  Per slice: Image Position (Patient), mm; made up along z (1 mm apart) when the images
+	 *  have no geometry (projection radiographs).
+	 */
+	positions: ([(number | null), (number | null), (number | null)])[],
+	/**  Image Orientation (Patient): row direction, then column direction. */
+	orientation: [(number | null), (number | null), (number | null), (number | null), (number | null), (number | null)],
+	/**  Per slice: position along the stack's normal (mm), when the geometry is known. */
+	locations: (number | null)[],
+	/**  Whether low values are shown bright (MONOCHROME1). */
+	inverted: boolean,
+	modality: string,
+	/**  The window shown first: the file's, else one from the middle slice's histogram. */
+	window: WindowPreset,
+	/**  Named windows for this modality (CT presets on number keys). */
+	presets: WindowPreset[],
+	markers: EdgeMarkers | null,
+	plane: string,
+	warnings: string[],
+};
+
+export type StudyNode = StudyNode_Serialize | StudyNode_Deserialize;
+
+export type StudyNode_Deserialize = {
+	patient_name: string,
+	patient_id: string,
+	date: string,
+	description: string,
+	accession_number: string,
+	series: SeriesNode_Deserialize[],
+};
+
+export type StudyNode_Serialize = {
+	patient_name: string,
+	patient_id: string,
+	date: string,
+	description: string,
+	accession_number: string,
+	series: SeriesNode_Serialize[],
+};
+
+/**
+ *  The study browser: patients, studies, series and their stacks, and the files that could
+ *  not be read.
+ */
+export type StudyTree = StudyTree_Serialize | StudyTree_Deserialize;
+
+/**
+ *  The study browser: patients, studies, series and their stacks, and the files that could
+ *  not be read.
+ */
+export type StudyTree_Deserialize = {
+	studies: StudyNode_Deserialize[],
+	problems: FileProblemView[],
+	files_scanned: number,
+	skipped: number,
+};
+
+/**
+ *  The study browser: patients, studies, series and their stacks, and the files that could
+ *  not be read.
+ */
+export type StudyTree_Serialize = {
+	studies: StudyNode_Serialize[],
+	problems: FileProblemView[],
+	files_scanned: number,
+	skipped: number,
+};
+
+/**  A named window. */
+export type WindowPreset = {
+	name: string,
+	center: number | null,
+	width: number | null,
 };
 
 /* Tauri Specta runtime */

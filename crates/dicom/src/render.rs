@@ -83,9 +83,14 @@ pub fn render_voi(frame: &Frame, rescale: Rescale, voi: Voi<'_>) -> Rendered {
 impl Rendered {
     /// Writes an 8-bit PNG.
     pub fn write_png(&self, path: &Path) -> Result<(), String> {
-        let file = std::fs::File::create(path)
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
+        let bytes = self.png_bytes()?;
+        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// The image encoded as PNG.
+    pub fn png_bytes(&self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
         encoder.set_color(if self.channels == 3 {
             png::ColorType::Rgb
         } else {
@@ -94,13 +99,45 @@ impl Rendered {
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder
             .write_header()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot encode PNG: {e}"))?;
         writer
             .write_image_data(&self.data)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot encode PNG: {e}"))?;
         writer
             .finish()
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            .map_err(|e| format!("cannot encode PNG: {e}"))?;
+        Ok(out)
+    }
+
+    /// A copy at most `max` pixels on its longer side (box average), for thumbnails.
+    pub fn downscaled(&self, max: u32) -> Rendered {
+        let step = self.width.max(self.height).div_ceil(max.max(1)).max(1);
+        if step == 1 {
+            return self.clone();
+        }
+        let (w, h) = (self.width / step, self.height / step);
+        let ch = usize::from(self.channels);
+        let mut data = Vec::with_capacity((w * h) as usize * ch);
+        for y in 0..h {
+            for x in 0..w {
+                for k in 0..ch {
+                    let mut sum = 0u32;
+                    for dy in 0..step {
+                        for dx in 0..step {
+                            let (sx, sy) = (x * step + dx, y * step + dy);
+                            sum += u32::from(self.data[(sy * self.width + sx) as usize * ch + k]);
+                        }
+                    }
+                    data.push((sum / (step * step)) as u8);
+                }
+            }
+        }
+        Rendered {
+            width: w,
+            height: h,
+            channels: self.channels,
+            data,
+        }
     }
 }
 

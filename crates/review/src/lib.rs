@@ -6,6 +6,7 @@ mod error;
 pub mod ledger;
 pub mod study;
 pub mod system;
+pub mod viewer;
 
 /// The study engine's types, for callers (the CLI, the shell) that show them.
 pub use dokuei_dicom as dicom;

@@ -1,0 +1,462 @@
+//! The viewer's use cases: a study opened for reading, its browser tree, each stack's geometry
+//! and display defaults, and slices as raw stored values for the webview (window/level is
+//! applied on the GPU there, so the bytes cross once whatever the window).
+
+use std::path::PathBuf;
+
+use dokuei_dicom::render::auto_window;
+use dokuei_dicom::stack::{Stack, stacks};
+use dokuei_dicom::voi::CT_PRESETS;
+use dokuei_dicom::{Series, StudyIndex};
+use serde::Serialize;
+
+use crate::study::{open_study, series_list};
+use crate::{AppError, ErrorCode};
+
+/// A study opened for reading: its index and every series' stacks, in reading-list order.
+#[derive(Debug, Clone)]
+pub struct OpenStudy {
+    pub paths: Vec<PathBuf>,
+    pub index: StudyIndex,
+    stacks: Vec<Vec<Stack>>,
+}
+
+impl OpenStudy {
+    /// Opens the folders, files, DICOMDIRs or zip archives in `paths` (headers only).
+    pub fn open(paths: &[PathBuf]) -> Result<OpenStudy, AppError> {
+        let index = open_study(paths)?;
+        let stacks = series_list(&index).into_iter().map(stacks).collect();
+        Ok(OpenStudy {
+            paths: paths.to_vec(),
+            index,
+            stacks,
+        })
+    }
+
+    pub fn series(&self, key: u32) -> Result<&Series, AppError> {
+        series_list(&self.index)
+            .get(key as usize)
+            .copied()
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no series {key}")))
+    }
+
+    pub fn stack(&self, series: u32, stack: u32) -> Result<&Stack, AppError> {
+        self.stacks
+            .get(series as usize)
+            .and_then(|s| s.get(stack as usize))
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::NotFound,
+                    format!("no stack {stack} in series {series}"),
+                )
+            })
+    }
+}
+
+/// The study browser: patients, studies, series and their stacks, and the files that could
+/// not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct StudyTree {
+    pub studies: Vec<StudyNode>,
+    pub problems: Vec<FileProblemView>,
+    pub files_scanned: u32,
+    pub skipped: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct StudyNode {
+    pub patient_name: String,
+    pub patient_id: String,
+    pub date: String,
+    pub description: String,
+    pub accession_number: String,
+    pub series: Vec<SeriesNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct SeriesNode {
+    /// The series' key for the other commands (its place in reading-list order).
+    pub key: u32,
+    pub number: Option<i32>,
+    pub modality: String,
+    pub description: String,
+    pub images: u32,
+    pub stacks: Vec<StackNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct StackNode {
+    pub index: u32,
+    pub label: String,
+    pub rows: u32,
+    pub columns: u32,
+    pub slices: u32,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct FileProblemView {
+    pub file: String,
+    pub kind: String,
+    pub reason: String,
+}
+
+/// The browser tree of an opened study.
+pub fn study_tree(study: &OpenStudy) -> StudyTree {
+    let mut key = 0u32;
+    let mut studies = Vec::new();
+    for p in &study.index.patients {
+        for s in &p.studies {
+            let mut series = Vec::new();
+            for se in &s.series {
+                let stacks = study.stacks.get(key as usize).map_or(&[][..], |v| v);
+                series.push(SeriesNode {
+                    key,
+                    number: se.number,
+                    modality: se.modality.clone(),
+                    description: se.description.clone(),
+                    images: se.frame_count(),
+                    stacks: stacks
+                        .iter()
+                        .enumerate()
+                        .map(|(i, st)| StackNode {
+                            index: i as u32,
+                            label: st.label.clone(),
+                            rows: st.rows,
+                            columns: st.columns,
+                            slices: st.frames.len() as u32,
+                            warnings: st.warnings(),
+                        })
+                        .collect(),
+                });
+                key += 1;
+            }
+            studies.push(StudyNode {
+                patient_name: p.name.clone(),
+                patient_id: p.id.clone(),
+                date: s.date.clone(),
+                description: s.description.clone(),
+                accession_number: s.accession_number.clone(),
+                series,
+            });
+        }
+    }
+    StudyTree {
+        studies,
+        problems: study
+            .index
+            .problems
+            .iter()
+            .map(|p| FileProblemView {
+                file: p.file.clone(),
+                kind: p.kind.clone(),
+                reason: p.reason.clone(),
+            })
+            .collect(),
+        files_scanned: study.index.files_scanned,
+        skipped: study.index.skipped,
+    }
+}
+
+/// A named window.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct WindowPreset {
+    pub name: String,
+    pub center: f64,
+    pub width: f64,
+}
+
+/// The letters at the four edges of the displayed image (where the patient's directions point).
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct EdgeMarkers {
+    pub left: String,
+    pub right: String,
+    pub top: String,
+    pub bottom: String,
+}
+
+/// How the viewer shows a stack: size, geometry, pixel format and display defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct StackView {
+    pub series: u32,
+    pub stack: u32,
+    pub rows: u32,
+    pub columns: u32,
+    pub slices: u32,
+    /// Sample type of the bytes `slice_bytes` returns: modality values (HU for CT) as `u8`,
+    /// `i16`, `u16` or `f32` (little-endian), the smallest that holds them exactly, or `rgb8`
+    /// for colour (3 bytes per pixel, rendered).
+    pub format: String,
+    /// Between rows, between columns (mm).
+    pub pixel_spacing: [f64; 2],
+    /// True for projection radiographs: the spacing is at the detector.
+    pub spacing_at_detector: bool,
+    /// Whether a pixel spacing is known at all (else measurements are in pixels).
+    pub spacing_known: bool,
+    pub slice_spacing: Option<f64>,
+    pub slice_thickness: Option<f64>,
+    /// Per slice: Image Position (Patient), mm; made up along z (1 mm apart) when the images
+    /// have no geometry (projection radiographs).
+    pub positions: Vec<[f64; 3]>,
+    /// Image Orientation (Patient): row direction, then column direction.
+    pub orientation: [f64; 6],
+    /// Per slice: position along the stack's normal (mm), when the geometry is known.
+    pub locations: Vec<Option<f64>>,
+    /// Whether low values are shown bright (MONOCHROME1).
+    pub inverted: bool,
+    pub modality: String,
+    /// The window shown first: the file's, else one from the middle slice's histogram.
+    pub window: WindowPreset,
+    /// Named windows for this modality (CT presets on number keys).
+    pub presets: Vec<WindowPreset>,
+    pub markers: Option<EdgeMarkers>,
+    pub plane: String,
+    pub warnings: Vec<String>,
+}
+
+/// The smallest sample type that holds the stack's modality values exactly (see
+/// [`StackView::format`]).
+fn sample_format(series: &Series, stack: &Stack) -> Result<&'static str, AppError> {
+    let first = stack
+        .frames
+        .first()
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the stack has no images"))?;
+    let image = series.instances[first.instance]
+        .image
+        .as_ref()
+        .ok_or_else(|| AppError::new(ErrorCode::DicomUnreadable, "the stack has no pixel data"))?;
+    if image.samples_per_pixel > 1 || image.photometric.starts_with("PALETTE") {
+        return Ok("rgb8");
+    }
+    let bits = u32::from(image.bits_stored.clamp(1, 32));
+    let (lo, hi) = if image.pixel_representation == 1 {
+        (
+            -(2f64.powi(bits as i32 - 1)),
+            2f64.powi(bits as i32 - 1) - 1.0,
+        )
+    } else {
+        (0.0, 2f64.powi(bits as i32) - 1.0)
+    };
+    let integral = |v: f64| (v - v.round()).abs() < 1e-9;
+    let mut range = (f64::INFINITY, f64::NEG_INFINITY);
+    for f in &stack.frames {
+        let r = f.rescale;
+        if !integral(r.slope) || !integral(r.intercept) {
+            return Ok("f32");
+        }
+        for v in [r.apply(lo), r.apply(hi)] {
+            range = (range.0.min(v), range.1.max(v));
+        }
+    }
+    Ok(match range {
+        (a, b) if a >= 0.0 && b <= 255.0 => "u8",
+        (a, b) if a >= -32768.0 && b <= 32767.0 => "i16",
+        (a, b) if a >= 0.0 && b <= 65535.0 => "u16",
+        _ => "f32",
+    })
+}
+
+/// The view of stack `stack` of series `series`.
+pub fn stack_view(study: &OpenStudy, series: u32, stack: u32) -> Result<StackView, AppError> {
+    let se = study.series(series)?;
+    let st = study.stack(series, stack)?;
+    let format = sample_format(se, st)?.to_owned();
+    let first = &st.frames[0];
+    let image = se.instances[first.instance].image.as_ref();
+    let (pixel_spacing, spacing_known, at_detector) = match (first.geometry, image) {
+        (Some(g), _) => (g.pixel_spacing, true, false),
+        (None, Some(im)) if im.pixel_spacing.is_some() => (
+            im.pixel_spacing.unwrap_or([1.0, 1.0]),
+            true,
+            im.spacing_at_detector,
+        ),
+        _ => ([1.0, 1.0], false, false),
+    };
+    let markers = match (
+        st.orientation,
+        image.and_then(|i| i.patient_orientation.clone()),
+    ) {
+        (Some(o), _) => {
+            let labels = o.edge_labels();
+            Some(EdgeMarkers {
+                left: labels.left,
+                right: labels.right,
+                top: labels.top,
+                bottom: labels.bottom,
+            })
+        }
+        // Projection images: Patient Orientation gives the row and column directions.
+        (None, Some([row, column])) => Some(EdgeMarkers {
+            left: opposite(&row),
+            right: row,
+            top: opposite(&column),
+            bottom: column,
+        }),
+        _ => None,
+    };
+    let middle = &st.frames[st.frames.len() / 2];
+    let window = match middle.windows.first() {
+        Some(w) => WindowPreset {
+            name: "file".into(),
+            center: w.center,
+            width: w.width,
+        },
+        None => {
+            let frame = dokuei_dicom::volume::decode(se, middle.instance, middle.frame)?;
+            let w = auto_window(&frame, middle.rescale);
+            WindowPreset {
+                name: "auto".into(),
+                center: w.center,
+                width: w.width,
+            }
+        }
+    };
+    let presets = if se.modality.eq_ignore_ascii_case("CT") {
+        CT_PRESETS
+            .iter()
+            .map(|p| WindowPreset {
+                name: p.name.to_owned(),
+                center: p.window.center,
+                width: p.window.width,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let spacing = st.spacing.spacing.abs();
+    Ok(StackView {
+        series,
+        stack,
+        rows: st.rows,
+        columns: st.columns,
+        slices: st.frames.len() as u32,
+        format,
+        pixel_spacing,
+        spacing_at_detector: at_detector,
+        spacing_known,
+        slice_spacing: (spacing > 0.0 && st.frames.len() > 1).then_some(spacing),
+        slice_thickness: st.slice_thickness,
+        positions: st
+            .frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.geometry.map_or([0.0, 0.0, i as f64], |g| g.position))
+            .collect(),
+        orientation: st.orientation.map_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], |o| {
+            [
+                o.row[0],
+                o.row[1],
+                o.row[2],
+                o.column[0],
+                o.column[1],
+                o.column[2],
+            ]
+        }),
+        locations: st.frames.iter().map(|f| f.location).collect(),
+        inverted: image.is_some_and(|i| i.photometric == "MONOCHROME1"),
+        modality: se.modality.clone(),
+        window,
+        presets,
+        markers,
+        plane: st
+            .plane
+            .map(|p| format!("{p:?}").to_ascii_lowercase())
+            .unwrap_or_default(),
+        warnings: st.warnings(),
+    })
+}
+
+/// The patient direction opposite a DICOM direction string (`L` ↔ `R`, `A` ↔ `P`, `H` ↔ `F`;
+/// each letter of an oblique one).
+fn opposite(direction: &str) -> String {
+    direction
+        .chars()
+        .map(|c| match c {
+            'L' => 'R',
+            'R' => 'L',
+            'A' => 'P',
+            'P' => 'A',
+            'H' => 'F',
+            'F' => 'H',
+            other => other,
+        })
+        .collect()
+}
+
+/// Slice `slice` of a stack as the bytes the webview uploads: modality values, little-endian,
+/// in [`StackView::format`] (colour images rendered to RGB).
+pub fn slice_bytes(
+    study: &OpenStudy,
+    series: u32,
+    stack: u32,
+    slice: u32,
+) -> Result<Vec<u8>, AppError> {
+    use dokuei_dicom::decode::Pixels;
+    let se = study.series(series)?;
+    let st = study.stack(series, stack)?;
+    let f = st.frames.get(slice as usize).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!(
+                "the stack has {} slice(s); slice {} does not exist",
+                st.frames.len(),
+                slice + 1
+            ),
+        )
+    })?;
+    let format = sample_format(se, st)?;
+    let frame = dokuei_dicom::volume::decode(se, f.instance, f.frame)?;
+    if format == "rgb8" {
+        // Colour and palette images: rendered once to RGB (no window applies).
+        let image = dokuei_dicom::render::render(
+            &frame,
+            f.rescale,
+            dokuei_dicom::voi::Window::linear(127.5, 256.0),
+        );
+        return Ok(if image.channels == 3 {
+            image.data
+        } else {
+            image.data.iter().flat_map(|&v| [v, v, v]).collect()
+        });
+    }
+    let r = f.rescale;
+    let stored: Box<dyn Iterator<Item = f64>> = match &frame.pixels {
+        Pixels::U8(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+        Pixels::I8(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+        Pixels::U16(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+        Pixels::I16(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+        Pixels::U32(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+        Pixels::I32(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+        Pixels::Rgb8(_) | Pixels::Rgb16(_) | Pixels::Rgb32(_) => {
+            return Err(AppError::new(
+                ErrorCode::DecodeFailed,
+                "a colour frame in a greyscale stack",
+            ));
+        }
+    };
+    let values = stored.map(|x| r.apply(x));
+    // The format was chosen so that these conversions are exact.
+    Ok(match format {
+        "u8" => values.map(|v| v as u8).collect(),
+        "i16" => values.flat_map(|v| (v as i16).to_le_bytes()).collect(),
+        "u16" => values.flat_map(|v| (v as u16).to_le_bytes()).collect(),
+        _ => values.flat_map(|v| (v as f32).to_le_bytes()).collect(),
+    })
+}
+
+/// A thumbnail of a series (its first stack's middle slice at the file's window), PNG, at most
+/// `max` pixels on its longer side.
+pub fn thumbnail_png(study: &OpenStudy, series: u32, max: u32) -> Result<Vec<u8>, AppError> {
+    let se = study.series(series)?;
+    let st = study.stack(series, 0)?;
+    let (image, _) = crate::study::render_slice(
+        se,
+        0,
+        st.frames.len() / 2,
+        &crate::study::WindowChoice::FromFile,
+    )?;
+    image
+        .downscaled(max)
+        .png_bytes()
+        .map_err(|e| AppError::new(ErrorCode::WriteFailed, e))
+}

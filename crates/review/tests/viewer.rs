@@ -1,0 +1,136 @@
+//! The viewer's use cases on synthetic DICOM written by the project: the browser tree, a
+//! stack's geometry and display defaults, and slices as modality values.
+
+use dokuei_review::dicom::synth::{Sphere, SyntheticCt, SyntheticCxr};
+use dokuei_review::viewer::{OpenStudy, slice_bytes, stack_view, study_tree, thumbnail_png};
+
+#[test]
+fn a_ct_series_opens_with_its_geometry_and_slices_in_hounsfield_units() {
+    let dir = tempfile::tempdir().unwrap();
+    SyntheticCt {
+        slices: 6,
+        rows: 40,
+        columns: 48,
+        pixel_spacing: [0.8, 0.6],
+        spheres: vec![Sphere {
+            center: [0.0, 0.0, 5.0],
+            radius: 4.0,
+            hu: 200.0,
+        }],
+        ..SyntheticCt::default()
+    }
+    .write(&dir.path().join("ct"))
+    .unwrap();
+    std::fs::write(dir.path().join("ct/broken.dcm"), b"DICM but not really").unwrap();
+    let study = OpenStudy::open(&[dir.path().to_path_buf()]).unwrap();
+    let tree = study_tree(&study);
+    assert_eq!(tree.studies.len(), 1);
+    let series = &tree.studies[0].series[0];
+    assert_eq!(series.modality, "CT");
+    assert_eq!(series.images, 6);
+    assert_eq!(series.stacks[0].slices, 6);
+    assert_eq!(tree.studies[0].patient_name, "Synthetic^Phantom");
+    // The broken file is named, and the rest opened.
+    assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
+    assert!(tree.problems[0].file.ends_with("broken.dcm"));
+
+    let view = stack_view(&study, series.key, 0).unwrap();
+    assert_eq!((view.rows, view.columns, view.slices), (40, 48, 6));
+    // Stored 12-bit unsigned with intercept -1024: HU fit in i16.
+    assert_eq!(view.format, "i16");
+    assert_eq!(view.pixel_spacing, [0.8, 0.6]);
+    assert!(view.spacing_known && !view.spacing_at_detector);
+    assert_eq!(view.slice_spacing, Some(2.5));
+    assert_eq!(view.plane, "axial");
+    let m = view.markers.as_ref().unwrap();
+    assert_eq!(
+        (
+            m.left.as_str(),
+            m.right.as_str(),
+            m.top.as_str(),
+            m.bottom.as_str()
+        ),
+        ("R", "L", "A", "P")
+    );
+    assert!(
+        view.presets
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case("lung"))
+    );
+    assert_eq!(view.window.name, "file");
+    assert_eq!((view.window.center, view.window.width), (40.0, 400.0));
+    // Positions ascend along the normal (head first for axial is handled by the stack order).
+    assert_eq!(view.positions.len(), 6);
+
+    // Slice bytes are HU: air outside the body, the sphere's 200 HU at its centre.
+    let middle = view
+        .locations
+        .iter()
+        .position(|l| l.is_some_and(|z| (z - 5.0).abs() < 1.3))
+        .unwrap() as u32;
+    let bytes = slice_bytes(&study, series.key, 0, middle).unwrap();
+    assert_eq!(bytes.len(), 40 * 48 * 2);
+    let hu = |r: usize, c: usize| {
+        let i = (r * 48 + c) * 2;
+        i16::from_le_bytes([bytes[i], bytes[i + 1]])
+    };
+    assert_eq!(hu(0, 0), -1000);
+    // (0, 0) mm is column 22.4 / 0.6 ≈ 37, row 22.4 / 0.8 = 28.
+    assert_eq!(hu(28, 37), 200);
+    assert_eq!(hu(20, 24), 40);
+    // A slice that does not exist is a clear error.
+    let err = slice_bytes(&study, series.key, 0, 6).unwrap_err();
+    assert!(
+        err.message.contains("slice 7 does not exist"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn a_radiograph_opens_with_detector_spacing_and_orientation_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cxr.dcm");
+    SyntheticCxr {
+        size: 64,
+        spacing: 2.8,
+        opacities: 0,
+        ..SyntheticCxr::default()
+    }
+    .write(&file)
+    .unwrap();
+    let study = OpenStudy::open(&[file]).unwrap();
+    let tree = study_tree(&study);
+    let series = &tree.studies[0].series[0];
+    assert_eq!(series.modality, "DX");
+    assert!(
+        series.stacks[0].warnings.is_empty(),
+        "{:?}",
+        series.stacks[0].warnings
+    );
+    let view = stack_view(&study, series.key, 0).unwrap();
+    assert_eq!(view.pixel_spacing, [2.8, 2.8]);
+    assert!(view.spacing_known && view.spacing_at_detector);
+    assert!(view.presets.is_empty());
+    assert_eq!(view.slice_spacing, None);
+    // Patient Orientation L\F: rows run to the patient's left, columns to the feet.
+    let m = view.markers.as_ref().unwrap();
+    assert_eq!(
+        (
+            m.left.as_str(),
+            m.right.as_str(),
+            m.top.as_str(),
+            m.bottom.as_str()
+        ),
+        ("R", "L", "H", "F")
+    );
+    assert_eq!(view.format, "i16");
+    assert_eq!(
+        slice_bytes(&study, series.key, 0, 0).unwrap().len(),
+        64 * 64 * 2
+    );
+    // A 32-pixel thumbnail, as PNG.
+    let png = thumbnail_png(&study, series.key, 32).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 32);
+}

@@ -1,0 +1,342 @@
+// One Cornerstone3D stack viewport showing a stack decoded in Rust, with the corner texts,
+// orientation markers, the value under the cursor, and the reading actions.
+
+import { Enums, cache, eventTarget, utilities, type Types } from "@cornerstonejs/core";
+import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Types as ToolsTypes } from "@cornerstonejs/tools";
+import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
+import { clampSlice, TOOL, type ViewerAction } from "./bindings";
+import { addViewportToTools, cornerstone, registerStack, removeViewportFromTools } from "./cornerstone";
+import { imageId } from "./imageId";
+import { probeText, sliceText, windowText, zoomText } from "./overlay";
+import type { View } from "./view";
+
+export interface ViewportHandle {
+  act(action: ViewerAction): void;
+  /** Canvas coordinates (CSS pixels, relative to the viewport element) of an image pixel. */
+  canvasPoint(row: number, column: number): [number, number] | undefined;
+  slice(): number;
+  goTo(slice: number): Promise<void>;
+}
+
+export interface Measurement {
+  uid: string;
+  length: number;
+  unit: string;
+}
+
+interface Props {
+  viewportId: string;
+  generation: number;
+  view: View;
+  /** Patient and study text for the top-left corner. */
+  header: string[];
+  seriesText: string[];
+  showText: boolean;
+  active: boolean;
+  onActivate: () => void;
+  onMeasurements: (m: Measurement[]) => void;
+  ref?: Ref<ViewportHandle>;
+}
+
+interface Shown {
+  slice: number;
+  center: number;
+  width: number;
+  presetName?: string;
+  zoom?: number;
+  invert: boolean;
+}
+
+export function Viewport({
+  viewportId,
+  generation,
+  view,
+  header,
+  seriesText,
+  showText,
+  active,
+  onActivate,
+  onMeasurements,
+  ref,
+}: Props) {
+  const element = useRef<HTMLDivElement>(null);
+  const [shown, setShown] = useState<Shown>({
+    slice: 0,
+    center: view.window.center,
+    width: view.window.width,
+    presetName: undefined,
+    invert: false,
+  });
+  const [probe, setProbe] = useState("");
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [cine, setCine] = useState(false);
+
+  const viewport = (): Types.IStackViewport | undefined => {
+    try {
+      return cornerstone().getViewport<Types.IStackViewport>(viewportId);
+    } catch {
+      return undefined;
+    }
+  };
+
+  // Enable the element once; show the stack whenever it changes.
+  useEffect(() => {
+    const el = element.current;
+    if (!el) return;
+    const engine = cornerstone();
+    engine.enableElement({
+      viewportId,
+      type: Enums.ViewportType.STACK,
+      element: el,
+      defaultOptions: { background: [0, 0, 0] },
+    });
+    addViewportToTools(viewportId);
+    return () => {
+      toolsUtilities.stackPrefetch.disable(el);
+      removeViewportFromTools(viewportId);
+      engine.disableElement(viewportId);
+    };
+  }, [viewportId]);
+
+  useEffect(() => {
+    const el = element.current;
+    const vp = viewport();
+    if (!el || !vp) return;
+    registerStack(generation, view);
+    const ids = Array.from({ length: view.slices }, (_, slice) =>
+      imageId({ generation, series: view.series, stack: view.stack, slice }),
+    );
+    let live = true;
+    setLoadError(null);
+    vp.setStack(ids, 0)
+      .then(() => {
+        if (!live) return;
+        vp.setProperties({ voiRange: windowRange(view.window.center, view.window.width), invert: view.inverted });
+        vp.render();
+        toolsUtilities.stackPrefetch.enable(el);
+        setShown({ slice: 0, center: view.window.center, width: view.window.width, invert: false });
+      })
+      .catch((e: unknown) => {
+        if (live) setLoadError(e instanceof Error ? e.message : String(e));
+      });
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
+  }, [generation, view]);
+
+  // Follow the viewport: slice, window, zoom.
+  useEffect(() => {
+    const el = element.current;
+    if (!el) return;
+    const onImage = () => {
+      const vp = viewport();
+      if (!vp) return;
+      const props = vp.getProperties();
+      const range = props.voiRange;
+      setShown((s) => ({
+        ...s,
+        slice: vp.getCurrentImageIdIndex(),
+        center: range ? (range.lower + range.upper) / 2 : s.center,
+        width: range ? range.upper - range.lower : s.width,
+        zoom: vp.getZoom(),
+        invert: props.invert ?? s.invert,
+        presetName: range && near(range, s) ? s.presetName : undefined,
+      }));
+    };
+    el.addEventListener(Enums.Events.STACK_NEW_IMAGE, onImage);
+    el.addEventListener(Enums.Events.VOI_MODIFIED, onImage);
+    el.addEventListener(Enums.Events.CAMERA_MODIFIED, onImage);
+    return () => {
+      el.removeEventListener(Enums.Events.STACK_NEW_IMAGE, onImage);
+      el.removeEventListener(Enums.Events.VOI_MODIFIED, onImage);
+      el.removeEventListener(Enums.Events.CAMERA_MODIFIED, onImage);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
+  }, [viewportId]);
+
+  // Length measurements (mm when the spacing is known).
+  useEffect(() => {
+    const el = element.current;
+    if (!el) return;
+    const update = () => {
+      const list = annotation.state.getAnnotations(TOOL.length, el);
+      onMeasurements(
+        list.flatMap((a) => {
+          const stats = (a as ToolsTypes.ToolSpecificAnnotationTypes.LengthAnnotation).data.cachedStats;
+          return Object.values(stats).map((st) => ({ uid: a.annotationUID ?? "", length: st.length, unit: st.unit }));
+        }),
+      );
+    };
+    eventTarget.addEventListener(ToolsEnums.Events.ANNOTATION_COMPLETED, update);
+    eventTarget.addEventListener(ToolsEnums.Events.ANNOTATION_MODIFIED, update);
+    eventTarget.addEventListener(ToolsEnums.Events.ANNOTATION_REMOVED, update);
+    return () => {
+      eventTarget.removeEventListener(ToolsEnums.Events.ANNOTATION_COMPLETED, update);
+      eventTarget.removeEventListener(ToolsEnums.Events.ANNOTATION_MODIFIED, update);
+      eventTarget.removeEventListener(ToolsEnums.Events.ANNOTATION_REMOVED, update);
+    };
+  }, [onMeasurements]);
+
+  // Cine: step through the stack, looping, at 15 images per second.
+  useEffect(() => {
+    if (!cine) return;
+    const timer = window.setInterval(() => {
+      viewport()?.scroll(1, false, true);
+    }, 1000 / 15);
+    return () => {
+      window.clearInterval(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
+  }, [cine]);
+
+  const goTo = async (slice: number) => {
+    const vp = viewport();
+    if (vp) await vp.setImageIdIndex(clampSlice(slice, view.slices));
+  };
+
+  useImperativeHandle(ref, () => ({
+    act(action: ViewerAction) {
+      const vp = viewport();
+      if (!vp) return;
+      switch (action.kind) {
+        case "step":
+          void goTo(vp.getCurrentImageIdIndex() + action.by);
+          break;
+        case "first":
+          void goTo(0);
+          break;
+        case "last":
+          void goTo(view.slices - 1);
+          break;
+        case "preset": {
+          const p = view.presets.at(action.index);
+          if (!p) return;
+          vp.setProperties({ voiRange: windowRange(p.center, p.width) });
+          vp.render();
+          setShown((s) => ({ ...s, center: p.center, width: p.width, presetName: p.name }));
+          break;
+        }
+        case "invert":
+          vp.setProperties({ invert: !(vp.getProperties().invert ?? false) });
+          vp.render();
+          break;
+        case "reset":
+          vp.resetProperties();
+          vp.setProperties({ voiRange: windowRange(view.window.center, view.window.width), invert: view.inverted });
+          vp.resetCamera();
+          vp.render();
+          break;
+        case "fit":
+          vp.resetCamera();
+          vp.render();
+          break;
+        case "cine":
+          setCine((c) => !c);
+          break;
+        default:
+          break;
+      }
+    },
+    canvasPoint(row: number, column: number) {
+      const vp = viewport();
+      if (!vp) return undefined;
+      const id = vp.getCurrentImageId();
+      const world = utilities.imageToWorldCoords(id, [column, row]);
+      if (!world) return undefined;
+      const [x, y] = vp.worldToCanvas(world);
+      return [x, y];
+    },
+    slice: () => viewport()?.getCurrentImageIdIndex() ?? 0,
+    goTo,
+  }));
+
+  const onMove = (e: React.MouseEvent<HTMLDivElement>) => {
+    const vp = viewport();
+    const el = element.current;
+    if (!vp || !el) return;
+    const rect = el.getBoundingClientRect();
+    const world = vp.canvasToWorld([e.clientX - rect.left, e.clientY - rect.top]);
+    const id = vp.getCurrentImageId();
+    const ij = utilities.worldToImageCoords(id, world);
+    const image = cache.getImage(id);
+    if (!ij) {
+      setProbe("");
+      return;
+    }
+    const [column, row] = [Math.floor(ij[0]), Math.floor(ij[1])];
+    if (!image || row < 0 || column < 0 || row >= view.rows || column >= view.columns || image.color) {
+      setProbe("");
+      return;
+    }
+    const value = image.getPixelData()[row * view.columns + column];
+    setProbe(probeText(view.modality, value, row, column));
+  };
+
+  const m = view.markers;
+  const location = view.locations[shown.slice];
+  return (
+    <div
+      className={`viewport${active ? " active" : ""}`}
+      data-testid={`viewport-${viewportId}`}
+      onMouseDown={onActivate}
+      onContextMenu={(e) => {
+        e.preventDefault();
+      }}
+    >
+      <div className="viewport-canvas" ref={element} onMouseMove={onMove} onMouseLeave={() => {
+        setProbe("");
+      }} />
+      {loadError && (
+        <div className="error viewport-error" role="alert">
+          {loadError}
+        </div>
+      )}
+      {m && (
+        <>
+          <span className="marker left">{m.left}</span>
+          <span className="marker right">{m.right}</span>
+          <span className="marker top">{m.top}</span>
+          <span className="marker bottom">{m.bottom}</span>
+        </>
+      )}
+      {showText && (
+        <div className="corner top-left" data-testid="overlay-patient">
+          {header.map((line, i) => (
+            <div key={i}>{line}</div>
+          ))}
+        </div>
+      )}
+      <div className="corner top-right">
+        {seriesText.map((line, i) => (
+          <div key={i}>{line}</div>
+        ))}
+      </div>
+      <div className="corner bottom-left" data-testid="overlay-slice">
+        <div>{sliceText({ ...shown, slices: view.slices, location, thickness: view.sliceThickness, modality: view.modality })}</div>
+        <div data-testid="probe">{probe}</div>
+      </div>
+      <div className="corner bottom-right" data-testid="overlay-window">
+        <div>{windowText(shown)}</div>
+        <div>
+          {zoomText(shown.zoom)}
+          {shown.invert ? "  inverted" : ""}
+          {cine ? "  cine" : ""}
+        </div>
+        {view.spacingAtDetector && <div>spacing at detector</div>}
+        {!view.spacingKnown && <div>no pixel spacing: lengths in pixels</div>}
+      </div>
+    </div>
+  );
+}
+
+function windowRange(center: number, width: number): Types.VOIRange {
+  return { lower: center - width / 2, upper: center + width / 2 };
+}
+
+function near(range: Types.VOIRange, s: { center: number; width: number }): boolean {
+  const c = (range.lower + range.upper) / 2;
+  const w = range.upper - range.lower;
+  return Math.abs(c - s.center) < 0.5 && Math.abs(w - s.width) < 0.5;
+}
+

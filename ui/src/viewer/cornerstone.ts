@@ -1,0 +1,222 @@
+// Cornerstone3D, fed by the Rust shell: a `dokuei:` image loader that fetches modality values
+// decoded in Rust (no DICOM parsing in JavaScript), a metadata provider built from the
+// shell's View, and one rendering engine with a tool group shared by all viewports.
+
+import {
+  Enums,
+  RenderingEngine,
+  imageLoader,
+  init as csInit,
+  metaData,
+  utilities,
+  type Types,
+} from "@cornerstonejs/core";
+import {
+  Enums as ToolsEnums,
+  LengthTool,
+  PanTool,
+  StackScrollTool,
+  ToolGroupManager,
+  WindowLevelTool,
+  ZoomTool,
+  addTool,
+  init as csToolsInit,
+} from "@cornerstonejs/tools";
+import { MOUSE_BINDINGS, TOOL, type PrimaryTool } from "./bindings";
+import { parseImageId, sliceUrl, stackKey } from "./imageId";
+import type { View } from "./view";
+
+const ENGINE_ID = "dokuei";
+const TOOL_GROUP_ID = "dokuei-tools";
+
+/** The stacks the loader and the metadata provider know, by `stackKey`. */
+const stacks = new Map<string, View>();
+
+/** Transfer statistics, for the benchmark and the status line. */
+export const transfer = { bytes: 0, seconds: 0, slices: 0 };
+
+export function registerStack(generation: number, view: View): void {
+  stacks.set(stackKey({ generation, series: view.series, stack: view.stack }), view);
+}
+
+function viewOf(id: string): [View, number] | undefined {
+  const ref = parseImageId(id);
+  if (!ref) return undefined;
+  const view = stacks.get(stackKey(ref));
+  return view ? [view, ref.slice] : undefined;
+}
+
+type Samples = Uint8Array | Int16Array | Uint16Array | Float32Array;
+
+function typed(format: string, buffer: ArrayBuffer): Samples {
+  switch (format) {
+    case "u8":
+    case "rgb8":
+      return new Uint8Array(buffer);
+    case "i16":
+      return new Int16Array(buffer);
+    case "u16":
+      return new Uint16Array(buffer);
+    default:
+      return new Float32Array(buffer);
+  }
+}
+
+/** Fetches one slice's bytes; the shell names the file at fault in its error body. */
+export async function fetchSlice(id: string): Promise<ArrayBuffer> {
+  const ref = parseImageId(id);
+  if (!ref) throw new Error(`not a Dokuei image id: ${id}`);
+  const started = performance.now();
+  const response = await fetch(sliceUrl(ref));
+  if (!response.ok) throw new Error(await response.text());
+  const buffer = await response.arrayBuffer();
+  transfer.bytes += buffer.byteLength;
+  transfer.seconds += (performance.now() - started) / 1000;
+  transfer.slices += 1;
+  return buffer;
+}
+
+function range(a: Samples): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of a) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function toImage(id: string, view: View, buffer: ArrayBuffer): Types.IImage {
+  const pixels = typed(view.format, buffer);
+  const colour = view.format === "rgb8";
+  const components = colour ? 3 : 1;
+  const [lo, hi] = colour ? [0, 255] : range(pixels);
+  const voxelManager = utilities.VoxelManager.createImageVoxelManager({
+    width: view.columns,
+    height: view.rows,
+    scalarData: pixels,
+    numberOfComponents: components,
+    id,
+  });
+  return {
+    imageId: id,
+    rows: view.rows,
+    columns: view.columns,
+    height: view.rows,
+    width: view.columns,
+    color: colour,
+    rgba: false,
+    numberOfComponents: components,
+    minPixelValue: lo,
+    maxPixelValue: hi,
+    slope: 1,
+    intercept: 0,
+    windowCenter: colour ? 127.5 : view.window.center,
+    windowWidth: colour ? 256 : Math.max(1, view.window.width),
+    voiLUTFunction: Enums.VOILUTFunctionType.LINEAR,
+    invert: view.inverted,
+    photometricInterpretation: colour ? "RGB" : view.inverted ? "MONOCHROME1" : "MONOCHROME2",
+    columnPixelSpacing: view.pixelSpacing[1],
+    rowPixelSpacing: view.pixelSpacing[0],
+    sizeInBytes: pixels.byteLength,
+    dataType: pixels.constructor.name as Types.PixelDataTypedArrayString,
+    getPixelData: () => voxelManager.getScalarData(),
+    getCanvas: () => {
+      throw new Error("Dokuei images have no canvas");
+    },
+    voxelManager,
+  };
+}
+
+const loader: Types.ImageLoaderFn = (id) => {
+  const found = viewOf(id);
+  const promise = found
+    ? fetchSlice(id).then((buffer) => toImage(id, found[0], buffer))
+    : Promise.reject(new Error(`no stack is registered for ${id}`));
+  return { promise };
+};
+
+function provider(type: string, id: string): unknown {
+  const found = viewOf(id);
+  if (!found) return undefined;
+  const [view, slice] = found;
+  const colour = view.format === "rgb8";
+  const bits = view.format === "u8" || colour ? 8 : view.format === "f32" ? 32 : 16;
+  const o = view.orientation;
+  switch (type) {
+    case "imagePlaneModule":
+      return {
+        frameOfReferenceUID: `dokuei-${view.series}`,
+        rows: view.rows,
+        columns: view.columns,
+        imageOrientationPatient: [...o],
+        rowCosines: [o[0], o[1], o[2]],
+        columnCosines: [o[3], o[4], o[5]],
+        imagePositionPatient: view.positions[slice] ?? [0, 0, slice],
+        pixelSpacing: [...view.pixelSpacing],
+        rowPixelSpacing: view.spacingKnown ? view.pixelSpacing[0] : undefined,
+        columnPixelSpacing: view.spacingKnown ? view.pixelSpacing[1] : undefined,
+        sliceThickness: view.sliceThickness ?? undefined,
+      };
+    case "imagePixelModule":
+      return {
+        samplesPerPixel: colour ? 3 : 1,
+        photometricInterpretation: colour ? "RGB" : view.inverted ? "MONOCHROME1" : "MONOCHROME2",
+        rows: view.rows,
+        columns: view.columns,
+        bitsAllocated: bits,
+        bitsStored: bits,
+        highBit: bits - 1,
+        pixelRepresentation: view.format === "i16" ? 1 : 0,
+      };
+    case "generalSeriesModule":
+      return { modality: view.modality, seriesNumber: view.series };
+    case "voiLutModule":
+      return { windowCenter: [view.window.center], windowWidth: [view.window.width] };
+    case "modalityLutModule":
+      return { rescaleSlope: 1, rescaleIntercept: 0 };
+    default:
+      return undefined;
+  }
+}
+
+let engine: RenderingEngine | undefined;
+
+/** Starts Cornerstone3D once: loader, metadata, tools, and the shared tool group. */
+export function cornerstone(): RenderingEngine {
+  if (engine) return engine;
+  csInit({ rendering: { useCPURendering: false, webGlContextCount: 1 }, debug: {} });
+  csToolsInit();
+  imageLoader.registerImageLoader("dokuei", loader);
+  metaData.addProvider(provider, 10000);
+  for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool]) addTool(tool);
+  const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
+  if (!group) throw new Error("the Cornerstone3D tool group exists already");
+  for (const name of Object.values(TOOL)) group.addTool(name);
+  group.setToolPassive(TOOL.length);
+  applyMouseBindings(TOOL.windowLevel);
+  engine = new RenderingEngine(ENGINE_ID);
+  return engine;
+}
+
+/** Activates the mouse table, with `primary` on the left button. */
+export function applyMouseBindings(primary: PrimaryTool): void {
+  const group = ToolGroupManager.getToolGroup(TOOL_GROUP_ID);
+  if (!group) return;
+  const MB = ToolsEnums.MouseBindings;
+  const button = { Primary: MB.Primary, Secondary: MB.Secondary, Auxiliary: MB.Auxiliary, Wheel: MB.Wheel };
+  for (const b of MOUSE_BINDINGS) {
+    const tool = b.button === "Primary" ? primary : b.tool;
+    group.setToolActive(tool, { bindings: [{ mouseButton: button[b.button] }] });
+  }
+  const other = primary === TOOL.length ? TOOL.windowLevel : TOOL.length;
+  group.setToolPassive(other);
+}
+
+export function addViewportToTools(viewportId: string): void {
+  ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.addViewport(viewportId, ENGINE_ID);
+}
+
+export function removeViewportFromTools(viewportId: string): void {
+  ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.removeViewports(ENGINE_ID, viewportId);
+}
