@@ -1,23 +1,329 @@
+import { getCurrentWebview } from "@tauri-apps/api/webview";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { Backend } from "./backend";
+import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
 import { SystemPanel } from "./SystemPanel";
+import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
+import { applyMouseBindings, transfer } from "./viewer/cornerstone";
+import { dicomDate, lengthText, personName } from "./viewer/overlay";
+import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
+import { toView, type View } from "./viewer/view";
+import { Viewport, type Measurement, type ViewportHandle } from "./viewer/Viewport";
+
+interface Pane {
+  selection: Selection;
+  view: View;
+}
+
+/** What automation (the end-to-end tests, the benchmark) may call: the same paths as the UI. */
+export interface DokueiHooks {
+  openPaths(paths: string[]): Promise<string | null>;
+  select(series: number, stack: number, pane?: number): Promise<string | null>;
+  viewport(pane: number): ViewportHandle | null;
+  measurements(): Measurement[];
+  transfer: typeof transfer;
+}
+
+declare global {
+  interface Window {
+    __dokuei?: DokueiHooks;
+  }
+}
 
 export function App({ backend }: { backend: Backend }) {
+  const [study, setStudy] = useState<OpenedStudy | null>(null);
+  const [error, setError] = useState<AppError | null>(null);
+  const [opening, setOpening] = useState(false);
+  const [recent, setRecent] = useState<RecentStudy[]>([]);
+  const [panes, setPanes] = useState<(Pane | null)[]>([null]);
+  const [activePane, setActivePane] = useState(0);
+  const [showText, setShowText] = useState(true);
+  const [primary, setPrimary] = useState<PrimaryTool>(TOOL.windowLevel);
+  const [measurements, setMeasurements] = useState<Measurement[]>([]);
+  const [about, setAbout] = useState(false);
+  const handles = useRef<(ViewportHandle | null)[]>([null, null]);
+  const measurementsRef = useRef<Measurement[]>([]);
+
+  useEffect(() => {
+    void backend.recentStudies().then(setRecent);
+  }, [backend, study]);
+
+  const select = useCallback(
+    async (selection: Selection, pane = activePane): Promise<string | null> => {
+      const result = await backend.stackView(selection.series, selection.stack);
+      if (result.status === "error") {
+        setError(result.error);
+        return result.error.message;
+      }
+      const view = toView(result.data);
+      setPanes((old) => old.map((p, i) => (i === pane ? { selection, view } : p)));
+      return null;
+    },
+    [backend, activePane],
+  );
+
+  const openPaths = useCallback(
+    async (paths: string[]): Promise<string | null> => {
+      setOpening(true);
+      setError(null);
+      try {
+        const result = await backend.openStudy(paths);
+        if (result.status === "error") {
+          setError(result.error);
+          return result.error.message;
+        }
+        setStudy(result.data);
+        setAbout(false);
+        setPanes((old) => old.map(() => null));
+        setActivePane(0);
+        // Show the first series with images at once.
+        const first = result.data.tree.studies.flatMap((s) => s.series).find((s) => s.stacks.length > 0);
+        if (first) {
+          const view = await backend.stackView(first.key, 0);
+          if (view.status === "ok") setPanes((old) => old.map((p, i) => (i === 0 ? { selection: { series: first.key, stack: 0 }, view: toView(view.data) } : p)));
+        }
+        return null;
+      } finally {
+        setOpening(false);
+      }
+    },
+    [backend],
+  );
+
+  // Drag and drop of folders or files onto the window.
+  useEffect(() => {
+    let unlisten: (() => void) | undefined;
+    let live = true;
+    if (!("__TAURI_INTERNALS__" in window)) return;
+    void getCurrentWebview()
+      .onDragDropEvent((event) => {
+        if (event.payload.type === "drop" && event.payload.paths.length > 0) void openPaths(event.payload.paths);
+      })
+      .then((f) => {
+        if (live) unlisten = f;
+        else f();
+      });
+    return () => {
+      live = false;
+      unlisten?.();
+    };
+  }, [openPaths]);
+
+  const onMeasurements = useCallback((m: Measurement[]) => {
+    measurementsRef.current = m;
+    setMeasurements(m);
+  }, []);
+
+  // Automation hooks: the same functions the buttons call.
+  useEffect(() => {
+    window.__dokuei = {
+      openPaths,
+      select: (series, stack, pane = 0) => select({ series, stack }, pane),
+      viewport: (pane) => handles.current[pane] ?? null,
+      measurements: () => measurementsRef.current,
+      transfer,
+    };
+  }, [openPaths, select]);
+
+  // Keyboard: reading actions go to the active viewport.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+      const action = actionForKey(e);
+      if (!action) return;
+      e.preventDefault();
+      switch (action.kind) {
+        case "toggleText":
+          setShowText((s) => !s);
+          return;
+        case "primary":
+          setPrimary(action.tool);
+          return;
+        case "layout":
+          return;
+        default:
+          handles.current[activePane]?.act(action);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+    };
+  }, [activePane]);
+
+  useEffect(() => {
+    if (study) applyMouseBindings(primary);
+  }, [primary, study]);
+
+  const setLayout = (count: 1 | 2) => {
+    setPanes((old) => (count === 1 ? old.slice(0, 1) : [old[0] ?? null, old[1] ?? null]));
+    if (count === 1) setActivePane(0);
+  };
+
+  const pick = async (kind: "folder" | "files") => {
+    const paths = await backend.pick(kind);
+    if (paths) await openPaths(paths);
+  };
+
+  const studyNode = study?.tree.studies[0];
+  const header = studyNode
+    ? [personName(studyNode.patient_name), studyNode.patient_id, `${dicomDate(studyNode.date)} ${studyNode.description}`]
+    : [];
+
   return (
     <div className="app">
       <header className="topbar">
         <h1>Dokuei</h1>
         <span className="subtitle">AI-assisted image reading</span>
+        <div className="toolbar" role="toolbar" aria-label="Viewer">
+          <button type="button" onClick={() => void pick("folder")} data-testid="open-folder">
+            Open folder…
+          </button>
+          <button type="button" onClick={() => void pick("files")}>
+            Open files…
+          </button>
+          {study && (
+            <>
+              <span className="sep" />
+              <button type="button" aria-pressed={panes.length === 1} onClick={() => { setLayout(1); }}>
+                1×1
+              </button>
+              <button type="button" aria-pressed={panes.length === 2} onClick={() => { setLayout(2); }} data-testid="layout-2">
+                1×2
+              </button>
+              <span className="sep" />
+              <button type="button" aria-pressed={primary === TOOL.windowLevel} onClick={() => { setPrimary(TOOL.windowLevel); }}>
+                W/L
+              </button>
+              <button type="button" aria-pressed={primary === TOOL.length} onClick={() => { setPrimary(TOOL.length); }} data-testid="tool-length">
+                Length
+              </button>
+            </>
+          )}
+          <span className="sep" />
+          <button type="button" aria-pressed={about} onClick={() => { setAbout((a) => !a); }}>
+            About
+          </button>
+        </div>
       </header>
       <div className="banner" role="note" data-testid="clinical-use-banner">
         Research software. Bundled models are demonstrations trained on synthetic data: not for clinical use.
       </div>
-      <main className="start">
-        <p className="muted">
-          Opening studies, the viewer and AI review are not part of this build yet; this screen checks that the
-          workstation is ready to run models.
-        </p>
-        <SystemPanel backend={backend} />
-      </main>
+      {error && (
+        <div className="error" role="alert" data-testid="open-error" data-code={error.code}>
+          {error.message}
+        </div>
+      )}
+      {opening && <div className="progress indeterminate" role="progressbar" aria-label="Opening study" />}
+      {study && !about ? (
+        <div className="workspace">
+          <StudyBrowser
+            generation={study.generation}
+            tree={study.tree}
+            selected={panes[activePane]?.selection ?? null}
+            onSelect={(s) => void select(s)}
+          />
+          <div className={`viewports panes-${panes.length}`}>
+            {panes.map((pane, i) =>
+              pane ? (
+                <Viewport
+                  key={i}
+                  ref={(h) => {
+                    handles.current[i] = h;
+                  }}
+                  viewportId={`pane-${i}`}
+                  generation={study.generation}
+                  view={pane.view}
+                  header={header}
+                  seriesText={seriesText(study, pane)}
+                  showText={showText}
+                  active={i === activePane}
+                  onActivate={() => {
+                    setActivePane(i);
+                  }}
+                  onMeasurements={onMeasurements}
+                />
+              ) : (
+                <div key={i} className={`viewport empty${i === activePane ? " active" : ""}`} onMouseDown={() => { setActivePane(i); }}>
+                  <p className="muted">Choose a series on the left.</p>
+                </div>
+              ),
+            )}
+          </div>
+          <aside className="sidebar">
+            <h3>Measurements</h3>
+            {measurements.length === 0 ? (
+              <p className="muted">Press L (or Length) and drag on the image.</p>
+            ) : (
+              <ol data-testid="measurements">
+                {measurements.map((m) => (
+                  <li key={m.uid}>{lengthText(m.length, m.unit)}</li>
+                ))}
+              </ol>
+            )}
+            <h3>Keys and mouse</h3>
+            <dl className="keys">
+              {MOUSE_BINDINGS.map((b) => (
+                <div key={b.button}>
+                  <dd>{b.help}</dd>
+                </div>
+              ))}
+              {KEY_BINDINGS.filter((b) => !/^[2-9]$/.test(b.key)).map((b) => (
+                <div key={b.key}>
+                  <dt>{b.key === "1" ? "1–9" : b.key}</dt>
+                  <dd>{b.key === "1" ? "window presets" : b.help}</dd>
+                </div>
+              ))}
+            </dl>
+            {panes[activePane]?.view.presets.length ? (
+              <>
+                <h3>Presets</h3>
+                <ol className="presets">
+                  {panes[activePane].view.presets.map((p) => (
+                    <li key={p.name}>
+                      {p.name} <span className="muted">W {p.width} L {p.center}</span>
+                    </li>
+                  ))}
+                </ol>
+              </>
+            ) : null}
+          </aside>
+        </div>
+      ) : (
+        <main className="start">
+          {!study && (
+            <section className="panel">
+              <h2>Open a study</h2>
+              <p className="muted">
+                A folder, a DICOMDIR or a zip archive — or drop it onto this window. Unreadable files are listed, never
+                silently skipped.
+              </p>
+              {recent.length > 0 && (
+                <>
+                  <h3>Recent studies</h3>
+                  <ul className="recent" data-testid="recent">
+                    {recent.map((r) => (
+                      <li key={r.paths.join("|")}>
+                        <button type="button" className="link" onClick={() => void openPaths(r.paths)}>
+                          {r.label || r.paths.join(", ")}
+                        </button>
+                        <span className="muted"> {r.paths.join(", ")}</span>
+                      </li>
+                    ))}
+                  </ul>
+                </>
+              )}
+            </section>
+          )}
+          <SystemPanel backend={backend} />
+        </main>
+      )}
     </div>
   );
+}
+
+function seriesText(study: OpenedStudy, pane: Pane): string[] {
+  const series = study.tree.studies.flatMap((s) => s.series).find((s) => s.key === pane.selection.series);
+  if (!series) return [];
+  return [`${series.modality} ${series.number ?? ""} ${series.description}`.trim(), pane.view.plane];
 }
