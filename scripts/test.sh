@@ -31,6 +31,9 @@ cargo test --workspace 2>&1 | tee "$logs/cargo-test.log"
 step "build the app with the UI embedded"
 app=$(build_app)
 
+step "sample studies (the viewer's end-to-end tests read them)"
+bash scripts/sample-studies.sh
+
 step "end-to-end tests (tauri-driver + WebKitWebDriver under Xvfb)"
 DOKUEI_APP="$app" xvfb-run -a -s "-screen 0 1280x1024x24" \
   npm --prefix tests/e2e run --silent test 2>&1 | tee "$logs/e2e.log"

@@ -43,6 +43,10 @@ export function App({ backend }: { backend: Backend }) {
   const [about, setAbout] = useState(false);
   const handles = useRef<(ViewportHandle | null)[]>([null, null]);
   const measurementsRef = useRef<Measurement[]>([]);
+  const panesRef = useRef(panes);
+  useEffect(() => {
+    panesRef.current = panes;
+  }, [panes]);
 
   useEffect(() => {
     void backend.recentStudies().then(setRecent);
@@ -50,6 +54,8 @@ export function App({ backend }: { backend: Backend }) {
 
   const select = useCallback(
     async (selection: Selection, pane = activePane): Promise<string | null> => {
+      const shown = panesRef.current[pane]?.selection;
+      if (shown && shown.series === selection.series && shown.stack === selection.stack) return null;
       const result = await backend.stackView(selection.series, selection.stack);
       if (result.status === "error") {
         setError(result.error);

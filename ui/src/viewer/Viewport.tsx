@@ -190,9 +190,15 @@ export function Viewport({
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
   }, [cine]);
 
+  // Where the keyboard is taking the stack: key presses faster than images load still count.
+  const target = useRef<number | null>(null);
   const goTo = async (slice: number) => {
     const vp = viewport();
-    if (vp) await vp.setImageIdIndex(clampSlice(slice, view.slices));
+    if (!vp) return;
+    const wanted = clampSlice(slice, view.slices);
+    target.current = wanted;
+    await vp.setImageIdIndex(wanted);
+    if (target.current === wanted) target.current = null;
   };
 
   useImperativeHandle(ref, () => ({
@@ -201,7 +207,7 @@ export function Viewport({
       if (!vp) return;
       switch (action.kind) {
         case "step":
-          void goTo(vp.getCurrentImageIdIndex() + action.by);
+          void goTo((target.current ?? vp.getCurrentImageIdIndex()) + action.by);
           break;
         case "first":
           void goTo(0);

@@ -1,0 +1,174 @@
+// The viewer end to end: open the sample CT through the same function the Open dialog and
+// drag-and-drop call, read it with the keyboard and mouse, and check rendered pixels, a length
+// in mm and the list of unreadable files. Needs the sample studies (scripts/sample-studies.sh).
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { launch, saveScreenshot } from "./harness.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const samples = path.join(root, "sample-studies/generated");
+const ct = path.join(samples, "chest-ct-nodules");
+const truth = JSON.parse(readFileSync(path.join(ct, "ground_truth.json"), "utf8"));
+
+// The sample CT's geometry (sample-studies/generate.py, `dokuei synth-ct`): 0.7 mm pixels, the
+// first pixel at (-0.35·size, -0.35·size) mm, slices 2.5 mm apart from z = -400, shown head first.
+const size = truth.size;
+const origin = -0.35 * size;
+const topZ = -400 + 2.5 * (truth.slices - 1);
+const toPixel = (x, y) => ({ row: (y - origin) / truth.pixel_spacing_mm, column: (x - origin) / truth.pixel_spacing_mm });
+
+/** The grey value (0–255) of one pixel of a PNG screenshot, with ImageMagick. */
+function grey(file, x, y) {
+  const out = execFileSync("convert", [file, "-crop", `1x1+${Math.round(x)}+${Math.round(y)}`, "-colorspace", "Gray", "-format", "%[fx:round(255*u)]", "info:"]);
+  return Number(out.toString());
+}
+
+async function openPaths(browser, paths) {
+  return browser.executeAsync((p, done) => {
+    window.__dokuei.openPaths(p).then(done, (e) => done(String(e)));
+  }, paths);
+}
+
+/** Page coordinates of image pixel (row, column) in pane 0. */
+async function pagePoint(browser, row, column) {
+  return browser.execute(
+    (r, c) => {
+      const canvas = document.querySelector('[data-testid="viewport-pane-0"] .viewport-canvas');
+      const point = window.__dokuei.viewport(0)?.canvasPoint(r, c);
+      if (!canvas || !point) return null;
+      const rect = canvas.getBoundingClientRect();
+      return { x: rect.left + point[0], y: rect.top + point[1] };
+    },
+    row,
+    column,
+  );
+}
+
+async function overlay(browser, id) {
+  return browser.$(`[data-testid="${id}"]`).getText();
+}
+
+describe("reading the sample CT", () => {
+  let app;
+  before(async () => {
+    app = await launch();
+    await app.browser.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  it("opens the study and shows the first slice with the file's window", async () => {
+    const b = app.browser;
+    assert.equal(await openPaths(b, [ct]), null);
+    const series = await b.$('[data-testid="series-0-0"]');
+    await series.waitForDisplayed({ timeout: 10000 });
+    assert.match(await series.getText(), /200 images/);
+    await series.click();
+    await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice")), { timeout: 10000 });
+    assert.match(await overlay(b, "overlay-slice"), /Loc 97\.5 mm\s+Thk 2\.5 mm/);
+    assert.match(await overlay(b, "overlay-window"), /W 400 L 40/);
+    assert.match(await overlay(b, "overlay-patient"), /Synthetic, Phantom/);
+  });
+
+  it("scrolls to the largest nodule, applies the lung preset, and shows it bright in lung that stays dark", async () => {
+    const b = app.browser;
+    const nodule = truth.nodules.reduce((a, n) => (n.radius > a.radius ? n : a));
+    const slice = Math.round((topZ - nodule.z) / 2.5);
+    // Arrow keys step one slice each, PageDown ten.
+    await b.$('[data-testid="viewport-pane-0"]').click();
+    for (let i = 0; i < Math.floor(slice / 10); i++) await b.keys("PageDown");
+    for (let i = 0; i < slice % 10; i++) await b.keys("ArrowDown");
+    await b.waitUntil(async () => (await overlay(b, "overlay-slice")).includes(`Im ${slice + 1}/200`), {
+      timeout: 10000,
+      timeoutMsg: `not at slice ${slice + 1}: ${await overlay(b, "overlay-slice")}`,
+    });
+    await b.keys("1"); // the first CT preset: lung
+    await b.waitUntil(async () => (await overlay(b, "overlay-window")).includes("W 1500 L -600 (Lung)"), { timeout: 5000 });
+    await b.pause(300);
+    const file = await saveScreenshot(b, "viewer-lung-window");
+    const centre = toPixel(nodule.x, nodule.y);
+    const inNodule = await pagePoint(b, centre.row, centre.column);
+    // Inside the same lung, 2 radii away from the nodule along the column direction.
+    const lung = await pagePoint(b, centre.row, centre.column + (2.2 * nodule.radius) / truth.pixel_spacing_mm);
+    const air = await pagePoint(b, 3, 3);
+    const [g1, g2, g3] = [grey(file, inNodule.x, inNodule.y), grey(file, lung.x, lung.y), grey(file, air.x, air.y)];
+    // Lung window −600/1500: a nodule of about 0 HU is near white, lung (−850 HU) and air
+    // (−1000 HU) dark grey.
+    assert.ok(g1 >= 180, `nodule pixel is ${g1}`);
+    assert.ok(g2 <= 110, `lung pixel is ${g2}`);
+    assert.ok(g3 <= 80, `air pixel is ${g3}`);
+    // The value under the cursor is the nodule's HU (noise of 20 HU).
+    await b.action("pointer").move({ x: Math.round(inNodule.x), y: Math.round(inNodule.y) }).perform();
+    const probe = await overlay(b, "probe");
+    const hu = Number(/(-?\d+) HU/.exec(probe)?.[1]);
+    assert.ok(Math.abs(hu - nodule.hu) <= 100, `probe says ${probe}, the nodule is ${nodule.hu} HU`);
+  });
+
+  it("measures a known distance in mm", async () => {
+    const b = app.browser;
+    await b.$('[data-testid="tool-length"]').click();
+    // 100 pixels along a row: 70 mm at 0.7 mm.
+    const a = await pagePoint(b, 40, 60);
+    const z = await pagePoint(b, 40, 160);
+    await b
+      .action("pointer")
+      .move({ x: Math.round(a.x), y: Math.round(a.y) })
+      .down({ button: 0 })
+      .move({ x: Math.round((a.x + z.x) / 2), y: Math.round(a.y), duration: 100 })
+      .move({ x: Math.round(z.x), y: Math.round(z.y), duration: 100 })
+      .up({ button: 0 })
+      .perform();
+    const list = await b.$('[data-testid="measurements"]');
+    await list.waitForDisplayed({ timeout: 5000 });
+    const text = await list.getText();
+    const mm = Number(/([\d.]+) mm/.exec(text)?.[1]);
+    // The drag lands on whole screen pixels: allow one screen pixel at each end.
+    const tolerance = (2 * 0.7 * 100) / Math.hypot(z.x - a.x, z.y - a.y);
+    assert.ok(Math.abs(mm - 70) <= tolerance + 0.2, `measured ${text}, expected 70 mm ± ${tolerance.toFixed(2)}`);
+    await saveScreenshot(b, "viewer-length");
+  });
+
+  it("names the corrupt file in the problem list and opens the rest", async () => {
+    const b = app.browser;
+    const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-corrupt-"));
+    for (const f of readdirSync(path.join(ct, "series")).slice(0, 5)) {
+      copyFileSync(path.join(ct, "series", f), path.join(dir, f));
+    }
+    // A file that claims to be DICOM and is cut short.
+    const good = readFileSync(path.join(dir, readdirSync(dir)[0]));
+    writeFileSync(path.join(dir, "CORRUPT.dcm"), good.subarray(0, 400));
+    assert.equal(await openPaths(b, [dir]), null);
+    const problems = await b.$('[data-testid="problems"]');
+    await problems.waitForDisplayed({ timeout: 10000 });
+    await b.waitUntil(async () => (await problems.getText()).includes("1 file could not be read"), { timeout: 5000 });
+    assert.match(await problems.getText(), /CORRUPT\.dcm/);
+    assert.match(await b.$('[data-testid="series-0-0"]').getText(), /5 images/);
+    await saveScreenshot(b, "viewer-problems");
+  });
+});
+
+describe("reading the sample radiograph", () => {
+  let app;
+  before(async () => {
+    app = await launch();
+    await app.browser.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  it("shows orientation markers from Patient Orientation and says the spacing is at the detector", async () => {
+    const b = app.browser;
+    assert.equal(await openPaths(b, [path.join(samples, "chest-xr-opacity")]), null);
+    await b.waitUntil(async () => /Im 1\/1/.test(await overlay(b, "overlay-slice")), { timeout: 10000 });
+    const markers = await b.execute(() =>
+      [...document.querySelectorAll('[data-testid="viewport-pane-0"] .marker')].map((m) => m.textContent).join(" "),
+    );
+    assert.equal(markers, "R L H F");
+    assert.match(await overlay(b, "overlay-window"), /spacing at detector/);
+    await saveScreenshot(b, "viewer-radiograph");
+  });
+});
