@@ -2,10 +2,12 @@
 //! returns; errors cross as `{code, message}`. The TypeScript bindings in `ui/src/bindings.ts`
 //! are generated from these signatures (see `bindings_are_up_to_date`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
 
-use dokuei_review::viewer::{OpenStudy, StackView, StudyTree};
+use dokuei_review::viewer::{LoadedStack, OpenStudy, StackView, StudyTree};
 use dokuei_review::{AppError, AppInfo, ErrorCode, OnnxRuntimeInfo};
 use serde::{Deserialize, Serialize};
 use tauri::Manager;
@@ -15,6 +17,21 @@ use tauri::Manager;
 #[derive(Default)]
 struct Viewer {
     open: RwLock<Option<(u32, Arc<OpenStudy>)>>,
+    /// Stacks loaded in memory, by (generation, series, stack): the first request for a slice
+    /// starts loading its whole stack in the background (in parallel); until it is there, slices
+    /// are decoded one by one.
+    stacks: Mutex<HashMap<(u32, u32, u32), StackState>>,
+}
+
+#[derive(Clone)]
+enum StackState {
+    /// One slice was asked for (the first on screen): it is decoded alone, so that it appears
+    /// without waiting for a whole-stack load competing for the cores.
+    FirstSlice,
+    Loading,
+    Ready(Arc<LoadedStack>),
+    /// Colour stacks, or a load that failed: served slice by slice.
+    SliceBySlice,
 }
 
 impl Viewer {
@@ -94,6 +111,10 @@ async fn open_study(
             .map_err(|_| AppError::new(ErrorCode::NotFound, "the viewer state is unavailable"))?;
         let generation = open.as_ref().map_or(1, |(g, _)| g + 1);
         *open = Some((generation, Arc::new(study)));
+        if let Ok(mut stacks) = viewer.stacks.lock() {
+            // The earlier study's stacks are not needed any more.
+            stacks.clear();
+        }
         generation
     };
     let label = tree
@@ -148,6 +169,47 @@ fn recent_studies(app: tauri::AppHandle) -> Vec<RecentStudy> {
     read_recent(&app)
 }
 
+/// The stack in memory if it is loaded; otherwise starts loading it (once) and returns None.
+fn loaded_stack(
+    app: &tauri::AppHandle,
+    generation: u32,
+    study: &Arc<OpenStudy>,
+    series: u32,
+    stack: u32,
+) -> Option<Arc<LoadedStack>> {
+    let viewer = app.state::<Viewer>();
+    let key = (generation, series, stack);
+    let mut stacks = viewer.stacks.lock().ok()?;
+    match stacks.get(&key) {
+        Some(StackState::Ready(loaded)) => return Some(loaded.clone()),
+        Some(StackState::Loading | StackState::SliceBySlice) => return None,
+        Some(StackState::FirstSlice) => {}
+        None => {
+            stacks.insert(key, StackState::FirstSlice);
+            return None;
+        }
+    }
+    stacks.insert(key, StackState::Loading);
+    drop(stacks);
+    let (app, study) = (app.clone(), study.clone());
+    std::thread::spawn(move || {
+        let state =
+            match dokuei_review::viewer::load_stack(&study, series, stack, &AtomicBool::new(false))
+            {
+                Ok(loaded) => StackState::Ready(Arc::new(loaded)),
+                Err(_) => StackState::SliceBySlice,
+            };
+        let viewer = app.state::<Viewer>();
+        if let Ok(mut stacks) = viewer.stacks.lock() {
+            // Only if the study is still the one open (else the map was cleared).
+            if stacks.contains_key(&key) {
+                stacks.insert(key, state);
+            }
+        };
+    });
+    None
+}
+
 /// Serves `dokuei://localhost/slice/{generation}/{series}/{stack}/{slice}` (raw modality
 /// values, see `StackView::format`) and `dokuei://localhost/thumb/{generation}/{series}` (PNG).
 /// Errors are plain-text bodies with a status: the file at fault is in the message.
@@ -188,8 +250,11 @@ fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec
     }
     let result = match (parts.first().copied(), &numbers[..]) {
         (Some("slice"), [_, series, stack, slice]) => {
-            dokuei_review::viewer::slice_bytes(&study, *series, *stack, *slice)
-                .map(|b| ("application/octet-stream", b))
+            match loaded_stack(app, generation, &study, *series, *stack) {
+                Some(loaded) => dokuei_review::viewer::loaded_slice_bytes(&loaded, *slice),
+                None => dokuei_review::viewer::slice_bytes(&study, *series, *stack, *slice),
+            }
+            .map(|b| ("application/octet-stream", b))
         }
         (Some("thumb"), [_, series]) => {
             dokuei_review::viewer::thumbnail_png(&study, *series, 96).map(|b| ("image/png", b))

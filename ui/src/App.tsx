@@ -4,6 +4,7 @@ import type { Backend } from "./backend";
 import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
+import { fetchAll, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
 import { applyMouseBindings, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
@@ -22,6 +23,11 @@ export interface DokueiHooks {
   viewport(pane: number): ViewportHandle | null;
   measurements(): Measurement[];
   transfer: typeof transfer;
+  bench: {
+    reset(): Promise<void>;
+    fetchAll(series: number, stack: number, inFlight: number): Promise<Throughput>;
+    scrollAll(pane: number): Promise<number[]>;
+  };
 }
 
 declare global {
@@ -128,8 +134,25 @@ export function App({ backend }: { backend: Backend }) {
       viewport: (pane) => handles.current[pane] ?? null,
       measurements: () => measurementsRef.current,
       transfer,
+      bench: {
+        reset: async () => {
+          setPanes((old) => old.map(() => null));
+          await new Promise((r) => setTimeout(r, 100));
+          purgeImages();
+        },
+        fetchAll: (series, stack, inFlight) => {
+          const node = study?.tree.studies.flatMap((s) => s.series).find((s) => s.key === series);
+          const slices = node?.stacks[stack]?.slices ?? 0;
+          return fetchAll(study?.generation ?? 0, series, stack, slices, inFlight);
+        },
+        scrollAll: (pane) => {
+          const handle = handles.current[pane];
+          const slices = panesRef.current[pane]?.view.slices ?? 0;
+          return handle ? scrollAll(handle, slices) : Promise.resolve([]);
+        },
+      },
     };
-  }, [openPaths, select]);
+  }, [openPaths, select, study]);
 
   // Keyboard: reading actions go to the active viewport.
   useEffect(() => {

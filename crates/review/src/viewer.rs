@@ -460,3 +460,100 @@ pub fn thumbnail_png(study: &OpenStudy, series: u32, max: u32) -> Result<Vec<u8>
         .png_bytes()
         .map_err(|e| AppError::new(ErrorCode::WriteFailed, e))
 }
+
+/// A stack held in memory for the viewer (and for analysis): its stored values and the sample
+/// format slices are served in.
+#[derive(Debug)]
+pub struct LoadedStack {
+    pub format: &'static str,
+    pub volume: dokuei_dicom::volume::Volume,
+}
+
+/// Loads a greyscale stack into memory, in parallel. Colour stacks are not held (they are served
+/// slice by slice).
+pub fn load_stack(
+    study: &OpenStudy,
+    series: u32,
+    stack: u32,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<LoadedStack, AppError> {
+    let se = study.series(series)?;
+    let st = study.stack(series, stack)?;
+    let format = sample_format(se, st)?;
+    if format == "rgb8" {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            "colour stacks are served slice by slice",
+        ));
+    }
+    let volume = dokuei_dicom::volume::load_volume(se, st, &|_, _| {}, cancel).map_err(|e| {
+        AppError::new(
+            ErrorCode::DecodeFailed,
+            format!("cannot load series {}: {e}", series + 1),
+        )
+    })?;
+    Ok(LoadedStack { format, volume })
+}
+
+/// Slice `slice` of a loaded stack, as [`slice_bytes`] would serve it.
+pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, AppError> {
+    use dokuei_dicom::volume::VolumeData;
+    let s = slice as usize;
+    let r = *loaded.volume.rescale.get(s).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!(
+                "the stack has {} slice(s); slice {} does not exist",
+                loaded.volume.rescale.len(),
+                s + 1
+            ),
+        )
+    })?;
+    // Integer formats come with integer slope and intercept (see `sample_format`): exact in i64.
+    let (slope, intercept) = (r.slope.round() as i64, r.intercept.round() as i64);
+    macro_rules! serve {
+        ($a:expr) => {{
+            let view = $a.index_axis(ndarray::Axis(0), s);
+            let n = view.len();
+            match loaded.format {
+                "u8" => view
+                    .iter()
+                    .map(|&v| (i64::from(v) * slope + intercept) as u8)
+                    .collect(),
+                "i16" => {
+                    let mut out = Vec::with_capacity(n * 2);
+                    for &v in view.iter() {
+                        out.extend_from_slice(
+                            &((i64::from(v) * slope + intercept) as i16).to_le_bytes(),
+                        );
+                    }
+                    out
+                }
+                "u16" => {
+                    let mut out = Vec::with_capacity(n * 2);
+                    for &v in view.iter() {
+                        out.extend_from_slice(
+                            &((i64::from(v) * slope + intercept) as u16).to_le_bytes(),
+                        );
+                    }
+                    out
+                }
+                _ => {
+                    let mut out = Vec::with_capacity(n * 4);
+                    for &v in view.iter() {
+                        out.extend_from_slice(&(r.apply(v as f64) as f32).to_le_bytes());
+                    }
+                    out
+                }
+            }
+        }};
+    }
+    Ok(match &loaded.volume.data {
+        VolumeData::U8(a) => serve!(a),
+        VolumeData::I8(a) => serve!(a),
+        VolumeData::U16(a) => serve!(a),
+        VolumeData::I16(a) => serve!(a),
+        VolumeData::U32(a) => serve!(a),
+        VolumeData::I32(a) => serve!(a),
+    })
+}

@@ -1,8 +1,12 @@
 //! The viewer's use cases on synthetic DICOM written by the project: the browser tree, a
 //! stack's geometry and display defaults, and slices as modality values.
 
+// Tests fail loudly on unexpected errors, including in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use dokuei_review::dicom::synth::{Sphere, SyntheticCt, SyntheticCxr};
-use dokuei_review::viewer::{OpenStudy, slice_bytes, stack_view, study_tree, thumbnail_png};
+use dokuei_review::viewer::{
+    OpenStudy, load_stack, loaded_slice_bytes, slice_bytes, stack_view, study_tree, thumbnail_png,
+};
 
 #[test]
 fn a_ct_series_opens_with_its_geometry_and_slices_in_hounsfield_units() {
@@ -78,6 +82,14 @@ fn a_ct_series_opens_with_its_geometry_and_slices_in_hounsfield_units() {
     // (0, 0) mm is column 22.4 / 0.6 ≈ 37, row 22.4 / 0.8 = 28.
     assert_eq!(hu(28, 37), 200);
     assert_eq!(hu(20, 24), 40);
+    // The same bytes from the stack loaded in memory, for every slice.
+    let loaded = load_stack(&study, series.key, 0, &Default::default()).unwrap();
+    for s in 0..6 {
+        assert_eq!(
+            loaded_slice_bytes(&loaded, s).unwrap(),
+            slice_bytes(&study, series.key, 0, s).unwrap()
+        );
+    }
     // A slice that does not exist is a clear error.
     let err = slice_bytes(&study, series.key, 0, 6).unwrap_err();
     assert!(
@@ -133,4 +145,97 @@ fn a_radiograph_opens_with_detector_spacing_and_orientation_markers() {
     let png = thumbnail_png(&study, series.key, 32).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 32);
+}
+
+/// Real files from the pydicom test data (`bash scripts/setup.sh --test`).
+fn real(collection: dokuei_review::dicom::testdata::Collection, name: &str) -> OpenStudy {
+    let path =
+        dokuei_review::dicom::testdata::file(collection, name).unwrap_or_else(|e| panic!("{e}"));
+    OpenStudy::open(&[path]).unwrap()
+}
+
+#[test]
+fn monochrome1_colour_and_palette_images_are_served_as_the_viewer_needs() {
+    use dokuei_review::dicom::testdata::Collection::PydicomData;
+    // MONOCHROME1 radiographs: shown inverted. RG1 has Pixel Spacing 0\0: unknown, so lengths are
+    // in pixels; RG3 has Patient Orientation R\F (rows run to the patient's right).
+    let rg1 = real(PydicomData, "RG1_UNCI.dcm");
+    let v = stack_view(&rg1, 0, 0).unwrap();
+    assert!(v.inverted);
+    assert!(!v.spacing_known);
+    // Unsigned with fewer than 16 bits stored: the values fit in i16.
+    assert_eq!(v.format, "i16");
+    let rg3 = real(PydicomData, "RG3_UNCI.dcm");
+    let v = stack_view(&rg3, 0, 0).unwrap();
+    let m = v.markers.unwrap();
+    assert_eq!(
+        (
+            m.left.as_str(),
+            m.right.as_str(),
+            m.top.as_str(),
+            m.bottom.as_str()
+        ),
+        ("L", "R", "H", "F")
+    );
+    // RGB and palette colour: three bytes per pixel, already rendered.
+    for name in ["US1_UNCI.dcm", "OBXXXX1A.dcm"] {
+        let study = real(PydicomData, name);
+        let v = stack_view(&study, 0, 0).unwrap();
+        assert_eq!(v.format, "rgb8", "{name}");
+        let bytes = slice_bytes(&study, 0, 0, 0).unwrap();
+        assert_eq!(bytes.len(), (v.rows * v.columns * 3) as usize, "{name}");
+        // Colour really is there: some pixel has unequal channels.
+        assert!(
+            bytes.chunks_exact(3).any(|p| p[0] != p[1] || p[1] != p[2]),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn coronal_and_sagittal_stacks_get_their_orientation_letters_and_non_square_spacing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Coronal: rows run to the patient's left, columns to the feet. Sagittal: rows posterior.
+    let cases = [
+        (
+            "coronal",
+            [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+            ("R", "L", "S", "I"),
+        ),
+        (
+            "sagittal",
+            [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+            ("A", "P", "S", "I"),
+        ),
+    ];
+    for (name, orientation, letters) in cases {
+        SyntheticCt {
+            slices: 3,
+            rows: 20,
+            columns: 30,
+            pixel_spacing: [1.5, 0.5],
+            orientation,
+            seed: if name == "coronal" { 11 } else { 12 },
+            ..SyntheticCt::default()
+        }
+        .write(&dir.path().join(name))
+        .unwrap();
+        let study = OpenStudy::open(&[dir.path().join(name)]).unwrap();
+        let v = stack_view(&study, 0, 0).unwrap();
+        assert_eq!(v.plane, name);
+        let m = v.markers.unwrap();
+        assert_eq!(
+            (
+                m.left.as_str(),
+                m.right.as_str(),
+                m.top.as_str(),
+                m.bottom.as_str()
+            ),
+            letters,
+            "{name}"
+        );
+        // Row spacing 1.5 mm, column spacing 0.5 mm: the viewer gets both, in that order.
+        assert_eq!(v.pixel_spacing, [1.5, 0.5]);
+        assert_eq!(v.orientation, orientation);
+    }
 }

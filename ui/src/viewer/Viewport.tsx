@@ -111,9 +111,16 @@ export function Viewport({
     vp.setStack(ids, 0)
       .then(() => {
         if (!live) return;
+        // Prefetch the rest once the first slice is on screen, so that it does not compete with it.
+        el.addEventListener(
+          Enums.Events.IMAGE_RENDERED,
+          () => {
+            if (live) toolsUtilities.stackPrefetch.enable(el);
+          },
+          { once: true },
+        );
         vp.setProperties({ voiRange: windowRange(view.window.center, view.window.width), invert: view.inverted });
         vp.render();
-        toolsUtilities.stackPrefetch.enable(el);
         setShown({ slice: 0, center: view.window.center, width: view.window.width, invert: false });
       })
       .catch((e: unknown) => {

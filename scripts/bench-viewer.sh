@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The viewer benchmark: builds the release app, writes a 300-slice 512×512 synthetic CT, and
+# prints Rust→webview throughput, time to the first rendered slice and scroll frame times
+# measured in the real app under Xvfb (software WebGL). Not part of the test command.
+#   bash scripts/bench-viewer.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/lib.sh
+bash scripts/setup.sh --test
+say "building the release CLI and app"
+cargo build --release -p dokuei
+(cd ui && npm run --silent build)
+cargo build --release -p dokuei-app --features custom-protocol
+study=${TMPDIR:-/tmp}/dokuei-bench-viewer-300x512
+if [ ! -f "$study/ground_truth.json" ]; then
+  say "writing the benchmark study (300 slices of 512×512)"
+  python3 sample-studies/generate.py "$CARGO_TARGET_DIR/release/dokuei" "$study" --seed 7 --slices 300 --size 512 --nodules 6
+fi
+DOKUEI_APP="$CARGO_TARGET_DIR/release/dokuei-app" DOKUEI_BENCH_STUDY="$study/series" \
+  xvfb-run -a -s "-screen 0 1280x1024x24" node tests/e2e/bench-viewer.mjs

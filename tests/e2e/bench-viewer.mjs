@@ -1,0 +1,62 @@
+// The viewer benchmark (printed, not a test): Rust→webview throughput, time from choosing a
+// 300-slice 512² CT series to its first rendered slice, and scroll frame times with the whole
+// series loaded. Run by scripts/bench-viewer.sh against a release build under Xvfb.
+//
+//   DOKUEI_APP=…/release/dokuei-app DOKUEI_BENCH_STUDY=dir node bench-viewer.mjs
+
+import { launch } from "./harness.mjs";
+
+const study = process.env.DOKUEI_BENCH_STUDY;
+if (!study) throw new Error("set DOKUEI_BENCH_STUDY to a study folder");
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+const app = await launch();
+const b = app.browser;
+try {
+  await b.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 30000 });
+  await b.setTimeout({ script: 600000 });
+  // 1. Open the study (headers of 300 files) and show its series, as choosing it in the Open
+  //    dialog does; time until the first slice is on screen.
+  const opened = await b.executeAsync((dir, done) => {
+    const t = performance.now();
+    const rendered = new Promise((resolve) =>
+      document.addEventListener("CORNERSTONE_IMAGE_RENDERED", resolve, { capture: true, once: true }),
+    );
+    window.__dokuei
+      .openPaths([dir])
+      .then((e) => {
+        if (e) throw new Error(e);
+        return rendered;
+      })
+      .then(
+        () => done(performance.now() - t),
+        (e) => done(`failed: ${e}`),
+      );
+  }, study);
+  if (typeof opened !== "number") throw new Error(opened);
+  console.log(`choose the 300-slice series → first slice rendered: ${opened.toFixed(0)} ms (target ≤ 1000 ms)`);
+  // 2. Throughput: fetch every slice from Rust (after the viewer's own prefetch settles).
+  await b.pause(3000);
+  const throughput = await b.executeAsync((done) => {
+    window.__dokuei.bench.fetchAll(0, 0, 4).then(done, (e) => done({ error: String(e) }));
+  });
+  const mb = (x) => (x.bytes / 1e6 / x.seconds).toFixed(0);
+  console.log(`Rust→webview, 4 requests in flight: ${throughput.slices} slices, ${(throughput.bytes / 1e6).toFixed(1)} MB in ${throughput.seconds.toFixed(2)} s = ${mb(throughput)} MB/s (target ≥ 200 MB/s)`);
+  const sequential = await b.executeAsync((done) => {
+    window.__dokuei.bench.fetchAll(0, 0, 1).then(done, (e) => done({ error: String(e) }));
+  });
+  // 3. Scroll: step through all slices (all cached by now), timing each step until rendered.
+  const frames = await b.executeAsync((done) => {
+    window.__dokuei.bench.scrollAll(0).then(done, (e) => done({ error: String(e) }));
+  });
+  console.log(`Rust→webview, one request at a time: ${mb(sequential)} MB/s`);
+  console.log(
+    `scroll through ${frames.length} slices: p50 ${quantile(frames, 0.5).toFixed(1)} ms, p95 ${quantile(frames, 0.95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms per slice (target p95 ≤ 16 ms)`,
+  );
+} finally {
+  await app.close();
+}
