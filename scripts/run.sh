@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets everything up (idempotently), builds Dokuei and opens it.
-#   bash scripts/run.sh
+# Sets everything up (idempotently), builds Dokuei and opens it on the sample chest CT (or on
+# the folders and files given).
+#   bash scripts/run.sh [STUDY…]
 # Needs a display; on a headless machine run it inside Xvfb: xvfb-run -a bash scripts/run.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,5 +14,8 @@ app=$(build_app)
 cargo build --quiet -p dokuei
 bash scripts/sample-studies.sh
 [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || die "no display: run it inside Xvfb with 'xvfb-run -a bash scripts/run.sh'"
-say "starting $app"
+if [ $# -eq 0 ]; then
+  set -- "$root/sample-studies/generated/chest-ct-nodules"
+fi
+say "starting $app on $*"
 exec "$app" "$@"

@@ -7,6 +7,7 @@ fn main() {
         "open_study",
         "stack_view",
         "recent_studies",
+        "startup_paths",
     ]);
     if let Err(e) = tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)) {
         eprintln!("tauri-build failed: {e:#}");

@@ -162,6 +162,16 @@ async fn stack_view(
     .map_err(|e| AppError::new(ErrorCode::DicomUnreadable, e.to_string()))?
 }
 
+/// Folders or files named on the command line (`dokuei-app STUDY…`), opened at start.
+#[tauri::command]
+#[specta::specta]
+fn startup_paths() -> Vec<String> {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && std::path::Path::new(a).exists())
+        .collect()
+}
+
 /// The studies opened recently, newest first.
 #[tauri::command]
 #[specta::specta]
@@ -292,7 +302,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         onnx_runtime_info,
         open_study,
         stack_view,
-        recent_studies
+        recent_studies,
+        startup_paths
     ])
 }
 

@@ -50,10 +50,11 @@ async function waitForPort(port, child, timeoutMs = 15000) {
 }
 
 /**
- * Launches the app with extra environment variables and returns `{ browser, logs, close }`.
+ * Launches the app with extra environment variables (and command-line arguments) and returns
+ * `{ browser, logs, close }`.
  * `logs()` returns what tauri-driver, WebKitWebDriver and the app printed so far.
  */
-export async function launch(env = {}) {
+export async function launch(env = {}, args = []) {
   const port = await freePort();
   const nativePort = await freePort();
   let output = "";
@@ -73,7 +74,7 @@ export async function launch(env = {}) {
       capabilities: {
         browserName: "wry",
         "wdio:enforceWebDriverClassic": true,
-        "tauri:options": { application: appPath() },
+        "tauri:options": { application: appPath(), args },
       },
     });
     return {

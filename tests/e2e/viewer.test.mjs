@@ -172,3 +172,17 @@ describe("reading the sample radiograph", () => {
     await saveScreenshot(b, "viewer-radiograph");
   });
 });
+
+describe("starting with a study on the command line (as scripts/run.sh does)", () => {
+  it("opens the study at start", async () => {
+    const app = await launch({}, [ct]);
+    try {
+      const b = app.browser;
+      await b.$('[data-testid="overlay-slice"]').waitForDisplayed({ timeout: 20000 });
+      await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice")), { timeout: 10000 });
+      assert.match(await b.$('[data-testid="series-0-0"]').getText(), /chest-ct-nodules/);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -102,6 +102,14 @@ export function App({ backend }: { backend: Backend }) {
     [backend],
   );
 
+  // A study named on the command line opens at start (`bash scripts/run.sh` names the sample).
+  useEffect(() => {
+    void backend.startupPaths().then((paths) => {
+      if (paths.length > 0) void openPaths(paths);
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- once, at start
+  }, []);
+
   // Drag and drop of folders or files onto the window.
   useEffect(() => {
     let unlisten: (() => void) | undefined;

@@ -21,6 +21,8 @@ export interface Backend {
   openStudy(paths: string[]): Promise<Result<OpenedStudy, AppError>>;
   stackView(series: number, stack: number): Promise<Result<StackView, AppError>>;
   recentStudies(): Promise<RecentStudy[]>;
+  /** Studies named on the command line, to open at start. */
+  startupPaths(): Promise<string[]>;
   /** Asks the user for a folder (or files: DICOM, DICOMDIR, zip); null when cancelled. */
   pick(kind: "folder" | "files"): Promise<string[] | null>;
 }
@@ -31,6 +33,7 @@ export const tauriBackend: Backend = {
   openStudy: (paths) => commands.openStudy(paths),
   stackView: (series, stack) => commands.stackView(series, stack),
   recentStudies: () => commands.recentStudies(),
+  startupPaths: () => commands.startupPaths(),
   async pick(kind) {
     const chosen = await open(
       kind === "folder"
@@ -74,6 +77,10 @@ export class MemoryBackend implements Backend {
   }
 
   recentStudies(): Promise<RecentStudy[]> {
+    return Promise.resolve([]);
+  }
+
+  startupPaths(): Promise<string[]> {
     return Promise.resolve([]);
   }
 

@@ -23,6 +23,8 @@ export const commands = {
 	stackView: (series: number, stack: number) => typedError<StackView_Serialize, AppError>(__TAURI_INVOKE("stack_view", { series, stack })),
 	/**  The studies opened recently, newest first. */
 	recentStudies: () => __TAURI_INVOKE<RecentStudy[]>("recent_studies"),
+	/**  Folders or files named on the command line (`dokuei-app STUDY…`), opened at start. */
+	startupPaths: () => __TAURI_INVOKE<string[]>("startup_paths"),
 };
 
 /* Types */
