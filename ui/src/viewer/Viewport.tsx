@@ -70,6 +70,10 @@ export function Viewport({
   const [probe, setProbe] = useState("");
   const [loadError, setLoadError] = useState<string | null>(null);
   const [cine, setCine] = useState(false);
+  // How many slices of the stack have arrived from Rust (the progress bar).
+  const [arrived, setArrived] = useState<{ prefix: string; count: number }>({ prefix: "", count: 0 });
+  const prefix = imageId({ generation, series: view.series, stack: view.stack, slice: 0 }).replace(/\/0$/, "/");
+  const loaded = arrived.prefix === prefix ? arrived.count : 0;
 
   const viewport = (): Types.IStackViewport | undefined => {
     try {
@@ -131,6 +135,22 @@ export function Viewport({
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
   }, [generation, view]);
+
+  // Count this stack's slices as they arrive.
+  useEffect(() => {
+    const seen = new Set<string>();
+    const onLoaded = (e: Event) => {
+      const id = (e as CustomEvent<{ image?: { imageId?: string } }>).detail.image?.imageId;
+      if (id?.startsWith(prefix) && !seen.has(id)) {
+        seen.add(id);
+        setArrived({ prefix, count: seen.size });
+      }
+    };
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+    return () => {
+      eventTarget.removeEventListener(Enums.Events.IMAGE_LOADED, onLoaded);
+    };
+  }, [prefix]);
 
   // Follow the viewport: slice, window, zoom.
   useEffect(() => {
@@ -300,6 +320,19 @@ export function Viewport({
       <div className="viewport-canvas" ref={element} onMouseMove={onMove} onMouseLeave={() => {
         setProbe("");
       }} />
+      {loaded < view.slices && (
+        <div
+          className="load-progress"
+          role="progressbar"
+          aria-label="Slices loaded"
+          aria-valuemin={0}
+          aria-valuemax={view.slices}
+          aria-valuenow={loaded}
+          data-testid="load-progress"
+        >
+          <div style={{ width: `${(100 * loaded) / view.slices}%` }} />
+        </div>
+      )}
       {loadError && (
         <div className="error viewport-error" role="alert">
           {loadError}
