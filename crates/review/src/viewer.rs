@@ -419,14 +419,13 @@ pub fn slice_bytes(
             image.data.iter().flat_map(|&v| [v, v, v]).collect()
         });
     }
-    let r = f.rescale;
-    let stored: Box<dyn Iterator<Item = f64>> = match &frame.pixels {
-        Pixels::U8(v) => Box::new(v.iter().map(|&x| f64::from(x))),
-        Pixels::I8(v) => Box::new(v.iter().map(|&x| f64::from(x))),
-        Pixels::U16(v) => Box::new(v.iter().map(|&x| f64::from(x))),
-        Pixels::I16(v) => Box::new(v.iter().map(|&x| f64::from(x))),
-        Pixels::U32(v) => Box::new(v.iter().map(|&x| f64::from(x))),
-        Pixels::I32(v) => Box::new(v.iter().map(|&x| f64::from(x))),
+    let stored: Box<dyn Iterator<Item = i64>> = match &frame.pixels {
+        Pixels::U8(v) => Box::new(v.iter().map(|&x| i64::from(x))),
+        Pixels::I8(v) => Box::new(v.iter().map(|&x| i64::from(x))),
+        Pixels::U16(v) => Box::new(v.iter().map(|&x| i64::from(x))),
+        Pixels::I16(v) => Box::new(v.iter().map(|&x| i64::from(x))),
+        Pixels::U32(v) => Box::new(v.iter().map(|&x| i64::from(x))),
+        Pixels::I32(v) => Box::new(v.iter().map(|&x| i64::from(x))),
         Pixels::Rgb8(_) | Pixels::Rgb16(_) | Pixels::Rgb32(_) => {
             return Err(AppError::new(
                 ErrorCode::DecodeFailed,
@@ -434,14 +433,44 @@ pub fn slice_bytes(
             ));
         }
     };
-    let values = stored.map(|x| r.apply(x));
-    // The format was chosen so that these conversions are exact.
-    Ok(match format {
-        "u8" => values.map(|v| v as u8).collect(),
-        "i16" => values.flat_map(|v| (v as i16).to_le_bytes()).collect(),
-        "u16" => values.flat_map(|v| (v as u16).to_le_bytes()).collect(),
-        _ => values.flat_map(|v| (v as f32).to_le_bytes()).collect(),
-    })
+    Ok(encode(stored, frame.pixels.len(), f.rescale, format))
+}
+
+/// Stored values → modality values in `format` (see [`StackView::format`]), little-endian.
+/// Integer formats come with integer slope and intercept (see `sample_format`), so they are
+/// computed exactly in i64; `f32` goes through the modality LUT in f64.
+fn encode(
+    stored: impl Iterator<Item = i64>,
+    len: usize,
+    r: dokuei_dicom::index::Rescale,
+    format: &str,
+) -> Vec<u8> {
+    let (slope, intercept) = (r.slope.round() as i64, r.intercept.round() as i64);
+    let modality = |v: i64| v * slope + intercept;
+    match format {
+        "u8" => stored.map(|v| modality(v) as u8).collect(),
+        "i16" => {
+            let mut out = Vec::with_capacity(len * 2);
+            for v in stored {
+                out.extend_from_slice(&(modality(v) as i16).to_le_bytes());
+            }
+            out
+        }
+        "u16" => {
+            let mut out = Vec::with_capacity(len * 2);
+            for v in stored {
+                out.extend_from_slice(&(modality(v) as u16).to_le_bytes());
+            }
+            out
+        }
+        _ => {
+            let mut out = Vec::with_capacity(len * 4);
+            for v in stored {
+                out.extend_from_slice(&(r.apply(v as f64) as f32).to_le_bytes());
+            }
+            out
+        }
+    }
 }
 
 /// A thumbnail of a series (its first stack's middle slice at the file's window), PNG, at most
@@ -509,43 +538,15 @@ pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, A
             ),
         )
     })?;
-    // Integer formats come with integer slope and intercept (see `sample_format`): exact in i64.
-    let (slope, intercept) = (r.slope.round() as i64, r.intercept.round() as i64);
     macro_rules! serve {
         ($a:expr) => {{
             let view = $a.index_axis(ndarray::Axis(0), s);
-            let n = view.len();
-            match loaded.format {
-                "u8" => view
-                    .iter()
-                    .map(|&v| (i64::from(v) * slope + intercept) as u8)
-                    .collect(),
-                "i16" => {
-                    let mut out = Vec::with_capacity(n * 2);
-                    for &v in view.iter() {
-                        out.extend_from_slice(
-                            &((i64::from(v) * slope + intercept) as i16).to_le_bytes(),
-                        );
-                    }
-                    out
-                }
-                "u16" => {
-                    let mut out = Vec::with_capacity(n * 2);
-                    for &v in view.iter() {
-                        out.extend_from_slice(
-                            &((i64::from(v) * slope + intercept) as u16).to_le_bytes(),
-                        );
-                    }
-                    out
-                }
-                _ => {
-                    let mut out = Vec::with_capacity(n * 4);
-                    for &v in view.iter() {
-                        out.extend_from_slice(&(r.apply(v as f64) as f32).to_le_bytes());
-                    }
-                    out
-                }
-            }
+            encode(
+                view.iter().map(|&v| i64::from(v)),
+                view.len(),
+                r,
+                loaded.format,
+            )
         }};
     }
     Ok(match &loaded.volume.data {
