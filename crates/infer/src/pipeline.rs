@@ -445,6 +445,10 @@ fn check_outputs(
     Ok(())
 }
 
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 /// The post-processing thread: maps every batch's outputs back to image space.
 fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
     let (rows, columns, total, labels) = (shape.rows, shape.columns, shape.total, shape.labels);
@@ -475,7 +479,7 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
                         _ => raw[l * h * w..(l + 1) * h * w].to_vec(),
                     };
                     if shape.logits {
-                        p.iter_mut().for_each(|x| *x = 1.0 / (1.0 + (-*x).exp()));
+                        p.iter_mut().for_each(|x| *x = sigmoid(*x));
                     }
                     let target = &mut volume[slice * plane..(slice + 1) * plane];
                     if (h, w) == (rows, columns) {
@@ -494,13 +498,7 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
                 let v = &r.outputs[k].values[b * labels..(b + 1) * labels];
                 g.image_scores[slice] = v
                     .iter()
-                    .map(|&x| {
-                        if shape.logits {
-                            1.0 / (1.0 + (-x).exp())
-                        } else {
-                            x
-                        }
-                    })
+                    .map(|&x| if shape.logits { sigmoid(x) } else { x })
                     .collect();
             }
             if shape.kind == OutputKind::Detection {
