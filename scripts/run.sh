@@ -7,6 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/lib.sh
+claim_target_dir
 
 bash scripts/setup.sh
 say "building the app (the first build takes a few minutes)"

@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/lib.sh
+claim_target_dir
 
 logs=tests/output/logs
 mkdir -p "$logs"

@@ -5,7 +5,8 @@
 //   DOKUEI_E2E_OUT    folder for screenshots (default: tests/output/e2e)
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,14 +59,20 @@ export async function launch(env = {}, args = []) {
   const port = await freePort();
   const nativePort = await freePort();
   let output = "";
+  // Each launch gets its own data folder (recent studies, ledger) unless the test passes one,
+  // so tests neither see each other's state nor touch the user's.
+  const dataHome = env.XDG_DATA_HOME ?? mkdtempSync(path.join(tmpdir(), "dokuei-e2e-data-"));
   const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, XDG_DATA_HOME: dataHome, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   driver.stdout.on("data", (d) => (output += d));
   driver.stderr.on("data", (d) => (output += d));
   try {
+    // tauri-driver listens before the WebKitWebDriver it spawned does; a session request in
+    // between fails with "tcp connect error" (seen once in CI). Wait for both ports.
     await waitForPort(port, driver);
+    await waitForPort(nativePort, driver);
     const browser = await remote({
       hostname: "127.0.0.1",
       port,
@@ -80,6 +87,7 @@ export async function launch(env = {}, args = []) {
     return {
       browser,
       logs: () => output,
+      dataHome,
       close: async () => {
         await browser.deleteSession().catch(() => {});
         driver.kill();

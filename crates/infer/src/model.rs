@@ -86,6 +86,23 @@ fn hex_lower(bytes: &[u8]) -> String {
 }
 
 impl Model {
+    /// Which model this is, as every finding records it: id, version, SHA-256, the execution
+    /// provider it runs on and its thresholds.
+    pub fn reference(&self) -> crate::findings::ModelRef {
+        let m = &self.manifest;
+        crate::findings::ModelRef {
+            id: m.model.id.clone(),
+            version: m.model.version.clone(),
+            sha256: m.model.sha256.to_ascii_lowercase(),
+            execution_provider: self.provider.used.name().to_owned(),
+            thresholds: m
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), l.threshold))
+                .collect(),
+        }
+    }
+
     /// Loads the model in `dir` (its `manifest.toml` and the `.onnx` it names): checks the
     /// SHA-256, opens a session preferring a GPU, and checks inputs and outputs against the
     /// manifest.

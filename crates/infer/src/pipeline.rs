@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use crate::findings::{
-    DetectedBox, Finding, FindingContext, LabelRule, ModelRef, ProbabilityVolume, SliceGeometry,
+    DetectedBox, Finding, FindingContext, LabelRule, ProbabilityVolume, SliceGeometry,
     finding_from_box, findings_from_image_scores, findings_from_probabilities,
 };
 use crate::manifest::{Channels, Layout, Manifest, OutputKind, ScoreAggregate};
@@ -260,17 +260,7 @@ pub fn analyse_stack(
             reason: "post-processing stopped unexpectedly".into(),
         })
     })?;
-    let model_ref = ModelRef {
-        id: m.model.id.clone(),
-        version: m.model.version.clone(),
-        sha256: m.model.sha256.to_ascii_lowercase(),
-        execution_provider: model.provider.used.name().to_owned(),
-        thresholds: m
-            .labels
-            .iter()
-            .map(|l| (l.name.clone(), l.threshold))
-            .collect::<BTreeMap<_, _>>(),
-    };
+    let model_ref = model.reference();
     let geometry: Vec<SliceGeometry> = (0..shape.total).map(|i| source.geometry(i)).collect();
     let uids: Vec<String> = (0..shape.total).map(|i| source.instance_uid(i)).collect();
     let series_uid = source.series_uid();

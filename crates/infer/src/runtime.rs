@@ -357,14 +357,21 @@ impl OnnxRuntime {
     }
 }
 
-/// The project's set-up folder for ONNX Runtime, `.dokuei/onnxruntime/` at the workspace root.
-/// Known at compile time: it serves a source checkout; an installed app ships the library
-/// next to its executable instead.
+/// The project's set-up folder for ONNX Runtime, `.dokuei/onnxruntime/` at the workspace root:
+/// the nearest one above the current folder that holds the library, else the one of the
+/// checkout this was compiled in. It serves a source checkout; an installed app ships the
+/// library next to its executable instead. (The compile-time path alone goes stale when a
+/// target folder is shared between checkouts: cargo does not rebuild when a checkout moves.)
 pub fn project_setup_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(".dokuei")
-        .join("onnxruntime")
+    let setup = |root: &Path| root.join(".dokuei").join("onnxruntime");
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            cwd.ancestors()
+                .map(setup)
+                .find(|dir| dir.join(LIB_FILE_NAMES[0]).is_file())
+        })
+        .unwrap_or_else(|| setup(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")))
 }
 
 /// The places to look for the library, in order. An explicit path is the only candidate when

@@ -109,7 +109,8 @@ pub(crate) fn where_clause(filter: &DecisionFilter) -> (String, Vec<Value>) {
     }
 }
 
-fn pseudonym(key: &[u8], value: &str) -> String {
+/// The pseudonym of `value` under `key` (`psn-` + 32 hex digits; empty for an empty value).
+pub fn pseudonym(key: &[u8], value: &str) -> String {
     if value.is_empty() {
         return String::new();
     }

@@ -8,6 +8,7 @@
 pub mod export;
 pub mod location;
 pub mod records;
+pub mod review;
 mod schema;
 pub mod stats;
 mod store;
@@ -17,6 +18,9 @@ pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
     Action, AnalysisRecord, DecisionRecord, FindingRecord, ReadingEventKind, RejectReason, Role,
     SignOffRecord, StudyRecord,
+};
+pub use review::{
+    AnalysisRow, DecisionRow, FindingRow, ReaderRow, ReadingEventRow, SignOffRow, StudyRows,
 };
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use stats::{Agreement, Stats};

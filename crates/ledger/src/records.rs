@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Ledger, LedgerError};
 
 /// Who a reader is, for attribution and for what they may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Radiologist,
@@ -26,7 +26,7 @@ impl Role {
 }
 
 /// What a reader did with a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Confirm,
@@ -48,7 +48,7 @@ impl Action {
 }
 
 /// The documented reasons for rejecting a finding. `Other` needs free text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// A vessel, a rib, a normal structure mistaken for a lesion.
@@ -163,6 +163,11 @@ pub(crate) fn now() -> (String, i64) {
         utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         i64::from(local.offset().local_minus_utc() / 60),
     )
+}
+
+/// The current UTC time as the ledger stores it (RFC 3339 with milliseconds).
+pub fn now_utc() -> String {
+    now().0
 }
 
 fn text(s: &str) -> Value {

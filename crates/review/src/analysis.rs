@@ -38,26 +38,7 @@ impl SliceSource for StackSource<'_> {
             .ok_or_else(|| format!("slice {} is outside the volume", i + 1))
     }
     fn geometry(&self, i: usize) -> SliceGeometry {
-        match self.stack.frames[i].geometry {
-            Some(g) => SliceGeometry {
-                position: g.position,
-                row_direction: g.orientation.row,
-                column_direction: g.orientation.column,
-                pixel_spacing: g.pixel_spacing,
-            },
-            // Without patient geometry (projection radiographs): image coordinates in mm, from
-            // Pixel Spacing or Imager Pixel Spacing (else a 1 mm grid), one slice per mm.
-            None => SliceGeometry {
-                position: [0.0, 0.0, i as f64],
-                row_direction: [1.0, 0.0, 0.0],
-                column_direction: [0.0, 1.0, 0.0],
-                pixel_spacing: self.series.instances[self.stack.frames[i].instance]
-                    .image
-                    .as_ref()
-                    .and_then(|im| im.pixel_spacing)
-                    .unwrap_or([1.0, 1.0]),
-            },
-        }
+        crate::reading::slice_geometry(self.series, self.stack, i)
     }
     fn instance_uid(&self, i: usize) -> String {
         self.series.instances[self.stack.frames[i].instance]
@@ -71,12 +52,7 @@ impl SliceSource for StackSource<'_> {
         self.series.modality.clone()
     }
     fn slice_spacing(&self) -> f64 {
-        let s = self.stack.spacing.spacing.abs();
-        if s > 0.0 {
-            s
-        } else {
-            self.stack.slice_thickness.unwrap_or(1.0)
-        }
+        crate::reading::slice_spacing(self.stack)
     }
 }
 

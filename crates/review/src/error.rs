@@ -44,6 +44,11 @@ pub enum ErrorCode {
     ModelNotApplicable,
     /// The user cancelled; nothing partial was kept.
     Cancelled,
+    /// The action is not allowed now (e.g. sign-off with undecided findings, a QA reader
+    /// deciding, a decision before commit-then-reveal's reveal).
+    NotAllowed,
+    /// The study has been signed off and can no longer be changed.
+    ReadOnly,
 }
 
 impl ErrorCode {
@@ -68,6 +73,8 @@ impl ErrorCode {
             Self::ModelFailed => "model_failed",
             Self::ModelNotApplicable => "model_not_applicable",
             Self::Cancelled => "cancelled",
+            Self::NotAllowed => "not_allowed",
+            Self::ReadOnly => "read_only",
         }
     }
 
@@ -89,6 +96,7 @@ impl ErrorCode {
             | Self::ModelFailed
             | Self::ModelNotApplicable => 9,
             Self::Cancelled => 130,
+            Self::NotAllowed | Self::ReadOnly => 10,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod analysis;
 mod error;
 pub mod ledger;
+pub mod reading;
 pub mod study;
 pub mod system;
 pub mod viewer;
