@@ -8,6 +8,22 @@ fn main() {
         "stack_view",
         "recent_studies",
         "startup_paths",
+        "settings",
+        "save_settings",
+        "readers",
+        "create_reader",
+        "models",
+        "ledger_location",
+        "study_review",
+        "analyse",
+        "cancel_analysis",
+        "decide",
+        "sign_off",
+        "record_impression",
+        "reveal_ai",
+        "qa_decisions",
+        "qa_export",
+        "qa_verify",
     ]);
     if let Err(e) = tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)) {
         eprintln!("tauri-build failed: {e:#}");

@@ -12,10 +12,12 @@ use dokuei_review::{AppError, AppInfo, ErrorCode, OnnxRuntimeInfo};
 use serde::{Deserialize, Serialize};
 use tauri::Manager;
 
+mod reading;
+
 /// The study open in the viewer. `generation` changes with every study opened, so pixel URLs
 /// of an earlier study never resolve against a later one.
 #[derive(Default)]
-struct Viewer {
+pub(crate) struct Viewer {
     open: RwLock<Option<(u32, Arc<OpenStudy>)>>,
     /// Stacks loaded in memory, by (generation, series, stack): the first request for a slice
     /// starts loading its whole stack in the background (in parallel); until it is there, slices
@@ -35,7 +37,7 @@ enum StackState {
 }
 
 impl Viewer {
-    fn current(&self) -> Result<(u32, Arc<OpenStudy>), AppError> {
+    pub(crate) fn current(&self) -> Result<(u32, Arc<OpenStudy>), AppError> {
         self.open
             .read()
             .map_err(|_| AppError::new(ErrorCode::NotFound, "the viewer state is unavailable"))?
@@ -221,7 +223,8 @@ fn loaded_stack(
 }
 
 /// Serves `dokuei://localhost/slice/{generation}/{series}/{stack}/{slice}` (raw modality
-/// values, see `StackView::format`) and `dokuei://localhost/thumb/{generation}/{series}` (PNG).
+/// values, see `StackView::format`), `dokuei://localhost/thumb/{generation}/{series}` (PNG) and
+/// `dokuei://localhost/map/{analysis}/{index}/{slice}` (a heatmap slice, u8).
 /// Errors are plain-text bodies with a status: the file at fault is in the message.
 fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec<u8>> {
     let respond = |status: u16, kind: &str, body: Vec<u8>| {
@@ -247,6 +250,12 @@ fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec
         .skip(1)
         .filter_map(|p| p.parse().ok())
         .collect();
+    if let (Some(&"map"), [analysis, index, slice]) = (parts.first(), &numbers[..]) {
+        return match reading::map_slice(app, *analysis, *index, *slice) {
+            Ok(body) => respond(200, "application/octet-stream", body),
+            Err(e) => fail(e),
+        };
+    }
     let viewer = app.state::<Viewer>();
     let (generation, study) = match viewer.current() {
         Ok(v) => v,
@@ -303,7 +312,23 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         open_study,
         stack_view,
         recent_studies,
-        startup_paths
+        startup_paths,
+        reading::settings,
+        reading::save_settings,
+        reading::readers,
+        reading::create_reader,
+        reading::models,
+        reading::ledger_location,
+        reading::study_review,
+        reading::analyse,
+        reading::cancel_analysis,
+        reading::decide,
+        reading::sign_off,
+        reading::record_impression,
+        reading::reveal_ai,
+        reading::qa_decisions,
+        reading::qa_export,
+        reading::qa_verify
     ])
 }
 
@@ -336,6 +361,7 @@ pub fn run() -> Result<(), tauri::Error> {
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Viewer::default())
+        .manage(reading::Reading::default())
         .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {
             let app = ctx.app_handle().clone();
             let path = request.uri().path().to_owned();

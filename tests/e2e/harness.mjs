@@ -118,3 +118,40 @@ export function pngSize(buffer) {
   if (buffer.toString("latin1", 1, 4) !== "PNG") throw new Error("not a PNG");
   return { width: buffer.readUInt32BE(16), height: buffer.readUInt32BE(20) };
 }
+
+/** The grey value (0–255) of one pixel of a PNG screenshot, with ImageMagick. */
+export function grey(file, x, y) {
+  const out = execFileSync("convert", [file, "-crop", `1x1+${Math.round(x)}+${Math.round(y)}`, "-colorspace", "Gray", "-format", "%[fx:round(255*u)]", "info:"]);
+  return Number(out.toString());
+}
+
+export async function openPaths(browser, paths) {
+  return browser.executeAsync((p, done) => {
+    window.__dokuei.openPaths(p).then(done, (e) => done(String(e)));
+  }, paths);
+}
+
+/** Page coordinates of image pixel (row, column) in pane 0. */
+export async function pagePoint(browser, row, column) {
+  return browser.execute(
+    (r, c) => {
+      const canvas = document.querySelector('[data-testid="viewport-pane-0"] .viewport-canvas');
+      const point = window.__dokuei.viewport(0)?.canvasPoint(r, c);
+      if (!canvas || !point) return null;
+      const rect = canvas.getBoundingClientRect();
+      return { x: rect.left + point[0], y: rect.top + point[1] };
+    },
+    row,
+    column,
+  );
+}
+
+export async function overlay(browser, id) {
+  return browser.$(`[data-testid="${id}"]`).getText();
+}
+
+/** The RGB value (0–255 each) of one pixel of a PNG screenshot, with ImageMagick. */
+export function rgb(file, x, y) {
+  const out = execFileSync("convert", [file, "-crop", `1x1+${Math.round(x)}+${Math.round(y)}`, "-format", "%[fx:round(255*r)],%[fx:round(255*g)],%[fx:round(255*b)]", "info:"]);
+  return out.toString().split(",").map(Number);
+}

@@ -3,13 +3,12 @@
 // in mm and the list of unreadable files. Needs the sample studies (scripts/sample-studies.sh).
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { launch, saveScreenshot } from "./harness.mjs";
+import { grey, launch, openPaths, overlay, pagePoint, saveScreenshot } from "./harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const samples = path.join(root, "sample-studies/generated");
@@ -22,37 +21,6 @@ const size = truth.size;
 const origin = -0.35 * size;
 const topZ = -400 + 2.5 * (truth.slices - 1);
 const toPixel = (x, y) => ({ row: (y - origin) / truth.pixel_spacing_mm, column: (x - origin) / truth.pixel_spacing_mm });
-
-/** The grey value (0–255) of one pixel of a PNG screenshot, with ImageMagick. */
-function grey(file, x, y) {
-  const out = execFileSync("convert", [file, "-crop", `1x1+${Math.round(x)}+${Math.round(y)}`, "-colorspace", "Gray", "-format", "%[fx:round(255*u)]", "info:"]);
-  return Number(out.toString());
-}
-
-async function openPaths(browser, paths) {
-  return browser.executeAsync((p, done) => {
-    window.__dokuei.openPaths(p).then(done, (e) => done(String(e)));
-  }, paths);
-}
-
-/** Page coordinates of image pixel (row, column) in pane 0. */
-async function pagePoint(browser, row, column) {
-  return browser.execute(
-    (r, c) => {
-      const canvas = document.querySelector('[data-testid="viewport-pane-0"] .viewport-canvas');
-      const point = window.__dokuei.viewport(0)?.canvasPoint(r, c);
-      if (!canvas || !point) return null;
-      const rect = canvas.getBoundingClientRect();
-      return { x: rect.left + point[0], y: rect.top + point[1] };
-    },
-    row,
-    column,
-  );
-}
-
-async function overlay(browser, id) {
-  return browser.$(`[data-testid="${id}"]`).getText();
-}
 
 describe("reading the sample CT", () => {
   let app;

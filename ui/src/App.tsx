@@ -1,7 +1,10 @@
 import { getCurrentWebview } from "@tauri-apps/api/webview";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Backend } from "./backend";
-import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
+import { commands, type AppError, type OpenedStudy, type RecentStudy } from "./bindings";
+import { QaView } from "./review/QaView";
+import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
+import { useReview, type ReviewApi, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
 import { fetchAll, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
@@ -22,6 +25,10 @@ export interface DokueiHooks {
   select(series: number, stack: number, pane?: number): Promise<string | null>;
   viewport(pane: number): ViewportHandle | null;
   measurements(): Measurement[];
+  /** The review workflow's state (findings, decisions, timings). */
+  review(): ReviewState;
+  /** Where the QA view's next exports go instead of asking with the save dialog (null: ask). */
+  setExportPath(path: string | null): void;
   transfer: typeof transfer;
   bench: {
     reset(): Promise<void>;
@@ -36,7 +43,7 @@ declare global {
   }
 }
 
-export function App({ backend }: { backend: Backend }) {
+export function App({ backend, reviewApi = commands }: { backend: Backend; reviewApi?: ReviewApi }) {
   const [study, setStudy] = useState<OpenedStudy | null>(null);
   const [error, setError] = useState<AppError | null>(null);
   const [opening, setOpening] = useState(false);
@@ -47,6 +54,8 @@ export function App({ backend }: { backend: Backend }) {
   const [primary, setPrimary] = useState<PrimaryTool>(TOOL.windowLevel);
   const [measurements, setMeasurements] = useState<Measurement[]>([]);
   const [about, setAbout] = useState(false);
+  const [qa, setQa] = useState(false);
+  const exportPathRef = useRef<string | null>(null);
   const handles = useRef<(ViewportHandle | null)[]>([null, null]);
   const measurementsRef = useRef<Measurement[]>([]);
   const panesRef = useRef(panes);
@@ -57,6 +66,23 @@ export function App({ backend }: { backend: Backend }) {
   useEffect(() => {
     void backend.recentStudies().then(setRecent);
   }, [backend, study]);
+
+  // The series under review: the one in the active pane.
+  const activeView = panes[activePane]?.view ?? null;
+  const seriesUid = study?.tree.studies.flatMap((s) => s.series).find((s) => s.key === activeView?.series)?.uid ?? null;
+  const target: Target | null = useMemo(
+    () =>
+      activeView && seriesUid
+        ? { series: activeView.series, stack: activeView.stack, seriesUid, rows: activeView.rows, columns: activeView.columns, slices: activeView.slices }
+        : null,
+    [activeView, seriesUid],
+  );
+  const activeHandle = useCallback(() => handles.current[activePane] ?? null, [activePane]);
+  const review = useReview(reviewApi, study?.generation ?? null, target, activeHandle);
+  const reviewRef = useRef(review);
+  useEffect(() => {
+    reviewRef.current = review;
+  }, [review]);
 
   const select = useCallback(
     async (selection: Selection, pane = activePane): Promise<string | null> => {
@@ -141,6 +167,10 @@ export function App({ backend }: { backend: Backend }) {
       select: (series, stack, pane = 0) => select({ series, stack }, pane),
       viewport: (pane) => handles.current[pane] ?? null,
       measurements: () => measurementsRef.current,
+      review: () => reviewRef.current,
+      setExportPath: (path) => {
+        exportPathRef.current = path;
+      },
       transfer,
       bench: {
         reset: async () => {
@@ -165,7 +195,22 @@ export function App({ backend }: { backend: Backend }) {
   // Keyboard: reading actions go to the active viewport.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
+      if (!e.ctrlKey && !e.metaKey && !e.altKey) {
+        const r = reviewRef.current;
+        if (e.key === "a") {
+          r.setVisible((v) => !v);
+          return;
+        }
+        if (e.key === "n" || e.key === "p") {
+          r.step(e.key === "n" ? 1 : -1);
+          return;
+        }
+        if (e.key === "Escape" && r.editing) {
+          r.setEditing(null);
+          return;
+        }
+      }
       const action = actionForKey(e);
       if (!action) return;
       e.preventDefault();
@@ -238,10 +283,23 @@ export function App({ backend }: { backend: Backend }) {
             </>
           )}
           <span className="sep" />
-          <button type="button" aria-pressed={about} onClick={() => { setAbout((a) => !a); }}>
+          <button type="button" aria-pressed={qa} onClick={() => { setQa((q) => !q); setAbout(false); }} data-testid="qa-toggle">
+            QA
+          </button>
+          <label className="muted" title="Record your own impression before AI results are shown">
+            <input
+              type="checkbox"
+              checked={review.settings.commit_then_reveal}
+              onChange={(e) => void review.saveSettings({ ...review.settings, commit_then_reveal: e.target.checked })}
+              data-testid="commit-then-reveal"
+            />{" "}
+            Commit-then-reveal
+          </label>
+          <button type="button" aria-pressed={about} onClick={() => { setAbout((a) => !a); setQa(false); }}>
             About
           </button>
         </div>
+        <ReaderBar r={review} />
       </header>
       <div className="banner" role="note" data-testid="clinical-use-banner">
         Research software. Bundled models are demonstrations trained on synthetic data: not for clinical use.
@@ -252,7 +310,9 @@ export function App({ backend }: { backend: Backend }) {
         </div>
       )}
       {opening && <div className="progress indeterminate" role="progressbar" aria-label="Opening study" />}
-      {study && !about ? (
+      {qa ? (
+        <QaView api={reviewApi} exportPath={() => Promise.resolve(exportPathRef.current)} />
+      ) : study && !about ? (
         <div className="workspace">
           <StudyBrowser
             generation={study.generation}
@@ -279,6 +339,8 @@ export function App({ backend }: { backend: Backend }) {
                     setActivePane(i);
                   }}
                   onMeasurements={onMeasurements}
+                  overlay={i === activePane ? review.overlay : null}
+                  onDraw={i === activePane ? review.onDraw : null}
                 />
               ) : (
                 <div key={i} className={`viewport empty${i === activePane ? " active" : ""}`} onMouseDown={() => { setActivePane(i); }}>
@@ -288,6 +350,7 @@ export function App({ backend }: { backend: Backend }) {
             )}
           </div>
           <aside className="sidebar">
+            <ReviewPanel r={review} slices={activeView?.slices ?? 0} />
             <h3>Measurements</h3>
             {measurements.length === 0 ? (
               <p className="muted">Press L (or Length) and drag on the image.</p>

@@ -14,7 +14,7 @@ use crate::store::{Ledger, LedgerError};
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
 
 /// Which decisions to export (or count). Empty fields do not filter.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct DecisionFilter {
     /// Inclusive, compared with the UTC timestamp (`2026-01-01` or a full RFC 3339 time).
     pub from: Option<String>,
@@ -46,11 +46,13 @@ pub enum Format {
 }
 
 /// One exported decision, with the AI finding it was about and the model that made it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct ExportedDecision {
     pub schema_version: u32,
+    #[specta(type = i32)]
     pub decision_id: i64,
     pub recorded_at: String,
+    #[specta(type = i32)]
     pub utc_offset_minutes: i64,
     pub study: String,
     pub accession: String,
@@ -62,7 +64,9 @@ pub struct ExportedDecision {
     pub label: String,
     pub reject_reason: String,
     pub reason_text: String,
+    #[specta(type = Option<i32>)]
     pub supersedes_id: Option<i64>,
+    #[specta(type = Option<i32>)]
     pub finding_id: Option<i64>,
     pub ai_label: String,
     pub ai_score: Option<f64>,

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use dokuei_ledger::records::now_utc;
 pub use dokuei_ledger::{
     Action, AnalysisRecord, DecisionFilter, DecisionRecord, ExportedDecision, FindingRecord,
     Format, Identifiers, Ledger, RejectReason, Role, Stats, StudyRecord, VerifyReport,

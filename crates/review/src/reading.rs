@@ -982,3 +982,37 @@ pub fn study_identity(index: &dokuei_dicom::StudyIndex, series_uid: &str) -> Opt
     }
     None
 }
+
+/// Environment variable naming extra model folders (separated like `PATH`).
+pub const MODELS_PATH_ENV: &str = "DOKUEI_MODELS";
+
+/// Where models are looked for, in order: the folders in `DOKUEI_MODELS`, the user's
+/// configured folders, `models/` next to the executable, and the `models/` folder of the
+/// source checkout the app runs from (nearest above the current folder, else the one it was
+/// compiled in). Duplicates and missing folders are dropped.
+pub fn model_roots(configured: &[PathBuf]) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os(MODELS_PATH_ENV)
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    candidates.extend(configured.iter().cloned());
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        candidates.push(dir.join("models"));
+    }
+    if let Some(checkout) = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|a| a.join("models"))
+            .find(|m| m.join("ct-nodule-demo").is_dir())
+    }) {
+        candidates.push(checkout);
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let mut seen = std::collections::HashSet::new();
+    candidates
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .filter(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())))
+        .collect()
+}

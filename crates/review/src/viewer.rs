@@ -77,6 +77,8 @@ pub struct StudyNode {
 pub struct SeriesNode {
     /// The series' key for the other commands (its place in reading-list order).
     pub key: u32,
+    /// Series Instance UID (findings name the series they were found on).
+    pub uid: String,
     pub number: Option<i32>,
     pub modality: String,
     pub description: String,
@@ -112,6 +114,7 @@ pub fn study_tree(study: &OpenStudy) -> StudyTree {
                 let stacks = study.stacks.get(key as usize).map_or(&[][..], |v| v);
                 series.push(SeriesNode {
                     key,
+                    uid: se.uid.clone(),
                     number: se.number,
                     modality: se.modality.clone(),
                     description: se.description.clone(),

@@ -9,6 +9,7 @@ import { addViewportToTools, cornerstone, registerStack, removeViewportFromTools
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
 import type { View } from "./view";
+import { drawOverlay, type OverlaySpec } from "../review/draw";
 
 export interface ViewportHandle {
   act(action: ViewerAction): void;
@@ -16,6 +17,18 @@ export interface ViewportHandle {
   canvasPoint(row: number, column: number): [number, number] | undefined;
   slice(): number;
   goTo(slice: number): Promise<void>;
+  /** Pans so that image pixel (row, column) is at the centre of the viewport. */
+  centreOn(row: number, column: number): void;
+}
+
+/** A pointer event on the image while a region is being drawn, in image pixels. */
+export interface DrawEvent {
+  row: number;
+  column: number;
+  slice: number;
+  phase: "down" | "move" | "up";
+  /** Right button or Shift: erase instead of paint. */
+  erase: boolean;
 }
 
 export interface Measurement {
@@ -35,6 +48,10 @@ interface Props {
   active: boolean;
   onActivate: () => void;
   onMeasurements: (m: Measurement[]) => void;
+  /** The AI overlay (findings, heatmap, the region being drawn). */
+  overlay?: OverlaySpec | null;
+  /** Set while a region is being drawn: the overlay takes the mouse. */
+  onDraw?: ((e: DrawEvent) => void) | null;
   ref?: Ref<ViewportHandle>;
 }
 
@@ -57,9 +74,13 @@ export function Viewport({
   active,
   onActivate,
   onMeasurements,
+  overlay = null,
+  onDraw = null,
   ref,
 }: Props) {
   const element = useRef<HTMLDivElement>(null);
+  const overlayCanvas = useRef<HTMLCanvasElement>(null);
+  const overlayRef = useRef(overlay);
   const [shown, setShown] = useState<Shown>({
     slice: 0,
     center: view.window.center,
@@ -182,6 +203,51 @@ export function Viewport({
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
   }, [viewportId]);
 
+  // The AI overlay: redrawn whenever the image is (scroll, zoom, pan, window) or the overlay changes.
+  const redraw = () => {
+    const canvas = overlayCanvas.current;
+    const vp = viewport();
+    if (!canvas || !vp) return;
+    const id = vp.getCurrentImageId();
+    if (!id) return;
+    drawOverlay(canvas, overlayRef.current, vp.getCurrentImageIdIndex(), view.rows, view.columns, (column, row) => {
+      try {
+        const [x, y] = vp.worldToCanvas(utilities.imageToWorldCoords(id, [column, row]) as Types.Point3);
+        return [x, y];
+      } catch {
+        return undefined;
+      }
+    });
+  };
+  useEffect(() => {
+    overlayRef.current = overlay;
+    redraw();
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `redraw` reads refs and the engine
+  }, [overlay]);
+  useEffect(() => {
+    const el = element.current;
+    if (!el) return;
+    const onRendered = () => {
+      redraw();
+    };
+    el.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
+    return () => {
+      el.removeEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `redraw` reads refs and the engine
+  }, [viewportId, view]);
+
+  const drawEvent = (e: React.PointerEvent<HTMLCanvasElement>, phase: DrawEvent["phase"]) => {
+    const vp = viewport();
+    const el = element.current;
+    if (!vp || !el || !onDraw) return;
+    const rect = el.getBoundingClientRect();
+    const world = vp.canvasToWorld([e.clientX - rect.left, e.clientY - rect.top]);
+    const ij = utilities.worldToImageCoords(vp.getCurrentImageId(), world);
+    if (!ij) return;
+    onDraw({ row: ij[1], column: ij[0], slice: vp.getCurrentImageIdIndex(), phase, erase: e.button === 2 || (e.buttons & 2) !== 0 || e.shiftKey });
+  };
+
   // Length measurements (mm when the spacing is known).
   useEffect(() => {
     const el = element.current;
@@ -282,6 +348,25 @@ export function Viewport({
     },
     slice: () => viewport()?.getCurrentImageIdIndex() ?? 0,
     goTo,
+    centreOn(row: number, column: number) {
+      const vp = viewport();
+      if (!vp) return;
+      const id = vp.getCurrentImageId();
+      const el = element.current;
+      if (!id || !el) return;
+      const target = utilities.imageToWorldCoords(id, [column, row]) as number[] | undefined;
+      const centre = vp.canvasToWorld([el.clientWidth / 2, el.clientHeight / 2]);
+      if (!target) return;
+      const camera = vp.getCamera();
+      const { focalPoint, position } = camera;
+      if (!focalPoint || !position) return;
+      const d = [0, 1, 2].map((k) => (target[k] ?? 0) - (centre[k] ?? 0));
+      vp.setCamera({
+        focalPoint: [focalPoint[0] + (d[0] ?? 0), focalPoint[1] + (d[1] ?? 0), focalPoint[2] + (d[2] ?? 0)],
+        position: [position[0] + (d[0] ?? 0), position[1] + (d[1] ?? 0), position[2] + (d[2] ?? 0)],
+      });
+      vp.render();
+    },
   }));
 
   const onMove = (e: React.MouseEvent<HTMLDivElement>) => {
@@ -320,6 +405,25 @@ export function Viewport({
       <div className="viewport-canvas" ref={element} onMouseMove={onMove} onMouseLeave={() => {
         setProbe("");
       }} />
+      <canvas
+        ref={overlayCanvas}
+        className={`ai-overlay${onDraw ? " drawing" : ""}`}
+        data-testid={`ai-overlay-${viewportId}`}
+        onPointerDown={(e) => {
+          e.currentTarget.setPointerCapture(e.pointerId);
+          drawEvent(e, "down");
+        }}
+        onPointerMove={(e) => {
+          if (e.buttons !== 0) drawEvent(e, "move");
+        }}
+        onPointerUp={(e) => {
+          drawEvent(e, "up");
+        }}
+        onWheel={(e) => {
+          // Scrolling still changes slice while drawing.
+          viewport()?.scroll(e.deltaY > 0 ? 1 : -1);
+        }}
+      />
       {loaded < view.slices && (
         <div
           className="load-progress"

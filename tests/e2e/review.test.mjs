@@ -1,0 +1,249 @@
+// The AI review workflow end to end, in the real app on the sample CT with ct-nodule-demo:
+// a reader profile, a cancelled analysis that leaves nothing behind, a finished one whose
+// overlay colours the planted nodule, a decision on every finding written to the ledger at once
+// (sign-off refused until then), the exact ledger rows checked with sqlite3, `dokuei ledger
+// verify`, and the QA view's export compared with `dokuei ledger export`.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { appPath, launch, openPaths, overlay, pagePoint, rgb, saveScreenshot } from "./harness.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ct = path.join(root, "sample-studies/generated/chest-ct-nodules");
+const truth = JSON.parse(readFileSync(path.join(ct, "ground_truth.json"), "utf8"));
+const manifest = readFileSync(path.join(root, "models/ct-nodule-demo/manifest.toml"), "utf8");
+const modelSha = /sha256\s*=\s*"([0-9a-f]{64})"/.exec(manifest)[1];
+const cli = path.join(path.dirname(appPath()), "dokuei");
+
+const origin = -0.35 * truth.size;
+const topZ = -400 + 2.5 * (truth.slices - 1);
+const toPixel = (x, y) => ({ row: (y - origin) / truth.pixel_spacing_mm, column: (x - origin) / truth.pixel_spacing_mm });
+
+function sql(ledger, query) {
+  const out = execFileSync("sqlite3", ["-json", ledger, query]).toString().trim();
+  return out ? JSON.parse(out) : [];
+}
+
+const testid = (id) => `[data-testid="${id}"]`;
+
+/** The review state the screen holds (findings with their decisions). */
+async function findings(b) {
+  return b.execute(() => window.__dokuei.review().findings);
+}
+
+async function waitDecision(b, key, action) {
+  await b.waitUntil(async () => (await b.$(testid(`finding-${key}`)).getAttribute("data-decision")) === action, {
+    timeout: 10000,
+    timeoutMsg: `finding ${key} did not become ${action}`,
+  });
+}
+
+describe("reviewing the sample CT with ct-nodule-demo", () => {
+  let app;
+  let b;
+  const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-review-"));
+  const ledger = path.join(dir, "ledger.sqlite3");
+
+  before(async () => {
+    app = await launch({ DOKUEI_LEDGER: ledger });
+    b = app.browser;
+    await b.$(testid("ort-version")).waitForDisplayed({ timeout: 20000 });
+    assert.equal(await openPaths(b, [ct]), null);
+    await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice")), { timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  it("creates a reader profile on first use", async () => {
+    await b.$(testid("reader-name")).setValue("Dr. E2E");
+    await b.$(testid("reader-role")).selectByAttribute("value", "radiologist");
+    await b.$(testid("reader-create")).click();
+    const select = await b.$(testid("reader-select"));
+    await select.waitForDisplayed({ timeout: 5000 });
+    assert.match(await select.$("option:checked").getText(), /Dr\. E2E \(radiologist\)/);
+    assert.deepEqual(sql(ledger, "SELECT display_name, role FROM readers"), [{ display_name: "Dr. E2E", role: "radiologist" }]);
+  });
+
+  it("cancels an analysis and leaves no findings and no ledger rows behind", async () => {
+    await b.$(testid("analyse")).click();
+    await b.$(testid("cancel-analysis")).click();
+    const error = await b.$(testid("review-error"));
+    await error.waitForDisplayed({ timeout: 60000 });
+    assert.match(await error.getText(), /cancel/i);
+    assert.equal((await findings(b)).length, 0);
+    assert.equal(await b.$(testid("findings")).isExisting(), false);
+    assert.deepEqual(sql(ledger, "SELECT (SELECT count(*) FROM analyses) AS a, (SELECT count(*) FROM findings) AS f, (SELECT count(*) FROM studies) AS s"), [
+      { a: 0, f: 0, s: 0 },
+    ]);
+  });
+
+  it("runs the model and colours the planted nodule with the label colour", async () => {
+    await b.$(testid("analyse")).click();
+    await b.$(testid("findings")).waitForDisplayed({ timeout: 180000 });
+    await b.$(testid("demo-banner")).waitForDisplayed({ timeout: 5000 });
+    const list = await findings(b);
+    assert.ok(list.length >= 1, "the model found nothing");
+    // The largest planted nodule, and the finding on it.
+    const nodule = truth.nodules.reduce((a, n) => (n.radius > a.radius ? n : a));
+    const slice = Math.round((topZ - nodule.z) / 2.5);
+    const centre = toPixel(nodule.x, nodule.y);
+    const onIt = list.find(
+      (f) =>
+        f.geometry.slices[0] <= slice &&
+        slice <= f.geometry.slices[1] &&
+        f.geometry.box[0] <= centre.column &&
+        centre.column <= f.geometry.box[2] &&
+        f.geometry.box[1] <= centre.row &&
+        centre.row <= f.geometry.box[3],
+    );
+    assert.ok(onIt, `no finding covers the largest nodule at slice ${slice}, row ${centre.row}, column ${centre.column}`);
+    // Clicking its row jumps to its slice and centres it.
+    await b.$(testid(`finding-f${onIt.finding_id}`)).click();
+    await b.waitUntil(async () => (await b.execute(() => window.__dokuei.viewport(0).slice())) === Math.round((onIt.geometry.slices[0] + onIt.geometry.slices[1]) / 2), {
+      timeout: 5000,
+    });
+    await b.execute((s) => window.__dokuei.viewport(0).goTo(s), slice);
+    await b.pause(500);
+    const file = await saveScreenshot(b, "review-overlay");
+    const inside = await pagePoint(b, centre.row + 0.5, centre.column + 0.5);
+    const [r, g] = rgb(file, inside.x, inside.y);
+    // Label colour (255, 64, 32) blended over the grey nodule: red well above green.
+    assert.ok(r - g >= 50, `nodule pixel is rgb(${r}, ${g}) — not the label colour`);
+    // A pixel far from every finding on this slice stays grey.
+    const far = { row: truth.size / 2, column: truth.size / 2 };
+    for (const f of list) {
+      if (f.geometry.slices[0] <= slice && slice <= f.geometry.slices[1]) {
+        assert.ok(
+          far.column < f.geometry.box[0] - 5 || far.column > f.geometry.box[2] + 5 || far.row < f.geometry.box[1] - 5 || far.row > f.geometry.box[3] + 5,
+          "the check point is near a finding",
+        );
+      }
+    }
+    const away = await pagePoint(b, far.row + 0.5, far.column + 0.5);
+    const [r2, g2, b2] = rgb(file, away.x, away.y);
+    assert.ok(Math.abs(r2 - g2) <= 12 && Math.abs(g2 - b2) <= 12, `far pixel is rgb(${r2}, ${g2}, ${b2}) — not grey`);
+    // One key hides every AI overlay.
+    await b.$(testid("viewport-pane-0")).click();
+    await b.keys("a");
+    await b.pause(300);
+    const hidden = await saveScreenshot(b, "review-overlay-hidden");
+    const [r3, g3] = rgb(hidden, inside.x, inside.y);
+    assert.ok(Math.abs(r3 - g3) <= 12, `with overlays hidden the nodule pixel is rgb(${r3}, ${g3})`);
+    await b.keys("a");
+  });
+
+  it("writes each decision at once, refuses an early sign-off, then signs off", async () => {
+    const list = await findings(b);
+    const [first, second, ...rest] = list;
+    await b.$(testid(`confirm-f${first.finding_id}`)).click();
+    await waitDecision(b, `f${first.finding_id}`, "confirm");
+    assert.equal(sql(ledger, "SELECT count(*) AS n FROM decisions")[0].n, 1, "the confirmation is in the ledger before sign-off");
+
+    // Too early: Rust refuses, and says why.
+    await b.$(testid("sign-off")).click();
+    const error = await b.$(testid("review-error"));
+    await error.waitForDisplayed({ timeout: 5000 });
+    assert.match(await error.getText(), /still need/);
+    assert.equal(sql(ledger, "SELECT count(*) AS n FROM sign_offs")[0].n, 0);
+
+    if (second) {
+      await b.$(testid(`reject-f${second.finding_id}`)).click();
+      await b.$(testid("reject-reason")).selectByAttribute("value", "artefact");
+      await b.$(testid("reject-submit")).click();
+      await waitDecision(b, `f${second.finding_id}`, "reject");
+    }
+    for (const f of rest) {
+      await b.$(testid(`confirm-f${f.finding_id}`)).click();
+      await waitDecision(b, `f${f.finding_id}`, "confirm");
+    }
+
+    // Add a finding the model missed: paint a stroke on the current slice.
+    await b.$(testid("add-finding")).click();
+    await b.$(testid("drawing")).waitForDisplayed({ timeout: 5000 });
+    const a = await pagePoint(b, 60, 60);
+    await b
+      .action("pointer")
+      .move({ x: Math.round(a.x), y: Math.round(a.y) })
+      .down({ button: 0 })
+      .move({ x: Math.round(a.x) + 15, y: Math.round(a.y), duration: 100 })
+      .up({ button: 0 })
+      .perform();
+    await b.$(testid("drawing-save")).click();
+    await b.waitUntil(async () => (await findings(b)).some((f) => f.finding_id === null), { timeout: 5000, timeoutMsg: "the added finding is not listed" });
+
+    await b.$(testid("impression")).setValue("Demonstration reading.");
+    await b.$(testid("sign-off")).click();
+    await b.$(testid("signed-off")).waitForDisplayed({ timeout: 5000 });
+    await saveScreenshot(b, "review-signed-off");
+    assert.equal(await b.$(testid("add-finding")).isExisting(), false, "a signed-off study is read-only");
+  });
+
+  it("left exactly these rows in the ledger, which verifies", async () => {
+    const list = await findings(b);
+    const ai = list.filter((f) => f.finding_id !== null);
+    const rows = sql(
+      ledger,
+      `SELECT d.action, d.reject_reason, r.display_name, d.finding_id, a.model_id, a.model_sha256, a.execution_provider
+       FROM decisions d JOIN readers r ON r.id = d.reader_id
+       LEFT JOIN findings f ON f.id = d.finding_id
+       LEFT JOIN analyses a ON a.id = COALESCE(f.analysis_id, (SELECT max(id) FROM analyses))
+       ORDER BY d.id`,
+    );
+    const expected = [
+      "confirm",
+      ...(ai.length > 1 ? ["reject"] : []),
+      ...ai.slice(2).map(() => "confirm"),
+      "add",
+    ];
+    assert.deepEqual(
+      rows.map((r) => r.action),
+      expected,
+    );
+    for (const r of rows) {
+      assert.equal(r.display_name, "Dr. E2E");
+      assert.equal(r.model_id, "ct-nodule-demo");
+      assert.equal(r.model_sha256, modelSha);
+      assert.equal(r.execution_provider, "CPU");
+    }
+    if (ai.length > 1) assert.equal(rows[1].reject_reason, "artefact");
+    assert.equal(rows.at(-1).finding_id, null);
+    const analyses = sql(ledger, "SELECT model_id, model_sha256, execution_provider FROM analyses");
+    assert.deepEqual(analyses, [{ model_id: "ct-nodule-demo", model_sha256: modelSha, execution_provider: "CPU" }]);
+    assert.equal(sql(ledger, "SELECT count(*) AS n FROM findings")[0].n, ai.length);
+    const signOff = sql(ledger, "SELECT confirmed, edited, rejected, added, impression FROM sign_offs");
+    assert.deepEqual(signOff, [
+      { confirmed: ai.length > 1 ? ai.length - 1 : 1, edited: 0, rejected: ai.length > 1 ? 1 : 0, added: 1, impression: "Demonstration reading." },
+    ]);
+    // No patient identifier in the study row.
+    const study = sql(ledger, "SELECT patient_key FROM studies")[0];
+    assert.match(study.patient_key, /^psn-[0-9a-f]{32}$/);
+    const verify = execFileSync(cli, ["ledger", "verify", "--ledger", ledger]).toString();
+    assert.match(verify, /intact|verified|ok/i);
+  });
+
+  it("exports from the QA view exactly what `dokuei ledger export` writes for the same filter", async () => {
+    await b.$(testid("qa-toggle")).click();
+    await b.$(testid("qa-view")).waitForDisplayed({ timeout: 5000 });
+    await b.$(testid("qa-action")).selectByAttribute("value", "confirm");
+    await b.waitUntil(async () => /^\d+ decisions?$/.test(await b.$(testid("qa-count")).getText()), { timeout: 5000 });
+    const ui = path.join(dir, "ui.csv");
+    await b.execute((p) => window.__dokuei.setExportPath(p), ui);
+    await b.$(testid("qa-export-csv")).click();
+    await b.$(testid("qa-exported")).waitForDisplayed({ timeout: 10000 });
+    const fromCli = path.join(dir, "cli.csv");
+    execFileSync(cli, ["ledger", "export", "--ledger", ledger, "--format", "csv", "--action", "confirm", "--output", fromCli]);
+    const [x, y] = [readFileSync(ui, "utf8"), readFileSync(fromCli, "utf8")];
+    assert.equal(x, y);
+    assert.ok(x.split("\n").length >= 3, "the export has a header and decisions");
+    assert.doesNotMatch(x, new RegExp(truth.study_uid ?? "no-such-uid"));
+    await b.$(testid("qa-verify")).click();
+    const result = await b.$(testid("qa-verify-result"));
+    await result.waitForDisplayed({ timeout: 5000 });
+    assert.match(await result.getText(), /^PASS/);
+    await saveScreenshot(b, "review-qa");
+  });
+});

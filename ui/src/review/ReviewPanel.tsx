@@ -1,0 +1,353 @@
+// The review side panel: reader, model, Analyse (progress, cancel), legend and overlay controls,
+// the findings list with a decision on each, drawing, sign-off, and commit-then-reveal.
+
+import { useState } from "react";
+import type { RejectReason, Role } from "../bindings";
+import { ACTION_TEXT, allowedActions, canAnalyse, css, findingKey, REJECT_REASONS, shownGeometry, signOffGate, sizeText } from "./logic";
+import type { ReviewState } from "./useReview";
+
+export function ReaderBar({ r }: { r: ReviewState }) {
+  const [creating, setCreating] = useState(false);
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>("radiologist");
+  if (creating || r.readers.length === 0) {
+    return (
+      <form
+        className="reader-bar"
+        data-testid="reader-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void r.createReader(name, role).then((err) => {
+            if (!err) {
+              setCreating(false);
+              setName("");
+            }
+          });
+        }}
+      >
+        <span className="muted">{r.readers.length === 0 ? "Create your reader profile:" : "New reader:"}</span>
+        <input type="text" placeholder="Display name" value={name} onChange={(e) => { setName(e.target.value); }} data-testid="reader-name" />
+        <select value={role} onChange={(e) => { setRole(e.target.value as Role); }} data-testid="reader-role">
+          <option value="radiologist">Radiologist</option>
+          <option value="clinician">Clinician</option>
+          <option value="qa">QA</option>
+        </select>
+        <button type="submit" data-testid="reader-create">Create</button>
+        {r.readers.length > 0 && (
+          <button type="button" onClick={() => { setCreating(false); }}>
+            Cancel
+          </button>
+        )}
+      </form>
+    );
+  }
+  return (
+    <div className="reader-bar">
+      <span className="muted">Reader</span>
+      <select
+        value={r.reader?.id ?? ""}
+        data-testid="reader-select"
+        onChange={(e) => void r.saveSettings({ ...r.settings, reader_id: e.target.value === "" ? null : Number(e.target.value) })}
+      >
+        <option value="">(none)</option>
+        {r.readers.map((x) => (
+          <option key={x.id} value={x.id}>
+            {x.display_name} ({x.role})
+          </option>
+        ))}
+      </select>
+      <button type="button" onClick={() => { setCreating(true); }}>
+        New…
+      </button>
+    </div>
+  );
+}
+
+export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
+  const [rejecting, setRejecting] = useState<string | null>(null);
+  const [reason, setReason] = useState<RejectReason>("anatomical_structure");
+  const [reasonText, setReasonText] = useState("");
+  const [impression, setImpression] = useState("");
+  const [before, setBefore] = useState("");
+  const [showCard, setShowCard] = useState(false);
+  const [addLabel, setAddLabel] = useState("");
+  const p = r.phase;
+  const gate = signOffGate(r.review, p);
+  const labels = r.model?.labels ?? [];
+  const demo = r.review?.analyses.some((a) => r.modelOf(a.model_id)?.demonstration ?? true) ?? false;
+
+  return (
+    <div className="review" data-testid="review-panel" data-phase={p}>
+      <h3>AI review</h3>
+      {r.error && (
+        <div className="error" role="alert" data-testid="review-error">
+          {r.error}
+        </div>
+      )}
+      {p === "signed-off" && r.review?.sign_off && (
+        <p data-testid="signed-off">
+          Signed off {r.review.sign_off.recorded_at.slice(0, 16).replace("T", " ")} UTC — read-only. Confirmed {r.review.sign_off.confirmed}, edited{" "}
+          {r.review.sign_off.edited}, rejected {r.review.sign_off.rejected}, added {r.review.sign_off.added}.
+          {r.review.sign_off.impression && <><br />Impression: {r.review.sign_off.impression}</>}
+        </p>
+      )}
+      {p === "no-reader" && <p className="muted">Create or choose a reader profile (top bar) to record decisions.</p>}
+      {p === "qa" && <p className="muted">QA readers see decisions; they do not make them. Use the QA view.</p>}
+
+      <label>
+        Model
+        <select value={r.modelDir} onChange={(e) => { r.setModelDir(e.target.value); }} data-testid="model-select">
+          {r.models.map((m) => (
+            <option key={m.dir} value={m.dir} disabled={!m.integrity_ok}>
+              {m.name || m.id} {m.version} {m.integrity_ok ? "" : "— refused"}
+            </option>
+          ))}
+        </select>
+      </label>
+      {r.model && (
+        <div className="muted" data-testid="model-info">
+          {r.model.intended_use} · {r.model.kind} · SHA-256 {r.model.integrity_ok ? "verified" : "MISMATCH"} ({r.model.sha256.slice(0, 12)}…)
+          {r.model.demonstration && <div className="demo-tag">Demonstration model — not for clinical use</div>}
+          {r.model.problem && <div className="error">{r.model.problem}</div>}
+          <button type="button" className="link" onClick={() => { setShowCard((s) => !s); }}>
+            {showCard ? "Hide model card" : "Model card"}
+          </button>
+          {showCard && <div className="model-card">{r.model.model_card || "(no model card)"}</div>}
+        </div>
+      )}
+
+      {p === "impression-needed" && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void r.recordImpression(before);
+          }}
+        >
+          <p className="muted">Commit-then-reveal: record your own impression before the AI results.</p>
+          <textarea rows={2} value={before} onChange={(e) => { setBefore(e.target.value); }} placeholder="e.g. nodule present: yes — right upper lobe" data-testid="impression-before" />
+          <button type="submit" data-testid="impression-record">Record impression</button>
+        </form>
+      )}
+      {p === "awaiting-reveal" && (
+        <p>
+          Impression recorded. {r.review?.findings.length ? "AI results are ready." : "Run the model; results stay hidden until you reveal them."}{" "}
+          {r.review?.findings.length ? (
+            <button type="button" onClick={() => void r.reveal()} data-testid="reveal">
+              Reveal AI results
+            </button>
+          ) : null}
+        </p>
+      )}
+
+      <div className="row">
+        <button type="button" disabled={!canAnalyse(p) || r.progress !== null || !r.model?.integrity_ok} onClick={() => void r.analyse()} data-testid="analyse">
+          Analyse
+        </button>
+        {r.progress && (
+          <button type="button" onClick={() => void r.cancel()} data-testid="cancel-analysis">
+            Cancel
+          </button>
+        )}
+      </div>
+      {r.progress && (
+        <div data-testid="analysis-progress">
+          <progress max={r.progress.total || 1} value={r.progress.done} />
+          <span className="muted">
+            {r.progress.total ? `${String(r.progress.done)}/${String(r.progress.total)}` : "loading…"}
+            {(r.progress.eta_seconds ?? -1) >= 0 ? ` · about ${(r.progress.eta_seconds ?? 0).toFixed(0)} s left` : ""}
+          </span>
+        </div>
+      )}
+      {r.analysis && (
+        <div className="muted" data-testid="analysis-info">
+          {r.review?.analyses.find((a) => a.id === r.analysis?.id)?.model_id} on {r.analysis.provider} in {r.analysis.engineSeconds.toFixed(2)} s
+        </div>
+      )}
+
+      {(p === "reviewing" || p === "signed-off" || p === "qa" || p === "no-reader") && r.review && r.review.analyses.length > 0 && (
+        <>
+          {demo && <div className="demo-banner" data-testid="demo-banner">Demonstration model — not for clinical use</div>}
+          <h3>Legend</h3>
+          <div className="legend" data-testid="legend">
+            {labels.map((l) => (
+              <span key={l.name}>
+                <span className="swatch" style={{ background: css(r.colourOf({ ...dummy, label: l.name, model_id: r.model?.id ?? "" })) }} />
+                {l.name} (≥ {(l.threshold ?? 0).toFixed(2)})
+              </span>
+            ))}
+            <span>
+              <span className="swatch" style={{ background: "#fff" }} />
+              added by a reader
+            </span>
+            {r.analysis?.maps.length ? (
+              <span>
+                heatmap (probability 0.2 → 1)
+                <div className="colourbar" />
+                {r.analysis.imageScores.length > 0 && <span data-testid="image-score">image score {Math.max(...r.analysis.imageScores.map((s) => s[0] ?? 0)).toFixed(2)}</span>}
+              </span>
+            ) : null}
+          </div>
+          <div className="row">
+            <label>
+              <input type="checkbox" checked={r.visible} onChange={(e) => { r.setVisible(e.target.checked); }} data-testid="overlay-visible" /> Show AI (A)
+            </label>
+            <label>
+              Opacity <input type="range" min={0} max={1} step={0.05} value={r.opacity} onChange={(e) => { r.setOpacity(Number(e.target.value)); }} data-testid="opacity" />
+            </label>
+            <label>
+              <input
+                type="checkbox"
+                checked={r.settings.palette === "cvd"}
+                onChange={(e) => void r.saveSettings({ ...r.settings, palette: e.target.checked ? "cvd" : "standard" })}
+                data-testid="palette-cvd"
+              />{" "}
+              Colour-blind-safe palette
+            </label>
+          </div>
+
+          <h3>
+            Findings <span className="muted">(N / P)</span>
+          </h3>
+          {r.findings.length === 0 && <p className="muted">No findings above threshold.</p>}
+          <ol className="findings" data-testid="findings">
+            {r.findings.map((f) => {
+              const key = findingKey(f);
+              const actions = allowedActions(f, p);
+              const d = f.decision;
+              return (
+                <li
+                  key={key}
+                  className={r.selected === key ? "selected" : ""}
+                  style={{ ["--swatch" as string]: css(r.colourOf(f)) }}
+                  data-testid={`finding-${key}`}
+                  data-decision={d?.action ?? "none"}
+                  onClick={() => { r.jumpTo(f); }}
+                >
+                  <div>
+                    <strong>{f.label}</strong> {f.score !== null ? f.score.toFixed(2) : "(added)"} <span className="muted">{sizeText(shownGeometry(f), slices)}</span>
+                  </div>
+                  <div className={`state${d ? "" : " undecided"}`}>
+                    {d ? `${ACTION_TEXT[d.action]}${d.reject_reason ? ` — ${REJECT_REASONS.find((x) => x.value === d.reject_reason)?.label ?? ""}` : ""}${d.reason_text ? `: ${d.reason_text}` : ""}` : "No decision yet"}
+                  </div>
+                  {actions.length > 0 && (
+                    <div className="row" onClick={(e) => { e.stopPropagation(); }}>
+                      {actions.includes("confirm") && (
+                        <button type="button" onClick={() => void r.decide(f, "confirm")} data-testid={`confirm-${key}`}>
+                          Confirm
+                        </button>
+                      )}
+                      {(actions.includes("edit") || actions.includes("add")) && (
+                        <button type="button" onClick={() => { r.startEdit(f, f.label); }} data-testid={`edit-${key}`}>
+                          Edit
+                        </button>
+                      )}
+                      {actions.includes("reject") && (
+                        <button type="button" onClick={() => { setRejecting(key); }} data-testid={`reject-${key}`}>
+                          Reject…
+                        </button>
+                      )}
+                    </div>
+                  )}
+                  {rejecting === key && (
+                    <form
+                      className="row"
+                      onClick={(e) => { e.stopPropagation(); }}
+                      onSubmit={(e) => {
+                        e.preventDefault();
+                        void r.decide(f, "reject", { reason, text: reasonText }).then((err) => {
+                          if (!err) {
+                            setRejecting(null);
+                            setReasonText("");
+                          }
+                        });
+                      }}
+                    >
+                      <select value={reason} onChange={(e) => { setReason(e.target.value as RejectReason); }} data-testid="reject-reason">
+                        {REJECT_REASONS.map((x) => (
+                          <option key={x.value} value={x.value}>
+                            {x.label}
+                          </option>
+                        ))}
+                      </select>
+                      <input type="text" value={reasonText} placeholder="Reason (required for Other)" onChange={(e) => { setReasonText(e.target.value); }} data-testid="reject-text" />
+                      <button type="submit" data-testid="reject-submit">Reject</button>
+                      <button type="button" onClick={() => { setRejecting(null); }}>
+                        Cancel
+                      </button>
+                    </form>
+                  )}
+                </li>
+              );
+            })}
+          </ol>
+        </>
+      )}
+
+      {p === "reviewing" && r.review && r.review.analyses.length > 0 && (
+        <>
+          {r.editing ? (
+            <div data-testid="drawing">
+              <p className="muted">
+                {r.editing.finding ? "Editing" : "Drawing a new"} {r.editing.label}: drag to paint, Shift- or right-drag to erase; scroll to other slices.
+              </p>
+              <div className="row">
+                <label>
+                  Brush {r.editing.radius} px
+                  <input
+                    type="range"
+                    min={1}
+                    max={30}
+                    value={r.editing.radius}
+                    onChange={(e) => { r.setEditing((ed) => (ed ? { ...ed, radius: Number(e.target.value) } : ed)); }}
+                  />
+                </label>
+                <button type="button" onClick={() => void r.saveEdit()} data-testid="drawing-save">
+                  Save
+                </button>
+                <button type="button" onClick={() => { r.setEditing(null); }}>
+                  Cancel
+                </button>
+              </div>
+            </div>
+          ) : (
+            <div className="row">
+              <select value={addLabel || labels[0]?.name || ""} onChange={(e) => { setAddLabel(e.target.value); }} data-testid="add-label">
+                {labels.map((l) => (
+                  <option key={l.name}>{l.name}</option>
+                ))}
+              </select>
+              <button type="button" onClick={() => { r.startEdit(null, addLabel || labels[0]?.name || "finding"); }} data-testid="add-finding">
+                Add a missed finding
+              </button>
+            </div>
+          )}
+          <h3>Sign-off</h3>
+          <textarea rows={2} value={impression} onChange={(e) => { setImpression(e.target.value); }} placeholder="Impression (optional)" data-testid="impression" />
+          <button
+            type="button"
+            aria-disabled={!gate.allowed}
+            title={gate.reason}
+            onClick={() => void r.signOff(impression)}
+            data-testid="sign-off"
+          >
+            Sign off study
+          </button>
+          {!gate.allowed && <div className="muted" data-testid="sign-off-gate">{gate.reason}</div>}
+        </>
+      )}
+    </div>
+  );
+}
+
+// A finding shape for colour lookups of legend entries.
+const dummy = {
+  finding_id: 0,
+  analysis_id: 0,
+  series_uid: "",
+  model_id: "",
+  label: "",
+  score: null,
+  image_score: null,
+  geometry: { box: [0, 0, 0, 0] as [number, number, number, number], slices: [0, 0] as [number, number], mask: [], centroid_lps_mm: [0, 0, 0] as [number, number, number], longest_diameter_mm: 0, area_mm2: 0, volume_mm3: 0 },
+  decision: null,
+};

@@ -1,0 +1,199 @@
+import { describe, expect, it } from "vitest";
+import type { ExportedDecision, Geometry } from "../bindings";
+import {
+  aiVisible,
+  allowedActions,
+  brush,
+  canAnalyse,
+  findingKey,
+  heatColour,
+  labelColour,
+  OKABE_ITO,
+  outline,
+  percentile,
+  phase,
+  signOffGate,
+  sliceBitmap,
+  stepFinding,
+  toMaskSlices,
+  toRuns,
+  type FindingView,
+  type Review,
+} from "./logic";
+import { effective, ratesByVersion, rejectReasons } from "./qa";
+
+const geometry: Geometry = {
+  box: [1, 1, 2, 2],
+  slices: [3, 5],
+  mask: [{ slice: 4, runs: [[5, 2], [9, 2]] }],
+  centroid_lps_mm: [0, 0, 0],
+  longest_diameter_mm: 2,
+  area_mm2: 4,
+  volume_mm3: 10,
+};
+
+function finding(id: number | null, decided: "confirm" | "reject" | "add" | null = null, score = 0.9): FindingView {
+  return {
+    finding_id: id,
+    analysis_id: 1,
+    series_uid: "1.2",
+    model_id: "m",
+    label: "nodule",
+    score: id === null ? null : score,
+    image_score: null,
+    geometry,
+    decision: decided
+      ? { id: 100 + (id ?? 0), action: decided, reject_reason: decided === "reject" ? "artefact" : null, reason_text: "", geometry: null, reader_id: 1, recorded_at: "" }
+      : null,
+  };
+}
+
+function review(over: Partial<Review> = {}): Review {
+  return {
+    study_uid: "1",
+    analyses: [{ id: 1, series_uid: "1.2", model_id: "m", model_version: "1", model_sha256: "ab", execution_provider: "CPU", finished_at: "" }],
+    findings: [finding(1), finding(2)],
+    undecided: 2,
+    sign_off: null,
+    impression_before_ai: null,
+    ai_revealed: false,
+    ...over,
+  };
+}
+
+describe("the decision state machine", () => {
+  it("offers decisions only to a radiologist or clinician, before sign-off", () => {
+    const f = finding(1);
+    expect(allowedActions(f, phase({ role: "radiologist", review: review(), commitThenReveal: false }))).toEqual(["confirm", "edit", "reject"]);
+    expect(allowedActions(f, phase({ role: "qa", review: review(), commitThenReveal: false }))).toEqual([]);
+    expect(allowedActions(f, phase({ role: null, review: review(), commitThenReveal: false }))).toEqual([]);
+    const signed = review({ sign_off: { reader_id: 1, confirmed: 2, edited: 0, rejected: 0, added: 0, impression: "", recorded_at: "" } });
+    expect(phase({ role: "radiologist", review: signed, commitThenReveal: false })).toBe("signed-off");
+    expect(allowedActions(f, "signed-off")).toEqual([]);
+    // An added finding can only be redrawn (a new "add" superseding it).
+    expect(allowedActions(finding(null, "add"), "reviewing")).toEqual(["add"]);
+  });
+
+  it("gates sign-off on a decision for every AI finding", () => {
+    expect(signOffGate(review(), "reviewing")).toEqual({ allowed: false, reason: "2 AI findings still need a decision." });
+    expect(signOffGate(review({ undecided: 1 }), "reviewing").reason).toBe("1 AI finding still needs a decision.");
+    expect(signOffGate(review({ undecided: 0 }), "reviewing").allowed).toBe(true);
+    expect(signOffGate(review({ undecided: 0, analyses: [] }), "reviewing").allowed).toBe(false);
+    expect(signOffGate(review({ undecided: 0 }), "qa").allowed).toBe(false);
+  });
+
+  it("commit-then-reveal: impression first, then analysis, then the reveal shows the AI", () => {
+    const empty = review({ analyses: [], findings: [], undecided: 0 });
+    const first = phase({ role: "clinician", review: empty, commitThenReveal: true });
+    expect(first).toBe("impression-needed");
+    expect(canAnalyse(first)).toBe(false);
+    const committed = phase({ role: "clinician", review: { ...empty, impression_before_ai: "yes" }, commitThenReveal: true });
+    expect(committed).toBe("awaiting-reveal");
+    expect(canAnalyse(committed)).toBe(true);
+    expect(aiVisible(committed)).toBe(false);
+    const analysed = phase({ role: "clinician", review: review({ impression_before_ai: "yes" }), commitThenReveal: true });
+    expect(analysed).toBe("awaiting-reveal");
+    expect(allowedActions(finding(1), analysed)).toEqual([]);
+    const revealed = phase({ role: "clinician", review: review({ impression_before_ai: "yes", ai_revealed: true }), commitThenReveal: true });
+    expect(revealed).toBe("reviewing");
+    expect(aiVisible(revealed)).toBe(true);
+    // Without the setting nothing waits.
+    expect(phase({ role: "clinician", review: empty, commitThenReveal: false })).toBe("reviewing");
+  });
+
+  it("steps through findings in list order, wrapping", () => {
+    const list = [finding(1), finding(2), finding(null, "add")];
+    expect(findingKey(list[2] as FindingView)).toBe("a100");
+    expect(stepFinding(list, null, 1)?.finding_id).toBe(1);
+    expect(stepFinding(list, "f1", 1)?.finding_id).toBe(2);
+    expect(stepFinding(list, "f1", -1)?.finding_id).toBeNull();
+    expect(stepFinding([], null, 1)).toBeUndefined();
+  });
+});
+
+describe("colours", () => {
+  const labels = [
+    { name: "nodule", color: [255, 64, 64, 255] as [number, number, number, number], threshold: 0.5 },
+    { name: "mass", color: [64, 255, 64, 255] as [number, number, number, number], threshold: 0.5 },
+  ];
+  it("uses the manifest's colours, or Okabe–Ito by label order for colour-vision deficiency", () => {
+    expect(labelColour("nodule", labels, "standard")).toEqual([255, 64, 64, 255]);
+    expect(labelColour("mass", labels, "cvd")).toEqual(OKABE_ITO[1]);
+    expect(labelColour("unknown", labels, "standard")).toEqual([255, 255, 255, 255]);
+  });
+  it("makes low heatmap values transparent and high ones red and opaque", () => {
+    expect(heatColour(20)[3]).toBe(0);
+    expect(heatColour(255)).toEqual([255, 0, 0, 255]);
+    const mid = heatColour(128);
+    expect(mid[3]).toBeGreaterThan(0);
+    expect(mid[3]).toBeLessThan(255);
+  });
+});
+
+describe("masks", () => {
+  it("round-trips runs and bitmaps, and paints and erases with the brush", () => {
+    const bitmap = sliceBitmap(geometry, 4, 4, 4);
+    expect(bitmap && Array.from(bitmap)).toEqual([0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
+    expect(sliceBitmap(geometry, 3, 4, 4)).toBeNull();
+    expect(bitmap && toRuns(bitmap)).toEqual([[5, 2], [9, 2]]);
+    const edge = bitmap ? outline(bitmap, 4, 4) : null;
+    // A 2×2 square is all edge.
+    expect(edge && Array.from(edge).filter(Boolean).length).toBe(4);
+    const b = new Uint8Array(25);
+    brush(b, 5, 5, 2, 2, 1, 1);
+    expect(toRuns(b)).toEqual([[7, 1], [11, 3], [17, 1]]);
+    brush(b, 5, 5, 2, 2, 0, 0);
+    expect(b[12]).toBe(0);
+    expect(toMaskSlices(new Map([[2, b], [1, new Uint8Array(25)]]))).toEqual([{ slice: 2, runs: [[7, 1], [11, 1], [13, 1], [17, 1]] }]);
+  });
+  it("computes nearest-rank percentiles", () => {
+    expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95)).toBe(10);
+    expect(percentile([], 95)).toBeNaN();
+  });
+});
+
+describe("QA charts", () => {
+  const row = (id: number, action: string, day: string, over: Partial<ExportedDecision> = {}): ExportedDecision => ({
+    schema_version: 1,
+    decision_id: id,
+    recorded_at: `${day}T10:00:00.000Z`,
+    utc_offset_minutes: 0,
+    study: "s",
+    accession: "",
+    modality: "CT",
+    patient_key: "",
+    reader: "r",
+    reader_role: "radiologist",
+    action,
+    label: "nodule",
+    reject_reason: action === "reject" ? "artefact" : "",
+    reason_text: "",
+    supersedes_id: null,
+    finding_id: id,
+    ai_label: "nodule",
+    ai_score: 0.9,
+    model_id: "m",
+    model_version: "1",
+    model_sha256: "",
+    execution_provider: "CPU",
+    geometry_json: "",
+    app_version: "",
+    ...over,
+  });
+  it("counts effective decisions per model version and day, and reject reasons", () => {
+    const rows = [
+      row(1, "confirm", "2026-11-01"),
+      row(2, "reject", "2026-11-01"),
+      row(3, "edit", "2026-11-01", { supersedes_id: 1, finding_id: 1 }),
+      row(4, "confirm", "2026-11-02", { model_version: "2" }),
+      row(5, "add", "2026-11-02", { finding_id: null }),
+    ];
+    expect(effective(rows).map((r) => r.decision_id)).toEqual([2, 3, 4, 5]);
+    expect(ratesByVersion(rows)).toEqual([
+      { model: "m 1", points: [{ day: "2026-11-01", confirmed: 0, edited: 1, rejected: 1, decided: 2 }] },
+      { model: "m 2", points: [{ day: "2026-11-02", confirmed: 1, edited: 0, rejected: 0, decided: 1 }] },
+    ]);
+    expect(rejectReasons(rows)).toEqual([["artefact", 1]]);
+  });
+});

@@ -1,0 +1,457 @@
+// The review workflow's state for the open study: the reader, the models, the running analysis,
+// the study's findings and decisions as recorded in the ledger, and the region being drawn.
+// Every decision goes to Rust (and the ledger) at once; the screen shows what Rust returns.
+
+import { Channel } from "@tauri-apps/api/core";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import {
+  commands,
+  type Action,
+  type AnalyseProgress,
+  type AnalyseResult,
+  type AppError,
+  type MapInfo,
+  type ModelSummary,
+  type Reader,
+  type RejectReason,
+  type Role,
+  type Settings_Serialize as Settings,
+  type StudyReview,
+} from "../bindings";
+import { schemeUrl } from "../viewer/imageId";
+import type { DrawEvent, ViewportHandle } from "../viewer/Viewport";
+import type { OverlayFinding, OverlaySpec } from "./draw";
+import {
+  ADDED_COLOUR,
+  aiVisible,
+  bitmaps,
+  brush,
+  findingKey,
+  findingSlice,
+  labelColour,
+  phase as phaseOf,
+  shownGeometry,
+  stepFinding,
+  toMaskSlices,
+  type FindingView,
+  type Palette,
+  type Review,
+  type Rgba,
+} from "./logic";
+
+/** The commands the review uses (the generated bindings; a test may pass its own). */
+export type ReviewApi = typeof commands;
+
+export interface Target {
+  /** Series key in the open study, its stack, and its Series Instance UID. */
+  series: number;
+  stack: number;
+  seriesUid: string;
+  rows: number;
+  columns: number;
+  slices: number;
+}
+
+interface Editing {
+  /** The finding being edited, or null for a new one. */
+  finding: FindingView | null;
+  label: string;
+  bitmaps: Map<number, Uint8Array>;
+  version: number;
+  radius: number;
+}
+
+interface AnalysisShown {
+  id: number;
+  series: number;
+  stack: number;
+  maps: MapInfo[];
+  imageScores: number[][];
+  engineSeconds: number;
+  /** Click on Analyse → overlays on screen (ms), measured by the screen. */
+  uiMs: number | null;
+  clickedAt: number;
+  provider: string;
+}
+
+export type ReviewState = ReturnType<typeof useReview>;
+
+const asReview = (r: StudyReview): Review => r as Review;
+
+function message(e: AppError): string {
+  return e.message;
+}
+
+export function useReview(api: ReviewApi, generation: number | null, target: Target | null, handle: () => ViewportHandle | null) {
+  const [settings, setSettings] = useState<Settings>({ reader_id: null, commit_then_reveal: false, palette: "standard", model_folders: [] });
+  const [readers, setReaders] = useState<Reader[]>([]);
+  const [models, setModels] = useState<ModelSummary[]>([]);
+  const [modelDir, setModelDir] = useState<string>("");
+  const [review, setReview] = useState<Review | null>(null);
+  const [progress, setProgress] = useState<AnalyseProgress | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [analysis, setAnalysis] = useState<AnalysisShown | null>(null);
+  const [opacity, setOpacity] = useState(0.6);
+  const [visible, setVisible] = useState(true);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [editing, setEditing] = useState<Editing | null>(null);
+  const [heatVersion, setHeatVersion] = useState(0);
+  const heat = useRef(new Map<string, Uint8Array | "loading">());
+  const decisionMs = useRef<number[]>([]);
+  const drawing = useRef(false);
+
+  useEffect(() => {
+    void api.settings().then(setSettings);
+    void api.readers().then((r) => {
+      if (r.status === "ok") setReaders(r.data);
+      else setError(message(r.error));
+    });
+  }, [api]);
+
+  useEffect(() => {
+    void api.models().then((r) => {
+      if (r.status === "ok") {
+        setModels(r.data);
+        setModelDir((d) => d || (r.data.find((m) => m.integrity_ok)?.dir ?? ""));
+      } else setError(message(r.error));
+    });
+  }, [api, settings.model_folders]);
+
+  const reader = readers.find((r) => r.id === settings.reader_id) ?? null;
+  const current = useMemo(() => phaseOf({ role: reader?.role ?? null, review, commitThenReveal: settings.commit_then_reveal }), [reader, review, settings.commit_then_reveal]);
+
+  // The study's review as recorded, whenever the series on screen changes.
+  const seriesKey = target?.series ?? null;
+  useEffect(() => {
+    if (seriesKey === null || generation === null) return;
+    let live = true;
+    void api.studyReview(seriesKey).then((r) => {
+      if (!live) return;
+      if (r.status === "ok") setReview(asReview(r.data));
+      else setError(message(r.error));
+    });
+    return () => {
+      live = false;
+    };
+  }, [api, seriesKey, generation]);
+
+  const saveSettings = useCallback(
+    async (next: Settings) => {
+      const r = await api.saveSettings(next);
+      if (r.status === "ok") setSettings(r.data);
+      else setError(message(r.error));
+    },
+    [api],
+  );
+
+  const createReader = useCallback(
+    async (name: string, role: Role): Promise<string | null> => {
+      const r = await api.createReader(name, role);
+      if (r.status === "error") {
+        setError(message(r.error));
+        return r.error.message;
+      }
+      setReaders((old) => [...old, r.data]);
+      await saveSettings({ ...settings, reader_id: r.data.id });
+      return null;
+    },
+    [api, saveSettings, settings],
+  );
+
+  const model = models.find((m) => m.dir === modelDir) ?? null;
+  const modelOf = useCallback((id: string) => models.find((m) => m.id === id) ?? null, [models]);
+
+  // Findings of the series on screen, in list order (AI by score, then added).
+  const findings = useMemo(
+    () => (review && target ? review.findings.filter((f) => f.series_uid === target.seriesUid || f.finding_id === null) : []),
+    [review, target],
+  );
+
+  const colourOf = useCallback(
+    (f: FindingView): Rgba => {
+      const m = modelOf(f.model_id) ?? model;
+      if (f.finding_id === null) {
+        return m ? labelColour(f.label, m.labels, settings.palette as Palette) : ADDED_COLOUR;
+      }
+      return labelColour(f.label, m?.labels ?? [], settings.palette as Palette);
+    },
+    [modelOf, model, settings.palette],
+  );
+
+  const analyse = useCallback(async (): Promise<string | null> => {
+    if (!target || !modelDir) return "choose a series and a model";
+    setError(null);
+    const clickedAt = performance.now();
+    setProgress({ done: 0, total: 0, eta_seconds: -1 });
+    const channel = new Channel<AnalyseProgress>();
+    channel.onmessage = (p) => {
+      setProgress(p);
+    };
+    const r = await api.analyse(target.series, target.stack, modelDir, channel);
+    setProgress(null);
+    if (r.status === "error") {
+      setError(message(r.error));
+      return r.error.message;
+    }
+    const data: AnalyseResult = r.data;
+    heat.current.clear();
+    setReview(asReview(data.review));
+    setSelected(null);
+    setAnalysis({
+      id: data.analysis_id,
+      series: target.series,
+      stack: target.stack,
+      maps: data.maps,
+      imageScores: data.image_scores.map((row) => row.map((x) => x ?? 0)),
+      engineSeconds: data.engine_seconds ?? 0,
+      uiMs: null,
+      clickedAt,
+      provider: data.execution_provider,
+    });
+    return null;
+  }, [api, target, modelDir]);
+
+  const cancel = useCallback(async () => {
+    await api.cancelAnalysis();
+  }, [api]);
+
+  const jumpTo = useCallback(
+    (f: FindingView) => {
+      setSelected(findingKey(f));
+      const h = handle();
+      if (!h) return;
+      const g = shownGeometry(f);
+      void h.goTo(findingSlice(f)).then(() => {
+        h.centreOn((g.box[1] + g.box[3] + 1) / 2, (g.box[0] + g.box[2] + 1) / 2);
+      });
+    },
+    [handle],
+  );
+
+  const step = useCallback(
+    (by: 1 | -1) => {
+      const f = stepFinding(findings, selected, by);
+      if (f) jumpTo(f);
+    },
+    [findings, selected, jumpTo],
+  );
+
+  const decide = useCallback(
+    async (
+      f: FindingView | null,
+      action: Action,
+      extra: { reason?: RejectReason; text?: string; mask?: Editing["bitmaps"]; label?: string } = {},
+    ): Promise<string | null> => {
+      if (!target || !reader) return "choose a reader profile first";
+      const started = performance.now();
+      const r = await api.decide(target.series, target.stack, reader.id, {
+        finding_id: f?.finding_id ?? null,
+        replaces_added: f && f.finding_id === null ? (f.decision?.id ?? null) : null,
+        action,
+        label: extra.label ?? f?.label ?? "",
+        reject_reason: extra.reason ?? null,
+        reason_text: extra.text ?? "",
+        mask: extra.mask ? toMaskSlices(extra.mask) : [],
+      });
+      if (r.status === "error") {
+        setError(message(r.error));
+        return r.error.message;
+      }
+      decisionMs.current.push(performance.now() - started);
+      setError(null);
+      setReview(asReview(r.data.review));
+      return null;
+    },
+    [api, target, reader],
+  );
+
+  const startEdit = useCallback(
+    (f: FindingView | null, label: string) => {
+      if (!target) return;
+      setEditing({
+        finding: f,
+        label,
+        bitmaps: f ? bitmaps(shownGeometry(f), target.rows, target.columns) : new Map<number, Uint8Array>(),
+        version: 0,
+        radius: Math.max(2, Math.round(target.columns / 100)),
+      });
+      if (f) jumpTo(f);
+    },
+    [target, jumpTo],
+  );
+
+  const onDraw = useCallback(
+    (e: DrawEvent) => {
+      if (!target) return;
+      if (e.phase === "down") drawing.current = true;
+      if (e.phase === "up") {
+        drawing.current = false;
+        return;
+      }
+      if (!drawing.current) return;
+      setEditing((ed) => {
+        if (!ed) return ed;
+        const b = ed.bitmaps.get(e.slice) ?? new Uint8Array(target.rows * target.columns);
+        brush(b, target.rows, target.columns, e.row - 0.5, e.column - 0.5, ed.radius, e.erase ? 0 : 1);
+        ed.bitmaps.set(e.slice, b);
+        return { ...ed, version: ed.version + 1 };
+      });
+    },
+    [target],
+  );
+
+  const saveEdit = useCallback(async (): Promise<string | null> => {
+    if (!editing) return null;
+    const f = editing.finding;
+    const action: Action = f && f.finding_id !== null ? "edit" : "add";
+    const err = await decide(f, action, { mask: editing.bitmaps, label: editing.label });
+    if (!err) setEditing(null);
+    return err;
+  }, [editing, decide]);
+
+  const signOff = useCallback(
+    async (impression: string): Promise<string | null> => {
+      if (!target || !reader) return "choose a reader profile first";
+      const r = await api.signOff(target.series, reader.id, impression);
+      if (r.status === "error") {
+        setError(message(r.error));
+        return r.error.message;
+      }
+      setError(null);
+      setReview(asReview(r.data));
+      return null;
+    },
+    [api, target, reader],
+  );
+
+  const recordImpression = useCallback(
+    async (text: string): Promise<string | null> => {
+      if (!target || !reader) return "choose a reader profile first";
+      const r = await api.recordImpression(target.series, reader.id, text);
+      if (r.status === "error") {
+        setError(message(r.error));
+        return r.error.message;
+      }
+      setError(null);
+      setReview(asReview(r.data));
+      return null;
+    },
+    [api, target, reader],
+  );
+
+  const reveal = useCallback(async (): Promise<string | null> => {
+    if (!target || !reader) return "choose a reader profile first";
+    const r = await api.revealAi(target.series, reader.id);
+    if (r.status === "error") {
+      setError(message(r.error));
+      return r.error.message;
+    }
+    setReview(asReview(r.data));
+    return null;
+  }, [api, target, reader]);
+
+  // The heatmap of the analysis on screen, fetched slice by slice as they are shown.
+  const heatmapFor = useMemo(() => {
+    const map = analysis?.maps[0];
+    if (!analysis || !map || !target || analysis.series !== target.series || analysis.stack !== target.stack) return null;
+    const id = analysis.id;
+    return (slice: number): Uint8Array | undefined => {
+      const key = `${String(id)}/${String(map.index)}/${String(slice)}`;
+      const have = heat.current.get(key);
+      if (have instanceof Uint8Array) return have;
+      if (have === undefined) {
+        heat.current.set(key, "loading");
+        void fetch(schemeUrl(`map/${key}`))
+          .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(String(r.status)))))
+          .then((b) => {
+            heat.current.set(key, new Uint8Array(b));
+            setHeatVersion((v) => v + 1);
+          })
+          .catch(() => heat.current.delete(key));
+      }
+      return undefined;
+    };
+  }, [analysis, target]);
+
+  const showAi = aiVisible(current);
+  const overlay: OverlaySpec | null = useMemo(() => {
+    if (!target) return null;
+    const kindOf = (f: FindingView) => modelOf(f.model_id)?.kind ?? "segmentation";
+    const list: OverlayFinding[] = showAi
+      ? findings
+          .filter((f) => f.decision?.action !== "reject")
+          .filter((f) => !(editing?.finding && findingKey(editing.finding) === findingKey(f)))
+          .map((f) => ({
+            key: findingKey(f),
+            geometry: shownGeometry(f),
+            colour: colourOf(f),
+            caption: `${f.label}${f.score !== null ? ` ${f.score.toFixed(2)}` : " (added)"}`,
+            box: kindOf(f) === "detection" && f.decision?.action !== "edit",
+            selected: selected === findingKey(f),
+          }))
+      : [];
+    return {
+      visible: visible && showAi,
+      opacity,
+      findings: list,
+      heatmap: showAi ? heatmapFor : null,
+      revision: heatVersion,
+      editing: editing
+        ? { bitmaps: editing.bitmaps, colour: editing.finding ? colourOf(editing.finding) : ADDED_COLOUR, version: editing.version }
+        : null,
+    };
+  }, [target, showAi, findings, editing, colourOf, selected, visible, opacity, heatmapFor, modelOf, heatVersion]);
+
+  // Click on Analyse → overlays on screen: measured once the overlay with the new findings has
+  // been handed to the viewport and a frame has been drawn.
+  useEffect(() => {
+    if (!analysis || analysis.uiMs !== null) return;
+    const id = requestAnimationFrame(() => {
+      setAnalysis((a) => (a && a.uiMs === null ? { ...a, uiMs: performance.now() - a.clickedAt } : a));
+    });
+    return () => {
+      cancelAnimationFrame(id);
+    };
+  }, [analysis, overlay]);
+
+  return {
+    settings,
+    saveSettings,
+    readers,
+    reader,
+    createReader,
+    models,
+    model,
+    modelDir,
+    setModelDir,
+    review,
+    phase: current,
+    findings,
+    colourOf,
+    progress,
+    error,
+    setError,
+    analysis,
+    analyse,
+    cancel,
+    opacity,
+    setOpacity,
+    visible,
+    setVisible,
+    selected,
+    jumpTo,
+    step,
+    decide,
+    editing,
+    setEditing,
+    startEdit,
+    onDraw: editing ? onDraw : null,
+    saveEdit,
+    signOff,
+    recordImpression,
+    reveal,
+    overlay,
+    decisionMs,
+    modelOf,
+  };
+}
