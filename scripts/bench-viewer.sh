@@ -7,6 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/lib.sh
+claim_target_dir
 bash scripts/setup.sh --test
 say "building the release CLI and app"
 cargo build --release -p dokuei

@@ -147,7 +147,15 @@ pub async fn models(app: tauri::AppHandle) -> Result<Vec<ModelSummary>, AppError
         .map(PathBuf::from)
         .collect();
     tauri::async_runtime::spawn_blocking(move || {
-        reading::list_models(&reading::model_roots(&configured))
+        let provider = match dokuei_review::onnx_runtime_info() {
+            Ok(info) => info.preferred_provider.name().to_owned(),
+            Err(_) => "unavailable (ONNX Runtime not loaded)".to_owned(),
+        };
+        let mut list = reading::list_models(&reading::model_roots(&configured));
+        for m in &mut list {
+            m.execution_provider = provider.clone();
+        }
+        list
     })
     .await
     .map_err(|e| AppError::new(ErrorCode::ModelFailed, e.to_string()))
@@ -297,6 +305,7 @@ fn run_analysis(
     let identity = reading::study_identity(&study.index, &s.uid)
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the series' study is not open"))?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut last_sent = started - std::time::Duration::from_secs(1);
     let (model, analysis) = dokuei_review::analysis::analyse_series(
         &runtime,
         std::path::Path::new(model_dir),
@@ -304,6 +313,15 @@ fn run_analysis(
         stack as usize,
         Some(threads),
         &mut |p| {
+            // At most two updates a second (and always the last): each one re-renders and repaints the
+            // window, which costs tens of ms of CPU under software rendering, taken from the model.
+            let now = std::time::Instant::now();
+            if p.done < p.total
+                && now.duration_since(last_sent) < std::time::Duration::from_millis(500)
+            {
+                return;
+            }
+            last_sent = now;
             let _ = on_progress.send(AnalyseProgress {
                 done: p.done as u32,
                 total: p.total as u32,

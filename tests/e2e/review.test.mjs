@@ -247,3 +247,60 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await saveScreenshot(b, "review-qa");
   });
 });
+
+describe("commit-then-reveal on the sample radiograph with cxr-opacity-demo", () => {
+  let app;
+  let b;
+  const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-reveal-"));
+  const ledger = path.join(dir, "ledger.sqlite3");
+  const xr = path.join(root, "sample-studies/generated/chest-xr-opacity");
+  const xrTruth = JSON.parse(readFileSync(path.join(xr, "ground_truth.json"), "utf8"));
+
+  before(async () => {
+    app = await launch({ DOKUEI_LEDGER: ledger });
+    b = app.browser;
+    await b.$(testid("ort-version")).waitForDisplayed({ timeout: 20000 });
+    await b.$(testid("reader-name")).setValue("Dr. Reveal");
+    await b.$(testid("reader-role")).selectByAttribute("value", "clinician");
+    await b.$(testid("reader-create")).click();
+    await b.$(testid("reader-select")).waitForDisplayed({ timeout: 5000 });
+    await b.$(testid("commit-then-reveal")).click();
+    assert.equal(await openPaths(b, [xr]), null);
+    await b.waitUntil(async () => /Im 1\/1/.test(await overlay(b, "overlay-slice")), { timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  it("asks for the reader's impression first, hides the results until revealed, and records the order", async () => {
+    const model = (await b.$(testid("model-select")).$$("option").map((o) => o.getAttribute("value"))).find((v) => v.endsWith("cxr-opacity-demo"));
+    await b.$(testid("model-select")).selectByAttribute("value", model);
+    assert.equal(await b.$(testid("analyse")).isEnabled(), false, "Analyse waits for the impression");
+    await b.$(testid("impression-before")).setValue("opacity present: yes, right upper zone");
+    await b.$(testid("impression-record")).click();
+    await b.waitUntil(() => b.$(testid("analyse")).isEnabled(), { timeout: 5000 });
+    await b.$(testid("analyse")).click();
+    await b.$(testid("reveal")).waitForDisplayed({ timeout: 60000 });
+    // Results are recorded but not shown: no list, nothing drawn.
+    assert.equal(await b.$(testid("findings")).isExisting(), false);
+    const blank = await b.execute(() => window.__dokuei.review().overlay.findings.length);
+    assert.equal(blank, 0);
+    await b.$(testid("reveal")).click();
+    await b.$(testid("findings")).waitForDisplayed({ timeout: 5000 });
+    await b.$(testid("image-score")).waitForDisplayed({ timeout: 5000 });
+    assert.match(await b.$(testid("image-score")).getText(), /image score (0\.9\d|1\.00)/);
+    // The heatmap and the region are drawn over the planted opacity.
+    await b.pause(500);
+    const file = await saveScreenshot(b, "review-radiograph-heatmap");
+    const o = xrTruth.opacities[0];
+    const at = await pagePoint(b, o.row + 0.5, o.column + 0.5);
+    const [r, g, bl] = rgb(file, at.x, at.y);
+    assert.ok(r - bl >= 40 || g - bl >= 40, `opacity centre is rgb(${r}, ${g}, ${bl}) — no heatmap colour`);
+    const events = sql(ledger, "SELECT kind, recorded_at FROM reading_events ORDER BY id");
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ["impression_before_ai", "ai_revealed"],
+    );
+    const shown = sql(ledger, "SELECT min(shown_at) AS t FROM findings")[0].t;
+    assert.ok(events[0].recorded_at <= shown && shown <= events[1].recorded_at, `impression ${events[0].recorded_at}, shown ${shown}, revealed ${events[1].recorded_at}`);
+    assert.equal(sql(ledger, "SELECT content FROM reading_events WHERE kind = 'impression_before_ai'")[0].content, "opacity present: yes, right upper zone");
+  });
+});

@@ -483,6 +483,8 @@ export type ModelSummary_Deserialize = {
 	problem?: string | null,
 	/**  The model card (Markdown), empty when it cannot be read. */
 	model_card: string,
+	/**  Where it will run (e.g. "CPU", "CUDA"), filled in by the caller that knows the runtime. */
+	execution_provider: string,
 };
 
 /**  A model found in a models folder, as the models panel shows it. */
@@ -510,6 +512,8 @@ export type ModelSummary_Serialize = {
 	problem: string | null,
 	/**  The model card (Markdown), empty when it cannot be read. */
 	model_card: string,
+	/**  Where it will run (e.g. "CPU", "CUDA"), filled in by the caller that knows the runtime. */
+	execution_provider: string,
 };
 
 /**  The ONNX Runtime library in use and the execution providers it offers. */

@@ -120,6 +120,8 @@ pub struct ModelSummary {
     pub problem: Option<String>,
     /// The model card (Markdown), empty when it cannot be read.
     pub model_card: String,
+    /// Where it will run (e.g. "CPU", "CUDA"), filled in by the caller that knows the runtime.
+    pub execution_provider: String,
 }
 
 fn kind_name(kind: OutputKind) -> &'static str {
@@ -176,6 +178,7 @@ pub fn summarise_model(dir: &Path) -> ModelSummary {
                 integrity_ok: false,
                 problem: Some(e.to_string()),
                 model_card: String::new(),
+                execution_provider: String::new(),
             };
         }
     };
@@ -219,6 +222,7 @@ pub fn summarise_model(dir: &Path) -> ModelSummary {
         integrity_ok: problem.is_none(),
         problem,
         model_card: std::fs::read_to_string(base.join(&m.model_card)).unwrap_or_default(),
+        execution_provider: String::new(),
     }
 }
 

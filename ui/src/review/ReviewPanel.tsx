@@ -104,11 +104,18 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
           ))}
         </select>
       </label>
+      <button type="button" className="link" onClick={() => void r.addModelFolder()} data-testid="add-model-folder">
+        Add a models folder…
+      </button>
+      {r.models.filter((m) => m.problem).map((m) => (
+        <div key={m.dir} className="error" data-testid="model-problem">
+          {m.dir}: {m.problem}
+        </div>
+      ))}
       {r.model && (
         <div className="muted" data-testid="model-info">
-          {r.model.intended_use} · {r.model.kind} · SHA-256 {r.model.integrity_ok ? "verified" : "MISMATCH"} ({r.model.sha256.slice(0, 12)}…)
+          {r.model.intended_use} · {r.model.kind} · runs on {r.model.execution_provider} · SHA-256 {r.model.integrity_ok ? "verified" : "MISMATCH"} ({r.model.sha256.slice(0, 12)}…)
           {r.model.demonstration && <div className="demo-tag">Demonstration model — not for clinical use</div>}
-          {r.model.problem && <div className="error">{r.model.problem}</div>}
           <button type="button" className="link" onClick={() => { setShowCard((s) => !s); }}>
             {showCard ? "Hide model card" : "Model card"}
           </button>
@@ -130,8 +137,8 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
       )}
       {p === "awaiting-reveal" && (
         <p>
-          Impression recorded. {r.review?.findings.length ? "AI results are ready." : "Run the model; results stay hidden until you reveal them."}{" "}
-          {r.review?.findings.length ? (
+          Impression recorded. {r.review?.analyses.length ? "AI results are ready." : "Run the model; results stay hidden until you reveal them."}{" "}
+          {r.review?.analyses.length ? (
             <button type="button" onClick={() => void r.reveal()} data-testid="reveal">
               Reveal AI results
             </button>
@@ -151,7 +158,16 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
       </div>
       {r.progress && (
         <div data-testid="analysis-progress">
-          <progress max={r.progress.total || 1} value={r.progress.done} />
+          <div
+            className="bar"
+            role="progressbar"
+            aria-label="Analysis"
+            aria-valuemin={0}
+            aria-valuemax={r.progress.total}
+            aria-valuenow={r.progress.done}
+          >
+            <div style={{ width: `${String(r.progress.total ? (100 * r.progress.done) / r.progress.total : 0)}%` }} />
+          </div>
           <span className="muted">
             {r.progress.total ? `${String(r.progress.done)}/${String(r.progress.total)}` : "loading…"}
             {(r.progress.eta_seconds ?? -1) >= 0 ? ` · about ${(r.progress.eta_seconds ?? 0).toFixed(0)} s left` : ""}

@@ -3,6 +3,7 @@
 // Every decision goes to Rust (and the ledger) at once; the screen shows what Rust returns.
 
 import { Channel } from "@tauri-apps/api/core";
+import { open } from "@tauri-apps/plugin-dialog";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   commands,
@@ -157,6 +158,13 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     },
     [api, saveSettings, settings],
   );
+
+  const addModelFolder = useCallback(async () => {
+    const dir = await open({ directory: true, multiple: false, title: "A folder of models (each in its own folder with a manifest.toml)" });
+    if (typeof dir !== "string") return;
+    if (settings.model_folders.includes(dir)) return;
+    await saveSettings({ ...settings, model_folders: [...settings.model_folders, dir] });
+  }, [settings, saveSettings]);
 
   const model = models.find((m) => m.dir === modelDir) ?? null;
   const modelOf = useCallback((id: string) => models.find((m) => m.id === id) ?? null, [models]);
@@ -422,6 +430,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     createReader,
     models,
     model,
+    addModelFolder,
     modelDir,
     setModelDir,
     review,
