@@ -99,17 +99,27 @@ pub fn components(
     in_3d: bool,
     mean_score: bool,
 ) -> Vec<(Vec<usize>, f64)> {
-    let n = p.slices * p.rows * p.columns;
-    // Visited marks only: a component's voxels are collected as it is flooded.
-    let mut seen = vec![false; n];
-    let mut out = Vec::new();
     let plane = p.rows * p.columns;
+    // Only voxels at or above the threshold take part: collect them in one pass over the map (a
+    // handful of thousands out of millions), then flood-fill among them. No whole-volume
+    // "visited" array is allocated.
+    let above: Vec<usize> = p
+        .values
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v >= threshold)
+        .map(|(i, _)| i)
+        .collect();
+    let position: std::collections::HashMap<usize, usize> =
+        above.iter().enumerate().map(|(k, &v)| (v, k)).collect();
+    let mut seen = vec![false; above.len()];
+    let mut out = Vec::new();
     let mut stack = Vec::new();
-    for start in 0..n {
-        if seen[start] || p.values[start] < threshold {
+    for (k, &start) in above.iter().enumerate() {
+        if seen[k] {
             continue;
         }
-        seen[start] = true;
+        seen[k] = true;
         stack.push(start);
         let mut voxels = Vec::new();
         while let Some(v) = stack.pop() {
@@ -130,8 +140,10 @@ pub fn components(
                             continue;
                         }
                         let w = z as usize * plane + y as usize * p.columns + x as usize;
-                        if !seen[w] && p.values[w] >= threshold {
-                            seen[w] = true;
+                        if let Some(&j) = position.get(&w)
+                            && !seen[j]
+                        {
+                            seen[j] = true;
                             stack.push(w);
                         }
                     }

@@ -155,7 +155,12 @@ impl ExecutionProviderKind {
             Self::DirectMl => ort::ep::DirectML::default().register(builder),
             #[cfg(feature = "coreml")]
             Self::CoreMl => ort::ep::CoreML::default().register(builder),
-            Self::Cpu => ort::ep::CPU::default().register(builder),
+            // The arena allocator, as ONNX Runtime itself defaults to (ort's wrapper turns it off):
+            // without it every intermediate tensor is a fresh allocation, and large ones are
+            // fresh pages from the kernel each time.
+            Self::Cpu => ort::ep::CPU::default()
+                .with_arena_allocator(true)
+                .register(builder),
             #[allow(unreachable_patterns)]
             other => Err(ort::Error::new(format!(
                 "this build of Dokuei was compiled without the {} execution provider",
