@@ -24,6 +24,7 @@ fn main() {
         "qa_decisions",
         "qa_export",
         "qa_verify",
+        "pixel_server",
     ]);
     if let Err(e) = tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)) {
         eprintln!("tauri-build failed: {e:#}");

@@ -12,6 +12,7 @@ use dokuei_review::{AppError, AppInfo, ErrorCode, OnnxRuntimeInfo};
 use serde::{Deserialize, Serialize};
 use tauri::Manager;
 
+mod pixel_server;
 mod reading;
 
 /// The study open in the viewer. `generation` changes with every study opened, so pixel URLs
@@ -227,15 +228,20 @@ fn loaded_stack(
 /// `dokuei://localhost/map/{analysis}/{index}/{slice}` (a heatmap slice, u8).
 /// Errors are plain-text bodies with a status: the file at fault is in the message.
 fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec<u8>> {
-    let respond = |status: u16, kind: &str, body: Vec<u8>| {
-        tauri::http::Response::builder()
-            .status(status)
-            .header("Content-Type", kind)
-            .header("Access-Control-Allow-Origin", "*")
-            .header("Cache-Control", "no-store")
-            .body(body)
-            .unwrap_or_default()
-    };
+    let (status, kind, body) = pixels(app, path);
+    tauri::http::Response::builder()
+        .status(status)
+        .header("Content-Type", kind)
+        .header("Access-Control-Allow-Origin", "*")
+        .header("Cache-Control", "no-store")
+        .body(body)
+        .unwrap_or_default()
+}
+
+/// The pixel resources behind both transports (the URI scheme and the loopback server):
+/// (status, content type, body).
+fn pixels(app: &tauri::AppHandle, path: &str) -> (u16, &'static str, Vec<u8>) {
+    let respond = |status: u16, kind: &'static str, body: Vec<u8>| (status, kind, body);
     let fail = |e: AppError| {
         let status = if e.code == ErrorCode::NotFound {
             404
@@ -289,6 +295,15 @@ fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec
     }
 }
 
+/// The loopback pixel server, when it started (`http://127.0.0.1:{port}/{secret}/slice/…`).
+#[tauri::command]
+#[specta::specta]
+fn pixel_server(
+    state: tauri::State<'_, Option<pixel_server::PixelServer>>,
+) -> Option<pixel_server::PixelServer> {
+    state.inner().clone()
+}
+
 /// The application's name, version and clinical-use notice.
 #[tauri::command]
 #[specta::specta]
@@ -328,7 +343,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::reveal_ai,
         reading::qa_decisions,
         reading::qa_export,
-        reading::qa_verify
+        reading::qa_verify,
+        pixel_server
     ])
 }
 
@@ -362,6 +378,16 @@ pub fn run() -> Result<(), tauri::Error> {
         .plugin(tauri_plugin_dialog::init())
         .manage(Viewer::default())
         .manage(reading::Reading::default())
+        .setup(|app| {
+            let handle = app.handle().clone();
+            // The loopback transport is an alternative to the URI scheme; without it the scheme
+            // serves everything.
+            let server = pixel_server::start(move |path| pixels(&handle, path))
+                .map_err(|e| eprintln!("dokuei: the loopback pixel server did not start: {e}"))
+                .ok();
+            app.manage(server);
+            Ok(())
+        })
         .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {
             let app = ctx.app_handle().clone();
             let path = request.uri().path().to_owned();

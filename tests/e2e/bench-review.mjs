@@ -78,7 +78,7 @@ try {
     const step = (i) => {
       const review = window.__dokuei.review();
       const list = review.findings.filter((f) => f.finding_id !== null);
-      if (i >= n || list.length === 0) return done({ click: review.decisionMs.current.slice(-n), count: out.length });
+      if (i >= n || list.length === 0) return done({ click: review.decisionMs.current.slice(-n), rust: review.commitMs.current.slice(-n), count: out.length });
       const f = list[i % list.length];
       const action = Math.floor(i / list.length) % 2 === 0 ? "confirm" : "reject";
       review
@@ -94,6 +94,10 @@ try {
   }, decisions);
   if (times.error) throw new Error(times.error);
   const c = times.click;
+  const rs = times.rust;
+  console.log(
+    `  of which in Rust (ledger checks, the SQLite transaction, the study's review read back): p50 ${median(rs).toFixed(1)} ms, p95 ${quantile(rs, 0.95).toFixed(1)} ms`,
+  );
   console.log(
     `decision click → row committed (round trip through Rust and SQLite, synchronous=FULL), ${c.length} decisions: p50 ${median(c).toFixed(1)} ms, p95 ${quantile(c, 0.95).toFixed(1)} ms, max ${Math.max(...c).toFixed(1)} ms (target p95 ≤ 50 ms)`,
   );

@@ -5,7 +5,7 @@
 //   DOKUEI_E2E_OUT    folder for screenshots (default: tests/output/e2e)
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
@@ -50,6 +50,69 @@ async function waitForPort(port, child, timeoutMs = 15000) {
   throw new Error(`tauri-driver did not listen on port ${port} within ${timeoutMs} ms`);
 }
 
+/** Live processes as { pid, ppid, pgrp, comm }, read from /proc. */
+function processes() {
+  const list = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const [state, ppid, pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (state !== "Z") list.push({ pid: Number(name), ppid: Number(ppid), pgrp: Number(pgrp), comm });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return list;
+}
+
+/** tauri-driver's process group and every descendant of `root` (WebKitWebDriver, the app). */
+function family(root) {
+  const all = processes();
+  const found = new Map(all.filter((p) => p.pgrp === root).map((p) => [p.pid, p]));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) {
+      if (!found.has(p.pid) && (p.ppid === root || found.has(p.ppid))) {
+        found.set(p.pid, p);
+        grew = true;
+      }
+    }
+  }
+  return [...found.values()];
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Ends a launch: closes the WebDriver session (the app should exit with its window), says on
+ * stderr if the app is still running a few seconds later, then kills tauri-driver and whatever
+ * it started, so no process (or its inherited output pipe) outlives the test file.
+ */
+async function shutdown(browser, driver) {
+  if (browser) await Promise.race([browser.deleteSession().catch(() => {}), sleep(15000)]);
+  let left = [];
+  for (let waited = 0; waited < 5000; waited += 250) {
+    left = family(driver.pid).filter((p) => p.comm.startsWith("dokuei"));
+    if (left.length === 0) break;
+    await sleep(250);
+  }
+  if (browser && left.length > 0) {
+    console.error(`harness: ${left.map((p) => `${p.comm} (${p.pid})`).join(", ")} still running 5 s after the session ended; killing it`);
+  }
+  for (const p of family(driver.pid)) {
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  driver.kill("SIGKILL");
+  driver.stdout.destroy();
+  driver.stderr.destroy();
+}
+
 /**
  * Launches the app with extra environment variables (and command-line arguments) and returns
  * `{ browser, logs, close }`.
@@ -65,6 +128,7 @@ export async function launch(env = {}, args = []) {
   const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
     env: { ...process.env, XDG_DATA_HOME: dataHome, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true, // its own process group, so shutdown() finds all it started
   });
   driver.stdout.on("data", (d) => (output += d));
   driver.stderr.on("data", (d) => (output += d));
@@ -88,13 +152,10 @@ export async function launch(env = {}, args = []) {
       browser,
       logs: () => output,
       dataHome,
-      close: async () => {
-        await browser.deleteSession().catch(() => {});
-        driver.kill();
-      },
+      close: () => shutdown(browser, driver),
     };
   } catch (e) {
-    driver.kill();
+    await shutdown(null, driver);
     throw new Error(`${e.message}\n--- tauri-driver output ---\n${output}`);
   }
 }

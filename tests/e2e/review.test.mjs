@@ -64,6 +64,10 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await b.$(testid("reader-create")).click();
     const select = await b.$(testid("reader-select"));
     await select.waitForDisplayed({ timeout: 5000 });
+    // The new profile is listed first and selected a moment later.
+    await b
+      .waitUntil(async () => /Dr\. E2E \(radiologist\)/.test(await select.$("option:checked").getText()), { timeout: 5000 })
+      .catch(() => {});
     assert.match(await select.$("option:checked").getText(), /Dr\. E2E \(radiologist\)/);
     assert.deepEqual(sql(ledger, "SELECT display_name, role FROM readers"), [{ display_name: "Dr. E2E", role: "radiologist" }]);
   });

@@ -8,7 +8,7 @@ import { useReview, type ReviewApi, type ReviewState, type Target } from "./revi
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
 import { fetchAll, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
-import { applyMouseBindings, transfer } from "./viewer/cornerstone";
+import { applyMouseBindings, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
 import { toView, type View } from "./viewer/view";
@@ -29,6 +29,8 @@ export interface DokueiHooks {
   review(): ReviewState;
   /** Where the QA view's next exports go instead of asking with the save dialog (null: ask). */
   setExportPath(path: string | null): void;
+  /** Which pixel transport is in use; switching is for the benchmark. */
+  transport(use?: "scheme" | "loopback"): Promise<"scheme" | "loopback">;
   transfer: typeof transfer;
   bench: {
     reset(): Promise<void>;
@@ -62,6 +64,14 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
   useEffect(() => {
     panesRef.current = panes;
   }, [panes]);
+
+  // Slices come from the loopback pixel server when it runs: it measured faster than the URI
+  // scheme (README, "Pixel transport"); the scheme stays the fallback.
+  useEffect(() => {
+    void backend.pixelServer().then(setLoopback, () => {
+      setLoopback(null);
+    });
+  }, [backend]);
 
   useEffect(() => {
     void backend.recentStudies().then(setRecent);
@@ -171,6 +181,11 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
       setExportPath: (path) => {
         exportPathRef.current = path;
       },
+      transport: async (use) => {
+        if (use === "scheme") setLoopback(null);
+        if (use === "loopback") setLoopback(await backend.pixelServer());
+        return loopbackBase() ? "loopback" : "scheme";
+      },
       transfer,
       bench: {
         reset: async () => {
@@ -190,7 +205,7 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
         },
       },
     };
-  }, [openPaths, select, study]);
+  }, [backend, openPaths, select, study]);
 
   // Keyboard: reading actions go to the active viewport.
   useEffect(() => {

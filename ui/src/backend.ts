@@ -11,6 +11,7 @@ import {
   type RecentStudy,
   type StackView,
 } from "./bindings";
+import { loopbackUrl } from "./viewer/imageId";
 
 /** How the generated bindings return a command's `Result<T, AppError>`. */
 export type Result<T, E> = { status: "ok"; data: T } | { status: "error"; error: E };
@@ -25,6 +26,8 @@ export interface Backend {
   startupPaths(): Promise<string[]>;
   /** Asks the user for a folder (or files: DICOM, DICOMDIR, zip); null when cancelled. */
   pick(kind: "folder" | "files"): Promise<string[] | null>;
+  /** The loopback pixel server's base URL, or null when it did not start (the scheme serves). */
+  pixelServer(): Promise<string | null>;
 }
 
 export const tauriBackend: Backend = {
@@ -34,6 +37,10 @@ export const tauriBackend: Backend = {
   stackView: (series, stack) => commands.stackView(series, stack),
   recentStudies: () => commands.recentStudies(),
   startupPaths: () => commands.startupPaths(),
+  async pixelServer() {
+    const server = await commands.pixelServer();
+    return server ? loopbackUrl(server) : null;
+  },
   async pick(kind) {
     const chosen = await open(
       kind === "folder"
@@ -85,6 +92,10 @@ export class MemoryBackend implements Backend {
   }
 
   pick(): Promise<string[] | null> {
+    return Promise.resolve(null);
+  }
+
+  pixelServer(): Promise<string | null> {
     return Promise.resolve(null);
   }
 }

@@ -62,6 +62,8 @@ export const commands = {
 	 */
 	qaExport: (filter: DecisionFilter_Deserialize, format: string, identified: boolean, path: string) => typedError<number, AppError>(__TAURI_INVOKE("qa_export", { filter, format, identified, path })),
 	qaVerify: () => typedError<VerifyResult_Serialize, AppError>(__TAURI_INVOKE("qa_verify")),
+	/**  The loopback pixel server, when it started (`http://127.0.0.1:{port}/{secret}/slice/…`). */
+	pixelServer: () => __TAURI_INVOKE<PixelServer | null>("pixel_server"),
 };
 
 /* Types */
@@ -542,6 +544,12 @@ export type OpenedStudy_Serialize = {
 	/**  Part of every pixel URL (`dokuei://localhost/slice/{generation}/…`). */
 	generation: number,
 	tree: StudyTree_Serialize,
+};
+
+/**  Where the server listens and the secret its paths start with. */
+export type PixelServer = {
+	port: number,
+	secret: string,
 };
 
 /**  What one execution provider looks like on this machine. */

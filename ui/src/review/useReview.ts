@@ -99,6 +99,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   const [heatVersion, setHeatVersion] = useState(0);
   const heat = useRef(new Map<string, Uint8Array | "loading">());
   const decisionMs = useRef<number[]>([]);
+  const commitMs = useRef<number[]>([]);
   const drawing = useRef(false);
 
   useEffect(() => {
@@ -152,11 +153,15 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
         setError(message(r.error));
         return r.error.message;
       }
+      // The new profile becomes the current reader in the same render that lists it, so the
+      // reader bar never shows it unselected.
+      const saved = await api.saveSettings({ ...settings, reader_id: r.data.id });
       setReaders((old) => [...old, r.data]);
-      await saveSettings({ ...settings, reader_id: r.data.id });
+      if (saved.status === "ok") setSettings(saved.data);
+      else setError(message(saved.error));
       return null;
     },
-    [api, saveSettings, settings],
+    [api, settings],
   );
 
   const addModelFolder = useCallback(async () => {
@@ -266,6 +271,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
         return r.error.message;
       }
       decisionMs.current.push(performance.now() - started);
+      commitMs.current.push(r.data.commit_ms ?? NaN);
       setError(null);
       setReview(asReview(r.data.review));
       return null;
@@ -461,6 +467,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     reveal,
     overlay,
     decisionMs,
+    commitMs,
     modelOf,
   };
 }

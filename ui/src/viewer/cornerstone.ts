@@ -62,12 +62,34 @@ function typed(format: string, buffer: ArrayBuffer): Samples {
   }
 }
 
+/** The loopback pixel server (`http://127.0.0.1:{port}/{secret}`), when it is used. */
+let loopback: string | null = null;
+
+/** Slices come from the loopback server at `base` (null: the `dokuei://` scheme). */
+export function setLoopback(base: string | null): void {
+  loopback = base;
+}
+
+export function loopbackBase(): string | null {
+  return loopback;
+}
+
 /** Fetches one slice's bytes; the shell names the file at fault in its error body. */
 export async function fetchSlice(id: string): Promise<ArrayBuffer> {
   const ref = parseImageId(id);
   if (!ref) throw new Error(`not a Dokuei image id: ${id}`);
   const started = performance.now();
-  const response = await fetch(sliceUrl(ref));
+  let response: Response;
+  try {
+    response = await fetch(sliceUrl(ref, loopback));
+  } catch (e) {
+    // A network failure of the loopback server (not an error answer): the URI scheme serves
+    // the same bytes, so switch to it for good rather than leave the viewer blank.
+    if (!loopback) throw e;
+    console.warn(`dokuei: loopback pixel server failed (${String(e)}); using the dokuei: scheme`);
+    loopback = null;
+    response = await fetch(sliceUrl(ref));
+  }
   if (!response.ok) throw new Error(await response.text());
   const buffer = await response.arrayBuffer();
   transfer.bytes += buffer.byteLength;

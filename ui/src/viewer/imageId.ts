@@ -34,8 +34,18 @@ export function schemeUrl(path: string, userAgent: string = navigator.userAgent)
   return http ? `http://dokuei.localhost/${p}` : `dokuei://localhost/${p}`;
 }
 
-export function sliceUrl(r: SliceRef, userAgent?: string): string {
-  return schemeUrl(`slice/${r.generation}/${r.series}/${r.stack}/${r.slice}`, userAgent);
+/**
+ * Where a slice's bytes are fetched: from the loopback pixel server at `loopback`
+ * (`http://127.0.0.1:{port}/{secret}`) when it runs, else through the `dokuei` URI scheme.
+ */
+export function sliceUrl(r: SliceRef, loopback?: string | null, userAgent?: string): string {
+  const path = `slice/${r.generation}/${r.series}/${r.stack}/${r.slice}`;
+  return loopback ? `${loopback.replace(/\/+$/, "")}/${path}` : schemeUrl(path, userAgent);
+}
+
+/** The base URL of the loopback pixel server the shell started. */
+export function loopbackUrl(server: { port: number; secret: string }): string {
+  return `http://127.0.0.1:${server.port}/${server.secret}`;
 }
 
 export function thumbUrl(generation: number, series: number, userAgent?: string): string {

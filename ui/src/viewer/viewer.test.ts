@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { KEY_BINDINGS, MOUSE_BINDINGS, actionForKey, clampSlice, TOOL } from "./bindings";
-import { imageId, parseImageId, schemeUrl, sliceUrl, stackKey, thumbUrl } from "./imageId";
+import { imageId, loopbackUrl, parseImageId, schemeUrl, sliceUrl, stackKey, thumbUrl } from "./imageId";
 import { dicomDate, lengthText, personName, probeText, sliceText, windowText, zoomText } from "./overlay";
 
 describe("tool bindings", () => {
@@ -49,9 +49,16 @@ describe("image ids", () => {
   it("serves pixels on the custom scheme of each platform", () => {
     const linux = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15";
     const windows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/120";
-    expect(sliceUrl({ generation: 1, series: 2, stack: 0, slice: 5 }, linux)).toBe("dokuei://localhost/slice/1/2/0/5");
+    expect(sliceUrl({ generation: 1, series: 2, stack: 0, slice: 5 }, null, linux)).toBe("dokuei://localhost/slice/1/2/0/5");
     expect(thumbUrl(1, 2, windows)).toBe("http://dokuei.localhost/thumb/1/2");
     expect(schemeUrl("//a/b", linux)).toBe("dokuei://localhost/a/b");
+  });
+
+  it("serves slices from the loopback server under its secret when it runs", () => {
+    const base = loopbackUrl({ port: 41234, secret: "00ff" });
+    expect(base).toBe("http://127.0.0.1:41234/00ff");
+    expect(sliceUrl({ generation: 1, series: 2, stack: 0, slice: 5 }, base)).toBe("http://127.0.0.1:41234/00ff/slice/1/2/0/5");
+    expect(sliceUrl({ generation: 1, series: 2, stack: 0, slice: 5 }, `${base}/`)).toBe("http://127.0.0.1:41234/00ff/slice/1/2/0/5");
   });
 });
 
