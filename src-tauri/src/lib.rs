@@ -295,13 +295,23 @@ fn pixels(app: &tauri::AppHandle, path: &str) -> (u16, &'static str, Vec<u8>) {
     }
 }
 
-/// The loopback pixel server, when it started (`http://127.0.0.1:{port}/{secret}/slice/…`).
+/// Starts the loopback pixel server on first call (`http://127.0.0.1:{port}/{secret}/slice/…`)
+/// and says where it listens; null when it cannot start. The `dokuei:` scheme is the default
+/// transport: the two measured within each other's noise (README, "Pixel transport"), and a
+/// port nobody uses is a port nobody can probe, so the server runs only when asked for.
 #[tauri::command]
 #[specta::specta]
 fn pixel_server(
-    state: tauri::State<'_, Option<pixel_server::PixelServer>>,
+    app: tauri::AppHandle,
+    state: tauri::State<'_, std::sync::Mutex<Option<pixel_server::PixelServer>>>,
 ) -> Option<pixel_server::PixelServer> {
-    state.inner().clone()
+    let mut server = state.lock().unwrap_or_else(|e| e.into_inner());
+    if server.is_none() {
+        *server = pixel_server::start(move |path| pixels(&app, path))
+            .map_err(|e| eprintln!("dokuei: the loopback pixel server did not start: {e}"))
+            .ok();
+    }
+    server.clone()
 }
 
 /// The application's name, version and clinical-use notice.
@@ -378,16 +388,7 @@ pub fn run() -> Result<(), tauri::Error> {
         .plugin(tauri_plugin_dialog::init())
         .manage(Viewer::default())
         .manage(reading::Reading::default())
-        .setup(|app| {
-            let handle = app.handle().clone();
-            // The loopback transport is an alternative to the URI scheme; without it the scheme
-            // serves everything.
-            let server = pixel_server::start(move |path| pixels(&handle, path))
-                .map_err(|e| eprintln!("dokuei: the loopback pixel server did not start: {e}"))
-                .ok();
-            app.manage(server);
-            Ok(())
-        })
+        .manage(std::sync::Mutex::new(None::<pixel_server::PixelServer>))
         .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {
             let app = ctx.app_handle().clone();
             let path = request.uri().path().to_owned();

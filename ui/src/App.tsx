@@ -29,7 +29,7 @@ export interface DokueiHooks {
   review(): ReviewState;
   /** Where the QA view's next exports go instead of asking with the save dialog (null: ask). */
   setExportPath(path: string | null): void;
-  /** Which pixel transport is in use; switching is for the benchmark. */
+  /** Which pixel transport is in use (default: the scheme); switching is for the benchmark. */
   transport(use?: "scheme" | "loopback"): Promise<"scheme" | "loopback">;
   transfer: typeof transfer;
   bench: {
@@ -64,14 +64,6 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
   useEffect(() => {
     panesRef.current = panes;
   }, [panes]);
-
-  // Slices come from the loopback pixel server when it runs: it measured faster than the URI
-  // scheme (README, "Pixel transport"); the scheme stays the fallback.
-  useEffect(() => {
-    void backend.pixelServer().then(setLoopback, () => {
-      setLoopback(null);
-    });
-  }, [backend]);
 
   useEffect(() => {
     void backend.recentStudies().then(setRecent);

@@ -26,7 +26,7 @@ export interface Backend {
   startupPaths(): Promise<string[]>;
   /** Asks the user for a folder (or files: DICOM, DICOMDIR, zip); null when cancelled. */
   pick(kind: "folder" | "files"): Promise<string[] | null>;
-  /** The loopback pixel server's base URL, or null when it did not start (the scheme serves). */
+  /** Starts the loopback pixel server (the alternative transport); its base URL, or null. */
   pixelServer(): Promise<string | null>;
 }
 

@@ -62,7 +62,12 @@ export const commands = {
 	 */
 	qaExport: (filter: DecisionFilter_Deserialize, format: string, identified: boolean, path: string) => typedError<number, AppError>(__TAURI_INVOKE("qa_export", { filter, format, identified, path })),
 	qaVerify: () => typedError<VerifyResult_Serialize, AppError>(__TAURI_INVOKE("qa_verify")),
-	/**  The loopback pixel server, when it started (`http://127.0.0.1:{port}/{secret}/slice/…`). */
+	/**
+	 *  Starts the loopback pixel server on first call (`http://127.0.0.1:{port}/{secret}/slice/…`)
+	 *  and says where it listens; null when it cannot start. The `dokuei:` scheme is the default
+	 *  transport: the two measured within each other's noise (README, "Pixel transport"), and a
+	 *  port nobody uses is a port nobody can probe, so the server runs only when asked for.
+	 */
 	pixelServer: () => __TAURI_INVOKE<PixelServer | null>("pixel_server"),
 };
 
