@@ -87,6 +87,17 @@ try {
   console.log(
     `scroll through ${frames.length} slices: p50 ${quantile(frames, 0.5).toFixed(1)} ms, p95 ${quantile(frames, 0.95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms per slice (target p95 ≤ 16 ms)`,
   );
+  // 4. The floor: the same steps through a bare WebGL2 renderer of the same size, same webview.
+  const floor = await b.executeAsync((done) => {
+    window.__dokuei.bench.glFloor(0).then(done, (e) => done({ error: String(e) }));
+  });
+  if (floor.error) {
+    console.log(`bare WebGL2 renderer: ${floor.error}`);
+  } else {
+    const q = (xs) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms`;
+    console.log(`bare WebGL2 renderer, same canvas size: upload + draw + GPU wait ${q(floor.draw)}; to the next animation frame ${q(floor.frame)}; animation frames with nothing changing every ${q(floor.idle)}`);
+    console.log(`Cornerstone3D scroll step / bare renderer's frame (p50): ${(quantile(frames, 0.5) / quantile(floor.frame, 0.5)).toFixed(2)}×`);
+  }
 } finally {
   await app.close();
 }

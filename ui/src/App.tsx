@@ -7,8 +7,9 @@ import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewApi, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
-import { fetchAll, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
-import { applyMouseBindings, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
+import { fetchAll, glFloor, type GlFloor, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
+import { imageId } from "./viewer/imageId";
+import { applyMouseBindings, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
 import { toView, type View } from "./viewer/view";
@@ -36,6 +37,8 @@ export interface DokueiHooks {
     reset(): Promise<void>;
     fetchAll(series: number, stack: number, inFlight: number): Promise<Throughput>;
     scrollAll(pane: number): Promise<number[]>;
+    /** The same steps through a bare WebGL2 renderer on a canvas of the pane's size. */
+    glFloor(pane: number): Promise<GlFloor>;
   };
 }
 
@@ -194,6 +197,18 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
           const handle = handles.current[pane];
           const slices = panesRef.current[pane]?.view.slices ?? 0;
           return handle ? scrollAll(handle, slices) : Promise.resolve([]);
+        },
+        glFloor: async (pane) => {
+          const view = panesRef.current[pane]?.view;
+          const el = document.querySelector(".viewport-canvas");
+          if (!view || !el || !study) throw new Error("no series on screen");
+          if (view.format !== "i16") throw new Error(`the floor renderer takes 16-bit signed slices, not ${view.format}`);
+          const generation = study.generation;
+          const buffers: ArrayBuffer[] = [];
+          for (let slice = 0; slice < view.slices; slice++) {
+            buffers.push(await fetchSlice(imageId({ generation, series: view.series, stack: view.stack, slice })));
+          }
+          return glFloor(buffers, view.rows, view.columns, [el.clientWidth, el.clientHeight]);
         },
       },
     };

@@ -57,3 +57,104 @@ export async function scrollAll(handle: ViewportHandle, slices: number): Promise
 export function purgeImages(): void {
   cache.purgeCache();
 }
+
+/** Frame times (ms) of the smallest WebGL2 renderer that shows these slices. */
+export interface GlFloor {
+  /** Upload the slice, draw it with window/level in the shader, wait for the GPU (readPixels). */
+  draw: number[];
+  /** The same, then until the next animation frame (the compositor has the frame). */
+  frame: number[];
+  /** Intervals between animation frames with nothing changing on screen. */
+  idle: number[];
+}
+
+const VERTEX = `#version 300 es
+in vec2 p; out vec2 uv;
+void main() { uv = vec2(p.x * 0.5 + 0.5, 0.5 - p.y * 0.5); gl_Position = vec4(p, 0.0, 1.0); }`;
+const FRAGMENT = `#version 300 es
+precision highp float; precision highp isampler2D;
+uniform isampler2D image; uniform float center; uniform float width;
+in vec2 uv; out vec4 colour;
+void main() {
+  ivec2 size = textureSize(image, 0);
+  float v = float(texelFetch(image, ivec2(uv * vec2(size)), 0).r);
+  float g = clamp((v - (center - 0.5)) / (width - 1.0) + 0.5, 0.0, 1.0);
+  colour = vec4(g, g, g, 1.0);
+}`;
+
+/**
+ * The floor under the viewer's scroll times: steps through 16-bit slices with a hand-written
+ * WebGL2 renderer (an R16I texture, window/level in the fragment shader) on a canvas of
+ * `size` CSS pixels, in the same webview. Only for the benchmark: it tells how much of a
+ * scroll step is Cornerstone3D and how much is the (software) GL underneath.
+ */
+export async function glFloor(slices: ArrayBuffer[], rows: number, columns: number, size: [number, number]): Promise<GlFloor> {
+  const canvas = document.createElement("canvas");
+  canvas.style.cssText = `position:fixed;left:0;top:0;width:${size[0]}px;height:${size[1]}px;z-index:9999`;
+  canvas.width = Math.round(size[0] * devicePixelRatio);
+  canvas.height = Math.round(size[1] * devicePixelRatio);
+  document.body.appendChild(canvas);
+  try {
+    const gl = canvas.getContext("webgl2");
+    if (!gl) throw new Error("no WebGL2");
+    const shader = (kind: number, source: string) => {
+      const s = gl.createShader(kind);
+      if (!s) throw new Error("createShader failed");
+      gl.shaderSource(s, source);
+      gl.compileShader(s);
+      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s) ?? "shader");
+      return s;
+    };
+    const program = gl.createProgram();
+    gl.attachShader(program, shader(gl.VERTEX_SHADER, VERTEX));
+    gl.attachShader(program, shader(gl.FRAGMENT_SHADER, FRAGMENT));
+    gl.linkProgram(program);
+    if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program) ?? "link");
+    gl.useProgram(program);
+    const buffer = gl.createBuffer();
+    gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    const p = gl.getAttribLocation(program, "p");
+    gl.enableVertexAttribArray(p);
+    gl.vertexAttribPointer(p, 2, gl.FLOAT, false, 0, 0);
+    gl.uniform1f(gl.getUniformLocation(program, "center"), -600);
+    gl.uniform1f(gl.getUniformLocation(program, "width"), 1500);
+    const texture = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, texture);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 2);
+    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.R16I, columns, rows);
+    gl.viewport(0, 0, canvas.width, canvas.height);
+    const pixel = new Uint8Array(4);
+    const draw = (slice: ArrayBuffer) => {
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, columns, rows, gl.RED_INTEGER, gl.SHORT, new Int16Array(slice));
+      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+      gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
+    };
+    const nextFrame = () => new Promise((r) => requestAnimationFrame(r));
+    const result: GlFloor = { draw: [], frame: [], idle: [] };
+    let last = await nextFrame().then(() => performance.now());
+    for (let i = 0; i < 60; i++) {
+      await nextFrame();
+      const now = performance.now();
+      result.idle.push(now - last);
+      last = now;
+    }
+    for (const slice of slices) {
+      const t = performance.now();
+      draw(slice);
+      result.draw.push(performance.now() - t);
+    }
+    await nextFrame();
+    for (const slice of slices) {
+      const t = performance.now();
+      draw(slice);
+      await nextFrame();
+      result.frame.push(performance.now() - t);
+    }
+    return result;
+  } finally {
+    canvas.remove();
+  }
+}
