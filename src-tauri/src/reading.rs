@@ -28,6 +28,8 @@ pub struct Reading {
     ledger: Mutex<Option<Ledger>>,
     cancel: Mutex<Option<Arc<AtomicBool>>>,
     pub(crate) maps: Mutex<HashMap<i64, Vec<LabelMap>>>,
+    /// Model sessions kept between analyses (by SHA-256; reloaded when the files change).
+    models: dokuei_review::infer::cache::ModelCache,
 }
 
 fn unavailable(what: &str) -> AppError {
@@ -308,6 +310,7 @@ fn run_analysis(
     let mut last_sent = started - std::time::Duration::from_secs(1);
     let (model, analysis) = dokuei_review::analysis::analyse_series(
         &runtime,
+        &app.state::<Reading>().models,
         std::path::Path::new(model_dir),
         s,
         stack as usize,
@@ -330,6 +333,7 @@ fn run_analysis(
         },
         cancel,
     )?;
+    let model = model.lock().unwrap_or_else(|e| e.into_inner());
     let engine_seconds = started.elapsed().as_secs_f32();
     if cancel.load(Ordering::Relaxed) {
         return Err(AppError::new(

@@ -27,6 +27,7 @@ pub fn run(
     let runtime = dokuei_review::OnnxRuntime::load(None)?;
     let (model, analysis) = analyse_series(
         &runtime,
+        &Default::default(),
         model_dir,
         s,
         stack,
@@ -46,6 +47,7 @@ pub fn run(
         &cancel,
     )?;
     eprintln!();
+    let model = model.lock().unwrap_or_else(|e| e.into_inner());
     let m = &model.manifest.model;
     println!(
         "{:>3}  {:<16} {:>6} {:>10} {:>14} {:>9}  centroid LPS (mm)",

@@ -443,8 +443,10 @@ fn analyse(slices: usize, threads: usize) -> Result<(), AppError> {
             .first()
             .ok_or_else(|| fail("no series"))?;
         let cancel = AtomicBool::new(false);
+        // A fresh cache each run: the model is loaded each time, as the Python pipeline does.
         let (model, analysis) = dokuei_review::analysis::analyse_series(
             &runtime,
+            &Default::default(),
             &model_dir,
             series,
             0,
@@ -459,6 +461,7 @@ fn analyse(slices: usize, threads: usize) -> Result<(), AppError> {
             analysis.findings.len(),
         );
         ours.push((wall, analysis.inference_seconds));
+        let model = model.lock().unwrap_or_else(|e| e.into_inner());
         let window = model
             .manifest
             .preprocess

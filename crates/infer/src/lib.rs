@@ -3,6 +3,7 @@
 //!
 //! This crate knows nothing of the ledger or the viewer.
 
+pub mod cache;
 pub mod findings;
 pub mod manifest;
 pub mod model;

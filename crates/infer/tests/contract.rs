@@ -342,3 +342,49 @@ fn raw_outputs_match_python_onnxruntime() {
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-4, "max abs difference {worst}");
 }
+
+/// A model is loaded once and its session reused while its files are unchanged; a changed
+/// file is loaded (and checked) again, so a tampered file is refused, not run from the cache.
+#[test]
+fn sessions_are_cached_by_hash_until_the_files_change() {
+    use dokuei_infer::cache::ModelCache;
+    use std::sync::Arc;
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| m);
+    let cache = ModelCache::default();
+    let first = cache.get(&runtime, dir.path(), Some(1)).unwrap();
+    let again = cache.get(&runtime, dir.path(), Some(1)).unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the second analysis reuses the session"
+    );
+    let two_threads = cache.get(&runtime, dir.path(), Some(2)).unwrap();
+    assert!(
+        !Arc::ptr_eq(&first, &two_threads),
+        "another thread count is another session"
+    );
+    assert_eq!(cache.len(), 2);
+    // The same manifest copied elsewhere: same hash, another manifest, another entry.
+    let copy = tempfile::tempdir().unwrap();
+    for f in ["manifest.toml", "model.onnx"] {
+        std::fs::copy(dir.path().join(f), copy.path().join(f)).unwrap();
+    }
+    let copied = cache.get(&runtime, copy.path(), Some(1)).unwrap();
+    assert!(!Arc::ptr_eq(&first, &copied));
+    // Changing the model file (one byte appended: new length) makes the cache load it again,
+    // and the SHA-256 check refuses it.
+    let onnx = dir.path().join("model.onnx");
+    let mut bytes = std::fs::read(&onnx).unwrap();
+    bytes.push(0);
+    std::fs::write(&onnx, bytes).unwrap();
+    match cache.get(&runtime, dir.path(), Some(1)) {
+        Err(ModelError::Integrity { path, .. }) => assert_eq!(path, onnx),
+        other => panic!("a changed model file must be refused, got {other:?}"),
+    }
+    // At most CAPACITY models stay loaded.
+    for i in 0..dokuei_infer::cache::CAPACITY + 1 {
+        let _ = cache.get(&runtime, copy.path(), Some(3 + i)).unwrap();
+    }
+    assert_eq!(cache.len(), dokuei_infer::cache::CAPACITY);
+}

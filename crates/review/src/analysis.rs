@@ -2,11 +2,13 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use dokuei_dicom::Series;
 use dokuei_dicom::stack::Stack;
 use dokuei_dicom::volume::{Volume, load_volume};
 use dokuei_infer::OnnxRuntime;
+use dokuei_infer::cache::ModelCache;
 use dokuei_infer::findings::SliceGeometry;
 use dokuei_infer::model::{Model, ModelError};
 use dokuei_infer::pipeline::{
@@ -81,18 +83,21 @@ impl From<AnalysisError> for AppError {
     }
 }
 
-/// Loads the model in `model_dir` (checked before the series is touched), loads stack `stack`
-/// of `series`, and runs the model on it.
+/// Takes the model in `model_dir` from `models` (loaded and checked there before the series is
+/// touched, or reused while its files are unchanged), loads stack `stack` of `series`, and runs
+/// the model on it.
+#[allow(clippy::too_many_arguments)]
 pub fn analyse_series(
     runtime: &OnnxRuntime,
+    models: &ModelCache,
     model_dir: &Path,
     series: &Series,
     stack: usize,
     threads: Option<usize>,
     progress: &mut dyn FnMut(AnalysisProgress),
     cancel: &AtomicBool,
-) -> Result<(Model, Analysis), AppError> {
-    let mut model = Model::load(runtime, model_dir, threads)?;
+) -> Result<(Arc<Mutex<Model>>, Analysis), AppError> {
+    let shared = models.get(runtime, model_dir, threads)?;
     let st = &crate::study::stack_of(series, stack)?;
     let volume = load_volume(series, st, &|_, _| {}, cancel).map_err(|e| match e {
         dokuei_dicom::volume::LoadError::Cancelled => {
@@ -106,6 +111,9 @@ pub fn analyse_series(
         stack: st,
         volume,
     };
-    let analysis = analyse_stack(&mut model, &source, progress, cancel)?;
-    Ok((model, analysis))
+    let analysis = {
+        let mut model = shared.lock().unwrap_or_else(|e| e.into_inner());
+        analyse_stack(&mut model, &source, progress, cancel)?
+    };
+    Ok((shared, analysis))
 }
