@@ -439,6 +439,7 @@ fn analyse(slices: usize, threads: usize) -> Result<(), AppError> {
     for run in 1..=RUNS {
         let t = Instant::now();
         let index = open_study(&paths)?;
+        let indexed = t.elapsed().as_secs_f64();
         let series = *series_list(&index)
             .first()
             .ok_or_else(|| fail("no series"))?;
@@ -459,6 +460,14 @@ fn analyse(slices: usize, threads: usize) -> Result<(), AppError> {
             "  run {run}: Dokuei {wall:.2} s end to end (index, model load, volume load, pre-process, run, post-process), session.run {:.2} s, {} finding(s)",
             analysis.inference_seconds,
             analysis.findings.len(),
+        );
+        let ms = |s: f64| s * 1000.0;
+        println!(
+            "         where the rest went: index {:.0} ms, model + volume load {:.0} ms, pipeline outside session.run {:.0} ms, findings {:.0} ms",
+            ms(indexed),
+            ms(wall - indexed - analysis.wall_seconds),
+            ms(analysis.wall_seconds - analysis.inference_seconds - analysis.findings_seconds),
+            ms(analysis.findings_seconds),
         );
         ours.push((wall, analysis.inference_seconds));
         let model = model.lock().unwrap_or_else(|e| e.into_inner());

@@ -71,6 +71,8 @@ pub struct Analysis {
     pub wall_seconds: f64,
     /// Time inside `session.run` alone.
     pub inference_seconds: f64,
+    /// From the last batch's outputs gathered to the findings made (components, geometry).
+    pub findings_seconds: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +262,7 @@ pub fn analyse_stack(
             reason: "post-processing stopped unexpectedly".into(),
         })
     })?;
+    let findings_started = Instant::now();
     let model_ref = model.reference();
     let geometry: Vec<SliceGeometry> = (0..shape.total).map(|i| source.geometry(i)).collect();
     let uids: Vec<String> = (0..shape.total).map(|i| source.instance_uid(i)).collect();
@@ -298,6 +301,7 @@ pub fn analyse_stack(
         image_scores: gathered.image_scores,
         wall_seconds: started.elapsed().as_secs_f64(),
         inference_seconds: inference,
+        findings_seconds: findings_started.elapsed().as_secs_f64(),
     })
 }
 
@@ -360,8 +364,9 @@ fn produce(
                 .map_err(|reason| AnalysisError::Slice { slice: i, reason })?;
             match &mut b {
                 None => {
-                    let mut data_all = Vec::with_capacity(data.len() * count);
-                    data_all.extend_from_slice(&data);
+                    // The first position's tensor becomes the batch's (no copy).
+                    let mut data_all = data;
+                    data_all.reserve(data_all.len() * (count - 1));
                     let mut shape = shape;
                     shape[0] = 1;
                     b = Some(Batch {
@@ -463,18 +468,20 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
             if maps {
                 let raw = &r.outputs[0].values[b * labels * h * w..(b + 1) * labels * h * w];
                 for (l, volume) in g.probabilities.iter_mut().enumerate() {
-                    // NCHW output: label planes one after another; NHWC: interleaved.
-                    let mut p: Vec<f32> = match shape.layout {
-                        Layout::Nhwc => (0..h * w).map(|i| raw[i * labels + l]).collect(),
-                        _ => raw[l * h * w..(l + 1) * h * w].to_vec(),
-                    };
-                    if shape.logits {
-                        p.iter_mut().for_each(|x| *x = sigmoid(*x));
-                    }
                     let target = &mut volume[slice * plane..(slice + 1) * plane];
+                    let probability = |x: f32| if shape.logits { sigmoid(x) } else { x };
+                    // NCHW output: label planes one after another; NHWC: interleaved.
+                    let value = |i: usize| match shape.layout {
+                        Layout::Nhwc => raw[i * labels + l],
+                        _ => raw[l * h * w + i],
+                    };
                     if (h, w) == (rows, columns) {
-                        target.copy_from_slice(&p);
+                        // Straight into the volume: one pass, no intermediate plane.
+                        for (i, t) in target.iter_mut().enumerate() {
+                            *t = probability(value(i));
+                        }
                     } else {
+                        let p: Vec<f32> = (0..h * w).map(|i| probability(value(i))).collect();
                         target.copy_from_slice(&resize_bilinear(&p, h, w, rows, columns));
                     }
                 }

@@ -115,25 +115,47 @@ pub fn prepare(
         ));
     }
     // Channel k reads slice k when there is one per channel (2.5D), else the single slice.
-    let planes: Vec<Vec<f32>> = (0..channels)
-        .map(|k| {
-            let s = if slices.len() == channels {
-                &slices[k]
-            } else {
-                first
-            };
-            let mapped: Vec<f32> = s
-                .values
-                .iter()
-                .map(|&x| map_value(f64::from(x), ranges[k], p.normalise))
-                .collect();
-            resize_bilinear(&mapped, rows, columns, out_rows, out_columns)
-        })
-        .collect();
+    // Each plane is mapped (and resized) once, straight into the tensor when it can be: this
+    // runs for every slice of a series, so no copy that is not needed.
     let n = out_rows * out_columns;
+    let resized = (out_rows, out_columns) != (rows, columns);
+    let plane = |k: usize| -> &[f32] {
+        if slices.len() == channels {
+            slices[k].values
+        } else {
+            first.values
+        }
+    };
+    let mapped = |k: usize| {
+        let values = plane(k)
+            .iter()
+            .map(|&x| map_value(f64::from(x), ranges[k], p.normalise));
+        if resized {
+            let mapped: Vec<f32> = values.collect();
+            resize_bilinear(&mapped, rows, columns, out_rows, out_columns)
+        } else {
+            values.collect()
+        }
+    };
     let (shape, data) = match layout {
-        Layout::Nchw => (vec![1, channels, out_rows, out_columns], planes.concat()),
+        Layout::Nchw if channels == 1 => (vec![1, 1, out_rows, out_columns], mapped(0)),
+        Layout::Nchw => {
+            let mut data = Vec::with_capacity(n * channels);
+            for (k, &range) in ranges.iter().enumerate() {
+                if resized {
+                    data.extend_from_slice(&mapped(k));
+                } else {
+                    data.extend(
+                        plane(k)
+                            .iter()
+                            .map(|&x| map_value(f64::from(x), range, p.normalise)),
+                    );
+                }
+            }
+            (vec![1, channels, out_rows, out_columns], data)
+        }
         Layout::Nhwc => {
+            let planes: Vec<Vec<f32>> = (0..channels).map(mapped).collect();
             let mut data = Vec::with_capacity(n * channels);
             for i in 0..n {
                 data.extend(planes.iter().map(|p| p[i]));
