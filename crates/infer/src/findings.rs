@@ -99,17 +99,53 @@ pub fn components(
     in_3d: bool,
     mean_score: bool,
 ) -> Vec<(Vec<usize>, f64)> {
-    let plane = p.rows * p.columns;
     // Only voxels at or above the threshold take part: collect them in one pass over the map (a
     // handful of thousands out of millions), then flood-fill among them. No whole-volume
     // "visited" array is allocated.
-    let above: Vec<usize> = p
-        .values
+    let above = above_threshold(p.values, threshold);
+    components_of(p.sparse(&above), in_3d, mean_score)
+}
+
+impl ProbabilityVolume<'_> {
+    /// The same volume's voxels `above` a threshold (see [`above_threshold`]).
+    pub fn sparse<'b>(&self, above: &'b [(usize, f32)]) -> SparseProbabilities<'b> {
+        SparseProbabilities {
+            slices: self.slices,
+            rows: self.rows,
+            columns: self.columns,
+            above,
+        }
+    }
+}
+
+/// The (index, value) of every value at or above `threshold`, in index order.
+pub fn above_threshold(values: &[f32], threshold: f32) -> Vec<(usize, f32)> {
+    values
         .iter()
         .enumerate()
         .filter(|&(_, &v)| v >= threshold)
-        .map(|(i, _)| i)
-        .collect();
+        .map(|(i, &v)| (i, v))
+        .collect()
+}
+
+/// The voxels of a probability volume at or above a threshold, as (voxel index, probability)
+/// in increasing index order: all that components and scores need, without the whole volume.
+#[derive(Debug, Clone, Copy)]
+pub struct SparseProbabilities<'a> {
+    pub slices: usize,
+    pub rows: usize,
+    pub columns: usize,
+    pub above: &'a [(usize, f32)],
+}
+
+/// [`components`] of the voxels already thresholded.
+pub fn components_of(
+    p: SparseProbabilities<'_>,
+    in_3d: bool,
+    mean_score: bool,
+) -> Vec<(Vec<usize>, f64)> {
+    let plane = p.rows * p.columns;
+    let above: Vec<usize> = p.above.iter().map(|&(i, _)| i).collect();
     let position: std::collections::HashMap<usize, usize> =
         above.iter().enumerate().map(|(k, &v)| (v, k)).collect();
     let mut seen = vec![false; above.len()];
@@ -151,7 +187,7 @@ pub fn components(
             }
         }
         voxels.sort_unstable();
-        let probs = voxels.iter().map(|&v| f64::from(p.values[v]));
+        let probs = voxels.iter().map(|v| f64::from(p.above[position[v]].1));
         let score = if mean_score {
             probs.sum::<f64>() / voxels.len() as f64
         } else {
@@ -280,7 +316,17 @@ pub fn findings_from_probabilities(
     rule: &LabelRule<'_>,
     cx: &FindingContext<'_>,
 ) -> Vec<Finding> {
-    let mut out: Vec<Finding> = components(p, rule.threshold as f32, rule.in_3d, rule.mean_score)
+    let above = above_threshold(p.values, rule.threshold as f32);
+    findings_from_sparse(p.sparse(&above), rule, cx)
+}
+
+/// [`findings_from_probabilities`] of the voxels already thresholded at the rule's threshold.
+pub fn findings_from_sparse(
+    p: SparseProbabilities<'_>,
+    rule: &LabelRule<'_>,
+    cx: &FindingContext<'_>,
+) -> Vec<Finding> {
+    let mut out: Vec<Finding> = components_of(p, rule.in_3d, rule.mean_score)
         .into_iter()
         .filter_map(|(voxels, score)| {
             let g = describe(&voxels, p.rows, p.columns, cx.geometry, cx.slice_spacing);

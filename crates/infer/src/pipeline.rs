@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use crate::findings::{
     DetectedBox, Finding, FindingContext, LabelRule, ProbabilityVolume, SliceGeometry,
-    finding_from_box, findings_from_image_scores, findings_from_probabilities,
+    SparseProbabilities, finding_from_box, findings_from_image_scores, findings_from_probabilities,
+    findings_from_sparse,
 };
 use crate::manifest::{Channels, Layout, Manifest, OutputKind, ScoreAggregate};
 use crate::model::{Model, ModelError, OutputTensor};
@@ -139,8 +140,11 @@ struct Ran {
 
 /// What post-processing gathered over the whole stack.
 struct Gathered {
-    /// Per label, slices × rows × columns in image space (segmentation and heatmap).
+    /// Heatmaps: per label, slices × rows × columns in image space (the map is shown).
     probabilities: Vec<Vec<f32>>,
+    /// Segmentation: per label, only the voxels at or above the label's threshold, as
+    /// (voxel index, probability) in index order; the whole volume is never held.
+    above: Vec<Vec<(usize, f32)>>,
     /// Per slice, per label (heatmap and classification).
     image_scores: Vec<Vec<f32>>,
     boxes: Vec<DetectedBox>,
@@ -155,6 +159,8 @@ struct Shape {
     rows: usize,
     columns: usize,
     total: usize,
+    /// Per label, the probability a voxel needs to belong to a finding.
+    thresholds: Vec<f32>,
 }
 
 /// Runs the model on every slice of `source`. `cancel` is checked between batches: a cancelled
@@ -215,6 +221,7 @@ pub fn analyse_stack(
         rows: source.rows(),
         columns: source.columns(),
         total: source.len(),
+        thresholds: m.labels.iter().map(|l| l.threshold as f32).collect(),
     };
     let batch = model.batch.max(1);
     let mut inference = 0.0;
@@ -449,11 +456,17 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
     let (rows, columns, total, labels) = (shape.rows, shape.columns, shape.total, shape.labels);
     let plane = rows * columns;
     let maps = matches!(shape.kind, OutputKind::Segmentation | OutputKind::Heatmap);
+    let dense = shape.kind == OutputKind::Heatmap;
     let mut g = Gathered {
-        probabilities: if maps {
+        probabilities: if dense {
             vec![vec![0.0f32; total * plane]; labels]
         } else {
             Vec::new()
+        },
+        above: if dense {
+            Vec::new()
+        } else {
+            vec![Vec::new(); labels]
         },
         image_scores: Vec::new(),
         boxes: Vec::new(),
@@ -467,22 +480,44 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
             let slice = r.first + b;
             if maps {
                 let raw = &r.outputs[0].values[b * labels * h * w..(b + 1) * labels * h * w];
-                for (l, volume) in g.probabilities.iter_mut().enumerate() {
-                    let target = &mut volume[slice * plane..(slice + 1) * plane];
+                for l in 0..labels {
                     let probability = |x: f32| if shape.logits { sigmoid(x) } else { x };
                     // NCHW output: label planes one after another; NHWC: interleaved.
                     let value = |i: usize| match shape.layout {
                         Layout::Nhwc => raw[i * labels + l],
                         _ => raw[l * h * w + i],
                     };
-                    if (h, w) == (rows, columns) {
-                        // Straight into the volume: one pass, no intermediate plane.
-                        for (i, t) in target.iter_mut().enumerate() {
-                            *t = probability(value(i));
+                    let resized = (h, w) != (rows, columns);
+                    let plane_values = || -> Vec<f32> {
+                        let p: Vec<f32> = (0..h * w).map(|i| probability(value(i))).collect();
+                        resize_bilinear(&p, h, w, rows, columns)
+                    };
+                    let offset = slice * plane;
+                    if dense {
+                        let target = &mut g.probabilities[l][offset..offset + plane];
+                        if resized {
+                            target.copy_from_slice(&plane_values());
+                        } else {
+                            // Straight into the volume: one pass, no intermediate plane.
+                            for (i, t) in target.iter_mut().enumerate() {
+                                *t = probability(value(i));
+                            }
                         }
                     } else {
-                        let p: Vec<f32> = (0..h * w).map(|i| probability(value(i))).collect();
-                        target.copy_from_slice(&resize_bilinear(&p, h, w, rows, columns));
+                        let (threshold, above) = (shape.thresholds[l], &mut g.above[l]);
+                        let mut keep = |i: usize, v: f32| {
+                            if v >= threshold {
+                                above.push((offset + i, v));
+                            }
+                        };
+                        if resized {
+                            plane_values()
+                                .into_iter()
+                                .enumerate()
+                                .for_each(|(i, v)| keep(i, v));
+                        } else {
+                            (0..plane).for_each(|i| keep(i, probability(value(i))));
+                        }
                     }
                 }
             }
@@ -542,13 +577,23 @@ fn findings_of(m: &Manifest, shape: &Shape, g: &Gathered, cx: &FindingContext<'_
                     in_3d: m.postprocess.components_3d,
                     mean_score: m.postprocess.score == ScoreAggregate::Mean,
                 };
-                let p = ProbabilityVolume {
-                    slices: shape.total,
-                    rows: shape.rows,
-                    columns: shape.columns,
-                    values: &g.probabilities[l],
+                let mut found = if shape.kind == OutputKind::Heatmap {
+                    let p = ProbabilityVolume {
+                        slices: shape.total,
+                        rows: shape.rows,
+                        columns: shape.columns,
+                        values: &g.probabilities[l],
+                    };
+                    findings_from_probabilities(p, &rule, cx)
+                } else {
+                    let p = SparseProbabilities {
+                        slices: shape.total,
+                        rows: shape.rows,
+                        columns: shape.columns,
+                        above: &g.above[l],
+                    };
+                    findings_from_sparse(p, &rule, cx)
                 };
-                let mut found = findings_from_probabilities(p, &rule, cx);
                 if shape.kind == OutputKind::Heatmap {
                     for f in &mut found {
                         let [s0, s1] = f.geometry.slices;
