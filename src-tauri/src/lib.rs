@@ -241,14 +241,13 @@ fn serve_pixels(app: &tauri::AppHandle, path: &str) -> tauri::http::Response<Vec
 /// The pixel resources behind both transports (the URI scheme and the loopback server):
 /// (status, content type, body).
 fn pixels(app: &tauri::AppHandle, path: &str) -> (u16, &'static str, Vec<u8>) {
-    let respond = |status: u16, kind: &'static str, body: Vec<u8>| (status, kind, body);
     let fail = |e: AppError| {
         let status = if e.code == ErrorCode::NotFound {
             404
         } else {
             500
         };
-        respond(status, "text/plain; charset=utf-8", e.message.into_bytes())
+        (status, "text/plain; charset=utf-8", e.message.into_bytes())
     };
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let numbers: Vec<u32> = parts
@@ -258,7 +257,7 @@ fn pixels(app: &tauri::AppHandle, path: &str) -> (u16, &'static str, Vec<u8>) {
         .collect();
     if let (Some(&"map"), [analysis, index, slice]) = (parts.first(), &numbers[..]) {
         return match reading::map_slice(app, *analysis, *index, *slice) {
-            Ok(body) => respond(200, "application/octet-stream", body),
+            Ok(body) => (200, "application/octet-stream", body),
             Err(e) => fail(e),
         };
     }
@@ -290,7 +289,7 @@ fn pixels(app: &tauri::AppHandle, path: &str) -> (u16, &'static str, Vec<u8>) {
         )),
     };
     match result {
-        Ok((kind, body)) => respond(200, kind, body),
+        Ok((kind, body)) => (200, kind, body),
         Err(e) => fail(e),
     }
 }

@@ -14,9 +14,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
 use crate::findings::{
-    DetectedBox, Finding, FindingContext, LabelRule, ProbabilityVolume, SliceGeometry,
-    SparseProbabilities, finding_from_box, findings_from_image_scores, findings_from_probabilities,
-    findings_from_sparse,
+    DetectedBox, Finding, FindingContext, LabelRule, SliceGeometry, SparseProbabilities,
+    above_threshold, finding_from_box, findings_from_image_scores, findings_from_sparse,
 };
 use crate::manifest::{Channels, Layout, Manifest, OutputKind, ScoreAggregate};
 use crate::model::{Model, ModelError, OutputTensor};
@@ -577,23 +576,21 @@ fn findings_of(m: &Manifest, shape: &Shape, g: &Gathered, cx: &FindingContext<'_
                     in_3d: m.postprocess.components_3d,
                     mean_score: m.postprocess.score == ScoreAggregate::Mean,
                 };
-                let mut found = if shape.kind == OutputKind::Heatmap {
-                    let p = ProbabilityVolume {
-                        slices: shape.total,
-                        rows: shape.rows,
-                        columns: shape.columns,
-                        values: &g.probabilities[l],
-                    };
-                    findings_from_probabilities(p, &rule, cx)
+                // Heatmaps hold the whole map (it is shown); segmentation only what passed.
+                let thresholded;
+                let above = if shape.kind == OutputKind::Heatmap {
+                    thresholded = above_threshold(&g.probabilities[l], label.threshold as f32);
+                    &thresholded
                 } else {
-                    let p = SparseProbabilities {
-                        slices: shape.total,
-                        rows: shape.rows,
-                        columns: shape.columns,
-                        above: &g.above[l],
-                    };
-                    findings_from_sparse(p, &rule, cx)
+                    &g.above[l]
                 };
+                let p = SparseProbabilities {
+                    slices: shape.total,
+                    rows: shape.rows,
+                    columns: shape.columns,
+                    above,
+                };
+                let mut found = findings_from_sparse(p, &rule, cx);
                 if shape.kind == OutputKind::Heatmap {
                     for f in &mut found {
                         let [s0, s1] = f.geometry.slices;

@@ -126,36 +126,38 @@ pub fn prepare(
             first.values
         }
     };
-    let mapped = |k: usize| {
+    // Channel k's plane, mapped and resized, appended to `out`.
+    let map_into = |k: usize, out: &mut Vec<f32>| {
         let values = plane(k)
             .iter()
             .map(|&x| map_value(f64::from(x), ranges[k], p.normalise));
         if resized {
             let mapped: Vec<f32> = values.collect();
-            resize_bilinear(&mapped, rows, columns, out_rows, out_columns)
+            out.extend_from_slice(&resize_bilinear(
+                &mapped,
+                rows,
+                columns,
+                out_rows,
+                out_columns,
+            ));
         } else {
-            values.collect()
+            out.extend(values);
         }
     };
     let (shape, data) = match layout {
-        Layout::Nchw if channels == 1 => (vec![1, 1, out_rows, out_columns], mapped(0)),
         Layout::Nchw => {
             let mut data = Vec::with_capacity(n * channels);
-            for (k, &range) in ranges.iter().enumerate() {
-                if resized {
-                    data.extend_from_slice(&mapped(k));
-                } else {
-                    data.extend(
-                        plane(k)
-                            .iter()
-                            .map(|&x| map_value(f64::from(x), range, p.normalise)),
-                    );
-                }
-            }
+            (0..channels).for_each(|k| map_into(k, &mut data));
             (vec![1, channels, out_rows, out_columns], data)
         }
         Layout::Nhwc => {
-            let planes: Vec<Vec<f32>> = (0..channels).map(mapped).collect();
+            let planes: Vec<Vec<f32>> = (0..channels)
+                .map(|k| {
+                    let mut plane = Vec::with_capacity(n);
+                    map_into(k, &mut plane);
+                    plane
+                })
+                .collect();
             let mut data = Vec::with_capacity(n * channels);
             for i in 0..n {
                 data.extend(planes.iter().map(|p| p[i]));
