@@ -17,6 +17,11 @@ pub fn run(
     json: Option<&Path>,
 ) -> Result<(), AppError> {
     let index = open_study(paths)?;
+    // Files that could not be read are not part of any series: say so before analysing, so a
+    // series with a broken slice is never analysed without the reader knowing.
+    for p in &index.problems {
+        eprintln!("skipped {}: {}", p.file, p.reason);
+    }
     let s = series_by_number(&index, series)?;
     let stack = stack
         .checked_sub(1)

@@ -457,31 +457,33 @@ fn analyse(slices: usize, threads: usize) -> Result<(), AppError> {
         )?;
         let wall = t.elapsed().as_secs_f64();
         println!(
-            "  run {run}: Dokuei {wall:.2} s end to end (index, model load, volume load, pre-process, run, post-process), session.run {:.2} s, {} finding(s)",
+            "  run {run}: Dokuei {wall:.2} s end to end (index, model load, decode, pre-process, run, post-process), session.run {:.2} s, {} finding(s)",
             analysis.inference_seconds,
             analysis.findings.len(),
         );
         let ms = |s: f64| s * 1000.0;
         println!(
-            "         where the rest went: index {:.0} ms, model + volume load {:.0} ms, pipeline outside session.run {:.0} ms, findings {:.0} ms",
+            "         where the rest went: index {:.0} ms, model load {:.0} ms, pipeline outside session.run {:.0} ms (decode, pre-process, tensors in and out, post-process), findings {:.0} ms",
             ms(indexed),
             ms(wall - indexed - analysis.wall_seconds),
             ms(analysis.wall_seconds - analysis.inference_seconds - analysis.findings_seconds),
             ms(analysis.findings_seconds),
         );
         ours.push((wall, analysis.inference_seconds));
-        let model = model.lock().unwrap_or_else(|e| e.into_inner());
-        let window = model
-            .manifest
-            .preprocess
-            .windows
-            .first()
-            .copied()
-            .ok_or_else(|| fail("no window"))?;
+        let (onnx_path, window) = {
+            let model = model.lock().unwrap_or_else(|e| e.into_inner());
+            let window = model.manifest.preprocess.windows.first().copied();
+            (
+                model.onnx_path.clone(),
+                window.ok_or_else(|| fail("no window"))?,
+            )
+        };
+        // Our session (and its thread pool) is gone before Python starts.
+        drop(model);
         let reference = Command::new(&python)
             .arg(root.join("scripts/reference/python_analyse.py"))
             .arg(&series_dir)
-            .arg(&model.onnx_path)
+            .arg(&onnx_path)
             .args([
                 window.center.to_string(),
                 window.width.to_string(),

@@ -1,4 +1,5 @@
-//! Loading a whole stack into one volume, in parallel, in its stored type.
+//! Loading a whole stack into one volume, in parallel, in its stored type; or one slice's
+//! modality values at a time.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -174,6 +175,65 @@ pub fn load_volume(
     Ok(Volume {
         data,
         rescale: stack.frames.iter().map(|f| f.rescale).collect(),
+    })
+}
+
+/// Decodes frame `index` of `stack` on its own into modality values (rescale applied),
+/// row-major f32: what a model takes, one slice at a time, so a caller can start working on
+/// the first slices before the last are read. Plain little-endian files take the same direct
+/// read as [`load_volume`]; everything else goes through the general decoder.
+pub fn frame_values(series: &Series, stack: &Stack, index: usize) -> Result<Vec<f32>, LoadError> {
+    let f = stack.frames.get(index).ok_or_else(|| {
+        LoadError::Mixed(format!(
+            "slice {} asked of a stack of {}",
+            index + 1,
+            stack.frames.len()
+        ))
+    })?;
+    let (rows, columns) = (stack.rows as usize, stack.columns as usize);
+    let (slope, intercept) = (f.rescale.slope as f32, f.rescale.intercept as f32);
+    macro_rules! fast {
+        ($t:ty, $variant:ident) => {{
+            let mut stored = vec![<$t>::default(); rows * columns];
+            if let Ok(view) = ArrayViewMut2::from_shape((rows, columns), &mut stored[..]) {
+                if Slice::$variant(view).fill_native_fast(series, f.instance, f.frame) {
+                    return Ok(stored
+                        .iter()
+                        .map(|&v| f32::from(v) * slope + intercept)
+                        .collect());
+                }
+            }
+        }};
+    }
+    let image = series.instances[f.instance].image.as_ref();
+    match image.map(|i| (i.bits_allocated, i.pixel_representation)) {
+        Some((16, 1)) => fast!(i16, I16),
+        Some((16, 0)) => fast!(u16, U16),
+        Some((8, 0)) => fast!(u8, U8),
+        _ => {}
+    }
+    let frame = decode(series, f.instance, f.frame)?;
+    if frame.rows as usize != rows || frame.columns as usize != columns {
+        return Err(LoadError::Mixed(format!(
+            "slice {} is {}×{}",
+            index + 1,
+            frame.columns,
+            frame.rows
+        )));
+    }
+    macro_rules! map {
+        ($v:expr) => {
+            $v.iter().map(|&v| v as f32 * slope + intercept).collect()
+        };
+    }
+    Ok(match &frame.pixels {
+        Pixels::U8(v) => map!(v),
+        Pixels::I8(v) => map!(v),
+        Pixels::U16(v) => map!(v),
+        Pixels::I16(v) => map!(v),
+        Pixels::U32(v) => map!(v),
+        Pixels::I32(v) => map!(v),
+        Pixels::Rgb8(_) | Pixels::Rgb16(_) | Pixels::Rgb32(_) => return Err(LoadError::Colour),
     })
 }
 

@@ -197,6 +197,37 @@ fn the_fast_volume_path_equals_frame_by_frame_decoding() {
 }
 
 #[test]
+fn one_slice_at_a_time_gives_the_volume_s_modality_values() {
+    // The direct-read path (synthetic CT, 12 bits in 16, rescaled to HU) and the general
+    // decoder (RLE-compressed MR): each slice's values equal the whole volume's.
+    let dir = tempfile::tempdir().unwrap();
+    SyntheticCt {
+        slices: 5,
+        ..Default::default()
+    }
+    .write(&dir.path().join("syn"))
+    .unwrap();
+    let rle = dokuei_dicom::testdata::file(
+        dokuei_dicom::testdata::Collection::Pydicom,
+        "MR_small_RLE.dcm",
+    )
+    .unwrap();
+    for paths in [vec![dir.path().join("syn")], vec![rle]] {
+        let idx = index(&paths);
+        let series = &idx.patients[0].studies[0].series[0];
+        let stack = &stacks(series)[0];
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let volume = dokuei_dicom::volume::load_volume(series, stack, &|_, _| {}, &cancel).unwrap();
+        for s in 0..stack.frames.len() {
+            let one = dokuei_dicom::volume::frame_values(series, stack, s).unwrap();
+            assert_eq!(Some(one), volume.slice_values(s), "{paths:?} slice {s}");
+        }
+        let past = dokuei_dicom::volume::frame_values(series, stack, stack.frames.len());
+        assert!(past.is_err(), "{paths:?}");
+    }
+}
+
+#[test]
 fn cancelling_a_load_returns_no_volume() {
     let dir = tempfile::tempdir().unwrap();
     SyntheticCt {

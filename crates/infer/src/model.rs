@@ -58,6 +58,9 @@ pub struct Model {
     /// Positions run together when the model's batch dimension is dynamic (else the fixed
     /// batch size).
     pub batch: usize,
+    /// How long the last [`Model::run_f32`] spent inside ONNX Runtime's `session.run` alone
+    /// (not building the input tensor or copying the outputs out).
+    pub last_run: std::time::Duration,
     pub(crate) session: Session,
 }
 
@@ -133,6 +136,16 @@ impl Model {
         if let Some(n) = threads {
             builder = builder.with_intra_threads(n).map_err(|e| session_err(&e))?;
         }
+        // ONNX Runtime's idle threads spin by default, waiting for the next operator. On a
+        // workstation that shares its cores with the pipeline's own threads (decode and
+        // pre-process ahead, post-process behind) and with the viewer, spinning starves them:
+        // on the 2-core CT benchmark the model thread then waited 70–180 ms per series for its
+        // batches, against 7–30 ms without spinning, for the same session.run time.
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| session_err(&e))?
+            .with_inter_op_spinning(false)
+            .map_err(|e| session_err(&e))?;
         let provider = runtime.choose_provider(&mut builder, &ExecutionProviderKind::PREFERENCE);
         let session = builder
             .commit_from_file(&onnx_path)
@@ -143,6 +156,7 @@ impl Model {
             onnx_path,
             provider,
             batch: 1,
+            last_run: std::time::Duration::ZERO,
             session,
         };
         model.check_graph()?;
@@ -246,10 +260,12 @@ impl Model {
         let name = self.manifest.input.name.clone();
         let onnx_path = self.onnx_path.clone();
         let names = self.manifest.output.names.clone();
+        let started = std::time::Instant::now();
         let outputs = self
             .session
             .run(ort::inputs![name => tensor])
             .map_err(|e| run_err(&onnx_path, &e))?;
+        self.last_run = started.elapsed();
         names
             .iter()
             .map(|n| {

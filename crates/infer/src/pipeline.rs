@@ -103,8 +103,11 @@ pub enum AnalysisError {
         needed: &'static str,
         found: usize,
     },
-    #[error("cannot read slice {slice} of the series: {reason}")]
+    /// `slice` counts from 0; the message from 1, as the viewer shows slice numbers.
+    #[error("cannot read slice {} of the series: {reason}", .slice + 1)]
     Slice { slice: usize, reason: String },
+    #[error("the analysis stopped unexpectedly: {0}")]
+    Internal(String),
     #[error(
         "the model `{model}` returned {found} values in output `{output}` for slices {first}–{last}; its manifest implies {expected}"
     )]
@@ -236,9 +239,8 @@ pub fn analyse_stack(
                 return Err(AnalysisError::Cancelled);
             }
             let b = next?;
-            let t = Instant::now();
             let outputs = model.run_f32(&b.shape, b.data)?;
-            inference += t.elapsed().as_secs_f64();
+            inference += model.last_run.as_secs_f64();
             check_outputs(m, shape, &outputs, b.first, b.count, b.map)?;
             let done = b.first + b.count;
             if to_post
@@ -263,10 +265,8 @@ pub fn analyse_stack(
         if cancel.load(Ordering::Relaxed) {
             return Err(AnalysisError::Cancelled);
         }
-        post.join().map_err(|_| AnalysisError::Slice {
-            slice: 0,
-            reason: "post-processing stopped unexpectedly".into(),
-        })
+        post.join()
+            .map_err(|_| AnalysisError::Internal("post-processing panicked".into()))
     })?;
     let findings_started = Instant::now();
     let model_ref = model.reference();

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use dokuei_dicom::Series;
 use dokuei_dicom::stack::Stack;
-use dokuei_dicom::volume::{Volume, load_volume};
+use dokuei_dicom::volume::{LoadError, frame_values};
 use dokuei_infer::OnnxRuntime;
 use dokuei_infer::cache::ModelCache;
 use dokuei_infer::findings::SliceGeometry;
@@ -17,11 +17,12 @@ use dokuei_infer::pipeline::{
 
 use crate::{AppError, ErrorCode};
 
-/// A loaded stack seen as modality values, for the model pipeline.
+/// A stack seen as modality values, for the model pipeline. Slices are decoded as the
+/// pipeline asks for them, so the model starts on the first batch while the rest are still on
+/// disk (loading the whole volume first cost ~30 ms before the first run on a 300-slice CT).
 struct StackSource<'a> {
     series: &'a Series,
     stack: &'a Stack,
-    volume: Volume,
 }
 
 impl SliceSource for StackSource<'_> {
@@ -35,9 +36,20 @@ impl SliceSource for StackSource<'_> {
         self.stack.columns as usize
     }
     fn values(&self, i: usize) -> Result<Vec<f32>, String> {
-        self.volume
-            .slice_values(i)
-            .ok_or_else(|| format!("slice {} is outside the volume", i + 1))
+        frame_values(self.series, self.stack, i).map_err(|e| match e {
+            // Decoding errors name their file already; the others get it here.
+            LoadError::Dicom(d) => d.to_string(),
+            other => {
+                let file = &self.series.instances[self.stack.frames[i].instance].source;
+                let file = file.file_name();
+                match other {
+                    LoadError::Colour => {
+                        format!("`{file}` is a colour image; models take greyscale values")
+                    }
+                    other => format!("`{file}`: {other}"),
+                }
+            }
+        })
     }
     fn geometry(&self, i: usize) -> SliceGeometry {
         crate::reading::slice_geometry(self.series, self.stack, i)
@@ -78,6 +90,7 @@ impl From<AnalysisError> for AppError {
             AnalysisError::Model(m) => m.into(),
             AnalysisError::Cancelled => AppError::new(ErrorCode::Cancelled, e.to_string()),
             AnalysisError::Slice { .. } => AppError::new(ErrorCode::DecodeFailed, e.to_string()),
+            AnalysisError::Internal(_) => AppError::new(ErrorCode::ModelFailed, e.to_string()),
             other => AppError::new(ErrorCode::ModelNotApplicable, other.to_string()),
         }
     }
@@ -99,18 +112,7 @@ pub fn analyse_series(
 ) -> Result<(Arc<Mutex<Model>>, Analysis), AppError> {
     let shared = models.get(runtime, model_dir, threads)?;
     let st = &crate::study::stack_of(series, stack)?;
-    let volume = load_volume(series, st, &|_, _| {}, cancel).map_err(|e| match e {
-        dokuei_dicom::volume::LoadError::Cancelled => {
-            AppError::new(ErrorCode::Cancelled, e.to_string())
-        }
-        dokuei_dicom::volume::LoadError::Dicom(d) => d.into(),
-        other => AppError::new(ErrorCode::DecodeFailed, other.to_string()),
-    })?;
-    let source = StackSource {
-        series,
-        stack: st,
-        volume,
-    };
+    let source = StackSource { series, stack: st };
     let analysis = {
         let mut model = shared.lock().unwrap_or_else(|e| e.into_inner());
         analyse_stack(&mut model, &source, progress, cancel)?
