@@ -1,13 +1,18 @@
 """Tiny models made with onnx.helper, for Dokuei's model-contract and pipeline tests. They are
 test fixtures with fixed weights, not trained models, and are never shipped.
 
-usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | detector]
+usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | segmenter3d | labeller | detector]
 
 classifier: input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] =
 sigmoid(mean over rows and columns of each channel @ W + b), with W and b fixed below (the
 tests recompute it).
 segmenter: input `image` [N, CHANNELS, H, W] float32 (NCHW); output `probabilities`
 [N, 1, H, W] = sigmoid(20 · (mean over channels − 0.5)): a soft threshold at 0.5.
+segmenter3d: input `image` [N, 1, 8, 32, 32] float32 (NCDHW, a fixed patch); output `logits`
+[N, 1, 8, 32, 32] = 20 · (3×3×3 mean, zero-padded at the patch's faces, − 0.5): a soft threshold
+of the local mean, so what a voxel gets depends on its neighbours and on where the patch cut.
+labeller: input `image` [N, 1, H, W] float32 (NCHW); output `labels` [N, H, W] int64 = one
+label index per pixel: 0 where the image is ≤ 0.5, 1 where it is in (0.5, 0.9], 2 above 0.9.
 detector: input `image` [N, 1, H, W] float32 (NCHW); outputs `boxes` [N, 1, 4] = the fixed box
 (x1, y1, x2, y2) = (8, 4, 12, 8) in input pixels, `scores` [N, 1] = the image's maximum,
 `labels` [N, 1] int64 = 0. (Also serves as a one-label classifier through `scores`.)
@@ -39,6 +44,55 @@ if kind == "segmenter":
         initializer=[
             numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
             numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, sys.argv[1])
+    sys.exit(0)
+
+if kind == "segmenter3d":
+    nodes = [
+        helper.make_node("Conv", ["image", "mean_kernel"], ["mean"], pads=[1, 1, 1, 1, 1, 1]),
+        helper.make_node("Sub", ["mean", "half"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dokuei-test-segmenter3d",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1, 8, 32, 32])],
+        initializer=[
+            numpy_helper.from_array(np.full((1, 1, 3, 3, 3), 1.0 / 27.0, dtype=np.float32), "mean_kernel"),
+            numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+            numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, sys.argv[1])
+    sys.exit(0)
+
+if kind == "labeller":
+    nodes = [
+        helper.make_node("Squeeze", ["image", "axis1"], ["plane"]),
+        helper.make_node("Greater", ["plane", "half"], ["over_half"]),
+        helper.make_node("Greater", ["plane", "nine_tenths"], ["over_nine_tenths"]),
+        helper.make_node("Cast", ["over_half"], ["a"], to=TensorProto.INT64),
+        helper.make_node("Cast", ["over_nine_tenths"], ["b"], to=TensorProto.INT64),
+        helper.make_node("Add", ["a", "b"], ["labels"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dokuei-test-labeller",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("labels", TensorProto.INT64, ["N", "H", "W"])],
+        initializer=[
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+            numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+            numpy_helper.from_array(np.array(0.9, dtype=np.float32), "nine_tenths"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod findings;
 pub mod manifest;
 pub mod model;
+pub mod patches;
 pub mod pipeline;
 pub mod preprocess;
 pub mod runtime;

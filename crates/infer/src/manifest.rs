@@ -121,6 +121,32 @@ pub struct Preprocess {
     /// 2.5D: slices on each side of the centre slice.
     #[serde(default)]
     pub neighbours: usize,
+    /// 3D models (layout NCDHW): the patch the model takes, slices × rows × columns, in model
+    /// space (after any in-plane resize). The stack is covered by overlapping patches, padded
+    /// with zeros where a patch runs past its edge, and their outputs are blended.
+    pub patch: Option<[usize; 3]>,
+    /// Fraction of a patch that neighbouring patches share along each axis (0 ≤ overlap < 1).
+    #[serde(default = "default_overlap")]
+    pub overlap: f64,
+    /// How overlapping patch outputs are weighted where they meet.
+    #[serde(default)]
+    pub blend: Blend,
+}
+
+fn default_overlap() -> f64 {
+    0.25
+}
+
+/// Weights of a patch's voxels when overlapping outputs are averaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Blend {
+    /// A Gaussian centred on the patch (σ = patch / 8 per axis), so a patch's edges, where it
+    /// saw least context, count least (as MONAI's and nnU-Net's sliding windows do).
+    #[default]
+    Gaussian,
+    /// Every voxel of every patch counts the same.
+    Constant,
 }
 
 impl Default for Preprocess {
@@ -132,6 +158,9 @@ impl Default for Preprocess {
             resize: None,
             pixel_spacing_mm: None,
             neighbours: 0,
+            patch: None,
+            overlap: default_overlap(),
+            blend: Blend::default(),
         }
     }
 }
@@ -158,7 +187,7 @@ pub enum Normalise {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputKind {
-    /// Per-label probabilities (or logits, or argmax labels) per pixel.
+    /// Per-label probabilities (or logits) per pixel, or one label index per pixel (`argmax`).
     Segmentation,
     /// A probability map plus an image-level score.
     Heatmap,
@@ -174,9 +203,13 @@ pub struct OutputSpec {
     pub kind: OutputKind,
     /// Output tensor names, in the order the kind expects them (e.g. heatmap then score).
     pub names: Vec<String>,
-    /// For segmentation: whether the values are logits (a sigmoid/softmax is applied).
+    /// Whether the values are logits (a sigmoid is applied to each).
     #[serde(default)]
     pub logits: bool,
+    /// For segmentation: the output holds one label index per pixel (0 for background, k for
+    /// the k-th `[[labels]]`), not one map per label. Any integer or float type.
+    #[serde(default)]
+    pub argmax: bool,
 }
 
 /// A label the model reports, with its colour on screen and its decision threshold.
@@ -271,8 +304,69 @@ impl Manifest {
         if self.output.names.is_empty() {
             return Err("output.names is empty".into());
         }
-        if self.preprocess.windows.iter().any(|w| w.width <= 0.0) {
+        let p = &self.preprocess;
+        if p.windows.iter().any(|w| w.width <= 0.0) {
             return Err("a preprocess window has a width ≤ 0".into());
+        }
+        if p.resize.is_some() && p.pixel_spacing_mm.is_some() {
+            return Err(
+                "preprocess.resize and preprocess.pixel_spacing_mm both given: choose one".into(),
+            );
+        }
+        if p.resize.is_some_and(|r| r.contains(&0)) {
+            return Err("preprocess.resize has a zero dimension".into());
+        }
+        if p.pixel_spacing_mm
+            .is_some_and(|s| s.iter().any(|&v| v.is_nan() || v <= 0.0))
+        {
+            return Err("preprocess.pixel_spacing_mm must be > 0".into());
+        }
+        if self.output.argmax && self.output.kind != OutputKind::Segmentation {
+            return Err("output.argmax is for segmentation outputs".into());
+        }
+        if self.output.argmax && self.output.logits {
+            return Err(
+                "output.argmax and output.logits both given: label indices are not logits".into(),
+            );
+        }
+        match (self.input.layout, p.patch) {
+            (Layout::Ncdhw, None) => {
+                return Err("layout NCDHW needs preprocess.patch = [slices, rows, columns]".into());
+            }
+            (Layout::Nchw | Layout::Nhwc, Some(_)) => {
+                return Err("preprocess.patch is for 3D models (layout NCDHW)".into());
+            }
+            (Layout::Ncdhw, Some(patch)) => {
+                if patch.contains(&0) {
+                    return Err("preprocess.patch has a zero dimension".into());
+                }
+                if !(0.0..1.0).contains(&p.overlap) {
+                    return Err(format!(
+                        "preprocess.overlap is {}; it must be at least 0 and below 1",
+                        p.overlap
+                    ));
+                }
+                if self.output.kind != OutputKind::Segmentation {
+                    return Err(format!(
+                        "3D patches are blended into segmentations; output kind {:?} is not supported for NCDHW",
+                        self.output.kind
+                    ));
+                }
+                if self.input.channels == Channels::NeighbouringSlices {
+                    return Err("a 3D model sees neighbouring slices through its patch: its channels are one_window or windows".into());
+                }
+                let declared = &self.input.shape[2..5];
+                for (axis, (&d, &want)) in declared.iter().zip(&patch).enumerate() {
+                    if d >= 0 && d as usize != want {
+                        return Err(format!(
+                            "input.shape {:?} fixes dimension {} to {d} but preprocess.patch {patch:?} says {want}",
+                            self.input.shape,
+                            axis + 2
+                        ));
+                    }
+                }
+            }
+            (Layout::Nchw | Layout::Nhwc, None) => {}
         }
         Ok(())
     }

@@ -1,12 +1,13 @@
-//! Running a model over a whole stack, slice by slice (2D or 2.5D), batched when the model's
-//! batch dimension is dynamic, and turning its outputs (segmentation, heatmap, detection or
-//! classification) into findings. The stack comes through [`SliceSource`], so this crate knows
+//! Running a model over a whole stack, slice by slice (2D or 2.5D) or in overlapping 3D patches
+//! blended back together, batched when the model's batch dimension is dynamic, and turning its
+//! outputs (segmentation, heatmap, detection or classification) into findings. The stack comes through [`SliceSource`], so this crate knows
 //! nothing of DICOM files.
 //!
 //! Three stages overlap through bounded channels: a producer thread reads and pre-processes the
 //! next batches, the calling thread runs the model, and a post-processing thread maps outputs
-//! back to image space. Memory stays bounded: at most two batches wait between stages, and the
-//! only whole-stack buffer is one probability map per label (segmentation and heatmap).
+//! back to image space (3D: blends the patches, finishing slices as the patch grid moves past
+//! them). Memory stays bounded: at most two batches wait between stages; segmentation keeps only
+//! the voxels above threshold; heatmaps keep their map (it is shown).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,8 @@ use crate::findings::{
 };
 use crate::manifest::{Channels, Layout, Manifest, OutputKind, ScoreAggregate};
 use crate::model::{Model, ModelError, OutputTensor};
-use crate::preprocess::{ResizeMap, SliceValues, prepare, resize_bilinear};
+use crate::patches::{Blender, grid};
+use crate::preprocess::{ResizeMap, SliceValues, prepare, resampled_size, resize_bilinear};
 
 /// A stack of slices in display order, as modality values (HU for CT).
 pub trait SliceSource: Sync {
@@ -106,6 +108,10 @@ pub enum AnalysisError {
     /// `slice` counts from 0; the message from 1, as the viewer shows slice numbers.
     #[error("cannot read slice {} of the series: {reason}", .slice + 1)]
     Slice { slice: usize, reason: String },
+    #[error(
+        "the model `{model}` resamples to {target:?} mm pixels, but this series has no usable pixel spacing"
+    )]
+    NoPixelSpacing { model: String, target: [f64; 2] },
     #[error("the analysis stopped unexpectedly: {0}")]
     Internal(String),
     #[error(
@@ -123,10 +129,12 @@ pub enum AnalysisError {
     Cancelled,
 }
 
-/// One batch of pre-processed positions, on its way to the model.
+/// One batch of pre-processed positions (2D: `count` slices from `first`; 3D: one patch per
+/// origin in `patches`), on its way to the model.
 struct Batch {
     first: usize,
     count: usize,
+    patches: Vec<[usize; 3]>,
     shape: Vec<usize>,
     data: Vec<f32>,
     map: ResizeMap,
@@ -136,8 +144,18 @@ struct Batch {
 struct Ran {
     first: usize,
     count: usize,
+    patches: Vec<[usize; 3]>,
     outputs: Vec<OutputTensor>,
     map: ResizeMap,
+}
+
+/// A 3D model's patches over the stack, in model space.
+struct Patching {
+    /// Slices × rows × columns after any in-plane resize.
+    dims: [usize; 3],
+    patch: [usize; 3],
+    origins: Vec<[usize; 3]>,
+    blend: crate::manifest::Blend,
 }
 
 /// What post-processing gathered over the whole stack.
@@ -158,6 +176,8 @@ struct Shape {
     layout: Layout,
     labels: usize,
     logits: bool,
+    /// Segmentation as one label index per pixel.
+    argmax: bool,
     rows: usize,
     columns: usize,
     total: usize,
@@ -174,7 +194,7 @@ pub fn analyse_stack(
     cancel: &AtomicBool,
 ) -> Result<Analysis, AnalysisError> {
     let started = Instant::now();
-    let m = model.manifest.clone();
+    let mut m = model.manifest.clone();
     let id = m.model.id.clone();
     if !m.model.modality.is_empty() && !m.model.modality.eq_ignore_ascii_case(&source.modality()) {
         return Err(AnalysisError::WrongModality {
@@ -201,6 +221,17 @@ pub fn analyse_stack(
             found: count,
         });
     }
+    if let Some(target) = m.preprocess.pixel_spacing_mm {
+        let spacing = source.geometry(0).pixel_spacing;
+        if spacing.iter().any(|&v| !v.is_finite() || v <= 0.0) {
+            return Err(AnalysisError::NoPixelSpacing { model: id, target });
+        }
+        m.preprocess.resize = Some(resampled_size(
+            (source.rows(), source.columns()),
+            spacing,
+            target,
+        ));
+    }
     let neighbours = if m.input.channels == Channels::NeighbouringSlices {
         m.preprocess.neighbours
     } else {
@@ -220,20 +251,39 @@ pub fn analyse_stack(
         layout: m.input.layout,
         labels: m.labels.len(),
         logits: m.output.logits,
+        argmax: m.output.argmax,
         rows: source.rows(),
         columns: source.columns(),
         total: source.len(),
         thresholds: m.labels.iter().map(|l| l.threshold as f32).collect(),
     };
+    let patching = m.preprocess.patch.map(|patch| {
+        let (rows, columns) = m
+            .preprocess
+            .resize
+            .map_or((source.rows(), source.columns()), |[r, c]| (r, c));
+        let dims = [source.len(), rows, columns];
+        Patching {
+            dims,
+            patch,
+            origins: grid(dims, patch, m.preprocess.overlap),
+            blend: m.preprocess.blend,
+        }
+    });
     let batch = model.batch.max(1);
     let mut inference = 0.0;
+    let mut patches_done = 0;
     let gathered = std::thread::scope(|scope| -> Result<Gathered, AnalysisError> {
         let (to_model, batches) = sync_channel::<Result<Batch, AnalysisError>>(2);
         let (to_post, ran) = sync_channel::<Ran>(2);
         let m = &m;
         let shape = &shape;
-        scope.spawn(move || produce(m, source, neighbours, batch, cancel, &to_model));
-        let post = scope.spawn(move || gather(shape, &ran));
+        let patching = patching.as_ref();
+        scope.spawn(move || match patching {
+            Some(p) => produce_patches(m, source, p, batch, cancel, &to_model),
+            None => produce(m, source, neighbours, batch, cancel, &to_model),
+        });
+        let post = scope.spawn(move || gather(shape, patching, &ran));
         for next in batches {
             if cancel.load(Ordering::Relaxed) {
                 return Err(AnalysisError::Cancelled);
@@ -241,12 +291,25 @@ pub fn analyse_stack(
             let b = next?;
             let outputs = model.run_f32(&b.shape, b.data)?;
             inference += model.last_run.as_secs_f64();
-            check_outputs(m, shape, &outputs, b.first, b.count, b.map)?;
-            let done = b.first + b.count;
+            let (slices, done) = match patching {
+                None => ((b.first, b.first + b.count), b.first + b.count),
+                Some(p) => {
+                    patches_done += b.patches.len();
+                    let first = b.patches.first().map_or(0, |o| o[0]);
+                    let last = b.patches.last().map_or(0, |o| o[0] + p.patch[0]);
+                    (
+                        (first, last.min(shape.total)),
+                        patches_done * shape.total / p.origins.len(),
+                    )
+                }
+            };
+            let patch = patching.map(|p| p.patch);
+            check_outputs(m, shape, &outputs, b.count, b.map, patch, slices)?;
             if to_post
                 .send(Ran {
                     first: b.first,
                     count: b.count,
+                    patches: b.patches,
                     outputs,
                     map: b.map,
                 })
@@ -378,6 +441,7 @@ fn produce(
                     b = Some(Batch {
                         first,
                         count: 1,
+                        patches: Vec::new(),
                         shape,
                         data: data_all,
                         map,
@@ -405,27 +469,119 @@ fn produce(
     }
 }
 
+/// The 3D producer: pre-processes slices into model space as the patch grid reaches them
+/// (keeping only those a later patch still needs), cuts the patches (zeros past the stack's
+/// edges) and sends them in batches.
+fn produce_patches(
+    m: &Manifest,
+    source: &dyn SliceSource,
+    p: &Patching,
+    batch: usize,
+    cancel: &AtomicBool,
+    to_model: &SyncSender<Result<Batch, AnalysisError>>,
+) {
+    let channels = m
+        .input
+        .shape
+        .get(1)
+        .copied()
+        .filter(|&c| c > 0)
+        .unwrap_or(1) as usize;
+    let (rows, columns) = (source.rows(), source.columns());
+    let [depth, h, w] = p.dims;
+    let [pd, ph, pw] = p.patch;
+    let plane = h * w;
+    // Prepared slices, channels × h × w each, by slice index.
+    let mut prepared: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
+    let mut map = ResizeMap {
+        image: (rows, columns),
+        model: (h, w),
+    };
+    for chunk in p.origins.chunks(batch) {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut data = Vec::with_capacity(chunk.len() * channels * pd * ph * pw);
+        let result = chunk
+            .iter()
+            .try_for_each(|&[z0, y0, x0]| -> Result<(), AnalysisError> {
+                prepared.retain(|&s, _| s >= z0);
+                for s in z0..(z0 + pd).min(depth) {
+                    if let std::collections::btree_map::Entry::Vacant(e) = prepared.entry(s) {
+                        let values = source
+                            .values(s)
+                            .map_err(|reason| AnalysisError::Slice { slice: s, reason })?;
+                        let one = [SliceValues {
+                            rows,
+                            columns,
+                            values: &values,
+                        }];
+                        let (_, planes, m_map) =
+                            prepare(&m.preprocess, Layout::Nchw, channels, &one)
+                                .map_err(|reason| AnalysisError::Slice { slice: s, reason })?;
+                        map = m_map;
+                        e.insert(planes);
+                    }
+                }
+                let height = ph.min(h.saturating_sub(y0));
+                let width = pw.min(w.saturating_sub(x0));
+                for c in 0..channels {
+                    for dz in 0..pd {
+                        let Some(planes) = prepared.get(&(z0 + dz)) else {
+                            data.resize(data.len() + ph * pw, 0.0);
+                            continue;
+                        };
+                        let channel = &planes[c * plane..(c + 1) * plane];
+                        for dy in 0..height {
+                            let at = (y0 + dy) * w + x0;
+                            data.extend_from_slice(&channel[at..at + width]);
+                            data.resize(data.len() + pw - width, 0.0);
+                        }
+                        data.resize(data.len() + (ph - height) * pw, 0.0);
+                    }
+                }
+                Ok(())
+            });
+        let batch = result.map(|()| Batch {
+            first: chunk[0][0],
+            count: chunk.len(),
+            patches: chunk.to_vec(),
+            shape: vec![chunk.len(), channels, pd, ph, pw],
+            data,
+            map,
+        });
+        let failed = batch.is_err();
+        if to_model.send(batch).is_err() || failed {
+            return;
+        }
+    }
+}
+
 /// The outputs must hold what the manifest implies for this batch.
+/// `count` positions (2D) or patches (3D, of size `patch`) ran for `slices` (first, end).
 fn check_outputs(
     m: &Manifest,
     shape: &Shape,
     outputs: &[OutputTensor],
-    first: usize,
     count: usize,
     map: ResizeMap,
+    patch: Option<[usize; 3]>,
+    slices: (usize, usize),
 ) -> Result<(), AnalysisError> {
     let (h, w) = map.model;
     let labels = shape.labels;
     let fail = |k: usize, expected: usize| AnalysisError::OutputShape {
         model: m.model.id.clone(),
         output: m.output.names[k].clone(),
-        first: first + 1,
-        last: first + count,
+        first: slices.0 + 1,
+        last: slices.1,
         expected,
         found: outputs[k].values.len(),
     };
+    let voxels = patch.map_or(h * w, |p| p.iter().product());
     let wants: Vec<(usize, usize)> = match shape.kind {
-        OutputKind::Segmentation => vec![(0, count * labels * h * w)],
+        OutputKind::Segmentation if shape.argmax => vec![(0, count * voxels)],
+        OutputKind::Segmentation => vec![(0, count * labels * voxels)],
         OutputKind::Heatmap => vec![(0, count * labels * h * w), (1, count * labels)],
         OutputKind::Classification => vec![(0, count * labels)],
         OutputKind::Detection => {
@@ -450,8 +606,9 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The post-processing thread: maps every batch's outputs back to image space.
-fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
+/// The post-processing thread: maps every batch's outputs back to image space (3D: blends the
+/// patches first, taking each slice once no later patch can reach it).
+fn gather(shape: &Shape, patching: Option<&Patching>, ran: &Receiver<Ran>) -> Gathered {
     let (rows, columns, total, labels) = (shape.rows, shape.columns, shape.total, shape.labels);
     let plane = rows * columns;
     let maps = matches!(shape.kind, OutputKind::Segmentation | OutputKind::Heatmap);
@@ -473,52 +630,59 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
     if matches!(shape.kind, OutputKind::Heatmap | OutputKind::Classification) {
         g.image_scores = vec![vec![0.0; labels]; total];
     }
+    if let Some(p) = patching {
+        let mut blender = Blender::new(labels, p.dims, p.patch, p.blend);
+        let voxels: usize = p.patch.iter().product();
+        let model = (p.dims[1], p.dims[2]);
+        // Label indices are blended as one indicator map per label (a weighted vote).
+        let per_patch = if shape.argmax {
+            voxels
+        } else {
+            labels * voxels
+        };
+        let maps = if shape.argmax {
+            Probabilities::Plain
+        } else {
+            Probabilities::of(shape)
+        };
+        for r in ran {
+            for (k, &origin) in r.patches.iter().enumerate() {
+                let out = &r.outputs[0].values[k * per_patch..(k + 1) * per_patch];
+                let one_hot;
+                let out = if shape.argmax {
+                    one_hot = (1..=labels)
+                        .flat_map(|l| out.iter().map(move |&v| f32::from(v == l as f32)))
+                        .collect::<Vec<f32>>();
+                    &one_hot
+                } else {
+                    out
+                };
+                for (slice, values) in blender.add(origin, out) {
+                    take_map(&mut g, shape, slice, &values, model, Layout::Nchw, maps);
+                }
+            }
+        }
+        for (slice, values) in blender.finish() {
+            take_map(&mut g, shape, slice, &values, model, Layout::Nchw, maps);
+        }
+        return g;
+    }
     for r in ran {
         let (h, w) = r.map.model;
         for b in 0..r.count {
             let slice = r.first + b;
             if maps {
-                let raw = &r.outputs[0].values[b * labels * h * w..(b + 1) * labels * h * w];
-                for l in 0..labels {
-                    let probability = |x: f32| if shape.logits { sigmoid(x) } else { x };
-                    // NCHW output: label planes one after another; NHWC: interleaved.
-                    let value = |i: usize| match shape.layout {
-                        Layout::Nhwc => raw[i * labels + l],
-                        _ => raw[l * h * w + i],
-                    };
-                    let resized = (h, w) != (rows, columns);
-                    let plane_values = || -> Vec<f32> {
-                        let p: Vec<f32> = (0..h * w).map(|i| probability(value(i))).collect();
-                        resize_bilinear(&p, h, w, rows, columns)
-                    };
-                    let offset = slice * plane;
-                    if dense {
-                        let target = &mut g.probabilities[l][offset..offset + plane];
-                        if resized {
-                            target.copy_from_slice(&plane_values());
-                        } else {
-                            // Straight into the volume: one pass, no intermediate plane.
-                            for (i, t) in target.iter_mut().enumerate() {
-                                *t = probability(value(i));
-                            }
-                        }
-                    } else {
-                        let (threshold, above) = (shape.thresholds[l], &mut g.above[l]);
-                        let mut keep = |i: usize, v: f32| {
-                            if v >= threshold {
-                                above.push((offset + i, v));
-                            }
-                        };
-                        if resized {
-                            plane_values()
-                                .into_iter()
-                                .enumerate()
-                                .for_each(|(i, v)| keep(i, v));
-                        } else {
-                            (0..plane).for_each(|i| keep(i, probability(value(i))));
-                        }
-                    }
-                }
+                let per_slice = if shape.argmax { h * w } else { labels * h * w };
+                let raw = &r.outputs[0].values[b * per_slice..(b + 1) * per_slice];
+                take_map(
+                    &mut g,
+                    shape,
+                    slice,
+                    raw,
+                    (h, w),
+                    shape.layout,
+                    Probabilities::of(shape),
+                );
             }
             let scores = match shape.kind {
                 OutputKind::Heatmap => Some(1),
@@ -561,6 +725,88 @@ fn gather(shape: &Shape, ran: &Receiver<Ran>) -> Gathered {
         }
     }
     g
+}
+
+/// How a map's raw values become probabilities.
+#[derive(Clone, Copy)]
+enum Probabilities {
+    /// Already probabilities (or blended indicators).
+    Plain,
+    Logits,
+    /// One label index per pixel: 1 where it is the label's, else 0.
+    LabelIndex,
+}
+
+impl Probabilities {
+    fn of(shape: &Shape) -> Probabilities {
+        match (shape.argmax, shape.logits) {
+            (true, _) => Probabilities::LabelIndex,
+            (false, true) => Probabilities::Logits,
+            (false, false) => Probabilities::Plain,
+        }
+    }
+}
+
+/// One slice of a segmentation or heatmap output, `raw` in model space (labels × h × w; NHWC
+/// interleaves the labels; label indices: h × w), into image space: the heatmap's map, or
+/// segmentation's voxels at or above each label's threshold.
+fn take_map(
+    g: &mut Gathered,
+    shape: &Shape,
+    slice: usize,
+    raw: &[f32],
+    (h, w): (usize, usize),
+    layout: Layout,
+    kind: Probabilities,
+) {
+    let (rows, columns, labels) = (shape.rows, shape.columns, shape.labels);
+    let plane = rows * columns;
+    let resized = (h, w) != (rows, columns);
+    let offset = slice * plane;
+    for l in 0..labels {
+        let index = (l + 1) as f32;
+        let value = |i: usize| match kind {
+            Probabilities::LabelIndex => f32::from(raw[i] == index),
+            Probabilities::Logits | Probabilities::Plain => match layout {
+                Layout::Nhwc => raw[i * labels + l],
+                _ => raw[l * h * w + i],
+            },
+        };
+        let probability = |x: f32| match kind {
+            Probabilities::Logits => sigmoid(x),
+            Probabilities::Plain | Probabilities::LabelIndex => x,
+        };
+        let plane_values = || -> Vec<f32> {
+            let p: Vec<f32> = (0..h * w).map(|i| probability(value(i))).collect();
+            resize_bilinear(&p, h, w, rows, columns)
+        };
+        if shape.kind == OutputKind::Heatmap {
+            let target = &mut g.probabilities[l][offset..offset + plane];
+            if resized {
+                target.copy_from_slice(&plane_values());
+            } else {
+                // Straight into the volume: one pass, no intermediate plane.
+                for (i, t) in target.iter_mut().enumerate() {
+                    *t = probability(value(i));
+                }
+            }
+        } else {
+            let (threshold, above) = (shape.thresholds[l], &mut g.above[l]);
+            let mut keep = |i: usize, v: f32| {
+                if v >= threshold {
+                    above.push((offset + i, v));
+                }
+            };
+            if resized {
+                plane_values()
+                    .into_iter()
+                    .enumerate()
+                    .for_each(|(i, v)| keep(i, v));
+            } else {
+                (0..plane).for_each(|i| keep(i, probability(value(i))));
+            }
+        }
+    }
 }
 
 /// Findings from what was gathered, as the output kind and labels say, highest score first.

@@ -55,6 +55,21 @@ fn map_value(x: f64, range: Option<(f64, f64)>, normalise: Normalise) -> f32 {
     }) as f32
 }
 
+/// The size a `(rows, columns)` slice with pixel `spacing` (mm, between rows then between
+/// columns) takes when resampled to `target` spacing: the same field of view, rounded to whole
+/// pixels, at least one.
+pub fn resampled_size(
+    (rows, columns): (usize, usize),
+    spacing: [f64; 2],
+    target: [f64; 2],
+) -> [usize; 2] {
+    let n = |count: usize, from: f64, to: f64| ((count as f64 * from / to).round() as usize).max(1);
+    [
+        n(rows, spacing[0], target[0]),
+        n(columns, spacing[1], target[1]),
+    ]
+}
+
 /// Bilinear resize with half-pixel centres (as torch `align_corners=False` and OpenCV
 /// `INTER_LINEAR`), edges clamped.
 pub fn resize_bilinear(
@@ -198,6 +213,17 @@ mod tests {
             0.0
         );
         assert_eq!(map_value(40.0, None, Normalise::MinMax), 40.0);
+    }
+
+    #[test]
+    fn resampling_keeps_the_field_of_view() {
+        // 512² at 0.7 mm → 1.4 mm: 256²; non-square pixels resample each axis on its own.
+        assert_eq!(
+            resampled_size((512, 512), [0.7, 0.7], [1.4, 1.4]),
+            [256, 256]
+        );
+        assert_eq!(resampled_size((100, 80), [0.5, 1.0], [1.0, 1.0]), [50, 80]);
+        assert_eq!(resampled_size((3, 3), [0.1, 0.1], [5.0, 5.0]), [1, 1]);
     }
 
     #[test]

@@ -152,8 +152,14 @@ fn an_unknown_tensor_name_is_refused_naming_both() {
 fn a_wrong_rank_dtype_or_dimension_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     model_dir(dir.path(), |m| {
+        // A 3D segmentation manifest, valid on its own, over the 2D classifier.
         m.replace("layout = \"NHWC\"", "layout = \"NCDHW\"")
-            .replace("[-1, 32, 32, 3]", "[-1, 1, 8, 32, 32]")
+            .replace("[-1, 32, 32, 3]", "[-1, 3, 8, 32, 32]")
+            .replace(
+                "resize = [32, 32]",
+                "resize = [32, 32]\npatch = [8, 32, 32]",
+            )
+            .replace("kind = \"classification\"", "kind = \"segmentation\"")
     });
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(

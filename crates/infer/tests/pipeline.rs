@@ -390,3 +390,383 @@ fn classification_scores_become_whole_image_findings() {
     assert_eq!(analysis.image_scores[0], vec![0.0]);
     assert!(analysis.image_scores[expected[0]][0] >= 0.5);
 }
+
+#[test]
+fn resampling_to_a_pixel_spacing_sizes_the_model_input_from_the_series() {
+    // The fixed-box detector with `pixel_spacing_mm = [1.6, 1.6]` instead of a fixed resize:
+    // the 48² phantom at 0.8 mm becomes 24² model pixels, so the box (8, 4)–(12, 8) comes back
+    // scaled by 2: rows 8–15, columns 16–23 of the image.
+    let dir = tempfile::tempdir().unwrap();
+    detector(dir.path(), "detection", r#"["boxes", "scores", "labels"]"#);
+    let path = dir.path().join("manifest.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("resize = [32, 32]", "pixel_spacing_mm = [1.6, 1.6]"),
+    )
+    .unwrap();
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    let mut model = Model::load(&runtime, dir.path(), Some(1)).unwrap();
+    let analysis =
+        analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert!(!analysis.findings.is_empty());
+    for f in &analysis.findings {
+        let s = f.geometry.slices[0];
+        assert_eq!(f.geometry.bbox_voxels, [s, 8, 16, s, 15, 23]);
+    }
+}
+
+/// 21 slices of 40 × 28 pixels, 1 mm apart each way (patches of 8 × 32 × 32 overlap along the
+/// slices and the rows and are padded along the columns): a textured -1000 HU background, a
+/// graded sphere (1500 HU at its centre falling to 1000 HU at radius 6 mm) centred on slice 10,
+/// row 20, column 12, and a 3-voxel cube at 1500 HU on slices 6–8 by the right edge.
+struct Block;
+
+impl SliceSource for Block {
+    fn len(&self) -> usize {
+        21
+    }
+    fn rows(&self) -> usize {
+        40
+    }
+    fn columns(&self) -> usize {
+        28
+    }
+    fn values(&self, i: usize) -> Result<Vec<f32>, String> {
+        Ok((0..40 * 28)
+            .map(|p| {
+                let (r, c) = ((p / 28) as f64, (p % 28) as f64);
+                let d =
+                    ((i as f64 - 10.0).powi(2) + (r - 20.0).powi(2) + (c - 12.0).powi(2)).sqrt();
+                if d <= 6.0 {
+                    (1500.0 - 500.0 * d / 6.0) as f32
+                } else if (6..=8).contains(&i) && (29.0..=31.0).contains(&r) && c >= 25.0 {
+                    1500.0
+                } else {
+                    -1000.0 + ((i * 1120 + p) * 7919 % 97) as f32
+                }
+            })
+            .collect())
+    }
+    fn geometry(&self, i: usize) -> SliceGeometry {
+        SliceGeometry {
+            position: [0.0, 0.0, -(i as f64)],
+            row_direction: [1.0, 0.0, 0.0],
+            column_direction: [0.0, 1.0, 0.0],
+            pixel_spacing: [1.0, 1.0],
+        }
+    }
+    fn instance_uid(&self, i: usize) -> String {
+        format!("1.2.826.0.1.3680043.10.10.{i}")
+    }
+    fn series_uid(&self) -> String {
+        "1.2.826.0.1.3680043.10.10".into()
+    }
+    fn modality(&self) -> String {
+        "CT".into()
+    }
+    fn slice_spacing(&self) -> f64 {
+        1.0
+    }
+}
+
+/// The fixed-weight 3D segmenter (`make_test_model.py segmenter3d`) under a manifest with
+/// `preprocess_extra` in its [preprocess] table.
+fn segmenter3d(dir: &Path, preprocess_extra: &str) -> Result<Model, String> {
+    let onnx = dir.join("model.onnx");
+    let status =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../scripts/reference/make_test_model.py"),
+            )
+            .arg(&onnx)
+            .arg("segmenter3d")
+            .status()
+            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let manifest = format!(
+        r#"
+[model]
+id = "test-segmenter3d"
+name = "Test 3D segmenter (fixed weights)"
+version = "0.0.1"
+sha256 = "{}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing 3D patch inference"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NCDHW"
+dtype = "float32"
+shape = [-1, 1, 8, 32, 32]
+channels = "one_window"
+
+[preprocess]
+windows = [{{ center = 1250.0, width = 500.0 }}]
+normalise = {{ kind = "min_max" }}
+{preprocess_extra}
+
+[output]
+kind = "segmentation"
+names = ["logits"]
+logits = true
+
+[[labels]]
+name = "dense"
+color = [255, 60, 60, 150]
+threshold = 0.5
+min_size = 0.0
+
+[postprocess]
+components_3d = true
+"#,
+        file_sha256(&onnx).unwrap()
+    );
+    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    Model::load(&runtime, dir, Some(1)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_3d_model_runs_in_blended_patches_as_the_numpy_reference_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for blend in ["gaussian", "constant"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = segmenter3d(
+            dir.path(),
+            &format!("patch = [8, 32, 32]\noverlap = 0.25\nblend = \"{blend}\""),
+        )
+        .unwrap();
+        let mut last = 0;
+        let analysis = analyse_stack(
+            &mut model,
+            &Block,
+            &mut |p| last = p.done,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(last, 21, "progress ends at the last slice");
+
+        let input: Vec<u8> = (0..Block.len())
+            .flat_map(|i| Block.values(i).unwrap())
+            .flat_map(f32::to_le_bytes)
+            .collect();
+        std::fs::write(dir.path().join("in.f32"), input).unwrap();
+        let status = Command::new(root.join(".dokuei/venv/bin/python"))
+            .arg(root.join("scripts/reference/sliding_window.py"))
+            .arg(dir.path().join("manifest.toml"))
+            .arg(dir.path().join("model.onnx"))
+            .args(["21", "40", "28"])
+            .arg(dir.path().join("in.f32"))
+            .arg(dir.path().join("out.f32"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "sliding_window.py failed");
+        let reference: Vec<f32> = std::fs::read(dir.path().join("out.f32"))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(reference.len(), 21 * 40 * 28);
+
+        // Every voxel clearly above the threshold in the reference is in one of Dokuei's
+        // findings, every clearly below is in none, and each finding's score is the
+        // reference's maximum over its mask.
+        let plane = 40 * 28;
+        let mut ours = vec![false; reference.len()];
+        for f in &analysis.findings {
+            let mut max = 0.0f32;
+            for m in &f.geometry.mask {
+                for &(start, len) in &m.runs {
+                    for k in start..start + len {
+                        let v = m.slice as usize * plane + k as usize;
+                        ours[v] = true;
+                        max = max.max(reference[v]);
+                    }
+                }
+            }
+            assert!(
+                (f.score - f64::from(max)).abs() < 1e-4,
+                "{blend}: score {} vs reference {max}",
+                f.score
+            );
+        }
+        let mut compared = 0;
+        for (v, &p) in reference.iter().enumerate() {
+            if (p - 0.5).abs() > 1e-4 {
+                assert_eq!(ours[v], p >= 0.5, "{blend}: voxel {v}, reference {p}");
+                compared += 1;
+            }
+        }
+        assert!(compared > reference.len() - 20, "{compared}");
+        // The sphere and the cube by the edge are both found; the sphere where it is.
+        assert_eq!(
+            analysis.findings.len(),
+            2,
+            "{blend}: {:#?}",
+            analysis.findings
+        );
+        let sphere = analysis
+            .findings
+            .iter()
+            .map(|f| &f.geometry)
+            .max_by(|a, b| a.size.volume_mm3.total_cmp(&b.size.volume_mm3))
+            .unwrap();
+        assert!(
+            (sphere.centroid_voxels[0] - 10.0).abs() < 0.5
+                && (sphere.centroid_voxels[1] - 20.0).abs() < 0.5
+                && (sphere.centroid_voxels[2] - 12.0).abs() < 0.5,
+            "{blend}: {:?}",
+            sphere.centroid_voxels
+        );
+    }
+}
+
+#[test]
+fn a_3d_manifest_that_does_not_fit_its_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, expected) in [
+        ("", "layout NCDHW needs preprocess.patch"),
+        ("patch = [8, 16, 16]", "fixes dimension 3 to 32"),
+        (
+            "patch = [8, 32, 32]\noverlap = 1.0",
+            "preprocess.overlap is 1",
+        ),
+        (
+            "patch = [8, 32, 32]\nresize = [32, 32]\npixel_spacing_mm = [1.0, 1.0]",
+            "choose one",
+        ),
+    ] {
+        let err = segmenter3d(dir.path(), extra).unwrap_err();
+        assert!(
+            err.contains(expected) && err.contains("manifest.toml"),
+            "{extra}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_3d_model_with_an_in_plane_resize_reports_in_image_pixels() {
+    // Slices resized to 20 × 14 before patching (one patch across, padded), outputs resized
+    // back: the sphere is still found where it is, in the 40 × 28 image's pixels (in model
+    // pixels its centre would be at row 10, column 6).
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = segmenter3d(dir.path(), "patch = [8, 32, 32]\nresize = [20, 14]").unwrap();
+    let analysis = analyse_stack(&mut model, &Block, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let sphere = analysis
+        .findings
+        .iter()
+        .map(|f| &f.geometry)
+        .max_by(|a, b| a.size.volume_mm3.total_cmp(&b.size.volume_mm3))
+        .unwrap();
+    let c = sphere.centroid_voxels;
+    assert!(
+        (c[0] - 10.0).abs() < 0.5 && (c[1] - 20.0).abs() < 1.0 && (c[2] - 12.0).abs() < 1.0,
+        "{c:?}"
+    );
+    assert!(sphere.bbox_voxels[4] < 40 && sphere.bbox_voxels[5] < 28);
+}
+
+#[test]
+fn a_label_index_output_becomes_one_finding_set_per_label() {
+    // The labeller gives 1 where the windowed image is in (0.5, 0.9] and 2 above 0.9: on the
+    // graded sphere, a shell of label 1 around a core of label 2; the cube is all label 2.
+    // Each label's findings cover exactly its pixels, with score 1.
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("model.onnx");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new(root.join(".dokuei/venv/bin/python"))
+        .arg(root.join("scripts/reference/make_test_model.py"))
+        .arg(&onnx)
+        .arg("labeller")
+        .status()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success());
+    let manifest = format!(
+        r#"
+[model]
+id = "test-labeller"
+name = "Test labeller (fixed weights)"
+version = "0.0.1"
+sha256 = "{}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing label-index outputs"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NCHW"
+dtype = "float32"
+shape = [-1, 1, -1, -1]
+channels = "one_window"
+
+[preprocess]
+windows = [{{ center = 1250.0, width = 500.0 }}]
+normalise = {{ kind = "min_max" }}
+
+[output]
+kind = "segmentation"
+names = ["labels"]
+argmax = true
+
+[[labels]]
+name = "dense"
+color = [255, 160, 0, 150]
+threshold = 0.5
+
+[[labels]]
+name = "very dense"
+color = [255, 0, 0, 150]
+threshold = 0.5
+
+[postprocess]
+components_3d = true
+"#,
+        file_sha256(&onnx).unwrap()
+    );
+    std::fs::write(dir.path().join("manifest.toml"), manifest).unwrap();
+    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+    let mut model = Model::load(&runtime, dir.path(), Some(1)).unwrap();
+    let analysis = analyse_stack(&mut model, &Block, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let plane = 40 * 28;
+    let expected = |label: usize| -> Vec<usize> {
+        (0..Block.len())
+            .flat_map(|s| {
+                let v = Block.values(s).unwrap();
+                (0..plane).filter_map(move |p| {
+                    let x = ((v[p] - 1000.0) / 500.0).clamp(0.0, 1.0);
+                    let index = usize::from(x > 0.5) + usize::from(x > 0.9);
+                    (index == label).then_some(s * plane + p)
+                })
+            })
+            .collect()
+    };
+    for (label, name) in [(1, "dense"), (2, "very dense")] {
+        let mut ours: Vec<usize> = analysis
+            .findings
+            .iter()
+            .filter(|f| f.label == name)
+            .inspect(|f| assert_eq!(f.score, 1.0))
+            .flat_map(|f| f.geometry.mask.iter())
+            .flat_map(|m| {
+                m.runs.iter().flat_map(move |&(start, len)| {
+                    (start..start + len).map(move |k| m.slice as usize * plane + k as usize)
+                })
+            })
+            .collect();
+        ours.sort_unstable();
+        let want = expected(label);
+        assert!(!want.is_empty(), "{name}");
+        assert_eq!(ours, want, "{name}");
+    }
+}
