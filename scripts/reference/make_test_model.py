@@ -1,7 +1,7 @@
 """Tiny models made with onnx.helper, for Dokuei's model-contract and pipeline tests. They are
 test fixtures with fixed weights, not trained models, and are never shipped.
 
-usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | segmenter3d | labeller | detector]
+usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | segmenter3d | labeller | typed IN OUT | detector]
 
 classifier: input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] =
 sigmoid(mean over rows and columns of each channel @ W + b), with W and b fixed below (the
@@ -13,6 +13,8 @@ segmenter3d: input `image` [N, 1, 8, 32, 32] float32 (NCDHW, a fixed patch); out
 of the local mean, so what a voxel gets depends on its neighbours and on where the patch cut.
 labeller: input `image` [N, 1, H, W] float32 (NCHW); output `labels` [N, H, W] int64 = one
 label index per pixel: 0 where the image is ≤ 0.5, 1 where it is in (0.5, 0.9], 2 above 0.9.
+typed: input `image` [N, 1, H, W] of type IN (uint8 or float16); output `probabilities`
+[N, 1, H, W] of type OUT (float16 or float32) = sigmoid(20 · (image / 255 − 0.5)).
 detector: input `image` [N, 1, H, W] float32 (NCHW); outputs `boxes` [N, 1, 4] = the fixed box
 (x1, y1, x2, y2) = (8, 4, 12, 8) in input pixels, `scores` [N, 1] = the image's maximum,
 `labels` [N, 1] int64 = 0. (Also serves as a one-label classifier through `scores`.)
@@ -93,6 +95,34 @@ if kind == "labeller":
             numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
             numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
             numpy_helper.from_array(np.array(0.9, dtype=np.float32), "nine_tenths"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, sys.argv[1])
+    sys.exit(0)
+
+if kind == "typed":
+    types = {"uint8": TensorProto.UINT8, "float16": TensorProto.FLOAT16, "float32": TensorProto.FLOAT}
+    in_type, out_type = types[sys.argv[3]], types[sys.argv[4]]
+    nodes = [
+        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["x", "full"], ["unit"]),
+        helper.make_node("Sub", ["unit", "half"], ["centred"]),
+        helper.make_node("Mul", ["centred", "gain"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["p"]),
+        helper.make_node("Cast", ["p"], ["probabilities"], to=out_type),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dokuei-test-typed",
+        [helper.make_tensor_value_info("image", in_type, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("probabilities", out_type, ["N", 1, "H", "W"])],
+        initializer=[
+            numpy_helper.from_array(np.array(255.0, dtype=np.float32), "full"),
+            numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),
+            numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")

@@ -255,8 +255,27 @@ impl Model {
             reason: e.to_string(),
         };
         let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let tensor = ort::value::Tensor::from_array((dims, data))
-            .map_err(|e| run_err(&self.onnx_path, &e))?;
+        // Pre-processing works in f32; the tensor takes the type the model declares (integer
+        // types rounded and, for u8, clamped to 0–255).
+        let tensor: ort::value::DynValue = match self.manifest.input.dtype {
+            DType::Float32 => ort::value::Tensor::from_array((dims, data)).map(|t| t.into_dyn()),
+            DType::Float16 => {
+                let v: Vec<half::f16> = data.iter().map(|&x| half::f16::from_f32(x)).collect();
+                ort::value::Tensor::from_array((dims, v)).map(|t| t.into_dyn())
+            }
+            DType::Uint8 => {
+                let v: Vec<u8> = data
+                    .iter()
+                    .map(|&x| x.round().clamp(0.0, 255.0) as u8)
+                    .collect();
+                ort::value::Tensor::from_array((dims, v)).map(|t| t.into_dyn())
+            }
+            DType::Int64 => {
+                let v: Vec<i64> = data.iter().map(|&x| x.round() as i64).collect();
+                ort::value::Tensor::from_array((dims, v)).map(|t| t.into_dyn())
+            }
+        }
+        .map_err(|e| run_err(&self.onnx_path, &e))?;
         let name = self.manifest.input.name.clone();
         let onnx_path = self.onnx_path.clone();
         let names = self.manifest.output.names.clone();
@@ -268,25 +287,34 @@ impl Model {
         self.last_run = started.elapsed();
         names
             .iter()
-            .map(|n| {
-                let value = &outputs[n.as_str()];
-                // Float outputs as they are; integer ones (detection labels) as floats.
-                if let Ok((shape, values)) = value.try_extract_tensor::<f32>() {
-                    return Ok(OutputTensor {
-                        shape: shape.to_vec(),
-                        values: values.to_vec(),
-                    });
-                }
-                let (shape, values) = value
-                    .try_extract_tensor::<i64>()
-                    .map_err(|e| run_err(&onnx_path, &e))?;
-                Ok(OutputTensor {
-                    shape: shape.to_vec(),
-                    values: values.iter().map(|&v| v as f32).collect(),
-                })
-            })
+            .map(|n| output_as_f32(&outputs[n.as_str()]).map_err(|e| run_err(&onnx_path, &e)))
             .collect()
     }
+}
+
+/// An output's shape and values as f32, whatever numeric type the model gives (float32 as it
+/// is; float16, integers and booleans converted: label indices, detection labels, masks).
+fn output_as_f32(value: &ort::value::DynValue) -> Result<OutputTensor, String> {
+    macro_rules! try_as {
+        ($t:ty, $convert:expr) => {
+            if let Ok((shape, values)) = value.try_extract_tensor::<$t>() {
+                return Ok(OutputTensor {
+                    shape: shape.to_vec(),
+                    values: values.iter().map($convert).collect(),
+                });
+            }
+        };
+    }
+    try_as!(f32, |&v| v);
+    try_as!(half::f16, |&v| v.to_f32());
+    try_as!(i64, |&v| v as f32);
+    try_as!(i32, |&v| v as f32);
+    try_as!(u8, |&v| f32::from(v));
+    try_as!(bool, |&v| f32::from(u8::from(v)));
+    Err(format!(
+        "output type {:?} is not one Dokuei reads (float32, float16, int64, int32, uint8, bool)",
+        value.dtype()
+    ))
 }
 
 fn element_type(d: DType) -> TensorElementType {

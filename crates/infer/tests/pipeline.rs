@@ -770,3 +770,80 @@ components_3d = true
         assert_eq!(ours, want, "{name}");
     }
 }
+
+#[test]
+fn models_taking_uint8_or_float16_and_giving_float16_run_as_declared() {
+    // The phantom clipped to 0–255 (air 0, the sphere 255) into a uint8 or float16 input; the
+    // model's float16 or float32 probabilities come back as f32: the sphere is found where it
+    // is, with the score the model computes (sigmoid(10), rounded to the output's type).
+    for (input, output) in [("uint8", "float16"), ("float16", "float32")] {
+        let dir = tempfile::tempdir().unwrap();
+        let onnx = dir.path().join("model.onnx");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = Command::new(root.join(".dokuei/venv/bin/python"))
+            .arg(root.join("scripts/reference/make_test_model.py"))
+            .arg(&onnx)
+            .args(["typed", input, output])
+            .status()
+            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+        assert!(status.success());
+        let manifest = format!(
+            r#"
+[model]
+id = "test-typed"
+name = "Test typed segmenter"
+version = "0.0.1"
+sha256 = "{}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing input and output types"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+
+[input]
+name = "image"
+layout = "NCHW"
+dtype = "{input}"
+shape = [-1, 1, -1, -1]
+channels = "one_window"
+
+[preprocess]
+clip = [0.0, 255.0]
+
+[output]
+kind = "segmentation"
+names = ["probabilities"]
+
+[[labels]]
+name = "dense"
+color = [255, 60, 60, 150]
+threshold = 0.5
+min_size = 50.0
+
+[postprocess]
+components_3d = true
+"#,
+            file_sha256(&onnx).unwrap()
+        );
+        std::fs::write(dir.path().join("manifest.toml"), manifest).unwrap();
+        let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
+        let mut model = Model::load(&runtime, dir.path(), Some(1)).unwrap();
+        let analysis =
+            analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+        assert_eq!(analysis.findings.len(), 1, "{input}/{output}");
+        let f = &analysis.findings[0];
+        let c = f.geometry.centroid_lps_mm;
+        let off =
+            ((c[0] - CENTRE[0]).powi(2) + (c[1] - CENTRE[1]).powi(2) + (c[2] - CENTRE[2]).powi(2))
+                .sqrt();
+        assert!(off < 1.0, "{input}/{output}: {c:?}");
+        let expected = 1.0 / (1.0 + (-10.0f64).exp());
+        assert!(
+            (f.score - expected).abs() < 1e-3,
+            "{input}/{output}: {}",
+            f.score
+        );
+    }
+}
