@@ -95,7 +95,7 @@ try {
     console.log(`bare WebGL2 renderer: ${floor.error}`);
   } else {
     const q = (xs) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms`;
-    console.log(`bare WebGL2 renderer, same canvas size: upload + draw + GPU wait ${q(floor.draw)}; to the next animation frame ${q(floor.frame)}; animation frames with nothing changing every ${q(floor.idle)}`);
+    console.log(`bare WebGL2 renderer, same canvas size: upload + draw + GPU wait ${q(floor.draw)}; to the next animation frame ${q(floor.frame)}; drawn off screen and copied to an on-screen 2D canvas (as Cornerstone3D presents), to the next animation frame ${q(floor.copied)}; animation frames with nothing changing every ${q(floor.idle)}`);
     console.log(`Cornerstone3D scroll step / bare renderer's frame (p50): ${(quantile(frames, 0.5) / quantile(floor.frame, 0.5)).toFixed(2)}×`);
   }
 } finally {

@@ -29,6 +29,17 @@ export interface OverlaySpec {
   editing: { bitmaps: Map<number, Uint8Array>; colour: Rgba; version: number } | null;
 }
 
+/**
+ * Whether the overlay may draw anything on `slice`: any heatmap, a finding whose slices
+ * include it, or a region being edited there. (False means the canvas can stay empty.)
+ */
+export function overlayOnSlice(spec: OverlaySpec | null, slice: number): boolean {
+  if (!spec) return false;
+  if (spec.editing?.bitmaps.has(slice)) return true;
+  if (!spec.visible) return false;
+  return spec.heatmap !== null || spec.findings.some((f) => slice >= f.geometry.slices[0] && slice <= f.geometry.slices[1]);
+}
+
 /** Maps image (column, row) — (0, 0) being the top-left corner of the first pixel — to canvas CSS pixels. */
 export type ImageToCanvas = (column: number, row: number) => [number, number] | undefined;
 
@@ -70,10 +81,16 @@ export function drawOverlay(
   const ratio = window.devicePixelRatio || 1;
   const width = Math.round(canvas.clientWidth * ratio);
   const height = Math.round(canvas.clientHeight * ratio);
+  // A canvas that is empty at this size and stays empty is left alone: touching it makes
+  // WebKit composite its layer again on every scroll step, which costs milliseconds under
+  // software rendering.
+  const empty = !overlayOnSlice(spec, slice);
+  if (empty && canvas.dataset.empty === "yes" && canvas.width === width && canvas.height === height) return;
   // Setting the size clears the canvas and resets its state. (clearRect alone left the last
   // frame's regions on screen in WebKitGTK's accelerated canvas, seen in the e2e test.)
   canvas.width = width;
   canvas.height = height;
+  canvas.dataset.empty = empty ? "yes" : "no";
   const ctx = canvas.getContext("2d");
   if (!ctx) return;
   if (!spec) return;

@@ -20,6 +20,8 @@ import {
   type FindingView,
   type Review,
 } from "./logic";
+import { drawOverlay, type OverlaySpec, overlayOnSlice } from "./draw";
+import type { Rgba } from "./logic";
 import { effective, ratesByVersion, rejectReasons } from "./qa";
 
 const geometry: Geometry = {
@@ -195,5 +197,52 @@ describe("QA charts", () => {
       { model: "m 2", points: [{ day: "2026-11-02", confirmed: 1, edited: 0, rejected: 0, decided: 1 }] },
     ]);
     expect(rejectReasons(rows)).toEqual([["artefact", 1]]);
+  });
+});
+
+describe("the overlay canvas", () => {
+  const spec = (over: Partial<OverlaySpec> = {}): OverlaySpec => ({
+    visible: true,
+    opacity: 0.5,
+    findings: [{ key: "1", geometry, colour: [255, 0, 0, 255], caption: "nodule 0.90", box: false, selected: false }],
+    heatmap: null,
+    revision: 0,
+    editing: null,
+    ...over,
+  });
+
+  it("knows the slices it draws on", () => {
+    expect(overlayOnSlice(null, 4)).toBe(false);
+    expect(overlayOnSlice(spec(), 4)).toBe(true);
+    expect(overlayOnSlice(spec(), 6)).toBe(false); // the finding spans slices 3–5
+    expect(overlayOnSlice(spec({ visible: false }), 4)).toBe(false); // `A` hid the AI overlays
+    const editing = { bitmaps: new Map([[6, new Uint8Array(4)]]), colour: [0, 0, 255, 255] as Rgba, version: 1 };
+    expect(overlayOnSlice(spec({ visible: false, editing }), 6)).toBe(true);
+    expect(overlayOnSlice(spec({ heatmap: () => undefined }), 9)).toBe(true);
+  });
+
+  it("is not touched while it stays empty, and is cleared when it stops being drawn on", () => {
+    const canvas = document.createElement("canvas");
+    // Count the resets (each one clears the canvas and makes WebKit composite it again).
+    let resets = 0;
+    Object.defineProperty(canvas, "width", {
+      get: () => 0,
+      set: () => {
+        resets += 1;
+      },
+    });
+    const toCanvas = () => undefined;
+    drawOverlay(canvas, null, 0, 8, 8, toCanvas);
+    expect(resets).toBe(1);
+    drawOverlay(canvas, null, 1, 8, 8, toCanvas);
+    drawOverlay(canvas, spec(), 6, 8, 8, toCanvas); // nothing on slice 6
+    expect(resets).toBe(1);
+    drawOverlay(canvas, spec(), 4, 8, 8, toCanvas); // the finding's slice: drawn
+    expect(resets).toBe(2);
+    expect(canvas.dataset.empty).toBe("no");
+    drawOverlay(canvas, spec(), 6, 8, 8, toCanvas); // off it again: cleared once
+    drawOverlay(canvas, spec(), 7, 8, 8, toCanvas);
+    expect(resets).toBe(3);
+    expect(canvas.dataset.empty).toBe("yes");
   });
 });

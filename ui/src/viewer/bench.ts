@@ -64,6 +64,11 @@ export interface GlFloor {
   draw: number[];
   /** The same, then until the next animation frame (the compositor has the frame). */
   frame: number[];
+  /**
+   * As `frame`, but drawn on a canvas that is not on screen and copied (`drawImage`) to a 2D
+   * canvas that is: how Cornerstone3D's rendering engines present a viewport.
+   */
+  copied: number[];
   /** Intervals between animation frames with nothing changing on screen. */
   idle: number[];
 }
@@ -133,7 +138,7 @@ export async function glFloor(slices: ArrayBuffer[], rows: number, columns: numb
       gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
     };
     const nextFrame = () => new Promise((r) => requestAnimationFrame(r));
-    const result: GlFloor = { draw: [], frame: [], idle: [] };
+    const result: GlFloor = { draw: [], frame: [], copied: [], idle: [] };
     let last = await nextFrame().then(() => performance.now());
     for (let i = 0; i < 60; i++) {
       await nextFrame();
@@ -152,6 +157,27 @@ export async function glFloor(slices: ArrayBuffer[], rows: number, columns: numb
       draw(slice);
       await nextFrame();
       result.frame.push(performance.now() - t);
+    }
+    // The same GL canvas taken off screen; a 2D canvas of the same size shows its copies.
+    canvas.remove();
+    const onScreen = document.createElement("canvas");
+    onScreen.style.cssText = canvas.style.cssText;
+    onScreen.width = canvas.width;
+    onScreen.height = canvas.height;
+    document.body.appendChild(onScreen);
+    try {
+      const context = onScreen.getContext("2d");
+      if (!context) throw new Error("no 2D context");
+      await nextFrame();
+      for (const slice of slices) {
+        const t = performance.now();
+        draw(slice);
+        context.drawImage(canvas, 0, 0);
+        await nextFrame();
+        result.copied.push(performance.now() - t);
+      }
+    } finally {
+      onScreen.remove();
     }
     return result;
   } finally {
