@@ -1,15 +1,15 @@
 """Tiny models made with onnx.helper, for Dokuei's model-contract and pipeline tests. They are
 test fixtures with fixed weights, not trained models, and are never shipped.
 
-usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | segmenter3d | labeller | typed IN OUT | detector]
+usage: make_test_model.py OUT.onnx [classifier | segmenter CHANNELS | segmenter3d [BATCH] | labeller | typed IN OUT | detector]
 
 classifier: input `image` [N, 32, 32, 3] float32 (NHWC); output `scores` [N, 2] =
 sigmoid(mean over rows and columns of each channel @ W + b), with W and b fixed below (the
 tests recompute it).
 segmenter: input `image` [N, CHANNELS, H, W] float32 (NCHW); output `probabilities`
 [N, 1, H, W] = sigmoid(20 · (mean over channels − 0.5)): a soft threshold at 0.5.
-segmenter3d: input `image` [N, 1, 8, 32, 32] float32 (NCDHW, a fixed patch); output `logits`
-[N, 1, 8, 32, 32] = 20 · (3×3×3 mean, zero-padded at the patch's faces, − 0.5): a soft threshold
+segmenter3d: input `image` [N, 1, 8, 32, 32] float32 (NCDHW, a fixed patch; N = BATCH when
+given, else dynamic); output `logits` [N, 1, 8, 32, 32] = 20 · (3×3×3 mean, zero-padded at the patch's faces, − 0.5): a soft threshold
 of the local mean, so what a voxel gets depends on its neighbours and on where the patch cut.
 labeller: input `image` [N, 1, H, W] float32 (NCHW); output `labels` [N, H, W] int64 = one
 label index per pixel: 0 where the image is ≤ 0.5, 1 where it is in (0.5, 0.9], 2 above 0.9.
@@ -55,6 +55,7 @@ if kind == "segmenter":
     sys.exit(0)
 
 if kind == "segmenter3d":
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else "N"
     nodes = [
         helper.make_node("Conv", ["image", "mean_kernel"], ["mean"], pads=[1, 1, 1, 1, 1, 1]),
         helper.make_node("Sub", ["mean", "half"], ["centred"]),
@@ -63,8 +64,8 @@ if kind == "segmenter3d":
     graph = helper.make_graph(
         nodes,
         "dokuei-test-segmenter3d",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 32, 32])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1, 8, 32, 32])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [n, 1, 8, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [n, 1, 8, 32, 32])],
         initializer=[
             numpy_helper.from_array(np.full((1, 1, 3, 3, 3), 1.0 / 27.0, dtype=np.float32), "mean_kernel"),
             numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half"),

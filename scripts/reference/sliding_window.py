@@ -10,6 +10,7 @@ outputs are logits. OUT.f32 receives labels × slices × rows × columns, float3
 is not part of this reference (it is checked by preprocess.py).
 """
 
+import math
 import sys
 import tomllib
 
@@ -51,7 +52,8 @@ blend = p.get("blend", "gaussian")
 def starts(n, size):
     if n <= size:
         return [0]
-    stride = max(1, int(round(size * (1 - overlap))))
+    # Halves round away from zero, as Rust's f64::round (Python's round() goes to even).
+    stride = max(1, math.floor(size * (1 - overlap) + 0.5))
     s = list(range(0, n - size, stride))
     return s + [n - size]
 
@@ -73,6 +75,9 @@ options = ort.SessionOptions()
 options.intra_op_num_threads = 1
 session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
 input_name = m["input"]["name"]
+# A graph with a fixed batch size gets the patch in the first place and zeros in the others.
+fixed = session.get_inputs()[0].shape[0]
+batch = fixed if isinstance(fixed, int) and fixed > 0 else 1
 output_name = m["output"]["names"][0]
 labels = len(m["labels"])
 sums = np.zeros((labels,) + padded.shape[1:], dtype=np.float64)
@@ -80,8 +85,9 @@ weight_sums = np.zeros(padded.shape[1:], dtype=np.float64)
 for z in starts(d, pd):
     for y in starts(h, ph):
         for x in starts(w, pw):
-            block = padded[None, :, z : z + pd, y : y + ph, x : x + pw]
-            (out,) = session.run([output_name], {input_name: np.ascontiguousarray(block)})
+            block = np.zeros((batch,) + padded.shape[:1] + tuple(patch), dtype=np.float32)
+            block[0] = padded[:, z : z + pd, y : y + ph, x : x + pw]
+            (out,) = session.run([output_name], {input_name: block})
             sums[:, z : z + pd, y : y + ph, x : x + pw] += out[0] * weights
             weight_sums[z : z + pd, y : y + ph, x : x + pw] += weights
 result = (sums / weight_sums)[:, :d, :h, :w]

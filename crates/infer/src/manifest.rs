@@ -317,9 +317,9 @@ impl Manifest {
             return Err("preprocess.resize has a zero dimension".into());
         }
         if p.pixel_spacing_mm
-            .is_some_and(|s| s.iter().any(|&v| v.is_nan() || v <= 0.0))
+            .is_some_and(|s| s.iter().any(|&v| !v.is_finite() || v <= 0.0))
         {
-            return Err("preprocess.pixel_spacing_mm must be > 0".into());
+            return Err("preprocess.pixel_spacing_mm must be finite and > 0".into());
         }
         if self.output.argmax && self.output.kind != OutputKind::Segmentation {
             return Err("output.argmax is for segmentation outputs".into());
@@ -328,6 +328,13 @@ impl Manifest {
             return Err(
                 "output.argmax and output.logits both given: label indices are not logits".into(),
             );
+        }
+        let integer = matches!(self.input.dtype, DType::Uint8 | DType::Int64);
+        if integer && p.normalise != Normalise::None {
+            return Err(format!(
+                "input dtype {:?} takes whole numbers, but the normalisation gives fractions: use normalise none (with clip or a window to bound the values)",
+                self.input.dtype
+            ));
         }
         match (self.input.layout, p.patch) {
             (Layout::Ncdhw, None) => {

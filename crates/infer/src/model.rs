@@ -58,6 +58,9 @@ pub struct Model {
     /// Positions run together when the model's batch dimension is dynamic (else the fixed
     /// batch size).
     pub batch: usize,
+    /// Whether the graph or the manifest fixes the batch size (a short last batch is then
+    /// padded to it).
+    pub batch_fixed: bool,
     /// How long the last [`Model::run_f32`] spent inside ONNX Runtime's `session.run` alone
     /// (not building the input tensor or copying the outputs out).
     pub last_run: std::time::Duration,
@@ -156,12 +159,15 @@ impl Model {
             onnx_path,
             provider,
             batch: 1,
+            batch_fixed: false,
             last_run: std::time::Duration::ZERO,
             session,
         };
         model.check_graph()?;
         let mut model = model;
-        model.batch = model.fixed_batch().unwrap_or(DEFAULT_BATCH);
+        let fixed = model.fixed_batch();
+        model.batch_fixed = fixed.is_some();
+        model.batch = fixed.unwrap_or(DEFAULT_BATCH);
         Ok(model)
     }
 

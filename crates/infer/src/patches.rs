@@ -171,6 +171,8 @@ mod tests {
         assert_eq!(starts(32, 32, 0.5), vec![0]);
         assert_eq!(starts(64, 32, 0.5), vec![0, 16, 32]);
         assert_eq!(starts(10, 3, 0.0), vec![0, 3, 6, 7]);
+        // A stride of 2.5 rounds away from zero, to 3 (the numpy reference does the same).
+        assert_eq!(starts(12, 5, 0.5), vec![0, 3, 6, 7]);
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub trait SliceSource: Sync {
     fn modality(&self) -> String;
     /// Distance between slice centres, mm.
     fn slice_spacing(&self) -> f64;
+    /// Pixel spacing (mm, between rows then between columns) when the series states it; `None`
+    /// when [`SliceSource::geometry`] had to assume one. Models that resample to a pixel
+    /// spacing need it.
+    fn pixel_spacing(&self) -> Option<[f64; 2]> {
+        Some(self.geometry(0).pixel_spacing)
+    }
 }
 
 /// Progress of an analysis.
@@ -222,10 +228,12 @@ pub fn analyse_stack(
         });
     }
     if let Some(target) = m.preprocess.pixel_spacing_mm {
-        let spacing = source.geometry(0).pixel_spacing;
-        if spacing.iter().any(|&v| !v.is_finite() || v <= 0.0) {
+        let spacing = source
+            .pixel_spacing()
+            .filter(|s| s.iter().all(|&v| v.is_finite() && v > 0.0));
+        let Some(spacing) = spacing else {
             return Err(AnalysisError::NoPixelSpacing { model: id, target });
-        }
+        };
         m.preprocess.resize = Some(resampled_size(
             (source.rows(), source.columns()),
             spacing,
@@ -289,17 +297,23 @@ pub fn analyse_stack(
                 return Err(AnalysisError::Cancelled);
             }
             let b = next?;
-            let outputs = model.run_f32(&b.shape, b.data)?;
+            let outputs = run_batch(model, batch, b.count, b.shape, b.data)?;
             inference += model.last_run.as_secs_f64();
-            let (slices, done) = match patching {
-                None => ((b.first, b.first + b.count), b.first + b.count),
+            // Progress in slices; the fraction done (for the ETA) in positions or patches.
+            let (slices, done, fraction) = match patching {
+                None => {
+                    let done = b.first + b.count;
+                    ((b.first, done), done, done as f64 / shape.total as f64)
+                }
                 Some(p) => {
                     patches_done += b.patches.len();
                     let first = b.patches.first().map_or(0, |o| o[0]);
                     let last = b.patches.last().map_or(0, |o| o[0] + p.patch[0]);
+                    let fraction = patches_done as f64 / p.origins.len() as f64;
                     (
                         (first, last.min(shape.total)),
                         patches_done * shape.total / p.origins.len(),
+                        fraction,
                     )
                 }
             };
@@ -317,11 +331,11 @@ pub fn analyse_stack(
             {
                 break;
             }
-            let pace = started.elapsed().as_secs_f64() / done as f64;
+            let elapsed = started.elapsed().as_secs_f64();
             progress(AnalysisProgress {
                 done,
                 total: shape.total,
-                eta_seconds: pace * (shape.total - done) as f64,
+                eta_seconds: elapsed * (1.0 - fraction) / fraction.max(f64::MIN_POSITIVE),
             });
         }
         drop(to_post);
@@ -555,6 +569,38 @@ fn produce_patches(
             return;
         }
     }
+}
+
+/// Runs one batch of `count` positions or patches (`shape[0] == count`). A model whose batch
+/// size is fixed at `batch` gets a short last batch padded with zeros to that size, and only
+/// the first `count` items of each output are kept.
+fn run_batch(
+    model: &mut Model,
+    batch: usize,
+    count: usize,
+    mut shape: Vec<usize>,
+    mut data: Vec<f32>,
+) -> Result<Vec<OutputTensor>, ModelError> {
+    let pad = if model.batch_fixed {
+        batch.saturating_sub(count)
+    } else {
+        0
+    };
+    if pad == 0 {
+        return model.run_f32(&shape, data);
+    }
+    let per_item = data.len() / count.max(1);
+    data.resize(data.len() + pad * per_item, 0.0);
+    shape[0] = count + pad;
+    let mut outputs = model.run_f32(&shape, data)?;
+    for o in &mut outputs {
+        let per_item = o.values.len() / (count + pad);
+        o.values.truncate(per_item * count);
+        if let Some(n) = o.shape.first_mut() {
+            *n = count as i64;
+        }
+    }
+    Ok(outputs)
 }
 
 /// The outputs must hold what the manifest implies for this batch.

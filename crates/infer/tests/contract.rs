@@ -167,13 +167,21 @@ fn a_wrong_rank_dtype_or_dimension_is_refused() {
         "{err}"
     );
 
+    // An integer input under a 0–1 normalisation would get only 0s and 1s: refused.
     let dir = tempfile::tempdir().unwrap();
     model_dir(dir.path(), |m| {
         m.replace("dtype = \"float32\"", "dtype = \"uint8\"")
     });
     let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("Uint8 takes whole numbers"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    model_dir(dir.path(), |m| {
+        m.replace("dtype = \"float32\"", "dtype = \"float16\"")
+    });
+    let err = load(dir.path()).unwrap_err().to_string();
     assert!(
-        err.contains("Float32 in the model but Uint8 in the manifest"),
+        err.contains("Float32 in the model but Float16 in the manifest"),
         "{err}"
     );
 

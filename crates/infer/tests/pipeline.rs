@@ -414,6 +414,50 @@ fn resampling_to_a_pixel_spacing_sizes_the_model_input_from_the_series() {
         let s = f.geometry.slices[0];
         assert_eq!(f.geometry.bbox_voxels, [s, 8, 16, s, 15, 23]);
     }
+    // A series that does not state its pixel spacing cannot be resampled to one.
+    let err =
+        analyse_stack(&mut model, &NoSpacing, &mut |_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        matches!(err, AnalysisError::NoPixelSpacing { .. })
+            && err.to_string().contains("[1.6, 1.6] mm"),
+        "{err}"
+    );
+}
+
+/// The phantom, but its files do not say how far apart its pixels are.
+struct NoSpacing;
+
+impl SliceSource for NoSpacing {
+    fn len(&self) -> usize {
+        Phantom.len()
+    }
+    fn rows(&self) -> usize {
+        Phantom.rows()
+    }
+    fn columns(&self) -> usize {
+        Phantom.columns()
+    }
+    fn values(&self, i: usize) -> Result<Vec<f32>, String> {
+        Phantom.values(i)
+    }
+    fn geometry(&self, i: usize) -> SliceGeometry {
+        Phantom.geometry(i)
+    }
+    fn instance_uid(&self, i: usize) -> String {
+        Phantom.instance_uid(i)
+    }
+    fn series_uid(&self) -> String {
+        Phantom.series_uid()
+    }
+    fn modality(&self) -> String {
+        Phantom.modality()
+    }
+    fn slice_spacing(&self) -> f64 {
+        Phantom.slice_spacing()
+    }
+    fn pixel_spacing(&self) -> Option<[f64; 2]> {
+        None
+    }
 }
 
 /// 21 slices of 40 × 28 pixels, 1 mm apart each way (patches of 8 × 32 × 32 overlap along the
@@ -470,9 +514,9 @@ impl SliceSource for Block {
     }
 }
 
-/// The fixed-weight 3D segmenter (`make_test_model.py segmenter3d`) under a manifest with
-/// `preprocess_extra` in its [preprocess] table.
-fn segmenter3d(dir: &Path, preprocess_extra: &str) -> Result<Model, String> {
+/// The fixed-weight 3D segmenter (`make_test_model.py segmenter3d`, its batch size fixed at
+/// `batch` when given) under a manifest with `preprocess_extra` in its [preprocess] table.
+fn segmenter3d(dir: &Path, preprocess_extra: &str, batch: Option<usize>) -> Result<Model, String> {
     let onnx = dir.join("model.onnx");
     let status =
         Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
@@ -482,6 +526,7 @@ fn segmenter3d(dir: &Path, preprocess_extra: &str) -> Result<Model, String> {
             )
             .arg(&onnx)
             .arg("segmenter3d")
+            .args(batch.map(|b| b.to_string()))
             .status()
             .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
     assert!(status.success());
@@ -504,7 +549,7 @@ model_card = "MODEL_CARD.md"
 name = "image"
 layout = "NCDHW"
 dtype = "float32"
-shape = [-1, 1, 8, 32, 32]
+shape = [{}, 1, 8, 32, 32]
 channels = "one_window"
 
 [preprocess]
@@ -526,7 +571,8 @@ min_size = 0.0
 [postprocess]
 components_3d = true
 "#,
-        file_sha256(&onnx).unwrap()
+        file_sha256(&onnx).unwrap(),
+        batch.map_or(-1, |b| b as i64)
     );
     std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
     let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
@@ -536,13 +582,17 @@ components_3d = true
 #[test]
 fn a_3d_model_runs_in_blended_patches_as_the_numpy_reference_does() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for blend in ["gaussian", "constant"] {
+    // Gaussian weights with the default batch of 4 patches per run; constant weights with a
+    // graph whose batch is fixed at 3, so the last of the 8 patches' batches is padded.
+    for (blend, batch) in [("gaussian", None), ("constant", Some(3))] {
         let dir = tempfile::tempdir().unwrap();
         let mut model = segmenter3d(
             dir.path(),
             &format!("patch = [8, 32, 32]\noverlap = 0.25\nblend = \"{blend}\""),
+            batch,
         )
         .unwrap();
+        assert_eq!(model.batch, batch.unwrap_or(4));
         let mut last = 0;
         let analysis = analyse_stack(
             &mut model,
@@ -643,7 +693,7 @@ fn a_3d_manifest_that_does_not_fit_its_model_is_refused() {
             "choose one",
         ),
     ] {
-        let err = segmenter3d(dir.path(), extra).unwrap_err();
+        let err = segmenter3d(dir.path(), extra, None).unwrap_err();
         assert!(
             err.contains(expected) && err.contains("manifest.toml"),
             "{extra}: {err}"
@@ -657,7 +707,8 @@ fn a_3d_model_with_an_in_plane_resize_reports_in_image_pixels() {
     // back: the sphere is still found where it is, in the 40 × 28 image's pixels (in model
     // pixels its centre would be at row 10, column 6).
     let dir = tempfile::tempdir().unwrap();
-    let mut model = segmenter3d(dir.path(), "patch = [8, 32, 32]\nresize = [20, 14]").unwrap();
+    let mut model =
+        segmenter3d(dir.path(), "patch = [8, 32, 32]\nresize = [20, 14]", None).unwrap();
     let analysis = analyse_stack(&mut model, &Block, &mut |_| {}, &AtomicBool::new(false)).unwrap();
     let sphere = analysis
         .findings

@@ -40,8 +40,12 @@ impl SliceSource for StackSource<'_> {
             // Decoding errors name their file already; the others get it here.
             LoadError::Dicom(d) => d.to_string(),
             other => {
-                let file = &self.series.instances[self.stack.frames[i].instance].source;
-                let file = file.file_name();
+                let file = self
+                    .stack
+                    .frames
+                    .get(i)
+                    .map(|f| self.series.instances[f.instance].source.file_name())
+                    .unwrap_or_default();
                 match other {
                     LoadError::Colour => {
                         format!("`{file}` is a colour image; models take greyscale values")
@@ -67,6 +71,21 @@ impl SliceSource for StackSource<'_> {
     }
     fn slice_spacing(&self) -> f64 {
         crate::reading::slice_spacing(self.stack)
+    }
+    fn pixel_spacing(&self) -> Option<[f64; 2]> {
+        // The file's Pixel Spacing, else the frame geometry's when it is not the 1 mm the index
+        // assumes without one (enhanced multi-frame files state it per frame).
+        let first = self.stack.frames.first()?;
+        let stated = self.series.instances[first.instance]
+            .image
+            .as_ref()
+            .and_then(|im| im.pixel_spacing);
+        stated.or_else(|| {
+            first
+                .geometry
+                .map(|g| g.pixel_spacing)
+                .filter(|&s| s != [1.0, 1.0])
+        })
     }
 }
 
