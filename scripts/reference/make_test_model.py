@@ -29,6 +29,17 @@ from onnx import TensorProto, helper, numpy_helper
 W = np.array([[1.0, -1.0], [0.5, 0.25], [-2.0, 1.5]], dtype=np.float32)
 B = np.array([0.1, -0.2], dtype=np.float32)
 
+
+
+def save(graph):
+    """Checks the model and writes it to OUT.onnx, then ends the script."""
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, sys.argv[1])
+    sys.exit(0)
+
+
 kind = sys.argv[2] if len(sys.argv) > 2 else "classifier"
 if kind == "segmenter":
     channels = int(sys.argv[3])
@@ -48,11 +59,7 @@ if kind == "segmenter":
             numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, sys.argv[1])
-    sys.exit(0)
+    save(graph)
 
 if kind == "segmenter3d":
     n = int(sys.argv[3]) if len(sys.argv) > 3 else "N"
@@ -72,11 +79,7 @@ if kind == "segmenter3d":
             numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, sys.argv[1])
-    sys.exit(0)
+    save(graph)
 
 if kind == "labeller":
     nodes = [
@@ -98,11 +101,7 @@ if kind == "labeller":
             numpy_helper.from_array(np.array(0.9, dtype=np.float32), "nine_tenths"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, sys.argv[1])
-    sys.exit(0)
+    save(graph)
 
 if kind == "typed":
     types = {"uint8": TensorProto.UINT8, "float16": TensorProto.FLOAT16, "float32": TensorProto.FLOAT}
@@ -126,11 +125,7 @@ if kind == "typed":
             numpy_helper.from_array(np.array(20.0, dtype=np.float32), "gain"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, sys.argv[1])
-    sys.exit(0)
+    save(graph)
 
 if kind == "detector":
     nodes = [
@@ -159,11 +154,7 @@ if kind == "detector":
             numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
         ],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, sys.argv[1])
-    sys.exit(0)
+    save(graph)
 
 nodes = [
     helper.make_node("ReduceMean", ["image"], ["channel_means"], axes=[1, 2], keepdims=0),
@@ -178,7 +169,4 @@ graph = helper.make_graph(
     [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])],
     initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")],
 )
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="dokuei-tests")
-model.ir_version = 8
-onnx.checker.check_model(model)
-onnx.save(model, sys.argv[1])
+save(graph)

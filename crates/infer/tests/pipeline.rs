@@ -63,38 +63,13 @@ impl SliceSource for Phantom {
 }
 
 fn segmenter(dir: &Path, channels: usize, extra: &str) -> Model {
-    let onnx = dir.join("model.onnx");
-    let status =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../scripts/reference/make_test_model.py"),
-            )
-            .arg(&onnx)
-            .args(["segmenter", &channels.to_string()])
-            .status()
-            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-    assert!(status.success());
     let channel_kind = if channels > 1 {
         "neighbouring_slices"
     } else {
         "one_window"
     };
-    let manifest = format!(
+    let rest = format!(
         r#"
-[model]
-id = "test-segmenter"
-name = "Test segmenter (fixed weights)"
-version = "0.0.1"
-sha256 = "{}"
-file = "model.onnx"
-publisher = "Dokuei tests"
-intended_use = "Testing the stack pipeline"
-modality = "CT"
-body_part = "CHEST"
-clinical_use = "demonstration — not for clinical use"
-model_card = "MODEL_CARD.md"
-
 [input]
 name = "image"
 layout = "NCHW"
@@ -120,12 +95,46 @@ min_size = 50.0
 
 [postprocess]
 components_3d = true
-"#,
+"#
+    );
+    let args = ["segmenter".to_string(), channels.to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fixture(dir, &args, "segmenter", &rest).unwrap()
+}
+
+/// Makes the fixed-weight test model `make_test_model.py ARGS` in `dir` and its manifest: a
+/// `[model]` table for `test-{id}` (CT, a demonstration) followed by `rest` (input,
+/// pre-processing, output, labels). Returns the model loaded on one thread, or why it was
+/// refused.
+fn fixture(dir: &Path, args: &[&str], id: &str, rest: &str) -> Result<Model, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let onnx = dir.join("model.onnx");
+    let status = Command::new(root.join(".dokuei/venv/bin/python"))
+        .arg(root.join("scripts/reference/make_test_model.py"))
+        .arg(&onnx)
+        .args(args)
+        .status()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success(), "make_test_model.py {args:?} failed");
+    let manifest = format!(
+        r#"[model]
+id = "test-{id}"
+name = "Test {id} (fixed weights)"
+version = "0.0.1"
+sha256 = "{}"
+file = "model.onnx"
+publisher = "Dokuei tests"
+intended_use = "Testing the stack pipeline"
+modality = "CT"
+body_part = "CHEST"
+clinical_use = "demonstration — not for clinical use"
+model_card = "MODEL_CARD.md"
+{rest}"#,
         file_sha256(&onnx).unwrap()
     );
     std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
     let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
-    Model::load(&runtime, dir, Some(1)).unwrap()
+    Model::load(&runtime, dir, Some(1)).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -265,33 +274,8 @@ fn cancelling_mid_series_keeps_no_findings() {
 /// The fixed-box detector (`make_test_model.py detector`) under a manifest of `kind` with
 /// `names`: 48×48 slices resized to 32×32 (lung-free window 1250/500, so the sphere is 1).
 fn detector(dir: &Path, kind: &str, names: &str) -> Model {
-    let onnx = dir.join("model.onnx");
-    let status =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../scripts/reference/make_test_model.py"),
-            )
-            .arg(&onnx)
-            .arg("detector")
-            .status()
-            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-    assert!(status.success());
-    let manifest = format!(
+    let rest = format!(
         r#"
-[model]
-id = "test-{kind}"
-name = "Test {kind} (fixed weights)"
-version = "0.0.1"
-sha256 = "{}"
-file = "model.onnx"
-publisher = "Dokuei tests"
-intended_use = "Testing the stack pipeline"
-modality = "CT"
-body_part = "CHEST"
-clinical_use = "demonstration — not for clinical use"
-model_card = "MODEL_CARD.md"
-
 [input]
 name = "image"
 layout = "NCHW"
@@ -313,12 +297,9 @@ name = "dense"
 color = [255, 60, 60, 150]
 threshold = 0.5
 min_size = 2.0
-"#,
-        file_sha256(&onnx).unwrap()
+"#
     );
-    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
-    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
-    Model::load(&runtime, dir, Some(1)).unwrap()
+    fixture(dir, &["detector"], kind, &rest).unwrap()
 }
 
 /// The slices whose pre-processed image reaches 0.5 somewhere: where the detector's score does.
@@ -517,39 +498,14 @@ impl SliceSource for Block {
 /// The fixed-weight 3D segmenter (`make_test_model.py segmenter3d`, its batch size fixed at
 /// `batch` when given) under a manifest with `preprocess_extra` in its [preprocess] table.
 fn segmenter3d(dir: &Path, preprocess_extra: &str, batch: Option<usize>) -> Result<Model, String> {
-    let onnx = dir.join("model.onnx");
-    let status =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python"))
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../scripts/reference/make_test_model.py"),
-            )
-            .arg(&onnx)
-            .arg("segmenter3d")
-            .args(batch.map(|b| b.to_string()))
-            .status()
-            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-    assert!(status.success());
-    let manifest = format!(
+    let shape_batch = batch.map_or(-1, |b| b as i64);
+    let rest = format!(
         r#"
-[model]
-id = "test-segmenter3d"
-name = "Test 3D segmenter (fixed weights)"
-version = "0.0.1"
-sha256 = "{}"
-file = "model.onnx"
-publisher = "Dokuei tests"
-intended_use = "Testing 3D patch inference"
-modality = "CT"
-body_part = "CHEST"
-clinical_use = "demonstration — not for clinical use"
-model_card = "MODEL_CARD.md"
-
 [input]
 name = "image"
 layout = "NCDHW"
 dtype = "float32"
-shape = [{}, 1, 8, 32, 32]
+shape = [{shape_batch}, 1, 8, 32, 32]
 channels = "one_window"
 
 [preprocess]
@@ -570,13 +526,13 @@ min_size = 0.0
 
 [postprocess]
 components_3d = true
-"#,
-        file_sha256(&onnx).unwrap(),
-        batch.map_or(-1, |b| b as i64)
+"#
     );
-    std::fs::write(dir.join("manifest.toml"), manifest).unwrap();
-    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
-    Model::load(&runtime, dir, Some(1)).map_err(|e| e.to_string())
+    let batch = batch.map(|b| b.to_string());
+    let args: Vec<&str> = std::iter::once("segmenter3d")
+        .chain(batch.as_deref())
+        .collect();
+    fixture(dir, &args, "segmenter3d", &rest)
 }
 
 #[test]
@@ -730,30 +686,7 @@ fn a_label_index_output_becomes_one_finding_set_per_label() {
     // graded sphere, a shell of label 1 around a core of label 2; the cube is all label 2.
     // Each label's findings cover exactly its pixels, with score 1.
     let dir = tempfile::tempdir().unwrap();
-    let onnx = dir.path().join("model.onnx");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status = Command::new(root.join(".dokuei/venv/bin/python"))
-        .arg(root.join("scripts/reference/make_test_model.py"))
-        .arg(&onnx)
-        .arg("labeller")
-        .status()
-        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-    assert!(status.success());
-    let manifest = format!(
-        r#"
-[model]
-id = "test-labeller"
-name = "Test labeller (fixed weights)"
-version = "0.0.1"
-sha256 = "{}"
-file = "model.onnx"
-publisher = "Dokuei tests"
-intended_use = "Testing label-index outputs"
-modality = "CT"
-body_part = "CHEST"
-clinical_use = "demonstration — not for clinical use"
-model_card = "MODEL_CARD.md"
-
+    let rest = r#"
 [input]
 name = "image"
 layout = "NCHW"
@@ -762,8 +695,8 @@ shape = [-1, 1, -1, -1]
 channels = "one_window"
 
 [preprocess]
-windows = [{{ center = 1250.0, width = 500.0 }}]
-normalise = {{ kind = "min_max" }}
+windows = [{ center = 1250.0, width = 500.0 }]
+normalise = { kind = "min_max" }
 
 [output]
 kind = "segmentation"
@@ -782,12 +715,8 @@ threshold = 0.5
 
 [postprocess]
 components_3d = true
-"#,
-        file_sha256(&onnx).unwrap()
-    );
-    std::fs::write(dir.path().join("manifest.toml"), manifest).unwrap();
-    let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
-    let mut model = Model::load(&runtime, dir.path(), Some(1)).unwrap();
+"#;
+    let mut model = fixture(dir.path(), &["labeller"], "labeller", rest).unwrap();
     let analysis = analyse_stack(&mut model, &Block, &mut |_| {}, &AtomicBool::new(false)).unwrap();
     let plane = 40 * 28;
     let expected = |label: usize| -> Vec<usize> {
@@ -829,30 +758,8 @@ fn models_taking_uint8_or_float16_and_giving_float16_run_as_declared() {
     // is, with the score the model computes (sigmoid(10), rounded to the output's type).
     for (input, output) in [("uint8", "float16"), ("float16", "float32")] {
         let dir = tempfile::tempdir().unwrap();
-        let onnx = dir.path().join("model.onnx");
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let status = Command::new(root.join(".dokuei/venv/bin/python"))
-            .arg(root.join("scripts/reference/make_test_model.py"))
-            .arg(&onnx)
-            .args(["typed", input, output])
-            .status()
-            .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-        assert!(status.success());
-        let manifest = format!(
+        let rest = format!(
             r#"
-[model]
-id = "test-typed"
-name = "Test typed segmenter"
-version = "0.0.1"
-sha256 = "{}"
-file = "model.onnx"
-publisher = "Dokuei tests"
-intended_use = "Testing input and output types"
-modality = "CT"
-body_part = "CHEST"
-clinical_use = "demonstration — not for clinical use"
-model_card = "MODEL_CARD.md"
-
 [input]
 name = "image"
 layout = "NCHW"
@@ -875,12 +782,10 @@ min_size = 50.0
 
 [postprocess]
 components_3d = true
-"#,
-            file_sha256(&onnx).unwrap()
+"#
         );
-        std::fs::write(dir.path().join("manifest.toml"), manifest).unwrap();
-        let runtime = OnnxRuntime::load(None).unwrap_or_else(|e| panic!("{e}"));
-        let mut model = Model::load(&runtime, dir.path(), Some(1)).unwrap();
+        let args = ["typed", input, output];
+        let mut model = fixture(dir.path(), &args, "typed", &rest).unwrap();
         let analysis =
             analyse_stack(&mut model, &Phantom, &mut |_| {}, &AtomicBool::new(false)).unwrap();
         assert_eq!(analysis.findings.len(), 1, "{input}/{output}");
