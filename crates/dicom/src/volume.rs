@@ -143,15 +143,7 @@ pub fn load_volume(
             progress.frames_done(done.fetch_add(1, Ordering::Relaxed) + 1, total);
             return Ok(());
         }
-        let frame = decode(series, f.instance, f.frame)?;
-        if frame.rows as usize != rows || frame.columns as usize != columns {
-            return Err(LoadError::Mixed(format!(
-                "slice {} is {}×{}",
-                index + 1,
-                frame.columns,
-                frame.rows
-            )));
-        }
+        let frame = decode_slice(series, stack, index)?;
         slice.copy_from(&frame.pixels, index)?;
         progress.frames_done(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         Ok(())
@@ -212,15 +204,7 @@ pub fn frame_values(series: &Series, stack: &Stack, index: usize) -> Result<Vec<
         Some((8, 0)) => fast!(u8, U8),
         _ => {}
     }
-    let frame = decode(series, f.instance, f.frame)?;
-    if frame.rows as usize != rows || frame.columns as usize != columns {
-        return Err(LoadError::Mixed(format!(
-            "slice {} is {}×{}",
-            index + 1,
-            frame.columns,
-            frame.rows
-        )));
-    }
+    let frame = decode_slice(series, stack, index)?;
     macro_rules! map {
         ($v:expr) => {
             $v.iter().map(|&v| v as f32 * slope + intercept).collect()
@@ -235,6 +219,21 @@ pub fn frame_values(series: &Series, stack: &Stack, index: usize) -> Result<Vec<
         Pixels::I32(v) => map!(v),
         Pixels::Rgb8(_) | Pixels::Rgb16(_) | Pixels::Rgb32(_) => return Err(LoadError::Colour),
     })
+}
+
+/// Decodes slice `index` of `stack` with the general decoder; it must have the stack's size.
+fn decode_slice(series: &Series, stack: &Stack, index: usize) -> Result<Frame, LoadError> {
+    let f = &stack.frames[index];
+    let frame = decode(series, f.instance, f.frame)?;
+    if frame.rows != stack.rows || frame.columns != stack.columns {
+        return Err(LoadError::Mixed(format!(
+            "slice {} is {}×{}",
+            index + 1,
+            frame.columns,
+            frame.rows
+        )));
+    }
+    Ok(frame)
 }
 
 /// Decodes one frame of a series (opening its file).

@@ -161,9 +161,11 @@ fn hounsfield_values_come_out_of_the_volume() {
 }
 
 #[test]
-fn the_fast_volume_path_equals_frame_by_frame_decoding() {
-    // Synthetic files (12 bits stored in 16) and a real signed CT take the direct-read path;
-    // every voxel must equal what the general decoder gives for that slice.
+fn the_fast_paths_equal_frame_by_frame_decoding() {
+    // Synthetic files (12 bits stored in 16, rescaled to HU) and a real signed CT take the
+    // direct-read path, an RLE-compressed MR the general decoder: every voxel of the volume
+    // must equal what the decoder gives for that slice, and each slice's modality values read
+    // on their own (as the model pipeline reads them) must equal the volume's.
     let dir = tempfile::tempdir().unwrap();
     SyntheticCt {
         slices: 5,
@@ -171,10 +173,11 @@ fn the_fast_volume_path_equals_frame_by_frame_decoding() {
     }
     .write(&dir.path().join("syn"))
     .unwrap();
-    let ct_small =
-        dokuei_dicom::testdata::file(dokuei_dicom::testdata::Collection::Pydicom, "CT_small.dcm")
-            .unwrap();
-    for paths in [vec![dir.path().join("syn")], vec![ct_small]] {
+    let pydicom = |name| {
+        dokuei_dicom::testdata::file(dokuei_dicom::testdata::Collection::Pydicom, name).unwrap()
+    };
+    let (ct_small, rle) = (pydicom("CT_small.dcm"), pydicom("MR_small_RLE.dcm"));
+    for paths in [vec![dir.path().join("syn")], vec![ct_small], vec![rle]] {
         let idx = index(&paths);
         let series = &idx.patients[0].studies[0].series[0];
         let stack = &stacks(series)[0];
@@ -192,33 +195,6 @@ fn the_fast_volume_path_equals_frame_by_frame_decoding() {
                     );
                 }
             }
-        }
-    }
-}
-
-#[test]
-fn one_slice_at_a_time_gives_the_volume_s_modality_values() {
-    // The direct-read path (synthetic CT, 12 bits in 16, rescaled to HU) and the general
-    // decoder (RLE-compressed MR): each slice's values equal the whole volume's.
-    let dir = tempfile::tempdir().unwrap();
-    SyntheticCt {
-        slices: 5,
-        ..Default::default()
-    }
-    .write(&dir.path().join("syn"))
-    .unwrap();
-    let rle = dokuei_dicom::testdata::file(
-        dokuei_dicom::testdata::Collection::Pydicom,
-        "MR_small_RLE.dcm",
-    )
-    .unwrap();
-    for paths in [vec![dir.path().join("syn")], vec![rle]] {
-        let idx = index(&paths);
-        let series = &idx.patients[0].studies[0].series[0];
-        let stack = &stacks(series)[0];
-        let cancel = std::sync::atomic::AtomicBool::new(false);
-        let volume = dokuei_dicom::volume::load_volume(series, stack, &|_, _| {}, &cancel).unwrap();
-        for s in 0..stack.frames.len() {
             let one = dokuei_dicom::volume::frame_values(series, stack, s).unwrap();
             assert_eq!(Some(one), volume.slice_values(s), "{paths:?} slice {s}");
         }

@@ -686,7 +686,7 @@ fn gather(shape: &Shape, patching: Option<&Patching>, ran: &Receiver<Ran>) -> Ga
         } else {
             labels * voxels
         };
-        let maps = if shape.argmax {
+        let blended = if shape.argmax {
             Probabilities::Plain
         } else {
             Probabilities::of(shape)
@@ -704,12 +704,12 @@ fn gather(shape: &Shape, patching: Option<&Patching>, ran: &Receiver<Ran>) -> Ga
                     out
                 };
                 for (slice, values) in blender.add(origin, out) {
-                    take_map(&mut g, shape, slice, &values, model, Layout::Nchw, maps);
+                    take_map(&mut g, shape, slice, &values, model, Layout::Nchw, blended);
                 }
             }
         }
         for (slice, values) in blender.finish() {
-            take_map(&mut g, shape, slice, &values, model, Layout::Nchw, maps);
+            take_map(&mut g, shape, slice, &values, model, Layout::Nchw, blended);
         }
         return g;
     }
