@@ -388,6 +388,20 @@ pub fn analyse_stack(
     })
 }
 
+/// How many channels the model's input has (its declared channel dimension; 1 if dynamic).
+fn input_channels(m: &Manifest) -> usize {
+    let channel_dim = match m.input.layout {
+        Layout::Nhwc => 3,
+        Layout::Nchw | Layout::Ncdhw => 1,
+    };
+    m.input
+        .shape
+        .get(channel_dim)
+        .copied()
+        .filter(|&c| c > 0)
+        .unwrap_or(1) as usize
+}
+
 /// The producer: reads the slices each position needs (itself, or itself and its clamped
 /// neighbours for 2.5D), pre-processes them and sends them in batches.
 fn produce(
@@ -399,17 +413,7 @@ fn produce(
     to_model: &SyncSender<Result<Batch, AnalysisError>>,
 ) {
     let total = source.len();
-    let channel_dim = match m.input.layout {
-        Layout::Nhwc => 3,
-        Layout::Nchw | Layout::Ncdhw => 1,
-    };
-    let channels = m
-        .input
-        .shape
-        .get(channel_dim)
-        .copied()
-        .filter(|&c| c > 0)
-        .unwrap_or(1) as usize;
+    let channels = input_channels(m);
     let (rows, columns) = (source.rows(), source.columns());
     // Slices read for the previous positions, kept while a 2.5D window still needs them.
     let mut cache: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
@@ -494,20 +498,14 @@ fn produce_patches(
     cancel: &AtomicBool,
     to_model: &SyncSender<Result<Batch, AnalysisError>>,
 ) {
-    let channels = m
-        .input
-        .shape
-        .get(1)
-        .copied()
-        .filter(|&c| c > 0)
-        .unwrap_or(1) as usize;
+    let channels = input_channels(m);
     let (rows, columns) = (source.rows(), source.columns());
     let [depth, h, w] = p.dims;
     let [pd, ph, pw] = p.patch;
     let plane = h * w;
     // Prepared slices, channels × h × w each, by slice index.
     let mut prepared: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
-    let mut map = ResizeMap {
+    let map = ResizeMap {
         image: (rows, columns),
         model: (h, w),
     };
@@ -530,10 +528,9 @@ fn produce_patches(
                             columns,
                             values: &values,
                         }];
-                        let (_, planes, m_map) =
+                        let (_, planes, _) =
                             prepare(&m.preprocess, Layout::Nchw, channels, &one)
                                 .map_err(|reason| AnalysisError::Slice { slice: s, reason })?;
-                        map = m_map;
                         e.insert(planes);
                     }
                 }
