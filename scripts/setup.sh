@@ -24,7 +24,7 @@ run_packages=(
   libgl1-mesa-dri libegl-mesa0
   python3 python3-venv python3-pip unzip
 )
-test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk)
+test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk dcm2niix time)
 
 packages=("${run_packages[@]}")
 [ $for_tests = 1 ] && packages+=("${test_packages[@]}")

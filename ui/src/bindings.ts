@@ -373,6 +373,11 @@ export type FileProblemView = {
 	file: string,
 	kind: string,
 	reason: string,
+	/**
+	 *  False for a file that was read despite what `reason` says (a warning), true for a file
+	 *  (or a duplicate copy) that is not shown.
+	 */
+	refused: boolean,
 };
 
 /**  A finding on screen: an AI finding (with its decision, if any) or one a reader added. */

@@ -168,7 +168,8 @@ pub fn open_and_decode_bytes(
         .open_bytes(bytes, crate::source::sniff(bytes), ReadDepth::Full)?
         .ok_or_else(|| DicomError::NotDicom {
             source_name: label.to_owned(),
-        })?;
+        })?
+        .object;
     let image = crate::index::image_info(&obj, &source)?;
     let instance = Instance {
         source,
@@ -224,7 +225,7 @@ pub fn decode_frame_of(
     let pixels_per_frame = u64::from(info.rows) * u64::from(info.columns);
     let bytes_per_sample = u64::from(info.bits_allocated.div_ceil(8));
     let frame_bytes = pixels_per_frame * u64::from(info.samples_per_pixel) * bytes_per_sample;
-    if frame_bytes > MAX_FRAME_BYTES {
+    if frame_bytes > MAX_FRAME_BYTES.min(crate::source::memory_cap()) {
         return Err(implausible(format!(
             "{} × {} × {} samples would need {} MiB per frame",
             info.rows,
@@ -765,6 +766,8 @@ mod tests {
             pixel_representation: 0,
             planar_configuration: 0,
             acquisition_number: None,
+            echo_number: None,
+            trigger_time: None,
             frame_info: Vec::new(),
             pixel_spacing: None,
             spacing_at_detector: false,
@@ -788,6 +791,8 @@ mod tests {
             pixel_representation: 0,
             planar_configuration: 0,
             acquisition_number: None,
+            echo_number: None,
+            trigger_time: None,
             frame_info: Vec::new(),
             pixel_spacing: None,
             spacing_at_detector: false,

@@ -13,7 +13,13 @@ pub fn referenced_files(dicomdir: &Path) -> Result<Vec<PathBuf>, DicomError> {
         source_name: dicomdir.display().to_string(),
         reason,
     };
-    let obj = dicom_object::open_file(dicomdir).map_err(|e| err(e.to_string()))?;
+    // Through Dokuei's own reader: lengths checked before anything is allocated.
+    let obj = crate::source::Source::File {
+        path: dicomdir.to_path_buf(),
+    }
+    .open(crate::source::ReadDepth::Full)
+    .map_err(|e| err(e.to_string()))?
+    .ok_or_else(|| err("it is not a DICOM file".into()))?;
     let records = obj
         .get(tags::DIRECTORY_RECORD_SEQUENCE)
         .and_then(|e| e.items())

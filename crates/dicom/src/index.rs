@@ -11,23 +11,56 @@ use serde::Serialize;
 
 use crate::error::DicomError;
 use crate::geometry::{FrameGeometry, Orientation};
-use crate::source::{ReadDepth, Source, discover};
+use crate::source::{Opened, ReadDepth, Source, discover};
 use crate::voi::{VoiFunction, VoiLut, Window};
 
-/// A file that could not be used, and why. Shown to the user; never stops the rest of the
-/// study from opening.
+/// A file that could not be used, or that was used despite a deviation the user should know
+/// about, and why. Shown to the user; never stops the rest of the study from opening.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileProblem {
     pub file: String,
-    /// A stable name for the kind of problem (see [`DicomError::kind`]).
+    /// A stable name for the kind of problem (see [`DicomError::kind`]; `tolerated` and
+    /// `duplicate_instance` for warnings).
     pub kind: String,
     pub reason: String,
+    pub severity: Severity,
+}
+
+/// Whether a file was left out or used with a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The file (or this copy of it) is not shown.
+    Refused,
+    /// The file is shown; what was tolerated is said.
+    Warning,
+}
+
+impl FileProblem {
+    pub fn refused(file: impl Into<String>, kind: &str, reason: impl Into<String>) -> FileProblem {
+        FileProblem {
+            file: file.into(),
+            kind: kind.to_owned(),
+            reason: reason.into(),
+            severity: Severity::Refused,
+        }
+    }
+
+    pub fn warning(file: impl Into<String>, kind: &str, reason: impl Into<String>) -> FileProblem {
+        FileProblem {
+            file: file.into(),
+            kind: kind.to_owned(),
+            reason: reason.into(),
+            severity: Severity::Warning,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StudyIndex {
     pub patients: Vec<Patient>,
-    /// Files that looked like DICOM but could not be read.
+    /// Files that looked like DICOM but could not be read, then files read with a warning
+    /// (tolerated deviations, duplicate copies of an instance).
     pub problems: Vec<FileProblem>,
     /// Files looked at.
     pub files_scanned: u32,
@@ -130,6 +163,10 @@ pub struct ImageInfo {
     pub pixel_representation: u16,
     pub planar_configuration: u16,
     pub acquisition_number: Option<i32>,
+    /// Echo Numbers (multi-echo MR), the first value.
+    pub echo_number: Option<i32>,
+    /// Trigger Time (cardiac phases), ms.
+    pub trigger_time: Option<f64>,
     /// One entry per frame.
     pub frame_info: Vec<FrameInfo>,
     /// Between rows, between columns (mm): Pixel Spacing, else Imager Pixel Spacing (projection
@@ -163,9 +200,17 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
         ),
     >;
     let mut tree: Tree = BTreeMap::new();
+    let mut warnings = Vec::new();
     for (source, result) in results {
         match result {
             Ok(Scanned::Instance(h)) => {
+                if !h.notes.is_empty() {
+                    warnings.push(FileProblem::warning(
+                        source.to_string(),
+                        "tolerated",
+                        h.notes.join("; "),
+                    ));
+                }
                 let patient_key = format!("{}\u{1}{}", h.patient.id, h.patient.name);
                 let (_, studies) = tree
                     .entry(patient_key)
@@ -182,21 +227,21 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
                 let named_explicitly =
                     matches!(&source, Source::File { path } if explicit_files.contains(&path));
                 if named_explicitly || source.looks_like_dicom_by_name() {
-                    problems.push(FileProblem {
-                        file: source.to_string(),
-                        kind: "not_dicom".into(),
-                        reason: "not a DICOM file".into(),
-                    });
+                    problems.push(FileProblem::refused(
+                        source.to_string(),
+                        "not_dicom",
+                        "not a DICOM file",
+                    ));
                 } else {
                     index.skipped += 1;
                 }
             }
             Ok(Scanned::Directory) => index.skipped += 1,
-            Err(e) => problems.push(FileProblem {
-                file: source.to_string(),
-                kind: e.kind().into(),
-                reason: e.to_string(),
-            }),
+            Err(e) => problems.push(FileProblem::refused(
+                source.to_string(),
+                e.kind(),
+                e.to_string(),
+            )),
         }
     }
     for (_, (p, studies)) in tree {
@@ -217,7 +262,8 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
                 study_id: s.study_id,
                 series: Vec::new(),
             };
-            for (_, (se, mut instances)) in series_map {
+            for (_, (se, instances)) in series_map {
+                let mut instances = drop_duplicates(instances, &mut warnings);
                 instances.sort_by(|a, b| {
                     a.instance_number
                         .cmp(&b.instance_number)
@@ -242,8 +288,50 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
             .sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
         index.patients.push(patient);
     }
+    problems.extend(warnings);
     index.problems = problems;
     index
+}
+
+/// Keeps one copy of each instance (SOP Instance UID) of a series: a folder into which a study
+/// was exported twice holds every instance twice, perhaps in another transfer syntax. As
+/// dcm2niix does, the first copy (in path order) is used and each other copy is reported with
+/// both file names.
+fn drop_duplicates(mut instances: Vec<Instance>, warnings: &mut Vec<FileProblem>) -> Vec<Instance> {
+    instances.sort_by(|a, b| a.source.cmp(&b.source));
+    let mut kept: Vec<Instance> = Vec::with_capacity(instances.len());
+    let mut first_of: BTreeMap<String, usize> = BTreeMap::new();
+    for instance in instances {
+        if instance.sop_instance_uid.is_empty() {
+            kept.push(instance);
+            continue;
+        }
+        match first_of.get(&instance.sop_instance_uid) {
+            Some(&k) => warnings.push(FileProblem::warning(
+                instance.source.to_string(),
+                "duplicate_instance",
+                format!(
+                    "`{}` is another copy of `{}` (the same SOP Instance UID{}): the instance is shown once, from `{}`",
+                    instance.source,
+                    kept[k].source,
+                    if instance.transfer_syntax == kept[k].transfer_syntax {
+                        String::new()
+                    } else {
+                        format!(
+                            ", in transfer syntax {} instead of {}",
+                            instance.transfer_syntax, kept[k].transfer_syntax
+                        )
+                    },
+                    kept[k].source.file_name()
+                ),
+            )),
+            None => {
+                first_of.insert(instance.sop_instance_uid.clone(), kept.len());
+                kept.push(instance);
+            }
+        }
+    }
+    kept
 }
 
 /// What reading one file's header found.
@@ -282,6 +370,8 @@ struct SeriesFields {
 }
 
 struct Header {
+    /// What was tolerated while reading the file.
+    notes: Vec<String>,
     patient: PatientFields,
     study: StudyFields,
     series: SeriesFields,
@@ -292,7 +382,7 @@ struct Header {
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
 
 fn read_header(source: &Source) -> Result<Scanned, DicomError> {
-    let Some(obj) = source.open(ReadDepth::Header)? else {
+    let Some(Opened { object: obj, notes }) = source.open_noted(ReadDepth::Header)? else {
         return Ok(Scanned::NotDicom);
     };
     let ts = obj
@@ -322,6 +412,7 @@ fn read_header(source: &Source) -> Result<Scanned, DicomError> {
         series_uid = format!("(no Series Instance UID: {source})");
     }
     Ok(Scanned::Instance(Box::new(Header {
+        notes,
         patient: PatientFields {
             id: text(&obj, tags::PATIENT_ID),
             name: text(&obj, tags::PATIENT_NAME),
@@ -437,6 +528,13 @@ pub(crate) fn image_info(
         pixel_representation: int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) as u16,
         planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
         acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
+        echo_number: floats(obj, tags::ECHO_NUMBERS)
+            .and_then(|v| v.first().copied())
+            .filter(|e| e.is_finite())
+            .map(|e| e as i32),
+        trigger_time: floats(obj, tags::TRIGGER_TIME)
+            .and_then(|v| v.first().copied())
+            .filter(|t| t.is_finite()),
         frame_info,
         pixel_spacing: spacing.map(|(s, _)| s),
         spacing_at_detector: spacing.is_some_and(|(_, d)| d),

@@ -1,69 +1,158 @@
-//! A shallow walk over a data set's element headers that checks every declared length against
-//! the bytes that are really there, before dicom-rs parses it: dicom-parser 0.10 reserves
-//! memory for a value's declared length before reading it, so a corrupt length of 4 GiB in a
-//! 30 KiB file would allocate 4 GiB (found by fuzzing; see
-//! `tests/fuzz_regressions/`).
+//! A shallow walk over a file's element headers, before dicom-rs parses it. It does three
+//! things dicom-rs 0.10 does not:
+//!
+//! - checks every declared length against the bytes that are really there: dicom-parser
+//!   reserves memory for a value's declared length before reading it, so a corrupt length of
+//!   4 GiB in a 30 KiB file would allocate 4 GiB (found by fuzzing; see
+//!   `tests/fuzz_regressions/`);
+//! - finds where the data set really ends, so that what pydicom and DCMTK tolerate after it
+//!   (zero padding, stray bytes, Data Set Trailing Padding) is left out rather than failing
+//!   the whole file;
+//! - reads the file meta group itself, whatever its group length says and whether or not a
+//!   preamble and the `DICM` prefix are there, so that the meta group dicom-rs reads is
+//!   always a well-formed one.
+//!
+//! Every deviation it tolerates is described in [`Layout::notes`], shown to the user as a
+//! warning on that file.
 
 use std::io::{Read, Seek, SeekFrom};
 
-/// Checks the data set that starts at the reader's current position and runs to `end`.
-/// `explicit` and `big_endian` describe its transfer syntax. Returns a description of the
-/// first impossible length, or `None` when every length fits. Deflated data sets cannot be
-/// walked and are not checked.
-pub(crate) fn first_impossible_length<R: Read + Seek>(
+/// Where a file's parts are, as the walk found them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Layout {
+    /// The file meta group's values (empty strings where the file has none).
+    pub meta: MetaValues,
+    /// Byte offset of the first data set element.
+    pub data_start: u64,
+    /// Byte offset just past the last data set element: what follows is not read.
+    pub data_end: u64,
+    /// What was tolerated, in words a user can act on.
+    pub notes: Vec<String>,
+}
+
+/// The file meta group's values that reading the rest depends on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct MetaValues {
+    pub transfer_syntax: String,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub implementation_class_uid: String,
+}
+
+pub(crate) const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+/// How a data set is encoded, for the walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Encoding {
+    pub explicit: bool,
+    pub big_endian: bool,
+}
+
+impl Encoding {
+    pub const EXPLICIT_LE: Encoding = Encoding {
+        explicit: true,
+        big_endian: false,
+    };
+
+    /// The encoding a transfer syntax UID gives its data set (deflated: after inflation).
+    pub fn of(ts_uid: &str) -> Encoding {
+        match ts_uid {
+            "1.2.840.10008.1.2" => Encoding {
+                explicit: false,
+                big_endian: false,
+            },
+            "1.2.840.10008.1.2.2" => Encoding {
+                explicit: true,
+                big_endian: true,
+            },
+            _ => Encoding::EXPLICIT_LE,
+        }
+    }
+}
+
+/// VRs whose explicit-VR header has two reserved bytes and a 32-bit length.
+fn long_vr(vr: &[u8; 2]) -> bool {
+    matches!(
+        vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
+}
+
+/// Walks the data set that starts at the reader's current position and runs at most to `end`.
+/// Returns where the data set really ends (see the module docs) and what was tolerated, or a
+/// description of the first impossible length.
+pub(crate) fn walk_data_set<R: Read + Seek>(
     r: &mut R,
     end: u64,
-    explicit: bool,
-    big_endian: bool,
-) -> Option<String> {
+    enc: Encoding,
+) -> Result<(u64, Vec<String>), String> {
+    let io = |e: std::io::Error| format!("cannot read the data set: {e}");
     let u16_of = |b: [u8; 2]| {
-        if big_endian {
+        if enc.big_endian {
             u16::from_be_bytes(b)
         } else {
             u16::from_le_bytes(b)
         }
     };
     let u32_of = |b: [u8; 4]| {
-        if big_endian {
+        if enc.big_endian {
             u32::from_be_bytes(b)
         } else {
             u32::from_le_bytes(b)
         }
     };
+    let mut notes = Vec::new();
     // Inside encapsulated pixel data, items are fragments of raw bytes, not element lists.
     let mut in_fragments = false;
+    let mut first = true;
     loop {
-        let pos = r.stream_position().ok()?;
+        let pos = r.stream_position().map_err(io)?;
+        if pos >= end {
+            return Ok((end, notes));
+        }
         if pos + 8 > end {
-            return None;
+            notes.push(format!(
+                "{} byte(s) after the data set were ignored",
+                end - pos
+            ));
+            return Ok((pos, notes));
         }
         let mut head = [0u8; 8];
-        r.read_exact(&mut head).ok()?;
+        r.read_exact(&mut head).map_err(io)?;
         let group = u16_of([head[0], head[1]]);
         let element = u16_of([head[2], head[3]]);
+        let vr = [head[4], head[5]];
+        let vr_ok = vr[0].is_ascii_uppercase() && vr[1].is_ascii_uppercase();
+        // Where the elements stop and something else begins: zero padding, stray bytes, or
+        // the Data Set Trailing Padding element (legal, and nothing to read).
+        let zero_tag = group == 0 && element == 0;
+        let not_an_element = !first && (zero_tag || (enc.explicit && group != 0xFFFE && !vr_ok));
+        if (group, element) == (0xFFFC, 0xFFFC) || not_an_element {
+            if (group, element) != (0xFFFC, 0xFFFC) {
+                notes.push(trailing_note(r, pos, end)?);
+            }
+            return Ok((pos, notes));
+        }
+        first = false;
         // Items and delimiters (FFFE,xxxx) never have a VR; their content is walked inline.
         let (length, header_len, container) = if group == 0xFFFE {
             (u32_of([head[4], head[5], head[6], head[7]]), 8, true)
-        } else if explicit && head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase() {
-            let vr = [head[4], head[5]];
-            if matches!(
-                &vr,
-                b"OB"
-                    | b"OD"
-                    | b"OF"
-                    | b"OL"
-                    | b"OV"
-                    | b"OW"
-                    | b"SQ"
-                    | b"SV"
-                    | b"UC"
-                    | b"UN"
-                    | b"UR"
-                    | b"UT"
-                    | b"UV"
-            ) {
+        } else if enc.explicit && vr_ok {
+            if long_vr(&vr) {
                 let mut len = [0u8; 4];
-                r.read_exact(&mut len).ok()?;
+                r.read_exact(&mut len).map_err(io)?;
                 (u32_of(len), 12, &vr == b"SQ")
             } else {
                 (u32::from(u16_of([head[6], head[7]])), 8, false)
@@ -84,7 +173,7 @@ pub(crate) fn first_impossible_length<R: Read + Seek>(
         }
         let value_start = pos + header_len;
         if value_start + u64::from(length) > end {
-            return Some(format!(
+            return Err(format!(
                 "element ({group:04X},{element:04X}) at byte {pos} declares {length} bytes but only {} remain",
                 end.saturating_sub(value_start)
             ));
@@ -93,58 +182,134 @@ pub(crate) fn first_impossible_length<R: Read + Seek>(
         // data fragments) are skipped.
         if !container || in_fragments {
             r.seek(SeekFrom::Start(value_start + u64::from(length)))
-                .ok()?;
+                .map_err(io)?;
         }
     }
 }
 
-/// Checks a Part 10 file whose file meta group starts at `meta_start` (just after "DICM"):
-/// the meta group (explicit VR little endian), then the data set in the transfer syntax the
-/// meta group names.
-pub(crate) fn check_part10<R: Read + Seek>(r: &mut R, meta_start: u64, end: u64) -> Option<String> {
-    r.seek(SeekFrom::Start(meta_start)).ok()?;
-    let mut ts = String::new();
-    // Walk the meta group by hand to learn the transfer syntax and where the data set starts.
+/// Describes the bytes from `pos` to `end` that follow the data set.
+fn trailing_note<R: Read + Seek>(r: &mut R, pos: u64, end: u64) -> Result<String, String> {
+    let io = |e: std::io::Error| format!("cannot read the data set: {e}");
+    r.seek(SeekFrom::Start(pos)).map_err(io)?;
+    let mut zeros = true;
+    let mut buf = [0u8; 8192];
+    let mut left = end - pos;
+    while left > 0 && zeros {
+        let n = (left as usize).min(buf.len());
+        r.read_exact(&mut buf[..n]).map_err(io)?;
+        zeros = buf[..n].iter().all(|&b| b == 0);
+        left -= n as u64;
+    }
+    Ok(if zeros {
+        format!(
+            "{} byte(s) of zero padding after the data set were ignored",
+            end - pos
+        )
+    } else {
+        format!(
+            "{} byte(s) after the data set that are not DICOM elements were ignored",
+            end - pos
+        )
+    })
+}
+
+/// Walks a file whose file meta group starts at `meta_start` (just after `DICM`, or at the
+/// start of a file that lacks the preamble and prefix), then its data set. A deflated data set
+/// cannot be walked before it is inflated: its `data_end` is `end`.
+pub(crate) fn scan_part10<R: Read + Seek>(
+    r: &mut R,
+    meta_start: u64,
+    end: u64,
+) -> Result<Layout, String> {
+    let io = |e: std::io::Error| format!("cannot read the file meta group: {e}");
+    r.seek(SeekFrom::Start(meta_start)).map_err(io)?;
+    let mut layout = Layout::default();
+    let mut declared_length: Option<u64> = None;
+    // Walk the meta group by hand: it is explicit VR little endian (a few writers use implicit
+    // VR there; both are accepted), and it ends where group 0002 ends, whatever its group
+    // length says.
     loop {
-        let pos = r.stream_position().ok()?;
+        let pos = r.stream_position().map_err(io)?;
         let mut head = [0u8; 8];
-        if pos + 8 > end || r.read_exact(&mut head).is_err() {
-            return None;
+        if pos + 8 > end {
+            break;
         }
+        r.read_exact(&mut head).map_err(io)?;
         if u16::from_le_bytes([head[0], head[1]]) != 0x0002 {
-            r.seek(SeekFrom::Start(pos)).ok()?;
+            r.seek(SeekFrom::Start(pos)).map_err(io)?;
             break;
         }
         let element = u16::from_le_bytes([head[2], head[3]]);
-        let (length, header_len) = if matches!(&[head[4], head[5]], b"OB" | b"UN" | b"UT" | b"SQ") {
-            let mut len = [0u8; 4];
-            r.read_exact(&mut len).ok()?;
-            (u64::from(u32::from_le_bytes(len)), 12)
+        let vr = [head[4], head[5]];
+        let (length, header_len) = if vr[0].is_ascii_uppercase() && vr[1].is_ascii_uppercase() {
+            if long_vr(&vr) {
+                let mut len = [0u8; 4];
+                r.read_exact(&mut len).map_err(io)?;
+                (u64::from(u32::from_le_bytes(len)), 12)
+            } else {
+                (u64::from(u16::from_le_bytes([head[6], head[7]])), 8)
+            }
         } else {
-            (u64::from(u16::from_le_bytes([head[6], head[7]])), 8)
+            (
+                u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]])),
+                8,
+            )
         };
         if pos + header_len + length > end {
-            return Some(format!(
+            return Err(format!(
                 "file meta element (0002,{element:04X}) declares {length} bytes but only {} remain",
                 end.saturating_sub(pos + header_len)
             ));
         }
-        if element == 0x0010 && length < 128 {
+        if length <= 256 {
             let mut value = vec![0u8; length as usize];
-            r.read_exact(&mut value).ok()?;
-            ts = String::from_utf8_lossy(&value)
-                .trim_end_matches(['\0', ' '])
-                .to_owned();
+            r.read_exact(&mut value).map_err(io)?;
+            let text = || {
+                String::from_utf8_lossy(&value)
+                    .trim_end_matches(['\0', ' '])
+                    .trim_start()
+                    .to_owned()
+            };
+            match element {
+                0x0000 if length == 4 => {
+                    declared_length = Some(u64::from(u32::from_le_bytes([
+                        value[0], value[1], value[2], value[3],
+                    ])));
+                }
+                0x0002 => layout.meta.sop_class_uid = text(),
+                0x0003 => layout.meta.sop_instance_uid = text(),
+                0x0010 => layout.meta.transfer_syntax = text(),
+                0x0012 => layout.meta.implementation_class_uid = text(),
+                _ => {}
+            }
         }
-        r.seek(SeekFrom::Start(pos + header_len + length)).ok()?;
+        r.seek(SeekFrom::Start(pos + header_len + length))
+            .map_err(io)?;
     }
-    match ts.as_str() {
-        // Deflated data sets cannot be walked without inflating them.
-        "1.2.840.10008.1.2.1.99" => None,
-        "1.2.840.10008.1.2" => first_impossible_length(r, end, false, false),
-        "1.2.840.10008.1.2.2" => first_impossible_length(r, end, true, true),
-        _ => first_impossible_length(r, end, true, false),
+    layout.data_start = r.stream_position().map_err(io)?;
+    if layout.meta.transfer_syntax.is_empty() {
+        return Err("its file meta group has no Transfer Syntax UID".into());
     }
+    // The group length counts the bytes after the (0002,0000) element itself (12 bytes).
+    let group_bytes = layout.data_start - meta_start;
+    match declared_length {
+        Some(n) if n + 12 != group_bytes => layout.notes.push(format!(
+            "its File Meta Information Group Length says {n} bytes, but the group has {}",
+            group_bytes.saturating_sub(12)
+        )),
+        None => layout
+            .notes
+            .push("its file meta group has no group length".into()),
+        _ => {}
+    }
+    if layout.meta.transfer_syntax == DEFLATED {
+        layout.data_end = end;
+        return Ok(layout);
+    }
+    let (data_end, notes) = walk_data_set(r, end, Encoding::of(&layout.meta.transfer_syntax))?;
+    layout.data_end = data_end;
+    layout.notes.extend(notes);
+    Ok(layout)
 }
 
 #[cfg(test)]
@@ -152,28 +317,61 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
+    fn walk(bytes: &[u8]) -> Result<(u64, Vec<String>), String> {
+        walk_data_set(
+            &mut Cursor::new(bytes),
+            bytes.len() as u64,
+            Encoding::EXPLICIT_LE,
+        )
+    }
+
     #[test]
     fn a_length_past_the_end_is_found() {
         // (0010,0010) PN, explicit LE, claims 0xFFFE bytes in a 12-byte buffer
         let bytes = [
             0x10, 0x00, 0x10, 0x00, b'P', b'N', 0xFE, 0xFF, b'A', b'B', b'C', b'D',
         ];
-        let msg =
-            first_impossible_length(&mut Cursor::new(&bytes), bytes.len() as u64, true, false)
-                .unwrap();
+        let msg = walk(&bytes).unwrap_err();
         assert!(msg.contains("(0010,0010)"), "{msg}");
     }
 
+    /// (0010,0010) PN "AB", then (7FE0,0010) OW of 4 bytes
+    const SOUND: [u8; 26] = [
+        0x10, 0x00, 0x10, 0x00, b'P', b'N', 2, 0, b'A', b'B', 0xE0, 0x7F, 0x10, 0x00, b'O', b'W',
+        0, 0, 4, 0, 0, 0, 1, 2, 3, 4,
+    ];
+
     #[test]
     fn sound_elements_pass() {
-        // (0010,0010) PN "AB", then (7FE0,0010) OW of 4 bytes
-        let bytes = [
-            0x10, 0x00, 0x10, 0x00, b'P', b'N', 2, 0, b'A', b'B', 0xE0, 0x7F, 0x10, 0x00, b'O',
-            b'W', 0, 0, 4, 0, 0, 0, 1, 2, 3, 4,
-        ];
-        assert_eq!(
-            first_impossible_length(&mut Cursor::new(&bytes), bytes.len() as u64, true, false),
-            None
+        assert_eq!(walk(&SOUND), Ok((26, vec![])));
+    }
+
+    #[test]
+    fn what_follows_the_data_set_is_left_out_and_described() {
+        let mut zeros = SOUND.to_vec();
+        zeros.extend([0u8; 1000]);
+        let (end, notes) = walk(&zeros).unwrap();
+        assert_eq!(end, 26);
+        assert!(
+            notes[0].contains("1000 byte(s) of zero padding"),
+            "{notes:?}"
         );
+
+        let mut junk = SOUND.to_vec();
+        junk.extend(b"\x01\x02\x03\x04\x05\x06\x07\x08\x09");
+        let (end, notes) = walk(&junk).unwrap();
+        assert_eq!(end, 26);
+        assert!(notes[0].contains("not DICOM elements"), "{notes:?}");
+
+        let mut short = SOUND.to_vec();
+        short.extend([7u8; 3]);
+        assert_eq!(walk(&short).unwrap().0, 26);
+
+        // Data Set Trailing Padding is legal: left out, no note.
+        let mut padding = SOUND.to_vec();
+        padding.extend([
+            0xFC, 0xFF, 0xFC, 0xFF, b'O', b'B', 0, 0, 4, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        assert_eq!(walk(&padding), Ok((26, vec![])));
     }
 }

@@ -25,7 +25,7 @@ pub mod volume;
 pub use decode::{Frame, Photometric, Pixels, decode_frame};
 pub use error::DicomError;
 pub use index::{
-    FileProblem, ImageInfo, Instance, Patient, Rescale, Series, Study, StudyIndex, index,
+    FileProblem, ImageInfo, Instance, Patient, Rescale, Series, Severity, Study, StudyIndex, index,
 };
 pub use source::Source;
 pub use voi::{CT_PRESETS, VoiFunction, Window, WindowPreset};

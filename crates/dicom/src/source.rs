@@ -2,10 +2,11 @@
 //! read: header only for the index, whole for decoding.
 
 use std::fmt;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use serde::Serialize;
@@ -47,20 +48,53 @@ pub enum ReadDepth {
 pub(crate) enum Kind {
     /// Preamble + "DICM" + file meta group.
     Part10,
+    /// "DICM" + file meta group, without the 128-byte preamble.
+    NoPreamble,
+    /// A file meta group at the very start: neither preamble nor "DICM".
+    MetaOnly,
     /// A bare data set without preamble or meta group, in the given transfer syntax.
     Bare(&'static str),
     NotDicom,
+}
+
+impl Kind {
+    /// Where the file meta group starts, for the kinds that have one.
+    fn meta_start(self) -> Option<u64> {
+        match self {
+            Kind::Part10 => Some(132),
+            Kind::NoPreamble => Some(4),
+            Kind::MetaOnly => Some(0),
+            Kind::Bare(_) | Kind::NotDicom => None,
+        }
+    }
 }
 
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 
+/// The most memory one file may make Dokuei use for its data set or one decoded frame, in
+/// bytes: 2 GiB, or `DOKUEI_MAX_DECODE_MB` mebibytes when that is set. Inflating, reading and
+/// decoding refuse anything larger with a clear error instead of exhausting memory.
+pub fn memory_cap() -> u64 {
+    static CAP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("DOKUEI_MAX_DECODE_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&mb| mb > 0)
+            .map_or(MAX_FILE_BYTES, |mb| mb << 20)
+    })
+}
+
 /// Recognises a DICOM file from its first 132 bytes. A bare data set (no meta group, as some
 /// old systems write) is recognised when it starts with a plausible group 0008 element.
 pub(crate) fn sniff(head: &[u8]) -> Kind {
     if head.len() >= 132 && &head[128..132] == b"DICM" {
         return Kind::Part10;
+    }
+    if head.starts_with(b"DICM\x02\x00") {
+        return Kind::NoPreamble;
     }
     if head.len() < 8 {
         return Kind::NotDicom;
@@ -69,6 +103,7 @@ pub(crate) fn sniff(head: &[u8]) -> Kind {
     let be_group = u16::from_be_bytes([head[0], head[1]]);
     let vr_like = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
     match (le_group, be_group) {
+        (0x0002, _) if vr_like => Kind::MetaOnly,
         (0x0008, _) if vr_like => Kind::Bare(EXPLICIT_LE),
         (0x0008, _) => {
             // Implicit VR: bytes 4..8 are a 32-bit length; a header element is short.
@@ -82,6 +117,15 @@ pub(crate) fn sniff(head: &[u8]) -> Kind {
         (_, 0x0008) if vr_like => Kind::Bare(EXPLICIT_BE),
         _ => Kind::NotDicom,
     }
+}
+
+/// An opened instance, with what was tolerated while reading it.
+#[derive(Debug)]
+pub struct Opened {
+    pub object: DefaultDicomObject,
+    /// Deviations from the standard that pydicom and DCMTK read through too (trailing bytes,
+    /// a wrong meta group length, a missing preamble…), in words for the user.
+    pub notes: Vec<String>,
 }
 
 impl Source {
@@ -155,35 +199,35 @@ impl Source {
 
     /// Opens the instance. `Ok(None)` means it is not DICOM at all.
     pub fn open(&self, depth: ReadDepth) -> Result<Option<DefaultDicomObject>, DicomError> {
-        let bytes;
-        let kind = match self {
-            // Files are sniffed from their head only, then opened by path: no double read.
-            Source::File { .. } => self.sniff()?,
-            Source::ZipEntry { .. } => {
-                bytes = self.read_bytes(MAX_FILE_BYTES)?;
-                return self.open_bytes(&bytes, sniff(&bytes), depth);
-            }
-        };
-        match (kind, self) {
-            (Kind::NotDicom, _) => Ok(None),
-            (Kind::Part10, Source::File { path }) => {
-                let mut file = std::fs::File::open(path).map_err(|e| DicomError::Io {
+        Ok(self.open_noted(depth)?.map(|o| o.object))
+    }
+
+    /// Opens the instance and says what was tolerated. `Ok(None)` means it is not DICOM at all.
+    pub fn open_noted(&self, depth: ReadDepth) -> Result<Option<Opened>, DicomError> {
+        match self {
+            Source::File { path } => {
+                // Files are sniffed from their head only, then read from disk as they are
+                // walked and parsed: no whole-file copy.
+                let kind = self.sniff()?;
+                let Some(meta_start) = kind.meta_start() else {
+                    if kind == Kind::NotDicom {
+                        return Ok(None);
+                    }
+                    let bytes = self.read_bytes(MAX_FILE_BYTES)?;
+                    return self.open_bytes(&bytes, kind, depth);
+                };
+                let file = std::fs::File::open(path).map_err(|e| DicomError::Io {
                     source_name: self.to_string(),
                     reason: e.to_string(),
                 })?;
                 let end = file.metadata().map(|m| m.len()).unwrap_or(0);
-                let mut reader = std::io::BufReader::with_capacity(8192, &mut file);
-                if let Some(reason) = crate::lengths::check_part10(&mut reader, 132, end) {
-                    return Err(self.parse_error(reason));
-                }
-                open_options(depth)
-                    .open_file(path)
+                let reader = std::io::BufReader::with_capacity(8192, file);
+                self.open_part10(reader, kind, meta_start, end, depth)
                     .map(Some)
-                    .map_err(|e| self.parse_error(e.to_string()))
             }
-            (Kind::Bare(_), _) | (Kind::Part10, _) => {
+            Source::ZipEntry { .. } => {
                 let bytes = self.read_bytes(MAX_FILE_BYTES)?;
-                self.open_bytes(&bytes, kind, depth)
+                self.open_bytes(&bytes, sniff(&bytes), depth)
             }
         }
     }
@@ -193,44 +237,132 @@ impl Source {
         bytes: &[u8],
         kind: Kind,
         depth: ReadDepth,
-    ) -> Result<Option<DefaultDicomObject>, DicomError> {
-        match kind {
-            Kind::NotDicom => Ok(None),
-            Kind::Part10 => {
-                let mut cursor = Cursor::new(bytes);
-                if let Some(reason) =
-                    crate::lengths::check_part10(&mut cursor, 132, bytes.len() as u64)
-                {
-                    return Err(self.parse_error(reason));
-                }
-                open_options(depth)
-                    .from_reader(Cursor::new(&bytes[128..]))
-                    .map(Some)
-                    .map_err(|e| self.parse_error(e.to_string()))
-            }
-            Kind::Bare(ts_uid) => self.open_bare(bytes, ts_uid).map(Some),
+    ) -> Result<Option<Opened>, DicomError> {
+        match (kind, kind.meta_start()) {
+            (Kind::NotDicom, _) => Ok(None),
+            (Kind::Bare(ts_uid), _) => self.open_bare(bytes, ts_uid).map(Some),
+            (_, Some(meta_start)) => self
+                .open_part10(
+                    Cursor::new(bytes),
+                    kind,
+                    meta_start,
+                    bytes.len() as u64,
+                    depth,
+                )
+                .map(Some),
+            (_, None) => Ok(None),
         }
+    }
+
+    /// Reads a file that has a file meta group: the walk in `lengths` finds the parts and
+    /// checks every length, then dicom-rs reads a rebuilt meta group followed by exactly the
+    /// data set's bytes.
+    fn open_part10<R: Read + Seek>(
+        &self,
+        mut r: R,
+        kind: Kind,
+        meta_start: u64,
+        end: u64,
+        depth: ReadDepth,
+    ) -> Result<Opened, DicomError> {
+        let layout = crate::lengths::scan_part10(&mut r, meta_start, end)
+            .map_err(|reason| self.parse_error(reason))?;
+        let mut notes = Vec::new();
+        match kind {
+            Kind::NoPreamble => notes.push("the file has no 128-byte preamble".to_owned()),
+            Kind::MetaOnly => {
+                notes.push("the file has neither the 128-byte preamble nor `DICM`".to_owned())
+            }
+            _ => {}
+        }
+        notes.extend(layout.notes.iter().cloned());
+        let m = &layout.meta;
+        let mut builder = FileMetaTableBuilder::new()
+            .transfer_syntax(m.transfer_syntax.as_str())
+            .media_storage_sop_class_uid(m.sop_class_uid.as_str())
+            .media_storage_sop_instance_uid(m.sop_instance_uid.as_str());
+        if !m.implementation_class_uid.is_empty() {
+            builder = builder.implementation_class_uid(m.implementation_class_uid.as_str());
+        }
+        let meta = builder
+            .build()
+            .map_err(|e| self.parse_error(format!("its file meta group is unusable: {e}")))?;
+        let io = |e: std::io::Error| DicomError::Io {
+            source_name: self.to_string(),
+            reason: e.to_string(),
+        };
+        r.seek(SeekFrom::Start(layout.data_start)).map_err(io)?;
+        if m.transfer_syntax == crate::lengths::DEFLATED {
+            let (object, inflated_notes) =
+                self.read_deflated(r.take(layout.data_end - layout.data_start), meta)?;
+            notes.extend(inflated_notes);
+            return Ok(Opened { object, notes });
+        }
+        let mut head = b"DICM".to_vec();
+        meta.write(&mut head)
+            .map_err(|e| self.parse_error(e.to_string()))?;
+        let data = Cursor::new(head).chain(r.take(layout.data_end - layout.data_start));
+        let object = open_options(depth)
+            .read_preamble(ReadPreamble::Never)
+            .from_reader(data)
+            .map_err(|e| self.parse_error(e.to_string()))?;
+        Ok(Opened { object, notes })
+    }
+
+    /// Inflates a Deflated Explicit VR Little Endian data set, never to more than
+    /// [`memory_cap`], then walks and reads it like any other.
+    fn read_deflated<R: Read>(
+        &self,
+        compressed: R,
+        meta: dicom_object::FileMetaTable,
+    ) -> Result<(DefaultDicomObject, Vec<String>), DicomError> {
+        let cap = memory_cap();
+        let mut inflated = Vec::new();
+        flate2::read::DeflateDecoder::new(compressed)
+            .take(cap + 1)
+            .read_to_end(&mut inflated)
+            .map_err(|e| {
+                self.parse_error(format!("its deflated data set cannot be inflated: {e}"))
+            })?;
+        if inflated.len() as u64 > cap {
+            return Err(DicomError::TooLarge {
+                source_name: self.to_string(),
+                bytes: inflated.len() as u64,
+            });
+        }
+        let (data_end, notes) = crate::lengths::walk_data_set(
+            &mut Cursor::new(&inflated),
+            inflated.len() as u64,
+            crate::lengths::Encoding::EXPLICIT_LE,
+        )
+        .map_err(|reason| self.parse_error(format!("in its inflated data set, {reason}")))?;
+        use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+        let ts = TransferSyntaxRegistry.get(EXPLICIT_LE).ok_or_else(|| {
+            self.parse_error("explicit VR little endian is not registered".into())
+        })?;
+        let dataset = InMemDicomObject::read_dataset_with_ts(&inflated[..data_end as usize], ts)
+            .map_err(|e| self.parse_error(format!("in its inflated data set, {e}")))?;
+        Ok((dataset.with_exact_meta(meta), notes))
     }
 
     /// Reads a data set that has no file meta group, and gives it one so the rest of Dokuei
     /// can treat it like any other file.
-    fn open_bare(&self, bytes: &[u8], ts_uid: &str) -> Result<DefaultDicomObject, DicomError> {
-        let (explicit, big_endian) = (ts_uid != IMPLICIT_LE, ts_uid == EXPLICIT_BE);
-        if let Some(reason) = crate::lengths::first_impossible_length(
+    fn open_bare(&self, bytes: &[u8], ts_uid: &str) -> Result<Opened, DicomError> {
+        let (data_end, mut notes) = crate::lengths::walk_data_set(
             &mut Cursor::new(bytes),
             bytes.len() as u64,
-            explicit,
-            big_endian,
-        ) {
-            return Err(self.parse_error(reason));
-        }
+            crate::lengths::Encoding::of(ts_uid),
+        )
+        .map_err(|reason| self.parse_error(reason))?;
+        notes.insert(0, "the file has no file meta group".to_owned());
         use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
         let registry = TransferSyntaxRegistry;
         let ts = registry
             .get(ts_uid)
             .ok_or_else(|| self.parse_error(format!("unknown transfer syntax {ts_uid}")))?;
-        let dataset = InMemDicomObject::read_dataset_with_ts(Cursor::new(bytes), ts)
-            .map_err(|e| self.parse_error(format!("no file meta header, and {e}")))?;
+        let dataset =
+            InMemDicomObject::read_dataset_with_ts(Cursor::new(&bytes[..data_end as usize]), ts)
+                .map_err(|e| self.parse_error(format!("no file meta header, and {e}")))?;
         let uid = |tag| {
             dataset
                 .get(tag)
@@ -248,7 +380,10 @@ impl Source {
             .media_storage_sop_instance_uid(sop_instance)
             .build()
             .map_err(|e| self.parse_error(e.to_string()))?;
-        Ok(dataset.with_exact_meta(meta))
+        Ok(Opened {
+            object: dataset.with_exact_meta(meta),
+            notes,
+        })
     }
 
     fn parse_error(&self, reason: String) -> DicomError {
@@ -285,14 +420,14 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<Source>, Vec<crate::index::FileProble
                         add_file(e.path(), &mut sources, &mut problems, false);
                     }
                     Ok(_) => {}
-                    Err(e) => problems.push(crate::index::FileProblem {
-                        file: e.path().map_or_else(
+                    Err(e) => problems.push(crate::index::FileProblem::refused(
+                        e.path().map_or_else(
                             || path.display().to_string(),
                             |p| p.display().to_string(),
                         ),
-                        kind: "io".into(),
-                        reason: e.to_string(),
-                    }),
+                        "io",
+                        e.to_string(),
+                    )),
                 }
             }
         } else {
@@ -316,21 +451,21 @@ fn add_file(
     match name.as_deref() {
         Some(n) if n.ends_with(".zip") => match list_zip(path) {
             Ok(entries) => sources.extend(entries),
-            Err(reason) => problems.push(crate::index::FileProblem {
-                file: path.display().to_string(),
-                kind: "io".into(),
+            Err(reason) => problems.push(crate::index::FileProblem::refused(
+                path.display().to_string(),
+                "io",
                 reason,
-            }),
+            )),
         },
         // Inside a folder walk the referenced files are found anyway; the DICOMDIR itself is
         // a directory, not an image, and is skipped by the index.
         Some("dicomdir") if explicit => match crate::dicomdir::referenced_files(path) {
             Ok(files) => sources.extend(files.into_iter().map(|path| Source::File { path })),
-            Err(e) => problems.push(crate::index::FileProblem {
-                file: path.display().to_string(),
-                kind: e.kind().into(),
-                reason: e.to_string(),
-            }),
+            Err(e) => problems.push(crate::index::FileProblem::refused(
+                path.display().to_string(),
+                e.kind(),
+                e.to_string(),
+            )),
         },
         _ => sources.push(Source::File {
             path: path.to_path_buf(),

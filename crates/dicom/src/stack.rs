@@ -182,9 +182,18 @@ fn plane_name(p: Plane) -> &'static str {
     }
 }
 
-/// Splits frames that repeat positions (multi-phase, multi-echo) into one group per phase:
-/// by Temporal Position when the files give it, else by Acquisition Number, else by the
-/// order in which each position recurs.
+/// A frame's value of a phase attribute, when it has one.
+type PhaseOf<'a> = dyn Fn(&StackFrame) -> Option<i64> + 'a;
+
+/// Splits frames that repeat positions (multi-phase, multi-echo) into one group per phase.
+///
+/// A split happens only where a position occurs more than once (duplicate copies of an
+/// instance are merged before, by the index), and only by an attribute that partitions the
+/// frames into sets with each position at most once and no more sets than the most often
+/// repeated position needs: Temporal Position, Acquisition Number, Echo Number, Trigger Time, in
+/// that order. So a series in which every slice has its own Acquisition Number stays one stack,
+/// and two acquisitions over the same positions become two. When positions repeat and no
+/// attribute partitions them, the k-th occurrence of each position goes to stack k.
 fn split_phases(
     series: &Series,
     frames: Vec<StackFrame>,
@@ -194,69 +203,69 @@ fn split_phases(
         return vec![(None, frames)];
     };
     let normal = orientation.normal();
-    let key = |f: &StackFrame| f.geometry.map(|g| quantise(g.location_along(normal)));
-    let mut counts: BTreeMap<Option<i64>, u32> = BTreeMap::new();
+    let position = |f: &StackFrame| f.geometry.map(|g| quantise(g.location_along(normal)));
+    let mut counts: BTreeMap<Option<i64>, usize> = BTreeMap::new();
     for f in &frames {
-        *counts.entry(key(f)).or_default() += 1;
+        *counts.entry(position(f)).or_default() += 1;
     }
-    if counts.values().all(|&c| c == 1) {
+    let most = counts.values().copied().max().unwrap_or(1);
+    if most == 1 {
         return vec![(None, frames)];
     }
-    let temporal = |f: &StackFrame| {
-        series.instances[f.instance]
-            .image
-            .as_ref()
-            .and_then(|im| im.frame_info.get(f.frame as usize))
-            .and_then(|i| i.temporal_position)
-    };
-    let acquisition = |f: &StackFrame| {
-        series.instances[f.instance]
-            .image
-            .as_ref()
-            .and_then(|im| im.acquisition_number)
-    };
-    let use_temporal = frames.iter().all(|f| temporal(f).is_some());
-    let use_acquisition = !use_temporal
-        && frames.iter().all(|f| acquisition(f).is_some())
-        && distinct(frames.iter().map(acquisition)) > 1;
-    let phase_of = |f: &StackFrame| {
-        if use_temporal {
-            temporal(f)
-        } else if use_acquisition {
-            acquisition(f)
-        } else {
-            None
+    let image = |f: &StackFrame| series.instances[f.instance].image.as_ref();
+    let attributes: [&PhaseOf; 4] = [
+        &|f| {
+            image(f)
+                .and_then(|im| im.frame_info.get(f.frame as usize))
+                .and_then(|i| i.temporal_position)
+                .map(i64::from)
+        },
+        &|f| image(f).and_then(|im| im.acquisition_number).map(i64::from),
+        &|f| image(f).and_then(|im| im.echo_number).map(i64::from),
+        &|f| {
+            image(f)
+                .and_then(|im| im.trigger_time)
+                .map(|t| (t * 1000.0).round() as i64)
+        },
+    ];
+    let partitions = |phase_of: &PhaseOf| {
+        let mut sets: BTreeMap<i64, Vec<Option<i64>>> = BTreeMap::new();
+        for f in &frames {
+            sets.entry(phase_of(f)?).or_default().push(position(f));
         }
+        let each_position_once = sets.values_mut().all(|positions| {
+            let n = positions.len();
+            positions.sort_unstable();
+            positions.dedup();
+            positions.len() == n
+        });
+        (each_position_once && sets.len() == most).then_some(())
     };
     let mut by_phase: BTreeMap<i64, Vec<StackFrame>> = BTreeMap::new();
-    let mut seen: BTreeMap<Option<i64>, i64> = BTreeMap::new();
-    for f in frames {
-        let phase = match phase_of(&f) {
-            Some(p) => i64::from(p),
-            None => {
-                // k-th time this position appears → phase k (file order within the position).
-                let n = seen.entry(key(&f)).or_default();
-                *n += 1;
-                *n
+    match attributes.iter().find(|a| partitions(a).is_some()) {
+        Some(phase_of) => {
+            for f in frames {
+                by_phase
+                    .entry(phase_of(&f).unwrap_or(0))
+                    .or_default()
+                    .push(f);
             }
-        };
-        by_phase.entry(phase).or_default().push(f);
-    }
-    if by_phase.len() == 1 {
-        return by_phase.into_values().map(|f| (None, f)).collect();
+        }
+        None => {
+            // k-th time this position appears → phase k (file order within the position).
+            let mut seen: BTreeMap<Option<i64>, i64> = BTreeMap::new();
+            for f in frames {
+                let n = seen.entry(position(&f)).or_default();
+                *n += 1;
+                by_phase.entry(*n).or_default().push(f);
+            }
+        }
     }
     by_phase
         .into_values()
         .enumerate()
         .map(|(i, f)| (Some(i as u32 + 1), f))
         .collect()
-}
-
-fn distinct(values: impl Iterator<Item = Option<i32>>) -> usize {
-    let mut v: Vec<Option<i32>> = values.collect();
-    v.sort_unstable();
-    v.dedup();
-    v.len()
 }
 
 /// Positions equal to 1 µm are the same slice.

@@ -3,6 +3,7 @@
 //!
 //! - `pydicom_reference`: decoded stored values against pydicom on real files;
 //! - `geometry`: sorting, splitting and gap detection on synthetic series;
+//! - `grouping`: series grouped into stacks as dcm2niix and GDCM group them;
 //! - `dcmtk_render`: 8-bit rendering against DCMTK's dcmj2pnm;
 //! - `bad_input`: truncated, empty, garbage and absurd files, and zip archives;
 //! - `fuzz_regressions`: inputs the fuzzer found, replayed.
@@ -14,4 +15,5 @@ mod bad_input;
 mod dcmtk_render;
 mod fuzz_regressions;
 mod geometry;
+mod grouping;
 mod pydicom_reference;

@@ -101,6 +101,9 @@ pub struct FileProblemView {
     pub file: String,
     pub kind: String,
     pub reason: String,
+    /// False for a file that was read despite what `reason` says (a warning), true for a file
+    /// (or a duplicate copy) that is not shown.
+    pub refused: bool,
 }
 
 /// The browser tree of an opened study.
@@ -154,6 +157,7 @@ pub fn study_tree(study: &OpenStudy) -> StudyTree {
                 file: p.file.clone(),
                 kind: p.kind.clone(),
                 reason: p.reason.clone(),
+                refused: p.severity == dokuei_dicom::Severity::Refused,
             })
             .collect(),
         files_scanned: study.index.files_scanned,

@@ -1,5 +1,6 @@
 // The study browser: patient, study, series with modality, description, date, image count and
-// a thumbnail; the files that could not be read, in a collapsible list.
+// a thumbnail; the files that could not be read and those read with a warning (tolerated
+// deviations, duplicate copies), in a collapsible list.
 
 import type { StudyTree } from "../bindings";
 import { thumbUrl } from "./imageId";
@@ -18,6 +19,8 @@ interface Props {
 }
 
 export function StudyBrowser({ generation, tree, selected, onSelect }: Props) {
+  const refused = tree.problems.filter((p) => p.refused).length;
+  const warnings = tree.problems.length - refused;
   return (
     <nav className="browser" aria-label="Study browser">
       {tree.studies.map((study, i) => (
@@ -71,8 +74,8 @@ export function StudyBrowser({ generation, tree, selected, onSelect }: Props) {
       ))}
       <details className="problems" open={tree.problems.length > 0 && tree.problems.length <= 5} data-testid="problems">
         <summary>
-          {tree.problems.length} file{tree.problems.length === 1 ? "" : "s"} could not be read · {tree.files_scanned}{" "}
-          looked at
+          {refused} file{refused === 1 ? "" : "s"} could not be read
+          {warnings > 0 ? ` · ${warnings} read with a warning` : ""} · {tree.files_scanned} looked at
           {tree.skipped > 0 ? ` · ${tree.skipped} not images` : ""}
         </summary>
         <ul>
@@ -80,6 +83,7 @@ export function StudyBrowser({ generation, tree, selected, onSelect }: Props) {
             <li key={p.file}>
               <code>{p.file}</code>
               <div className="muted">
+                {p.refused ? "" : "warning · "}
                 {p.kind}: {p.reason}
               </div>
             </li>
