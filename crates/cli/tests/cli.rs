@@ -156,6 +156,188 @@ fn render_errors_name_what_is_wrong() {
     assert!(err.contains("invalid_argument"), "{err}");
 }
 
+/// An explicit VR little endian element with a 32-bit length (OB), and one with a 16-bit length.
+fn long_element(group: u16, elem: u16, declared: u32, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(group.to_le_bytes());
+    out.extend(elem.to_le_bytes());
+    out.extend(b"OB\0\0");
+    out.extend(declared.to_le_bytes());
+    out.extend(value);
+    out
+}
+
+fn short_element(group: u16, elem: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(group.to_le_bytes());
+    out.extend(elem.to_le_bytes());
+    out.extend(vr);
+    out.extend((value.len() as u16).to_le_bytes());
+    out.extend(value);
+    out
+}
+
+/// A Part 10 file in Deflated Explicit VR Little Endian whose data set inflates to `data_set`.
+fn deflated_file(data_set: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut meta = Vec::new();
+    meta.extend(long_element(0x0002, 0x0001, 2, &[0, 1]));
+    meta.extend(short_element(
+        0x0002,
+        0x0002,
+        b"UI",
+        b"1.2.840.10008.5.1.4.1.1.2\0",
+    ));
+    meta.extend(short_element(0x0002, 0x0003, b"UI", b"2.25.1234\0"));
+    meta.extend(short_element(
+        0x0002,
+        0x0010,
+        b"UI",
+        b"1.2.840.10008.1.2.1.99",
+    ));
+    let mut out = vec![0u8; 128];
+    out.extend(b"DICM");
+    out.extend(short_element(
+        0x0002,
+        0x0000,
+        b"UL",
+        &(meta.len() as u32).to_le_bytes(),
+    ));
+    out.extend(meta);
+    let mut z = flate2::write::DeflateEncoder::new(out, flate2::Compression::best());
+    z.write_all(data_set).unwrap();
+    z.finish().unwrap()
+}
+
+/// Runs `dokuei ARGS` under GNU time; returns its exit code, stderr and peak RSS in MiB.
+fn dokuei_peak_rss(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (Option<i32>, String, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let rss = dir.path().join("rss");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_dokuei"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("GNU time is missing: run `bash scripts/setup.sh --test`");
+    let kib: f64 = std::fs::read_to_string(&rss)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        kib / 1024.0,
+    )
+}
+
+/// Issue 13: a 5.8 KB deflated file made `dokuei render` grow to 3.1 GB before it said "not
+/// valid DICOM". Inflation is now Dokuei's own, under a cap, and the inflated data set's lengths
+/// are checked before anything is parsed; a header that declares a huge image over a few bytes
+/// of pixel data is refused before anything is allocated. Peak RSS is measured for each.
+#[test]
+fn bombs_are_refused_quickly_within_the_memory_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = {
+        let ok = dir.path().join("ok");
+        synthetic_series(&ok, 1);
+        dokuei_peak_rss(&["info".as_ref(), ok.as_os_str()], &[]).2
+    };
+
+    // An element inside the deflated data set declares 4 GiB over 64 KiB of zeros.
+    let mut data = short_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+    data.extend(long_element(
+        0x7FE0,
+        0x0010,
+        0xFFFF_FF00,
+        &vec![0u8; 65_536],
+    ));
+    let liar = dir.path().join("liar.dcm");
+    std::fs::write(&liar, deflated_file(&data)).unwrap();
+    assert!(std::fs::metadata(&liar).unwrap().len() < 10_000);
+    let (code, out, rss) = dokuei_peak_rss(&["info".as_ref(), liar.as_os_str()], &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("liar.dcm") && out.contains("declares 4294967040 bytes"),
+        "{out}"
+    );
+    println!(
+        "deflated length bomb: peak RSS {rss:.1} MiB (a valid one-slice study: {baseline:.1} MiB)"
+    );
+    assert!(rss < baseline + 32.0, "peak RSS {rss:.1} MiB");
+
+    // 256 MiB of zeros in a private element, deflated to a few hundred KiB, under a 64 MiB cap.
+    let mut data = short_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+    data.extend(long_element(
+        0x0009,
+        0x1010,
+        256 << 20,
+        &vec![0u8; 256 << 20],
+    ));
+    let zeros = dir.path().join("zeros.dcm");
+    std::fs::write(&zeros, deflated_file(&data)).unwrap();
+    drop(data);
+    let (code, out, rss) = dokuei_peak_rss(
+        &["info".as_ref(), zeros.as_os_str()],
+        &[("DOKUEI_MAX_DECODE_MB", "64")],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("zeros.dcm") && out.contains("more than Dokuei reads"),
+        "{out}"
+    );
+    println!(
+        "deflate bomb of {} KiB (256 MiB inflated), cap 64 MiB: peak RSS {rss:.1} MiB",
+        std::fs::metadata(&zeros).unwrap().len() >> 10
+    );
+    assert!(rss < baseline + 64.0 + 32.0, "peak RSS {rss:.1} MiB");
+
+    // 65535 × 65535 × 1000 frames declared over 200 bytes of pixel data.
+    let mut slice = std::fs::read_dir(dir.path().join("ok"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "dcm"))
+        .map(|p| std::fs::read(p).unwrap())
+        .unwrap();
+    let rows = slice
+        .windows(4)
+        .position(|w| w == [0x28, 0, 0x10, 0])
+        .unwrap();
+    slice[rows + 8..rows + 10].copy_from_slice(&u16::MAX.to_le_bytes());
+    slice[rows + 18..rows + 20].copy_from_slice(&u16::MAX.to_le_bytes());
+    let pixels = slice
+        .windows(4)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0])
+        .unwrap();
+    slice.truncate(pixels + 12 + 200);
+    slice[pixels + 8..pixels + 12].copy_from_slice(&200u32.to_le_bytes());
+    let huge = dir.path().join("huge");
+    std::fs::create_dir(&huge).unwrap();
+    std::fs::write(huge.join("huge.dcm"), &slice).unwrap();
+    let png = dir.path().join("never.png");
+    let (code, out, rss) = dokuei_peak_rss(
+        &[
+            "render".as_ref(),
+            huge.as_os_str(),
+            "-o".as_ref(),
+            png.as_os_str(),
+        ],
+        &[],
+    );
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("huge.dcm") && out.contains("implausible"),
+        "{out}"
+    );
+    println!("65535² image over 200 bytes: peak RSS {rss:.1} MiB");
+    assert!(rss < baseline + 32.0, "peak RSS {rss:.1} MiB");
+}
+
 /// A ledger with one study, one analysis, two findings and their decisions, made through the
 /// library as the app would.
 fn small_ledger(path: &std::path::Path) {

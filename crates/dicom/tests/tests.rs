@@ -6,7 +6,8 @@
 //! - `grouping`: series grouped into stacks as dcm2niix and GDCM group them;
 //! - `dcmtk_render`: 8-bit rendering against DCMTK's dcmj2pnm;
 //! - `bad_input`: truncated, empty, garbage and absurd files, and zip archives;
-//! - `fuzz_regressions`: inputs the fuzzer found, replayed.
+//! - `fuzz_regressions`: inputs the fuzzer found, replayed;
+//! - `tolerance`: deviations pydicom and DCMTK read through open here too, with a warning.
 
 // Tests fail loudly on unexpected errors, including in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,3 +18,4 @@ mod fuzz_regressions;
 mod geometry;
 mod grouping;
 mod pydicom_reference;
+mod tolerance;
