@@ -117,12 +117,24 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
     // Inside encapsulated pixel data, items are fragments of raw bytes, not element lists.
     let mut in_fragments = false;
     let mut first = true;
+    // Bytes that are not elements are "after the data set" only once the pixel data has been
+    // read whole; before it, they mean the file was cut short.
+    let mut pixel_data_read = false;
+    let truncated = |pos: u64| {
+        Err(format!(
+            "the file ends at byte {end} inside its data set ({} byte(s) at byte {pos} are not a whole element): it is truncated",
+            end - pos
+        ))
+    };
     loop {
         let pos = r.stream_position().map_err(io)?;
         if pos >= end {
             return Ok((end, notes));
         }
         if pos + 8 > end {
+            if !pixel_data_read {
+                return truncated(pos);
+            }
             notes.push(format!(
                 "{} byte(s) after the data set were ignored",
                 end - pos
@@ -141,6 +153,9 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
         let not_an_element = !first && (zero_tag || (enc.explicit && group != 0xFFFE && !vr_ok));
         if (group, element) == (0xFFFC, 0xFFFC) || not_an_element {
             if (group, element) != (0xFFFC, 0xFFFC) {
+                if !pixel_data_read {
+                    return truncated(pos);
+                }
                 notes.push(trailing_note(r, pos, end)?);
             }
             return Ok((pos, notes));
@@ -160,8 +175,9 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
         } else {
             (u32_of([head[4], head[5], head[6], head[7]]), 8, false)
         };
-        if group == 0xFFFE && element == 0xE0DD {
+        if group == 0xFFFE && element == 0xE0DD && in_fragments {
             in_fragments = false;
+            pixel_data_read = true;
         }
         if length == u32::MAX {
             // Undefined length: a sequence, an item or encapsulated pixel data, whose content
@@ -177,6 +193,9 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
                 "element ({group:04X},{element:04X}) at byte {pos} declares {length} bytes but only {} remain",
                 end.saturating_sub(value_start)
             ));
+        }
+        if (group, element) == (0x7FE0, 0x0010) {
+            pixel_data_read = true;
         }
         // Sequences and items of defined length are walked into; other values (and pixel
         // data fragments) are skipped.
@@ -366,6 +385,12 @@ mod tests {
         let mut short = SOUND.to_vec();
         short.extend([7u8; 3]);
         assert_eq!(walk(&short).unwrap().0, 26);
+
+        // Before the pixel data, the same bytes mean the file was cut short.
+        let cut = [&SOUND[..10], &[7u8; 3][..]].concat();
+        assert!(walk(&cut).unwrap_err().contains("truncated"));
+        let zeros_early = [&SOUND[..10], &[0u8; 100][..]].concat();
+        assert!(walk(&zeros_early).unwrap_err().contains("truncated"));
 
         // Data Set Trailing Padding is legal: left out, no note.
         let mut padding = SOUND.to_vec();
