@@ -53,7 +53,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn pydicom_reference(files: &[PathBuf], out: &Path) -> BTreeMap<String, Reference> {
+/// Runs `scripts/reference/pydicom_pixels.py` on `files`; returns its `index.json` (the
+/// arrays are beside it in `out`).
+pub(crate) fn pydicom_reference<T: serde::de::DeserializeOwned>(
+    files: &[PathBuf],
+    out: &Path,
+) -> BTreeMap<String, T> {
     let status = Command::new(testdata::reference_python())
         .arg(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/pydicom_pixels.py"),
@@ -97,7 +102,7 @@ fn samples(p: &Pixels) -> Vec<i64> {
 fn decoded_stored_values_match_pydicom() {
     let files = all_test_files();
     let out = tempfile::tempdir().unwrap();
-    let refs = pydicom_reference(&files, out.path());
+    let refs: BTreeMap<String, Reference> = pydicom_reference(&files, out.path());
     let mut compared = 0;
     let mut report = Vec::new();
     for file in &files {

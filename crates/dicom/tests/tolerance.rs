@@ -8,7 +8,6 @@ use std::process::Command;
 
 use dokuei_dicom::decode::decode_frame;
 use dokuei_dicom::synth::SyntheticCt;
-use dokuei_dicom::testdata;
 use dokuei_dicom::{Severity, index};
 
 /// A well-formed slice: explicit VR little endian, preamble, `DICM`, meta group with its length.
@@ -125,19 +124,9 @@ fn cases(good: &[u8]) -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
 
 /// Stored values according to pydicom, or `None` when it cannot decode the file.
 fn pydicom_values(file: &Path, out: &Path) -> Option<Vec<i64>> {
-    let status = Command::new(testdata::reference_python())
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/pydicom_pixels.py"),
-        )
-        .arg(out)
-        .arg(file)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-    assert!(status.success());
-    let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
-    let entry = &index[file.display().to_string()];
+    let index: std::collections::BTreeMap<String, serde_json::Value> =
+        crate::pydicom_reference::pydicom_reference(&[file.to_path_buf()], out);
+    let entry = &index[&file.display().to_string()];
     if entry["ok"] != true {
         return None;
     }
