@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+use dokuei_review::dicom::synth::{explicit_le_element, explicit_le_header};
+
 fn dokuei() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dokuei"))
 }
@@ -156,40 +158,19 @@ fn render_errors_name_what_is_wrong() {
     assert!(err.contains("invalid_argument"), "{err}");
 }
 
-/// An explicit VR little endian element with a 32-bit length (OB), and one with a 16-bit length.
-fn long_element(group: u16, elem: u16, declared: u32, value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(group.to_le_bytes());
-    out.extend(elem.to_le_bytes());
-    out.extend(b"OB\0\0");
-    out.extend(declared.to_le_bytes());
-    out.extend(value);
-    out
-}
-
-fn short_element(group: u16, elem: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(group.to_le_bytes());
-    out.extend(elem.to_le_bytes());
-    out.extend(vr);
-    out.extend((value.len() as u16).to_le_bytes());
-    out.extend(value);
-    out
-}
-
 /// A Part 10 file in Deflated Explicit VR Little Endian whose data set inflates to `data_set`.
 fn deflated_file(data_set: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut meta = Vec::new();
-    meta.extend(long_element(0x0002, 0x0001, 2, &[0, 1]));
-    meta.extend(short_element(
+    meta.extend(explicit_le_element(0x0002, 0x0001, b"OB", &[0, 1]));
+    meta.extend(explicit_le_element(
         0x0002,
         0x0002,
         b"UI",
         b"1.2.840.10008.5.1.4.1.1.2\0",
     ));
-    meta.extend(short_element(0x0002, 0x0003, b"UI", b"2.25.1234\0"));
-    meta.extend(short_element(
+    meta.extend(explicit_le_element(0x0002, 0x0003, b"UI", b"2.25.1234\0"));
+    meta.extend(explicit_le_element(
         0x0002,
         0x0010,
         b"UI",
@@ -197,7 +178,7 @@ fn deflated_file(data_set: &[u8]) -> Vec<u8> {
     ));
     let mut out = vec![0u8; 128];
     out.extend(b"DICM");
-    out.extend(short_element(
+    out.extend(explicit_le_element(
         0x0002,
         0x0000,
         b"UL",
@@ -250,13 +231,9 @@ fn bombs_are_refused_quickly_within_the_memory_cap() {
     };
 
     // An element inside the deflated data set declares 4 GiB over 64 KiB of zeros.
-    let mut data = short_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
-    data.extend(long_element(
-        0x7FE0,
-        0x0010,
-        0xFFFF_FF00,
-        &vec![0u8; 65_536],
-    ));
+    let mut data = explicit_le_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+    data.extend(explicit_le_header(0x7FE0, 0x0010, b"OB", 0xFFFF_FF00));
+    data.extend(vec![0u8; 65_536]);
     let liar = dir.path().join("liar.dcm");
     std::fs::write(&liar, deflated_file(&data)).unwrap();
     assert!(std::fs::metadata(&liar).unwrap().len() < 10_000);
@@ -272,11 +249,11 @@ fn bombs_are_refused_quickly_within_the_memory_cap() {
     assert!(rss < baseline + 32.0, "peak RSS {rss:.1} MiB");
 
     // 256 MiB of zeros in a private element, deflated to a few hundred KiB, under a 64 MiB cap.
-    let mut data = short_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
-    data.extend(long_element(
+    let mut data = explicit_le_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+    data.extend(explicit_le_element(
         0x0009,
         0x1010,
-        256 << 20,
+        b"OB",
         &vec![0u8; 256 << 20],
     ));
     let zeros = dir.path().join("zeros.dcm");

@@ -68,6 +68,21 @@ pub struct StudyIndex {
     pub skipped: u32,
 }
 
+impl StudyIndex {
+    /// Every series, in reading-list order (patient, study, series number).
+    pub fn series(&self) -> impl Iterator<Item = &Series> {
+        self.patients
+            .iter()
+            .flat_map(|p| &p.studies)
+            .flat_map(|s| &s.series)
+    }
+
+    /// Every instance of every series, in the same order.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.series().flat_map(|s| &s.instances)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Patient {
     pub id: String,

@@ -71,7 +71,7 @@ impl Encoding {
 }
 
 /// VRs whose explicit-VR header has two reserved bytes and a 32-bit length.
-fn long_vr(vr: &[u8; 2]) -> bool {
+pub(crate) fn long_vr(vr: &[u8; 2]) -> bool {
     matches!(
         vr,
         b"OB"

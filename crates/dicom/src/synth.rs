@@ -72,6 +72,30 @@ impl Default for SyntheticCt {
     }
 }
 
+/// The header of an explicit VR little endian element that declares `declared` value bytes
+/// (32-bit length for OB, SQ, UN and the other long VRs), for tests that build files byte by
+/// byte, including files whose declared lengths lie.
+pub fn explicit_le_header(group: u16, element: u16, vr: &[u8; 2], declared: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(12);
+    out.extend(group.to_le_bytes());
+    out.extend(element.to_le_bytes());
+    out.extend(vr);
+    if crate::lengths::long_vr(vr) {
+        out.extend([0, 0]);
+        out.extend(declared.to_le_bytes());
+    } else {
+        out.extend((declared as u16).to_le_bytes());
+    }
+    out
+}
+
+/// A whole explicit VR little endian element: its header, then `value`.
+pub fn explicit_le_element(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+    let mut out = explicit_le_header(group, element, vr, value.len() as u32);
+    out.extend(value);
+    out
+}
+
 /// A deterministic UID under the 2.25 (UUID-derived) root.
 pub fn uid(seed: u64, part: &str, index: u64) -> String {
     // FNV-1a over the inputs, widened to 122 bits; unique enough for synthetic data.

@@ -26,12 +26,7 @@ fn study_with(bad: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, StudyIndex) {
 }
 
 fn good_slices(idx: &StudyIndex) -> usize {
-    idx.patients
-        .iter()
-        .flat_map(|p| &p.studies)
-        .flat_map(|s| &s.series)
-        .map(|s| s.instances.len())
-        .sum()
+    idx.series().map(|s| s.instances.len()).sum()
 }
 
 fn problem<'a>(idx: &'a StudyIndex, name: &str) -> &'a dokuei_dicom::FileProblem {
@@ -108,11 +103,7 @@ fn truncated_files() {
     // cleanly. Either way it is reported, by name, and the good series opens.
     assert!(good_slices(&idx) >= 3);
     let cut_pixels = idx
-        .patients
-        .iter()
-        .flat_map(|p| &p.studies)
-        .flat_map(|s| &s.series)
-        .flat_map(|s| &s.instances)
+        .instances()
         .find(|i| i.source.to_string().ends_with("cut-pixels.dcm"));
     match cut_pixels {
         Some(instance) => {

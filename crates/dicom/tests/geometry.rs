@@ -7,12 +7,7 @@ use dokuei_dicom::synth::SyntheticCt;
 fn only_series(dir: &std::path::Path) -> dokuei_dicom::Series {
     let idx = index(&[dir.to_path_buf()]);
     assert!(idx.problems.is_empty(), "{:?}", idx.problems);
-    let series: Vec<_> = idx
-        .patients
-        .iter()
-        .flat_map(|p| &p.studies)
-        .flat_map(|s| &s.series)
-        .collect();
+    let series: Vec<_> = idx.series().collect();
     assert_eq!(series.len(), 1);
     series[0].clone()
 }

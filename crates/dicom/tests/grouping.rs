@@ -195,12 +195,7 @@ fn corpus_cases() -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
     for collection in [Collection::Pydicom, Collection::PydicomData] {
         let idx = index(&[collection.dir()]);
-        for series in idx
-            .patients
-            .iter()
-            .flat_map(|p| &p.studies)
-            .flat_map(|s| &s.series)
-        {
+        for series in idx.series() {
             let single_frames = series
                 .instances
                 .iter()
@@ -253,12 +248,7 @@ fn our_stacks(folder: &Path) -> (BTreeMap<String, Vec<OurStack>>, usize) {
         .filter(|p| p.kind == "duplicate_instance" && p.severity == Severity::Warning)
         .count();
     let mut out = BTreeMap::new();
-    for series in idx
-        .patients
-        .iter()
-        .flat_map(|p| &p.studies)
-        .flat_map(|s| &s.series)
-    {
+    for series in idx.series() {
         let list = stacks(series)
             .into_iter()
             .map(|st| OurStack {

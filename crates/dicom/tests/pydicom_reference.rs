@@ -109,13 +109,7 @@ fn decoded_stored_values_match_pydicom() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let reference = &refs[&file.display().to_string()];
         let idx = index(std::slice::from_ref(file));
-        let instance = idx
-            .patients
-            .iter()
-            .flat_map(|p| &p.studies)
-            .flat_map(|s| &s.series)
-            .flat_map(|s| &s.instances)
-            .next();
+        let instance = idx.instances().next();
         let expected_failure = EXPECTED_FAILURES
             .iter()
             .find(|(n, _)| *n == name)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dokuei_dicom::decode::decode_frame;
-use dokuei_dicom::synth::SyntheticCt;
+use dokuei_dicom::synth::{SyntheticCt, explicit_le_element};
 use dokuei_dicom::{Severity, index};
 
 /// A well-formed slice: explicit VR little endian, preamble, `DICM`, meta group with its length.
@@ -29,17 +29,6 @@ fn data_start(bytes: &[u8]) -> usize {
     assert_eq!(&bytes[128..132], b"DICM");
     assert_eq!(&bytes[132..136], &[2, 0, 0, 0]);
     144 + u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize
-}
-
-/// An explicit VR little endian element with a 16-bit length.
-fn element(group: u16, elem: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(group.to_le_bytes());
-    out.extend(elem.to_le_bytes());
-    out.extend(vr);
-    out.extend((value.len() as u16).to_le_bytes());
-    out.extend(value);
-    out
 }
 
 /// The cases: name, bytes, and the words the warning must contain (`None`: legal, no warning).
@@ -71,13 +60,13 @@ fn cases(good: &[u8]) -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
         ),
         (
             "an element after Pixel Data",
-            with(&|b| b.extend(element(0x0009, 0x0010, b"LO", b"DOKUEI"))),
+            with(&|b| b.extend(explicit_le_element(0x0009, 0x0010, b"LO", b"DOKUEI"))),
             None,
         ),
         (
             "an odd value length",
             with(&|b| {
-                let odd = element(0x0008, 0x1010, b"SH", b"CT1");
+                let odd = explicit_le_element(0x0008, 0x1010, b"SH", b"CT1");
                 b.splice(start..start, odd);
             }),
             None,
@@ -85,7 +74,7 @@ fn cases(good: &[u8]) -> Vec<(&'static str, Vec<u8>, Option<&'static str>)> {
         (
             "a wrong group length",
             with(&|b| {
-                let wrong = element(0x0008, 0x0000, b"UL", &7u32.to_le_bytes());
+                let wrong = explicit_le_element(0x0008, 0x0000, b"UL", &7u32.to_le_bytes());
                 b.splice(start..start, wrong);
             }),
             None,
@@ -163,13 +152,7 @@ fn what_pydicom_and_dcmtk_read_opens_with_a_warning() {
         let pydicom = pydicom_values(&file, &out);
         let dcmtk = dcmtk_decodes(&file, &out);
         let idx = index(std::slice::from_ref(&file));
-        let instance = idx
-            .patients
-            .iter()
-            .flat_map(|p| &p.studies)
-            .flat_map(|s| &s.series)
-            .flat_map(|s| &s.instances)
-            .next();
+        let instance = idx.instances().next();
         let ours = instance.map(|i| decode_frame(i, 0));
         let (Some(theirs), true) = (&pydicom, dcmtk) else {
             println!(

@@ -40,12 +40,7 @@ pub fn open_study(paths: &[PathBuf]) -> Result<StudyIndex, AppError> {
 /// Every series of the index in reading-list order (patient, study, series number): the
 /// order `--series N` counts in.
 pub fn series_list(index: &StudyIndex) -> Vec<&Series> {
-    index
-        .patients
-        .iter()
-        .flat_map(|p| &p.studies)
-        .flat_map(|s| &s.series)
-        .collect()
+    index.series().collect()
 }
 
 /// Series `n` (1-based) in [`series_list`] order, as `--series N` counts.
