@@ -281,6 +281,34 @@ pub fn decode_frame_of(
                 owned = crate::rle::decode(&bytes, info, pixels_per_frame as usize)
                     .map_err(decode_error)?;
                 (&owned, false)
+            } else if let Some(jpeg) = fragments.as_deref().filter(|f| {
+                JPEG_DCT.contains(&ts_uid) && crate::jpeg12::precision(f).is_some_and(|p| p > 8)
+            }) {
+                let max_samples = pixels_per_frame as usize * info.samples_per_pixel as usize;
+                let decoded = crate::jpeg12::decode(jpeg, max_samples).map_err(decode_error)?;
+                if (decoded.height, decoded.width, decoded.components)
+                    != (
+                        info.rows as usize,
+                        info.columns as usize,
+                        info.samples_per_pixel as usize,
+                    )
+                {
+                    return Err(decode_error(format!(
+                        "the JPEG stream is {} × {} × {} where the header says {} × {} × {}",
+                        decoded.height,
+                        decoded.width,
+                        decoded.components,
+                        info.rows,
+                        info.columns,
+                        info.samples_per_pixel
+                    )));
+                }
+                owned = decoded
+                    .samples
+                    .iter()
+                    .flat_map(|s| s.to_le_bytes())
+                    .collect();
+                (&owned, true)
             } else if let Some(rgb) = fragments
                 .as_deref()
                 .filter(|_| {
@@ -646,6 +674,8 @@ fn read_palette(obj: &DefaultDicomObject) -> Option<Palette> {
 
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+/// JPEG Baseline and Extended: the DCT processes, 8 or 12 bits.
+const JPEG_DCT: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
 /// JPEG Baseline, Extended, Lossless (process 14 and its SV1 selection).
 const JPEG_8BIT: &[&str] = &[
     "1.2.840.10008.1.2.4.50",

@@ -12,6 +12,7 @@ pub mod dicomdir;
 mod error;
 pub mod geometry;
 pub mod index;
+mod jpeg12;
 mod lengths;
 pub mod render;
 mod rle;

@@ -126,3 +126,41 @@ fn a_voi_lut_sequence_matches_dcmtk() {
         Window::linear(0.0, 1.0),
     );
 }
+
+/// 12-bit JPEG Extended (libjpeg-turbo here) against DCMTK's own 12-bit IJG decoder: `dcmdjpeg`
+/// writes the file uncompressed, and both must hold the same stored values.
+#[test]
+fn twelve_bit_jpeg_matches_dcmtk_dcmdjpeg() {
+    let path = testdata::file(Collection::Pydicom, "JPGExtended.dcm").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.dcm");
+    let status = Command::new("dcmdjpeg")
+        .arg(&path)
+        .arg(&plain)
+        .status()
+        .expect("dcmdjpeg is missing: run `bash scripts/setup.sh --test`");
+    assert!(status.success(), "dcmdjpeg failed");
+    let decode_first = |p: &Path| {
+        let idx = index(&[p.to_path_buf()]);
+        let instance = idx.instances().next().unwrap().clone();
+        let frame = dokuei_dicom::decode::decode_frame(&instance, 0).unwrap();
+        (0..frame.pixels.len())
+            .map(|i| frame.pixels.get(i).unwrap())
+            .collect::<Vec<i64>>()
+    };
+    let (ours, theirs) = (decode_first(&path), decode_first(&plain));
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours.iter().any(|&v| v > 255), "not 12-bit data");
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .max()
+        .unwrap();
+    let differing = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+    println!(
+        "JPGExtended.dcm: {differing} of {} samples differ from dcmdjpeg, by at most {worst}",
+        ours.len()
+    );
+    assert!(worst <= 1, "differs from DCMTK by up to {worst}");
+}
