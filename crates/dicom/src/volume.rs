@@ -170,6 +170,81 @@ pub fn load_volume(
     })
 }
 
+/// A colour stack (RGB, YBR or palette; ultrasound cine, secondary captures, colour maps) as
+/// 8-bit RGB: slices × rows × columns × 3.
+#[derive(Debug, Clone)]
+pub struct RgbVolume {
+    pub data: ndarray::Array4<u8>,
+}
+
+/// Decodes every frame of a colour `stack` into one RGB volume, in parallel. Each file is
+/// opened once, however many of its frames the stack holds (a cine loop is one file of
+/// hundreds of frames); palettes are looked up and 16-bit colour is scaled to 8 bits, as the
+/// viewer shows them. `cancel` stops the load between frames.
+pub fn load_rgb_volume(
+    series: &Series,
+    stack: &Stack,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<RgbVolume, LoadError> {
+    let total = stack.frames.len();
+    if total == 0 {
+        return Err(LoadError::Empty);
+    }
+    let (rows, columns) = (stack.rows as usize, stack.columns as usize);
+    let mut data = ndarray::Array4::<u8>::zeros((total, rows, columns, 3));
+    // Slices grouped by the file they come from, each file opened once.
+    let mut by_instance: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, f) in stack.frames.iter().enumerate() {
+        by_instance.entry(f.instance).or_default().push(i);
+    }
+    let opened: Vec<(usize, dicom_object::DefaultDicomObject)> = by_instance
+        .keys()
+        .copied()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|i| Ok((i, open_for_decoding(&series.instances[i])?)))
+        .collect::<Result<_, DicomError>>()?;
+    let objects: std::collections::BTreeMap<usize, dicom_object::DefaultDicomObject> =
+        opened.into_iter().collect();
+    let done = AtomicUsize::new(0);
+    data.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .try_for_each(|(index, mut slice)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(LoadError::Cancelled);
+            }
+            let f = &stack.frames[index];
+            let instance = &series.instances[f.instance];
+            let frame = decode_frame_of(&objects[&f.instance], instance, f.frame)?;
+            if frame.rows != stack.rows || frame.columns != stack.columns {
+                return Err(LoadError::Mixed(format!(
+                    "slice {} is {}×{}",
+                    index + 1,
+                    frame.columns,
+                    frame.rows
+                )));
+            }
+            if !frame.pixels.is_color() && frame.photometric != crate::Photometric::Palette {
+                return Err(LoadError::Mixed(format!(
+                    "slice {} is greyscale in a colour stack",
+                    index + 1
+                )));
+            }
+            // Colour has no window: the identity window over 8 bits, as the viewer renders it.
+            let image =
+                crate::render::render(&frame, f.rescale, crate::Window::linear(127.5, 256.0));
+            let rgb = slice
+                .as_slice_mut()
+                .ok_or_else(|| LoadError::Mixed("a slice is not contiguous".into()))?;
+            rgb.copy_from_slice(&image.data);
+            progress.frames_done(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            Ok(())
+        })?;
+    Ok(RgbVolume { data })
+}
+
 /// Decodes frame `index` of `stack` on its own into modality values (rescale applied),
 /// row-major f32: what a model takes, one slice at a time, so a caller can start working on
 /// the first slices before the last are read. Plain little-endian files take the same direct

@@ -1,6 +1,7 @@
 //! Integration tests of dokuei-dicom, in one test binary. Each module covers one area; add new
 //! areas as modules here:
 //!
+//! - `colour_volumes`: colour multi-frame files loaded as RGB volumes;
 //! - `pydicom_reference`: decoded stored values against pydicom on real files;
 //! - `geometry`: sorting, splitting and gap detection on synthetic series;
 //! - `grouping`: series grouped into stacks as dcm2niix and GDCM group them;
@@ -13,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod colour_volumes;
 mod dcmtk_render;
 mod fuzz_regressions;
 mod geometry;

@@ -497,16 +497,24 @@ pub fn thumbnail_png(study: &OpenStudy, series: u32, max: u32) -> Result<Vec<u8>
         .map_err(|e| AppError::new(ErrorCode::WriteFailed, e))
 }
 
-/// A stack held in memory for the viewer (and for analysis): its stored values and the sample
-/// format slices are served in.
+/// A stack held in memory for the viewer (and for analysis): its pixels and the sample format
+/// slices are served in.
 #[derive(Debug)]
 pub struct LoadedStack {
     pub format: &'static str,
-    pub volume: dokuei_dicom::volume::Volume,
+    pub pixels: LoadedPixels,
 }
 
-/// Loads a greyscale stack into memory, in parallel. Colour stacks are not held (they are served
-/// slice by slice).
+/// What a loaded stack holds: stored values of a greyscale stack, or a colour stack rendered to
+/// RGB once (no window applies to colour).
+#[derive(Debug)]
+pub enum LoadedPixels {
+    Values(dokuei_dicom::volume::Volume),
+    Rgb(dokuei_dicom::volume::RgbVolume),
+}
+
+/// Loads a stack into memory, in parallel: greyscale stacks in their stored type, colour stacks
+/// (cine loops, colour captures, palettes) as RGB, each file opened once.
 pub fn load_stack(
     study: &OpenStudy,
     series: u32,
@@ -516,35 +524,54 @@ pub fn load_stack(
     let se = study.series(series)?;
     let st = study.stack(series, stack)?;
     let format = sample_format(se, st)?;
-    if format == "rgb8" {
-        return Err(AppError::new(
-            ErrorCode::InvalidArgument,
-            "colour stacks are served slice by slice",
-        ));
-    }
-    let volume = dokuei_dicom::volume::load_volume(se, st, &|_, _| {}, cancel).map_err(|e| {
+    let failed = |e: dokuei_dicom::volume::LoadError| {
         AppError::new(
             ErrorCode::DecodeFailed,
             format!("cannot load series {}: {e}", series + 1),
         )
-    })?;
-    Ok(LoadedStack { format, volume })
+    };
+    let pixels = if format == "rgb8" {
+        LoadedPixels::Rgb(
+            dokuei_dicom::volume::load_rgb_volume(se, st, &|_, _| {}, cancel).map_err(failed)?,
+        )
+    } else {
+        LoadedPixels::Values(
+            dokuei_dicom::volume::load_volume(se, st, &|_, _| {}, cancel).map_err(failed)?,
+        )
+    };
+    Ok(LoadedStack { format, pixels })
 }
 
 /// Slice `slice` of a loaded stack, as [`slice_bytes`] would serve it.
 pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, AppError> {
     use dokuei_dicom::volume::VolumeData;
     let s = slice as usize;
-    let r = *loaded.volume.rescale.get(s).ok_or_else(|| {
+    let slices = match &loaded.pixels {
+        LoadedPixels::Values(v) => v.rescale.len(),
+        LoadedPixels::Rgb(v) => v.data.dim().0,
+    };
+    let missing = || {
         AppError::new(
             ErrorCode::NotFound,
             format!(
-                "the stack has {} slice(s); slice {} does not exist",
-                loaded.volume.rescale.len(),
+                "the stack has {slices} slice(s); slice {} does not exist",
                 s + 1
             ),
         )
-    })?;
+    };
+    let volume = match &loaded.pixels {
+        LoadedPixels::Rgb(v) if s < slices => {
+            return Ok(v
+                .data
+                .index_axis(ndarray::Axis(0), s)
+                .iter()
+                .copied()
+                .collect());
+        }
+        LoadedPixels::Rgb(_) => return Err(missing()),
+        LoadedPixels::Values(v) => v,
+    };
+    let r = *volume.rescale.get(s).ok_or_else(missing)?;
     macro_rules! serve {
         ($a:expr) => {{
             let view = $a.index_axis(ndarray::Axis(0), s);
@@ -556,7 +583,7 @@ pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, A
             )
         }};
     }
-    Ok(match &loaded.volume.data {
+    Ok(match &volume.data {
         VolumeData::U8(a) => serve!(a),
         VolumeData::I8(a) => serve!(a),
         VolumeData::U16(a) => serve!(a),

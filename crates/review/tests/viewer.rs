@@ -239,3 +239,29 @@ fn coronal_and_sagittal_stacks_get_their_orientation_letters_and_non_square_spac
         assert_eq!(v.orientation, orientation);
     }
 }
+
+/// A colour cine (120 frames of YBR JPEG in one file) is held in memory as RGB like any stack,
+/// and serves the same bytes as rendering each frame on request.
+#[test]
+fn a_colour_cine_loads_into_memory_and_serves_the_same_bytes() {
+    use dokuei_review::dicom::testdata::{self, Collection};
+    let Ok(path) = testdata::file(Collection::PydicomData, "color3d_jpeg_baseline.dcm") else {
+        panic!("test data missing: run `bash scripts/setup.sh --test`");
+    };
+    let study = OpenStudy::open(&[path]).unwrap();
+    let view = stack_view(&study, 0, 0).unwrap();
+    assert_eq!(view.format, "rgb8");
+    assert_eq!(view.slices, 120);
+    let loaded = load_stack(&study, 0, 0, &Default::default()).unwrap();
+    for s in [0, 59, 119] {
+        let bytes = loaded_slice_bytes(&loaded, s).unwrap();
+        assert_eq!(bytes.len(), (view.rows * view.columns * 3) as usize);
+        assert_eq!(bytes, slice_bytes(&study, 0, 0, s).unwrap(), "slice {s}");
+    }
+    let err = loaded_slice_bytes(&loaded, 120).unwrap_err();
+    assert!(
+        err.message.contains("slice 121 does not exist"),
+        "{}",
+        err.message
+    );
+}
