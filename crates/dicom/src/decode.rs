@@ -275,6 +275,16 @@ pub fn decode_frame_of(
         }
         dicom_core::DicomValue::PixelSequence(seq) => {
             let fragments = frame_fragments(seq.fragments(), info.frames, frame);
+            // A codec allocates what its own stream header declares: a few bytes that claim
+            // 65535 × 65535 must not reach it.
+            if let Some((rows, columns)) = fragments.as_deref().and_then(codestream_size)
+                && (rows > info.rows || columns > info.columns)
+            {
+                return Err(decode_error(format!(
+                    "the compressed stream declares {columns} × {rows} pixels where the header says {} × {}",
+                    info.columns, info.rows
+                )));
+            }
             if ts_uid == RLE_LOSSLESS {
                 let bytes = fragments
                     .ok_or_else(|| decode_error("cannot find the frame's RLE fragment".into()))?;
@@ -717,6 +727,56 @@ fn native_frame(all: &[u8], info: &ImageInfo, frame: u32, big_endian: bool) -> O
     Some(bytes)
 }
 
+/// The image size (rows, columns) a JPEG, JPEG-LS or JPEG 2000 stream declares in its own
+/// header (SOFn / SOF55, or SIZ), when it is one of those and its header can be found.
+fn codestream_size(stream: &[u8]) -> Option<(u32, u32)> {
+    let be16 = |i: usize| {
+        Some(u32::from(u16::from_be_bytes([
+            *stream.get(i)?,
+            *stream.get(i + 1)?,
+        ])))
+    };
+    let be32 = |i: usize| Some(u32::from_be_bytes(stream.get(i..i + 4)?.try_into().ok()?));
+    if stream.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 9 <= stream.len() {
+            if stream[i] != 0xFF {
+                return None;
+            }
+            let marker = stream[i + 1];
+            if marker == 0xFF {
+                i += 1;
+                continue;
+            }
+            // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 (F7) for JPEG-LS.
+            if matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC))
+                || marker == 0xF7
+            {
+                return Some((be16(i + 5)?, be16(i + 7)?));
+            }
+            if marker == 0xDA {
+                return None;
+            }
+            i += 2 + be16(i + 2)? as usize;
+        }
+        return None;
+    }
+    // JPEG 2000: the SIZ segment follows SOC (FF4F) directly; in a JP2 file it is inside the
+    // codestream box, found by its marker pair.
+    let siz = stream
+        .windows(4)
+        .take(4096)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])?
+        + 2;
+    let (x, y, x0, y0) = (
+        be32(siz + 6)?,
+        be32(siz + 10)?,
+        be32(siz + 14)?,
+        be32(siz + 18)?,
+    );
+    Some((y.checked_sub(y0)?, x.checked_sub(x0)?))
+}
+
 /// The encapsulated bytes of one frame: one fragment per frame, or all fragments of a
 /// single-frame image.
 fn frame_fragments(fragments: &[Vec<u8>], frames: u32, frame: u32) -> Option<Vec<u8>> {
@@ -833,6 +893,22 @@ mod tests {
             native_frame(&[0b0001_1101], &info, 1, false).unwrap(),
             vec![1, 1, 0]
         );
+    }
+
+    #[test]
+    fn codestream_sizes_are_read_from_jpeg_and_jpeg_2000_headers() {
+        // SOI, SOF0: length 11, precision 8, 300 rows, 200 columns, 1 component
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 1, 44, 0, 200, 1, 1, 0x11, 0,
+        ];
+        assert_eq!(codestream_size(&jpeg), Some((300, 200)));
+        // SOC, SIZ: Lsiz, Rsiz, Xsiz 640, Ysiz 480, XOsiz 0, YOsiz 0
+        let mut j2k = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 41, 0, 0];
+        j2k.extend(640u32.to_be_bytes());
+        j2k.extend(480u32.to_be_bytes());
+        j2k.extend([0u8; 8]);
+        assert_eq!(codestream_size(&j2k), Some((480, 640)));
+        assert_eq!(codestream_size(b"RLE bytes"), None);
     }
 
     #[test]

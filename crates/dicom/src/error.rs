@@ -6,8 +6,14 @@
 pub enum DicomError {
     #[error("cannot read `{source_name}`: {reason}")]
     Io { source_name: String, reason: String },
-    #[error("`{source_name}` is {bytes} bytes, more than Dokuei reads into memory (2 GiB)")]
-    TooLarge { source_name: String, bytes: u64 },
+    #[error(
+        "`{source_name}` is {bytes} bytes, more than Dokuei reads into memory ({cap_mib} MiB; DOKUEI_MAX_DECODE_MB sets the cap)"
+    )]
+    TooLarge {
+        source_name: String,
+        bytes: u64,
+        cap_mib: u64,
+    },
     #[error("`{source_name}` is not a DICOM file")]
     NotDicom { source_name: String },
     #[error("`{source_name}` is not valid DICOM: {reason}")]

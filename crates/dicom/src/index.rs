@@ -397,7 +397,24 @@ struct Header {
 const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
 
 fn read_header(source: &Source) -> Result<Scanned, DicomError> {
-    let Some(Opened { object: obj, notes }) = source.open_noted(ReadDepth::Header)? else {
+    header_from(source, source.open_noted(ReadDepth::Header)?)
+}
+
+/// What the index reads of a file, on bytes from anywhere (the fuzzer), `label` naming them:
+/// `Ok(true)` for an image instance, `Ok(false)` for bytes that are not DICOM or not an image.
+pub fn header_of_bytes(label: &str, bytes: &[u8]) -> Result<bool, DicomError> {
+    let source = Source::File {
+        path: PathBuf::from(label),
+    };
+    let opened = source.open_bytes(bytes, crate::source::sniff(bytes), ReadDepth::Header)?;
+    Ok(match header_from(&source, opened)? {
+        Scanned::Instance(h) => h.instance.image.is_some(),
+        Scanned::NotDicom | Scanned::Directory => false,
+    })
+}
+
+fn header_from(source: &Source, opened: Option<Opened>) -> Result<Scanned, DicomError> {
+    let Some(Opened { object: obj, notes }) = opened else {
         return Ok(Scanned::NotDicom);
     };
     let ts = obj

@@ -155,10 +155,11 @@ impl Source {
         match self {
             Source::File { path } => {
                 let len = std::fs::metadata(path).map_err(io)?.len();
-                if len > MAX_FILE_BYTES {
+                if len > memory_cap() {
                     return Err(DicomError::TooLarge {
                         source_name: self.to_string(),
                         bytes: len,
+                        cap_mib: memory_cap() >> 20,
                     });
                 }
                 let mut buf = Vec::with_capacity(len.min(limit) as usize);
@@ -171,23 +172,12 @@ impl Source {
             }
             Source::ZipEntry { archive, entry } => {
                 let file = std::fs::File::open(archive).map_err(io)?;
-                let mut zip = zip::ZipArchive::new(file).map_err(|e| DicomError::Io {
-                    source_name: archive.display().to_string(),
-                    reason: format!("not a readable zip archive: {e}"),
-                })?;
-                let mut f = zip.by_name(entry).map_err(|e| DicomError::Io {
-                    source_name: self.to_string(),
-                    reason: e.to_string(),
-                })?;
-                if f.size() > MAX_FILE_BYTES {
-                    return Err(DicomError::TooLarge {
-                        source_name: self.to_string(),
-                        bytes: f.size(),
-                    });
-                }
-                let mut buf = Vec::with_capacity(f.size().min(limit) as usize);
-                (&mut f).take(limit).read_to_end(&mut buf).map_err(io)?;
-                Ok(buf)
+                read_zip_entry(
+                    std::io::BufReader::new(file),
+                    entry,
+                    limit,
+                    &self.to_string(),
+                )
             }
         }
     }
@@ -213,7 +203,7 @@ impl Source {
                     if kind == Kind::NotDicom {
                         return Ok(None);
                     }
-                    let bytes = self.read_bytes(MAX_FILE_BYTES)?;
+                    let bytes = self.read_bytes(memory_cap())?;
                     return self.open_bytes(&bytes, kind, depth);
                 };
                 let file = std::fs::File::open(path).map_err(|e| DicomError::Io {
@@ -226,7 +216,7 @@ impl Source {
                     .map(Some)
             }
             Source::ZipEntry { .. } => {
-                let bytes = self.read_bytes(MAX_FILE_BYTES)?;
+                let bytes = self.read_bytes(memory_cap())?;
                 self.open_bytes(&bytes, sniff(&bytes), depth)
             }
         }
@@ -328,6 +318,7 @@ impl Source {
             return Err(DicomError::TooLarge {
                 source_name: self.to_string(),
                 bytes: inflated.len() as u64,
+                cap_mib: memory_cap() >> 20,
             });
         }
         let (data_end, notes) = crate::lengths::walk_data_set(
@@ -475,18 +466,59 @@ fn add_file(
 
 fn list_zip(path: &Path) -> Result<Vec<Source>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let zip = zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip archive: {e}"))?;
+    Ok(zip_entry_names(std::io::BufReader::new(file))?
+        .into_iter()
+        .map(|entry| Source::ZipEntry {
+            archive: path.to_path_buf(),
+            entry,
+        })
+        .collect())
+}
+
+/// The names of a zip archive's file entries (folders left out).
+pub fn zip_entry_names<R: Read + Seek>(archive: R) -> Result<Vec<String>, String> {
+    let zip =
+        zip::ZipArchive::new(archive).map_err(|e| format!("not a readable zip archive: {e}"))?;
     let mut entries = Vec::new();
     for name in zip.file_names() {
         let name = name.map_err(|e| format!("unreadable entry name in zip archive: {e}"))?;
         if !name.ends_with('/') {
-            entries.push(Source::ZipEntry {
-                archive: path.to_path_buf(),
-                entry: name.into_owned(),
-            });
+            entries.push(name.into_owned());
         }
     }
     Ok(entries)
+}
+
+/// The first `limit` bytes of a zip entry. An entry that says it inflates to more than
+/// [`memory_cap`] is refused before anything is inflated, and no entry is read past `limit`,
+/// whatever it says. `name` names the entry in errors.
+pub fn read_zip_entry<R: Read + Seek>(
+    archive: R,
+    entry: &str,
+    limit: u64,
+    name: &str,
+) -> Result<Vec<u8>, DicomError> {
+    let io = |e: String| DicomError::Io {
+        source_name: name.to_owned(),
+        reason: e,
+    };
+    let mut zip = zip::ZipArchive::new(archive)
+        .map_err(|e| io(format!("not a readable zip archive: {e}")))?;
+    let mut f = zip.by_name(entry).map_err(|e| io(e.to_string()))?;
+    if f.size() > memory_cap() {
+        return Err(DicomError::TooLarge {
+            source_name: name.to_owned(),
+            bytes: f.size(),
+            cap_mib: memory_cap() >> 20,
+        });
+    }
+    let limit = limit.min(memory_cap());
+    let mut buf = Vec::with_capacity(f.size().min(limit) as usize);
+    (&mut f)
+        .take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|e| io(e.to_string()))?;
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -96,6 +96,84 @@ pub fn explicit_le_element(group: u16, element: u16, vr: &[u8; 2], value: &[u8])
     out
 }
 
+/// A whole Part 10 file (preamble, meta group, a small image header) around `pixel_data`, in
+/// transfer syntax `ts_uid`: one fragment of encapsulated pixel data for the compressed
+/// syntaxes, the data set's bytes as they are for deflate (so `pixel_data` is then the
+/// deflated stream), native pixel data otherwise. For the fuzzer's codec targets and for tests
+/// that need a codec's stream in a file.
+pub fn image_file(
+    ts_uid: &str,
+    rows: u16,
+    columns: u16,
+    samples: u16,
+    bits: u16,
+    pixel_data: &[u8],
+) -> Vec<u8> {
+    let e = explicit_le_element;
+    let mut meta = e(0x0002, 0x0001, b"OB", &[0, 1]);
+    meta.extend(e(0x0002, 0x0002, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0"));
+    meta.extend(e(0x0002, 0x0003, b"UI", b"2.25.1\0"));
+    let mut ts = ts_uid.as_bytes().to_vec();
+    if ts.len() % 2 == 1 {
+        ts.push(0);
+    }
+    meta.extend(e(0x0002, 0x0010, b"UI", &ts));
+    let mut out = vec![0u8; 128];
+    out.extend(b"DICM");
+    out.extend(e(0x0002, 0x0000, b"UL", &(meta.len() as u32).to_le_bytes()));
+    out.extend(meta);
+    if ts_uid == "1.2.840.10008.1.2.1.99" {
+        out.extend(pixel_data);
+        return out;
+    }
+    out.extend(e(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0"));
+    out.extend(e(0x0008, 0x0018, b"UI", b"2.25.1\0"));
+    out.extend(e(0x0028, 0x0002, b"US", &samples.to_le_bytes()));
+    let photometric: &[u8] = if samples == 3 {
+        b"RGB "
+    } else {
+        b"MONOCHROME2 "
+    };
+    out.extend(e(0x0028, 0x0004, b"CS", photometric));
+    out.extend(e(0x0028, 0x0010, b"US", &rows.to_le_bytes()));
+    out.extend(e(0x0028, 0x0011, b"US", &columns.to_le_bytes()));
+    let allocated: u16 = if bits > 8 { 16 } else { 8 };
+    out.extend(e(0x0028, 0x0100, b"US", &allocated.to_le_bytes()));
+    out.extend(e(0x0028, 0x0101, b"US", &bits.to_le_bytes()));
+    out.extend(e(0x0028, 0x0102, b"US", &(bits - 1).to_le_bytes()));
+    out.extend(e(0x0028, 0x0103, b"US", &0u16.to_le_bytes()));
+    let native = matches!(
+        ts_uid,
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2"
+    );
+    if native {
+        let mut value = pixel_data.to_vec();
+        if value.len() % 2 == 1 {
+            value.push(0);
+        }
+        out.extend(explicit_le_header(
+            0x7FE0,
+            0x0010,
+            b"OB",
+            value.len() as u32,
+        ));
+        out.extend(value);
+        return out;
+    }
+    // Encapsulated: undefined length, an empty offset table, one fragment, the delimiter.
+    out.extend(explicit_le_header(0x7FE0, 0x0010, b"OB", u32::MAX));
+    out.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    let mut fragment = pixel_data.to_vec();
+    if fragment.len() % 2 == 1 {
+        fragment.push(0);
+    }
+    out.extend([0xFE, 0xFF, 0x00, 0xE0]);
+    out.extend((fragment.len() as u32).to_le_bytes());
+    out.extend(fragment);
+    out.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    out
+}
+
 /// A deterministic UID under the 2.25 (UUID-derived) root.
 pub fn uid(seed: u64, part: &str, index: u64) -> String {
     // FNV-1a over the inputs, widened to 122 bits; unique enough for synthetic data.

@@ -217,3 +217,44 @@ fn a_zip_archive_opens_like_a_folder() {
     let frame = decode_frame(&series.instances[0], 0).unwrap();
     assert_eq!((frame.rows, frame.columns), (64, 64));
 }
+
+#[test]
+fn a_native_image_built_byte_by_byte_decodes_to_its_bytes() {
+    use dokuei_dicom::decode::open_and_decode_bytes;
+    use dokuei_dicom::synth::image_file;
+    let pixels: Vec<u8> = (0..16).collect();
+    let frames = open_and_decode_bytes(
+        "native",
+        &image_file("1.2.840.10008.1.2.1", 4, 4, 1, 8, &pixels),
+        1,
+    )
+    .unwrap();
+    assert_eq!(frames[0].pixels, dokuei_dicom::Pixels::U8(pixels));
+}
+
+/// A codec allocates what its own stream header declares: a JPEG, JPEG-LS or JPEG 2000 stream
+/// claiming far more pixels than the DICOM header is refused before it reaches the codec.
+#[test]
+fn a_compressed_stream_larger_than_its_header_is_refused() {
+    use dokuei_dicom::decode::open_and_decode_bytes;
+    use dokuei_dicom::synth::image_file;
+    // SOI, SOF1 (extended): precision 12, 65535 × 65535, 1 component; then nothing.
+    let jpeg = [
+        0xFF, 0xD8, 0xFF, 0xC1, 0, 11, 12, 0xFF, 0xFF, 0xFF, 0xFF, 1, 1, 0x11, 0, 0xFF, 0xD9,
+    ];
+    let mut j2k = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 41, 0, 0];
+    j2k.extend(60_000u32.to_be_bytes());
+    j2k.extend(60_000u32.to_be_bytes());
+    j2k.extend([0u8; 30]);
+    for (ts, stream) in [
+        ("1.2.840.10008.1.2.4.50", &jpeg[..]),
+        ("1.2.840.10008.1.2.4.51", &jpeg[..]),
+        ("1.2.840.10008.1.2.4.80", &jpeg[..]),
+        ("1.2.840.10008.1.2.4.90", &j2k[..]),
+    ] {
+        let err =
+            open_and_decode_bytes("liar", &image_file(ts, 8, 8, 1, 12, stream), 1).unwrap_err();
+        assert_eq!(err.kind(), "decode", "{ts}: {err}");
+        assert!(err.to_string().contains("declares"), "{ts}: {err}");
+    }
+}
