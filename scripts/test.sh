@@ -29,6 +29,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test (includes the check that ui/src/bindings.ts is up to date)"
 cargo test --workspace 2>&1 | tee "$logs/cargo-test.log"
 
+step "fuzz smoke: every fuzz target for 40 s from the real test files (fuzz/README.md)"
+bash fuzz/run.sh 40 2>&1 | tee "$logs/fuzz.log"
+
 step "build the app with the UI embedded"
 app=$(build_app)
 

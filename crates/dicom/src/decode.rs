@@ -277,13 +277,40 @@ pub fn decode_frame_of(
             let fragments = frame_fragments(seq.fragments(), info.frames, frame);
             // A codec allocates what its own stream header declares: a few bytes that claim
             // 65535 × 65535 must not reach it.
-            if let Some((rows, columns)) = fragments.as_deref().and_then(codestream_size)
-                && (rows > info.rows || columns > info.columns)
-            {
-                return Err(decode_error(format!(
-                    "the compressed stream declares {columns} × {rows} pixels where the header says {} × {}",
-                    info.columns, info.rows
-                )));
+            if let Some(stream) = fragments.as_deref().and_then(codestream_size) {
+                let bytes = |rows: u32, columns: u32, samples: u32, bits: u32| {
+                    u64::from(rows)
+                        * u64::from(columns)
+                        * u64::from(samples)
+                        * u64::from(bits.div_ceil(8))
+                };
+                let header = bytes(
+                    info.rows,
+                    info.columns,
+                    u32::from(info.samples_per_pixel),
+                    u32::from(info.bits_allocated),
+                );
+                if stream.rows > info.rows
+                    || stream.columns > info.columns
+                    || bytes(
+                        stream.rows,
+                        stream.columns,
+                        stream.components,
+                        stream.precision,
+                    ) > header
+                {
+                    return Err(decode_error(format!(
+                        "the compressed stream declares {} × {} pixels of {} {}-bit sample(s) where the header says {} × {} of {} {}-bit",
+                        stream.columns,
+                        stream.rows,
+                        stream.components,
+                        stream.precision,
+                        info.columns,
+                        info.rows,
+                        info.samples_per_pixel,
+                        info.bits_allocated
+                    )));
+                }
             }
             if ts_uid == RLE_LOSSLESS {
                 let bytes = fragments
@@ -331,8 +358,8 @@ pub fn decode_frame_of(
                 owned = rgb.map_err(decode_error)?;
                 (&owned, true)
             } else {
-                let decoded = obj
-                    .decode_pixel_data_frame(frame)
+                let decoded = third_party_codec(|| obj.decode_pixel_data_frame(frame))
+                    .map_err(decode_error)?
                     .map_err(|e| decode_error(e.to_string()))?;
                 owned = decoded.into_data();
                 (&owned, true)
@@ -727,9 +754,27 @@ fn native_frame(all: &[u8], info: &ImageInfo, frame: u32, big_endian: bool) -> O
     Some(bytes)
 }
 
-/// The image size (rows, columns) a JPEG, JPEG-LS or JPEG 2000 stream declares in its own
-/// header (SOFn / SOF55, or SIZ), when it is one of those and its header can be found.
-fn codestream_size(stream: &[u8]) -> Option<(u32, u32)> {
+/// Runs a third-party codec. dicom-pixeldata's adapters and jpeg-decoder index buffers by what a
+/// stream says and panic on some streams that contradict themselves or the header (found by
+/// fuzzing); such a frame is a decode error, never a crash of the study.
+fn third_party_codec<T>(codec: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(codec))
+        .map_err(|_| "the codec failed on this frame's data".to_owned())
+}
+
+/// What a JPEG, JPEG-LS or JPEG 2000 stream declares in its own header (SOFn / SOF55, or SIZ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StreamSize {
+    rows: u32,
+    columns: u32,
+    components: u32,
+    /// Bits per sample (the largest of the components' for JPEG 2000).
+    precision: u32,
+}
+
+/// The size a JPEG, JPEG-LS or JPEG 2000 stream declares, when it is one of those and its header
+/// can be found.
+fn codestream_size(stream: &[u8]) -> Option<StreamSize> {
     let be16 = |i: usize| {
         Some(u32::from(u16::from_be_bytes([
             *stream.get(i)?,
@@ -741,7 +786,9 @@ fn codestream_size(stream: &[u8]) -> Option<(u32, u32)> {
         let mut i = 2;
         while i + 9 <= stream.len() {
             if stream[i] != 0xFF {
-                return None;
+                // Decoders skip stray bytes between segments to the next marker: so does this.
+                i += 1;
+                continue;
             }
             let marker = stream[i + 1];
             if marker == 0xFF {
@@ -752,7 +799,12 @@ fn codestream_size(stream: &[u8]) -> Option<(u32, u32)> {
             if matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC))
                 || marker == 0xF7
             {
-                return Some((be16(i + 5)?, be16(i + 7)?));
+                return Some(StreamSize {
+                    precision: u32::from(*stream.get(i + 4)?),
+                    rows: be16(i + 5)?,
+                    columns: be16(i + 7)?,
+                    components: u32::from(*stream.get(i + 9)?),
+                });
             }
             if marker == 0xDA {
                 return None;
@@ -774,7 +826,23 @@ fn codestream_size(stream: &[u8]) -> Option<(u32, u32)> {
         be32(siz + 14)?,
         be32(siz + 18)?,
     );
-    Some((y.checked_sub(y0)?, x.checked_sub(x0)?))
+    // Csiz after the tile sizes and offsets; then Ssiz (bit depth - 1, high bit = signed) per
+    // component, each followed by its two subsampling bytes.
+    let components = be16(siz + 38)?;
+    let precision = (0..components.min(16384) as usize)
+        .filter_map(|c| {
+            stream
+                .get(siz + 40 + 3 * c)
+                .map(|s| u32::from(s & 0x7F) + 1)
+        })
+        .max()
+        .unwrap_or(0);
+    Some(StreamSize {
+        rows: y.checked_sub(y0)?,
+        columns: x.checked_sub(x0)?,
+        components,
+        precision,
+    })
 }
 
 /// The encapsulated bytes of one frame: one fragment per frame, or all fragments of a
@@ -811,7 +879,7 @@ fn jpeg_rgb_without_transform(jpeg: &[u8]) -> Option<Result<Vec<u8>, String>> {
     }
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
     decoder.set_color_transform(jpeg_decoder::ColorTransform::None);
-    Some(decoder.decode().map_err(|e| e.to_string()))
+    Some(third_party_codec(|| decoder.decode()).and_then(|r| r.map_err(|e| e.to_string())))
 }
 
 #[cfg(test)]
@@ -901,13 +969,22 @@ mod tests {
         let jpeg = [
             0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 1, 44, 0, 200, 1, 1, 0x11, 0,
         ];
-        assert_eq!(codestream_size(&jpeg), Some((300, 200)));
-        // SOC, SIZ: Lsiz, Rsiz, Xsiz 640, Ysiz 480, XOsiz 0, YOsiz 0
-        let mut j2k = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 41, 0, 0];
+        let size = |rows, columns, components, precision| StreamSize {
+            rows,
+            columns,
+            components,
+            precision,
+        };
+        assert_eq!(codestream_size(&jpeg), Some(size(300, 200, 1, 8)));
+        // SOC, SIZ: Lsiz, Rsiz, Xsiz 640, Ysiz 480, XOsiz 0, YOsiz 0, tile size and offsets,
+        // Csiz 3, then 12-bit unsigned components.
+        let mut j2k = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 47, 0, 0];
         j2k.extend(640u32.to_be_bytes());
         j2k.extend(480u32.to_be_bytes());
-        j2k.extend([0u8; 8]);
-        assert_eq!(codestream_size(&j2k), Some((480, 640)));
+        j2k.extend([0u8; 24]);
+        j2k.extend([0, 3]);
+        j2k.extend([11, 1, 1, 11, 1, 1, 11, 1, 1]);
+        assert_eq!(codestream_size(&j2k), Some(size(480, 640, 3, 12)));
         assert_eq!(codestream_size(b"RLE bytes"), None);
     }
 

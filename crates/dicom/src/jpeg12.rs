@@ -28,7 +28,9 @@ pub(crate) fn precision(jpeg: &[u8]) -> Option<u8> {
     let mut i = 2;
     while i + 4 < jpeg.len() {
         if jpeg[i] != 0xFF {
-            return None;
+            // Decoders skip stray bytes between segments to the next marker: so does this.
+            i += 1;
+            continue;
         }
         let marker = jpeg[i + 1];
         if marker == 0xFF {

@@ -70,29 +70,84 @@ impl Encoding {
     }
 }
 
-/// VRs whose explicit-VR header has two reserved bytes and a 32-bit length.
+/// Whether an explicit-VR header with these VR bytes has two reserved bytes and a 32-bit length.
+/// As dicom-rs decides it: the VRs PS3.5 Table 7.1-2 gives a 16-bit length have one; every
+/// other VR, including one it does not know (read as UN), has a 32-bit length.
 pub(crate) fn long_vr(vr: &[u8; 2]) -> bool {
-    matches!(
+    !matches!(
         vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
+}
+
+/// The VR dicom-rs gives an implicit-VR element: the standard dictionary's, when it is exact.
+fn implicit_vr(group: u16, element: u16) -> Option<[u8; 2]> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    match dicom_dictionary_std::StandardDataDictionary
+        .by_tag(dicom_core::Tag(group, element))?
+        .vr()
+    {
+        VirtualVr::Exact(vr) => Some(vr.to_bytes()),
+        _ => None,
+    }
+}
+
+/// Bytes per value of the binary VRs that dicom-rs reads value by value: a length that is not a
+/// multiple of it leaves bytes unread, and the parser reads the next element from the middle of
+/// this one (found by fuzzing).
+fn value_size(vr: &[u8; 2]) -> Option<u32> {
+    Some(match vr {
+        b"US" | b"SS" | b"OW" => 2,
+        b"UL" | b"SL" | b"FL" | b"AT" | b"OF" | b"OL" => 4,
+        b"FD" | b"OD" | b"SV" | b"UV" | b"OV" => 8,
+        _ => return None,
+    })
+}
+
+/// A sequence or item the walk is inside, with where it ends when its length is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Sequence(Option<u64>),
+    Item(Option<u64>),
+}
+
+impl Open {
+    fn end(self) -> Option<u64> {
+        match self {
+            Open::Sequence(e) | Open::Item(e) => e,
+        }
+    }
 }
 
 /// Walks the data set that starts at the reader's current position and runs at most to `end`.
 /// Returns where the data set really ends (see the module docs) and what was tolerated, or a
-/// description of the first impossible length.
+/// description of the first impossible length or broken structure.
+///
+/// The walk reads the structure as dicom-rs will, and refuses what would make the two disagree
+/// about where an element starts (found by fuzzing: dicom-rs then reads a length out of the
+/// middle of a value and reserves that much): every element must end inside the sequence or
+/// item of defined length that holds it, items must close where they say, items appear only in
+/// sequences, and binary values hold whole values.
 pub(crate) fn walk_data_set<R: Read + Seek>(
     r: &mut R,
     end: u64,
@@ -114,6 +169,7 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
         }
     };
     let mut notes = Vec::new();
+    let mut open: Vec<Open> = Vec::new();
     // Inside encapsulated pixel data, items are fragments of raw bytes, not element lists.
     let mut in_fragments = false;
     let mut first = true;
@@ -128,11 +184,18 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
     };
     loop {
         let pos = r.stream_position().map_err(io)?;
+        // Sequences and items of defined length end where they said.
+        while open.last().and_then(|o| o.end()) == Some(pos) {
+            open.pop();
+        }
         if pos >= end {
+            if !open.is_empty() {
+                return truncated(pos);
+            }
             return Ok((end, notes));
         }
         if pos + 8 > end {
-            if !pixel_data_read {
+            if !pixel_data_read || !open.is_empty() {
                 return truncated(pos);
             }
             notes.push(format!(
@@ -147,11 +210,11 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
         let element = u16_of([head[2], head[3]]);
         let vr = [head[4], head[5]];
         let vr_ok = vr[0].is_ascii_uppercase() && vr[1].is_ascii_uppercase();
-        // Where the elements stop and something else begins: zero padding, stray bytes, or
-        // the Data Set Trailing Padding element (legal, and nothing to read).
+        // Where the elements stop and something else begins, at the top level: zero padding,
+        // stray bytes, or the Data Set Trailing Padding element (legal, and nothing to read).
         let zero_tag = group == 0 && element == 0;
         let not_an_element = !first && (zero_tag || (enc.explicit && group != 0xFFFE && !vr_ok));
-        if (group, element) == (0xFFFC, 0xFFFC) || not_an_element {
+        if open.is_empty() && ((group, element) == (0xFFFC, 0xFFFC) || not_an_element) {
             if (group, element) != (0xFFFC, 0xFFFC) {
                 if !pixel_data_read {
                     return truncated(pos);
@@ -161,45 +224,117 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
             return Ok((pos, notes));
         }
         first = false;
-        // Items and delimiters (FFFE,xxxx) never have a VR; their content is walked inline.
-        let (length, header_len, container) = if group == 0xFFFE {
-            (u32_of([head[4], head[5], head[6], head[7]]), 8, true)
-        } else if enc.explicit && vr_ok {
+        let broken = |what: &str| Err(format!("{what} at byte {pos}"));
+        let (length, header_len, value_vr) = if group == 0xFFFE {
+            (u32_of([head[4], head[5], head[6], head[7]]), 8, None)
+        } else if enc.explicit {
+            // dicom-rs reads a VR it does not know as UN, with a 32-bit length.
             if long_vr(&vr) {
                 let mut len = [0u8; 4];
                 r.read_exact(&mut len).map_err(io)?;
-                (u32_of(len), 12, &vr == b"SQ")
+                (u32_of(len), 12, Some(vr))
             } else {
-                (u32::from(u16_of([head[6], head[7]])), 8, false)
+                (u32::from(u16_of([head[6], head[7]])), 8, Some(vr))
             }
         } else {
-            (u32_of([head[4], head[5], head[6], head[7]]), 8, false)
+            (
+                u32_of([head[4], head[5], head[6], head[7]]),
+                8,
+                implicit_vr(group, element),
+            )
         };
-        if group == 0xFFFE && element == 0xE0DD && in_fragments {
-            in_fragments = false;
-            pixel_data_read = true;
+        let value_start = pos + header_len;
+        // The innermost end the value must fit in: the enclosing container's, or the file's.
+        let limit = open
+            .iter()
+            .rev()
+            .find_map(|o| o.end())
+            .map_or(end, |e| e.min(end));
+        let defined = length != u32::MAX;
+        if defined && value_start + u64::from(length) > limit {
+            return Err(if limit < end {
+                format!(
+                    "element ({group:04X},{element:04X}) at byte {pos} declares {length} bytes, past the end of the sequence or item that holds it (byte {limit})"
+                )
+            } else {
+                format!(
+                    "element ({group:04X},{element:04X}) at byte {pos} declares {length} bytes but only {} remain",
+                    end.saturating_sub(value_start)
+                )
+            });
         }
-        if length == u32::MAX {
-            // Undefined length: a sequence, an item or encapsulated pixel data, whose content
-            // follows as items and elements.
-            if (group, element) == (0x7FE0, 0x0010) {
-                in_fragments = true;
+        if in_fragments {
+            match (group, element) {
+                // A fragment (or the offset table): raw bytes.
+                (0xFFFE, 0xE000) if defined => {
+                    r.seek(SeekFrom::Start(value_start + u64::from(length)))
+                        .map_err(io)?;
+                }
+                (0xFFFE, 0xE0DD) => {
+                    in_fragments = false;
+                    pixel_data_read = true;
+                }
+                _ => return broken("encapsulated pixel data holds something other than fragments"),
             }
             continue;
         }
-        let value_start = pos + header_len;
-        if value_start + u64::from(length) > end {
+        match (group, element) {
+            (0xFFFE, 0xE000) => {
+                if !matches!(open.last(), Some(Open::Sequence(_))) {
+                    return broken("an item outside a sequence");
+                }
+                open.push(Open::Item(defined.then(|| value_start + u64::from(length))));
+                continue;
+            }
+            (0xFFFE, 0xE00D) => {
+                if open.last() != Some(&Open::Item(None)) {
+                    return broken("an item delimiter that closes no item of undefined length");
+                }
+                open.pop();
+                continue;
+            }
+            (0xFFFE, 0xE0DD) => {
+                if open.last() != Some(&Open::Sequence(None)) {
+                    return broken(
+                        "a sequence delimiter that closes no sequence of undefined length",
+                    );
+                }
+                open.pop();
+                continue;
+            }
+            (0xFFFE, _) => return broken("an unknown item tag"),
+            _ => {}
+        }
+        if let Some(size) = value_vr.as_ref().and_then(value_size)
+            && defined
+            && length % size != 0
+        {
             return Err(format!(
-                "element ({group:04X},{element:04X}) at byte {pos} declares {length} bytes but only {} remain",
-                end.saturating_sub(value_start)
+                "element ({group:04X},{element:04X}) at byte {pos} has VR {} and {length} bytes, not a multiple of {size}",
+                String::from_utf8_lossy(&value_vr.unwrap_or_default())
             ));
+        }
+        if !defined {
+            // Undefined length: encapsulated pixel data, or a sequence (dicom-rs reads any
+            // other element of undefined length, UN typically, as a sequence in the same
+            // encoding).
+            if (group, element) == (0x7FE0, 0x0010) {
+                in_fragments = true;
+            } else {
+                open.push(Open::Sequence(None));
+            }
+            continue;
         }
         if (group, element) == (0x7FE0, 0x0010) {
             pixel_data_read = true;
         }
-        // Sequences and items of defined length are walked into; other values (and pixel
-        // data fragments) are skipped.
-        if !container || in_fragments {
+        // Sequences of defined length (an implicit-VR one known by its tag) are walked into;
+        // other values are skipped.
+        if value_vr == Some(*b"SQ") {
+            if length > 0 {
+                open.push(Open::Sequence(Some(value_start + u64::from(length))));
+            }
+        } else {
             r.seek(SeekFrom::Start(value_start + u64::from(length)))
                 .map_err(io)?;
         }

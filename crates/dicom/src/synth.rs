@@ -174,6 +174,19 @@ pub fn image_file(
     out
 }
 
+/// The file a fuzzer's codec input stands for: its first five bytes give the rows and columns
+/// (little-endian, 1 to 2048) and the depth (bit 0: colour; then 8, 12 or 16 bits) the header
+/// declares, the rest is the compressed stream of one frame in `ts_uid`. `None` for an input
+/// shorter than the prefix. The fuzz targets and the replay of what they found both use it.
+pub fn codec_input_file(ts_uid: &str, input: &[u8]) -> Option<Vec<u8>> {
+    let (&[r0, r1, c0, c1, depth], stream) = input.split_first_chunk::<5>()?;
+    let rows = u16::from_le_bytes([r0, r1]) % 2048 + 1;
+    let columns = u16::from_le_bytes([c0, c1]) % 2048 + 1;
+    let samples = if depth & 1 == 1 { 3 } else { 1 };
+    let bits = [8, 12, 16][usize::from(depth / 2 % 3)];
+    Some(image_file(ts_uid, rows, columns, samples, bits, stream))
+}
+
 /// A deterministic UID under the 2.25 (UUID-derived) root.
 pub fn uid(seed: u64, part: &str, index: u64) -> String {
     // FNV-1a over the inputs, widened to 122 bits; unique enough for synthetic data.

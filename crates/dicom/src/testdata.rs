@@ -44,3 +44,59 @@ pub fn file(collection: Collection, name: &str) -> Result<PathBuf, String> {
 pub fn reference_python() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python")
 }
+
+/// A global allocator for the fuzz targets and the replay of what they found: any single
+/// allocation larger than its limit aborts the process, printing its size and a backtrace. It
+/// is the fuzzer's malloc limit without a sanitizer (libFuzzer's `-malloc_limit_mb` needs a
+/// sanitizer's allocator hooks; the targets run without one so that the rate is real). Memory
+/// that C codecs allocate with `malloc` is not seen here; `-rss_limit_mb` covers it.
+#[derive(Debug)]
+pub struct CappedAllocator {
+    limit: usize,
+}
+
+impl CappedAllocator {
+    pub const fn new(limit: usize) -> CappedAllocator {
+        CappedAllocator { limit }
+    }
+
+    fn check(&self, size: usize) {
+        if size > self.limit {
+            // Small allocations are still served while this is printed.
+            eprintln!(
+                "an allocation of {size} bytes exceeded the limit of {} bytes\n{}",
+                self.limit,
+                std::backtrace::Backtrace::force_capture()
+            );
+            std::process::abort();
+        }
+    }
+}
+
+// The one place the test support allocates through the system allocator directly.
+#[allow(unsafe_code)]
+// SAFETY: every call goes to the system allocator unchanged, after a size check.
+unsafe impl std::alloc::GlobalAlloc for CappedAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        self.check(layout.size());
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        self.check(layout.size());
+        // SAFETY: as above.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        self.check(new_size);
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}

@@ -7,8 +7,10 @@
 //! - `grouping`: series grouped into stacks as dcm2niix and GDCM group them;
 //! - `dcmtk_render`: 8-bit rendering against DCMTK's dcmj2pnm;
 //! - `bad_input`: truncated, empty, garbage and absurd files, and zip archives;
-//! - `fuzz_regressions`: inputs the fuzzer found, replayed;
 //! - `tolerance`: deviations pydicom and DCMTK read through open here too, with a warning.
+
+// (What the fuzzer found is replayed by `fuzz_replay.rs`, a binary of its own: it installs a
+// capped allocator.)
 
 // Tests fail loudly on unexpected errors, including in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,7 +18,6 @@
 mod bad_input;
 mod colour_volumes;
 mod dcmtk_render;
-mod fuzz_regressions;
 mod geometry;
 mod grouping;
 mod pydicom_reference;

@@ -1,0 +1,20 @@
+//! Deflated Explicit VR Little Endian: the input is the deflated data set, after a valid file
+//! meta group. Inflation must stay under the memory cap and end in a clear error or an image.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+/// The malloc limit: Dokuei's memory cap in fuzz/run.sh (256 MiB) plus 64 MiB.
+#[global_allocator]
+static ALLOCATOR: dokuei_dicom::testdata::CappedAllocator =
+    dokuei_dicom::testdata::CappedAllocator::new(320 << 20);
+
+fuzz_target!(
+    // Panics inside third-party codecs are caught by Dokuei and become decode errors; only a
+    // panic that escapes Dokuei is a finding (it aborts across the fuzzer's C boundary).
+    init: std::panic::set_hook(Box::new(|_| {})),
+    |data: &[u8]| {
+    let file = dokuei_dicom::synth::image_file("1.2.840.10008.1.2.1.99", 1, 1, 1, 8, data);
+    let _ = dokuei_dicom::decode::open_and_decode_bytes("fuzz-input", &file, 1);
+}
+);
