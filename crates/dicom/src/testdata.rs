@@ -1,6 +1,7 @@
 //! Real DICOM files for tests, looked up by name. `scripts/testdata.sh` (run by
-//! `scripts/setup.sh --test`) unpacks them from the pydicom and pydicom-data wheels into
-//! `.dokuei/testdata/`; nothing is committed.
+//! `scripts/setup.sh --test`) unpacks them from registry packages (pydicom, pydicom-data,
+//! deid-data, dicompyler-core, nibabel) and has dcmqi write SEG and SR into `.dokuei/testdata/`;
+//! nothing is committed.
 
 use std::path::PathBuf;
 
@@ -11,6 +12,27 @@ pub enum Collection {
     Pydicom,
     /// pydicom-data 1.0.0's `data_store/data` (without CQ500).
     PydicomData,
+    /// deid-data 0.0.20's source archive: ultrasound stills and cine loops (greyscale, RGB),
+    /// images with burned-in annotations, CT.
+    DeidData,
+    /// dicompyler-core 0.5.6's source archive: RT Structure Set, Dose and Plan, a CT slice.
+    Dicompyler,
+    /// nibabel's test DICOM files (Siemens diffusion and mosaic, Philips).
+    Nibabel,
+    /// SEG (binary, labelmap) and SR TID 1500 that dcmqi writes from a corpus CT series.
+    Dcmqi,
+}
+
+impl Collection {
+    /// Every collection, in the order reports list them.
+    pub const ALL: [Collection; 6] = [
+        Collection::Pydicom,
+        Collection::PydicomData,
+        Collection::DeidData,
+        Collection::Dicompyler,
+        Collection::Nibabel,
+        Collection::Dcmqi,
+    ];
 }
 
 impl Collection {
@@ -18,6 +40,10 @@ impl Collection {
         root().join(match self {
             Collection::Pydicom => "pydicom",
             Collection::PydicomData => "pydicom-data",
+            Collection::DeidData => "deid-data",
+            Collection::Dicompyler => "dicompyler",
+            Collection::Nibabel => "nibabel",
+            Collection::Dcmqi => "dcmqi",
         })
     }
 }
