@@ -108,3 +108,14 @@ else
     .dokuei/testdata/pydicom/dicomdirtests/98892001/CT5N "$dcmqi_dest" >/dev/null
   touch "$dcmqi_dest/.made-by-dcmqi"
 fi
+
+# High-Throughput JPEG 2000: corpus images re-encoded losslessly by OpenJPH (imagecodecs).
+htj2k_dest=.dokuei/testdata/htj2k
+if [ -f "$htj2k_dest/.made-by-openjph" ]; then
+  say "test data HTJ2K: already in $htj2k_dest"
+else
+  say "test data HTJ2K: encoding corpus images with OpenJPH"
+  rm -rf "$htj2k_dest"
+  "$venv/bin/python" scripts/reference/htj2k_objects.py .dokuei/testdata "$htj2k_dest" >/dev/null
+  touch "$htj2k_dest/.made-by-openjph"
+fi

@@ -1,7 +1,7 @@
 //! Real DICOM files for tests, looked up by name. `scripts/testdata.sh` (run by
 //! `scripts/setup.sh --test`) unpacks them from registry packages (pydicom, pydicom-data,
-//! deid-data, dicompyler-core, nibabel) and has dcmqi write SEG and SR into `.dokuei/testdata/`;
-//! nothing is committed.
+//! deid-data, dicompyler-core, nibabel), has dcmqi write SEG and SR and OpenJPH encode HTJ2K
+//! into `.dokuei/testdata/`; nothing is committed.
 
 use std::path::PathBuf;
 
@@ -21,17 +21,20 @@ pub enum Collection {
     Nibabel,
     /// SEG (binary, labelmap) and SR TID 1500 that dcmqi writes from a corpus CT series.
     Dcmqi,
+    /// Corpus images re-encoded losslessly as High-Throughput JPEG 2000 by OpenJPH.
+    Htj2k,
 }
 
 impl Collection {
     /// Every collection, in the order reports list them.
-    pub const ALL: [Collection; 6] = [
+    pub const ALL: [Collection; 7] = [
         Collection::Pydicom,
         Collection::PydicomData,
         Collection::DeidData,
         Collection::Dicompyler,
         Collection::Nibabel,
         Collection::Dcmqi,
+        Collection::Htj2k,
     ];
 }
 
@@ -44,6 +47,7 @@ impl Collection {
             Collection::Dicompyler => "dicompyler",
             Collection::Nibabel => "nibabel",
             Collection::Dcmqi => "dcmqi",
+            Collection::Htj2k => "htj2k",
         })
     }
 }
