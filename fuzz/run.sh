@@ -13,7 +13,7 @@ source scripts/lib.sh
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(index_header open_decode decode_jpeg decode_jpegls decode_j2k decode_rle decode_deflate dicomdir zip)
+[ ${#targets[@]} -gt 0 ] || targets=(index_header open_decode decode_jpeg decode_jpegls decode_j2k decode_jpegxl decode_rle decode_deflate dicomdir zip)
 
 if ! command -v cargo-fuzz >/dev/null; then
   say "cargo-fuzz: building from crates.io (about a minute)"

@@ -109,13 +109,13 @@ else
   touch "$dcmqi_dest/.made-by-dcmqi"
 fi
 
-# High-Throughput JPEG 2000: corpus images re-encoded losslessly by OpenJPH (imagecodecs).
-htj2k_dest=.dokuei/testdata/htj2k
-if [ -f "$htj2k_dest/.made-by-openjph" ]; then
-  say "test data HTJ2K: already in $htj2k_dest"
+# HTJ2K and JPEG XL: corpus images re-encoded losslessly by OpenJPH and libjxl (imagecodecs).
+reencoded_dest=.dokuei/testdata/reencoded
+if [ -f "$reencoded_dest/.made-by-imagecodecs" ]; then
+  say "test data HTJ2K and JPEG XL: already in $reencoded_dest"
 else
-  say "test data HTJ2K: encoding corpus images with OpenJPH"
-  rm -rf "$htj2k_dest"
-  "$venv/bin/python" scripts/reference/htj2k_objects.py .dokuei/testdata "$htj2k_dest" >/dev/null
-  touch "$htj2k_dest/.made-by-openjph"
+  say "test data HTJ2K and JPEG XL: re-encoding corpus images with OpenJPH and libjxl"
+  rm -rf "$reencoded_dest" .dokuei/testdata/htj2k
+  "$venv/bin/python" scripts/reference/reencoded_objects.py .dokuei/testdata "$reencoded_dest" >/dev/null
+  touch "$reencoded_dest/.made-by-imagecodecs"
 fi

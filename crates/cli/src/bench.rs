@@ -30,6 +30,13 @@ pub enum Bench {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Decode throughput per transfer syntax family (MB/s of decoded stored values) on the real
+    /// test corpora, against pydicom with its pylibjpeg plug-ins on the same files, one thread.
+    Decode {
+        /// Seconds of decoding per family and side (at least three rounds).
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
     /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
     /// of a large ledger; compared with plain SQLite inserts under the same settings.
     Ledger {
@@ -47,7 +54,163 @@ pub fn run(bench: Bench) -> Result<(), AppError> {
         Bench::Load { dir, python } => load(dir, python),
         Bench::Ledger { rows, appends } => ledger(rows, appends),
         Bench::Analyse { slices, threads } => analyse(slices, threads),
+        Bench::Decode { seconds } => decode(seconds),
     }
+}
+
+/// The transfer syntax families `bench decode` reports, by UID.
+fn decode_family(ts: &str) -> Option<&'static str> {
+    Some(match ts {
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2" => "native",
+        "1.2.840.10008.1.2.1.99" => "deflate",
+        "1.2.840.10008.1.2.5" => "RLE",
+        "1.2.840.10008.1.2.4.50" => "JPEG baseline (8-bit)",
+        "1.2.840.10008.1.2.4.51" => "JPEG extended (12-bit)",
+        "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70" => "JPEG lossless",
+        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => "JPEG-LS",
+        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => "JPEG 2000",
+        "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => {
+            "HTJ2K"
+        }
+        _ => return None,
+    })
+}
+
+/// Reads and decodes every frame of `files` once; returns the stored bytes decoded.
+fn decode_all(files: &[PathBuf]) -> Result<u64, AppError> {
+    use dokuei_review::dicom::decode::{decode_frame_of, open_for_decoding};
+    let mut bytes = 0u64;
+    for file in files {
+        let index = dokuei_review::dicom::index(std::slice::from_ref(file));
+        let instance = index.instances().next().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::DecodeFailed,
+                format!("{} no longer opens", file.display()),
+            )
+        })?;
+        let image = instance.image.as_ref().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::DecodeFailed,
+                format!("{} has no image", file.display()),
+            )
+        })?;
+        let object = open_for_decoding(instance)?;
+        for f in 0..image.frames {
+            decode_frame_of(&object, instance, f)?;
+        }
+        bytes += u64::from(image.rows)
+            * u64::from(image.columns)
+            * u64::from(image.frames)
+            * u64::from(image.samples_per_pixel)
+            * u64::from(image.bits_allocated.div_ceil(8));
+    }
+    Ok(bytes)
+}
+
+fn decode(seconds: f64) -> Result<(), AppError> {
+    use dokuei_review::dicom::testdata::{Collection, reference_python};
+    use std::collections::BTreeMap;
+    // Every corpus file Dokuei decodes, by family.
+    let mut families: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
+    for collection in Collection::ALL {
+        let index = dokuei_review::dicom::index(&[collection.dir()]);
+        for instance in index.instances() {
+            let (Some(family), dokuei_review::dicom::Source::File { path }) =
+                (decode_family(&instance.transfer_syntax), &instance.source)
+            else {
+                continue;
+            };
+            if instance.image.is_some() && decode_all(std::slice::from_ref(path)).is_ok() {
+                families.entry(family).or_default().push(path.clone());
+            }
+        }
+    }
+    if families.is_empty() {
+        return Err(AppError::new(
+            ErrorCode::NotFound,
+            "no test corpus: run `bash scripts/setup.sh --test`",
+        ));
+    }
+    // pydicom first, on the same files; it names the ones it cannot decode.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/reference/pydicom_decode_bench.py");
+    let mut child = Command::new(reference_python())
+        .arg(&script)
+        .arg(seconds.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(fail)?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().ok_or_else(|| fail("no stdin"))?;
+        for (family, files) in &families {
+            for f in files {
+                writeln!(stdin, "{family}\t{}", f.display()).map_err(fail)?;
+            }
+        }
+    }
+    let output = child.wait_with_output().map_err(fail)?;
+    let reference: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| fail(format!("the pydicom reference did not run: {e}")))?;
+    println!(
+        "decode throughput, MB/s of decoded stored values, one thread, {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "{:<24} {:>6} {:>12} {:>12} {:>8}",
+        "family", "files", "Dokuei", "pydicom", "ratio"
+    );
+    for (family, files) in &families {
+        let theirs = &reference[*family];
+        // Both sides decode the files pydicom decodes.
+        let both: Vec<PathBuf> = theirs["files"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let only_dokuei = files.len() - both.len();
+        if both.is_empty() {
+            println!(
+                "{family:<24} {:>6} {:>12} {:>12} {:>8}",
+                files.len(),
+                "-",
+                "fails",
+                "-"
+            );
+            continue;
+        }
+        let (mut rounds, mut bytes) = (0u32, 0u64);
+        let start = Instant::now();
+        while rounds < 3 || start.elapsed().as_secs_f64() < seconds {
+            bytes += decode_all(&both)?;
+            rounds += 1;
+        }
+        let ours = bytes as f64 / start.elapsed().as_secs_f64() / 1e6;
+        let py = theirs["mb_per_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{family:<24} {:>6} {:>12.1} {:>12.1} {:>7.2}×{}",
+            both.len(),
+            ours,
+            py,
+            ours / py,
+            if only_dokuei > 0 {
+                format!("  (+{only_dokuei} file(s) only Dokuei decodes)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!("target: Dokuei ≥ pydicom (ratio ≥ 1) in every family");
+    Ok(())
 }
 
 fn fail(e: impl std::fmt::Display) -> AppError {

@@ -813,6 +813,9 @@ fn codestream_size(stream: &[u8]) -> Option<StreamSize> {
         }
         return None;
     }
+    if stream.starts_with(&[0xFF, 0x0A]) {
+        return jpeg_xl_size(&stream[2..]);
+    }
     // JPEG 2000: the SIZ segment follows SOC (FF4F) directly; in a JP2 file it is inside the
     // codestream box, found by its marker pair.
     let siz = stream
@@ -842,6 +845,47 @@ fn codestream_size(stream: &[u8]) -> Option<StreamSize> {
         columns: x.checked_sub(x0)?,
         components,
         precision,
+    })
+}
+
+/// The image size in a JPEG XL codestream's SizeHeader (ISO/IEC 18181-1 D.2), read from the
+/// bytes after its signature. JPEG XL does not say its sample depth here: the check compares the
+/// size only (components 1, precision 8).
+fn jpeg_xl_size(header: &[u8]) -> Option<StreamSize> {
+    // Bits are read least significant first.
+    let mut bit = 0usize;
+    let mut read = |n: usize| -> Option<u32> {
+        let mut v = 0u32;
+        for k in 0..n {
+            let byte = *header.get((bit + k) / 8)?;
+            v |= u32::from((byte >> ((bit + k) % 8)) & 1) << k;
+        }
+        bit += n;
+        Some(v)
+    };
+    let small = read(1)? == 1;
+    let dimension = |read: &mut dyn FnMut(usize) -> Option<u32>| -> Option<u32> {
+        if small {
+            return Some(8 * (1 + read(5)?));
+        }
+        let bits = [9, 13, 18, 30][read(2)? as usize];
+        Some(1 + read(bits)?)
+    };
+    let height = dimension(&mut read)?;
+    let ratio = read(3)?;
+    let width = match ratio {
+        0 => dimension(&mut read)?,
+        r => {
+            let (num, den) =
+                [(1, 1), (12, 10), (4, 3), (3, 2), (16, 9), (5, 4), (2, 1)][r as usize - 1];
+            (u64::from(height) * num / den) as u32
+        }
+    };
+    Some(StreamSize {
+        rows: height,
+        columns: width,
+        components: 1,
+        precision: 8,
     })
 }
 
@@ -986,6 +1030,23 @@ mod tests {
         j2k.extend([11, 1, 1, 11, 1, 1, 11, 1, 1]);
         assert_eq!(codestream_size(&j2k), Some(size(480, 640, 3, 12)));
         assert_eq!(codestream_size(b"RLE bytes"), None);
+        // JPEG XL: signature, then div8 = 0, height selector 1 (13 bits) = 299 → 300,
+        // ratio 0, width selector 0 (9 bits) = 199 → 200; bits least significant first.
+        let mut bits: Vec<u8> = vec![0];
+        let push = |bits: &mut Vec<u8>, v: u32, n: usize| {
+            bits.extend((0..n).map(|k| ((v >> k) & 1) as u8))
+        };
+        push(&mut bits, 1, 2);
+        push(&mut bits, 299, 13);
+        push(&mut bits, 0, 3);
+        push(&mut bits, 0, 2);
+        push(&mut bits, 199, 9);
+        let mut jxl = vec![0xFF, 0x0A];
+        jxl.extend(
+            bits.chunks(8)
+                .map(|c| c.iter().enumerate().fold(0u8, |b, (k, &v)| b | (v << k))),
+        );
+        assert_eq!(codestream_size(&jxl), Some(size(300, 200, 1, 8)));
     }
 
     #[test]

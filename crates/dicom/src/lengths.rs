@@ -100,16 +100,20 @@ pub(crate) fn long_vr(vr: &[u8; 2]) -> bool {
     )
 }
 
-/// The VR dicom-rs gives an implicit-VR element: the standard dictionary's, when it is exact.
+/// The VR dicom-rs gives an implicit-VR element, as its implicit VR decoder does: OW for Pixel
+/// Data and overlay data, else the standard dictionary's (US for "US or SS", OW for "OB or OW"
+/// and "US or OW"), else UN.
 fn implicit_vr(group: u16, element: u16) -> Option<[u8; 2]> {
-    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-    match dicom_dictionary_std::StandardDataDictionary
-        .by_tag(dicom_core::Tag(group, element))?
-        .vr()
-    {
-        VirtualVr::Exact(vr) => Some(vr.to_bytes()),
-        _ => None,
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    if (group, element) == (0x7FE0, 0x0010) || (group >> 8 == 0x60 && element == 0x3000) {
+        return Some(*b"OW");
     }
+    Some(
+        dicom_dictionary_std::StandardDataDictionary
+            .by_tag(dicom_core::Tag(group, element))
+            .map_or(dicom_core::VR::UN, |e| e.vr().relaxed())
+            .to_bytes(),
+    )
 }
 
 /// Bytes per value of the binary VRs that dicom-rs reads value by value: a length that is not a

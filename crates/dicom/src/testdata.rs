@@ -1,7 +1,7 @@
 //! Real DICOM files for tests, looked up by name. `scripts/testdata.sh` (run by
 //! `scripts/setup.sh --test`) unpacks them from registry packages (pydicom, pydicom-data,
-//! deid-data, dicompyler-core, nibabel), has dcmqi write SEG and SR and OpenJPH encode HTJ2K
-//! into `.dokuei/testdata/`; nothing is committed.
+//! deid-data, dicompyler-core, nibabel), has dcmqi write SEG and SR and
+//! imagecodecs re-encode HTJ2K and JPEG XL into `.dokuei/testdata/`; nothing is committed.
 
 use std::path::PathBuf;
 
@@ -21,8 +21,9 @@ pub enum Collection {
     Nibabel,
     /// SEG (binary, labelmap) and SR TID 1500 that dcmqi writes from a corpus CT series.
     Dcmqi,
-    /// Corpus images re-encoded losslessly as High-Throughput JPEG 2000 by OpenJPH.
-    Htj2k,
+    /// Corpus images re-encoded losslessly as High-Throughput JPEG 2000 (OpenJPH) and JPEG XL
+    /// (libjxl); `sources.json` names the file each was made from.
+    Reencoded,
 }
 
 impl Collection {
@@ -34,7 +35,7 @@ impl Collection {
         Collection::Dicompyler,
         Collection::Nibabel,
         Collection::Dcmqi,
-        Collection::Htj2k,
+        Collection::Reencoded,
     ];
 }
 
@@ -47,7 +48,7 @@ impl Collection {
             Collection::Dicompyler => "dicompyler",
             Collection::Nibabel => "nibabel",
             Collection::Dcmqi => "dcmqi",
-            Collection::Htj2k => "htj2k",
+            Collection::Reencoded => "reencoded",
         })
     }
 }

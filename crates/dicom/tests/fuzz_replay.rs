@@ -30,6 +30,7 @@ fn replay(target: &str, name: &str, bytes: &[u8]) -> Result<(), String> {
         "decode_jpeg" => codec("1.2.840.10008.1.2.4.51"),
         "decode_jpegls" => codec("1.2.840.10008.1.2.4.80"),
         "decode_j2k" => codec("1.2.840.10008.1.2.4.90"),
+        "decode_jpegxl" => codec("1.2.840.10008.1.2.4.112"),
         "decode_rle" => codec("1.2.840.10008.1.2.5"),
         "decode_deflate" => {
             let file = dokuei_dicom::synth::image_file("1.2.840.10008.1.2.1.99", 1, 1, 1, 8, bytes);
