@@ -76,46 +76,79 @@ pub fn reference_python() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.dokuei/venv/bin/python")
 }
 
-/// A global allocator for the fuzz targets and the replay of what they found: any single
-/// allocation larger than its limit aborts the process, printing its size and a backtrace. It
-/// is the fuzzer's malloc limit without a sanitizer (libFuzzer's `-malloc_limit_mb` needs a
-/// sanitizer's allocator hooks; the targets run without one so that the rate is real). Memory
-/// that C codecs allocate with `malloc` is not seen here; `-rss_limit_mb` covers it.
+/// A global allocator for the fuzz targets and the replay of what they found: a single allocation
+/// larger than its limit either aborts the process, printing its size and a backtrace (the
+/// fuzzer's malloc limit, without a sanitizer: libFuzzer's `-malloc_limit_mb` needs a sanitizer's
+/// allocator hooks, and the targets run without one so that the rate is real), or is refused,
+/// as `malloc` refuses past a hard memory limit: code that asks fallibly (`try_reserve`) gets an
+/// error, code that does not aborts. Memory that C codecs allocate with `malloc` is not seen here;
+/// `-rss_limit_mb` covers it.
 #[derive(Debug)]
 pub struct CappedAllocator {
     limit: usize,
+    refuse: bool,
 }
 
+static REFUSALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl CappedAllocator {
+    /// Aborts on an allocation past `limit` bytes.
     pub const fn new(limit: usize) -> CappedAllocator {
-        CappedAllocator { limit }
+        CappedAllocator {
+            limit,
+            refuse: false,
+        }
     }
 
-    fn check(&self, size: usize) {
-        if size > self.limit {
-            // Small allocations are still served while this is printed.
-            eprintln!(
-                "an allocation of {size} bytes exceeded the limit of {} bytes\n{}",
-                self.limit,
-                std::backtrace::Backtrace::force_capture()
-            );
-            std::process::abort();
+    /// Refuses an allocation past `limit` bytes, counting it (see [`CappedAllocator::refusals`]).
+    pub const fn refusing(limit: usize) -> CappedAllocator {
+        CappedAllocator {
+            limit,
+            refuse: true,
         }
+    }
+
+    /// Allocations refused so far in this process.
+    pub fn refusals() -> usize {
+        REFUSALS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the allocation may go ahead.
+    fn check(&self, size: usize) -> bool {
+        if size <= self.limit {
+            return true;
+        }
+        if self.refuse {
+            REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        // Small allocations are still served while this is printed.
+        eprintln!(
+            "an allocation of {size} bytes exceeded the limit of {} bytes\n{}",
+            self.limit,
+            std::backtrace::Backtrace::force_capture()
+        );
+        std::process::abort();
     }
 }
 
 // The one place the test support allocates through the system allocator directly.
 #[allow(unsafe_code)]
-// SAFETY: every call goes to the system allocator unchanged, after a size check.
+// SAFETY: every call goes to the system allocator unchanged after a size check, or returns null
+// (allocation failure, which callers of GlobalAlloc must handle).
 unsafe impl std::alloc::GlobalAlloc for CappedAllocator {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        self.check(layout.size());
+        if !self.check(layout.size()) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: the caller's contract is passed on unchanged.
         unsafe { std::alloc::System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        self.check(layout.size());
+        if !self.check(layout.size()) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: as above.
         unsafe { std::alloc::System.alloc_zeroed(layout) }
     }
@@ -126,7 +159,9 @@ unsafe impl std::alloc::GlobalAlloc for CappedAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
-        self.check(new_size);
+        if !self.check(new_size) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: as above.
         unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
     }
