@@ -24,7 +24,8 @@ run_packages=(
   libgl1-mesa-dri libegl-mesa0
   python3 python3-venv python3-pip unzip
 )
-test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk dcm2niix time)
+# pixelmed-apps + a JRE: PixelMed's DicomSRValidator checks written SRs against TID 1500.
+test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk dcm2niix time pixelmed-apps default-jre-headless)
 
 packages=("${run_packages[@]}")
 [ $for_tests = 1 ] && packages+=("${test_packages[@]}")

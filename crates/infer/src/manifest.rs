@@ -224,6 +224,24 @@ pub struct Label {
     /// Smallest finding kept: mm (longest diameter) for 2D, mm³ for volumes.
     #[serde(default)]
     pub min_size: f64,
+    /// What the label is, as codes for DICOM results (SEG segmented property, SR finding). When
+    /// missing: category "Morphologically Abnormal Structure" and type "Lesion" (SNOMED CT).
+    #[serde(default)]
+    pub category: Option<CodedConcept>,
+    #[serde(default, rename = "type")]
+    pub property_type: Option<CodedConcept>,
+    /// Finding site (anatomy), when the model is specific to one.
+    #[serde(default)]
+    pub site: Option<CodedConcept>,
+}
+
+/// A coded concept in a manifest: `{ value = "27925004", scheme = "SCT", meaning = "Nodule" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodedConcept {
+    pub value: String,
+    pub scheme: String,
+    pub meaning: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -16,11 +16,12 @@ mod store;
 pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format, Identifiers};
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
-    Action, AnalysisRecord, DecisionRecord, FindingRecord, ReadingEventKind, RejectReason, Role,
-    SignOffRecord, StudyRecord,
+    Action, AnalysisRecord, DecisionRecord, ExportKind, ExportRecord, FindingRecord,
+    ReadingEventKind, RejectReason, Role, SignOffRecord, StudyRecord,
 };
 pub use review::{
-    AnalysisRow, DecisionRow, FindingRow, ReaderRow, ReadingEventRow, SignOffRow, StudyRows,
+    AnalysisRow, DecisionRow, ExportRow, FindingRow, ReaderRow, ReadingEventRow, SignOffRow,
+    StudyRows,
 };
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use stats::{Agreement, Stats};

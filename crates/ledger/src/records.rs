@@ -74,6 +74,47 @@ impl RejectReason {
     }
 }
 
+/// Which DICOM object an export wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportKind {
+    /// The model's segmentation (one per analysis).
+    AiSeg,
+    /// The model's TID 1500 report (one per analysis).
+    AiSr,
+    /// Regions readers edited or added (one per sign-off, when there are any).
+    ReaderSeg,
+    /// The physician's assessment at sign-off.
+    AssessmentSr,
+}
+
+impl ExportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::AiSeg => "ai_seg",
+            ExportKind::AiSr => "ai_sr",
+            ExportKind::ReaderSeg => "reader_seg",
+            ExportKind::AssessmentSr => "assessment_sr",
+        }
+    }
+}
+
+/// A DICOM object written out, and what it came from (an analysis, or a sign-off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub study_id: i64,
+    pub analysis_id: Option<i64>,
+    pub sign_off_id: Option<i64>,
+    pub kind: ExportKind,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub series_instance_uid: String,
+    /// SHA-256 of the file written.
+    pub sha256: String,
+    /// Where it went (a folder, later a PACS node).
+    pub destination: String,
+}
+
 /// A study as the ledger knows it: no patient identifier, only a keyed hash of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyRecord {
@@ -281,6 +322,22 @@ impl Ledger {
             ("content", text(content)),
         ]);
         self.append("reading_events", &cols)
+    }
+
+    pub fn record_export(&self, e: &ExportRecord) -> Result<i64, LedgerError> {
+        let opt = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+        let cols = self.stamped(vec![
+            ("study_id", Value::Integer(e.study_id)),
+            ("analysis_id", opt(e.analysis_id)),
+            ("sign_off_id", opt(e.sign_off_id)),
+            ("kind", text(e.kind.as_str())),
+            ("sop_class_uid", text(&e.sop_class_uid)),
+            ("sop_instance_uid", text(&e.sop_instance_uid)),
+            ("series_instance_uid", text(&e.series_instance_uid)),
+            ("sha256", text(&e.sha256)),
+            ("destination", text(&e.destination)),
+        ]);
+        self.append("exported_objects", &cols)
     }
 
     /// Appends `n` decisions in one transaction, cycling through the actions: a fast way to

@@ -71,6 +71,20 @@ pub struct ReadingEventRow {
     pub recorded_at: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRow {
+    pub id: i64,
+    pub analysis_id: Option<i64>,
+    pub sign_off_id: Option<i64>,
+    pub kind: String,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub series_instance_uid: String,
+    pub sha256: String,
+    pub destination: String,
+    pub recorded_at: String,
+}
+
 /// Everything recorded about one study, each list in the order it was recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StudyRows {
@@ -79,6 +93,7 @@ pub struct StudyRows {
     pub decisions: Vec<DecisionRow>,
     pub sign_offs: Vec<SignOffRow>,
     pub events: Vec<ReadingEventRow>,
+    pub exports: Vec<ExportRow>,
 }
 
 impl Ledger {
@@ -185,12 +200,33 @@ impl Ledger {
                 })
             },
         )?;
+        let exports = self.rows(
+            "SELECT id, analysis_id, sign_off_id, kind, sop_class_uid, sop_instance_uid,
+                    series_instance_uid, sha256, destination, recorded_at
+             FROM exported_objects WHERE study_id = ?1 ORDER BY id",
+            [study_id],
+            |r| {
+                Ok(ExportRow {
+                    id: r.get(0)?,
+                    analysis_id: r.get(1)?,
+                    sign_off_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    sop_class_uid: r.get(4)?,
+                    sop_instance_uid: r.get(5)?,
+                    series_instance_uid: r.get(6)?,
+                    sha256: r.get(7)?,
+                    destination: r.get(8)?,
+                    recorded_at: r.get(9)?,
+                })
+            },
+        )?;
         Ok(StudyRows {
             analyses,
             findings,
             decisions,
             sign_offs,
             events,
+            exports,
         })
     }
 

@@ -11,11 +11,12 @@ pub const RECORD_TABLES: &[&str] = &[
     "decisions",
     "sign_offs",
     "reading_events",
+    "exported_objects",
 ];
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -135,6 +136,27 @@ CREATE TABLE reading_events (
     recorded_at TEXT NOT NULL,
     utc_offset_minutes INTEGER NOT NULL,
     app_version TEXT NOT NULL
+) STRICT;
+"#;
+
+/// Version 3: every DICOM object exported (SEG, SR), with the analysis or sign-off it came from.
+const V3: &str = r#"
+CREATE TABLE exported_objects (
+    id                  INTEGER PRIMARY KEY,
+    seq                 INTEGER NOT NULL UNIQUE,
+    study_id            INTEGER NOT NULL REFERENCES studies(id),
+    analysis_id         INTEGER REFERENCES analyses(id),
+    sign_off_id         INTEGER REFERENCES sign_offs(id),
+    kind                TEXT NOT NULL CHECK (kind IN ('ai_seg', 'ai_sr', 'reader_seg', 'assessment_sr')),
+    sop_class_uid       TEXT NOT NULL,
+    sop_instance_uid    TEXT NOT NULL,
+    series_instance_uid TEXT NOT NULL,
+    sha256              TEXT NOT NULL,
+    destination         TEXT NOT NULL,
+    recorded_at         TEXT NOT NULL,
+    utc_offset_minutes  INTEGER NOT NULL,
+    app_version         TEXT NOT NULL,
+    CHECK ((analysis_id IS NULL) <> (sign_off_id IS NULL))
 ) STRICT;
 "#;
 

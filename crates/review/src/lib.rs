@@ -5,6 +5,7 @@ pub mod analysis;
 mod error;
 pub mod ledger;
 pub mod reading;
+pub mod results;
 pub mod study;
 pub mod system;
 pub mod viewer;

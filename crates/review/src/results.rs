@@ -1,0 +1,583 @@
+//! Export results as standard DICOM (IHE AI Results / AI Result Assessment): for every current
+//! analysis of a study, the model's SEG and TID 1500 SR; once the study is signed off, the
+//! physician's assessment SR (and a SEG of the regions readers edited or added). Every object
+//! written is recorded in the ledger with the analysis or sign-off it came from.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use dicom_object::{FileDicomObject, InMemDicomObject};
+use dokuei_dicom::StudyIndex;
+use dokuei_dicom::stack::stacks;
+use dokuei_infer::manifest::{CodedConcept, Label, Manifest};
+use dokuei_ledger::{ExportKind, ExportRecord, Ledger};
+use dokuei_results::codes::{Code, default_category, default_type};
+use dokuei_results::seg::{SEGMENTATION_STORAGE, write_seg};
+use dokuei_results::sr::{
+    Assessment, COMPREHENSIVE_3D_SR, ObjectRef, SegmentRef, Verdict, Verifier, write_assessment,
+    write_measurement_report,
+};
+use dokuei_results::uid::uid_from;
+use dokuei_results::{
+    Algorithm, FindingCoding, MaskSlice, ObjectIdentity, Origin, ResultFinding, SourceSeries,
+    StudyContext, Writer, iso_to_dicom,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{AppError, ErrorCode};
+use crate::reading::{FindingView, Geometry, review};
+use dokuei_ledger::{Action, RejectReason};
+
+/// One object an export wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ExportedObject {
+    pub kind: ExportKind,
+    /// The file written.
+    pub file: String,
+    pub sop_instance_uid: String,
+    /// Findings (segments or measurement groups) it holds.
+    pub findings: u32,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ResultsExport {
+    pub folder: String,
+    pub objects: Vec<ExportedObject>,
+    /// Things the reader should know (e.g. a model whose manifest was not found, so default
+    /// codes and colours were used).
+    pub notes: Vec<String>,
+}
+
+/// A model as the export describes it: identity and coded labels.
+struct ModelInfo {
+    algorithm: Algorithm,
+    labels: Vec<Label>,
+}
+
+fn concept(c: &Option<CodedConcept>) -> Option<Code> {
+    c.as_ref()
+        .map(|c| Code::new(&c.value, &c.scheme, &c.meaning))
+}
+
+fn coding(model: Option<&ModelInfo>, label: &str) -> FindingCoding {
+    let l = model.and_then(|m| m.labels.iter().find(|l| l.name == label));
+    FindingCoding {
+        label: label.to_owned(),
+        category: l
+            .and_then(|l| concept(&l.category))
+            .unwrap_or_else(default_category),
+        finding: l
+            .and_then(|l| concept(&l.property_type))
+            .unwrap_or_else(default_type),
+        site: l.and_then(|l| concept(&l.site)),
+        rgb: l.map_or([128, 128, 128], |l| [l.color[0], l.color[1], l.color[2]]),
+    }
+}
+
+/// The models under `roots`, by (id, SHA-256).
+fn models(roots: &[PathBuf]) -> HashMap<(String, String), ModelInfo> {
+    let mut out = HashMap::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for dir in entries.filter_map(Result::ok).map(|e| e.path()) {
+            let Ok((m, _)) = Manifest::read(&dir) else {
+                continue;
+            };
+            let key = (m.model.id.clone(), m.model.sha256.to_ascii_lowercase());
+            out.entry(key).or_insert(ModelInfo {
+                algorithm: Algorithm {
+                    id: m.model.id.clone(),
+                    name: m.model.name.clone(),
+                    version: m.model.version.clone(),
+                    sha256: m.model.sha256.to_ascii_lowercase(),
+                    manufacturer: m.model.publisher.clone(),
+                },
+                labels: m.labels,
+            });
+        }
+    }
+    out
+}
+
+fn result_finding(
+    g: &Geometry,
+    coding: FindingCoding,
+    tracking_id: String,
+    tracking_uid: String,
+    origin: Origin,
+    probability: Option<f64>,
+) -> ResultFinding {
+    let mask: Vec<MaskSlice> = g
+        .mask
+        .iter()
+        .map(|m| MaskSlice {
+            slice: m.slice,
+            runs: m.runs.iter().map(|r| (r[0], r[1])).collect(),
+        })
+        .collect();
+    let key_slice = g
+        .mask
+        .iter()
+        .max_by_key(|m| m.runs.iter().map(|r| u64::from(r[1])).sum::<u64>())
+        .map_or(g.slices[0], |m| m.slice);
+    let [x0, y0, x1, y1] = g.bbox;
+    ResultFinding {
+        coding,
+        tracking_id,
+        tracking_uid,
+        origin,
+        mask,
+        bbox: [y0, x0, y1, x1],
+        key_slice,
+        longest_diameter_mm: g.longest_diameter_mm,
+        area_mm2: g.area_mm2,
+        volume_mm3: g.volume_mm3,
+        probability,
+    }
+}
+
+fn reason_code(r: Option<RejectReason>) -> &'static str {
+    match r {
+        Some(RejectReason::AnatomicalStructure) => "REJ-ANATOMY",
+        Some(RejectReason::Artefact) => "REJ-ARTEFACT",
+        Some(RejectReason::BenignOrKnown) => "REJ-BENIGN",
+        Some(RejectReason::OutsideIntendedUse) => "REJ-OUTSIDE",
+        Some(RejectReason::Other) | None => "REJ-OTHER",
+    }
+}
+
+/// Writes `obj` to `dir/name` through a temporary file (a full disk leaves no half object) and
+/// returns the path and the file's SHA-256.
+fn write_object(
+    obj: &FileDicomObject<InMemDicomObject>,
+    dir: &Path,
+    name: &str,
+) -> Result<(PathBuf, String), AppError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.part"));
+    let fail = |e: &dyn std::fmt::Display| {
+        let _ = std::fs::remove_file(&tmp);
+        AppError::new(
+            ErrorCode::WriteFailed,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    };
+    obj.write_to_file(&tmp).map_err(|e| fail(&e))?;
+    let bytes = std::fs::read(&tmp).map_err(|e| fail(&e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
+    Ok((path, hex(&Sha256::digest(&bytes))))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn times(iso: &str) -> (String, String) {
+    let (da, tm, _) = iso_to_dicom(iso).unwrap_or_default();
+    (da, tm)
+}
+
+/// Exports the results of study `study_uid` (found in `index`) into `out`. Models are looked
+/// up under `model_roots` for their names and coded labels.
+pub fn export_results(
+    ledger: &Ledger,
+    index: &StudyIndex,
+    study_uid: &str,
+    model_roots: &[PathBuf],
+    out: &Path,
+) -> Result<ResultsExport, AppError> {
+    let (patient, study) = index
+        .patients
+        .iter()
+        .flat_map(|p| p.studies.iter().map(move |s| (p, s)))
+        .find(|(_, s)| s.uid == study_uid)
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::NotFound,
+                "the study is not among the files opened",
+            )
+        })?;
+    let study_id = ledger.study_id(study_uid)?.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            "the ledger holds no analysis of this study: analyse it first",
+        )
+    })?;
+    let rows = ledger.study_rows(study_id)?;
+    let rv = review(ledger, study_uid)?;
+    if rv.analyses.is_empty() {
+        return Err(AppError::new(
+            ErrorCode::NotFound,
+            "the ledger holds no analysis of this study: analyse it first",
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| {
+        AppError::new(
+            ErrorCode::WriteFailed,
+            format!("cannot create {}: {e}", out.display()),
+        )
+    })?;
+    let ctx = StudyContext::from_index(patient, study);
+    let models = models(model_roots);
+    let key = crate::ledger::export_key(ledger.path())?;
+    let writer = Writer {
+        software_version: format!("Dokuei {}", env!("CARGO_PKG_VERSION")),
+        device_serial: hex(&Sha256::digest(&key)[..8]),
+    };
+    let destination = out.display().to_string();
+    let mut objects = Vec::new();
+    let mut notes = Vec::new();
+    let mut record = |kind: ExportKind,
+                      analysis_id: Option<i64>,
+                      sign_off_id: Option<i64>,
+                      id: &ObjectIdentity,
+                      class: &str,
+                      file: (PathBuf, String),
+                      findings: usize|
+     -> Result<(), AppError> {
+        ledger.record_export(&ExportRecord {
+            study_id,
+            analysis_id,
+            sign_off_id,
+            kind,
+            sop_class_uid: class.to_owned(),
+            sop_instance_uid: id.sop_instance_uid.clone(),
+            series_instance_uid: id.series_uid.clone(),
+            sha256: file.1,
+            destination: destination.clone(),
+        })?;
+        objects.push(ExportedObject {
+            kind,
+            file: file.0.display().to_string(),
+            sop_instance_uid: id.sop_instance_uid.clone(),
+            findings: findings as u32,
+        });
+        Ok(())
+    };
+    let tracking_uid = |f: &FindingView, sha: &str, finished: &str| match f.finding_id {
+        Some(id) => uid_from(&format!("dokuei/finding/{study_uid}/{sha}/{finished}/{id}")),
+        None => uid_from(&format!(
+            "dokuei/added/{study_uid}/{}",
+            f.decision.as_ref().map_or(0, |d| d.id)
+        )),
+    };
+
+    // Per analysed series: its source, and the AI objects' references for the assessment.
+    struct Analysed {
+        source: SourceSeries,
+        ai: Vec<(ResultFinding, FindingView, Option<SegmentRef>)>,
+        assessed: Vec<ObjectRef>,
+        algorithm: Algorithm,
+    }
+    let mut analysed: Vec<Analysed> = Vec::new();
+    for (n, a) in rv.analyses.iter().enumerate() {
+        let series = index
+            .series()
+            .find(|s| s.uid == a.series_uid)
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "analysed series {} is not among the files opened",
+                        a.series_uid
+                    ),
+                )
+            })?;
+        let stack = stacks(series).into_iter().next().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::NotFound,
+                format!("series {} has no images", a.series_uid),
+            )
+        })?;
+        let source = SourceSeries::from_stack(series, &stack)
+            .map_err(|e| AppError::new(ErrorCode::DicomUnreadable, e.to_string()))?;
+        let sha = a.model_sha256.to_ascii_lowercase();
+        let model = models.get(&(a.model_id.clone(), sha.clone()));
+        if model.is_none() {
+            notes.push(format!(
+                "model {} {} (SHA-256 {}) was not found among the model folders: its findings are \
+                 written with default codes and grey",
+                a.model_id, a.model_version, sha
+            ));
+        }
+        let algorithm = model.map_or_else(
+            || Algorithm {
+                id: a.model_id.clone(),
+                name: a.model_id.clone(),
+                version: a.model_version.clone(),
+                sha256: sha.clone(),
+                manufacturer: "unknown".into(),
+            },
+            |m| m.algorithm.clone(),
+        );
+        let ai: Vec<(ResultFinding, FindingView)> = rv
+            .findings
+            .iter()
+            .filter(|f| f.analysis_id == a.id && f.finding_id.is_some())
+            .map(|f| {
+                let rf = result_finding(
+                    &f.geometry,
+                    coding(model, &f.label),
+                    format!("{} #{}", f.label, f.finding_id.unwrap_or_default()),
+                    tracking_uid(f, &sha, &a.finished_at),
+                    Origin::Automatic(algorithm.clone()),
+                    f.score,
+                );
+                (rf, f.clone())
+            })
+            .collect();
+        let (da, tm) = times(&a.finished_at);
+        let basis = format!(
+            "dokuei/{study_uid}/analysis/{}/{}/{sha}",
+            a.id, a.finished_at
+        );
+        let identity = |kind: &str, number: i32| ObjectIdentity {
+            sop_instance_uid: uid_from(&format!("{basis}/{kind}")),
+            series_uid: uid_from(&format!("{basis}/{kind}/series")),
+            series_number: number,
+            series_description: format!("AI {kind} {} {}", algorithm.id, algorithm.version),
+            instance_number: 1,
+            content_date: da.clone(),
+            content_time: tm.clone(),
+        };
+        let findings: Vec<ResultFinding> = ai.iter().map(|(r, _)| r.clone()).collect();
+        let mut refs: Vec<Option<SegmentRef>> = vec![None; findings.len()];
+        let mut assessed = Vec::new();
+        if findings.iter().any(|f| !f.mask.is_empty()) {
+            let id = identity("SEG", 9100 + n as i32);
+            let seg = write_seg(&ctx, &source, &findings, &id, &writer)
+                .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+            for (r, num) in refs.iter_mut().zip(&seg.segment_numbers) {
+                *r = num.map(|segment_number| SegmentRef {
+                    sop_instance_uid: id.sop_instance_uid.clone(),
+                    series_uid: id.series_uid.clone(),
+                    segment_number,
+                });
+            }
+            let file = write_object(
+                &seg.object,
+                out,
+                &format!("AI_SEG_{}_{}.dcm", a.model_id, a.id),
+            )?;
+            let count = seg.segment_numbers.iter().flatten().count();
+            record(
+                ExportKind::AiSeg,
+                Some(a.id),
+                None,
+                &id,
+                SEGMENTATION_STORAGE,
+                file,
+                count,
+            )?;
+            assessed.push(ObjectRef {
+                sop_class_uid: SEGMENTATION_STORAGE.into(),
+                sop_instance_uid: id.sop_instance_uid.clone(),
+                series_uid: id.series_uid.clone(),
+            });
+        }
+        let id = identity("SR", 9200 + n as i32);
+        let sr =
+            write_measurement_report(&ctx, &source, &algorithm, &findings, &refs, &id, &writer)
+                .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+        let file = write_object(&sr, out, &format!("AI_SR_{}_{}.dcm", a.model_id, a.id))?;
+        record(
+            ExportKind::AiSr,
+            Some(a.id),
+            None,
+            &id,
+            COMPREHENSIVE_3D_SR,
+            file,
+            findings.len(),
+        )?;
+        assessed.push(ObjectRef {
+            sop_class_uid: COMPREHENSIVE_3D_SR.into(),
+            sop_instance_uid: id.sop_instance_uid.clone(),
+            series_uid: id.series_uid.clone(),
+        });
+        let ai = ai
+            .into_iter()
+            .zip(refs)
+            .map(|((rf, view), r)| (rf, view, r))
+            .collect();
+        analysed.push(Analysed {
+            source,
+            ai,
+            assessed,
+            algorithm,
+        });
+    }
+
+    // The physician's assessment, once signed off.
+    if let (Some(sign_off), Some(so_row)) = (&rv.sign_off, rows.sign_offs.last()) {
+        let reader = ledger
+            .readers()?
+            .into_iter()
+            .find(|r| r.id == sign_off.reader_id)
+            .map_or_else(
+                || format!("Reader {}", sign_off.reader_id),
+                |r| r.display_name,
+            );
+        let (da, tm, dt) = iso_to_dicom(&sign_off.recorded_at).unwrap_or_default();
+        let verifier = Verifier {
+            name: reader,
+            organization: "Dokuei reading workstation".into(),
+            date_time: dt,
+        };
+        for (n, an) in analysed.iter().enumerate() {
+            let basis = format!(
+                "dokuei/{study_uid}/sign-off/{}/{}/{}",
+                so_row.id, so_row.recorded_at, an.source.series_uid
+            );
+            let identity = |kind: &str, number: i32| ObjectIdentity {
+                sop_instance_uid: uid_from(&format!("{basis}/{kind}")),
+                series_uid: uid_from(&format!("{basis}/{kind}/series")),
+                series_number: number,
+                series_description: format!("Physician {kind}"),
+                instance_number: 1,
+                content_date: da.clone(),
+                content_time: tm.clone(),
+            };
+            // Regions readers changed or drew: a SEG of their own.
+            let mut reader_findings: Vec<ResultFinding> = Vec::new();
+            let mut verdicts: Vec<(
+                ResultFinding,
+                Option<usize>,
+                &FindingView,
+                Option<SegmentRef>,
+            )> = Vec::new();
+            for (rf, view, ai_seg) in &an.ai {
+                let Some(d) = &view.decision else { continue };
+                match d.action {
+                    Action::Edit => {
+                        let g = d.geometry.as_ref().unwrap_or(&view.geometry);
+                        let mut edited = result_finding(
+                            g,
+                            rf.coding.clone(),
+                            rf.tracking_id.clone(),
+                            rf.tracking_uid.clone(),
+                            Origin::SemiAutomatic(an.algorithm.clone()),
+                            None,
+                        );
+                        edited.coding = rf.coding.clone();
+                        reader_findings.push(edited);
+                        verdicts.push((
+                            rf.clone(),
+                            Some(reader_findings.len() - 1),
+                            view,
+                            ai_seg.clone(),
+                        ));
+                    }
+                    _ => verdicts.push((rf.clone(), None, view, ai_seg.clone())),
+                }
+            }
+            let added: Vec<&FindingView> = rv
+                .findings
+                .iter()
+                .filter(|f| f.finding_id.is_none() && f.series_uid == an.source.series_uid)
+                .collect();
+            for f in &added {
+                let model = models.get(&(an.algorithm.id.clone(), an.algorithm.sha256.clone()));
+                let d_id = f.decision.as_ref().map_or(0, |d| d.id);
+                let rf = result_finding(
+                    f.effective_geometry(),
+                    coding(model, &f.label),
+                    format!("{} (added) #{d_id}", f.label),
+                    tracking_uid(f, "", ""),
+                    Origin::Manual,
+                    None,
+                );
+                reader_findings.push(rf.clone());
+                verdicts.push((rf, Some(reader_findings.len() - 1), f, None));
+            }
+            let mut reader_refs: Vec<Option<SegmentRef>> = vec![None; reader_findings.len()];
+            if reader_findings.iter().any(|f| !f.mask.is_empty()) {
+                let id = identity("SEG", 9300 + n as i32);
+                let seg = write_seg(&ctx, &an.source, &reader_findings, &id, &writer)
+                    .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+                for (r, num) in reader_refs.iter_mut().zip(&seg.segment_numbers) {
+                    *r = num.map(|segment_number| SegmentRef {
+                        sop_instance_uid: id.sop_instance_uid.clone(),
+                        series_uid: id.series_uid.clone(),
+                        segment_number,
+                    });
+                }
+                let file =
+                    write_object(&seg.object, out, &format!("READER_SEG_{}.dcm", so_row.id))?;
+                let count = seg.segment_numbers.iter().flatten().count();
+                record(
+                    ExportKind::ReaderSeg,
+                    None,
+                    Some(so_row.id),
+                    &id,
+                    SEGMENTATION_STORAGE,
+                    file,
+                    count,
+                )?;
+            }
+            let assessments: Vec<Assessment> = verdicts
+                .into_iter()
+                .filter_map(|(rf, k, view, ai_segment)| {
+                    let d = view.decision.as_ref()?;
+                    let verdict = match d.action {
+                        Action::Confirm => Verdict::Accepted,
+                        Action::Reject => Verdict::Rejected {
+                            reason: reason_code(d.reject_reason).into(),
+                            text: d.reason_text.clone(),
+                        },
+                        Action::Edit => match k.and_then(|k| reader_refs[k].clone()) {
+                            Some(segment) => Verdict::Modified {
+                                edited: Box::new(reader_findings[k?].clone()),
+                                segment,
+                            },
+                            None => Verdict::Accepted,
+                        },
+                        Action::Add => Verdict::Added {
+                            segment: k.and_then(|k| reader_refs[k].clone())?,
+                        },
+                    };
+                    Some(Assessment {
+                        finding: rf,
+                        ai_segment,
+                        verdict,
+                    })
+                })
+                .collect();
+            let id = identity("SR", 9400 + n as i32);
+            let sr = write_assessment(
+                &ctx,
+                &an.source,
+                &assessments,
+                &an.assessed,
+                &verifier,
+                &id,
+                &writer,
+            )
+            .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+            let file = write_object(&sr, out, &format!("ASSESSMENT_SR_{}.dcm", so_row.id))?;
+            record(
+                ExportKind::AssessmentSr,
+                None,
+                Some(so_row.id),
+                &id,
+                COMPREHENSIVE_3D_SR,
+                file,
+                assessments.len(),
+            )?;
+        }
+    } else {
+        notes.push(
+            "the study is not signed off: only the AI results were exported (the physician's \
+             assessment is written at sign-off)"
+                .into(),
+        );
+    }
+    Ok(ResultsExport {
+        folder: destination,
+        objects,
+        notes,
+    })
+}
