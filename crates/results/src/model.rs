@@ -167,3 +167,16 @@ pub struct Writer {
     /// Identifies this installation (Device Serial Number).
     pub device_serial: String,
 }
+
+/// Distance between the source's slices along their normal (mm), from the first two positions;
+/// 1 when unknown.
+pub(crate) fn slice_spacing(source: &SourceSeries) -> f64 {
+    let mut it = source.images.iter().filter_map(|im| im.position);
+    match (it.next(), it.next()) {
+        (Some(a), Some(b)) => {
+            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+            if d > 0.0 { d } else { 1.0 }
+        }
+        _ => 1.0,
+    }
+}

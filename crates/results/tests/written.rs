@@ -395,3 +395,92 @@ fn written_objects_pass_every_validator_and_read_back_in_highdicom_and_dcmqi() {
     println!("{report}");
     assert!(run.status.success(), "the checks failed:\n{problems}");
 }
+
+#[test]
+fn dokuei_reads_back_what_it_wrote_and_refuses_to_misplace_it() {
+    use dokuei_results::read::{place, read_seg, read_tid1500};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let s = scenario(tmp.path());
+    let out = tmp.path().join("out");
+    write_all(&s, &out);
+
+    let seg = read_seg(&out.join("ai-seg.dcm")).expect("read SEG");
+    assert_eq!(seg.segmentation_type, "BINARY");
+    assert_eq!(seg.segments.len(), 2);
+    let placed = place(&seg, &s.source).expect("placed");
+    for (f, p) in s.findings.iter().zip(&placed) {
+        assert_eq!(p.mask, f.mask, "segment {} voxel for voxel", p.number);
+    }
+    for (f, seg_desc) in s.findings.iter().zip(&seg.segments) {
+        assert_eq!(seg_desc.tracking_uid, f.tracking_uid);
+        assert_eq!(seg_desc.producer.algorithm_name, s.algorithm.name);
+        assert_eq!(seg_desc.producer.algorithm_version, s.algorithm.version);
+        assert_eq!(seg_desc.producer.device_uid, s.algorithm.device_uid());
+        assert_eq!(seg_desc.rgb, Some([255, 64, 32]), "colour survives CIELab");
+        assert_eq!(
+            seg_desc.property_type.as_ref().map(|c| c.value.as_str()),
+            Some("27925004")
+        );
+    }
+    let sr = read_tid1500(&out.join("ai-sr.dcm")).expect("read SR");
+    assert!(!sr.verified);
+    assert_eq!(sr.producer.device_uid, s.algorithm.device_uid());
+    let volumetric: Vec<_> = sr.groups.iter().filter(|g| g.template == "1411").collect();
+    assert_eq!(volumetric.len(), 2);
+    for (f, g) in s.findings.iter().zip(&volumetric) {
+        assert_eq!(g.tracking_uid, f.tracking_uid);
+        let (uid, n) = g.referenced_segment.clone().expect("segment reference");
+        assert_eq!(uid, seg.sop_instance_uid);
+        let volume = g
+            .measurements
+            .iter()
+            .find(|m| m.concept.value == "118565006")
+            .expect("volume");
+        assert!((volume.value - f.volume_mm3).abs() < 1e-6 * f.volume_mm3.max(1.0));
+        assert_eq!(
+            placed.iter().find(|p| p.number == n).map(|p| &p.mask),
+            Some(&f.mask)
+        );
+    }
+    let assessment = read_tid1500(&out.join("assessment-sr.dcm")).expect("assessment");
+    assert!(assessment.verified);
+    let verdicts: Vec<&str> = assessment
+        .groups
+        .iter()
+        .flat_map(|g| &g.evaluations)
+        .filter(|(c, _)| c.value == "AIRA-VERDICT")
+        .map(|(_, v)| v.value.as_str())
+        .collect();
+    assert_eq!(verdicts, ["AIRA-MODIFIED", "AIRA-REJECTED", "AIRA-ADDED"]);
+
+    // Placed by position when the frames name no source instance: same masks.
+    let mut by_position = seg.clone();
+    for segm in &mut by_position.segments {
+        for f in &mut segm.frames {
+            f.source_sop_instance_uid = None;
+        }
+    }
+    assert_eq!(place(&by_position, &s.source).expect("by position"), placed);
+
+    // Another series (another Frame of Reference): refused, naming both.
+    let other = scenario(&tmp.path().join("other-seed-irrelevant"));
+    let mut foreign = other.source.clone();
+    foreign.frame_of_reference_uid = Some("2.25.1".into());
+    let e = place(&seg, &foreign).expect_err("other frame of reference");
+    assert!(e.to_string().contains("Frame of Reference"), "{e}");
+    // Same frame of reference but the referenced instances are not there and the frames lie
+    // between the series' planes: refused, not misplaced.
+    let mut shifted = s.source.clone();
+    for im in &mut shifted.images {
+        im.sop_instance_uid.push_str(".9");
+        if let Some(p) = im.position.as_mut() {
+            p[2] += 1.25;
+        }
+    }
+    let e = place(&seg, &shifted).expect_err("off-plane frames");
+    assert!(e.to_string().contains("on none of"), "{e}");
+    // An image size that differs: refused.
+    let mut small = s.source.clone();
+    small.rows -= 1;
+    assert!(place(&seg, &small).is_err());
+}

@@ -14,5 +14,6 @@ pub mod viewer;
 pub use dokuei_dicom as dicom;
 pub use dokuei_infer as infer;
 pub use dokuei_infer::OnnxRuntime;
+pub use dokuei_results as dicom_results;
 pub use error::{AppError, ErrorCode};
 pub use system::{AppInfo, OnnxRuntimeInfo, app_info, onnx_runtime_info};

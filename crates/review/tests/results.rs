@@ -1,0 +1,322 @@
+//! Export of DICOM results from a real ledger: an analysis of a synthetic CT (image size not a
+//! multiple of 8 pixels) with four findings, one decision of each kind (confirm, reject, edit,
+//! add), sign-off, export; the folder passes dciodvfy, dsrdump, PixelMed, highdicom and dcmqi
+//! (`scripts/reference/results_check.py`), Dokuei reads it back, and the ledger records every
+//! object written.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dokuei_review::dicom::synth::{Sphere, SyntheticCt};
+use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
+use dokuei_review::ledger::{Action, Ledger, RejectReason, Role};
+use dokuei_review::reading::{
+    DecisionContext, DecisionInput, MaskSlice, add_reader, decide, record_analysis, review,
+    sign_off, slice_geometry, study_identity,
+};
+use dokuei_review::results::export_results;
+use dokuei_review::viewer::OpenStudy;
+use serde_json::json;
+
+const ROWS: u16 = 61;
+const COLUMNS: u16 = 75;
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
+}
+
+/// The demo model's identity, so the export finds its manifest (name, codes, colours).
+fn model() -> ModelRef {
+    let manifest =
+        std::fs::read_to_string(models_dir().join("ct-nodule-demo/manifest.toml")).unwrap();
+    let sha = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    ModelRef {
+        id: "ct-nodule-demo".into(),
+        version: "1.0.0".into(),
+        sha256: sha,
+        execution_provider: "CPU".into(),
+        thresholds: BTreeMap::from([("nodule".to_owned(), 0.5)]),
+    }
+}
+
+fn ball(ct: &SyntheticCt, s: &Sphere) -> Vec<usize> {
+    let plane = usize::from(ROWS) * usize::from(COLUMNS);
+    let mut voxels = Vec::new();
+    for k in 0..ct.slices {
+        let p0 = ct.position(k);
+        for r in 0..usize::from(ROWS) {
+            for c in 0..usize::from(COLUMNS) {
+                let p = [
+                    p0[0] + c as f64 * ct.pixel_spacing[1],
+                    p0[1] + r as f64 * ct.pixel_spacing[0],
+                    p0[2],
+                ];
+                let d2: f64 = (0..3).map(|i| (p[i] - s.center[i]).powi(2)).sum();
+                if d2 <= s.radius * s.radius {
+                    voxels.push(k * plane + r * usize::from(COLUMNS) + c);
+                }
+            }
+        }
+    }
+    voxels
+}
+
+#[test]
+fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let spheres = [
+        ([-8.0, -6.0, 15.0], 5.0),
+        ([10.0, 5.0, 30.0], 4.0),
+        ([0.0, 10.0, 45.0], 3.5),
+        ([-12.0, 12.0, 25.0], 3.0),
+    ];
+    let ct = SyntheticCt {
+        slices: 24,
+        rows: ROWS,
+        columns: COLUMNS,
+        spheres: spheres
+            .iter()
+            .map(|&(center, radius)| Sphere {
+                center,
+                radius,
+                hu: 40.0,
+            })
+            .collect(),
+        ..SyntheticCt::default()
+    };
+    let source_dir = dir.path().join("ct");
+    ct.write(&source_dir).unwrap();
+    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let series = study.series(0).unwrap();
+    let stack = study.stack(0, 0).unwrap();
+    let identity = study_identity(&study.index, &series.uid).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
+        .map(|i| slice_geometry(series, stack, i))
+        .collect();
+    let findings: Vec<Finding> = ct
+        .spheres
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Finding {
+            label: "nodule".into(),
+            score: 0.95 - i as f64 * 0.1,
+            geometry: describe(&ball(&ct, s), ROWS.into(), COLUMNS.into(), &geometry, 2.5),
+            model: model(),
+            series_uid: series.uid.clone(),
+            instance_uids: Vec::new(),
+            image_score: None,
+        })
+        .collect();
+    let r = record_analysis(
+        &ledger,
+        &identity,
+        &series.uid,
+        &model(),
+        &findings,
+        "2026-12-01T08:00:00.000Z",
+        "2026-12-01T08:00:02.000Z",
+    )
+    .unwrap();
+    let reader = add_reader(&ledger, "Yamada^Hanako", Role::Radiologist).unwrap();
+    let ctx = DecisionContext {
+        study: &identity,
+        series,
+        stack,
+    };
+    let ids: Vec<i64> = r.findings.iter().map(|f| f.finding_id.unwrap()).collect();
+    let base = |finding_id, action| DecisionInput {
+        finding_id,
+        replaces_added: None,
+        action,
+        label: String::new(),
+        reject_reason: None,
+        reason_text: String::new(),
+        mask: Vec::new(),
+    };
+
+    // Before sign-off: the AI objects only, and a note that the assessment comes later.
+    let early = export_results(
+        &ledger,
+        &study.index,
+        &identity.study_uid,
+        &[models_dir()],
+        &dir.path().join("early"),
+    )
+    .unwrap();
+    assert_eq!(early.objects.len(), 2, "{early:?}");
+    assert!(
+        early.notes.iter().any(|n| n.contains("not signed off")),
+        "{:?}",
+        early.notes
+    );
+
+    decide(
+        &ledger,
+        &ctx,
+        reader.id,
+        &base(Some(ids[0]), Action::Confirm),
+    )
+    .unwrap();
+    let mut reject = base(Some(ids[1]), Action::Reject);
+    reject.reject_reason = Some(RejectReason::AnatomicalStructure);
+    reject.reason_text = "vessel".into();
+    decide(&ledger, &ctx, reader.id, &reject).unwrap();
+    // Edit: keep the finding's mask but drop its first slice.
+    let mut edit = base(Some(ids[2]), Action::Edit);
+    edit.mask = r.findings[2].geometry.mask[1..].to_vec();
+    decide(&ledger, &ctx, reader.id, &edit).unwrap();
+    decide(
+        &ledger,
+        &ctx,
+        reader.id,
+        &base(Some(ids[3]), Action::Confirm),
+    )
+    .unwrap();
+    // Add: a 6 × 5 rectangle on slice 4 (its rows do not start on a byte boundary).
+    let mut add = base(None, Action::Add);
+    add.label = "nodule".into();
+    add.mask = vec![MaskSlice {
+        slice: 4,
+        runs: (20..25)
+            .map(|row| [row * u32::from(COLUMNS) + 33, 6])
+            .collect(),
+    }];
+    decide(&ledger, &ctx, reader.id, &add).unwrap();
+    sign_off(&ledger, &identity.study_uid, reader.id, "two nodules").unwrap();
+
+    let out = dir.path().join("export");
+    let export = export_results(
+        &ledger,
+        &study.index,
+        &identity.study_uid,
+        &[models_dir()],
+        &out,
+    )
+    .unwrap();
+    let kinds: Vec<&str> = export.objects.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(kinds, ["ai_seg", "ai_sr", "reader_seg", "assessment_sr"]);
+    assert!(export.notes.is_empty(), "{:?}", export.notes);
+
+    // The ledger recorded each object: the two exports' AI objects have the same UIDs (an
+    // object exported twice keeps its identity), the later ones point at the sign-off.
+    let rows = ledger
+        .study_rows(ledger.study_id(&identity.study_uid).unwrap().unwrap())
+        .unwrap();
+    assert_eq!(rows.exports.len(), 6);
+    assert_eq!(
+        rows.exports[0].sop_instance_uid,
+        rows.exports[2].sop_instance_uid
+    );
+    assert!(rows.exports[4].sign_off_id.is_some() && rows.exports[4].analysis_id.is_none());
+    assert!(ledger.verify().unwrap().is_intact());
+
+    // What the checker expects, from the review the ledger gives.
+    let rv = review(&ledger, &identity.study_uid).unwrap();
+    let file = |kind: &str| {
+        export
+            .objects
+            .iter()
+            .find(|o| o.kind.as_str() == kind)
+            .unwrap()
+    };
+    let (ai_seg, ai_sr, reader_seg, assessment) = (
+        file("ai_seg"),
+        file("ai_sr"),
+        file("reader_seg"),
+        file("assessment_sr"),
+    );
+    let uid_of = |i: usize| {
+        series.instances[stack.frames[i].instance]
+            .sop_instance_uid
+            .clone()
+    };
+    let mask_json = |mask: &[MaskSlice]| {
+        mask.iter()
+            .map(|m| json!({"sop_instance_uid": uid_of(m.slice as usize), "runs": m.runs}))
+            .collect::<Vec<_>>()
+    };
+    let seg_read = dokuei_review::dicom_results::read::read_seg(Path::new(&ai_seg.file)).unwrap();
+    let ai_tracking: Vec<String> = seg_read
+        .segments
+        .iter()
+        .map(|s| s.tracking_uid.clone())
+        .collect();
+    let ai_segments: Vec<_> = rv
+        .findings
+        .iter()
+        .filter(|f| f.finding_id.is_some())
+        .zip(&seg_read.segments)
+        .map(|(f, s)| {
+            json!({"number": s.number, "label": "nodule", "tracking_uid": s.tracking_uid,
+                   "tracking_id": s.tracking_id, "algorithm_type": "AUTOMATIC",
+                   "algorithm_name": "CT lung nodule segmentation (demonstration)",
+                   "algorithm_version": "1.0.0", "mask": mask_json(&f.geometry.mask)})
+        })
+        .collect();
+    let reader_read =
+        dokuei_review::dicom_results::read::read_seg(Path::new(&reader_seg.file)).unwrap();
+    let edited = rv
+        .findings
+        .iter()
+        .find(|f| f.finding_id == Some(ids[2]))
+        .unwrap();
+    let added = rv.findings.iter().find(|f| f.finding_id.is_none()).unwrap();
+    let reader_segments = vec![
+        json!({"number": 1, "label": "nodule", "tracking_uid": reader_read.segments[0].tracking_uid,
+               "algorithm_type": "SEMIAUTOMATIC", "algorithm_name": "CT lung nodule segmentation (demonstration)",
+               "algorithm_version": "1.0.0", "mask": mask_json(&edited.effective_geometry().mask)}),
+        json!({"number": 2, "label": "nodule", "tracking_uid": reader_read.segments[1].tracking_uid,
+               "algorithm_type": "MANUAL", "algorithm_name": null, "algorithm_version": null,
+               "mask": mask_json(&added.effective_geometry().mask)}),
+    ];
+    assert_eq!(
+        reader_read.segments[0].tracking_uid,
+        seg_read
+            .segments
+            .iter()
+            .find(|s| s.number == 3)
+            .map(|s| s.tracking_uid.clone())
+            .unwrap_or_default(),
+        "the edited finding keeps its Tracking UID"
+    );
+    let mut assessed_uids = ai_tracking.clone();
+    assessed_uids.push(reader_read.segments[1].tracking_uid.clone());
+    let expected = json!({
+        "source_dir": source_dir,
+        "seg": [
+            {"file": ai_seg.file, "algorithm_type": "AUTOMATIC", "device_uid": seg_read.segments[0].producer.device_uid, "segments": ai_segments},
+            {"file": reader_seg.file, "algorithm_type": "SEMIAUTOMATIC", "device_uid": seg_read.segments[0].producer.device_uid, "segments": reader_segments},
+        ],
+        "sr": [
+            {"file": ai_sr.file, "verified": false, "tracking_uids": ai_tracking,
+             "referenced_segments": seg_read.segments.iter().map(|s| json!({"tracking_uid": s.tracking_uid, "seg_sop_instance_uid": seg_read.sop_instance_uid, "segment_number": s.number})).collect::<Vec<_>>()},
+            {"file": assessment.file, "verified": true, "tracking_uids": assessed_uids,
+             "referenced_segments": [
+                 {"tracking_uid": reader_read.segments[0].tracking_uid, "seg_sop_instance_uid": reader_read.sop_instance_uid, "segment_number": 1},
+                 {"tracking_uid": reader_read.segments[1].tracking_uid, "seg_sop_instance_uid": reader_read.sop_instance_uid, "segment_number": 2},
+             ]},
+        ],
+    });
+    let exp_file = dir.path().join("expected.json");
+    std::fs::write(&exp_file, serde_json::to_vec_pretty(&expected).unwrap()).unwrap();
+    let run = Command::new(dokuei_review::dicom::testdata::reference_python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/results_check.py"))
+        .arg(&exp_file)
+        .output()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    println!("{}", String::from_utf8_lossy(&run.stdout));
+    assert!(
+        run.status.success(),
+        "the checks failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

