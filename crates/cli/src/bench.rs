@@ -37,6 +37,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    /// Writing SEG + SR TID 1500 for a CT's findings and reading the SEG back, against
+    /// highdicom writing and reading the same SEG.
+    Results {
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        #[arg(long, default_value_t = 512)]
+        size: u16,
+        /// Timed rounds per side (the best is shown).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
     /// of a large ledger; compared with plain SQLite inserts under the same settings.
     Ledger {
@@ -53,6 +64,11 @@ pub fn run(bench: Bench) -> Result<(), AppError> {
     match bench {
         Bench::Load { dir, python } => load(dir, python),
         Bench::Ledger { rows, appends } => ledger(rows, appends),
+        Bench::Results {
+            slices,
+            size,
+            repeat,
+        } => crate::bench_results::run(slices, size, repeat),
         Bench::Analyse { slices, threads } => analyse(slices, threads),
         Bench::Decode { seconds } => decode(seconds),
     }

@@ -3,8 +3,10 @@
 
 mod analyse;
 mod bench;
+mod bench_results;
 mod info;
 mod ledger;
+mod results;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
     },
+    /// DICOM results: export SEG and SR TID 1500, read other tools' results.
+    Results {
+        #[command(subcommand)]
+        command: results::ResultsCommand,
+    },
     /// Benchmarks that print numbers against a reference run.
     Bench {
         #[command(subcommand)]
@@ -152,6 +159,7 @@ fn main() -> ExitCode {
             json,
         } => analyse::run(&paths, &model, series, stack, threads, json.as_deref()),
         Command::Ledger { ledger, command } => ledger::run(ledger, command),
+        Command::Results { command } => results::run(command),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt {
             dir,

@@ -171,6 +171,51 @@ fn runs_of(values: impl Iterator<Item = bool>) -> Vec<(u32, u32)> {
     runs
 }
 
+fn push_range(runs: &mut Vec<(u32, u32)>, at: usize, len: usize) {
+    let (at, len) = (at as u32, len as u32);
+    match runs.last_mut() {
+        Some((s, l)) if *s + *l == at => *l += len,
+        _ => runs.push((at, len)),
+    }
+}
+
+/// Runs of set bits among `n` bits from bit `start` of `bytes` (least significant bit first):
+/// whole zero words and bytes are skipped, whole set bytes taken at once, so a sparse mask
+/// costs little more than reading its bytes.
+fn runs_of_bits(bytes: &[u8], start: usize, n: usize) -> Vec<(u32, u32)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let b = start + i;
+        if b.is_multiple_of(8) {
+            let at = b / 8;
+            if i + 64 <= n && bytes[at..at + 8].iter().all(|&x| x == 0) {
+                i += 64;
+                continue;
+            }
+            if i + 8 <= n {
+                match bytes[at] {
+                    0 => {
+                        i += 8;
+                        continue;
+                    }
+                    0xff => {
+                        push_range(&mut runs, i, 8);
+                        i += 8;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if bytes[b / 8] >> (b % 8) & 1 == 1 {
+            push_range(&mut runs, i, 1);
+        }
+        i += 1;
+    }
+    runs
+}
+
 /// Reads a Segmentation object.
 pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
     let o = open(path)?;
@@ -353,7 +398,11 @@ pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
         } else {
             1
         };
-        let runs = runs_of((0..pixels).map(|i| value(i) >= threshold));
+        let runs = if bits == 1 {
+            runs_of_bits(&bytes, start, pixels)
+        } else {
+            runs_of((0..pixels).map(|i| value(i) >= threshold))
+        };
         if !runs.is_empty() {
             segments[idx].frames.push(frame(runs));
         }
@@ -375,6 +424,35 @@ pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
 }
 
 /// A segment placed on the source stack.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_runs_match_a_plain_scan_at_any_offset() {
+        let bytes: Vec<u8> = (0..64u32)
+            .map(|i| match i % 7 {
+                0 | 1 => 0,
+                2 => 0xff,
+                _ => (i.wrapping_mul(37) % 256) as u8,
+            })
+            .collect();
+        for start in [0, 3, 8, 13, 64] {
+            for n in [1, 7, 9, 100, 300] {
+                let plain = runs_of((0..n).map(|i| {
+                    let b = start + i;
+                    bytes[b / 8] >> (b % 8) & 1 == 1
+                }));
+                assert_eq!(
+                    runs_of_bits(&bytes, start, n),
+                    plain,
+                    "start {start}, n {n}"
+                );
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlacedSegment {
     pub number: u16,

@@ -581,3 +581,188 @@ pub fn export_results(
         notes,
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading results other tools (or Dokuei) wrote
+
+/// A finding read from a SEG (and the SR groups that describe it), placed on its source series.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ImportedFinding {
+    pub series_uid: String,
+    /// Stack of the series the mask is on (0-based).
+    pub stack: u32,
+    pub label: String,
+    /// sRGB from the SEG (grey when it gives none).
+    pub rgb: [u8; 3],
+    /// e.g. "Nodule (SCT 27925004)".
+    pub finding: String,
+    pub tracking_id: String,
+    pub tracking_uid: String,
+    /// AUTOMATIC, SEMIAUTOMATIC or MANUAL.
+    pub algorithm_type: String,
+    pub algorithm_name: String,
+    pub algorithm_version: String,
+    pub manufacturer: String,
+    pub device_uid: String,
+    /// The SEG file and segment number it came from.
+    pub seg_file: String,
+    pub segment_number: u16,
+    pub geometry: Geometry,
+    /// Measurements the SR gives for it: (name, value, unit).
+    pub measurements: Vec<(String, f64, String)>,
+}
+
+/// What reading a folder's results gave: findings placed on their series, and the objects that
+/// could not be read or placed, each with its reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, specta::Type)]
+pub struct ImportedResults {
+    pub findings: Vec<ImportedFinding>,
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Reads every SEG and TID 1500 SR under `paths` and places the SEGs' segments on the series of
+/// `index` they were made from.
+pub fn import_results(paths: &[PathBuf], index: &StudyIndex) -> ImportedResults {
+    use dokuei_dicom::source::{ReadDepth, Source, discover};
+    use dokuei_results::read::{place, read_seg, read_tid1500};
+    let mut out = ImportedResults::default();
+    let (sources, _) = discover(paths);
+    let mut segs = Vec::new();
+    let mut reports = Vec::new();
+    for source in sources {
+        let Source::File { path } = &source else {
+            continue;
+        };
+        let Ok(Some(obj)) = source.open(ReadDepth::Header) else {
+            continue;
+        };
+        let class = obj
+            .element_opt(dicom_dictionary_std::tags::SOP_CLASS_UID)
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                e.to_str()
+                    .ok()
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+            })
+            .unwrap_or_default();
+        if class == SEGMENTATION_STORAGE {
+            match read_seg(path) {
+                Ok(s) => segs.push(s),
+                Err(e) => out.problems.push(e.to_string()),
+            }
+        } else if class.starts_with("1.2.840.10008.5.1.4.1.1.88.") {
+            // Any SR: only TID 1500 reports are read; others are not results.
+            if let Ok(r) = read_tid1500(path) {
+                reports.push(r);
+            }
+        }
+    }
+    for seg in &segs {
+        out.notes
+            .extend(seg.notes.iter().map(|n| format!("{}: {n}", seg.file)));
+        // The source series: the one it names, else one sharing its Frame of Reference.
+        let named = seg
+            .referenced_series_uid
+            .as_deref()
+            .and_then(|u| index.series().find(|s| s.uid == u));
+        let Some(series) = named else {
+            out.problems.push(format!(
+                "{}: its source series ({}) is not among the files opened",
+                seg.file,
+                seg.referenced_series_uid.as_deref().unwrap_or("not named")
+            ));
+            continue;
+        };
+        let mut placed = None;
+        let mut last_err = None;
+        for (k, stack) in stacks(series).iter().enumerate() {
+            let source = match SourceSeries::from_stack(series, stack) {
+                Ok(s) => s,
+                Err(e) => {
+                    last_err = Some(e.to_string());
+                    continue;
+                }
+            };
+            match place(seg, &source) {
+                Ok(p) => {
+                    placed = Some((k, stack.clone(), p));
+                    break;
+                }
+                Err(e) => last_err = Some(e.to_string()),
+            }
+        }
+        let Some((k, stack, placed)) = placed else {
+            out.problems
+                .push(last_err.unwrap_or_else(|| format!("{}: no stack to place it on", seg.file)));
+            continue;
+        };
+        for (desc, p) in seg.segments.iter().zip(&placed) {
+            if p.mask.is_empty() {
+                continue;
+            }
+            let mask: Vec<crate::reading::MaskSlice> = p
+                .mask
+                .iter()
+                .map(|m| crate::reading::MaskSlice {
+                    slice: m.slice,
+                    runs: m.runs.iter().map(|&(s, l)| [s, l]).collect(),
+                })
+                .collect();
+            let geometry = match crate::reading::geometry_from_mask(series, &stack, &mask) {
+                Ok(g) => g,
+                Err(e) => {
+                    out.problems.push(format!(
+                        "{} segment {}: {}",
+                        seg.file, desc.number, e.message
+                    ));
+                    continue;
+                }
+            };
+            // SR groups about this segment: by reference, else by Tracking UID.
+            let mut measurements = Vec::new();
+            for r in &reports {
+                for g in &r.groups {
+                    let about = g
+                        .referenced_segment
+                        .as_ref()
+                        .is_some_and(|(u, n)| *u == seg.sop_instance_uid && *n == desc.number)
+                        || (!desc.tracking_uid.is_empty() && g.tracking_uid == desc.tracking_uid);
+                    if about {
+                        for m in &g.measurements {
+                            let entry = (m.concept.meaning.clone(), m.value, m.unit.value.clone());
+                            if !measurements.contains(&entry) {
+                                measurements.push(entry);
+                            }
+                        }
+                    }
+                }
+            }
+            let finding = desc
+                .property_type
+                .as_ref()
+                .map(|c| format!("{} ({} {})", c.meaning, c.scheme, c.value))
+                .unwrap_or_default();
+            out.findings.push(ImportedFinding {
+                series_uid: series.uid.clone(),
+                stack: k as u32,
+                label: desc.label.clone(),
+                rgb: desc.rgb.unwrap_or([128, 128, 128]),
+                finding,
+                tracking_id: desc.tracking_id.clone(),
+                tracking_uid: desc.tracking_uid.clone(),
+                algorithm_type: desc.algorithm_type.clone(),
+                algorithm_name: desc.producer.algorithm_name.clone(),
+                algorithm_version: desc.producer.algorithm_version.clone(),
+                manufacturer: desc.producer.manufacturer.clone(),
+                device_uid: desc.producer.device_uid.clone(),
+                seg_file: seg.file.clone(),
+                segment_number: desc.number,
+                geometry,
+                measurements,
+            });
+        }
+    }
+    out
+}
