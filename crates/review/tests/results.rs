@@ -320,3 +320,70 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+#[test]
+fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_measurements() {
+    use dokuei_review::results::import_results;
+    let dir = tempfile::tempdir().unwrap();
+    let source_dir = dir.path().join("ct");
+    SyntheticCt {
+        slices: 30,
+        rows: 64,
+        columns: 72,
+        ..SyntheticCt::default()
+    }
+    .write(&source_dir)
+    .unwrap();
+    let imports = dir.path().join("imports");
+    let run = Command::new(dokuei_review::dicom::testdata::reference_python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/results_reference.py"))
+        .arg("make-imports")
+        .arg(&source_dir)
+        .arg(&imports)
+        .output()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(run.status.success(), "dcmqi/highdicom: {}", String::from_utf8_lossy(&run.stderr));
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(imports.join("expected.json")).unwrap()).unwrap();
+
+    // Opened together with their source series, as a reader would open the folder.
+    let paths = [source_dir.clone(), imports.clone()];
+    let study = OpenStudy::open(&paths).unwrap();
+    let imported = import_results(&paths, &study.index);
+    assert!(imported.problems.is_empty(), "{:?}", imported.problems);
+    let series = study.index.series().find(|s| s.modality == "CT").unwrap();
+    let stack = &dokuei_review::dicom::stack::stacks(series)[0];
+    let uid_of = |i: u32| series.instances[stack.frames[i as usize].instance].sop_instance_uid.clone();
+    let segments = expected["segments"].as_array().unwrap();
+    assert_eq!(imported.findings.len(), segments.len());
+    for want in segments {
+        let f = imported
+            .findings
+            .iter()
+            .find(|f| f.segment_number as u64 == want["number"].as_u64().unwrap())
+            .unwrap();
+        assert_eq!(f.label, want["label"].as_str().unwrap());
+        assert_eq!(f.algorithm_name, want["algorithm_name"].as_str().unwrap());
+        assert_eq!(f.algorithm_type, "AUTOMATIC");
+        let rgb: Vec<u8> = want["rgb"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
+        assert_eq!(f.rgb.to_vec(), rgb, "colour from the SEG's CIELab");
+        // The mask equals the label map dcmqi was given, voxel for voxel.
+        let got: Vec<serde_json::Value> = f
+            .geometry
+            .mask
+            .iter()
+            .map(|m| json!({"sop_instance_uid": uid_of(m.slice), "runs": m.runs}))
+            .collect();
+        let mut want_mask = want["mask"].as_array().unwrap().clone();
+        let mut got_sorted = got.clone();
+        let key = |v: &serde_json::Value| v["sop_instance_uid"].as_str().unwrap().to_owned();
+        want_mask.sort_by_key(key);
+        got_sorted.sort_by_key(key);
+        assert_eq!(got_sorted, want_mask, "segment {}", f.segment_number);
+        // The SR's measurements, found by its Referenced Segment.
+        let value = |name: &str| f.measurements.iter().find(|m| m.0 == name).map(|m| m.1);
+        let volume = value("Volume").expect("volume from the SR");
+        assert!((volume - want["volume_mm3"].as_f64().unwrap()).abs() < 1e-3, "{volume}");
+        assert_eq!(value("Diameter"), want["diameter_mm"].as_f64());
+    }
+}
