@@ -348,6 +348,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::cancel_analysis,
         reading::decide,
         reading::sign_off,
+        reading::export_results,
         reading::record_impression,
         reading::reveal_ai,
         reading::qa_decisions,

@@ -476,6 +476,36 @@ pub async fn sign_off(
     })
 }
 
+/// Writes the study's results as DICOM (AI SEG and SR; after sign-off the physician's
+/// assessment SR and the readers' SEG) into `folder`, and records each object in the ledger.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_results(
+    app: tauri::AppHandle,
+    viewer: tauri::State<'_, Viewer>,
+    state: tauri::State<'_, Reading>,
+    series: u32,
+    folder: String,
+) -> Result<dokuei_review::results::ResultsExport, AppError> {
+    let configured: Vec<PathBuf> = read_settings(&app)
+        .model_folders
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let (_, study) = viewer.current()?;
+    with_series(&viewer, series, 0, |identity, _| {
+        state.with_ledger(|l| {
+            dokuei_review::results::export_results(
+                l,
+                &study.index,
+                &identity.study_uid,
+                &reading::model_roots(&configured),
+                std::path::Path::new(&folder),
+            )
+        })
+    })
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn record_impression(

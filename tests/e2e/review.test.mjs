@@ -2,11 +2,12 @@
 // a reader profile, a cancelled analysis that leaves nothing behind, a finished one whose
 // overlay colours the planted nodule, a decision on every finding written to the ledger at once
 // (sign-off refused until then), the exact ledger rows checked with sqlite3, `dokuei ledger
-// verify`, and the QA view's export compared with `dokuei ledger export`.
+// verify`, the signed-off study exported as DICOM SEG + SR that dciodvfy, dsrdump and PixelMed
+// accept and that Dokuei reads back, and the QA view's export compared with `dokuei ledger export`.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -227,6 +228,54 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     assert.match(study.patient_key, /^psn-[0-9a-f]{32}$/);
     const verify = execFileSync(cli, ["ledger", "verify", "--ledger", ledger]).toString();
     assert.match(verify, /intact|verified|ok/i);
+  });
+
+  it("exports the signed-off study as DICOM SEG + SR that the validators accept and Dokuei reads back", async () => {
+    const out = path.join(dir, "results");
+    await b.$(testid("export-results")).waitForDisplayed({ timeout: 5000 });
+    // The button asks for a folder with the native dialog; the hook passes one.
+    await b.execute((p) => window.__dokuei.review().exportResults(p), out);
+    const done = await b.$(testid("export-results-done"));
+    await done.waitForDisplayed({ timeout: 30000 });
+    assert.match(await done.getText(), /Wrote 4 DICOM object/);
+    const files = readdirSync(out).filter((f) => f.endsWith(".dcm")).sort();
+    assert.deepEqual(files.map((f) => f.replace(/_\d+\.dcm$/, "").replace(/_ct-nodule-demo$/, "")), ["AI_SEG", "AI_SR", "ASSESSMENT_SR", "READER_SEG"]);
+    const dciodvfy = path.join(root, ".dokuei/venv/bin/dciodvfy");
+    for (const f of files) {
+      let report;
+      try {
+        report = execFileSync(dciodvfy, [path.join(out, f)], { stdio: ["ignore", "pipe", "pipe"] }).toString();
+      } catch (e) {
+        report = `${e.stdout}${e.stderr}`;
+      }
+      assert.doesNotMatch(report, /^Error/m, `${f}: ${report}`);
+    }
+    for (const f of files.filter((x) => x.includes("_SR"))) {
+      execFileSync("dsrdump", [path.join(out, f)], { stdio: "ignore" });
+      const pixelmed = execFileSync("java", ["-Djdk.xml.xpathExprOpLimit=0", "-Djdk.xml.xpathExprGrpLimit=0", "-Djdk.xml.xpathTotalOpLimit=0",
+        "-cp", "/usr/share/java/pixelmed.jar", "com.pixelmed.validate.DicomSRValidator", "-checktemplateid", path.join(out, f)]).toString();
+      assert.doesNotMatch(pixelmed, /^Error/m, `${f}: ${pixelmed}`);
+      assert.match(pixelmed, /IOD validation complete/);
+    }
+    // Read back beside the study, in a fresh process: every AI finding and the added one.
+    const shown = JSON.parse(execFileSync(cli, ["results", "show", ct, out, "--json"]).toString());
+    assert.deepEqual(shown.problems, []);
+    const ai = (await findings(b)).filter((f) => f.finding_id !== null);
+    const automatic = shown.findings.filter((f) => f.algorithm_type === "AUTOMATIC");
+    assert.equal(automatic.length, ai.length);
+    for (const f of automatic) {
+      assert.equal(f.algorithm_name, "CT lung nodule segmentation (demonstration)");
+      assert.equal(f.algorithm_version, "1.0.0");
+    }
+    assert.equal(shown.findings.filter((f) => f.algorithm_type === "MANUAL").length, 1);
+    // The ledger recorded each object with what it came from.
+    const rows = sql(ledger, "SELECT kind, analysis_id IS NOT NULL AS from_analysis FROM exported_objects ORDER BY id");
+    assert.deepEqual(rows, [
+      { kind: "ai_seg", from_analysis: 1 },
+      { kind: "ai_sr", from_analysis: 1 },
+      { kind: "reader_seg", from_analysis: 0 },
+      { kind: "assessment_sr", from_analysis: 0 },
+    ]);
   });
 
   it("exports from the QA view exactly what `dokuei ledger export` writes for the same filter", async () => {

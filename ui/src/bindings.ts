@@ -49,6 +49,11 @@ export const commands = {
 	cancelAnalysis: () => __TAURI_INVOKE<boolean>("cancel_analysis"),
 	decide: (series: number, stack: number, readerId: number, decision: DecisionInput_Deserialize) => typedError<DecisionResult_Serialize, AppError>(__TAURI_INVOKE("decide", { series, stack, readerId, decision })),
 	signOff: (series: number, readerId: number, impression: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("sign_off", { series, readerId, impression })),
+	/**
+	 *  Writes the study's results as DICOM (AI SEG and SR; after sign-off the physician's
+	 *  assessment SR and the readers' SEG) into `folder`, and records each object in the ledger.
+	 */
+	exportResults: (series: number, folder: string) => typedError<ResultsExport, AppError>(__TAURI_INVOKE("export_results", { series, folder })),
 	recordImpression: (series: number, readerId: number, impression: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("record_impression", { series, readerId, impression })),
 	revealAi: (series: number, readerId: number) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("reveal_ai", { series, readerId })),
 	/**
@@ -310,6 +315,17 @@ export type ErrorCode =
 /**  An execution provider Dokuei knows how to ask for, in the order it prefers them. */
 export type ExecutionProviderKind = "CUDA" | "TensorRT" | "DirectML" | "CoreML" | "CPU";
 
+/**  Which DICOM object an export wrote. */
+export type ExportKind = 
+/**  The model's segmentation (one per analysis). */
+"ai_seg" | 
+/**  The model's TID 1500 report (one per analysis). */
+"ai_sr" | 
+/**  Regions readers edited or added (one per sign-off, when there are any). */
+"reader_seg" | 
+/**  The physician's assessment at sign-off. */
+"assessment_sr";
+
 /**  One exported decision, with the AI finding it was about and the model that made it. */
 export type ExportedDecision = ExportedDecision_Serialize | ExportedDecision_Deserialize;
 
@@ -367,6 +383,16 @@ export type ExportedDecision_Serialize = {
 	execution_provider: string,
 	geometry_json: string,
 	app_version: string,
+};
+
+/**  One object an export wrote. */
+export type ExportedObject = {
+	kind: ExportKind,
+	/**  The file written. */
+	file: string,
+	sop_instance_uid: string,
+	/**  Findings (segments or measurement groups) it holds. */
+	findings: number,
 };
 
 export type FileProblemView = {
@@ -598,6 +624,17 @@ export type RejectReason =
 "benign_or_known" | 
 /**  The image is outside what the model is meant for. */
 "outside_intended_use" | "other";
+
+/**  What an export did. */
+export type ResultsExport = {
+	folder: string,
+	objects: ExportedObject[],
+	/**
+	 *  Things the reader should know (e.g. a model whose manifest was not found, so default
+	 *  codes and colours were used).
+	 */
+	notes: string[],
+};
 
 /**  Who a reader is, for attribution and for what they may do. */
 export type Role = "radiologist" | "clinician" | "qa";

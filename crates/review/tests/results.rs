@@ -336,13 +336,20 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
     .unwrap();
     let imports = dir.path().join("imports");
     let run = Command::new(dokuei_review::dicom::testdata::reference_python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/results_reference.py"))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../scripts/reference/results_reference.py"),
+        )
         .arg("make-imports")
         .arg(&source_dir)
         .arg(&imports)
         .output()
         .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
-    assert!(run.status.success(), "dcmqi/highdicom: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "dcmqi/highdicom: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let expected: serde_json::Value =
         serde_json::from_slice(&std::fs::read(imports.join("expected.json")).unwrap()).unwrap();
 
@@ -353,7 +360,11 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
     assert!(imported.problems.is_empty(), "{:?}", imported.problems);
     let series = study.index.series().find(|s| s.modality == "CT").unwrap();
     let stack = &dokuei_review::dicom::stack::stacks(series)[0];
-    let uid_of = |i: u32| series.instances[stack.frames[i as usize].instance].sop_instance_uid.clone();
+    let uid_of = |i: u32| {
+        series.instances[stack.frames[i as usize].instance]
+            .sop_instance_uid
+            .clone()
+    };
     let segments = expected["segments"].as_array().unwrap();
     assert_eq!(imported.findings.len(), segments.len());
     for want in segments {
@@ -365,7 +376,12 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
         assert_eq!(f.label, want["label"].as_str().unwrap());
         assert_eq!(f.algorithm_name, want["algorithm_name"].as_str().unwrap());
         assert_eq!(f.algorithm_type, "AUTOMATIC");
-        let rgb: Vec<u8> = want["rgb"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
+        let rgb: Vec<u8> = want["rgb"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
         assert_eq!(f.rgb.to_vec(), rgb, "colour from the SEG's CIELab");
         // The mask equals the label map dcmqi was given, voxel for voxel.
         let got: Vec<serde_json::Value> = f
@@ -383,7 +399,10 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
         // The SR's measurements, found by its Referenced Segment.
         let value = |name: &str| f.measurements.iter().find(|m| m.0 == name).map(|m| m.1);
         let volume = value("Volume").expect("volume from the SR");
-        assert!((volume - want["volume_mm3"].as_f64().unwrap()).abs() < 1e-3, "{volume}");
+        assert!(
+            (volume - want["volume_mm3"].as_f64().unwrap()).abs() < 1e-3,
+            "{volume}"
+        );
         assert_eq!(value("Diameter"), want["diameter_mm"].as_f64());
     }
 }

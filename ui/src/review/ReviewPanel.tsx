@@ -91,6 +91,14 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
           {r.review.sign_off.impression && <><br />Impression: {r.review.sign_off.impression}</>}
         </p>
       )}
+      {p === "signed-off" && (
+        <div className="export-results">
+          <button type="button" onClick={() => void r.exportResults()} data-testid="export-results">
+            Export results (DICOM SEG + SR)…
+          </button>
+          {r.exported && <p className="muted" data-testid="export-results-done">{r.exported}</p>}
+        </div>
+      )}
       {p === "no-reader" && <p className="muted">Create or choose a reader profile (top bar) to record decisions.</p>}
       {p === "qa" && <p className="muted">QA readers see decisions; they do not make them. Use the QA view.</p>}
 

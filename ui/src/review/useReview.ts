@@ -96,6 +96,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   const [visible, setVisible] = useState(true);
   const [selected, setSelected] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
+  const [exported, setExported] = useState<string | null>(null);
   const [heatVersion, setHeatVersion] = useState(0);
   const heat = useRef(new Map<string, Uint8Array | "loading">());
   const decisionMs = useRef<number[]>([]);
@@ -323,6 +324,21 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     return err;
   }, [editing, decide]);
 
+  /** Writes the study's results as DICOM (SEG, SR) into `folder`, else one the reader chooses. */
+  const exportResults = useCallback(async (folder?: string): Promise<void> => {
+    if (!target) return;
+    const dir = folder ?? (await open({ directory: true, multiple: false, title: "Folder for the DICOM results (SEG, SR)" }));
+    if (typeof dir !== "string") return;
+    const r = await api.exportResults(target.series, dir);
+    if (r.status === "error") {
+      setError(message(r.error));
+      return;
+    }
+    setError(null);
+    const notes = r.data.notes.length ? ` ${r.data.notes.join(" ")}` : "";
+    setExported(`Wrote ${r.data.objects.length} DICOM object(s) to ${r.data.folder}: ${r.data.objects.map((o) => o.kind).join(", ")}.${notes}`);
+  }, [api, target]);
+
   const signOff = useCallback(
     async (impression: string): Promise<string | null> => {
       if (!target || !reader) return "choose a reader profile first";
@@ -463,6 +479,8 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     onDraw: editing ? onDraw : null,
     saveEdit,
     signOff,
+    exportResults,
+    exported,
     recordImpression,
     reveal,
     overlay,
