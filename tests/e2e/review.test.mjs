@@ -32,6 +32,9 @@ function sql(ledger, query) {
 
 const testid = (id) => `[data-testid="${id}"]`;
 
+/** The folder the first suite exported DICOM results to (the second suite reopens it). */
+let exportedFolder = null;
+
 /** The review state the screen holds (findings with their decisions). */
 async function findings(b) {
   return b.execute(() => window.__dokuei.review().findings);
@@ -234,10 +237,10 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     const out = path.join(dir, "results");
     await b.$(testid("export-results")).waitForDisplayed({ timeout: 5000 });
     // The button asks for a folder with the native dialog; the hook passes one.
-    await b.execute((p) => window.__dokuei.review().exportResults(p), out);
-    const done = await b.$(testid("export-results-done"));
-    await done.waitForDisplayed({ timeout: 30000 });
-    assert.match(await done.getText(), /Wrote 4 DICOM object/);
+    const status = await b.execute(async (p) => await window.__dokuei.review().exportResults(p), out);
+    assert.match(status, /^Wrote 4 DICOM object/, status);
+    await b.$(testid("export-results-done")).waitForDisplayed({ timeout: 10000 });
+    exportedFolder = out;
     const files = readdirSync(out).filter((f) => f.endsWith(".dcm")).sort();
     assert.deepEqual(files.map((f) => f.replace(/_\d+\.dcm$/, "").replace(/_ct-nodule-demo$/, "")), ["AI_SEG", "AI_SR", "ASSESSMENT_SR", "READER_SEG"]);
     const dciodvfy = path.join(root, ".dokuei/venv/bin/dciodvfy");
@@ -298,6 +301,60 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await result.waitForDisplayed({ timeout: 5000 });
     assert.match(await result.getText(), /^PASS/);
     await saveScreenshot(b, "review-qa");
+  });
+});
+
+describe("reopening the exported DICOM results in a fresh data directory", () => {
+  let app;
+  let b;
+  const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-reopen-"));
+  const ledger = path.join(dir, "ledger.sqlite3");
+
+  before(async () => {
+    assert.ok(exportedFolder, "the review suite exported results first");
+    app = await launch({ DOKUEI_LEDGER: ledger });
+    b = app.browser;
+    await b.$(testid("ort-version")).waitForDisplayed({ timeout: 20000 });
+    assert.equal(await openPaths(b, [ct, exportedFolder]), null);
+    await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice")), { timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  it("lists the exported findings as imported with their producer, and records a decision on one", async () => {
+    // The exported objects are results, not series to view.
+    const box = await b.$(testid("imported-results"));
+    await box.waitForDisplayed({ timeout: 20000 });
+    const count = Number(await box.getAttribute("data-count"));
+    const shown = JSON.parse(execFileSync(cli, ["results", "show", ct, exportedFolder, "--json"]).toString());
+    assert.equal(count, shown.findings.length);
+    assert.match(await box.getText(), /CT lung nodule segmentation \(demonstration\) 1\.0\.0/);
+    await b.$(testid("reader-name")).setValue("Dr. Reopen");
+    await b.$(testid("reader-role")).selectByAttribute("value", "radiologist");
+    await b.$(testid("reader-create")).click();
+    await b.$(testid("review-imported")).waitForDisplayed({ timeout: 5000 });
+    await b.$(testid("review-imported")).click();
+    await b.waitUntil(async () => (await findings(b)).length === count, { timeout: 10000, timeoutMsg: "the imported findings are not listed" });
+    const listed = await findings(b);
+    assert.ok(listed.every((f) => f.finding_id !== null && f.color !== null), "imported findings carry their colour");
+    assert.match(await b.$(testid(`imported-f${listed[0].finding_id}`)).getText(), /^imported · /);
+    await saveScreenshot(b, "review-imported");
+    const first = listed[0];
+    await b.$(testid(`confirm-f${first.finding_id}`)).click();
+    await waitDecision(b, `f${first.finding_id}`, "confirm");
+    // The ledger names the producing algorithm in place of a model SHA-256.
+    const rows = sql(
+      ledger,
+      `SELECT a.execution_provider, a.model_sha256, i.algorithm_name, i.algorithm_version, i.device_uid
+       FROM decisions d JOIN findings f ON f.id = d.finding_id JOIN analyses a ON a.id = f.analysis_id
+       JOIN imported_analyses i ON i.analysis_id = a.id`,
+    );
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].execution_provider, "imported");
+    assert.equal(rows[0].model_sha256, "");
+    assert.match(rows[0].algorithm_name, /CT lung nodule segmentation/);
+    assert.match(rows[0].device_uid, /^2\.25\.\d+$/);
+    const verify = execFileSync(cli, ["ledger", "verify", "--ledger", ledger]).toString();
+    assert.match(verify, /intact|verified|ok/i);
   });
 });
 

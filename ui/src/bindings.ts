@@ -54,6 +54,16 @@ export const commands = {
 	 *  assessment SR and the readers' SEG) into `folder`, and records each object in the ledger.
 	 */
 	exportResults: (series: number, folder: string) => typedError<ResultsExport, AppError>(__TAURI_INVOKE("export_results", { series, folder })),
+	/**
+	 *  Results other tools (or an earlier export) wrote that are among the open study's files: SEG
+	 *  findings placed on their series, with the SR's measurements, and what could not be placed.
+	 */
+	importedResults: () => typedError<ImportedResults, AppError>(__TAURI_INVOKE("imported_results")),
+	/**
+	 *  Records the imported results of `series`' study in the ledger (once per SEG), so that they
+	 *  are listed and decided on like the study's own AI findings.
+	 */
+	reviewImportedResults: (series: number) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("review_imported_results", { series })),
 	recordImpression: (series: number, readerId: number, impression: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("record_impression", { series, readerId, impression })),
 	revealAi: (series: number, readerId: number) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("reveal_ai", { series, readerId })),
 	/**
@@ -121,7 +131,9 @@ export type AnalyseResult_Serialize = {
 	execution_provider: string,
 };
 
-export type AnalysisView = {
+export type AnalysisView = AnalysisView_Serialize | AnalysisView_Deserialize;
+
+export type AnalysisView_Deserialize = {
 	id: number,
 	series_uid: string,
 	model_id: string,
@@ -129,6 +141,20 @@ export type AnalysisView = {
 	model_sha256: string,
 	execution_provider: string,
 	finished_at: string,
+	/**  For results read from another tool's DICOM objects: who produced them. */
+	imported_from?: ImportedFrom | null,
+};
+
+export type AnalysisView_Serialize = {
+	id: number,
+	series_uid: string,
+	model_id: string,
+	model_version: string,
+	model_sha256: string,
+	execution_provider: string,
+	finished_at: string,
+	/**  For results read from another tool's DICOM objects: who produced them. */
+	imported_from: ImportedFrom | null,
 };
 
 /**  An error as the UI and the CLI see it. */
@@ -321,6 +347,8 @@ export type ExportKind =
 "ai_seg" | 
 /**  The model's TID 1500 report (one per analysis). */
 "ai_sr" | 
+/**  A heatmap model's probabilities as a Parametric Map (one per label). */
+"ai_pmap" | 
 /**  Regions readers edited or added (one per sign-off, when there are any). */
 "reader_seg" | 
 /**  The physician's assessment at sign-off. */
@@ -417,9 +445,11 @@ export type FindingView_Deserialize = {
 	series_uid: string,
 	model_id: string,
 	label: string,
-	/**  The model's score; `None` for an added finding. */
+	/**  The model's score; `None` for an added finding (and an imported one that gives none). */
 	score?: number | null,
 	image_score?: number | null,
+	/**  Imported results: the colour their object asks for (else the model's label colour). */
+	color?: [number, number, number] | null,
 	/**  Where the model put it (or where the reader drew it). */
 	geometry: Geometry,
 	/**  The effective decision (the latest; earlier ones are superseded). */
@@ -434,9 +464,11 @@ export type FindingView_Serialize = {
 	series_uid: string,
 	model_id: string,
 	label: string,
-	/**  The model's score; `None` for an added finding. */
+	/**  The model's score; `None` for an added finding (and an imported one that gives none). */
 	score: number | null,
 	image_score: number | null,
+	/**  Imported results: the colour their object asks for (else the model's label colour). */
+	color: [number, number, number] | null,
 	/**  Where the model put it (or where the reader drew it). */
 	geometry: Geometry,
 	/**  The effective decision (the latest; earlier ones are superseded). */
@@ -456,6 +488,54 @@ export type Geometry = {
 	longest_diameter_mm: number | null,
 	area_mm2: number | null,
 	volume_mm3: number | null,
+};
+
+/**  A finding read from a SEG (and the SR groups that describe it), placed on its source series. */
+export type ImportedFinding = {
+	series_uid: string,
+	/**  Stack of the series the mask is on (0-based). */
+	stack: number,
+	label: string,
+	/**  sRGB from the SEG (grey when it gives none). */
+	rgb: [number, number, number],
+	/**  e.g. "Nodule (SCT 27925004)". */
+	finding: string,
+	tracking_id: string,
+	tracking_uid: string,
+	/**  AUTOMATIC, SEMIAUTOMATIC or MANUAL. */
+	algorithm_type: string,
+	algorithm_name: string,
+	algorithm_version: string,
+	manufacturer: string,
+	device_uid: string,
+	/**  The SEG (file, SOP Class and Instance UIDs) and segment number it came from. */
+	seg_file: string,
+	seg_sop_class_uid: string,
+	seg_sop_instance_uid: string,
+	segment_number: number,
+	geometry: Geometry,
+	/**  Measurements the SR gives for it: (name, value, unit). */
+	measurements: ([string, number | null, string])[],
+};
+
+/**  The producer of imported results, as their DICOM objects name it. */
+export type ImportedFrom = {
+	algorithm_name: string,
+	algorithm_version: string,
+	manufacturer: string,
+	device_uid: string,
+	/**  The SEG the findings came from. */
+	sop_instance_uid: string,
+};
+
+/**
+ *  What reading a folder's results gave: findings placed on their series, and the objects that
+ *  could not be read or placed, each with its reason.
+ */
+export type ImportedResults = {
+	findings: ImportedFinding[],
+	problems: string[],
+	notes: string[],
 };
 
 /**  A label a model reports, with its colour. */
@@ -834,7 +914,7 @@ export type StudyReview_Deserialize = {
 	 *  The latest analysis per series and model (earlier runs are kept in the ledger but not
 	 *  shown, and need no decision).
 	 */
-	analyses: AnalysisView[],
+	analyses: AnalysisView_Deserialize[],
 	/**  AI findings of those analyses, highest score first, then findings readers added. */
 	findings: FindingView_Deserialize[],
 	/**  AI findings still without a decision (sign-off needs zero). */
@@ -852,7 +932,7 @@ export type StudyReview_Serialize = {
 	 *  The latest analysis per series and model (earlier runs are kept in the ledger but not
 	 *  shown, and need no decision).
 	 */
-	analyses: AnalysisView[],
+	analyses: AnalysisView_Serialize[],
 	/**  AI findings of those analyses, highest score first, then findings readers added. */
 	findings: FindingView_Serialize[],
 	/**  AI findings still without a decision (sign-off needs zero). */

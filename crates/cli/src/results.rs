@@ -74,7 +74,14 @@ fn export(
         }
     };
     let ledger = dokuei_review::ledger::open_ledger(ledger)?;
-    let done = export_results(&ledger, &index, &study_uid, &model_roots(&[]), output)?;
+    let done = export_results(
+        &ledger,
+        &index,
+        &study_uid,
+        &model_roots(&[]),
+        &Default::default(),
+        output,
+    )?;
     for o in &done.objects {
         println!(
             "{:<14} {:>3} finding(s)  {}",
@@ -91,7 +98,7 @@ fn export(
 
 fn show(paths: &[PathBuf], json: bool) -> Result<(), AppError> {
     let index = open_study(paths)?;
-    let r = import_results(paths, &index);
+    let r = import_results(&index);
     if json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {

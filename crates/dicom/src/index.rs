@@ -64,8 +64,35 @@ pub struct StudyIndex {
     pub problems: Vec<FileProblem>,
     /// Files looked at.
     pub files_scanned: u32,
-    /// Files skipped because they are not DICOM at all (or are not images: DICOMDIR, reports).
+    /// Files skipped because they are not DICOM at all (or are not images: DICOMDIR).
     pub skipped: u32,
+    /// Results other tools (or Dokuei) wrote about the images: segmentations, structured
+    /// reports, parametric maps, key object selections, presentation states. Not shown as
+    /// series; `dokuei-results` reads them.
+    pub results: Vec<ResultObject>,
+}
+
+/// A DICOM object that describes images rather than being one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultObject {
+    pub source: Source,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub modality: String,
+}
+
+/// Whether a SOP class is a result about images (SEG, SR, parametric map, KOS, presentation
+/// state) rather than images to display.
+pub fn is_result_class(sop_class_uid: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "1.2.840.10008.5.1.4.1.1.66.", // segmentations (66.4 SEG, 66.7 label map SEG)
+        "1.2.840.10008.5.1.4.1.1.88.", // structured reports, key object selection
+        "1.2.840.10008.5.1.4.1.1.11.", // presentation states
+    ];
+    sop_class_uid == "1.2.840.10008.5.1.4.1.1.30" // parametric map
+        || PREFIXES.iter().any(|p| sop_class_uid.starts_with(p))
 }
 
 impl StudyIndex {
@@ -225,6 +252,17 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
                         "tolerated",
                         h.notes.join("; "),
                     ));
+                }
+                if is_result_class(&h.instance.sop_class_uid) {
+                    index.results.push(ResultObject {
+                        source: source.clone(),
+                        sop_class_uid: h.instance.sop_class_uid.clone(),
+                        sop_instance_uid: h.instance.sop_instance_uid.clone(),
+                        study_uid: h.study.uid.clone(),
+                        series_uid: h.series.uid.clone(),
+                        modality: h.series.modality.clone(),
+                    });
+                    continue;
                 }
                 let patient_key = format!("{}\u{1}{}", h.patient.id, h.patient.name);
                 let (_, studies) = tree

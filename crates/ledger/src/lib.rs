@@ -16,12 +16,12 @@ mod store;
 pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format, Identifiers};
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
-    Action, AnalysisRecord, DecisionRecord, ExportKind, ExportRecord, FindingRecord,
+    Action, AnalysisRecord, DecisionRecord, ExportKind, ExportRecord, FindingRecord, ImportRecord,
     ReadingEventKind, RejectReason, Role, SignOffRecord, StudyRecord,
 };
 pub use review::{
-    AnalysisRow, DecisionRow, ExportRow, FindingRow, ReaderRow, ReadingEventRow, SignOffRow,
-    StudyRows,
+    AnalysisRow, DecisionRow, ExportRow, FindingRow, ImportRow, ReaderRow, ReadingEventRow,
+    SignOffRow, StudyRows,
 };
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use stats::{Agreement, Stats};

@@ -82,6 +82,8 @@ pub enum ExportKind {
     AiSeg,
     /// The model's TID 1500 report (one per analysis).
     AiSr,
+    /// A heatmap model's probabilities as a Parametric Map (one per label).
+    AiPmap,
     /// Regions readers edited or added (one per sign-off, when there are any).
     ReaderSeg,
     /// The physician's assessment at sign-off.
@@ -93,6 +95,7 @@ impl ExportKind {
         match self {
             ExportKind::AiSeg => "ai_seg",
             ExportKind::AiSr => "ai_sr",
+            ExportKind::AiPmap => "ai_pmap",
             ExportKind::ReaderSeg => "reader_seg",
             ExportKind::AssessmentSr => "assessment_sr",
         }
@@ -113,6 +116,19 @@ pub struct ExportRecord {
     pub sha256: String,
     /// Where it went (a folder, later a PACS node).
     pub destination: String,
+}
+
+/// Who produced a result read from another tool's object (in place of a model SHA-256).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    pub analysis_id: i64,
+    pub source_sop_class_uid: String,
+    /// The SEG the findings came from.
+    pub source_sop_instance_uid: String,
+    pub algorithm_name: String,
+    pub algorithm_version: String,
+    pub manufacturer: String,
+    pub device_uid: String,
 }
 
 /// A study as the ledger knows it: no patient identifier, only a keyed hash of it.
@@ -338,6 +354,19 @@ impl Ledger {
             ("destination", text(&e.destination)),
         ]);
         self.append("exported_objects", &cols)
+    }
+
+    pub fn record_import(&self, i: &ImportRecord) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("analysis_id", Value::Integer(i.analysis_id)),
+            ("source_sop_class_uid", text(&i.source_sop_class_uid)),
+            ("source_sop_instance_uid", text(&i.source_sop_instance_uid)),
+            ("algorithm_name", text(&i.algorithm_name)),
+            ("algorithm_version", text(&i.algorithm_version)),
+            ("manufacturer", text(&i.manufacturer)),
+            ("device_uid", text(&i.device_uid)),
+        ]);
+        self.append("imported_analyses", &cols)
     }
 
     /// Appends `n` decisions in one transaction, cycling through the actions: a fast way to

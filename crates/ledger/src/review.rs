@@ -85,6 +85,19 @@ pub struct ExportRow {
     pub recorded_at: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRow {
+    pub id: i64,
+    pub analysis_id: i64,
+    pub source_sop_class_uid: String,
+    pub source_sop_instance_uid: String,
+    pub algorithm_name: String,
+    pub algorithm_version: String,
+    pub manufacturer: String,
+    pub device_uid: String,
+    pub recorded_at: String,
+}
+
 /// Everything recorded about one study, each list in the order it was recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StudyRows {
@@ -94,6 +107,7 @@ pub struct StudyRows {
     pub sign_offs: Vec<SignOffRow>,
     pub events: Vec<ReadingEventRow>,
     pub exports: Vec<ExportRow>,
+    pub imports: Vec<ImportRow>,
 }
 
 impl Ledger {
@@ -220,6 +234,27 @@ impl Ledger {
                 })
             },
         )?;
+        let imports = self.rows(
+            "SELECT i.id, i.analysis_id, i.source_sop_class_uid, i.source_sop_instance_uid,
+                    i.algorithm_name, i.algorithm_version, i.manufacturer, i.device_uid,
+                    i.recorded_at
+             FROM imported_analyses i JOIN analyses a ON a.id = i.analysis_id
+             WHERE a.study_id = ?1 ORDER BY i.id",
+            [study_id],
+            |r| {
+                Ok(ImportRow {
+                    id: r.get(0)?,
+                    analysis_id: r.get(1)?,
+                    source_sop_class_uid: r.get(2)?,
+                    source_sop_instance_uid: r.get(3)?,
+                    algorithm_name: r.get(4)?,
+                    algorithm_version: r.get(5)?,
+                    manufacturer: r.get(6)?,
+                    device_uid: r.get(7)?,
+                    recorded_at: r.get(8)?,
+                })
+            },
+        )?;
         Ok(StudyRows {
             analyses,
             findings,
@@ -227,6 +262,7 @@ impl Ledger {
             sign_offs,
             events,
             exports,
+            imports,
         })
     }
 

@@ -12,6 +12,7 @@ pub const RECORD_TABLES: &[&str] = &[
     "sign_offs",
     "reading_events",
     "exported_objects",
+    "imported_analyses",
 ];
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
@@ -139,7 +140,9 @@ CREATE TABLE reading_events (
 ) STRICT;
 "#;
 
-/// Version 3: every DICOM object exported (SEG, SR), with the analysis or sign-off it came from.
+/// Version 3: every DICOM object exported (SEG, SR), with the analysis or sign-off it came from;
+/// and, for results read from other tools' objects, who produced them (the analysis row then has
+/// no model SHA-256: `execution_provider` is `imported`).
 const V3: &str = r#"
 CREATE TABLE exported_objects (
     id                  INTEGER PRIMARY KEY,
@@ -147,7 +150,7 @@ CREATE TABLE exported_objects (
     study_id            INTEGER NOT NULL REFERENCES studies(id),
     analysis_id         INTEGER REFERENCES analyses(id),
     sign_off_id         INTEGER REFERENCES sign_offs(id),
-    kind                TEXT NOT NULL CHECK (kind IN ('ai_seg', 'ai_sr', 'reader_seg', 'assessment_sr')),
+    kind                TEXT NOT NULL CHECK (kind IN ('ai_seg', 'ai_sr', 'ai_pmap', 'reader_seg', 'assessment_sr')),
     sop_class_uid       TEXT NOT NULL,
     sop_instance_uid    TEXT NOT NULL,
     series_instance_uid TEXT NOT NULL,
@@ -157,6 +160,21 @@ CREATE TABLE exported_objects (
     utc_offset_minutes  INTEGER NOT NULL,
     app_version         TEXT NOT NULL,
     CHECK ((analysis_id IS NULL) <> (sign_off_id IS NULL))
+) STRICT;
+
+CREATE TABLE imported_analyses (
+    id                      INTEGER PRIMARY KEY,
+    seq                     INTEGER NOT NULL UNIQUE,
+    analysis_id             INTEGER NOT NULL UNIQUE REFERENCES analyses(id),
+    source_sop_class_uid    TEXT NOT NULL,
+    source_sop_instance_uid TEXT NOT NULL,
+    algorithm_name          TEXT NOT NULL,
+    algorithm_version       TEXT NOT NULL,
+    manufacturer            TEXT NOT NULL,
+    device_uid              TEXT NOT NULL,
+    recorded_at             TEXT NOT NULL,
+    utc_offset_minutes      INTEGER NOT NULL,
+    app_version             TEXT NOT NULL
 ) STRICT;
 "#;
 

@@ -16,6 +16,7 @@ pub mod codes;
 pub mod common;
 mod ds;
 pub mod model;
+pub mod pmap;
 pub mod read;
 pub mod seg;
 mod source;

@@ -50,6 +50,10 @@ pub struct SourceSeries {
     pub columns: u32,
     pub slice_thickness: Option<f64>,
     pub body_part: String,
+    /// Patient Orientation of projection images (the direction of the rows, then of the
+    /// columns, e.g. `L`, `F`), when the source gives it.
+    #[serde(default)]
+    pub patient_orientation: Option<[String; 2]>,
     pub images: Vec<SourceImage>,
 }
 

@@ -57,6 +57,7 @@ pub struct SegFrame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportedSeg {
     pub file: String,
+    pub sop_class_uid: String,
     pub sop_instance_uid: String,
     pub series_uid: String,
     pub study_uid: String,
@@ -216,6 +217,9 @@ fn runs_of_bits(bytes: &[u8], start: usize, n: usize) -> Vec<(u32, u32)> {
     runs
 }
 
+/// Label Map Segmentation Storage (the LABELMAP segmentation type).
+pub const LABEL_MAP_SEGMENTATION_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.66.7";
+
 /// Reads a Segmentation object.
 pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
     let o = open(path)?;
@@ -224,7 +228,8 @@ pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
         file: file.clone(),
         message: m,
     };
-    if s(&o, tags::SOP_CLASS_UID).as_deref() != Some(SEGMENTATION_STORAGE) {
+    let class = s(&o, tags::SOP_CLASS_UID).unwrap_or_default();
+    if class != SEGMENTATION_STORAGE && class != LABEL_MAP_SEGMENTATION_STORAGE {
         return Err(fail("not a Segmentation object".into()));
     }
     let rows = uint(&o, tags::ROWS).ok_or_else(|| fail("no Rows".into()))?;
@@ -259,6 +264,10 @@ pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
         .iter()
         .filter_map(|it| {
             let number = uint(it, tags::SEGMENT_NUMBER)? as u16;
+            // A label map's segment 0 is its background, not a finding.
+            if number == 0 {
+                return None;
+            }
             let ident = first(it, tags::SEGMENTATION_ALGORITHM_IDENTIFICATION_SEQUENCE);
             let lab = floats(it, tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE)
                 .filter(|v| v.len() == 3)
@@ -287,7 +296,7 @@ pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
             })
         })
         .collect();
-    if segments.is_empty() && seg_type != "LABELMAP" {
+    if segments.is_empty() {
         return Err(fail("the SEG describes no segments".into()));
     }
 
@@ -409,6 +418,7 @@ pub fn read_seg(path: &Path) -> Result<ImportedSeg, ResultsError> {
     }
     Ok(ImportedSeg {
         file,
+        sop_class_uid: class,
         sop_instance_uid: s(&o, tags::SOP_INSTANCE_UID).unwrap_or_default(),
         series_uid: s(&o, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         study_uid: s(&o, tags::STUDY_INSTANCE_UID).unwrap_or_default(),

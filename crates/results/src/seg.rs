@@ -114,6 +114,18 @@ pub fn write_seg(
         .collect();
     common::contributing_equipment(&mut ds, &algorithms, writer, id);
 
+    // Images without patient geometry say how they face the patient (General Image, type 2C).
+    if !(source.images.iter().all(|im| im.position.is_some())
+        && source.frame_of_reference_uid.is_some())
+    {
+        let o = source.patient_orientation.clone().unwrap_or_default();
+        if o.iter().all(|x| !x.is_empty()) {
+            ds.strs(tags::PATIENT_ORIENTATION, VR::CS, &o);
+        } else {
+            ds.s(tags::PATIENT_ORIENTATION, VR::CS, "");
+        }
+    }
+
     // Segmentation Image Module.
     ds.strs(
         tags::IMAGE_TYPE,

@@ -83,6 +83,10 @@ impl SourceSeries {
             columns: stack.columns,
             slice_thickness: stack.slice_thickness,
             body_part: series.body_part.clone(),
+            patient_orientation: first
+                .image
+                .as_ref()
+                .and_then(|im| im.patient_orientation.clone()),
             images,
         })
     }

@@ -484,3 +484,168 @@ fn dokuei_reads_back_what_it_wrote_and_refuses_to_misplace_it() {
     small.rows -= 1;
     assert!(place(&seg, &small).is_err());
 }
+
+/// Probability `p` at (slice, row, column) of a smooth synthetic heatmap.
+fn heat(k: usize, r: usize, c: usize) -> f32 {
+    ((k * 7 + r * 3 + c) % 101) as f32 / 100.0
+}
+
+fn check_pmap(source_dir: &Path, source: &SourceSeries, file: &Path, values: &[f32]) {
+    let plane = (source.rows * source.columns) as usize;
+    let frames: Vec<Value> = source
+        .images
+        .iter()
+        .enumerate()
+        .map(|(k, im)| {
+            json!({"sop_instance_uid": im.sop_instance_uid, "values": &values[k * plane..(k + 1) * plane]})
+        })
+        .collect();
+    let exp = file.with_extension("json");
+    std::fs::write(
+        &exp,
+        serde_json::to_vec(&json!({ "frames": frames })).expect("json"),
+    )
+    .expect("write");
+    let run = Command::new(testdata::reference_python())
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/pmap_check.py"),
+        )
+        .arg(file)
+        .arg(source_dir)
+        .arg(&exp)
+        .output()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(
+        run.status.success(),
+        "{}: {}\n{}",
+        file.display(),
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn a_heatmap_as_a_parametric_map_passes_dciodvfy_and_highdicom_reads_its_values() {
+    use dokuei_results::pmap::write_parametric_map;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let s = scenario(tmp.path());
+    let (rows, columns) = (s.source.rows as usize, s.source.columns as usize);
+    let values: Vec<f32> = (0..s.source.images.len())
+        .flat_map(|k| (0..rows).flat_map(move |r| (0..columns).map(move |c| heat(k, r, c))))
+        .collect();
+    let id = identity(&s.study, "pmap", 5);
+    let pm = write_parametric_map(
+        &s.study,
+        &s.source,
+        &s.algorithm,
+        "nodule",
+        &values,
+        &id,
+        &writer(),
+    )
+    .expect("parametric map");
+    let file = tmp.path().join("pmap.dcm");
+    pm.write_to_file(&file).expect("write");
+    check_pmap(&tmp.path().join("source"), &s.source, &file, &values);
+    // A map that does not fit the series is refused, naming it.
+    let e = write_parametric_map(
+        &s.study,
+        &s.source,
+        &s.algorithm,
+        "nodule",
+        &values[1..],
+        &id,
+        &writer(),
+    )
+    .expect_err("wrong size");
+    assert!(e.to_string().contains("nodule map"), "{e}");
+}
+
+fn dciodvfy_errors(file: &Path) -> Vec<String> {
+    let out = Command::new(testdata::reference_python().with_file_name("dciodvfy"))
+        .arg(file)
+        .output()
+        .expect("dciodvfy (run `bash scripts/setup.sh --test`)");
+    let report =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    report
+        .lines()
+        .filter(|l| l.starts_with("Error"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_radiograph_without_patient_geometry_gets_a_valid_seg_and_sr_and_no_invented_parametric_map() {
+    use dokuei_dicom::synth::SyntheticCxr;
+    use dokuei_results::pmap::write_parametric_map;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cxr_dir = tmp.path().join("cxr");
+    SyntheticCxr {
+        size: 93,
+        opacities: 1,
+        ..SyntheticCxr::default()
+    }
+    .write(&cxr_dir.join("cxr.dcm"))
+    .expect("radiograph");
+    let idx = index(std::slice::from_ref(&cxr_dir));
+    let (patient, study) = (&idx.patients[0], &idx.patients[0].studies[0]);
+    let series = &study.series[0];
+    let source = SourceSeries::from_stack(series, &stacks(series)[0]).expect("source");
+    assert!(source.frame_of_reference_uid.is_none() || source.images[0].position.is_none());
+    let ctx = StudyContext::from_index(patient, study);
+    let alg = algorithm();
+    // An opacity: a 20 × 15 block on the one image (93 × 93: frames are not byte multiples).
+    let mask = vec![MaskSlice {
+        slice: 0,
+        runs: (30..45).map(|r| (r * 93 + 40, 20)).collect(),
+    }];
+    let f = finding(
+        "opacity",
+        1,
+        mask,
+        93,
+        Origin::Automatic(alg.clone()),
+        Some(0.8),
+    );
+    let seg_id = identity(&ctx, "cxr-seg", 1);
+    let seg = write_seg(&ctx, &source, std::slice::from_ref(&f), &seg_id, &writer()).expect("SEG");
+    let seg_file = tmp.path().join("seg.dcm");
+    seg.object.write_to_file(&seg_file).expect("write");
+    assert_eq!(dciodvfy_errors(&seg_file), Vec::<String>::new());
+    let refs = [Some(SegmentRef {
+        sop_instance_uid: seg_id.sop_instance_uid.clone(),
+        series_uid: seg_id.series_uid.clone(),
+        segment_number: 1,
+    })];
+    let sr = write_measurement_report(
+        &ctx,
+        &source,
+        &alg,
+        std::slice::from_ref(&f),
+        &refs,
+        &identity(&ctx, "cxr-sr", 2),
+        &writer(),
+    )
+    .expect("SR");
+    let sr_file = tmp.path().join("sr.dcm");
+    sr.write_to_file(&sr_file).expect("write");
+    assert_eq!(dciodvfy_errors(&sr_file), Vec::<String>::new());
+    // Read back and placed on the radiograph by its source reference.
+    let back = dokuei_results::read::read_seg(&seg_file).expect("read");
+    let placed = dokuei_results::read::place(&back, &source).expect("placed");
+    assert_eq!(placed[0].mask, f.mask);
+    // No Parametric Map: it would need patient geometry the radiograph does not have.
+    let values = vec![0.5f32; 93 * 93];
+    let e = write_parametric_map(
+        &ctx,
+        &source,
+        &alg,
+        "opacity",
+        &values,
+        &identity(&ctx, "pmap", 5),
+        &writer(),
+    )
+    .expect_err("no geometry");
+    assert!(e.to_string().contains("no patient geometry"), "{e}");
+}

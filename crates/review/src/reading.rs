@@ -382,11 +382,14 @@ fn study_id(ledger: &Ledger, study: &StudyIdentity) -> Result<i64, AppError> {
 /// The JSON a finding's geometry is stored as: the [`Geometry`] plus the image-level score of
 /// heatmap models.
 #[derive(Serialize, Deserialize)]
-struct StoredFinding {
+pub(crate) struct StoredFinding {
     #[serde(flatten)]
-    geometry: Geometry,
+    pub(crate) geometry: Geometry,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    image_score: Option<f64>,
+    pub(crate) image_score: Option<f64>,
+    /// The colour an imported result asks for (its SEG's recommended display colour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) color: Option<[u8; 3]>,
 }
 
 fn mask_sha256(mask: &[MaskSlice]) -> String {
@@ -433,6 +436,88 @@ pub fn record_analysis(
     review(ledger, &study.study_uid)
 }
 
+/// Records results read from other tools' objects (one analysis per SEG, findings as imported)
+/// and returns the study's review. A SEG already recorded for this study is not recorded again.
+pub fn record_imported(
+    ledger: &Ledger,
+    study: &StudyIdentity,
+    imported: &crate::results::ImportedResults,
+) -> Result<StudyReview, AppError> {
+    let study_id = study_id(ledger, study)?;
+    let rows = ledger.study_rows(study_id)?;
+    if !rows.sign_offs.is_empty() {
+        return Err(signed_off_error());
+    }
+    let mut by_seg: Vec<(&str, Vec<&crate::results::ImportedFinding>)> = Vec::new();
+    for f in &imported.findings {
+        match by_seg
+            .iter_mut()
+            .find(|(u, _)| *u == f.seg_sop_instance_uid)
+        {
+            Some((_, v)) => v.push(f),
+            None => by_seg.push((&f.seg_sop_instance_uid, vec![f])),
+        }
+    }
+    let now = dokuei_ledger::records::now_utc();
+    for (seg_uid, findings) in by_seg {
+        if rows
+            .imports
+            .iter()
+            .any(|i| i.source_sop_instance_uid == seg_uid)
+        {
+            continue;
+        }
+        let first = findings[0];
+        let name = if first.algorithm_name.is_empty() {
+            first.manufacturer.clone()
+        } else {
+            first.algorithm_name.clone()
+        };
+        let tail = &seg_uid[seg_uid.len().saturating_sub(6)..];
+        let analysis_id = ledger.record_analysis(&AnalysisRecord {
+            study_id,
+            series_uid: first.series_uid.clone(),
+            model_id: format!("{name} [imported …{tail}]"),
+            model_version: first.algorithm_version.clone(),
+            model_sha256: String::new(),
+            execution_provider: "imported".into(),
+            thresholds_json: "{}".into(),
+            started_at: now.clone(),
+            finished_at: now.clone(),
+        })?;
+        ledger.record_import(&dokuei_ledger::ImportRecord {
+            analysis_id,
+            source_sop_class_uid: first.seg_sop_class_uid.clone(),
+            source_sop_instance_uid: seg_uid.to_owned(),
+            algorithm_name: first.algorithm_name.clone(),
+            algorithm_version: first.algorithm_version.clone(),
+            manufacturer: first.manufacturer.clone(),
+            device_uid: first.device_uid.clone(),
+        })?;
+        for f in findings {
+            let probability = f
+                .measurements
+                .iter()
+                .find(|m| m.0.to_ascii_lowercase().contains("probability"))
+                .map(|m| m.1);
+            let stored = StoredFinding {
+                geometry: f.geometry.clone(),
+                image_score: None,
+                color: Some(f.rgb),
+            };
+            ledger.record_finding(&FindingRecord {
+                analysis_id,
+                label: f.label.clone(),
+                score: probability.unwrap_or(-1.0),
+                geometry_json: serde_json::to_string(&stored).unwrap_or_default(),
+                mask_sha256: mask_sha256(&stored.geometry.mask),
+                shown_at: now.clone(),
+            })?;
+        }
+    }
+    review(ledger, &study.study_uid)
+}
+
 fn record_finding(
     ledger: &Ledger,
     analysis_id: i64,
@@ -442,6 +527,7 @@ fn record_finding(
     let stored = StoredFinding {
         geometry: Geometry::from(&f.geometry),
         image_score: f.image_score,
+        color: None,
     };
     Ok(ledger.record_finding(&FindingRecord {
         analysis_id,
@@ -482,9 +568,11 @@ pub struct FindingView {
     pub series_uid: String,
     pub model_id: String,
     pub label: String,
-    /// The model's score; `None` for an added finding.
+    /// The model's score; `None` for an added finding (and an imported one that gives none).
     pub score: Option<f64>,
     pub image_score: Option<f64>,
+    /// Imported results: the colour their object asks for (else the model's label colour).
+    pub color: Option<[u8; 3]>,
     /// Where the model put it (or where the reader drew it).
     pub geometry: Geometry,
     /// The effective decision (the latest; earlier ones are superseded).
@@ -511,6 +599,19 @@ pub struct AnalysisView {
     pub model_sha256: String,
     pub execution_provider: String,
     pub finished_at: String,
+    /// For results read from another tool's DICOM objects: who produced them.
+    pub imported_from: Option<ImportedFrom>,
+}
+
+/// The producer of imported results, as their DICOM objects name it.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ImportedFrom {
+    pub algorithm_name: String,
+    pub algorithm_version: String,
+    pub manufacturer: String,
+    pub device_uid: String,
+    /// The SEG the findings came from.
+    pub sop_instance_uid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
@@ -638,8 +739,10 @@ fn review_from_rows(study_uid: &str, rows: &StudyRows) -> StudyReview {
                 series_uid: a.series_uid.clone(),
                 model_id: a.model_id.clone(),
                 label: f.label.clone(),
-                score: Some(f.score),
+                // Imported findings without a probability are stored with a negative score.
+                score: (f.score >= 0.0).then_some(f.score),
                 image_score: stored.image_score,
+                color: stored.color,
                 geometry: stored.geometry,
                 decision: by_finding.get(&f.id).and_then(|d| decision_view(d)),
             })
@@ -666,6 +769,7 @@ fn review_from_rows(study_uid: &str, rows: &StudyRows) -> StudyReview {
             label: d.label.clone(),
             score: None,
             image_score: None,
+            color: None,
             geometry,
             decision: Some(view),
         });
@@ -691,6 +795,17 @@ fn review_from_rows(study_uid: &str, rows: &StudyRows) -> StudyReview {
                 model_sha256: a.model_sha256.clone(),
                 execution_provider: a.execution_provider.clone(),
                 finished_at: a.finished_at.clone(),
+                imported_from: rows
+                    .imports
+                    .iter()
+                    .find(|i| i.analysis_id == a.id)
+                    .map(|i| ImportedFrom {
+                        algorithm_name: i.algorithm_name.clone(),
+                        algorithm_version: i.algorithm_version.clone(),
+                        manufacturer: i.manufacturer.clone(),
+                        device_uid: i.device_uid.clone(),
+                        sop_instance_uid: i.source_sop_instance_uid.clone(),
+                    }),
             })
             .collect(),
         findings,

@@ -10,8 +10,10 @@ use dicom_object::{FileDicomObject, InMemDicomObject};
 use dokuei_dicom::StudyIndex;
 use dokuei_dicom::stack::stacks;
 use dokuei_infer::manifest::{CodedConcept, Label, Manifest};
+use dokuei_infer::pipeline::LabelMap;
 use dokuei_ledger::{ExportKind, ExportRecord, Ledger};
 use dokuei_results::codes::{Code, default_category, default_type};
+use dokuei_results::pmap::{PARAMETRIC_MAP_STORAGE, write_parametric_map};
 use dokuei_results::seg::{SEGMENTATION_STORAGE, write_seg};
 use dokuei_results::sr::{
     Assessment, COMPREHENSIVE_3D_SR, ObjectRef, SegmentRef, Verdict, Verifier, write_assessment,
@@ -54,6 +56,8 @@ pub struct ResultsExport {
 struct ModelInfo {
     algorithm: Algorithm,
     labels: Vec<Label>,
+    /// A heatmap model (its maps can be written as Parametric Maps).
+    heatmap: bool,
 }
 
 fn concept(c: &Option<CodedConcept>) -> Option<Code> {
@@ -96,6 +100,7 @@ fn models(roots: &[PathBuf]) -> HashMap<(String, String), ModelInfo> {
                     sha256: m.model.sha256.to_ascii_lowercase(),
                     manufacturer: m.model.publisher.clone(),
                 },
+                heatmap: m.output.kind == dokuei_infer::manifest::OutputKind::Heatmap,
                 labels: m.labels,
             });
         }
@@ -182,12 +187,15 @@ fn times(iso: &str) -> (String, String) {
 }
 
 /// Exports the results of study `study_uid` (found in `index`) into `out`. Models are looked
-/// up under `model_roots` for their names and coded labels.
+/// up under `model_roots` for their names and coded labels. `heatmaps` holds the probability
+/// maps of heatmap analyses run in this session (by analysis id): each is written as a
+/// Parametric Map. The ledger does not keep maps, so an export without them says so.
 pub fn export_results(
     ledger: &Ledger,
     index: &StudyIndex,
     study_uid: &str,
     model_roots: &[PathBuf],
+    heatmaps: &HashMap<i64, Vec<LabelMap>>,
     out: &Path,
 ) -> Result<ResultsExport, AppError> {
     let (patient, study) = index
@@ -378,6 +386,43 @@ pub fn export_results(
                 sop_instance_uid: id.sop_instance_uid.clone(),
                 series_uid: id.series_uid.clone(),
             });
+        }
+        // Heatmap models: the maps as Parametric Maps, when this session has them.
+        let is_heatmap = model.is_some_and(|m| m.heatmap);
+        if is_heatmap && !heatmaps.contains_key(&a.id) {
+            notes.push(format!(
+                "the heatmap of analysis {} is not kept in the ledger: its Parametric Map is \
+                 written only by an export from the app in the session that ran the analysis",
+                a.id
+            ));
+        }
+        if let Some(maps) = heatmaps.get(&a.id) {
+            for (k, map) in maps.iter().enumerate() {
+                let values: Vec<f32> = map.values.iter().map(|&v| f32::from(v) / 255.0).collect();
+                let id = identity(&format!("PMAP {}", map.label), 9500 + (n * 10 + k) as i32);
+                let pm = match write_parametric_map(
+                    &ctx, &source, &algorithm, &map.label, &values, &id, &writer,
+                ) {
+                    Ok(pm) => pm,
+                    Err(e) => {
+                        // E.g. a radiograph: no patient geometry for a Parametric Map. The
+                        // findings are still in the SEG and SR.
+                        notes.push(e.to_string());
+                        continue;
+                    }
+                };
+                let name = format!("AI_PMAP_{}_{}_{}.dcm", a.model_id, a.id, map.label);
+                let file = write_object(&pm, out, &name)?;
+                record(
+                    ExportKind::AiPmap,
+                    Some(a.id),
+                    None,
+                    &id,
+                    PARAMETRIC_MAP_STORAGE,
+                    file,
+                    0,
+                )?;
+            }
         }
         let id = identity("SR", 9200 + n as i32);
         let sr =
@@ -604,8 +649,10 @@ pub struct ImportedFinding {
     pub algorithm_version: String,
     pub manufacturer: String,
     pub device_uid: String,
-    /// The SEG file and segment number it came from.
+    /// The SEG (file, SOP Class and Instance UIDs) and segment number it came from.
     pub seg_file: String,
+    pub seg_sop_class_uid: String,
+    pub seg_sop_instance_uid: String,
     pub segment_number: u16,
     pub geometry: Geometry,
     /// Measurements the SR gives for it: (name, value, unit).
@@ -621,41 +668,31 @@ pub struct ImportedResults {
     pub notes: Vec<String>,
 }
 
-/// Reads every SEG and TID 1500 SR under `paths` and places the SEGs' segments on the series of
-/// `index` they were made from.
-pub fn import_results(paths: &[PathBuf], index: &StudyIndex) -> ImportedResults {
-    use dokuei_dicom::source::{ReadDepth, Source, discover};
+/// Reads every SEG and TID 1500 SR the study index found (its `results`) and places the SEGs'
+/// segments on the series of `index` they were made from.
+pub fn import_results(index: &StudyIndex) -> ImportedResults {
+    use dokuei_dicom::source::Source;
     use dokuei_results::read::{place, read_seg, read_tid1500};
     let mut out = ImportedResults::default();
-    let (sources, _) = discover(paths);
     let mut segs = Vec::new();
     let mut reports = Vec::new();
-    for source in sources {
-        let Source::File { path } = &source else {
+    for r in &index.results {
+        let Source::File { path } = &r.source else {
+            out.problems.push(format!(
+                "{}: results inside archives are not read yet",
+                r.source
+            ));
             continue;
         };
-        let Ok(Some(obj)) = source.open(ReadDepth::Header) else {
-            continue;
-        };
-        let class = obj
-            .element_opt(dicom_dictionary_std::tags::SOP_CLASS_UID)
-            .ok()
-            .flatten()
-            .and_then(|e| {
-                e.to_str()
-                    .ok()
-                    .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-            })
-            .unwrap_or_default();
-        if class == SEGMENTATION_STORAGE {
+        if r.sop_class_uid.starts_with("1.2.840.10008.5.1.4.1.1.66.") {
             match read_seg(path) {
                 Ok(s) => segs.push(s),
                 Err(e) => out.problems.push(e.to_string()),
             }
-        } else if class.starts_with("1.2.840.10008.5.1.4.1.1.88.") {
-            // Any SR: only TID 1500 reports are read; others are not results.
-            if let Ok(r) = read_tid1500(path) {
-                reports.push(r);
+        } else if r.sop_class_uid.starts_with("1.2.840.10008.5.1.4.1.1.88.") {
+            // Only TID 1500 reports are read; other SRs are not results of this kind.
+            if let Ok(rep) = read_tid1500(path) {
+                reports.push(rep);
             }
         }
     }
@@ -758,6 +795,8 @@ pub fn import_results(paths: &[PathBuf], index: &StudyIndex) -> ImportedResults 
                 manufacturer: desc.producer.manufacturer.clone(),
                 device_uid: desc.producer.device_uid.clone(),
                 seg_file: seg.file.clone(),
+                seg_sop_class_uid: seg.sop_class_uid.clone(),
+                seg_sop_instance_uid: seg.sop_instance_uid.clone(),
                 segment_number: desc.number,
                 geometry,
                 measurements,

@@ -149,6 +149,7 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
         &study.index,
         &identity.study_uid,
         &[models_dir()],
+        &Default::default(),
         &dir.path().join("early"),
     )
     .unwrap();
@@ -199,6 +200,7 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
         &study.index,
         &identity.study_uid,
         &[models_dir()],
+        &Default::default(),
         &out,
     )
     .unwrap();
@@ -356,7 +358,7 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
     // Opened together with their source series, as a reader would open the folder.
     let paths = [source_dir.clone(), imports.clone()];
     let study = OpenStudy::open(&paths).unwrap();
-    let imported = import_results(&paths, &study.index);
+    let imported = import_results(&study.index);
     assert!(imported.problems.is_empty(), "{:?}", imported.problems);
     let series = study.index.series().find(|s| s.modality == "CT").unwrap();
     let stack = &dokuei_review::dicom::stack::stacks(series)[0];
@@ -405,4 +407,29 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
         );
         assert_eq!(value("Diameter"), want["diameter_mm"].as_f64());
     }
+
+    // Recorded for review: one imported analysis naming the producer in place of a model
+    // SHA-256, its findings with their colours; recording again adds nothing.
+    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    let identity = study_identity(&study.index, &series.uid).unwrap();
+    let rv = dokuei_review::reading::record_imported(&ledger, &identity, &imported).unwrap();
+    assert_eq!(rv.analyses.len(), 1);
+    let from = rv.analyses[0].imported_from.clone().unwrap();
+    assert_eq!(from.algorithm_name, "ThirdPartyAI");
+    assert_eq!(rv.analyses[0].model_sha256, "");
+    assert_eq!(rv.analyses[0].execution_provider, "imported");
+    assert_eq!(rv.findings.len(), segments.len());
+    assert!(
+        rv.findings
+            .iter()
+            .all(|f| f.color.is_some() && f.decision.is_none())
+    );
+    assert_eq!(
+        rv.undecided as usize,
+        segments.len(),
+        "imported findings need decisions too"
+    );
+    let again = dokuei_review::reading::record_imported(&ledger, &identity, &imported).unwrap();
+    assert_eq!(again.findings.len(), segments.len());
+    assert!(ledger.verify().unwrap().is_intact());
 }

@@ -99,6 +99,9 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
           {r.exported && <p className="muted" data-testid="export-results-done">{r.exported}</p>}
         </div>
       )}
+      {r.imported && (r.imported.findings.length > 0 || r.imported.problems.length > 0) && (
+        <ImportedBox r={r} phase={p} />
+      )}
       {p === "no-reader" && <p className="muted">Create or choose a reader profile (top bar) to record decisions.</p>}
       {p === "qa" && <p className="muted">QA readers see decisions; they do not make them. Use the QA view.</p>}
 
@@ -199,6 +202,12 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
                 {l.name} (≥ {(l.threshold ?? 0).toFixed(2)})
               </span>
             ))}
+            {importedLegend(r).map(([label, color]) => (
+              <span key={`${label}-${color}`} data-testid="legend-imported">
+                <span className="swatch" style={{ background: color }} />
+                {label} (imported)
+              </span>
+            ))}
             <span>
               <span className="swatch" style={{ background: "#fff" }} />
               added by a reader
@@ -248,8 +257,13 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
                   onClick={() => { r.jumpTo(f); }}
                 >
                   <div>
-                    <strong>{f.label}</strong> {f.score !== null ? f.score.toFixed(2) : "(added)"} <span className="muted">{sizeText(shownGeometry(f), slices)}</span>
+                    <strong>{f.label}</strong> {f.score !== null ? f.score.toFixed(2) : f.finding_id === null ? "(added)" : ""} <span className="muted">{sizeText(shownGeometry(f), slices)}</span>
                   </div>
+                  {importedFrom(r, f.analysis_id) && (
+                    <div className="muted" data-testid={`imported-${key}`}>
+                      imported · {importedFrom(r, f.analysis_id)}
+                    </div>
+                  )}
                   <div className={`state${d ? "" : " undecided"}`}>
                     {d ? `${ACTION_TEXT[d.action]}${d.reject_reason ? ` — ${REJECT_REASONS.find((x) => x.value === d.reject_reason)?.label ?? ""}` : ""}${d.reason_text ? `: ${d.reason_text}` : ""}` : "No decision yet"}
                   </div>
@@ -372,6 +386,54 @@ const dummy = {
   label: "",
   score: null,
   image_score: null,
+  color: null,
   geometry: { box: [0, 0, 0, 0] as [number, number, number, number], slices: [0, 0] as [number, number], mask: [], centroid_lps_mm: [0, 0, 0] as [number, number, number], longest_diameter_mm: 0, area_mm2: 0, volume_mm3: 0 },
   decision: null,
 };
+
+/** "algorithm version (manufacturer)" of an imported analysis, or null for Dokuei's own. */
+function importedFrom(r: ReviewState, analysisId: number): string | null {
+  const from = r.review?.analyses.find((a) => a.id === analysisId)?.imported_from;
+  if (!from) return null;
+  const name = [from.algorithm_name || from.manufacturer || "unnamed", from.algorithm_version].filter(Boolean).join(" ");
+  return from.manufacturer && from.algorithm_name ? `${name} (${from.manufacturer})` : name;
+}
+
+/** Labels and colours of the imported findings listed, for the legend. */
+function importedLegend(r: ReviewState): [string, string][] {
+  const seen = new Map<string, string>();
+  for (const f of r.review?.findings ?? []) {
+    if (!f.color) continue;
+    const color = `rgb(${String(f.color[0])}, ${String(f.color[1])}, ${String(f.color[2])})`;
+    seen.set(`${f.label}\u0001${color}`, color);
+  }
+  return [...seen.entries()].map(([k, c]) => [k.split("\u0001")[0] ?? "", c]);
+}
+
+/** Results other AI products (or an earlier export) left among the study's files. */
+function ImportedBox({ r, phase }: { r: ReviewState; phase: string }) {
+  const imported = r.imported;
+  if (!imported) return null;
+  const recorded = new Set((r.review?.analyses ?? []).flatMap((a) => (a.imported_from ? [a.imported_from.sop_instance_uid] : [])));
+  const pending = imported.findings.filter((f) => !recorded.has(f.seg_sop_instance_uid));
+  const producers = [...new Set(imported.findings.map((f) => [f.algorithm_name || f.manufacturer || "unnamed", f.algorithm_version].filter(Boolean).join(" ")))];
+  const canRecord = phase !== "signed-off" && phase !== "qa" && phase !== "no-reader";
+  return (
+    <div className="imported" data-testid="imported-results" data-count={imported.findings.length}>
+      <p>
+        Imported results in these files: {imported.findings.length} finding(s) from {producers.join(", ") || "—"}.
+        {pending.length === 0 && imported.findings.length > 0 && " Listed below for review."}
+      </p>
+      {imported.problems.map((msg) => (
+        <p className="error" key={msg} data-testid="imported-problem">
+          {msg}
+        </p>
+      ))}
+      {canRecord && pending.length > 0 && (
+        <button type="button" onClick={() => void r.reviewImported()} data-testid="review-imported">
+          Review the {pending.length} imported finding(s)
+        </button>
+      )}
+    </div>
+  );
+}

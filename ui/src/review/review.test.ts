@@ -43,6 +43,7 @@ function finding(id: number | null, decided: "confirm" | "reject" | "add" | null
     label: "nodule",
     score: id === null ? null : score,
     image_score: null,
+    color: null,
     geometry,
     decision: decided
       ? { id: 100 + (id ?? 0), action: decided, reject_reason: decided === "reject" ? "artefact" : null, reason_text: "", geometry: null, reader_id: 1, recorded_at: "" }
@@ -53,7 +54,7 @@ function finding(id: number | null, decided: "confirm" | "reject" | "add" | null
 function review(over: Partial<Review> = {}): Review {
   return {
     study_uid: "1",
-    analyses: [{ id: 1, series_uid: "1.2", model_id: "m", model_version: "1", model_sha256: "ab", execution_provider: "CPU", finished_at: "" }],
+    analyses: [{ id: 1, series_uid: "1.2", model_id: "m", model_version: "1", model_sha256: "ab", execution_provider: "CPU", finished_at: "", imported_from: null }],
     findings: [finding(1), finding(2)],
     undecided: 2,
     sign_off: null,

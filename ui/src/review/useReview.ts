@@ -11,6 +11,7 @@ import {
   type AnalyseProgress,
   type AnalyseResult,
   type AppError,
+  type ImportedResults,
   type MapInfo,
   type ModelSummary,
   type Reader,
@@ -79,8 +80,10 @@ export type ReviewState = ReturnType<typeof useReview>;
 
 const asReview = (r: StudyReview): Review => r as Review;
 
-function message(e: AppError): string {
-  return e.message;
+/** An error's message; Tauri itself answers some failures (e.g. a command not allowed) with a
+ * bare string rather than Dokuei's `{code, message}`. */
+function message(e: AppError | string): string {
+  return typeof e === "string" ? e : e.message;
 }
 
 export function useReview(api: ReviewApi, generation: number | null, target: Target | null, handle: () => ViewportHandle | null) {
@@ -97,6 +100,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   const [selected, setSelected] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
   const [exported, setExported] = useState<string | null>(null);
+  const [imported, setImported] = useState<ImportedResults | null>(null);
   const [heatVersion, setHeatVersion] = useState(0);
   const heat = useRef(new Map<string, Uint8Array | "loading">());
   const decisionMs = useRef<number[]>([]);
@@ -137,6 +141,31 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
       live = false;
     };
   }, [api, seriesKey, generation]);
+
+  // Results other AI products (or an earlier export) left among the study's files.
+  useEffect(() => {
+    if (generation === null) return;
+    let live = true;
+    void api.importedResults().then((r) => {
+      if (live) setImported(r.status === "ok" ? r.data : null);
+    });
+    return () => {
+      live = false;
+    };
+  }, [api, generation]);
+
+  /** Lists the imported results as findings to decide on (recorded in the ledger once). */
+  const reviewImported = useCallback(async (): Promise<string | null> => {
+    if (!target) return "no series is open";
+    const r = await api.reviewImportedResults(target.series);
+    if (r.status === "error") {
+      setError(message(r.error));
+      return r.error.message;
+    }
+    setError(null);
+    setReview(asReview(r.data));
+    return null;
+  }, [api, target]);
 
   const saveSettings = useCallback(
     async (next: Settings) => {
@@ -183,6 +212,8 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
 
   const colourOf = useCallback(
     (f: FindingView): Rgba => {
+      // Imported results carry the colour their object asks for.
+      if (f.color) return [f.color[0], f.color[1], f.color[2], 160];
       const m = modelOf(f.model_id) ?? model;
       if (f.finding_id === null) {
         return m ? labelColour(f.label, m.labels, settings.palette as Palette) : ADDED_COLOUR;
@@ -324,20 +355,28 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     return err;
   }, [editing, decide]);
 
-  /** Writes the study's results as DICOM (SEG, SR) into `folder`, else one the reader chooses. */
-  const exportResults = useCallback(async (folder?: string): Promise<void> => {
-    if (!target) return;
-    const dir = folder ?? (await open({ directory: true, multiple: false, title: "Folder for the DICOM results (SEG, SR)" }));
-    if (typeof dir !== "string") return;
-    const r = await api.exportResults(target.series, dir);
-    if (r.status === "error") {
-      setError(message(r.error));
-      return;
-    }
-    setError(null);
-    const notes = r.data.notes.length ? ` ${r.data.notes.join(" ")}` : "";
-    setExported(`Wrote ${r.data.objects.length} DICOM object(s) to ${r.data.folder}: ${r.data.objects.map((o) => o.kind).join(", ")}.${notes}`);
-  }, [api, target]);
+  /**
+   * Writes the study's results as DICOM (SEG, SR) into `folder`, else one the reader chooses.
+   * Returns what was written, or the error.
+   */
+  const exportResults = useCallback(
+    async (folder?: string): Promise<string> => {
+      if (!target) return "no series is open";
+      const dir = folder ?? (await open({ directory: true, multiple: false, title: "Folder for the DICOM results (SEG, SR)" }));
+      if (typeof dir !== "string") return "no folder chosen";
+      const r = await api.exportResults(target.series, dir);
+      if (r.status === "error") {
+        setError(message(r.error));
+        return message(r.error);
+      }
+      setError(null);
+      const notes = r.data.notes.length ? ` ${r.data.notes.join(" ")}` : "";
+      const done = `Wrote ${r.data.objects.length} DICOM object(s) to ${r.data.folder}: ${r.data.objects.map((o) => o.kind).join(", ")}.${notes}`;
+      setExported(done);
+      return done;
+    },
+    [api, target],
+  );
 
   const signOff = useCallback(
     async (impression: string): Promise<string | null> => {
@@ -481,6 +520,8 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     signOff,
     exportResults,
     exported,
+    imported,
+    reviewImported,
     recordImpression,
     reveal,
     overlay,
