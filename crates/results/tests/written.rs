@@ -649,3 +649,88 @@ fn a_radiograph_without_patient_geometry_gets_a_valid_seg_and_sr_and_no_invented
     .expect_err("no geometry");
     assert!(e.to_string().contains("no patient geometry"), "{e}");
 }
+
+#[test]
+fn overlapping_fractional_and_label_map_segs_made_by_highdicom_read_to_the_same_masks() {
+    use dokuei_results::read::{place, read_seg};
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let source_dir = tmp.path().join("ct");
+    // 63 × 71: 1-bit frames do not start on byte boundaries.
+    SyntheticCt {
+        slices: 30,
+        rows: 63,
+        columns: 71,
+        ..SyntheticCt::default()
+    }
+    .write(&source_dir)
+    .expect("synthetic CT");
+    let out = tmp.path().join("variants");
+    let run = Command::new(testdata::reference_python())
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../scripts/reference/results_reference.py"),
+        )
+        .arg("make-variants")
+        .arg(&source_dir)
+        .arg(&out)
+        .output()
+        .expect("the reference venv is missing: run `bash scripts/setup.sh --test`");
+    assert!(
+        run.status.success(),
+        "highdicom: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(out.join("expected.json")).expect("expected"))
+            .expect("json");
+    let idx = index(std::slice::from_ref(&source_dir));
+    let series = &idx.patients[0].studies[0].series[0];
+    let source = SourceSeries::from_stack(series, &stacks(series)[0]).expect("source");
+    let slice_of = |uid: &str| {
+        source
+            .images
+            .iter()
+            .position(|im| im.sop_instance_uid == uid)
+            .expect("source image") as u32
+    };
+    let files = expected["files"].as_object().expect("files");
+    assert_eq!(files.len(), 3);
+    for (name, numbers) in files {
+        let seg = read_seg(&out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let placed = place(&seg, &source).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let numbers: Vec<u64> = numbers
+            .as_array()
+            .expect("numbers")
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect();
+        let got: Vec<u64> = placed.iter().map(|p| u64::from(p.number)).collect();
+        assert_eq!(
+            got, numbers,
+            "{name}: segments (a label map's background is not one)"
+        );
+        for p in &placed {
+            let want = expected["segments"]
+                .as_array()
+                .expect("segments")
+                .iter()
+                .find(|s| s["number"].as_u64() == Some(u64::from(p.number)))
+                .expect("expected segment");
+            let mut want_mask: Vec<MaskSlice> = want["mask"]
+                .as_array()
+                .expect("mask")
+                .iter()
+                .map(|m| MaskSlice {
+                    slice: slice_of(m["sop_instance_uid"].as_str().expect("uid")),
+                    runs: serde_json::from_value(m["runs"].clone()).expect("runs"),
+                })
+                .collect();
+            want_mask.sort_by_key(|m| m.slice);
+            assert_eq!(
+                p.mask, want_mask,
+                "{name}: segment {} voxel for voxel",
+                p.number
+            );
+        }
+    }
+}
