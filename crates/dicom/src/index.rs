@@ -75,9 +75,8 @@ pub struct StudyIndex {
 /// A DICOM object that describes images rather than being one.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultObject {
-    pub source: Source,
-    pub sop_class_uid: String,
-    pub sop_instance_uid: String,
+    /// The file, its SOP identity and (for SEG and parametric maps) its pixel attributes.
+    pub instance: Instance,
     pub study_uid: String,
     pub series_uid: String,
     pub modality: String,
@@ -255,12 +254,10 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
                 }
                 if is_result_class(&h.instance.sop_class_uid) {
                     index.results.push(ResultObject {
-                        source: source.clone(),
-                        sop_class_uid: h.instance.sop_class_uid.clone(),
-                        sop_instance_uid: h.instance.sop_instance_uid.clone(),
                         study_uid: h.study.uid.clone(),
                         series_uid: h.series.uid.clone(),
                         modality: h.series.modality.clone(),
+                        instance: h.instance,
                     });
                     continue;
                 }

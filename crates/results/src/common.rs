@@ -122,6 +122,27 @@ pub(crate) fn contributing_equipment(
     }
 }
 
+/// A Source Image Sequence item of a derived frame: the source image (and frame), its spatial
+/// locations preserved, purpose "Source image for image processing operation".
+pub(crate) fn source_image_item(im: &crate::model::SourceImage) -> Ds {
+    let mut src = Ds::new();
+    src.s(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &im.sop_class_uid)
+        .s(
+            tags::REFERENCED_SOP_INSTANCE_UID,
+            VR::UI,
+            &im.sop_instance_uid,
+        );
+    if let Some(frame) = im.frame {
+        src.int_str(tags::REFERENCED_FRAME_NUMBER, i64::from(frame));
+    }
+    src.code(
+        tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+        &codes::source_image_purpose(),
+    )
+    .s(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES");
+    src
+}
+
 /// Common Instance Reference Module: the source series and the images in `indices`.
 pub(crate) fn referenced_series(ds: &mut Ds, source: &SourceSeries, indices: &[usize]) {
     let mut instances = Vec::new();

@@ -6,7 +6,7 @@ use dicom_core::value::PrimitiveValue;
 use dicom_dictionary_std::tags;
 use dicom_object::{FileDicomObject, InMemDicomObject};
 
-use crate::codes::{self, Code, dcm, sct};
+use crate::codes::{Code, dcm, sct};
 use crate::common::{self, ResultsError};
 use crate::ds::Ds;
 use crate::model::{Algorithm, ObjectIdentity, SourceSeries, StudyContext, Writer};
@@ -205,21 +205,7 @@ pub fn write_parametric_map(
 
     let mut per_frame = Vec::with_capacity(n);
     for (i, im) in source.images.iter().enumerate() {
-        let mut src = Ds::new();
-        src.s(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &im.sop_class_uid)
-            .s(
-                tags::REFERENCED_SOP_INSTANCE_UID,
-                VR::UI,
-                &im.sop_instance_uid,
-            );
-        if let Some(frame) = im.frame {
-            src.int_str(tags::REFERENCED_FRAME_NUMBER, i64::from(frame));
-        }
-        src.s(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES")
-            .code(
-                tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
-                &codes::source_image_purpose(),
-            );
+        let src = common::source_image_item(im);
         let mut derivation = Ds::new();
         derivation.seq(tags::SOURCE_IMAGE_SEQUENCE, vec![src]).code(
             tags::DERIVATION_CODE_SEQUENCE,

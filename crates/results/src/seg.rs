@@ -246,21 +246,7 @@ pub fn write_seg(
     for &(segment, i, _) in &frames {
         let im = &source.images[i];
         let mut item = Ds::new();
-        let mut src = Ds::new();
-        src.s(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &im.sop_class_uid)
-            .s(
-                tags::REFERENCED_SOP_INSTANCE_UID,
-                VR::UI,
-                &im.sop_instance_uid,
-            );
-        if let Some(frame) = im.frame {
-            src.int_str(tags::REFERENCED_FRAME_NUMBER, i64::from(frame));
-        }
-        src.code(
-            tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
-            &codes::source_image_purpose(),
-        )
-        .s(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES");
+        let src = common::source_image_item(im);
         let mut derivation = Ds::new();
         derivation
             .code(

@@ -259,39 +259,30 @@ fn volumetric_group(
     source: &SourceSeries,
     extra: Vec<Item>,
 ) -> Item {
-    let mut children = tracking(f);
-    children.extend(finding_items(f));
-    children.push(Item::image(
-        "CONTAINS",
-        Some(&dcm("121191", "Referenced Segment")),
-        SEGMENTATION_STORAGE,
-        seg_uid,
-        Some(segment),
-    ));
-    children.push(Item::uidref(
-        "CONTAINS",
-        &dcm("121232", "Source series for segmentation"),
-        &source.series_uid,
-    ));
-    children.extend(site_item(f));
+    let region = vec![
+        Item::image(
+            "CONTAINS",
+            Some(&dcm("121191", "Referenced Segment")),
+            SEGMENTATION_STORAGE,
+            seg_uid,
+            Some(segment),
+        ),
+        Item::uidref(
+            "CONTAINS",
+            &dcm("121232", "Source series for segmentation"),
+            &source.series_uid,
+        ),
+    ];
+    let mut measurements = Vec::new();
     if f.mask.len() > 1 || f.volume_mm3 > 0.0 {
-        children.push(Item::num(&sct("118565006", "Volume"), f.volume_mm3, &mm3()));
+        measurements.push(Item::num(&sct("118565006", "Volume"), f.volume_mm3, &mm3()));
     }
-    children.push(Item::num(
+    measurements.push(Item::num(
         &sct("81827009", "Diameter"),
         f.longest_diameter_mm,
         &mm(),
     ));
-    if let Some(p) = f.probability {
-        children.push(Item::num(&private("PROBABILITY"), p, &no_units()));
-    }
-    children.extend(extra);
-    Item::container(
-        "CONTAINS",
-        &dcm("125007", "Measurement Group"),
-        Some("1411"),
-    )
-    .with(children)
+    group(f, "1411", region, measurements, extra)
 }
 
 /// TID 1410: the finding's bounding box on its key slice, as a closed polyline.
@@ -329,37 +320,32 @@ fn planar_group(f: &ResultFinding, source: &SourceSeries, extra: Vec<Item>) -> O
         selected.ds.seq(tags::REFERENCED_SOP_SEQUENCE, vec![r]);
     }
     region.children.push(selected);
-    let mut children = tracking(f);
-    children.extend(finding_items(f));
-    children.push(region);
-    children.extend(site_item(f));
+    let mut measurements = Vec::new();
     if f.area_mm2 > 0.0 {
-        children.push(Item::num(&sct("42798000", "Area"), f.area_mm2, &mm2()));
+        measurements.push(Item::num(&sct("42798000", "Area"), f.area_mm2, &mm2()));
     }
-    children.push(Item::num(
+    measurements.push(Item::num(
         &sct("103339001", "Long axis"),
         f.longest_diameter_mm,
         &mm(),
     ));
-    if let Some(p) = f.probability {
-        children.push(Item::num(&private("PROBABILITY"), p, &no_units()));
-    }
-    children.extend(extra);
-    Some(
-        Item::container(
-            "CONTAINS",
-            &dcm("125007", "Measurement Group"),
-            Some("1410"),
-        )
-        .with(children),
-    )
+    Some(group(f, "1410", vec![region], measurements, extra))
 }
 
-/// TID 1501: a finding without a region of its own (a whole-image classification, or a verdict).
-fn qualitative_group(f: &ResultFinding, extra: Vec<Item>) -> Item {
+/// A measurement group of template `template`: the finding's tracking identifiers and codes,
+/// then `region` items, its site, `measurements`, the model's probability and `extra` items.
+fn group(
+    f: &ResultFinding,
+    template: &str,
+    region: Vec<Item>,
+    measurements: Vec<Item>,
+    extra: Vec<Item>,
+) -> Item {
     let mut children = tracking(f);
     children.extend(finding_items(f));
+    children.extend(region);
     children.extend(site_item(f));
+    children.extend(measurements);
     if let Some(p) = f.probability {
         children.push(Item::num(&private("PROBABILITY"), p, &no_units()));
     }
@@ -367,9 +353,14 @@ fn qualitative_group(f: &ResultFinding, extra: Vec<Item>) -> Item {
     Item::container(
         "CONTAINS",
         &dcm("125007", "Measurement Group"),
-        Some("1501"),
+        Some(template),
     )
     .with(children)
+}
+
+/// TID 1501: a finding without a region of its own (a whole-image classification, or a verdict).
+fn qualitative_group(f: &ResultFinding, extra: Vec<Item>) -> Item {
+    group(f, "1501", vec![], vec![], extra)
 }
 
 /// Where a finding's region is: segment `segment_number` of the SEG `sop_instance_uid`.

@@ -677,19 +677,20 @@ pub fn import_results(index: &StudyIndex) -> ImportedResults {
     let mut segs = Vec::new();
     let mut reports = Vec::new();
     for r in &index.results {
-        let Source::File { path } = &r.source else {
+        let Source::File { path } = &r.instance.source else {
             out.problems.push(format!(
                 "{}: results inside archives are not read yet",
-                r.source
+                r.instance.source
             ));
             continue;
         };
-        if r.sop_class_uid.starts_with("1.2.840.10008.5.1.4.1.1.66.") {
+        let class = &r.instance.sop_class_uid;
+        if class.starts_with("1.2.840.10008.5.1.4.1.1.66.") {
             match read_seg(path) {
                 Ok(s) => segs.push(s),
                 Err(e) => out.problems.push(e.to_string()),
             }
-        } else if r.sop_class_uid.starts_with("1.2.840.10008.5.1.4.1.1.88.") {
+        } else if class.starts_with("1.2.840.10008.5.1.4.1.1.88.") {
             // Only TID 1500 reports are read; other SRs are not results of this kind.
             if let Ok(rep) = read_tid1500(path) {
                 reports.push(rep);
