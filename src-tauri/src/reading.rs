@@ -348,6 +348,7 @@ fn run_analysis(
             l,
             &identity,
             &s.uid,
+            &reading::StackIdentity::of(s, study.stack(series, stack)?, stack as usize),
             &model.reference(),
             &analysis.findings,
             &started_at,

@@ -20,8 +20,8 @@ pub use records::{
     ReadingEventKind, RejectReason, Role, SignOffRecord, StudyRecord,
 };
 pub use review::{
-    AnalysisRow, DecisionRow, ExportRow, FindingRow, ImportRow, ReaderRow, ReadingEventRow,
-    SignOffRow, StudyRows,
+    AnalysisRow, AnalysisSourceRow, DecisionRow, ExportRow, FindingRow, ImportRow, ReaderRow,
+    ReadingEventRow, SignOffRow, StudyRows,
 };
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use stats::{Agreement, Stats};

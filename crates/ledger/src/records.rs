@@ -356,6 +356,24 @@ impl Ledger {
         self.append("exported_objects", &cols)
     }
 
+    /// Which stack of its series analysis `analysis_id` ran on: its index, image count and the
+    /// SHA-256 of its images' SOP Instance UIDs and frame numbers in display order.
+    pub fn record_analysis_source(
+        &self,
+        analysis_id: i64,
+        stack_index: i64,
+        frames: i64,
+        images_sha256: &str,
+    ) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            ("analysis_id", Value::Integer(analysis_id)),
+            ("stack_index", Value::Integer(stack_index)),
+            ("frames", Value::Integer(frames)),
+            ("images_sha256", text(images_sha256)),
+        ]);
+        self.append("analysis_sources", &cols)
+    }
+
     pub fn record_import(&self, i: &ImportRecord) -> Result<i64, LedgerError> {
         let cols = self.stamped(vec![
             ("analysis_id", Value::Integer(i.analysis_id)),

@@ -98,6 +98,14 @@ pub struct ImportRow {
     pub recorded_at: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisSourceRow {
+    pub analysis_id: i64,
+    pub stack_index: i64,
+    pub frames: i64,
+    pub images_sha256: String,
+}
+
 /// Everything recorded about one study, each list in the order it was recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StudyRows {
@@ -108,6 +116,7 @@ pub struct StudyRows {
     pub events: Vec<ReadingEventRow>,
     pub exports: Vec<ExportRow>,
     pub imports: Vec<ImportRow>,
+    pub sources: Vec<AnalysisSourceRow>,
 }
 
 impl Ledger {
@@ -255,6 +264,20 @@ impl Ledger {
                 })
             },
         )?;
+        let sources = self.rows(
+            "SELECT s.analysis_id, s.stack_index, s.frames, s.images_sha256
+             FROM analysis_sources s JOIN analyses a ON a.id = s.analysis_id
+             WHERE a.study_id = ?1 ORDER BY s.id",
+            [study_id],
+            |r| {
+                Ok(AnalysisSourceRow {
+                    analysis_id: r.get(0)?,
+                    stack_index: r.get(1)?,
+                    frames: r.get(2)?,
+                    images_sha256: r.get(3)?,
+                })
+            },
+        )?;
         Ok(StudyRows {
             analyses,
             findings,
@@ -263,6 +286,7 @@ impl Ledger {
             events,
             exports,
             imports,
+            sources,
         })
     }
 

@@ -13,6 +13,7 @@ pub const RECORD_TABLES: &[&str] = &[
     "reading_events",
     "exported_objects",
     "imported_analyses",
+    "analysis_sources",
 ];
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
@@ -142,7 +143,8 @@ CREATE TABLE reading_events (
 
 /// Version 3: every DICOM object exported (SEG, SR), with the analysis or sign-off it came from;
 /// and, for results read from other tools' objects, who produced them (the analysis row then has
-/// no model SHA-256: `execution_provider` is `imported`).
+/// no model SHA-256: `execution_provider` is `imported`); and which stack of its series an
+/// analysis ran on (its images, hashed), so that results are written on the images analysed.
 const V3: &str = r#"
 CREATE TABLE exported_objects (
     id                  INTEGER PRIMARY KEY,
@@ -160,6 +162,18 @@ CREATE TABLE exported_objects (
     utc_offset_minutes  INTEGER NOT NULL,
     app_version         TEXT NOT NULL,
     CHECK ((analysis_id IS NULL) <> (sign_off_id IS NULL))
+) STRICT;
+
+CREATE TABLE analysis_sources (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    analysis_id        INTEGER NOT NULL UNIQUE REFERENCES analyses(id),
+    stack_index        INTEGER NOT NULL,
+    frames             INTEGER NOT NULL,
+    images_sha256      TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
 ) STRICT;
 
 CREATE TABLE imported_analyses (

@@ -402,13 +402,41 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Records a finished analysis and its findings (shown to the reader now) and returns the
-/// study's review. Called only once an analysis has completed: a cancelled or failed analysis
-/// leaves nothing in the ledger.
+/// Which stack of a series an analysis ran on: its index, image count and a SHA-256 of its
+/// images (SOP Instance UID and frame, in display order), so that results are later written on
+/// exactly these images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackIdentity {
+    pub index: usize,
+    pub frames: usize,
+    pub sha256: String,
+}
+
+impl StackIdentity {
+    pub fn of(series: &Series, stack: &Stack, index: usize) -> StackIdentity {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for f in &stack.frames {
+            h.update(series.instances[f.instance].sop_instance_uid.as_bytes());
+            h.update(format!("\0{}\n", f.frame).as_bytes());
+        }
+        StackIdentity {
+            index,
+            frames: stack.frames.len(),
+            sha256: hex_lower(&h.finalize()),
+        }
+    }
+}
+
+/// Records a finished analysis of `stack` and its findings (shown to the reader now) and returns
+/// the study's review. Called only once an analysis has completed: a cancelled or failed
+/// analysis leaves nothing in the ledger.
+#[allow(clippy::too_many_arguments)]
 pub fn record_analysis(
     ledger: &Ledger,
     study: &StudyIdentity,
     series_uid: &str,
+    stack: &StackIdentity,
     model: &ModelRef,
     findings: &[Finding],
     started_at: &str,
@@ -429,6 +457,12 @@ pub fn record_analysis(
         started_at: started_at.to_owned(),
         finished_at: finished_at.to_owned(),
     })?;
+    ledger.record_analysis_source(
+        analysis_id,
+        stack.index as i64,
+        stack.frames as i64,
+        &stack.sha256,
+    )?;
     let shown_at = dokuei_ledger::records::now_utc();
     for f in findings {
         record_finding(ledger, analysis_id, f, &shown_at)?;

@@ -145,6 +145,52 @@ fn result_finding(
     }
 }
 
+/// The stack of `series` analysis `analysis_id` ran on: the one whose images the ledger
+/// recorded; refused when the files opened no longer hold it unchanged. Analyses recorded
+/// before the ledger kept this (schema 2) use the series' first stack, with a note.
+fn analysed_stack(
+    series: &dokuei_dicom::Series,
+    analysis_id: i64,
+    sources: &[dokuei_ledger::AnalysisSourceRow],
+    notes: &mut Vec<String>,
+) -> Result<dokuei_dicom::stack::Stack, AppError> {
+    let all = stacks(series);
+    match sources.iter().find(|s| s.analysis_id == analysis_id) {
+        Some(src) => all
+            .into_iter()
+            .enumerate()
+            .find(|(i, st)| {
+                crate::reading::StackIdentity::of(series, st, *i).sha256 == src.images_sha256
+            })
+            .map(|(_, st)| st)
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "analysis {analysis_id} ran on stack {} ({} images) of series {}, which \
+                         the files opened no longer hold unchanged; open the analysed files",
+                        src.stack_index + 1,
+                        src.frames,
+                        series.uid
+                    ),
+                )
+            }),
+        None => {
+            notes.push(format!(
+                "analysis {analysis_id} was recorded without its stack: its findings are \
+                 written on the first stack of series {}",
+                series.uid
+            ));
+            all.into_iter().next().ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::NotFound,
+                    format!("series {} has no images", series.uid),
+                )
+            })
+        }
+    }
+}
+
 fn reason_code(r: Option<RejectReason>) -> &'static str {
     match r {
         Some(RejectReason::AnatomicalStructure) => "REJ-ANATOMY",
@@ -295,12 +341,7 @@ pub fn export_results(
                     ),
                 )
             })?;
-        let stack = stacks(series).into_iter().next().ok_or_else(|| {
-            AppError::new(
-                ErrorCode::NotFound,
-                format!("series {} has no images", a.series_uid),
-            )
-        })?;
+        let stack = analysed_stack(series, a.id, &rows.sources, &mut notes)?;
         let source = SourceSeries::from_stack(series, &stack)
             .map_err(|e| AppError::new(ErrorCode::DicomUnreadable, e.to_string()))?;
         let sha = a.model_sha256.to_ascii_lowercase();

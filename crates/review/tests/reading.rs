@@ -13,8 +13,9 @@ use dokuei_review::dicom::synth::SyntheticCt;
 use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
 use dokuei_review::ledger::{Action, Ledger, RejectReason, Role};
 use dokuei_review::reading::{
-    DecisionContext, DecisionInput, MaskSlice, StudyIdentity, add_reader, decide, list_models,
-    record_analysis, record_impression, reveal, review, sign_off, slice_geometry, study_identity,
+    DecisionContext, DecisionInput, MaskSlice, StackIdentity, StudyIdentity, add_reader, decide,
+    list_models, record_analysis, record_impression, reveal, review, sign_off, slice_geometry,
+    study_identity,
 };
 use dokuei_review::viewer::OpenStudy;
 
@@ -130,6 +131,7 @@ fn record(f: &Fixture, findings: &[Finding]) -> dokuei_review::reading::StudyRev
         &f.ledger,
         &f.identity,
         &series_uid,
+        &StackIdentity::of(f.study.series(0).unwrap(), f.study.stack(0, 0).unwrap(), 0),
         &model(),
         findings,
         "2026-11-22T08:00:00.000Z",

@@ -14,8 +14,8 @@ use dokuei_review::dicom::synth::{Sphere, SyntheticCt};
 use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
 use dokuei_review::ledger::{Action, Ledger, RejectReason, Role};
 use dokuei_review::reading::{
-    DecisionContext, DecisionInput, MaskSlice, add_reader, decide, record_analysis, review,
-    sign_off, slice_geometry, study_identity,
+    DecisionContext, DecisionInput, MaskSlice, StackIdentity, add_reader, decide, record_analysis,
+    review, sign_off, slice_geometry, study_identity,
 };
 use dokuei_review::results::export_results;
 use dokuei_review::viewer::OpenStudy;
@@ -120,6 +120,7 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
         &ledger,
         &identity,
         &series.uid,
+        &StackIdentity::of(series, stack, 0),
         &model(),
         &findings,
         "2026-12-01T08:00:00.000Z",
@@ -432,4 +433,85 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
     let again = dokuei_review::reading::record_imported(&ledger, &identity, &imported).unwrap();
     assert_eq!(again.findings.len(), segments.len());
     assert!(ledger.verify().unwrap().is_intact());
+}
+
+#[test]
+fn results_are_written_only_on_the_images_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source_dir = dir.path().join("ct");
+    let ct = SyntheticCt {
+        slices: 8,
+        rows: ROWS,
+        columns: COLUMNS,
+        spheres: vec![Sphere {
+            center: [0.0, 0.0, 8.0],
+            radius: 3.0,
+            hu: 40.0,
+        }],
+        ..SyntheticCt::default()
+    };
+    let files = ct.write(&source_dir).unwrap();
+    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let (series, stack) = (study.series(0).unwrap(), study.stack(0, 0).unwrap());
+    let identity = study_identity(&study.index, &series.uid).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
+        .map(|i| slice_geometry(series, stack, i))
+        .collect();
+    let finding = Finding {
+        label: "nodule".into(),
+        score: 0.9,
+        geometry: describe(
+            &ball(&ct, &ct.spheres[0]),
+            ROWS.into(),
+            COLUMNS.into(),
+            &geometry,
+            2.5,
+        ),
+        model: model(),
+        series_uid: series.uid.clone(),
+        instance_uids: Vec::new(),
+        image_score: None,
+    };
+    record_analysis(
+        &ledger,
+        &identity,
+        &series.uid,
+        &StackIdentity::of(series, stack, 0),
+        &model(),
+        &[finding],
+        "2026-12-01T08:00:00.000Z",
+        "2026-12-01T08:00:02.000Z",
+    )
+    .unwrap();
+    // The same study opened again without its last slice: the stack analysed is not there.
+    std::fs::remove_file(files.last().unwrap()).unwrap();
+    let reopened = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let e = export_results(
+        &ledger,
+        &reopened.index,
+        &identity.study_uid,
+        &[models_dir()],
+        &Default::default(),
+        &dir.path().join("out"),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, dokuei_review::ErrorCode::NotFound);
+    assert!(
+        e.message.contains("no longer hold unchanged"),
+        "{}",
+        e.message
+    );
+    // With the files as analysed (written again), the export goes through.
+    ct.write(&source_dir).unwrap();
+    let restored = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let ok = export_results(
+        &ledger,
+        &restored.index,
+        &identity.study_uid,
+        &[models_dir()],
+        &Default::default(),
+        &dir.path().join("out2"),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
 }
