@@ -336,7 +336,9 @@ export type ErrorCode =
  */
 "not_allowed" | 
 /**  The study has been signed off and can no longer be changed. */
-"read_only";
+"read_only" | 
+/**  A PACS node could not be reached, refused the association, or failed the exchange. */
+"node_failed";
 
 /**  An execution provider Dokuei knows how to ask for, in the order it prefers them. */
 export type ExecutionProviderKind = "CUDA" | "TensorRT" | "DirectML" | "CoreML" | "CPU";

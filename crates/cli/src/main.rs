@@ -6,6 +6,7 @@ mod bench;
 mod bench_results;
 mod info;
 mod ledger;
+mod pacs;
 mod results;
 
 use std::path::PathBuf;
@@ -89,6 +90,11 @@ enum Command {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
     },
+    /// Talk to a PACS node (so far: C-ECHO).
+    Pacs {
+        #[command(subcommand)]
+        command: pacs::PacsCommand,
+    },
     /// DICOM results: export SEG and SR TID 1500, read other tools' results.
     Results {
         #[command(subcommand)]
@@ -160,6 +166,7 @@ fn main() -> ExitCode {
         } => analyse::run(&paths, &model, series, stack, threads, json.as_deref()),
         Command::Ledger { ledger, command } => ledger::run(ledger, command),
         Command::Results { command } => results::run(command),
+        Command::Pacs { command } => pacs::run(command),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt {
             dir,

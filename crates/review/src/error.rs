@@ -49,6 +49,8 @@ pub enum ErrorCode {
     NotAllowed,
     /// The study has been signed off and can no longer be changed.
     ReadOnly,
+    /// A PACS node could not be reached, refused the association, or failed the exchange.
+    NodeFailed,
 }
 
 impl ErrorCode {
@@ -75,6 +77,7 @@ impl ErrorCode {
             Self::Cancelled => "cancelled",
             Self::NotAllowed => "not_allowed",
             Self::ReadOnly => "read_only",
+            Self::NodeFailed => "node_failed",
         }
     }
 
@@ -97,6 +100,7 @@ impl ErrorCode {
             | Self::ModelNotApplicable => 9,
             Self::Cancelled => 130,
             Self::NotAllowed | Self::ReadOnly => 10,
+            Self::NodeFailed => 11,
         }
     }
 }
@@ -115,6 +119,12 @@ impl AppError {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<dokuei_net::NetError> for AppError {
+    fn from(e: dokuei_net::NetError) -> Self {
+        AppError::new(ErrorCode::NodeFailed, e.to_string())
     }
 }
 
