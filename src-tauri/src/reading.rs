@@ -13,7 +13,7 @@ use dokuei_review::ledger::{DecisionFilter, ExportedDecision, Format, Identifier
 use dokuei_review::reading::{
     self, DecisionContext, DecisionInput, ModelSummary, Reader, StudyIdentity, StudyReview,
 };
-use dokuei_review::{AppError, ErrorCode};
+use dokuei_review::{AppError, ErrorCode, results};
 use serde::{Deserialize, Serialize};
 use tauri::Manager;
 use tauri::ipc::Channel;
@@ -139,21 +139,27 @@ pub async fn create_reader(
     state.with_ledger(|l| reading::add_reader(l, &display_name, role))
 }
 
-/// The models on offer, each with its integrity check and model card.
-#[tauri::command]
-#[specta::specta]
-pub async fn models(app: tauri::AppHandle) -> Result<Vec<ModelSummary>, AppError> {
-    let configured: Vec<PathBuf> = read_settings(&app)
+/// Where models are looked for: the user's configured folders and the defaults.
+fn model_roots(app: &tauri::AppHandle) -> Vec<PathBuf> {
+    let configured: Vec<PathBuf> = read_settings(app)
         .model_folders
         .iter()
         .map(PathBuf::from)
         .collect();
+    reading::model_roots(&configured)
+}
+
+/// The models on offer, each with its integrity check and model card.
+#[tauri::command]
+#[specta::specta]
+pub async fn models(app: tauri::AppHandle) -> Result<Vec<ModelSummary>, AppError> {
+    let roots = model_roots(&app);
     tauri::async_runtime::spawn_blocking(move || {
         let provider = match dokuei_review::onnx_runtime_info() {
             Ok(info) => info.preferred_provider.name().to_owned(),
             Err(_) => "unavailable (ONNX Runtime not loaded)".to_owned(),
         };
-        let mut list = reading::list_models(&reading::model_roots(&configured));
+        let mut list = reading::list_models(&roots);
         for m in &mut list {
             m.execution_provider = provider.clone();
         }
@@ -487,25 +493,14 @@ pub async fn export_results(
     state: tauri::State<'_, Reading>,
     series: u32,
     folder: String,
-) -> Result<dokuei_review::results::ResultsExport, AppError> {
-    let configured: Vec<PathBuf> = read_settings(&app)
-        .model_folders
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    let (_, study) = viewer.current()?;
+) -> Result<results::ResultsExport, AppError> {
+    let (roots, (_, study)) = (model_roots(&app), viewer.current()?);
     // The heatmaps of this session's analyses (the ledger does not keep maps).
-    let heatmaps = state.maps.lock().map(|m| m.clone()).unwrap_or_default();
-    with_series(&viewer, series, 0, |identity, _| {
+    let maps = state.maps.lock().map(|m| m.clone()).unwrap_or_default();
+    with_series(&viewer, series, 0, |id, _| {
         state.with_ledger(|l| {
-            dokuei_review::results::export_results(
-                l,
-                &study.index,
-                &identity.study_uid,
-                &reading::model_roots(&configured),
-                &heatmaps,
-                std::path::Path::new(&folder),
-            )
+            let out = std::path::Path::new(&folder);
+            results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
         })
     })
 }
@@ -516,9 +511,9 @@ pub async fn export_results(
 #[specta::specta]
 pub async fn imported_results(
     viewer: tauri::State<'_, Viewer>,
-) -> Result<dokuei_review::results::ImportedResults, AppError> {
+) -> Result<results::ImportedResults, AppError> {
     let (_, study) = viewer.current()?;
-    Ok(dokuei_review::results::import_results(&study.index))
+    Ok(results::import_results(&study.index))
 }
 
 /// Records the imported results of `series`' study in the ledger (once per SEG), so that they
@@ -531,19 +526,8 @@ pub async fn review_imported_results(
     series: u32,
 ) -> Result<StudyReview, AppError> {
     let (_, study) = viewer.current()?;
-    let mut imported = dokuei_review::results::import_results(&study.index);
     with_series(&viewer, series, 0, |identity, _| {
-        let in_study: std::collections::HashSet<&str> = study
-            .index
-            .patients
-            .iter()
-            .flat_map(|p| &p.studies)
-            .filter(|s| s.uid == identity.study_uid)
-            .flat_map(|s| s.series.iter().map(|x| x.uid.as_str()))
-            .collect();
-        imported
-            .findings
-            .retain(|f| in_study.contains(f.series_uid.as_str()));
+        let imported = results::import_results_of_study(&study.index, &identity.study_uid);
         state.with_ledger(|l| reading::record_imported(l, identity, &imported))
     })
 }

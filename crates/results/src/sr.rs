@@ -24,7 +24,6 @@ pub const COMPREHENSIVE_3D_SR: &str = "1.2.840.10008.5.1.4.1.1.88.34";
 /// One content item of the SR tree.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
-    relationship: &'static str,
     ds: Ds,
     children: Vec<Item>,
 }
@@ -36,7 +35,6 @@ impl Item {
             .s(tags::VALUE_TYPE, VR::CS, value_type)
             .code(tags::CONCEPT_NAME_CODE_SEQUENCE, name);
         Item {
-            relationship,
             ds,
             children: Vec::new(),
         }
@@ -110,7 +108,6 @@ impl Item {
         }
         ds.seq(tags::REFERENCED_SOP_SEQUENCE, vec![r]);
         Item {
-            relationship,
             ds,
             children: Vec::new(),
         }
@@ -123,7 +120,6 @@ impl Item {
 
     /// The item as a data set, with its children in a Content Sequence.
     fn into_ds(self) -> Ds {
-        let _ = self.relationship;
         let mut ds = self.ds;
         if !self.children.is_empty() {
             let children = self.children.into_iter().map(Item::into_ds).collect();

@@ -398,7 +398,7 @@ fn mask_sha256(mask: &[MaskSlice]) -> String {
     hex_lower(&sha2::Sha256::digest(&json))
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

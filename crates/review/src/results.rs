@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, ErrorCode};
-use crate::reading::{FindingView, Geometry, review};
+use crate::reading::{FindingView, Geometry, hex_lower, review};
 use dokuei_ledger::{Action, RejectReason};
 
 /// One object an export wrote.
@@ -202,7 +202,7 @@ fn reason_code(r: Option<RejectReason>) -> &'static str {
 }
 
 /// Writes `obj` to `dir/name` through a temporary file (a full disk leaves no half object) and
-/// returns the path and the file's SHA-256.
+/// returns the path and the file's SHA-256 (of the bytes encoded once, in memory).
 fn write_object(
     obj: &FileDicomObject<InMemDicomObject>,
     dir: &Path,
@@ -217,14 +217,11 @@ fn write_object(
             format!("cannot write {}: {e}", path.display()),
         )
     };
-    obj.write_to_file(&tmp).map_err(|e| fail(&e))?;
-    let bytes = std::fs::read(&tmp).map_err(|e| fail(&e))?;
+    let mut bytes = Vec::new();
+    obj.write_all(&mut bytes).map_err(|e| fail(&e))?;
+    std::fs::write(&tmp, &bytes).map_err(|e| fail(&e))?;
     std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
-    Ok((path, hex(&Sha256::digest(&bytes))))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    Ok((path, hex_lower(&Sha256::digest(&bytes))))
 }
 
 fn times(iso: &str) -> (String, String) {
@@ -280,7 +277,7 @@ pub fn export_results(
     let key = crate::ledger::export_key(ledger.path())?;
     let writer = Writer {
         software_version: format!("Dokuei {}", env!("CARGO_PKG_VERSION")),
-        device_serial: hex(&Sha256::digest(&key)[..8]),
+        device_serial: hex_lower(&Sha256::digest(&key)[..8]),
     };
     let destination = out.display().to_string();
     let mut objects = Vec::new();
@@ -540,7 +537,7 @@ pub fn export_results(
                 match d.action {
                     Action::Edit => {
                         let g = d.geometry.as_ref().unwrap_or(&view.geometry);
-                        let mut edited = result_finding(
+                        let edited = result_finding(
                             g,
                             rf.coding.clone(),
                             rf.tracking_id.clone(),
@@ -548,7 +545,6 @@ pub fn export_results(
                             Origin::SemiAutomatic(an.algorithm.clone()),
                             None,
                         );
-                        edited.coding = rf.coding.clone();
                         reader_findings.push(edited);
                         verdicts.push((
                             rf.clone(),
@@ -707,6 +703,22 @@ pub struct ImportedResults {
     pub findings: Vec<ImportedFinding>,
     pub problems: Vec<String>,
     pub notes: Vec<String>,
+}
+
+/// [`import_results`], keeping only the findings on series of study `study_uid`.
+pub fn import_results_of_study(index: &StudyIndex, study_uid: &str) -> ImportedResults {
+    let mut imported = import_results(index);
+    let in_study: std::collections::HashSet<&str> = index
+        .patients
+        .iter()
+        .flat_map(|p| &p.studies)
+        .filter(|s| s.uid == study_uid)
+        .flat_map(|s| s.series.iter().map(|x| x.uid.as_str()))
+        .collect();
+    imported
+        .findings
+        .retain(|f| in_study.contains(f.series_uid.as_str()));
+    imported
 }
 
 /// Reads every SEG and TID 1500 SR the study index found (its `results`) and places the SEGs'
