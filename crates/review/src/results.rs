@@ -326,6 +326,16 @@ pub fn export_results(
     }
     let mut analysed: Vec<Analysed> = Vec::new();
     for (n, a) in rv.analyses.iter().enumerate() {
+        // Results read from another tool's objects are that tool's: not written again as
+        // Dokuei's AI results.
+        if a.imported_from.is_some() {
+            notes.push(format!(
+                "analysis {} holds imported results ({}); they are not exported again, and \
+                 verdicts on them are not in the assessment SR yet",
+                a.id, a.model_id
+            ));
+            continue;
+        }
         let series = index
             .series()
             .find(|s| s.uid == a.series_uid)

@@ -433,6 +433,22 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
     let again = dokuei_review::reading::record_imported(&ledger, &identity, &imported).unwrap();
     assert_eq!(again.findings.len(), segments.len());
     assert!(ledger.verify().unwrap().is_intact());
+    // Exporting the study does not write the other tool's results again as Dokuei's.
+    let export = export_results(
+        &ledger,
+        &study.index,
+        &identity.study_uid,
+        &[models_dir()],
+        &Default::default(),
+        &dir.path().join("out"),
+    )
+    .unwrap();
+    assert!(export.objects.is_empty(), "{:?}", export.objects);
+    assert!(
+        export.notes.iter().any(|n| n.contains("imported results")),
+        "{:?}",
+        export.notes
+    );
 }
 
 #[test]
