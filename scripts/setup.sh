@@ -25,7 +25,10 @@ run_packages=(
   python3 python3-venv python3-pip unzip
 )
 # pixelmed-apps + a JRE: PixelMed's DicomSRValidator checks written SRs against TID 1500.
-test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk dcm2niix time pixelmed-apps default-jre-headless)
+# orthanc + orthanc-dicomweb: a real PACS (DIMSE and DICOMweb) for crates/net's tests, started on
+# loopback from a temporary configuration by the tests themselves (its Debian service is not used).
+test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk dcm2niix time pixelmed-apps default-jre-headless
+  orthanc orthanc-dicomweb)
 
 packages=("${run_packages[@]}")
 [ $for_tests = 1 ] && packages+=("${test_packages[@]}")

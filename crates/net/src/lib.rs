@@ -1,6 +1,28 @@
-//! PACS connections. So far: a DIMSE peer (AE titles, host, port) and C-ECHO over dicom-rs's
-//! `dicom-ul` (associations and PDUs); the DIMSE command set is built on dicom-object, as
-//! dicom-rs's own tools do. Errors name the node and the cause.
+//! PACS connections: DIMSE peers (C-ECHO, C-FIND, C-GET, C-MOVE, C-STORE as SCU, and a C-STORE
+//! SCP that is off unless started) over dicom-rs's `dicom-ul` (associations and PDUs), with the
+//! DIMSE command sets built on dicom-object, as dicom-rs's own tools do. Errors name the node and
+//! the cause.
+
+mod dimse;
+mod instance;
+mod query;
+mod scp;
+mod scu;
+pub mod sop;
+
+pub use dimse::describe_status;
+pub use instance::StoredInstance;
+pub use query::{Level, Query, QueryRow};
+pub use scp::{Received, Receiver, ReceiverConfig};
+pub use scu::{
+    Progress, RetrieveReport, RetrieveRequest, SendOutcome, SeriesOutcome, Timing, find, get,
+    move_to, store,
+};
+
+/// Dokuei's implementation class UID and version name, in the files it writes.
+pub(crate) use dokuei_results::common::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+/// The largest PDU Dokuei takes (the peer splits its data sets to fit).
+pub(crate) const MAX_PDU_LENGTH: u32 = 262_144;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +52,22 @@ impl DimseNode {
     fn address(&self) -> String {
         format!("{}@{}:{}", self.called_ae_title, self.host, self.port)
     }
+
+    pub(crate) fn association_error(&self, reason: String) -> NetError {
+        NetError::Association {
+            node: self.name.clone(),
+            address: self.address(),
+            reason,
+        }
+    }
+
+    pub(crate) fn exchange_error(&self, reason: String) -> NetError {
+        NetError::Exchange {
+            node: self.name.clone(),
+            address: self.address(),
+            reason,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +86,9 @@ pub enum NetError {
         address: String,
         reason: String,
     },
+    /// Dokuei's own listener could not start.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen { address: String, reason: String },
 }
 
 /// What a C-ECHO found.
@@ -162,7 +203,7 @@ pub fn echo(node: &DimseNode, timeout: Duration) -> Result<EchoReport, NetError>
 
 /// dicom-ul's error with its causes (e.g. "association rejected: called AE title not
 /// recognised"; "connection refused").
-fn describe(e: &dicom_ul::association::Error) -> String {
+pub(crate) fn describe(e: &dicom_ul::association::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
