@@ -125,6 +125,12 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     pub fn read(path: &Path) -> Result<Outgoing, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Outgoing::parse(path.to_path_buf(), bytes)
+    }
+
+    /// A Part 10 file's bytes (`path` names it in errors).
+    pub fn parse(path: PathBuf, bytes: Vec<u8>) -> Result<Outgoing, String> {
+        let path = path.as_path();
         if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
             return Err(format!("{} is not a DICOM Part 10 file", path.display()));
         }
@@ -151,6 +157,22 @@ impl Outgoing {
 
     pub fn data(&self) -> &[u8] {
         &self.bytes[self.data_offset..]
+    }
+
+    /// The whole file.
+    pub fn file_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The Study Instance UID in the data set.
+    pub fn study_uid(&self) -> Result<String, String> {
+        let obj = decode_data(self.data(), &self.transfer_syntax)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        obj.element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .ok_or_else(|| format!("{}: no Study Instance UID", self.path.display()))
     }
 
     /// The data set in another (uncompressed) transfer syntax.

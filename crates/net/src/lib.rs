@@ -9,6 +9,7 @@ mod query;
 mod scp;
 mod scu;
 pub mod sop;
+pub mod web;
 
 pub use dimse::describe_status;
 pub use instance::StoredInstance;

@@ -248,11 +248,7 @@ type Plan = (Vec<(String, Option<u32>)>, Vec<String>);
 
 /// The series to retrieve (all of the study's when none are named), with their sizes and the
 /// storage SOP classes they hold, asked of the node by C-FIND.
-fn plan(
-    node: &DimseNode,
-    request: &RetrieveRequest,
-    timing: &Timing,
-) -> Result<Plan, NetError> {
+fn plan(node: &DimseNode, request: &RetrieveRequest, timing: &Timing) -> Result<Plan, NetError> {
     let series = find(node, &Query::study(&request.study_uid), timing)?;
     let mut chosen: Vec<(String, Option<u32>)> = series
         .iter()

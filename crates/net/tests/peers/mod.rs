@@ -287,11 +287,12 @@ pub fn pynetdicom_qrscp(dir: &Path, port: u16, move_destinations: &[(&str, u16)]
     Peer(child)
 }
 
-/// Sends files to a peer with DCMTK `dcmsend` (which sends compressed files as they are).
+/// Sends files to a peer with DCMTK `dcmsend`, compressed files as they are (`-dn`: by default
+/// dcmsend decompresses lossless files when the peer also accepts uncompressed).
 pub fn dcmsend(called: &str, port: u16, calling: &str, files: &[PathBuf]) {
     run(
         Command::new("dcmsend")
-            .args(["-aet", calling, "-aec", called, "127.0.0.1"])
+            .args(["-dn", "-aet", calling, "-aec", called, "127.0.0.1"])
             .arg(port.to_string())
             .args(files),
         "DCMTK dcmsend",
