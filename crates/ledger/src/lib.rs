@@ -17,7 +17,7 @@ pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
     Action, AnalysisRecord, DecisionRecord, ExportKind, ExportRecord, FindingRecord, ImportRecord,
-    ReadingEventKind, RejectReason, Role, SignOffRecord, StudyRecord,
+    ReadingEventKind, RejectReason, Role, SentRecord, SignOffRecord, StudyRecord,
 };
 pub use review::{
     AnalysisRow, AnalysisSourceRow, DecisionRow, ExportRow, FindingRow, ImportRow, ReaderRow,

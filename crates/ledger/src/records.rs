@@ -118,6 +118,28 @@ pub struct ExportRecord {
     pub destination: String,
 }
 
+/// An instance sent to a PACS node, and how it fared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentRecord {
+    /// The exported object it was, when Dokuei wrote it.
+    pub exported_object_id: Option<i64>,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// SHA-256 of the file sent.
+    pub sha256: String,
+    /// The node's name, and `dimse` or `dicomweb`, and its address (AE@host:port or URL).
+    pub node: String,
+    pub protocol: String,
+    pub address: String,
+    pub stored: bool,
+    /// The DIMSE or HTTP status, when there was one.
+    pub status: Option<i64>,
+    pub detail: String,
+}
+
+/// One send of an instance: (node, stored, DIMSE or HTTP status, detail).
+pub type SendRow = (String, bool, Option<i64>, String);
+
 /// Who produced a result read from another tool's object (in place of a model SHA-256).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportRecord {
@@ -372,6 +394,45 @@ impl Ledger {
             ("images_sha256", text(images_sha256)),
         ]);
         self.append("analysis_sources", &cols)
+    }
+
+    pub fn record_sent(&self, s: &SentRecord) -> Result<i64, LedgerError> {
+        let cols = self.stamped(vec![
+            (
+                "exported_object_id",
+                s.exported_object_id.map_or(Value::Null, Value::Integer),
+            ),
+            ("sop_class_uid", text(&s.sop_class_uid)),
+            ("sop_instance_uid", text(&s.sop_instance_uid)),
+            ("sha256", text(&s.sha256)),
+            ("node", text(&s.node)),
+            ("protocol", text(&s.protocol)),
+            ("address", text(&s.address)),
+            ("stored", Value::Integer(i64::from(s.stored))),
+            ("status", s.status.map_or(Value::Null, Value::Integer)),
+            ("detail", text(&s.detail)),
+        ]);
+        self.append("sent_objects", &cols)
+    }
+
+    /// The exported object with this SOP Instance UID (the latest, if written more than once).
+    pub fn exported_object_id(&self, sop_instance_uid: &str) -> Result<Option<i64>, LedgerError> {
+        let ids = self.rows(
+            "SELECT id FROM exported_objects WHERE sop_instance_uid = ?1 ORDER BY id DESC LIMIT 1",
+            [sop_instance_uid],
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(ids.into_iter().next())
+    }
+
+    /// Every send of this instance, oldest first.
+    pub fn sends_of(&self, sop_instance_uid: &str) -> Result<Vec<SendRow>, LedgerError> {
+        self.rows(
+            "SELECT node, stored, status, detail FROM sent_objects
+             WHERE sop_instance_uid = ?1 ORDER BY id",
+            [sop_instance_uid],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? == 1, r.get(2)?, r.get(3)?)),
+        )
     }
 
     pub fn record_import(&self, i: &ImportRecord) -> Result<i64, LedgerError> {

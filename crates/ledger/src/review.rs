@@ -290,7 +290,7 @@ impl Ledger {
         })
     }
 
-    fn rows<T, P: rusqlite::Params>(
+    pub(crate) fn rows<T, P: rusqlite::Params>(
         &self,
         sql: &str,
         params: P,

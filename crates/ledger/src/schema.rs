@@ -14,11 +14,12 @@ pub const RECORD_TABLES: &[&str] = &[
     "exported_objects",
     "imported_analyses",
     "analysis_sources",
+    "sent_objects",
 ];
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -189,6 +190,28 @@ CREATE TABLE imported_analyses (
     recorded_at             TEXT NOT NULL,
     utc_offset_minutes      INTEGER NOT NULL,
     app_version             TEXT NOT NULL
+) STRICT;
+"#;
+
+/// Version 4: every instance sent to a PACS node (C-STORE or STOW-RS) and its outcome; the
+/// exported object it was, when Dokuei wrote it.
+const V4: &str = r#"
+CREATE TABLE sent_objects (
+    id                  INTEGER PRIMARY KEY,
+    seq                 INTEGER NOT NULL UNIQUE,
+    exported_object_id  INTEGER REFERENCES exported_objects(id),
+    sop_class_uid       TEXT NOT NULL,
+    sop_instance_uid    TEXT NOT NULL,
+    sha256              TEXT NOT NULL,
+    node                TEXT NOT NULL,
+    protocol            TEXT NOT NULL CHECK (protocol IN ('dimse', 'dicomweb')),
+    address             TEXT NOT NULL,
+    stored              INTEGER NOT NULL CHECK (stored IN (0, 1)),
+    status              INTEGER,
+    detail              TEXT NOT NULL,
+    recorded_at         TEXT NOT NULL,
+    utc_offset_minutes  INTEGER NOT NULL,
+    app_version         TEXT NOT NULL
 ) STRICT;
 "#;
 
