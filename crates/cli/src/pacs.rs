@@ -84,6 +84,7 @@ impl NodeArgs {
                 calling_ae_title: self.calling.clone(),
                 host: self.host.clone(),
                 port,
+                tls: None,
             })),
             _ => Err(AppError::new(
                 ErrorCode::InvalidArgument,

@@ -3,14 +3,17 @@
 //! DIMSE command sets built on dicom-object, as dicom-rs's own tools do. Errors name the node and
 //! the cause.
 
+pub mod cache;
 mod dimse;
 mod instance;
 mod query;
 mod scp;
 mod scu;
 pub mod sop;
+mod tls;
 pub mod web;
 
+pub use cache::{Cache, CacheUsage, CachedStudy};
 pub use dimse::describe_status;
 pub use instance::StoredInstance;
 pub use query::{Level, Query, QueryRow};
@@ -19,6 +22,7 @@ pub use scu::{
     Progress, RetrieveReport, RetrieveRequest, SendOutcome, SeriesOutcome, Timing, find, get,
     move_to, store,
 };
+pub use tls::TlsFiles;
 
 /// Dokuei's implementation class UID and version name, in the files it writes.
 pub(crate) use dokuei_results::common::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
@@ -27,12 +31,6 @@ pub(crate) const MAX_PDU_LENGTH: u32 = 262_144;
 
 use std::time::{Duration, Instant};
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
-use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
-use dicom_ul::pdu::{PDataValue, PDataValueType};
-use dicom_ul::{ClientAssociationOptions, Pdu};
 use serde::{Deserialize, Serialize};
 
 /// The Verification SOP Class.
@@ -47,6 +45,9 @@ pub struct DimseNode {
     pub calling_ae_title: String,
     pub host: String,
     pub port: u16,
+    /// TLS (none: plain TCP).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
 }
 
 impl DimseNode {
@@ -100,102 +101,39 @@ pub struct EchoReport {
     pub milliseconds: f64,
 }
 
-/// The C-ECHO-RQ command set (PS3.7 9.3.5), Implicit VR Little Endian, with its group length.
-fn echo_command(message_id: u16) -> Result<Vec<u8>, String> {
-    let mut obj = InMemDicomObject::new_empty();
-    obj.put(DataElement::new(
-        tags::AFFECTED_SOP_CLASS_UID,
-        VR::UI,
-        PrimitiveValue::from(VERIFICATION),
-    ));
-    obj.put(DataElement::new(
-        tags::COMMAND_FIELD,
-        VR::US,
-        PrimitiveValue::from(0x0030u16),
-    ));
-    obj.put(DataElement::new(
-        tags::MESSAGE_ID,
-        VR::US,
-        PrimitiveValue::from(message_id),
-    ));
-    obj.put(DataElement::new(
-        tags::COMMAND_DATA_SET_TYPE,
-        VR::US,
-        PrimitiveValue::from(0x0101u16),
-    ));
-    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    let mut body = Vec::new();
-    obj.write_dataset_with_ts(&mut body, &ts)
-        .map_err(|e| e.to_string())?;
-    // (0000,0000) UL: the length of the rest of the group.
-    let mut out = Vec::with_capacity(body.len() + 12);
-    out.extend_from_slice(&[0, 0, 0, 0, 4, 0, 0, 0]);
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// The Status (0000,0900) of a response command set.
-fn status_of(command: &[u8]) -> Option<u16> {
-    let ts = IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    let obj = InMemDicomObject::read_dataset_with_ts(command, &ts).ok()?;
-    obj.element(tags::STATUS).ok()?.to_int::<u16>().ok()
-}
-
 /// Sends a C-ECHO to `node` and waits for its answer (at most `timeout` for each step).
 pub fn echo(node: &DimseNode, timeout: Duration) -> Result<EchoReport, NetError> {
     let started = Instant::now();
-    let association_error = |reason: String| NetError::Association {
-        node: node.name.clone(),
-        address: node.address(),
-        reason,
+    let timing = Timing {
+        timeout,
+        attempts: 1,
+        backoff: Duration::ZERO,
     };
-    let exchange_error = |reason: String| NetError::Exchange {
-        node: node.name.clone(),
-        address: node.address(),
-        reason,
-    };
-    let mut association = ClientAssociationOptions::new()
-        .calling_ae_title(node.calling_ae_title.as_str())
-        .called_ae_title(node.called_ae_title.as_str())
-        .with_abstract_syntax(VERIFICATION)
-        .connection_timeout(timeout)
-        .read_timeout(timeout)
-        .write_timeout(timeout)
-        .establish((node.host.as_str(), node.port))
-        .map_err(|e| association_error(describe(&e)))?;
-    let context = association
-        .presentation_contexts()
-        .first()
-        .map(|c| c.id)
-        .ok_or_else(|| association_error("no presentation context was accepted".into()))?;
-    let command = echo_command(1).map_err(exchange_error)?;
-    association
-        .send(&Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: context,
-                value_type: PDataValueType::Command,
-                is_last: true,
-                data: command,
-            }],
-        })
-        .map_err(|e| exchange_error(format!("sending C-ECHO: {}", describe(&e))))?;
-    let status = match association
-        .receive()
-        .map_err(|e| exchange_error(format!("waiting for the C-ECHO response: {}", describe(&e))))?
-    {
-        Pdu::PData { data } => data
+    let connection = scu::associate(node, &timing, &|o| o.with_abstract_syntax(VERIFICATION))?;
+    let status = scu::on_association!(connection, |association| {
+        let context = association
+            .presentation_contexts()
             .first()
-            .and_then(|v| status_of(&v.data))
-            .ok_or_else(|| exchange_error("the C-ECHO response has no status".into()))?,
-        other => {
-            return Err(exchange_error(format!(
-                "expected a C-ECHO response, got {}",
-                other.short_description()
-            )));
-        }
-    };
-    let _ = association.release();
+            .map(|c| c.id)
+            .ok_or_else(|| node.association_error("no presentation context was accepted".into()))?;
+        let mut channel = dimse::Channel::default();
+        let rq = dimse::command(dimse::field::C_ECHO_RQ, 1, VERIFICATION, false);
+        let status = channel
+            .send(&mut association, context, &rq, None)
+            .and_then(|()| match channel.receive(&mut association)? {
+                dimse::Incoming::Message(m) if m.field() == dimse::field::C_ECHO_RSP => m
+                    .status()
+                    .ok_or_else(|| "the C-ECHO response has no status".to_string()),
+                dimse::Incoming::Message(m) => Err(format!(
+                    "expected a C-ECHO response, got command 0x{:04X}",
+                    m.field()
+                )),
+                _ => Err("the association ended before the C-ECHO response".into()),
+            })
+            .map_err(|e| node.exchange_error(e))?;
+        let _ = association.release();
+        status
+    });
     Ok(EchoReport {
         status,
         milliseconds: started.elapsed().as_secs_f64() * 1000.0,

@@ -46,30 +46,80 @@ impl Default for Timing {
     }
 }
 
-type Association = ClientAssociation<TcpStream>;
+/// An association over plain TCP or TLS.
+pub(crate) enum Connection {
+    Plain(ClientAssociation<TcpStream>),
+    Tls(ClientAssociation<dicom_ul::association::client::TlsStream>),
+}
 
-/// Opens an association, retrying with back-off while the node is unreachable.
-fn associate(
+/// Runs `$body` with `$a` bound to the association, whichever its stream (the body is compiled
+/// for both).
+macro_rules! on_association {
+    ($connection:expr, |$a:ident| $body:block) => {
+        match $connection {
+            $crate::scu::Connection::Plain(mut $a) => $body,
+            $crate::scu::Connection::Tls(mut $a) => $body,
+        }
+    };
+}
+pub(crate) use on_association;
+
+/// The streams an association runs on.
+pub(crate) trait Stream:
+    std::io::Read + std::io::Write + dicom_ul::association::CloseSocket
+{
+}
+impl<S: std::io::Read + std::io::Write + dicom_ul::association::CloseSocket> Stream for S {}
+
+/// Opens an association (over TLS when the node has TLS files), retrying with back-off while the
+/// node is unreachable. A refused association or a failed TLS handshake is not retried.
+pub(crate) fn associate(
     node: &DimseNode,
     timing: &Timing,
     configure: &dyn Fn(ClientAssociationOptions<'static>) -> ClientAssociationOptions<'static>,
-) -> Result<Association, NetError> {
+) -> Result<Connection, NetError> {
+    let tls = match &node.tls {
+        Some(files) => Some(
+            crate::tls::client_config(files)
+                .map_err(|e| node.association_error(format!("TLS set-up: {e}")))?,
+        ),
+        None => None,
+    };
     let mut wait = timing.backoff;
     let mut attempt = 1;
     loop {
-        let options = ClientAssociationOptions::new()
-            .calling_ae_title(node.calling_ae_title.clone())
-            .called_ae_title(node.called_ae_title.clone())
-            .max_pdu_length(crate::MAX_PDU_LENGTH)
-            .connection_timeout(timing.timeout)
-            .read_timeout(timing.timeout)
-            .write_timeout(timing.timeout);
-        match configure(options).establish((node.host.as_str(), node.port)) {
-            Ok(a) => return Ok(a),
+        let options = configure(
+            ClientAssociationOptions::new()
+                .calling_ae_title(node.calling_ae_title.clone())
+                .called_ae_title(node.called_ae_title.clone())
+                .max_pdu_length(crate::MAX_PDU_LENGTH)
+                .connection_timeout(timing.timeout)
+                .read_timeout(timing.timeout)
+                .write_timeout(timing.timeout),
+        );
+        let address = (node.host.as_str(), node.port);
+        let result = match &tls {
+            None => options.establish(address).map(Connection::Plain),
+            Some(config) => options
+                .tls_config(config.clone())
+                .server_name(&node.host)
+                .establish_tls(address)
+                .map(Connection::Tls),
+        };
+        match result {
+            Ok(c) => return Ok(c),
             Err(e) => {
                 let unreachable = matches!(e, dicom_ul::association::Error::Connect { .. });
                 if !unreachable || attempt >= timing.attempts.max(1) {
-                    return Err(node.association_error(describe(&e)));
+                    let reason = describe(&e);
+                    let rejected = matches!(e, dicom_ul::association::Error::Rejected { .. });
+                    return Err(node.association_error(
+                        if tls.is_some() && !unreachable && !rejected {
+                            format!("TLS: {reason}")
+                        } else {
+                            reason
+                        },
+                    ));
                 }
                 std::thread::sleep(wait);
                 wait *= 2;
@@ -79,7 +129,10 @@ fn associate(
     }
 }
 
-fn context_for(association: &Association, abstract_syntax: &str) -> Option<(u8, String)> {
+fn context_for<S: Stream>(
+    association: &ClientAssociation<S>,
+    abstract_syntax: &str,
+) -> Option<(u8, String)> {
     association
         .presentation_contexts()
         .iter()
@@ -93,22 +146,24 @@ fn context_for(association: &Association, abstract_syntax: &str) -> Option<(u8, 
 /// C-FIND at the query's level (Study Root). Answers past `limit` are cancelled.
 pub fn find(node: &DimseNode, query: &Query, timing: &Timing) -> Result<Vec<QueryRow>, NetError> {
     query.check().map_err(|e| node.exchange_error(e))?;
-    let mut association = associate(node, timing, &|o| {
+    let connection = associate(node, timing, &|o| {
         o.with_presentation_context(
             STUDY_ROOT_FIND.to_string(),
             vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
         )
     })?;
-    let (context, ts) = context_for(&association, STUDY_ROOT_FIND).ok_or_else(|| {
-        node.association_error("the node does not offer Study Root C-FIND".into())
-    })?;
-    let result = find_on(&mut association, context, &ts, query);
-    let _ = association.release();
-    result.map_err(|e| node.exchange_error(e))
+    on_association!(connection, |association| {
+        let (context, ts) = context_for(&association, STUDY_ROOT_FIND).ok_or_else(|| {
+            node.association_error("the node does not offer Study Root C-FIND".into())
+        })?;
+        let result = find_on(&mut association, context, &ts, query);
+        let _ = association.release();
+        result.map_err(|e| node.exchange_error(e))
+    })
 }
 
-fn find_on(
-    association: &mut Association,
+fn find_on<S: Stream>(
+    association: &mut ClientAssociation<S>,
     context: u8,
     ts: &str,
     query: &Query,
@@ -370,7 +425,7 @@ pub fn get(
     let started = Instant::now();
     let (series, classes) = plan(node, request, timing)?;
     let contexts = storage_contexts(&classes);
-    let mut association = associate(node, timing, &|mut o| {
+    let connection = associate(node, timing, &|mut o| {
         o = o.with_presentation_context(
             STUDY_ROOT_GET.to_string(),
             vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
@@ -385,72 +440,75 @@ pub fn get(
         }
         o
     })?;
-    let (context, ts) = context_for(&association, STUDY_ROOT_GET)
-        .ok_or_else(|| node.association_error("the node does not offer Study Root C-GET".into()))?;
-    let mut report = RetrieveReport {
-        study_uid: request.study_uid.clone(),
-        series: series
-            .iter()
-            .map(|(uid, expected)| SeriesOutcome {
-                series_uid: uid.clone(),
-                expected: *expected,
-                received: 0,
-                failed: 0,
-                status: "not retrieved".into(),
-                complete: false,
-            })
-            .collect(),
-        instances: Vec::new(),
-        bytes: 0,
-        seconds: 0.0,
-        cancelled: false,
-    };
-    let mut counter = Counter {
-        started,
-        total: series.iter().map(|(_, n)| *n).sum(),
-        done: 0,
-        bytes: 0,
-        report: progress,
-    };
-    let mut channel = Channel::default();
-    let count = report.series.len();
-    let mut broken = None;
-    for index in 0..count {
-        if cancel.load(Ordering::Relaxed) {
-            report.cancelled = true;
-            break;
+    on_association!(connection, |association| {
+        let (context, ts) = context_for(&association, STUDY_ROOT_GET).ok_or_else(|| {
+            node.association_error("the node does not offer Study Root C-GET".into())
+        })?;
+        let mut report = RetrieveReport {
+            study_uid: request.study_uid.clone(),
+            series: series
+                .iter()
+                .map(|(uid, expected)| SeriesOutcome {
+                    series_uid: uid.clone(),
+                    expected: *expected,
+                    received: 0,
+                    failed: 0,
+                    status: "not retrieved".into(),
+                    complete: false,
+                })
+                .collect(),
+            instances: Vec::new(),
+            bytes: 0,
+            seconds: 0.0,
+            cancelled: false,
+        };
+        let mut counter = Counter {
+            started,
+            total: series.iter().map(|(_, n)| *n).sum(),
+            done: 0,
+            bytes: 0,
+            report: progress,
+        };
+        let mut channel = Channel::default();
+        let count = report.series.len();
+        let mut broken = None;
+        for index in 0..count {
+            if cancel.load(Ordering::Relaxed) {
+                report.cancelled = true;
+                break;
+            }
+            let message_id = (index + 1) as u16;
+            let outcome = get_series(
+                &mut association,
+                &mut channel,
+                (context, &ts),
+                message_id,
+                request,
+                root,
+                index,
+                count,
+                &mut report,
+                &mut counter,
+                cancel,
+            );
+            if let Err(e) = outcome {
+                report.series[index].status = node.exchange_error(e).to_string();
+                broken = Some(index);
+                break;
+            }
         }
-        let message_id = (index + 1) as u16;
-        let outcome = get_series(
-            &mut association,
-            &mut channel,
-            (context, &ts),
-            message_id,
-            request,
-            root,
-            index,
-            count,
-            &mut report,
-            &mut counter,
-            cancel,
-        );
-        if let Err(e) = outcome {
-            report.series[index].status = node.exchange_error(e).to_string();
-            broken = Some(index);
-            break;
+        if broken.is_none() {
+            let _ = association.release();
         }
-    }
-    if broken.is_none() {
-        let _ = association.release();
-    }
-    report.bytes = counter.bytes;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+        report.bytes = counter.bytes;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-fn get_series(
-    association: &mut Association,
+fn get_series<S: Stream>(
+    association: &mut ClientAssociation<S>,
     channel: &mut Channel,
     (context, ts): (u8, &str),
     message_id: u16,
@@ -580,145 +638,154 @@ pub fn move_to(
 ) -> Result<RetrieveReport, NetError> {
     let started = Instant::now();
     let (series, _) = plan(node, request, timing)?;
-    let mut association = associate(node, timing, &|o| {
+    let connection = associate(node, timing, &|o| {
         o.with_presentation_context(
             STUDY_ROOT_MOVE.to_string(),
             vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
         )
     })?;
-    let (context, ts) = context_for(&association, STUDY_ROOT_MOVE).ok_or_else(|| {
-        node.association_error("the node does not offer Study Root C-MOVE".into())
-    })?;
-    let before = receiver.received_count();
-    let mut report = RetrieveReport {
-        study_uid: request.study_uid.clone(),
-        series: Vec::new(),
-        instances: Vec::new(),
-        bytes: 0,
-        seconds: 0.0,
-        cancelled: false,
-    };
-    let mut counter = Counter {
-        started,
-        total: series.iter().map(|(_, n)| *n).sum(),
-        done: 0,
-        bytes: 0,
-        report: progress,
-    };
-    let mut channel = Channel::default();
-    let count = series.len();
-    let mut broken = false;
-    for (index, (series_uid, expected)) in series.iter().enumerate() {
-        let mut outcome = SeriesOutcome {
-            series_uid: series_uid.clone(),
-            expected: *expected,
-            received: 0,
-            failed: 0,
-            status: "not retrieved".into(),
-            complete: false,
+    on_association!(connection, |association| {
+        let (context, ts) = context_for(&association, STUDY_ROOT_MOVE).ok_or_else(|| {
+            node.association_error("the node does not offer Study Root C-MOVE".into())
+        })?;
+        let before = receiver.received_count();
+        let mut report = RetrieveReport {
+            study_uid: request.study_uid.clone(),
+            series: Vec::new(),
+            instances: Vec::new(),
+            bytes: 0,
+            seconds: 0.0,
+            cancelled: false,
         };
-        if cancel.load(Ordering::Relaxed) || broken {
-            report.cancelled |= !broken;
-            report.series.push(outcome);
-            continue;
-        }
-        let message_id = (index + 1) as u16;
-        let result = (|| -> Result<(), String> {
-            let mut identifier = dicom_object::InMemDicomObject::new_empty();
-            put(
-                &mut identifier,
-                tags::QUERY_RETRIEVE_LEVEL,
-                VR::CS,
-                "SERIES",
-            );
-            put(
-                &mut identifier,
-                tags::STUDY_INSTANCE_UID,
-                VR::UI,
-                request.study_uid.as_str(),
-            );
-            put(
-                &mut identifier,
-                tags::SERIES_INSTANCE_UID,
-                VR::UI,
-                series_uid.as_str(),
-            );
-            let mut rq = command(field::C_MOVE_RQ, message_id, STUDY_ROOT_MOVE, true);
-            put(&mut rq, tags::PRIORITY, VR::US, 0u16);
-            put(&mut rq, tags::MOVE_DESTINATION, VR::AE, receiver.ae_title());
-            channel.send(
-                &mut association,
-                context,
-                &rq,
-                Some(&encode_data(&identifier, &ts)?),
-            )?;
-            let mut cancelled = false;
-            loop {
-                let m = expect_message(channel.receive(&mut association)?, "C-MOVE")?;
-                if m.field() != field::C_MOVE_RSP {
-                    return Err(format!(
-                        "unexpected command 0x{:04X} during C-MOVE",
-                        m.field()
-                    ));
-                }
-                let status = m.status().unwrap_or(0xC000);
-                let completed =
-                    u32::from(m.u16(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS).unwrap_or(0));
-                let failed = u32::from(m.u16(tags::NUMBER_OF_FAILED_SUBOPERATIONS).unwrap_or(0));
-                let warned = u32::from(m.u16(tags::NUMBER_OF_WARNING_SUBOPERATIONS).unwrap_or(0));
-                if let Some(r) = m.u16(tags::NUMBER_OF_REMAINING_SUBOPERATIONS) {
-                    outcome
-                        .expected
-                        .get_or_insert(u32::from(r) + completed + failed + warned);
-                }
-                let delta = (completed + warned).saturating_sub(outcome.received);
-                outcome.received = completed + warned;
-                outcome.failed = failed;
-                counter.done += delta;
-                if is_pending(status) {
-                    counter.tell(&outcome, index, count, false);
-                    if cancel.load(Ordering::Relaxed) && !cancelled {
-                        channel.send(&mut association, context, &cancel_rq(message_id), None)?;
-                        cancelled = true;
-                    }
-                    continue;
-                }
-                if status == 0xFE00 || cancelled {
-                    report.cancelled = true;
-                    outcome.status = "cancelled".into();
-                } else if status == 0 || (status & 0xF000 == 0xB000 && failed == 0) {
-                    outcome.complete = failed == 0;
-                    outcome.status = "success".into();
-                } else {
-                    outcome.status = format!(
-                        "C-MOVE {}: {failed} instances failed",
-                        describe_status(status)
-                    );
-                }
-                counter.tell(&outcome, index, count, outcome.complete);
-                return Ok(());
+        let mut counter = Counter {
+            started,
+            total: series.iter().map(|(_, n)| *n).sum(),
+            done: 0,
+            bytes: 0,
+            report: progress,
+        };
+        let mut channel = Channel::default();
+        let count = series.len();
+        let mut broken = false;
+        for (index, (series_uid, expected)) in series.iter().enumerate() {
+            let mut outcome = SeriesOutcome {
+                series_uid: series_uid.clone(),
+                expected: *expected,
+                received: 0,
+                failed: 0,
+                status: "not retrieved".into(),
+                complete: false,
+            };
+            if cancel.load(Ordering::Relaxed) || broken {
+                report.cancelled |= !broken;
+                report.series.push(outcome);
+                continue;
             }
-        })();
-        if let Err(e) = result {
-            outcome.status = node.exchange_error(e).to_string();
-            broken = true;
+            let message_id = (index + 1) as u16;
+            let result = (|| -> Result<(), String> {
+                let mut identifier = dicom_object::InMemDicomObject::new_empty();
+                put(
+                    &mut identifier,
+                    tags::QUERY_RETRIEVE_LEVEL,
+                    VR::CS,
+                    "SERIES",
+                );
+                put(
+                    &mut identifier,
+                    tags::STUDY_INSTANCE_UID,
+                    VR::UI,
+                    request.study_uid.as_str(),
+                );
+                put(
+                    &mut identifier,
+                    tags::SERIES_INSTANCE_UID,
+                    VR::UI,
+                    series_uid.as_str(),
+                );
+                let mut rq = command(field::C_MOVE_RQ, message_id, STUDY_ROOT_MOVE, true);
+                put(&mut rq, tags::PRIORITY, VR::US, 0u16);
+                put(&mut rq, tags::MOVE_DESTINATION, VR::AE, receiver.ae_title());
+                channel.send(
+                    &mut association,
+                    context,
+                    &rq,
+                    Some(&encode_data(&identifier, &ts)?),
+                )?;
+                let mut cancelled = false;
+                loop {
+                    let m = expect_message(channel.receive(&mut association)?, "C-MOVE")?;
+                    if m.field() != field::C_MOVE_RSP {
+                        return Err(format!(
+                            "unexpected command 0x{:04X} during C-MOVE",
+                            m.field()
+                        ));
+                    }
+                    let status = m.status().unwrap_or(0xC000);
+                    let completed =
+                        u32::from(m.u16(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS).unwrap_or(0));
+                    let failed =
+                        u32::from(m.u16(tags::NUMBER_OF_FAILED_SUBOPERATIONS).unwrap_or(0));
+                    let warned =
+                        u32::from(m.u16(tags::NUMBER_OF_WARNING_SUBOPERATIONS).unwrap_or(0));
+                    if let Some(r) = m.u16(tags::NUMBER_OF_REMAINING_SUBOPERATIONS) {
+                        outcome
+                            .expected
+                            .get_or_insert(u32::from(r) + completed + failed + warned);
+                    }
+                    let delta = (completed + warned).saturating_sub(outcome.received);
+                    outcome.received = completed + warned;
+                    outcome.failed = failed;
+                    counter.done += delta;
+                    if is_pending(status) {
+                        counter.tell(&outcome, index, count, false);
+                        if cancel.load(Ordering::Relaxed) && !cancelled {
+                            channel.send(
+                                &mut association,
+                                context,
+                                &cancel_rq(message_id),
+                                None,
+                            )?;
+                            cancelled = true;
+                        }
+                        continue;
+                    }
+                    if status == 0xFE00 || cancelled {
+                        report.cancelled = true;
+                        outcome.status = "cancelled".into();
+                    } else if status == 0 || (status & 0xF000 == 0xB000 && failed == 0) {
+                        outcome.complete = failed == 0;
+                        outcome.status = "success".into();
+                    } else {
+                        outcome.status = format!(
+                            "C-MOVE {}: {failed} instances failed",
+                            describe_status(status)
+                        );
+                    }
+                    counter.tell(&outcome, index, count, outcome.complete);
+                    return Ok(());
+                }
+            })();
+            if let Err(e) = result {
+                outcome.status = node.exchange_error(e).to_string();
+                broken = true;
+            }
+            report.series.push(outcome);
         }
-        report.series.push(outcome);
-    }
-    if !broken {
-        let _ = association.release();
-    }
-    // The instances the receiver stored for this study since the move began.
-    report.instances = receiver
-        .received()
-        .into_iter()
-        .skip(before)
-        .map(|r| r.instance)
-        .filter(|i| i.study_uid == request.study_uid)
-        .collect();
-    report.bytes = report.instances.iter().map(|i| i.bytes).sum();
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+        if !broken {
+            let _ = association.release();
+        }
+        // The instances the receiver stored for this study since the move began.
+        report.instances = receiver
+            .received()
+            .into_iter()
+            .skip(before)
+            .map(|r| r.instance)
+            .filter(|i| i.study_uid == request.study_uid)
+            .collect();
+        report.bytes = report.instances.iter().map(|i| i.bytes).sum();
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    })
 }
 
 /// How one sent instance fared.
@@ -779,98 +846,100 @@ pub fn store(
             wanted.len()
         )));
     }
-    let mut association = associate(node, timing, &|mut o| {
+    let connection = associate(node, timing, &|mut o| {
         for (class, ts) in &wanted {
             o = o.with_presentation_context(class.clone(), vec![ts.clone()]);
         }
         o
     })?;
-    let accepted: Vec<(u8, String, String)> = association
-        .presentation_contexts()
-        .iter()
-        .filter(|c| c.reason == dicom_ul::pdu::PresentationContextResultReason::Acceptance)
-        .map(|c| {
-            (
-                c.id,
-                c.abstract_syntax.trim_end_matches('\0').to_string(),
-                c.transfer_syntax.trim_end_matches('\0').to_string(),
-            )
-        })
-        .collect();
-    let mut channel = Channel::default();
-    let mut broken: Option<String> = None;
-    for (n, o) in outgoing.iter().enumerate() {
-        let mut outcome = SendOutcome {
-            path: o.path.clone(),
-            sop_instance_uid: o.sop_instance.clone(),
-            sop_class_uid: o.sop_class.clone(),
-            status: None,
-            stored: false,
-            detail: String::new(),
-        };
-        if let Some(reason) = &broken {
-            outcome.detail = format!("not sent: {reason}");
-            outcomes.push(outcome);
-            continue;
-        }
-        let exact = accepted
+    on_association!(connection, |association| {
+        let accepted: Vec<(u8, String, String)> = association
+            .presentation_contexts()
             .iter()
-            .find(|(_, c, t)| *c == o.sop_class && *t == o.transfer_syntax);
-        let other = accepted.iter().find(|(_, c, t)| {
-            *c == o.sop_class && is_uncompressed(t) && is_uncompressed(&o.transfer_syntax)
-        });
-        let (context, data) = match (exact, other) {
-            (Some((id, _, _)), _) => (*id, std::borrow::Cow::Borrowed(o.data())),
-            (None, Some((id, _, ts))) => match o.reencoded(ts) {
-                Ok(d) => (*id, std::borrow::Cow::Owned(d)),
-                Err(e) => {
-                    outcome.detail = e;
-                    outcomes.push(outcome);
-                    continue;
-                }
-            },
-            (None, None) => {
-                outcome.detail = format!(
-                    "the node accepts no presentation context for SOP class {} in transfer syntax {}",
-                    o.sop_class, o.transfer_syntax
-                );
+            .filter(|c| c.reason == dicom_ul::pdu::PresentationContextResultReason::Acceptance)
+            .map(|c| {
+                (
+                    c.id,
+                    c.abstract_syntax.trim_end_matches('\0').to_string(),
+                    c.transfer_syntax.trim_end_matches('\0').to_string(),
+                )
+            })
+            .collect();
+        let mut channel = Channel::default();
+        let mut broken: Option<String> = None;
+        for (n, o) in outgoing.iter().enumerate() {
+            let mut outcome = SendOutcome {
+                path: o.path.clone(),
+                sop_instance_uid: o.sop_instance.clone(),
+                sop_class_uid: o.sop_class.clone(),
+                status: None,
+                stored: false,
+                detail: String::new(),
+            };
+            if let Some(reason) = &broken {
+                outcome.detail = format!("not sent: {reason}");
                 outcomes.push(outcome);
                 continue;
             }
-        };
-        let message_id = (n % 0xFFFF + 1) as u16;
-        let mut rq = command(field::C_STORE_RQ, message_id, &o.sop_class, true);
-        put(&mut rq, tags::PRIORITY, VR::US, 0u16);
-        put(
-            &mut rq,
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            VR::UI,
-            o.sop_instance.as_str(),
-        );
-        let exchange = channel
-            .send(&mut association, context, &rq, Some(&data))
-            .and_then(|()| expect_message(channel.receive(&mut association)?, "C-STORE"));
-        match exchange {
-            Ok(m) => {
-                let status = m.status().unwrap_or(0xC000);
-                outcome.status = Some(status);
-                outcome.stored = status == 0 || status & 0xF000 == 0xB000;
-                outcome.detail = describe_status(status);
-                if let Some(comment) = m.text(tags::ERROR_COMMENT) {
-                    outcome.detail.push_str(": ");
-                    outcome.detail.push_str(&comment);
+            let exact = accepted
+                .iter()
+                .find(|(_, c, t)| *c == o.sop_class && *t == o.transfer_syntax);
+            let other = accepted.iter().find(|(_, c, t)| {
+                *c == o.sop_class && is_uncompressed(t) && is_uncompressed(&o.transfer_syntax)
+            });
+            let (context, data) = match (exact, other) {
+                (Some((id, _, _)), _) => (*id, std::borrow::Cow::Borrowed(o.data())),
+                (None, Some((id, _, ts))) => match o.reencoded(ts) {
+                    Ok(d) => (*id, std::borrow::Cow::Owned(d)),
+                    Err(e) => {
+                        outcome.detail = e;
+                        outcomes.push(outcome);
+                        continue;
+                    }
+                },
+                (None, None) => {
+                    outcome.detail = format!(
+                        "the node accepts no presentation context for SOP class {} in transfer syntax {}",
+                        o.sop_class, o.transfer_syntax
+                    );
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
+            let message_id = (n % 0xFFFF + 1) as u16;
+            let mut rq = command(field::C_STORE_RQ, message_id, &o.sop_class, true);
+            put(&mut rq, tags::PRIORITY, VR::US, 0u16);
+            put(
+                &mut rq,
+                tags::AFFECTED_SOP_INSTANCE_UID,
+                VR::UI,
+                o.sop_instance.as_str(),
+            );
+            let exchange = channel
+                .send(&mut association, context, &rq, Some(&data))
+                .and_then(|()| expect_message(channel.receive(&mut association)?, "C-STORE"));
+            match exchange {
+                Ok(m) => {
+                    let status = m.status().unwrap_or(0xC000);
+                    outcome.status = Some(status);
+                    outcome.stored = status == 0 || status & 0xF000 == 0xB000;
+                    outcome.detail = describe_status(status);
+                    if let Some(comment) = m.text(tags::ERROR_COMMENT) {
+                        outcome.detail.push_str(": ");
+                        outcome.detail.push_str(&comment);
+                    }
+                }
+                Err(e) => {
+                    let e = node.exchange_error(e).to_string();
+                    outcome.detail = e.clone();
+                    broken = Some(e);
                 }
             }
-            Err(e) => {
-                let e = node.exchange_error(e).to_string();
-                outcome.detail = e.clone();
-                broken = Some(e);
-            }
+            outcomes.push(outcome);
         }
-        outcomes.push(outcome);
-    }
-    if broken.is_none() {
-        let _ = association.release();
-    }
-    Ok(outcomes)
+        if broken.is_none() {
+            let _ = association.release();
+        }
+        Ok(outcomes)
+    })
 }

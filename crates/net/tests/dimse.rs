@@ -328,6 +328,7 @@ fn the_receiver_takes_pushes_only_from_configured_callers_and_listens_only_while
         calling_ae_title: "MODALITY".into(),
         host: "127.0.0.1".into(),
         port,
+        tls: None,
     };
     let wrong = DimseNode {
         called_ae_title: "NOTDOKUEI".into(),

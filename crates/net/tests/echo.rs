@@ -66,6 +66,7 @@ fn node(called: &str, port: u16) -> DimseNode {
         calling_ae_title: "DOKUEI".into(),
         host: "127.0.0.1".into(),
         port,
+        tls: None,
     }
 }
 

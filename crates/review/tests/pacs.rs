@@ -25,6 +25,7 @@ fn sends_by_c_store_and_stow_are_recorded_in_the_ledger() {
                 calling_ae_title: "DOKUEI".into(),
                 host: "127.0.0.1".into(),
                 port: server.dicom_port,
+                tls: None,
             }),
             Node::Dicomweb(WebNode {
                 name: "Orthanc web".into(),

@@ -149,6 +149,7 @@ pub fn node(name: &str, called: &str, port: u16) -> DimseNode {
         calling_ae_title: "DOKUEI".into(),
         host: "127.0.0.1".into(),
         port,
+        tls: None,
     }
 }
 
