@@ -49,7 +49,7 @@ impl Default for Timing {
 /// An association over plain TCP or TLS.
 pub(crate) enum Connection {
     Plain(ClientAssociation<TcpStream>),
-    Tls(ClientAssociation<dicom_ul::association::client::TlsStream>),
+    Tls(Box<ClientAssociation<dicom_ul::association::client::TlsStream>>),
 }
 
 /// Runs `$body` with `$a` bound to the association, whichever its stream (the body is compiled
@@ -58,7 +58,10 @@ macro_rules! on_association {
     ($connection:expr, |$a:ident| $body:block) => {
         match $connection {
             $crate::scu::Connection::Plain(mut $a) => $body,
-            $crate::scu::Connection::Tls(mut $a) => $body,
+            $crate::scu::Connection::Tls(boxed) => {
+                let mut $a = *boxed;
+                $body
+            }
         }
     };
 }
@@ -104,7 +107,7 @@ pub(crate) fn associate(
                 .tls_config(config.clone())
                 .server_name(&node.host)
                 .establish_tls(address)
-                .map(Connection::Tls),
+                .map(|a| Connection::Tls(Box::new(a))),
         };
         match result {
             Ok(c) => return Ok(c),
