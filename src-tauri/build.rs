@@ -20,6 +20,7 @@ fn main() {
         "decide",
         "sign_off",
         "export_results",
+        "send_results",
         "imported_results",
         "review_imported_results",
         "record_impression",
@@ -28,6 +29,15 @@ fn main() {
         "qa_export",
         "qa_verify",
         "pixel_server",
+        "pacs_settings",
+        "save_pacs_settings",
+        "pacs_status",
+        "pacs_test",
+        "pacs_find",
+        "pacs_retrieve",
+        "pacs_cancel",
+        "pacs_clear_cache",
+        "pacs_send",
     ]);
     if let Err(e) = tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)) {
         eprintln!("tauri-build failed: {e:#}");

@@ -12,6 +12,7 @@ use dokuei_review::{AppError, AppInfo, ErrorCode, OnnxRuntimeInfo};
 use serde::{Deserialize, Serialize};
 use tauri::Manager;
 
+mod pacs;
 mod pixel_server;
 mod reading;
 
@@ -349,6 +350,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::decide,
         reading::sign_off,
         reading::export_results,
+        reading::send_results,
         reading::imported_results,
         reading::review_imported_results,
         reading::record_impression,
@@ -356,7 +358,16 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::qa_decisions,
         reading::qa_export,
         reading::qa_verify,
-        pixel_server
+        pixel_server,
+        pacs::pacs_settings,
+        pacs::save_pacs_settings,
+        pacs::pacs_status,
+        pacs::pacs_test,
+        pacs::pacs_find,
+        pacs::pacs_retrieve,
+        pacs::pacs_cancel,
+        pacs::pacs_clear_cache,
+        pacs::pacs_send
     ])
 }
 
@@ -391,6 +402,17 @@ pub fn run() -> Result<(), tauri::Error> {
         .manage(Viewer::default())
         .manage(reading::Reading::default())
         .manage(std::sync::Mutex::new(None::<pixel_server::PixelServer>))
+        .setup(|app| {
+            // Nodes, receiver (off unless switched on) and cache: settings in the app's data
+            // folder, retrieved studies in its cache folder.
+            let data = app.path().app_data_dir()?;
+            let cache = app.path().app_cache_dir()?.join("pacs");
+            app.manage(dokuei_review::pacs::PacsService::new(
+                data.join("pacs.json"),
+                cache,
+            ));
+            Ok(())
+        })
         .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {
             let app = ctx.app_handle().clone();
             let path = request.uri().path().to_owned();

@@ -42,7 +42,7 @@ fn unavailable(what: &str) -> AppError {
 impl Reading {
     /// Runs `f` with the ledger, opening it the first time (`DOKUEI_LEDGER`, else the OS data
     /// folder).
-    fn with_ledger<T>(
+    pub(crate) fn with_ledger<T>(
         &self,
         f: impl FnOnce(&Ledger) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
@@ -494,15 +494,46 @@ pub async fn export_results(
     series: u32,
     folder: String,
 ) -> Result<results::ResultsExport, AppError> {
-    let (roots, (_, study)) = (model_roots(&app), viewer.current()?);
+    export_to(&app, &viewer, &state, series, std::path::Path::new(&folder))
+}
+
+fn export_to(
+    app: &tauri::AppHandle,
+    viewer: &Viewer,
+    state: &Reading,
+    series: u32,
+    out: &std::path::Path,
+) -> Result<results::ResultsExport, AppError> {
+    let (roots, (_, study)) = (model_roots(app), viewer.current()?);
     // The heatmaps of this session's analyses (the ledger does not keep maps).
     let maps = state.maps.lock().map(|m| m.clone()).unwrap_or_default();
-    with_series(&viewer, series, 0, |id, _| {
+    with_series(viewer, series, 0, |id, _| {
         state.with_ledger(|l| {
-            let out = std::path::Path::new(&folder);
             results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
         })
     })
+}
+
+/// Exports the study's results (as `export_results` does) into the app's outbox and sends them
+/// to PACS node `node`; each object written and each instance sent is recorded in the ledger.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_results(
+    app: tauri::AppHandle,
+    viewer: tauri::State<'_, Viewer>,
+    state: tauri::State<'_, Reading>,
+    pacs: tauri::State<'_, dokuei_review::pacs::PacsService>,
+    series: u32,
+    node: String,
+) -> Result<Vec<dokuei_review::pacs::SendOutcome>, AppError> {
+    let outbox = app
+        .path()
+        .app_cache_dir()
+        .map_err(|e| AppError::new(ErrorCode::WriteFailed, format!("no cache folder: {e}")))?
+        .join("outbox");
+    let _ = std::fs::remove_dir_all(&outbox);
+    let written = export_to(&app, &viewer, &state, series, &outbox)?;
+    state.with_ledger(|l| pacs.send_folder(l, &node, std::path::Path::new(&written.folder)))
 }
 
 /// Results other tools (or an earlier export) wrote that are among the open study's files: SEG

@@ -2,6 +2,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Backend } from "./backend";
 import { commands, type AppError, type OpenedStudy, type RecentStudy } from "./bindings";
+import { PacsView } from "./pacs/PacsView";
 import { QaView } from "./review/QaView";
 import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewApi, type ReviewState, type Target } from "./review/useReview";
@@ -60,6 +61,7 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
   const [measurements, setMeasurements] = useState<Measurement[]>([]);
   const [about, setAbout] = useState(false);
   const [qa, setQa] = useState(false);
+  const [pacs, setPacs] = useState(false);
   const exportPathRef = useRef<string | null>(null);
   const handles = useRef<(ViewportHandle | null)[]>([null, null]);
   const measurementsRef = useRef<Measurement[]>([]);
@@ -117,6 +119,7 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
         }
         setStudy(result.data);
         setAbout(false);
+        setPacs(false);
         setPanes((old) => old.map(() => null));
         setActivePane(0);
         // Show the first series with images at once.
@@ -305,7 +308,10 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
             </>
           )}
           <span className="sep" />
-          <button type="button" aria-pressed={qa} onClick={() => { setQa((q) => !q); setAbout(false); }} data-testid="qa-toggle">
+          <button type="button" aria-pressed={pacs} onClick={() => { setPacs((x) => !x); setQa(false); setAbout(false); }} data-testid="pacs-toggle">
+            PACS
+          </button>
+          <button type="button" aria-pressed={qa} onClick={() => { setQa((q) => !q); setAbout(false); setPacs(false); }} data-testid="qa-toggle">
             QA
           </button>
           <label className="muted" title="Record your own impression before AI results are shown">
@@ -317,7 +323,7 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
             />{" "}
             Commit-then-reveal
           </label>
-          <button type="button" aria-pressed={about} onClick={() => { setAbout((a) => !a); setQa(false); }}>
+          <button type="button" aria-pressed={about} onClick={() => { setAbout((a) => !a); setQa(false); setPacs(false); }}>
             About
           </button>
         </div>
@@ -332,7 +338,9 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
         </div>
       )}
       {opening && <div className="progress indeterminate" role="progressbar" aria-label="Opening study" />}
-      {qa ? (
+      {pacs ? (
+        <PacsView api={reviewApi} onOpen={openPaths} />
+      ) : qa ? (
         <QaView api={reviewApi} exportPath={() => Promise.resolve(exportPathRef.current)} />
       ) : study && !about ? (
         <div className="workspace">

@@ -55,6 +55,11 @@ export const commands = {
 	 */
 	exportResults: (series: number, folder: string) => typedError<ResultsExport, AppError>(__TAURI_INVOKE("export_results", { series, folder })),
 	/**
+	 *  Exports the study's results (as `export_results` does) into the app's outbox and sends them
+	 *  to PACS node `node`; each object written and each instance sent is recorded in the ledger.
+	 */
+	sendResults: (series: number, node: string) => typedError<SendOutcome_Serialize[], AppError>(__TAURI_INVOKE("send_results", { series, node })),
+	/**
 	 *  Results other tools (or an earlier export) wrote that are among the open study's files: SEG
 	 *  findings placed on their series, with the SR's measurements, and what could not be placed.
 	 */
@@ -84,6 +89,28 @@ export const commands = {
 	 *  port nobody uses is a port nobody can probe, so the server runs only when asked for.
 	 */
 	pixelServer: () => __TAURI_INVOKE<PixelServer | null>("pixel_server"),
+	pacsSettings: () => typedError<PacsSettings_Serialize, AppError>(__TAURI_INVOKE("pacs_settings")),
+	/**  Saves the nodes, receiver and cache settings and applies them (the receiver starts or stops). */
+	savePacsSettings: (settings: PacsSettings_Deserialize) => typedError<PacsStatus_Serialize, AppError>(__TAURI_INVOKE("save_pacs_settings", { settings })),
+	/**  The receiver's state, what it received, and the cache's content. */
+	pacsStatus: () => typedError<PacsStatus_Serialize, AppError>(__TAURI_INVOKE("pacs_status")),
+	/**  Test connection: C-ECHO or a QIDO-RS probe. */
+	pacsTest: (node: string) => typedError<string, AppError>(__TAURI_INVOKE("pacs_test", { node })),
+	pacsFind: (node: string, query: Query_Deserialize) => typedError<QueryRow_Serialize[], AppError>(__TAURI_INVOKE("pacs_find", { node, query })),
+	/**
+	 *  Retrieves a study (or some of its series) into the cache, streaming progress after each
+	 *  instance; what arrived is kept if it fails part way.
+	 */
+	pacsRetrieve: (node: string, request: RetrieveRequest, byMove: boolean, onProgress: Channel<Progress_Deserialize>) => typedError<Retrieved_Serialize, AppError>(__TAURI_INVOKE("pacs_retrieve", { node, request, byMove, onProgress })),
+	/**  Cancels the running retrieve (what arrived is kept). */
+	pacsCancel: () => __TAURI_INVOKE<boolean>("pacs_cancel"),
+	/**  Empties the cache, or removes one study from it. */
+	pacsClearCache: (studyUid: string | null) => typedError<PacsStatus_Serialize, AppError>(__TAURI_INVOKE("pacs_clear_cache", { studyUid })),
+	/**
+	 *  Sends the DICOM files in `folder` (the exported results) to `node`; each instance and its
+	 *  outcome is recorded in the ledger.
+	 */
+	pacsSend: (node: string, folder: string) => typedError<SendOutcome_Serialize[], AppError>(__TAURI_INVOKE("pacs_send", { node, folder })),
 };
 
 /* Types */
@@ -170,6 +197,27 @@ export type AppInfo = {
 	/**  Operating system and CPU architecture, e.g. `linux x86_64`. */
 	platform: string,
 	clinical_use_notice: string,
+};
+
+/**  How Dokuei authenticates to a DICOMweb server. */
+export type Auth = { kind: "none" } | { kind: "basic"; user: string; password: string } | { kind: "bearer"; token: string };
+
+/**  What the cache holds, newest first. */
+export type CacheUsage = {
+	root: string,
+	studies: CachedStudy[],
+	bytes: number | null,
+	limit_bytes: number | null,
+};
+
+/**  One cached study. */
+export type CachedStudy = {
+	study_uid: string,
+	path: string,
+	bytes: number | null,
+	instances: number,
+	/**  Seconds since 1970 of its last use (retrieve or open). */
+	last_used: number | null,
 };
 
 /**  Which decisions to export (or count). Empty fields do not filter. */
@@ -282,6 +330,33 @@ export type DecisionView_Serialize = {
 	geometry: Geometry | null,
 	reader_id: number,
 	recorded_at: string,
+};
+
+/**  A DIMSE peer. */
+export type DimseNode = DimseNode_Serialize | DimseNode_Deserialize;
+
+/**  A DIMSE peer. */
+export type DimseNode_Deserialize = {
+	/**  What the user calls it. */
+	name: string,
+	called_ae_title: string,
+	calling_ae_title: string,
+	host: string,
+	port: number,
+	/**  TLS (none: plain TCP). */
+	tls?: TlsFiles_Deserialize | null,
+};
+
+/**  A DIMSE peer. */
+export type DimseNode_Serialize = {
+	/**  What the user calls it. */
+	name: string,
+	called_ae_title: string,
+	calling_ae_title: string,
+	host: string,
+	port: number,
+	/**  TLS (none: plain TCP). */
+	tls: TlsFiles_Serialize | null,
 };
 
 /**  The letters at the four edges of the displayed image (where the patient's directions point). */
@@ -548,6 +623,9 @@ export type LabelInfo = {
 	threshold: number | null,
 };
 
+/**  The query/retrieve level. */
+export type Level = "study" | "series" | "image";
+
 /**  Where a candidate path for the library came from. */
 export type LibrarySource = 
 /**  An explicit path given by a setting or by `DOKUEI_ORT_LIB`. */
@@ -636,6 +714,23 @@ export type ModelSummary_Serialize = {
 	execution_provider: string,
 };
 
+/**  A PACS node: a DIMSE peer or a DICOMweb server. */
+export type Node = Node_Serialize | Node_Deserialize;
+
+/**  A PACS node: a DIMSE peer or a DICOMweb server. */
+export type Node_Deserialize = {
+	protocol: "dimse",
+} & DimseNode_Deserialize | {
+	protocol: "dicomweb",
+} & WebNode_Deserialize;
+
+/**  A PACS node: a DIMSE peer or a DICOMweb server. */
+export type Node_Serialize = {
+	protocol: "dimse",
+} & DimseNode_Serialize | {
+	protocol: "dicomweb",
+} & WebNode_Serialize;
+
 /**  The ONNX Runtime library in use and the execution providers it offers. */
 export type OnnxRuntimeInfo = {
 	version: string,
@@ -664,10 +759,97 @@ export type OpenedStudy_Serialize = {
 	tree: StudyTree_Serialize,
 };
 
+/**  The PACS settings (nodes, the receiver, the cache's limit), kept in a JSON file. */
+export type PacsSettings = PacsSettings_Serialize | PacsSettings_Deserialize;
+
+/**  The PACS settings (nodes, the receiver, the cache's limit), kept in a JSON file. */
+export type PacsSettings_Deserialize = {
+	nodes?: Node_Deserialize[],
+	receiver?: ReceiverConfig_Deserialize,
+	/**  The retrieve cache's size limit, MiB (least recently used studies leave first). */
+	cache_limit_mib?: number | null,
+	/**  Seconds for each network step. */
+	timeout_seconds?: number | null,
+};
+
+/**  The PACS settings (nodes, the receiver, the cache's limit), kept in a JSON file. */
+export type PacsSettings_Serialize = {
+	nodes: Node_Serialize[],
+	receiver: ReceiverConfig_Serialize,
+	/**  The retrieve cache's size limit, MiB (least recently used studies leave first). */
+	cache_limit_mib: number | null,
+	/**  Seconds for each network step. */
+	timeout_seconds: number | null,
+};
+
+/**  What the PACS screen shows besides the settings. */
+export type PacsStatus = PacsStatus_Serialize | PacsStatus_Deserialize;
+
+/**  What the PACS screen shows besides the settings. */
+export type PacsStatus_Deserialize = {
+	/**  Where the receiver listens (`127.0.0.1:11112`), when it is on. */
+	listening?: string | null,
+	receiver_error?: string | null,
+	settings_error?: string | null,
+	cache: CacheUsage,
+	/**  Studies the receiver has been sent since it started, newest first. */
+	received: ReceivedStudy[],
+};
+
+/**  What the PACS screen shows besides the settings. */
+export type PacsStatus_Serialize = {
+	/**  Where the receiver listens (`127.0.0.1:11112`), when it is on. */
+	listening: string | null,
+	receiver_error: string | null,
+	settings_error: string | null,
+	cache: CacheUsage,
+	/**  Studies the receiver has been sent since it started, newest first. */
+	received: ReceivedStudy[],
+};
+
 /**  Where the server listens and the secret its paths start with. */
 export type PixelServer = {
 	port: number,
 	secret: string,
+};
+
+/**  Progress of a retrieve, reported after each instance. */
+export type Progress = Progress_Serialize | Progress_Deserialize;
+
+/**  Progress of a retrieve, reported after each instance. */
+export type Progress_Deserialize = {
+	series_uid: string,
+	/**  0-based position of the series among those retrieved, and how many there are. */
+	series_index: number,
+	series_count: number,
+	series_instances_done: number,
+	series_instances_total?: number | null,
+	instances_done: number,
+	instances_total?: number | null,
+	bytes: number | null,
+	seconds: number | null,
+	/**  Estimated from the rate so far. */
+	seconds_left?: number | null,
+	/**  The series just finished (it can be opened while the rest arrives). */
+	series_complete: boolean,
+};
+
+/**  Progress of a retrieve, reported after each instance. */
+export type Progress_Serialize = {
+	series_uid: string,
+	/**  0-based position of the series among those retrieved, and how many there are. */
+	series_index: number,
+	series_count: number,
+	series_instances_done: number,
+	series_instances_total: number | null,
+	instances_done: number,
+	instances_total: number | null,
+	bytes: number | null,
+	seconds: number | null,
+	/**  Estimated from the rate so far. */
+	seconds_left: number | null,
+	/**  The series just finished (it can be opened while the rest arrives). */
+	series_complete: boolean,
 };
 
 /**  What one execution provider looks like on this machine. */
@@ -679,11 +861,143 @@ export type ProviderStatus = {
 	in_library: boolean,
 };
 
+/**
+ *  A query. Empty fields match anything; `patient_name` may hold `*` and `?` wildcards; dates
+ *  are `YYYYMMDD`.
+ */
+export type Query = Query_Serialize | Query_Deserialize;
+
+/**  One answer: a study, a series or an instance (the fields of the other levels stay empty). */
+export type QueryRow = QueryRow_Serialize | QueryRow_Deserialize;
+
+/**  One answer: a study, a series or an instance (the fields of the other levels stay empty). */
+export type QueryRow_Deserialize = {
+	study_uid: string,
+	patient_name: string,
+	patient_id: string,
+	accession_number: string,
+	study_date: string,
+	study_time: string,
+	study_description: string,
+	modalities: string,
+	series_count?: number | null,
+	instance_count?: number | null,
+	series_uid: string,
+	modality: string,
+	series_number?: number | null,
+	series_description: string,
+	sop_instance_uid: string,
+	sop_class_uid: string,
+	instance_number?: number | null,
+};
+
+/**  One answer: a study, a series or an instance (the fields of the other levels stay empty). */
+export type QueryRow_Serialize = {
+	study_uid: string,
+	patient_name: string,
+	patient_id: string,
+	accession_number: string,
+	study_date: string,
+	study_time: string,
+	study_description: string,
+	modalities: string,
+	series_count: number | null,
+	instance_count: number | null,
+	series_uid: string,
+	modality: string,
+	series_number: number | null,
+	series_description: string,
+	sop_instance_uid: string,
+	sop_class_uid: string,
+	instance_number: number | null,
+};
+
+/**
+ *  A query. Empty fields match anything; `patient_name` may hold `*` and `?` wildcards; dates
+ *  are `YYYYMMDD`.
+ */
+export type Query_Deserialize = {
+	level?: Level,
+	patient_name?: string,
+	patient_id?: string,
+	accession_number?: string,
+	date_from?: string,
+	date_to?: string,
+	modality?: string,
+	/**  Required below study level. */
+	study_uid?: string,
+	/**  Required at image level. */
+	series_uid?: string,
+	/**
+	 *  Paging (QIDO `limit`/`offset`; for C-FIND Dokuei drops the first `offset` answers and
+	 *  cancels the query after `limit`). 0 = no limit.
+	 */
+	limit?: number,
+	offset?: number,
+};
+
+/**
+ *  A query. Empty fields match anything; `patient_name` may hold `*` and `?` wildcards; dates
+ *  are `YYYYMMDD`.
+ */
+export type Query_Serialize = {
+	level: Level,
+	patient_name: string,
+	patient_id: string,
+	accession_number: string,
+	date_from: string,
+	date_to: string,
+	modality: string,
+	/**  Required below study level. */
+	study_uid: string,
+	/**  Required at image level. */
+	series_uid: string,
+	/**
+	 *  Paging (QIDO `limit`/`offset`; for C-FIND Dokuei drops the first `offset` answers and
+	 *  cancels the query after `limit`). 0 = no limit.
+	 */
+	limit: number,
+	offset: number,
+};
+
 /**  Someone who reads studies or audits decisions. */
 export type Reader = {
 	id: number,
 	display_name: string,
 	role: Role,
+};
+
+/**  A study pushed to the receiver. */
+export type ReceivedStudy = {
+	study_uid: string,
+	path: string,
+	instances: number,
+	calling_ae_titles: string[],
+};
+
+/**  How the receiver is set up. */
+export type ReceiverConfig = ReceiverConfig_Serialize | ReceiverConfig_Deserialize;
+
+/**  How the receiver is set up. */
+export type ReceiverConfig_Deserialize = {
+	/**  Off by default. */
+	enabled?: boolean,
+	address?: string,
+	port?: number,
+	ae_title?: string,
+	/**  Only these calling AE titles may send (none: nobody). */
+	allowed_calling_ae_titles?: string[],
+};
+
+/**  How the receiver is set up. */
+export type ReceiverConfig_Serialize = {
+	/**  Off by default. */
+	enabled: boolean,
+	address: string,
+	port: number,
+	ae_title: string,
+	/**  Only these calling AE titles may send (none: nobody). */
+	allowed_calling_ae_titles: string[],
 };
 
 /**  A study opened recently, for the start list. */
@@ -718,8 +1032,78 @@ export type ResultsExport = {
 	notes: string[],
 };
 
+/**  What a retrieve brought: everything that arrived is kept, even when it failed part way. */
+export type RetrieveReport = RetrieveReport_Serialize | RetrieveReport_Deserialize;
+
+/**  What a retrieve brought: everything that arrived is kept, even when it failed part way. */
+export type RetrieveReport_Deserialize = {
+	study_uid: string,
+	series: SeriesOutcome_Deserialize[],
+	instances: StoredInstance[],
+	bytes: number | null,
+	seconds: number | null,
+	cancelled: boolean,
+};
+
+/**  What a retrieve brought: everything that arrived is kept, even when it failed part way. */
+export type RetrieveReport_Serialize = {
+	study_uid: string,
+	series: SeriesOutcome_Serialize[],
+	instances: StoredInstance[],
+	bytes: number | null,
+	seconds: number | null,
+	cancelled: boolean,
+};
+
+/**  What to retrieve: a study, or some of its series. */
+export type RetrieveRequest = {
+	study_uid: string,
+	/**  Empty: every series of the study. */
+	series_uids: string[],
+};
+
+/**  A finished retrieve and where its files are. */
+export type Retrieved = Retrieved_Serialize | Retrieved_Deserialize;
+
+/**  A finished retrieve and where its files are. */
+export type Retrieved_Deserialize = {
+	report: RetrieveReport_Deserialize,
+	study_dir: string,
+};
+
+/**  A finished retrieve and where its files are. */
+export type Retrieved_Serialize = {
+	report: RetrieveReport_Serialize,
+	study_dir: string,
+};
+
 /**  Who a reader is, for attribution and for what they may do. */
 export type Role = "radiologist" | "clinician" | "qa";
+
+/**  How one sent instance fared. */
+export type SendOutcome = SendOutcome_Serialize | SendOutcome_Deserialize;
+
+/**  How one sent instance fared. */
+export type SendOutcome_Deserialize = {
+	path: string,
+	sop_instance_uid: string,
+	sop_class_uid: string,
+	/**  The node's status (None: not sent, see `detail`). */
+	status?: number | null,
+	stored: boolean,
+	detail: string,
+};
+
+/**  How one sent instance fared. */
+export type SendOutcome_Serialize = {
+	path: string,
+	sop_instance_uid: string,
+	sop_class_uid: string,
+	/**  The node's status (None: not sent, see `detail`). */
+	status: number | null,
+	stored: boolean,
+	detail: string,
+};
 
 export type SeriesNode = SeriesNode_Serialize | SeriesNode_Deserialize;
 
@@ -745,6 +1129,31 @@ export type SeriesNode_Serialize = {
 	description: string,
 	images: number,
 	stacks: StackNode[],
+};
+
+/**  How one series went. */
+export type SeriesOutcome = SeriesOutcome_Serialize | SeriesOutcome_Deserialize;
+
+/**  How one series went. */
+export type SeriesOutcome_Deserialize = {
+	series_uid: string,
+	expected?: number | null,
+	received: number,
+	failed: number,
+	/**  "success", or what went wrong (naming the node's status or the broken connection). */
+	status: string,
+	complete: boolean,
+};
+
+/**  How one series went. */
+export type SeriesOutcome_Serialize = {
+	series_uid: string,
+	expected: number | null,
+	received: number,
+	failed: number,
+	/**  "success", or what went wrong (naming the node's status or the broken connection). */
+	status: string,
+	complete: boolean,
 };
 
 /**  The reader's preferences, kept in the app's data folder (`settings.json`). */
@@ -886,6 +1295,17 @@ export type StackView_Serialize = {
 	warnings: string[],
 };
 
+/**  An instance that arrived (by C-GET, C-MOVE, a push, or WADO-RS). */
+export type StoredInstance = {
+	study_uid: string,
+	series_uid: string,
+	sop_instance_uid: string,
+	sop_class_uid: string,
+	transfer_syntax: string,
+	path: string,
+	bytes: number | null,
+};
+
 export type StudyNode = StudyNode_Serialize | StudyNode_Deserialize;
 
 export type StudyNode_Deserialize = {
@@ -973,6 +1393,27 @@ export type StudyTree_Serialize = {
 	skipped: number,
 };
 
+/**  PEM files for a TLS association. */
+export type TlsFiles = TlsFiles_Serialize | TlsFiles_Deserialize;
+
+/**  PEM files for a TLS association. */
+export type TlsFiles_Deserialize = {
+	/**  The CA certificate(s) the node's certificate must chain to. */
+	ca_file?: string,
+	/**  Dokuei's certificate and private key, for nodes that ask for one (empty: none). */
+	certificate_file?: string,
+	key_file?: string,
+};
+
+/**  PEM files for a TLS association. */
+export type TlsFiles_Serialize = {
+	/**  The CA certificate(s) the node's certificate must chain to. */
+	ca_file: string,
+	/**  Dokuei's certificate and private key, for nodes that ask for one (empty: none). */
+	certificate_file: string,
+	key_file: string,
+};
+
 /**  The result of checking the ledger's hash chain. */
 export type VerifyResult = VerifyResult_Serialize | VerifyResult_Deserialize;
 
@@ -992,6 +1433,23 @@ export type VerifyResult_Serialize = {
 	/**  The first row that does not match, in words. */
 	problem: string | null,
 	ledger: string,
+};
+
+/**  A DICOMweb server: its base URL (the one `/studies` hangs from). */
+export type WebNode = WebNode_Serialize | WebNode_Deserialize;
+
+/**  A DICOMweb server: its base URL (the one `/studies` hangs from). */
+export type WebNode_Deserialize = {
+	name: string,
+	base_url: string,
+	auth?: Auth,
+};
+
+/**  A DICOMweb server: its base URL (the one `/studies` hangs from). */
+export type WebNode_Serialize = {
+	name: string,
+	base_url: string,
+	auth: Auth,
 };
 
 /**  A named window. */

@@ -1,6 +1,7 @@
 //! The local cache retrieved studies land in: `root/<Study Instance UID>/<series>/<instance>.dcm`,
-//! with a size limit. Each study's last use is a stamp file in its folder; when the cache is over
-//! its limit, the least recently used studies leave first (never the ones being used).
+//! with a size limit. Each study's last use is a stamp file beside the studies (`.last-used/`, so
+//! a study's folder holds only its instances); when the cache is over its limit, the least
+//! recently used studies leave first (never the ones being used).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::instance::uid_component;
 
-const STAMP: &str = ".dokuei-last-used";
+const STAMPS: &str = ".last-used";
 
 /// One cached study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -82,12 +83,17 @@ impl Cache {
         Ok(self.root.join(uid_component(study_uid)?))
     }
 
+    fn stamp(&self, study_uid: &str) -> PathBuf {
+        self.root.join(STAMPS).join(study_uid)
+    }
+
     /// Marks a study as used now.
     pub fn touch(&self, study_uid: &str) -> Result<(), String> {
-        let dir = self.study_dir(study_uid)?;
+        let stamp = self.root.join(STAMPS).join(uid_component(study_uid)?);
+        let dir = self.root.join(STAMPS);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        std::fs::write(dir.join(STAMP), format!("{}", now_seconds()))
-            .map_err(|e| format!("writing {}: {e}", dir.join(STAMP).display()))
+        std::fs::write(&stamp, format!("{}", now_seconds()))
+            .map_err(|e| format!("writing {}: {e}", stamp.display()))
     }
 
     /// What the cache holds, most recently used first.
@@ -106,7 +112,7 @@ impl Cache {
                 if !path.is_dir() || uid_component(&uid).is_err() {
                     continue;
                 }
-                let last_used = std::fs::read_to_string(path.join(STAMP))
+                let last_used = std::fs::read_to_string(self.stamp(&uid))
                     .ok()
                     .and_then(|t| t.trim().parse::<f64>().ok())
                     .unwrap_or(0.0);
@@ -144,6 +150,7 @@ impl Cache {
             }
             std::fs::remove_dir_all(&s.path)
                 .map_err(|e| format!("removing {}: {e}", s.path.display()))?;
+            let _ = std::fs::remove_file(self.stamp(&s.study_uid));
             total = total.saturating_sub(s.bytes);
             removed.push(s.study_uid.clone());
         }
@@ -161,6 +168,7 @@ impl Cache {
         {
             std::fs::remove_dir_all(&s.path)
                 .map_err(|e| format!("removing {}: {e}", s.path.display()))?;
+            let _ = std::fs::remove_file(self.stamp(&s.study_uid));
             n += 1;
         }
         Ok(n)
@@ -177,7 +185,8 @@ mod tests {
         let dir = cache.study_dir(uid).unwrap().join("1.2");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("1.2.3.dcm"), vec![0u8; bytes]).unwrap();
-        std::fs::write(cache.study_dir(uid).unwrap().join(STAMP), used.to_string()).unwrap();
+        std::fs::create_dir_all(cache.root.join(STAMPS)).unwrap();
+        std::fs::write(cache.stamp(uid), used.to_string()).unwrap();
     }
 
     #[test]

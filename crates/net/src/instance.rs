@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::dimse::decode_data;
 
 /// An instance that arrived (by C-GET, C-MOVE, a push, or WADO-RS).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct StoredInstance {
     pub study_uid: String,
     pub series_uid: String,
@@ -19,6 +19,7 @@ pub struct StoredInstance {
     pub sop_class_uid: String,
     pub transfer_syntax: String,
     pub path: PathBuf,
+    #[specta(type = f64)]
     pub bytes: u64,
 }
 

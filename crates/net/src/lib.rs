@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 
 /// A DIMSE peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct DimseNode {
     /// What the user calls it.
     pub name: String,
@@ -94,7 +94,7 @@ pub enum NetError {
 }
 
 /// What a C-ECHO found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct EchoReport {
     /// The response's DIMSE status (0 = success).
     pub status: u16,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::dimse::put;
 
 /// The query/retrieve level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, specta::Type)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     #[default]
@@ -29,7 +29,7 @@ impl Level {
 
 /// A query. Empty fields match anything; `patient_name` may hold `*` and `?` wildcards; dates
 /// are `YYYYMMDD`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, specta::Type)]
 #[serde(default)]
 pub struct Query {
     pub level: Level,
@@ -45,7 +45,9 @@ pub struct Query {
     pub series_uid: String,
     /// Paging (QIDO `limit`/`offset`; for C-FIND Dokuei drops the first `offset` answers and
     /// cancels the query after `limit`). 0 = no limit.
+    #[specta(type = u32)]
     pub limit: usize,
+    #[specta(type = u32)]
     pub offset: usize,
 }
 
@@ -123,7 +125,7 @@ impl Query {
 }
 
 /// One answer: a study, a series or an instance (the fields of the other levels stay empty).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, specta::Type)]
 pub struct QueryRow {
     pub study_uid: String,
     pub patient_name: String,

@@ -22,7 +22,7 @@ use crate::sop::{COMMON_STORAGE_CLASSES, STORAGE_TRANSFER_SYNTAXES};
 use crate::{NetError, VERIFICATION};
 
 /// How the receiver is set up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(default)]
 pub struct ReceiverConfig {
     /// Off by default.
@@ -92,7 +92,7 @@ pub struct Receiver {
 }
 
 /// An instance received from a peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct Received {
     pub calling_ae_title: String,
     pub instance: StoredInstance,

@@ -241,7 +241,7 @@ fn expect_message(incoming: Incoming, during: &str) -> Result<Message, String> {
 }
 
 /// What to retrieve: a study, or some of its series.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, specta::Type)]
 pub struct RetrieveRequest {
     pub study_uid: String,
     /// Empty: every series of the study.
@@ -249,16 +249,19 @@ pub struct RetrieveRequest {
 }
 
 /// Progress of a retrieve, reported after each instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct Progress {
     pub series_uid: String,
     /// 0-based position of the series among those retrieved, and how many there are.
+    #[specta(type = u32)]
     pub series_index: usize,
+    #[specta(type = u32)]
     pub series_count: usize,
     pub series_instances_done: u32,
     pub series_instances_total: Option<u32>,
     pub instances_done: u32,
     pub instances_total: Option<u32>,
+    #[specta(type = f64)]
     pub bytes: u64,
     pub seconds: f64,
     /// Estimated from the rate so far.
@@ -268,7 +271,7 @@ pub struct Progress {
 }
 
 /// How one series went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct SeriesOutcome {
     pub series_uid: String,
     pub expected: Option<u32>,
@@ -280,11 +283,12 @@ pub struct SeriesOutcome {
 }
 
 /// What a retrieve brought: everything that arrived is kept, even when it failed part way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 pub struct RetrieveReport {
     pub study_uid: String,
     pub series: Vec<SeriesOutcome>,
     pub instances: Vec<StoredInstance>,
+    #[specta(type = f64)]
     pub bytes: u64,
     pub seconds: f64,
     pub cancelled: bool,
@@ -792,7 +796,7 @@ pub fn move_to(
 }
 
 /// How one sent instance fared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct SendOutcome {
     pub path: PathBuf,
     pub sop_instance_uid: String,

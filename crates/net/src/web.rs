@@ -21,7 +21,7 @@ use crate::query::{Level, Query, QueryRow};
 use crate::scu::{Progress, RetrieveReport, RetrieveRequest, SendOutcome, SeriesOutcome};
 
 /// How Dokuei authenticates to a DICOMweb server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, specta::Type)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Auth {
     #[default]
@@ -36,7 +36,7 @@ pub enum Auth {
 }
 
 /// A DICOMweb server: its base URL (the one `/studies` hangs from).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct WebNode {
     pub name: String,
     pub base_url: String,

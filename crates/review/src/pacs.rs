@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::{AppError, ErrorCode};
 
 /// A PACS node: a DIMSE peer or a DICOMweb server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(tag = "protocol", rename_all = "lowercase")]
 pub enum Node {
     Dimse(DimseNode),
@@ -50,14 +50,16 @@ impl Node {
 }
 
 /// The PACS settings (nodes, the receiver, the cache's limit), kept in a JSON file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(default)]
 pub struct PacsSettings {
     pub nodes: Vec<Node>,
     pub receiver: ReceiverConfig,
     /// The retrieve cache's size limit, MiB (least recently used studies leave first).
+    #[specta(type = f64)]
     pub cache_limit_mib: u64,
     /// Seconds for each network step.
+    #[specta(type = f64)]
     pub timeout_seconds: u64,
 }
 
@@ -258,4 +260,298 @@ pub fn send(
         })?;
     }
     Ok(outcomes)
+}
+
+/// The PACS side of a running workstation: the settings (kept in a file), the receiver (on only
+/// when the settings say so), the retrieve cache, and the running transfer's cancel flag. The
+/// app holds one; every method is a use case the app's commands and the CLI share.
+#[derive(Debug)]
+pub struct PacsService {
+    settings_path: PathBuf,
+    cache_root: PathBuf,
+    state: std::sync::Mutex<PacsState>,
+    transfer: std::sync::Mutex<Option<std::sync::Arc<AtomicBool>>>,
+}
+
+#[derive(Debug)]
+struct PacsState {
+    settings: PacsSettings,
+    /// Shared with a C-MOVE in progress; it stops listening when the last holder lets go.
+    receiver: Option<std::sync::Arc<Receiver>>,
+    /// Why the receiver is not listening although switched on.
+    receiver_error: Option<String>,
+    /// Why the settings file could not be read (the defaults are in use until it is saved).
+    settings_error: Option<String>,
+}
+
+/// What the PACS screen shows besides the settings.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct PacsStatus {
+    /// Where the receiver listens (`127.0.0.1:11112`), when it is on.
+    pub listening: Option<String>,
+    pub receiver_error: Option<String>,
+    pub settings_error: Option<String>,
+    pub cache: dokuei_net::CacheUsage,
+    /// Studies the receiver has been sent since it started, newest first.
+    pub received: Vec<ReceivedStudy>,
+}
+
+/// A study pushed to the receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ReceivedStudy {
+    pub study_uid: String,
+    pub path: PathBuf,
+    pub instances: u32,
+    pub calling_ae_titles: Vec<String>,
+}
+
+/// A finished retrieve and where its files are.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct Retrieved {
+    pub report: RetrieveReport,
+    pub study_dir: PathBuf,
+}
+
+fn lock_failed() -> AppError {
+    AppError::new(
+        ErrorCode::NotAllowed,
+        "the PACS state is unavailable (a previous action failed while holding it)",
+    )
+}
+
+impl PacsService {
+    /// Reads the settings (defaults when there are none) and starts the receiver if they switch
+    /// it on. A settings file that cannot be read, or a receiver that cannot start, is reported
+    /// by [`PacsService::status`], never fatal: the workstation still opens local studies.
+    pub fn new(settings_path: PathBuf, cache_root: PathBuf) -> PacsService {
+        let (settings, settings_error) = match PacsSettings::load(&settings_path) {
+            Ok(s) => (s, None),
+            Err(e) => (PacsSettings::default(), Some(e.message)),
+        };
+        let service = PacsService {
+            settings_path,
+            cache_root,
+            state: std::sync::Mutex::new(PacsState {
+                settings: PacsSettings::default(),
+                receiver: None,
+                receiver_error: None,
+                settings_error,
+            }),
+            transfer: std::sync::Mutex::new(None),
+        };
+        // A fresh service's lock cannot be poisoned.
+        let _ = service.apply(settings);
+        service
+    }
+
+    fn apply(&self, settings: PacsSettings) -> Result<(), AppError> {
+        let mut state = self.state.lock().map_err(|_| lock_failed())?;
+        let restart = state.settings.receiver != settings.receiver
+            || (settings.receiver.enabled && state.receiver.is_none());
+        if restart {
+            // Dropping the last handle stops it.
+            state.receiver = None;
+            state.receiver_error = None;
+            if settings.receiver.enabled {
+                match Receiver::start(&settings.receiver, self.cache_root.clone()) {
+                    Ok(r) => state.receiver = Some(std::sync::Arc::new(r)),
+                    Err(e) => state.receiver_error = Some(e.to_string()),
+                }
+            }
+        }
+        state.settings = settings;
+        Ok(())
+    }
+
+    pub fn settings(&self) -> Result<PacsSettings, AppError> {
+        Ok(self
+            .state
+            .lock()
+            .map_err(|_| lock_failed())?
+            .settings
+            .clone())
+    }
+
+    /// Saves the settings and applies them (the receiver starts, stops or moves).
+    pub fn save_settings(&self, settings: PacsSettings) -> Result<PacsStatus, AppError> {
+        let mut names: Vec<&str> = settings.nodes.iter().map(Node::name).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(AppError::new(
+                ErrorCode::InvalidArgument,
+                format!("two nodes are called {:?}", w[0]),
+            ));
+        }
+        if names.iter().any(|n| n.trim().is_empty()) {
+            return Err(AppError::new(
+                ErrorCode::InvalidArgument,
+                "a node has no name",
+            ));
+        }
+        settings.save(&self.settings_path)?;
+        self.apply(settings)?;
+        if let Ok(mut state) = self.state.lock() {
+            state.settings_error = None;
+        }
+        self.status()
+    }
+
+    fn cache(&self) -> Result<dokuei_net::Cache, AppError> {
+        let limit = self.settings()?.cache_limit_mib.saturating_mul(1 << 20);
+        Ok(dokuei_net::Cache::new(self.cache_root.clone(), limit))
+    }
+
+    pub fn status(&self) -> Result<PacsStatus, AppError> {
+        let cache = self.cache()?.usage();
+        let state = self.state.lock().map_err(|_| lock_failed())?;
+        let mut received: Vec<ReceivedStudy> = Vec::new();
+        if let Some(r) = &state.receiver {
+            for item in r.received().into_iter().rev() {
+                let i = item.instance;
+                match received.iter_mut().find(|s| s.study_uid == i.study_uid) {
+                    Some(s) => {
+                        s.instances += 1;
+                        if !s.calling_ae_titles.contains(&item.calling_ae_title) {
+                            s.calling_ae_titles.push(item.calling_ae_title);
+                        }
+                    }
+                    None => received.push(ReceivedStudy {
+                        path: self.cache_root.join(&i.study_uid),
+                        study_uid: i.study_uid,
+                        instances: 1,
+                        calling_ae_titles: vec![item.calling_ae_title],
+                    }),
+                }
+            }
+        }
+        Ok(PacsStatus {
+            listening: state.receiver.as_ref().map(|r| r.address().to_string()),
+            receiver_error: state.receiver_error.clone(),
+            settings_error: state.settings_error.clone(),
+            cache,
+            received,
+        })
+    }
+
+    /// "Test connection" on a node by name.
+    pub fn test(&self, node: &str) -> Result<String, AppError> {
+        let settings = self.settings()?;
+        let node = settings.node(node)?;
+        let (what, ms) = test_connection(node, &settings.timing())?;
+        Ok(format!("{what} ({} ms)", ms.round()))
+    }
+
+    pub fn find(&self, node: &str, query: &Query) -> Result<Vec<QueryRow>, AppError> {
+        let settings = self.settings()?;
+        find(settings.node(node)?, query, &settings.timing())
+    }
+
+    /// Retrieves into the cache (C-MOVE when `by_move`, which needs the receiver on), then keeps
+    /// the cache within its limit (never removing this study). One transfer at a time.
+    pub fn retrieve(
+        &self,
+        node: &str,
+        request: &RetrieveRequest,
+        by_move: bool,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Retrieved, AppError> {
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        {
+            let mut slot = self.transfer.lock().map_err(|_| lock_failed())?;
+            if slot.is_some() {
+                return Err(AppError::new(
+                    ErrorCode::NotAllowed,
+                    "a retrieve is already running; cancel it or wait for it to finish",
+                ));
+            }
+            *slot = Some(cancel.clone());
+        }
+        let result = (|| {
+            let settings = self.settings()?;
+            let node = settings.node(node)?;
+            let cache = self.cache()?;
+            let study_dir = cache
+                .study_dir(&request.study_uid)
+                .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e))?;
+            let receiver = self
+                .state
+                .lock()
+                .map_err(|_| lock_failed())?
+                .receiver
+                .clone();
+            let via = if by_move {
+                Via::Move(receiver.as_deref())
+            } else {
+                Via::Get
+            };
+            let report = retrieve(
+                node,
+                request,
+                cache.root(),
+                via,
+                &settings.timing(),
+                progress,
+                &cancel,
+            )?;
+            let _ = cache.touch(&request.study_uid);
+            cache
+                .evict(&[request.study_uid.as_str()])
+                .map_err(|e| AppError::new(ErrorCode::WriteFailed, e))?;
+            Ok(Retrieved { report, study_dir })
+        })();
+        if let Ok(mut slot) = self.transfer.lock() {
+            *slot = None;
+        }
+        result
+    }
+
+    /// Cancels the running retrieve (it stops between instances and keeps what came).
+    pub fn cancel(&self) -> bool {
+        match self.transfer.lock().ok().and_then(|t| t.clone()) {
+            Some(flag) => {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Empties the cache (or removes one study from it).
+    pub fn clear_cache(&self, study_uid: Option<&str>) -> Result<PacsStatus, AppError> {
+        self.cache()?
+            .clear(study_uid)
+            .map_err(|e| AppError::new(ErrorCode::WriteFailed, e))?;
+        self.status()
+    }
+
+    /// Sends the DICOM files in `folder` (e.g. the results just exported) to a node; every
+    /// instance and its outcome goes into the ledger.
+    pub fn send_folder(
+        &self,
+        ledger: &Ledger,
+        node: &str,
+        folder: &Path,
+    ) -> Result<Vec<SendOutcome>, AppError> {
+        let settings = self.settings()?;
+        let node = settings.node(node)?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+            .map_err(|e| {
+                AppError::new(
+                    ErrorCode::NotFound,
+                    format!("cannot read {}: {e}", folder.display()),
+                )
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("dcm")))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(AppError::new(
+                ErrorCode::NotFound,
+                format!("{} holds no .dcm files to send", folder.display()),
+            ));
+        }
+        send(ledger, node, &files, &settings.timing())
+    }
 }

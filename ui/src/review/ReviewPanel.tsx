@@ -97,6 +97,7 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
             Export results (DICOM SEG + SR)…
           </button>
           {r.exported && <p className="muted" data-testid="export-results-done">{r.exported}</p>}
+          {r.nodes.length > 0 && <SendResults r={r} />}
         </div>
       )}
       {r.imported && (r.imported.findings.length > 0 || r.imported.problems.length > 0) && (
@@ -434,6 +435,26 @@ function ImportedBox({ r, phase }: { r: ReviewState; phase: string }) {
           Review the {pending.length} imported finding(s)
         </button>
       )}
+    </div>
+  );
+}
+
+/** Sends the signed-off study's results to a PACS node. */
+function SendResults({ r }: { r: ReviewState }) {
+  const [node, setNode] = useState(r.nodes[0] ?? "");
+  return (
+    <div className="form-row">
+      <select value={node} onChange={(e) => { setNode(e.target.value); }} data-testid="send-node">
+        {r.nodes.map((n) => (
+          <option key={n} value={n}>
+            {n}
+          </option>
+        ))}
+      </select>
+      <button type="button" disabled={!node} onClick={() => void r.sendResults(node)} data-testid="send-results">
+        Send results to PACS
+      </button>
+      {r.sent && <p className="muted" data-testid="send-results-done">{r.sent}</p>}
     </div>
   );
 }

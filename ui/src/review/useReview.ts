@@ -100,12 +100,21 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   const [selected, setSelected] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
   const [exported, setExported] = useState<string | null>(null);
+  const [sent, setSent] = useState<string | null>(null);
+  /** PACS nodes results can be sent to (from the PACS settings). */
+  const [nodes, setNodes] = useState<string[]>([]);
   const [imported, setImported] = useState<ImportedResults | null>(null);
   const [heatVersion, setHeatVersion] = useState(0);
   const heat = useRef(new Map<string, Uint8Array | "loading">());
   const decisionMs = useRef<number[]>([]);
   const commitMs = useRef<number[]>([]);
   const drawing = useRef(false);
+
+  useEffect(() => {
+    void api.pacsSettings().then((r) => {
+      if (r.status === "ok") setNodes(r.data.nodes.map((n) => n.name));
+    });
+  }, [api, generation]);
 
   useEffect(() => {
     void api.settings().then(setSettings);
@@ -378,6 +387,30 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     [api, target],
   );
 
+  /**
+   * Exports the study's results and sends them to PACS node `node` (C-STORE or STOW-RS); each
+   * instance sent and its outcome is in the ledger. Returns what happened, or the error.
+   */
+  const sendResults = useCallback(
+    async (node: string): Promise<string> => {
+      if (!target) return "no series is open";
+      setSent(`Sending to ${node}…`);
+      const r = await api.sendResults(target.series, node);
+      if (r.status === "error") {
+        setSent(null);
+        setError(message(r.error));
+        return message(r.error);
+      }
+      setError(null);
+      const stored = r.data.filter((o) => o.stored).length;
+      const failed = r.data.filter((o) => !o.stored).map((o) => `${o.sop_class_uid}: ${o.detail}`);
+      const done = `Sent ${stored} of ${r.data.length} object(s) to ${node}.${failed.length ? ` Not stored: ${failed.join("; ")}` : ""}`;
+      setSent(done);
+      return done;
+    },
+    [api, target],
+  );
+
   const signOff = useCallback(
     async (impression: string): Promise<string | null> => {
       if (!target || !reader) return "choose a reader profile first";
@@ -520,6 +553,9 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     signOff,
     exportResults,
     exported,
+    sendResults,
+    sent,
+    nodes,
     imported,
     reviewImported,
     recordImpression,

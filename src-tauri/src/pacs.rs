@@ -1,0 +1,121 @@
+//! The PACS commands: each one a call into `dokuei_review::pacs::PacsService`, which holds the
+//! nodes, the receiver, the cache and the running transfer.
+
+use std::path::PathBuf;
+
+use dokuei_review::pacs::{
+    PacsService, PacsSettings, PacsStatus, Progress, Query, QueryRow, RetrieveRequest, Retrieved,
+    SendOutcome,
+};
+use dokuei_review::{AppError, ErrorCode};
+use tauri::Manager;
+use tauri::ipc::Channel;
+
+/// Runs a blocking PACS call off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    app: tauri::AppHandle,
+    f: impl FnOnce(&PacsService) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<PacsService>()))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::NodeFailed, e.to_string()))?
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn pacs_settings(pacs: tauri::State<'_, PacsService>) -> Result<PacsSettings, AppError> {
+    pacs.settings()
+}
+
+/// Saves the nodes, receiver and cache settings and applies them (the receiver starts or stops).
+#[tauri::command]
+#[specta::specta]
+pub fn save_pacs_settings(
+    pacs: tauri::State<'_, PacsService>,
+    settings: PacsSettings,
+) -> Result<PacsStatus, AppError> {
+    pacs.save_settings(settings)
+}
+
+/// The receiver's state, what it received, and the cache's content.
+#[tauri::command]
+#[specta::specta]
+pub fn pacs_status(pacs: tauri::State<'_, PacsService>) -> Result<PacsStatus, AppError> {
+    pacs.status()
+}
+
+/// Test connection: C-ECHO or a QIDO-RS probe.
+#[tauri::command]
+#[specta::specta]
+pub async fn pacs_test(app: tauri::AppHandle, node: String) -> Result<String, AppError> {
+    blocking(app, move |p| p.test(&node)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pacs_find(
+    app: tauri::AppHandle,
+    node: String,
+    query: Query,
+) -> Result<Vec<QueryRow>, AppError> {
+    blocking(app, move |p| p.find(&node, &query)).await
+}
+
+/// Retrieves a study (or some of its series) into the cache, streaming progress after each
+/// instance; what arrived is kept if it fails part way.
+#[tauri::command]
+#[specta::specta]
+pub async fn pacs_retrieve(
+    app: tauri::AppHandle,
+    node: String,
+    request: RetrieveRequest,
+    by_move: bool,
+    on_progress: Channel<Progress>,
+) -> Result<Retrieved, AppError> {
+    blocking(app, move |p| {
+        let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        p.retrieve(&node, &request, by_move, &mut |progress| {
+            // At most four updates a second, and every series' end.
+            if progress.series_complete || last.elapsed().as_millis() >= 250 {
+                last = std::time::Instant::now();
+                let _ = on_progress.send(progress.clone());
+            }
+        })
+    })
+    .await
+}
+
+/// Cancels the running retrieve (what arrived is kept).
+#[tauri::command]
+#[specta::specta]
+pub fn pacs_cancel(pacs: tauri::State<'_, PacsService>) -> bool {
+    pacs.cancel()
+}
+
+/// Empties the cache, or removes one study from it.
+#[tauri::command]
+#[specta::specta]
+pub fn pacs_clear_cache(
+    pacs: tauri::State<'_, PacsService>,
+    study_uid: Option<String>,
+) -> Result<PacsStatus, AppError> {
+    pacs.clear_cache(study_uid.as_deref())
+}
+
+/// Sends the DICOM files in `folder` (the exported results) to `node`; each instance and its
+/// outcome is recorded in the ledger.
+#[tauri::command]
+#[specta::specta]
+pub async fn pacs_send(
+    app: tauri::AppHandle,
+    node: String,
+    folder: String,
+) -> Result<Vec<SendOutcome>, AppError> {
+    let reading = app.clone();
+    blocking(app, move |p| {
+        reading
+            .state::<crate::reading::Reading>()
+            .with_ledger(|l| p.send_folder(l, &node, &PathBuf::from(&folder)))
+    })
+    .await
+}

@@ -1,0 +1,202 @@
+// The PACS workflow end to end in the real app against a real Orthanc (with its DICOMweb
+// plug-in) on loopback: add a DICOMweb and a DIMSE node and test both, query by patient name,
+// retrieve the sample CT (it opens from the cache), analyse with ct-nodule-demo, decide, sign
+// off, send the results; Orthanc then holds the SEG and both SRs, and the ledger has a row for
+// every instance sent.
+
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { launch, overlay, saveScreenshot } from "./harness.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ct = path.join(root, "sample-studies/generated/chest-ct-nodules/series");
+const testid = (id) => `[data-testid="${id}"]`;
+
+function sql(ledger, query) {
+  const out = execFileSync("sqlite3", ["-json", ledger, query]).toString().trim();
+  return out ? JSON.parse(out) : [];
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port) {
+  const start = Date.now();
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect(port, "127.0.0.1");
+      c.on("connect", () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() - start > 30000) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const auth = "Basic " + Buffer.from("dokuei:secret").toString("base64");
+
+async function qido(base, pathname) {
+  const r = await fetch(`${base}${pathname}`, { headers: { Authorization: auth, Accept: "application/dicom+json" } });
+  if (r.status === 204) return [];
+  assert.equal(r.status, 200, `${pathname}: HTTP ${r.status}`);
+  return r.json();
+}
+
+describe("PACS: query Orthanc, retrieve, read, send back", () => {
+  let app;
+  let b;
+  let orthanc;
+  let web;
+  let dicomPort;
+  const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-pacs-"));
+  const ledger = path.join(dir, "ledger.sqlite3");
+
+  before(async () => {
+    const httpPort = await freePort();
+    dicomPort = await freePort();
+    const storage = path.join(dir, "orthanc");
+    writeFileSync(
+      path.join(dir, "orthanc.json"),
+      JSON.stringify({
+        Name: "dokuei-e2e",
+        StorageDirectory: storage,
+        IndexDirectory: storage,
+        HttpPort: httpPort,
+        DicomPort: dicomPort,
+        DicomAet: "ORTHANC",
+        RemoteAccessAllowed: false,
+        AuthenticationEnabled: true,
+        RegisteredUsers: { dokuei: "secret" },
+        DicomAlwaysAllowEcho: true,
+        DicomAlwaysAllowStore: true,
+        DicomAlwaysAllowFind: true,
+        DicomAlwaysAllowGet: true,
+        Plugins: ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
+        DicomWeb: { Enable: true, Root: "/dicom-web/" },
+      }),
+    );
+    // Orthanc binds every interface: it is stopped by its PID in after().
+    orthanc = spawn("/usr/sbin/Orthanc", [path.join(dir, "orthanc.json")], { stdio: "ignore" });
+    await waitForPort(httpPort);
+    await waitForPort(dicomPort);
+    web = `http://127.0.0.1:${httpPort}/dicom-web`;
+    // The sample CT goes in by DCMTK's dcmsend, as a modality would send it.
+    const files = readdirSync(ct).map((f) => path.join(ct, f));
+    execFileSync("dcmsend", ["-dn", "-aet", "MODALITY", "-aec", "ORTHANC", "127.0.0.1", String(dicomPort), ...files]);
+    app = await launch({ DOKUEI_LEDGER: ledger, XDG_CACHE_HOME: path.join(dir, "cache") });
+    b = app.browser;
+    await b.$(testid("pacs-toggle")).waitForDisplayed({ timeout: 20000 });
+  });
+
+  after(async () => {
+    await app?.close();
+    orthanc?.kill("SIGKILL");
+  });
+
+  it("adds a DICOMweb and a DIMSE node and tests both", async () => {
+    await b.$(testid("pacs-toggle")).click();
+    await b.$(testid("pacs-view")).waitForDisplayed({ timeout: 5000 });
+    await b.$(testid("node-name")).setValue("Orthanc");
+    await b.$(testid("node-protocol")).selectByAttribute("value", "dicomweb");
+    await b.$(testid("node-url")).setValue(web);
+    await b.$(testid("node-auth")).selectByAttribute("value", "basic");
+    await b.$(testid("node-user")).setValue("dokuei");
+    await b.$(testid("node-password")).setValue("secret");
+    await b.$(testid("node-add")).click();
+    await b.$(testid("pacs-test-Orthanc")).waitForDisplayed({ timeout: 5000 });
+
+    await b.$(testid("node-name")).setValue("Orthanc DIMSE");
+    await b.$(testid("node-protocol")).selectByAttribute("value", "dimse");
+    await b.$(testid("node-port")).setValue(String(dicomPort));
+    await b.$(testid("node-called")).setValue("ORTHANC");
+    await b.$(testid("node-add")).click();
+    await b.$(testid("pacs-test-Orthanc DIMSE")).waitForDisplayed({ timeout: 5000 });
+
+    await b.$(testid("pacs-test-Orthanc")).click();
+    await b.$(testid("pacs-test-Orthanc DIMSE")).click();
+    const result = (name) => b.$(testid(`pacs-test-result-${name}`));
+    await b.waitUntil(async () => /QIDO-RS answered/.test(await result("Orthanc").getText()), { timeout: 10000 });
+    await b.waitUntil(async () => /C-ECHO succeeded/.test(await result("Orthanc DIMSE").getText()), { timeout: 10000 });
+    assert.match(await b.$(testid("rx-status")).getText(), /Off: no listening socket/);
+  });
+
+  it("finds the sample CT by patient name and retrieves it; it opens from the cache", async () => {
+    await b.$(testid("pacs-node")).selectByAttribute("value", "Orthanc");
+    await b.$(testid("q-name")).setValue("Synth*");
+    await b.$(testid("q-search")).click();
+    await b.$(testid("q-results")).waitForDisplayed({ timeout: 10000 });
+    const rows = await b.$$(`${testid("q-results")} tbody tr`);
+    assert.equal(rows.length, 1);
+    await saveScreenshot(b, "pacs-query");
+    const started = Date.now();
+    await b.$(testid("q-retrieve")).click();
+    // The study opens in the viewer once it has arrived.
+    await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice").catch(() => "")), { timeout: 120000 });
+    console.log(`retrieve of the sample CT (200 slices) by WADO-RS until on screen: ${Date.now() - started} ms`);
+    await saveScreenshot(b, "pacs-retrieved");
+  });
+
+  it("analyses, decides, signs off and sends the results back; Orthanc holds the SEG and both SRs", async () => {
+    await b.$(testid("reader-name")).setValue("Dr. PACS");
+    await b.$(testid("reader-role")).selectByAttribute("value", "radiologist");
+    await b.$(testid("reader-create")).click();
+    await b.$(testid("reader-select")).waitForDisplayed({ timeout: 5000 });
+    await b.$(testid("analyse")).click();
+    await b.$(testid("findings")).waitForDisplayed({ timeout: 180000 });
+    const list = await b.execute(() => window.__dokuei.review().findings);
+    assert.ok(list.length >= 1);
+    for (const f of list) {
+      await b.$(testid(`confirm-f${f.finding_id}`)).click();
+      await b.waitUntil(async () => (await b.$(testid(`finding-f${f.finding_id}`)).getAttribute("data-decision")) === "confirm", { timeout: 10000 });
+    }
+    await b.$(testid("sign-off")).click();
+    await b.$(testid("signed-off")).waitForDisplayed({ timeout: 10000 });
+
+    await b.$(testid("send-node")).selectByAttribute("value", "Orthanc");
+    await b.$(testid("send-results")).click();
+    const done = await b.$(testid("send-results-done"));
+    await b.waitUntil(async () => /^Sent \d+ of \d+/.test(await done.getText()), { timeout: 60000 });
+    const text = await done.getText();
+    const [, stored, total] = /^Sent (\d+) of (\d+)/.exec(text);
+    assert.equal(stored, total, text);
+    await saveScreenshot(b, "pacs-sent");
+
+    // What Orthanc holds of the study now: the 200 CT slices, one SEG, two SRs (AI and the
+    // physician's assessment).
+    const studies = await qido(web, "/studies?PatientName=Synth*");
+    const studyUid = studies[0]["0020000D"].Value[0];
+    const series = await qido(web, `/studies/${studyUid}/series`);
+    const classes = [];
+    for (const s of series) {
+      const seriesUid = s["0020000E"].Value[0];
+      for (const i of await qido(web, `/studies/${studyUid}/series/${seriesUid}/instances`)) classes.push(i["00080016"].Value[0]);
+    }
+    const count = (uid) => classes.filter((c) => c === uid).length;
+    assert.equal(count("1.2.840.10008.5.1.4.1.1.2"), 200);
+    assert.equal(count("1.2.840.10008.5.1.4.1.1.66.4"), 1, classes.join(" "));
+    assert.equal(count("1.2.840.10008.5.1.4.1.1.88.34"), 2, classes.join(" "));
+
+    // The ledger: every instance sent, stored, to Orthanc by DICOMweb, each tied to the object
+    // Dokuei exported.
+    const sent = sql(ledger, "SELECT node, protocol, stored, status, exported_object_id IS NOT NULL AS exported FROM sent_objects");
+    assert.equal(sent.length, Number(total));
+    assert.ok(sent.every((r) => r.node === "Orthanc" && r.protocol === "dicomweb" && r.stored === 1 && r.exported === 1), JSON.stringify(sent));
+  });
+});
