@@ -152,6 +152,22 @@ pub enum PacsCommand {
         #[arg(long, default_value_t = 11113)]
         listen_port: u16,
     },
+    /// Run Dokuei's C-STORE SCP until stopped (Ctrl-C): it listens on --address:--port as
+    /// --ae and accepts only the --allow calling AE titles; instances go to
+    /// OUTPUT/<study>/<series>/.
+    Receive {
+        #[arg(long, default_value = "127.0.0.1")]
+        address: String,
+        #[arg(long, default_value_t = 11112)]
+        port: u16,
+        #[arg(long, default_value = "DOKUEI")]
+        ae: String,
+        /// Calling AE titles allowed to send (repeat for several).
+        #[arg(long, required = true)]
+        allow: Vec<String>,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Send DICOM files (e.g. exported results) by C-STORE or STOW-RS; each instance sent and
     /// its outcome is recorded in the ledger.
     Send {
@@ -259,6 +275,46 @@ pub fn run(command: PacsCommand) -> Result<(), AppError> {
             let settings = node.settings()?;
             let n = node.node(&settings)?;
             get(&n, &settings, &study, series, &output, r#move, listen_port)
+        }
+        PacsCommand::Receive {
+            address,
+            port,
+            ae,
+            allow,
+            output,
+        } => {
+            let config = dokuei_review::pacs::ReceiverConfig {
+                enabled: true,
+                address,
+                port,
+                ae_title: ae,
+                allowed_calling_ae_titles: allow,
+            };
+            let receiver = dokuei_review::pacs::Receiver::start(&config, output)?;
+            eprintln!(
+                "listening on {} as {}; Ctrl-C stops",
+                receiver.address(),
+                receiver.ae_title()
+            );
+            let (mut seen, mut problems) = (0, 0);
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let received = receiver.received();
+                for r in &received[seen..] {
+                    println!(
+                        "{}  {}  {} bytes",
+                        r.calling_ae_title,
+                        r.instance.path.display(),
+                        r.instance.bytes
+                    );
+                }
+                seen = received.len();
+                let p = receiver.problems();
+                for (who, why) in &p[problems..] {
+                    eprintln!("refused or failed: {who}: {why}");
+                }
+                problems = p.len();
+            }
         }
         PacsCommand::Send {
             node,

@@ -137,6 +137,40 @@ pub(crate) fn decode_data(bytes: &[u8], ts_uid: &str) -> Result<InMemDicomObject
         .map_err(|e| format!("reading a data set in {}: {e}", ts.name()))
 }
 
+/// The TCP socket under an association's stream (plain or TLS).
+pub(crate) trait Tcp {
+    fn tcp(&self) -> &std::net::TcpStream;
+}
+
+impl Tcp for std::net::TcpStream {
+    fn tcp(&self) -> &std::net::TcpStream {
+        self
+    }
+}
+
+impl Tcp for dicom_ul::association::client::TlsStream {
+    fn tcp(&self) -> &std::net::TcpStream {
+        &self.sock
+    }
+}
+
+impl Tcp for dicom_ul::association::server::TlsStream {
+    fn tcp(&self) -> &std::net::TcpStream {
+        &self.sock
+    }
+}
+
+/// Asks the kernel to acknowledge what arrives at once. A peer that writes a command PDU and
+/// then its data set without TCP_NODELAY (DCMTK's tools, Orthanc) otherwise waits for the
+/// delayed ACK (up to 40 ms) before the data set's last segment goes out, for every instance.
+/// Linux turns quick ACKs off again on its own, so this is asked before every read.
+fn quick_ack(socket: &impl Tcp) {
+    #[cfg(target_os = "linux")]
+    let _ = socket2::SockRef::from(socket.tcp()).set_tcp_quickack(true);
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+}
+
 /// An incoming message (command set and, when one follows, its data set's bytes).
 #[derive(Debug)]
 pub(crate) struct Message {
@@ -188,7 +222,7 @@ impl Channel {
     ) -> Result<(), String>
     where
         A: SyncAssociation<S>,
-        S: Read + Write + CloseSocket,
+        S: Read + Write + CloseSocket + Tcp,
     {
         let command = encode_command(command)?;
         SyncAssociation::send(
@@ -219,12 +253,13 @@ impl Channel {
     ) -> Result<Result<PDataValue, Incoming>, String>
     where
         A: SyncAssociation<S>,
-        S: Read + Write + CloseSocket,
+        S: Read + Write + CloseSocket + Tcp,
     {
         loop {
             if let Some(v) = self.pending.pop_front() {
                 return Ok(Ok(v));
             }
+            quick_ack(SyncAssociation::inner_stream(association));
             match SyncAssociation::receive(association)
                 .map_err(|e| format!("receiving: {}", crate::describe(&e)))?
             {
@@ -251,7 +286,7 @@ impl Channel {
     pub fn receive<A, S>(&mut self, association: &mut A) -> Result<Incoming, String>
     where
         A: SyncAssociation<S>,
-        S: Read + Write + CloseSocket,
+        S: Read + Write + CloseSocket + Tcp,
     {
         let mut command_bytes = Vec::new();
         let context = loop {

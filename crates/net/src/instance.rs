@@ -37,7 +37,8 @@ pub(crate) fn uid_component(uid: &str) -> Result<&str, String> {
 }
 
 /// Writes `path` through a temporary file and a rename, so a half-written file is never seen
-/// under its name.
+/// under its name. Not synced to disk: these are cached copies of what the PACS holds, and a
+/// retrieve that a crash interrupts is retried; an fsync per instance would halve throughput.
 pub(crate) fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -47,7 +48,7 @@ pub(crate) fn write_atomically(path: &Path, parts: &[&[u8]]) -> Result<(), Strin
         for p in parts {
             f.write_all(p)?;
         }
-        f.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+        f.into_inner().map_err(|e| e.into_error())?;
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {
@@ -66,7 +67,24 @@ pub(crate) fn store_received(
     ts: &str,
     data: &[u8],
 ) -> Result<StoredInstance, String> {
-    let obj = decode_data(data, ts)?;
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .transfer_syntax(ts)
+        .implementation_class_uid(crate::IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(crate::IMPLEMENTATION_VERSION_NAME)
+        .build()
+        .map_err(|e| format!("building the file meta information: {e}"))?;
+    let mut head = vec![0u8; 128];
+    head.extend_from_slice(b"DICM");
+    meta.write(&mut head)
+        .map_err(|e| format!("writing the file meta information: {e}"))?;
+    // The attributes before the pixel data are enough to place the instance (and reading them
+    // checks the data set is readable); the pixel data are written as they came.
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(std::io::Read::chain(&head[128..], data))
+        .map_err(|e| format!("reading the data set: {e}"))?;
     let text = |tag| -> String {
         obj.element(tag)
             .ok()
@@ -89,18 +107,6 @@ pub(crate) fn store_received(
             "{}.dcm",
             uid_component(sop_instance).map_err(|e| format!("SOP Instance UID: {e}"))?
         ));
-    let meta = FileMetaTableBuilder::new()
-        .media_storage_sop_class_uid(sop_class)
-        .media_storage_sop_instance_uid(sop_instance)
-        .transfer_syntax(ts)
-        .implementation_class_uid(crate::IMPLEMENTATION_CLASS_UID)
-        .implementation_version_name(crate::IMPLEMENTATION_VERSION_NAME)
-        .build()
-        .map_err(|e| format!("building the file meta information: {e}"))?;
-    let mut head = vec![0u8; 128];
-    head.extend_from_slice(b"DICM");
-    meta.write(&mut head)
-        .map_err(|e| format!("writing the file meta information: {e}"))?;
     write_atomically(&path, &[&head, data])?;
     Ok(StoredInstance {
         study_uid: study,

@@ -227,6 +227,8 @@ fn serve(
     if stream.set_nonblocking(false).is_err() {
         return;
     }
+    // Responses go out at once (no Nagle delay behind the peer's delayed ACK).
+    let _ = stream.set_nodelay(true);
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(AllowList {
             callers: callers.to_vec(),
@@ -312,7 +314,7 @@ pub(crate) fn answer_store<A, S>(
 )
 where
     A: dicom_ul::association::SyncAssociation<S> + Contexts,
-    S: std::io::Read + std::io::Write + dicom_ul::association::CloseSocket,
+    S: std::io::Read + std::io::Write + dicom_ul::association::CloseSocket + crate::dimse::Tcp,
 {
     let id = message.u16(tags::MESSAGE_ID).unwrap_or(0);
     let class = message

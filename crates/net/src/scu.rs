@@ -69,10 +69,13 @@ pub(crate) use on_association;
 
 /// The streams an association runs on.
 pub(crate) trait Stream:
-    std::io::Read + std::io::Write + dicom_ul::association::CloseSocket
+    std::io::Read + std::io::Write + dicom_ul::association::CloseSocket + crate::dimse::Tcp
 {
 }
-impl<S: std::io::Read + std::io::Write + dicom_ul::association::CloseSocket> Stream for S {}
+impl<S: std::io::Read + std::io::Write + dicom_ul::association::CloseSocket + crate::dimse::Tcp>
+    Stream for S
+{
+}
 
 /// Opens an association (over TLS when the node has TLS files), retrying with back-off while the
 /// node is unreachable. A refused association or a failed TLS handshake is not retried.
@@ -110,7 +113,18 @@ pub(crate) fn associate(
                 .map(|a| Connection::Tls(Box::new(a))),
         };
         match result {
-            Ok(c) => return Ok(c),
+            Ok(mut c) => {
+                // Commands and responses go out at once.
+                match &mut c {
+                    Connection::Plain(a) => {
+                        let _ = a.inner_stream().set_nodelay(true);
+                    }
+                    Connection::Tls(a) => {
+                        let _ = a.inner_stream().sock.set_nodelay(true);
+                    }
+                }
+                return Ok(c);
+            }
             Err(e) => {
                 let unreachable = matches!(e, dicom_ul::association::Error::Connect { .. });
                 if !unreachable || attempt >= timing.attempts.max(1) {
@@ -311,7 +325,37 @@ type Plan = (Vec<(String, Option<u32>)>, Vec<String>);
 /// The series to retrieve (all of the study's when none are named), with their sizes and the
 /// storage SOP classes they hold, asked of the node by C-FIND.
 fn plan(node: &DimseNode, request: &RetrieveRequest, timing: &Timing) -> Result<Plan, NetError> {
-    let series = find(node, &Query::study(&request.study_uid), timing)?;
+    // One association for all the queries.
+    let connection = associate(node, timing, &|o| {
+        o.with_presentation_context(
+            STUDY_ROOT_FIND.to_string(),
+            vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
+        )
+    })?;
+    on_association!(connection, |association| {
+        let (context, ts) = context_for(&association, STUDY_ROOT_FIND).ok_or_else(|| {
+            node.association_error("the node does not offer Study Root C-FIND".into())
+        })?;
+        let planned = plan_on(&mut association, context, &ts, request);
+        let _ = association.release();
+        let (chosen, classes) = planned.map_err(|e| node.exchange_error(e))?;
+        if chosen.is_empty() {
+            return Err(node.exchange_error(format!(
+                "the node holds no series of study {}",
+                request.study_uid
+            )));
+        }
+        Ok((chosen, classes))
+    })
+}
+
+fn plan_on<S: Stream>(
+    association: &mut ClientAssociation<S>,
+    context: u8,
+    ts: &str,
+    request: &RetrieveRequest,
+) -> Result<Plan, String> {
+    let series = find_on(association, context, ts, &Query::study(&request.study_uid))?;
     let mut chosen: Vec<(String, Option<u32>)> = series
         .iter()
         .filter(|s| request.series_uids.is_empty() || request.series_uids.contains(&s.series_uid))
@@ -322,25 +366,15 @@ fn plan(node: &DimseNode, request: &RetrieveRequest, timing: &Timing) -> Result<
             chosen.push((uid.clone(), None));
         }
     }
-    if chosen.is_empty() {
-        return Err(node.exchange_error(format!(
-            "the node holds no series of study {}",
-            request.study_uid
-        )));
-    }
     let mut classes: Vec<String> = Vec::new();
     for (series_uid, count) in chosen.iter_mut() {
-        let images = find(
-            node,
-            &Query {
-                level: Level::Image,
-                study_uid: request.study_uid.clone(),
-                series_uid: series_uid.clone(),
-                ..Query::default()
-            },
-            timing,
-        );
-        match images {
+        let query = Query {
+            level: Level::Image,
+            study_uid: request.study_uid.clone(),
+            series_uid: series_uid.clone(),
+            ..Query::default()
+        };
+        match find_on(association, context, ts, &query) {
             Ok(images) => {
                 if count.is_none() {
                     *count = u32::try_from(images.len()).ok();
@@ -352,7 +386,7 @@ fn plan(node: &DimseNode, request: &RetrieveRequest, timing: &Timing) -> Result<
                 }
             }
             // A node that does not answer image-level queries: propose the common classes.
-            Err(_) => classes.clear(),
+            Err(_) => return Ok((chosen, Vec::new())),
         }
     }
     Ok((chosen, classes))
