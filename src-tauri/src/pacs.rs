@@ -1,47 +1,45 @@
-//! The PACS commands: each one a call into `dokuei_review::pacs::PacsService`, which holds the
-//! nodes, the receiver, the cache and the running transfer.
+//! The PACS commands: each one a call into the workstation's `PacsService`
+//! (`dokuei_review::pacs`), which holds the nodes, the receiver, the cache and the running
+//! transfer.
 
 use std::path::PathBuf;
 
+use dokuei_review::AppError;
 use dokuei_review::pacs::{
     PacsService, PacsSettings, PacsStatus, Progress, Query, QueryRow, RetrieveRequest, Retrieved,
     SendOutcome,
 };
-use dokuei_review::{AppError, ErrorCode};
-use tauri::Manager;
+use dokuei_review::workstation::Workstation;
 use tauri::ipc::Channel;
+
+type Ws<'a> = tauri::State<'a, Workstation>;
 
 /// Runs a blocking PACS call off the async runtime's threads.
 async fn blocking<T: Send + 'static>(
     app: tauri::AppHandle,
     f: impl FnOnce(&PacsService) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<PacsService>()))
-        .await
-        .map_err(|e| AppError::new(ErrorCode::NodeFailed, e.to_string()))?
+    crate::reading::blocking(app, move |ws| f(&ws.pacs)).await
 }
 
 #[tauri::command]
 #[specta::specta]
-pub fn pacs_settings(pacs: tauri::State<'_, PacsService>) -> Result<PacsSettings, AppError> {
-    pacs.settings()
+pub fn pacs_settings(ws: Ws<'_>) -> Result<PacsSettings, AppError> {
+    ws.pacs.settings()
 }
 
 /// Saves the nodes, receiver and cache settings and applies them (the receiver starts or stops).
 #[tauri::command]
 #[specta::specta]
-pub fn save_pacs_settings(
-    pacs: tauri::State<'_, PacsService>,
-    settings: PacsSettings,
-) -> Result<PacsStatus, AppError> {
-    pacs.save_settings(settings)
+pub fn save_pacs_settings(ws: Ws<'_>, settings: PacsSettings) -> Result<PacsStatus, AppError> {
+    ws.pacs.save_settings(settings)
 }
 
 /// The receiver's state, what it received, and the cache's content.
 #[tauri::command]
 #[specta::specta]
-pub fn pacs_status(pacs: tauri::State<'_, PacsService>) -> Result<PacsStatus, AppError> {
-    pacs.status()
+pub fn pacs_status(ws: Ws<'_>) -> Result<PacsStatus, AppError> {
+    ws.pacs.status()
 }
 
 /// Test connection: C-ECHO or a QIDO-RS probe.
@@ -88,18 +86,15 @@ pub async fn pacs_retrieve(
 /// Cancels the running retrieve (what arrived is kept).
 #[tauri::command]
 #[specta::specta]
-pub fn pacs_cancel(pacs: tauri::State<'_, PacsService>) -> bool {
-    pacs.cancel()
+pub fn pacs_cancel(ws: Ws<'_>) -> bool {
+    ws.pacs.cancel()
 }
 
 /// Empties the cache, or removes one study from it.
 #[tauri::command]
 #[specta::specta]
-pub fn pacs_clear_cache(
-    pacs: tauri::State<'_, PacsService>,
-    study_uid: Option<String>,
-) -> Result<PacsStatus, AppError> {
-    pacs.clear_cache(study_uid.as_deref())
+pub fn pacs_clear_cache(ws: Ws<'_>, study_uid: Option<String>) -> Result<PacsStatus, AppError> {
+    ws.pacs.clear_cache(study_uid.as_deref())
 }
 
 /// Sends the DICOM files in `folder` (the exported results) to `node`; each instance and its
@@ -111,11 +106,8 @@ pub async fn pacs_send(
     node: String,
     folder: String,
 ) -> Result<Vec<SendOutcome>, AppError> {
-    let reading = app.clone();
-    blocking(app, move |p| {
-        reading
-            .state::<crate::reading::Reading>()
-            .with_ledger(|l| p.send_folder(l, &node, &PathBuf::from(&folder)))
+    crate::reading::blocking(app, move |ws| {
+        ws.with_ledger(|l| ws.pacs.send_folder(l, &node, &PathBuf::from(&folder)))
     })
     .await
 }

@@ -1,11 +1,11 @@
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Backend } from "./backend";
-import { commands, type AppError, type OpenedStudy, type RecentStudy } from "./bindings";
+import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
 import { PacsView } from "./pacs/PacsView";
 import { QaView } from "./review/QaView";
 import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
-import { useReview, type ReviewApi, type ReviewState, type Target } from "./review/useReview";
+import { useReview, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
 import { fetchAll, glFloor, type GlFloor, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
@@ -49,7 +49,7 @@ declare global {
   }
 }
 
-export function App({ backend, reviewApi = commands }: { backend: Backend; reviewApi?: ReviewApi }) {
+export function App({ backend }: { backend: Backend }) {
   const [study, setStudy] = useState<OpenedStudy | null>(null);
   const [error, setError] = useState<AppError | null>(null);
   const [opening, setOpening] = useState(false);
@@ -85,7 +85,7 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
     [activeView, seriesUid],
   );
   const activeHandle = useCallback(() => handles.current[activePane] ?? null, [activePane]);
-  const review = useReview(reviewApi, study?.generation ?? null, target, activeHandle);
+  const review = useReview(backend, study?.generation ?? null, target, activeHandle);
   const reviewRef = useRef(review);
   useEffect(() => {
     reviewRef.current = review;
@@ -339,9 +339,9 @@ export function App({ backend, reviewApi = commands }: { backend: Backend; revie
       )}
       {opening && <div className="progress indeterminate" role="progressbar" aria-label="Opening study" />}
       {pacs ? (
-        <PacsView api={reviewApi} onOpen={openPaths} />
+        <PacsView api={backend} onOpen={openPaths} />
       ) : qa ? (
-        <QaView api={reviewApi} exportPath={() => Promise.resolve(exportPathRef.current)} />
+        <QaView api={backend} exportPath={() => Promise.resolve(exportPathRef.current)} />
       ) : study && !about ? (
         <div className="workspace">
           <StudyBrowser

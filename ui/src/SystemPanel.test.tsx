@@ -8,7 +8,7 @@ const app: AppInfo = { name: "Dokuei", version: "0.1.0", platform: "linux x86_64
 
 describe("SystemPanel", () => {
   it("shows the ONNX Runtime version and where models run", async () => {
-    const backend = new MemoryBackend(app, {
+    const backend = MemoryBackend(app, {
       status: "ok",
       data: {
         version: "1.31.1",
@@ -28,7 +28,7 @@ describe("SystemPanel", () => {
   });
 
   it("shows the error's message and code when the library is missing", async () => {
-    const backend = new MemoryBackend(app, {
+    const backend = MemoryBackend(app, {
       status: "error",
       error: { code: "onnx_runtime_missing", message: "ONNX Runtime library not found; looked for `/nope`." },
     });

@@ -1,29 +1,15 @@
-// The one interface the UI talks to. `tauriBackend` calls the Rust commands through the
-// generated bindings; `MemoryBackend` serves tests and previews without a window.
+// The one interface the UI talks to Rust through: every command of the generated bindings
+// (viewer, review, QA, PACS), plus the file dialog and the loopback pixel server's URL.
+// `tauriBackend` is the real one; `MemoryBackend` serves tests and previews without a window.
 
 import { open } from "@tauri-apps/plugin-dialog";
-import {
-  commands,
-  type AppError,
-  type AppInfo,
-  type OnnxRuntimeInfo,
-  type OpenedStudy,
-  type RecentStudy,
-  type StackView,
-} from "./bindings";
+import { commands, type AppError, type AppInfo, type OnnxRuntimeInfo } from "./bindings";
 import { loopbackUrl } from "./viewer/imageId";
 
 /** How the generated bindings return a command's `Result<T, AppError>`. */
 export type Result<T, E> = { status: "ok"; data: T } | { status: "error"; error: E };
 
-export interface Backend {
-  appInfo(): Promise<AppInfo>;
-  onnxRuntimeInfo(): Promise<Result<OnnxRuntimeInfo, AppError>>;
-  openStudy(paths: string[]): Promise<Result<OpenedStudy, AppError>>;
-  stackView(series: number, stack: number): Promise<Result<StackView, AppError>>;
-  recentStudies(): Promise<RecentStudy[]>;
-  /** Studies named on the command line, to open at start. */
-  startupPaths(): Promise<string[]>;
+export interface Backend extends Omit<typeof commands, "pixelServer"> {
   /** Asks the user for a folder (or files: DICOM, DICOMDIR, zip); null when cancelled. */
   pick(kind: "folder" | "files"): Promise<string[] | null>;
   /** Starts the loopback pixel server (the alternative transport); its base URL, or null. */
@@ -31,12 +17,7 @@ export interface Backend {
 }
 
 export const tauriBackend: Backend = {
-  appInfo: () => commands.appInfo(),
-  onnxRuntimeInfo: () => commands.onnxRuntimeInfo(),
-  openStudy: (paths) => commands.openStudy(paths),
-  stackView: (series, stack) => commands.stackView(series, stack),
-  recentStudies: () => commands.recentStudies(),
-  startupPaths: () => commands.startupPaths(),
+  ...commands,
   async pixelServer() {
     const server = await commands.pixelServer();
     return server ? loopbackUrl(server) : null;
@@ -57,45 +38,23 @@ export const tauriBackend: Backend = {
   },
 };
 
-/** A backend with fixed answers, for unit tests. */
-export class MemoryBackend implements Backend {
-  constructor(
-    private readonly app: AppInfo,
-    private readonly runtime: Result<OnnxRuntimeInfo, AppError>,
-  ) {}
-
-  appInfo(): Promise<AppInfo> {
-    return Promise.resolve(this.app);
-  }
-
-  onnxRuntimeInfo(): Promise<Result<OnnxRuntimeInfo, AppError>> {
-    return Promise.resolve(this.runtime);
-  }
-
-  openStudy(paths: string[]): Promise<Result<OpenedStudy, AppError>> {
-    return Promise.resolve({
-      status: "error",
-      error: { code: "study_not_found", message: `no study in the memory backend (${paths.join(", ")})` },
-    });
-  }
-
-  stackView(): Promise<Result<StackView, AppError>> {
-    return Promise.resolve({ status: "error", error: { code: "not_found", message: "no study is open" } });
-  }
-
-  recentStudies(): Promise<RecentStudy[]> {
-    return Promise.resolve([]);
-  }
-
-  startupPaths(): Promise<string[]> {
-    return Promise.resolve([]);
-  }
-
-  pick(): Promise<string[] | null> {
-    return Promise.resolve(null);
-  }
-
-  pixelServer(): Promise<string | null> {
-    return Promise.resolve(null);
-  }
+/**
+ * A backend with fixed answers for the system panel and empty answers elsewhere, for unit
+ * tests: every other command answers that it is not in the memory backend.
+ */
+export function MemoryBackend(app: AppInfo, runtime: Result<OnnxRuntimeInfo, AppError>): Backend {
+  const fixed: Partial<Backend> = {
+    appInfo: () => Promise.resolve(app),
+    onnxRuntimeInfo: () => Promise.resolve(runtime),
+    recentStudies: () => Promise.resolve([]),
+    startupPaths: () => Promise.resolve([]),
+    pick: () => Promise.resolve(null),
+    pixelServer: () => Promise.resolve(null),
+  };
+  return new Proxy(fixed, {
+    get(target, name: string) {
+      if (name in target) return target[name as keyof Backend];
+      return () => Promise.resolve({ status: "error", error: { code: "not_found", message: `${name} is not in the memory backend` } });
+    },
+  }) as Backend;
 }

@@ -15,8 +15,8 @@ export const commands = {
 	onnxRuntimeInfo: () => typedError<OnnxRuntimeInfo, AppError>(__TAURI_INVOKE("onnx_runtime_info")),
 	/**
 	 *  Opens folders, files, DICOMDIRs or zip archives (headers only; unreadable files are listed,
-	 *  never fatal unless nothing at all can be read). The dialog, drag and drop and the recent
-	 *  list all come here.
+	 *  never fatal unless nothing at all can be read). The dialog, drag and drop, the recent list
+	 *  and the PACS screen all come here.
 	 */
 	openStudy: (paths: string[]) => typedError<OpenedStudy_Serialize, AppError>(__TAURI_INVOKE("open_study", { paths })),
 	/**  How to show stack `stack` of series `series` of the open study. */
@@ -26,10 +26,7 @@ export const commands = {
 	/**  Folders or files named on the command line (`dokuei-app STUDY…`), opened at start. */
 	startupPaths: () => __TAURI_INVOKE<string[]>("startup_paths"),
 	settings: () => __TAURI_INVOKE<Settings_Serialize>("settings"),
-	/**
-	 *  Saves the settings (written to a temporary file and renamed, so a crash never leaves half
-	 *  a file).
-	 */
+	/**  Saves the settings (written to a temporary file and renamed). */
 	saveSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("save_settings", { settings })),
 	readers: () => typedError<Reader[], AppError>(__TAURI_INVOKE("readers")),
 	createReader: (displayName: string, role: Role) => typedError<Reader, AppError>(__TAURI_INVOKE("create_reader", { displayName, role })),
@@ -55,8 +52,8 @@ export const commands = {
 	 */
 	exportResults: (series: number, folder: string) => typedError<ResultsExport, AppError>(__TAURI_INVOKE("export_results", { series, folder })),
 	/**
-	 *  Exports the study's results (as `export_results` does) into the app's outbox and sends them
-	 *  to PACS node `node`; each object written and each instance sent is recorded in the ledger.
+	 *  Exports the study's results into the outbox and sends them to PACS node `node`; each object
+	 *  written and each instance sent is recorded in the ledger.
 	 */
 	sendResults: (series: number, node: string) => typedError<SendOutcome_Serialize[], AppError>(__TAURI_INVOKE("send_results", { series, node })),
 	/**
@@ -1156,10 +1153,10 @@ export type SeriesOutcome_Serialize = {
 	complete: boolean,
 };
 
-/**  The reader's preferences, kept in the app's data folder (`settings.json`). */
+/**  The reader's preferences, kept in the data folder (`settings.json`). */
 export type Settings = Settings_Serialize | Settings_Deserialize;
 
-/**  The reader's preferences, kept in the app's data folder (`settings.json`). */
+/**  The reader's preferences, kept in the data folder (`settings.json`). */
 export type Settings_Deserialize = {
 	/**  The current reader (a ledger reader id). */
 	reader_id?: number | null,
@@ -1174,7 +1171,7 @@ export type Settings_Deserialize = {
 	model_folders?: string[],
 };
 
-/**  The reader's preferences, kept in the app's data folder (`settings.json`). */
+/**  The reader's preferences, kept in the data folder (`settings.json`). */
 export type Settings_Serialize = {
 	/**  The current reader (a ledger reader id). */
 	reader_id: number | null,

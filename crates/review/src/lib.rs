@@ -10,6 +10,7 @@ pub mod results;
 pub mod study;
 pub mod system;
 pub mod viewer;
+pub mod workstation;
 
 /// The study engine's types, for callers (the CLI, the shell) that show them.
 pub use dokuei_dicom as dicom;

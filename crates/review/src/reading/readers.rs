@@ -1,0 +1,69 @@
+//! Readers: who reads studies or audits decisions, and their roles.
+
+use dokuei_ledger::{Ledger, Role};
+use serde::{Deserialize, Serialize};
+
+use crate::{AppError, ErrorCode};
+
+/// Someone who reads studies or audits decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct Reader {
+    #[specta(type = i32)]
+    pub id: i64,
+    pub display_name: String,
+    pub role: Role,
+}
+
+pub fn readers(ledger: &Ledger) -> Result<Vec<Reader>, AppError> {
+    ledger
+        .readers()?
+        .into_iter()
+        .map(|r| {
+            Ok(Reader {
+                id: r.id,
+                display_name: r.display_name,
+                role: role_from_str(&r.role)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn role_from_str(s: &str) -> Result<Role, AppError> {
+    match s {
+        "radiologist" => Ok(Role::Radiologist),
+        "clinician" => Ok(Role::Clinician),
+        "qa" => Ok(Role::Qa),
+        other => Err(AppError::new(
+            ErrorCode::LedgerUnavailable,
+            format!("the ledger names an unknown reader role `{other}`"),
+        )),
+    }
+}
+
+/// Creates a reader profile. Names are trimmed and must not be empty.
+pub fn add_reader(ledger: &Ledger, display_name: &str, role: Role) -> Result<Reader, AppError> {
+    let name = display_name.trim();
+    if name.is_empty() {
+        return Err(invalid("a reader needs a display name"));
+    }
+    if name.chars().count() > 120 {
+        return Err(invalid("a display name has at most 120 characters"));
+    }
+    let id = ledger.add_reader(name, role)?;
+    Ok(Reader {
+        id,
+        display_name: name.to_owned(),
+        role,
+    })
+}
+
+pub(super) fn invalid(message: impl Into<String>) -> AppError {
+    AppError::new(ErrorCode::InvalidArgument, message)
+}
+
+pub(super) fn reader(ledger: &Ledger, id: i64) -> Result<Reader, AppError> {
+    readers(ledger)?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| invalid(format!("there is no reader with id {id}")))
+}

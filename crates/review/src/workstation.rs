@@ -1,0 +1,754 @@
+//! The running workstation's state and its use cases, shared by the app's commands (each one a
+//! call into here) and reachable without a window: the open study and its loaded stacks, the
+//! recent list and the reader's settings (files in the data folder), the ledger (opened on first
+//! use), the running analysis with its cancel flag and the heatmaps kept for display, the model
+//! sessions, and the PACS side ([`PacsService`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dokuei_infer::pipeline::LabelMap;
+use dokuei_ledger::{DecisionFilter, ExportedDecision, Format, Identifiers, Ledger};
+use serde::{Deserialize, Serialize};
+
+use crate::pacs::{PacsService, SendOutcome};
+use crate::reading::{self, DecisionContext, DecisionInput, StudyIdentity, StudyReview};
+use crate::viewer::{LoadedStack, OpenStudy, StackView, StudyTree};
+use crate::{AppError, ErrorCode, results};
+
+/// A study opened recently, for the start list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct RecentStudy {
+    /// What was opened (folders, files, DICOMDIRs, zip archives).
+    pub paths: Vec<String>,
+    /// Study description and date, for the list (no patient identifiers).
+    pub label: String,
+    /// When it was opened (seconds since 1970; f64 so that TypeScript gets a plain number).
+    pub opened: f64,
+}
+
+/// What the viewer gets when a study opens.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct OpenedStudy {
+    /// Part of every pixel URL (`dokuei://localhost/slice/{generation}/…`).
+    pub generation: u32,
+    pub tree: StudyTree,
+}
+
+/// The reader's preferences, kept in the data folder (`settings.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct Settings {
+    /// The current reader (a ledger reader id).
+    pub reader_id: Option<i32>,
+    /// Commit-then-reveal: record one's own impression before AI results are shown.
+    pub commit_then_reveal: bool,
+    /// "standard", or "cvd" for a palette that stays distinguishable with common colour-vision
+    /// deficiencies.
+    pub palette: String,
+    /// Extra folders to look for models in.
+    pub model_folders: Vec<String>,
+}
+
+/// Progress of a running analysis.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AnalyseProgress {
+    /// Positions run so far and in all.
+    pub done: u32,
+    pub total: u32,
+    /// Estimated seconds left (negative while unknown).
+    pub eta_seconds: f32,
+}
+
+/// A heatmap kept for display: `dokuei://localhost/map/{analysis}/{index}/{slice}` serves one
+/// slice (u8, probability × 255).
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct MapInfo {
+    pub index: u32,
+    pub label: String,
+    pub slices: u32,
+    pub rows: u32,
+    pub columns: u32,
+}
+
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AnalyseResult {
+    pub review: StudyReview,
+    /// The analysis these findings came from (its heatmaps, if any, are in `maps`).
+    #[specta(type = i32)]
+    pub analysis_id: i64,
+    pub maps: Vec<MapInfo>,
+    /// Heatmap and classification models: the image-level score per slice and label.
+    pub image_scores: Vec<Vec<f32>>,
+    /// The engine's own time: model load, series load and the pipeline (seconds).
+    pub engine_seconds: f32,
+    /// Time inside `session.run`.
+    pub inference_seconds: f32,
+    pub execution_provider: String,
+}
+
+/// A decision as recorded, and how long the ledger took to commit it.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct DecisionResult {
+    #[specta(type = i32)]
+    pub id: i64,
+    pub review: StudyReview,
+    /// Milliseconds from the command's start to the row being on disk.
+    pub commit_ms: f32,
+}
+
+/// The result of checking the ledger's hash chain.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct VerifyResult {
+    pub intact: bool,
+    pub rows_checked: u32,
+    /// The first row that does not match, in words.
+    pub problem: Option<String>,
+    pub ledger: String,
+}
+
+/// At most this many decisions are listed in the QA table (the export has them all).
+const QA_TABLE_MAX: usize = 5000;
+const RECENT_FILE: &str = "recent-studies.json";
+const RECENT_MAX: usize = 10;
+const SETTINGS_FILE: &str = "settings.json";
+
+#[derive(Clone)]
+enum StackState {
+    /// One slice was asked for (the first on screen): it is decoded alone, so that it appears
+    /// without waiting for a whole-stack load competing for the cores.
+    FirstSlice,
+    Loading,
+    Ready(Arc<LoadedStack>),
+    /// Colour stacks, or a load that failed: served slice by slice.
+    SliceBySlice,
+}
+
+type Stacks = Arc<Mutex<HashMap<(u32, u32, u32), StackState>>>;
+
+/// The workstation. One per running app.
+pub struct Workstation {
+    data_dir: PathBuf,
+    cache_dir: PathBuf,
+    /// The study open in the viewer. `generation` changes with every study opened, so pixel
+    /// URLs of an earlier study never resolve against a later one.
+    open: RwLock<Option<(u32, Arc<OpenStudy>)>>,
+    /// Stacks loaded in memory, by (generation, series, stack): the first request for a slice
+    /// starts loading its whole stack in the background (in parallel); until it is there,
+    /// slices are decoded one by one.
+    stacks: Stacks,
+    ledger: Mutex<Option<Ledger>>,
+    cancel: Mutex<Option<Arc<AtomicBool>>>,
+    /// The heatmaps of the analyses shown (by analysis id; display only, the ledger keeps the
+    /// findings).
+    maps: Mutex<HashMap<i64, Vec<LabelMap>>>,
+    /// Model sessions kept between analyses (by SHA-256; reloaded when the files change).
+    models: dokuei_infer::cache::ModelCache,
+    pub pacs: PacsService,
+}
+
+impl std::fmt::Debug for Workstation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workstation")
+            .field("data_dir", &self.data_dir)
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(what: &str) -> AppError {
+    AppError::new(
+        ErrorCode::LedgerUnavailable,
+        format!("the {what} is unavailable (a previous action failed while holding it)"),
+    )
+}
+
+fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+impl Workstation {
+    /// `data_dir` holds the settings, the recent list and the PACS settings; `cache_dir` the
+    /// retrieved studies and the outbox of results being sent.
+    pub fn new(data_dir: PathBuf, cache_dir: PathBuf) -> Workstation {
+        let pacs = PacsService::new(data_dir.join("pacs.json"), cache_dir.join("pacs"));
+        Workstation {
+            data_dir,
+            cache_dir,
+            open: RwLock::new(None),
+            stacks: Arc::default(),
+            ledger: Mutex::new(None),
+            cancel: Mutex::new(None),
+            maps: Mutex::new(HashMap::new()),
+            models: Default::default(),
+            pacs,
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The viewer
+
+    /// The study open now, with its generation.
+    pub fn current(&self) -> Result<(u32, Arc<OpenStudy>), AppError> {
+        self.open
+            .read()
+            .map_err(|_| AppError::new(ErrorCode::NotFound, "the viewer state is unavailable"))?
+            .clone()
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no study is open"))
+    }
+
+    /// Opens folders, files, DICOMDIRs or zip archives (headers only; unreadable files are
+    /// listed, never fatal unless nothing at all can be read) and adds them to the recent list.
+    pub fn open_study(&self, paths: Vec<String>) -> Result<OpenedStudy, AppError> {
+        let list: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let study = OpenStudy::open(&list)?;
+        let tree = crate::viewer::study_tree(&study);
+        let generation = {
+            let mut open = self.open.write().map_err(|_| {
+                AppError::new(ErrorCode::NotFound, "the viewer state is unavailable")
+            })?;
+            let generation = open.as_ref().map_or(1, |(g, _)| g + 1);
+            *open = Some((generation, Arc::new(study)));
+            if let Ok(mut stacks) = self.stacks.lock() {
+                // The earlier study's stacks are not needed any more.
+                stacks.clear();
+            }
+            generation
+        };
+        let label = tree
+            .studies
+            .first()
+            .map(|s| {
+                let description = if s.description.is_empty() {
+                    "(no description)"
+                } else {
+                    &s.description
+                };
+                format!("{description} {}", s.date)
+            })
+            .unwrap_or_default();
+        let opened = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64().floor());
+        self.remember(RecentStudy {
+            paths,
+            label,
+            opened,
+        });
+        Ok(OpenedStudy { generation, tree })
+    }
+
+    /// How to show stack `stack` of series `series` of the open study.
+    pub fn stack_view(&self, series: u32, stack: u32) -> Result<StackView, AppError> {
+        let (_, study) = self.current()?;
+        crate::viewer::stack_view(&study, series, stack)
+    }
+
+    /// The studies opened recently, newest first.
+    pub fn recent_studies(&self) -> Vec<RecentStudy> {
+        read_json(&self.data_dir.join(RECENT_FILE))
+    }
+
+    fn remember(&self, entry: RecentStudy) {
+        let mut list = self.recent_studies();
+        list.retain(|r| r.paths != entry.paths);
+        list.insert(0, entry);
+        list.truncate(RECENT_MAX);
+        if let Ok(text) = serde_json::to_string_pretty(&list) {
+            let _ = std::fs::create_dir_all(&self.data_dir);
+            // The recent list is a convenience: failing to write it must not fail the open.
+            let _ = std::fs::write(self.data_dir.join(RECENT_FILE), text);
+        }
+    }
+
+    /// The stack in memory if it is loaded; otherwise starts loading it (once) and returns None.
+    fn loaded_stack(
+        &self,
+        generation: u32,
+        study: &Arc<OpenStudy>,
+        series: u32,
+        stack: u32,
+    ) -> Option<Arc<LoadedStack>> {
+        let key = (generation, series, stack);
+        let mut stacks = self.stacks.lock().ok()?;
+        match stacks.get(&key) {
+            Some(StackState::Ready(loaded)) => return Some(loaded.clone()),
+            Some(StackState::Loading | StackState::SliceBySlice) => return None,
+            Some(StackState::FirstSlice) => {}
+            None => {
+                stacks.insert(key, StackState::FirstSlice);
+                return None;
+            }
+        }
+        stacks.insert(key, StackState::Loading);
+        drop(stacks);
+        let (all, study) = (self.stacks.clone(), study.clone());
+        std::thread::spawn(move || {
+            let state =
+                match crate::viewer::load_stack(&study, series, stack, &AtomicBool::new(false)) {
+                    Ok(loaded) => StackState::Ready(Arc::new(loaded)),
+                    Err(_) => StackState::SliceBySlice,
+                };
+            if let Ok(mut stacks) = all.lock() {
+                // Only if the study is still the one open (else the map was cleared).
+                if stacks.contains_key(&key) {
+                    stacks.insert(key, state);
+                }
+            };
+        });
+        None
+    }
+
+    /// The pixel resources behind both transports (the URI scheme and the loopback server):
+    /// `slice/{generation}/{series}/{stack}/{slice}` (raw modality values, see
+    /// `StackView::format`), `thumb/{generation}/{series}` (PNG) and
+    /// `map/{analysis}/{index}/{slice}` (a heatmap slice, u8). Returns (status, content type,
+    /// body); errors are plain text naming the file at fault.
+    pub fn pixels(&self, path: &str) -> (u16, &'static str, Vec<u8>) {
+        let fail = |e: AppError| {
+            let status = if e.code == ErrorCode::NotFound {
+                404
+            } else {
+                500
+            };
+            (status, "text/plain; charset=utf-8", e.message.into_bytes())
+        };
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let numbers: Vec<u32> = parts
+            .iter()
+            .skip(1)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if let (Some(&"map"), [analysis, index, slice]) = (parts.first(), &numbers[..]) {
+            return match self.map_slice(*analysis, *index, *slice) {
+                Ok(body) => (200, "application/octet-stream", body),
+                Err(e) => fail(e),
+            };
+        }
+        let (generation, study) = match self.current() {
+            Ok(v) => v,
+            Err(e) => return fail(e),
+        };
+        if numbers.first() != Some(&generation) {
+            return fail(AppError::new(
+                ErrorCode::NotFound,
+                "that image belongs to a study that is no longer open",
+            ));
+        }
+        let result = match (parts.first().copied(), &numbers[..]) {
+            (Some("slice"), [_, series, stack, slice]) => {
+                match self.loaded_stack(generation, &study, *series, *stack) {
+                    Some(loaded) => crate::viewer::loaded_slice_bytes(&loaded, *slice),
+                    None => crate::viewer::slice_bytes(&study, *series, *stack, *slice),
+                }
+                .map(|b| ("application/octet-stream", b))
+            }
+            (Some("thumb"), [_, series]) => {
+                crate::viewer::thumbnail_png(&study, *series, 96).map(|b| ("image/png", b))
+            }
+            _ => Err(AppError::new(
+                ErrorCode::NotFound,
+                format!("no such pixel resource `{path}`"),
+            )),
+        };
+        match result {
+            Ok((kind, body)) => (200, kind, body),
+            Err(e) => fail(e),
+        }
+    }
+
+    /// One slice of a kept heatmap (u8).
+    fn map_slice(&self, analysis: u32, index: u32, slice: u32) -> Result<Vec<u8>, AppError> {
+        let maps = self.maps.lock().map_err(|_| unavailable("heatmap store"))?;
+        let m = maps
+            .get(&i64::from(analysis))
+            .and_then(|v| v.get(index as usize))
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "that heatmap is not in memory"))?;
+        let plane = m.rows * m.columns;
+        let start = slice as usize * plane;
+        m.values
+            .get(start..start + plane)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no heatmap slice {slice}")))
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Settings, ledger, models
+
+    pub fn settings(&self) -> Settings {
+        read_json(&self.data_dir.join(SETTINGS_FILE))
+    }
+
+    /// Saves the settings (written to a temporary file and renamed, so a crash never leaves half
+    /// a file).
+    pub fn save_settings(&self, settings: Settings) -> Result<Settings, AppError> {
+        let path = self.data_dir.join(SETTINGS_FILE);
+        let fail = |e: &dyn std::fmt::Display| {
+            AppError::new(
+                ErrorCode::WriteFailed,
+                format!("cannot save the settings `{}`: {e}", path.display()),
+            )
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(&e))?;
+        let text = serde_json::to_string_pretty(&settings).map_err(|e| fail(&e))?;
+        let tmp = path.with_extension("json.partial");
+        std::fs::write(&tmp, text).map_err(|e| fail(&e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
+        Ok(settings)
+    }
+
+    /// Runs `f` with the ledger, opening it the first time (`DOKUEI_LEDGER`, else the OS data
+    /// folder).
+    pub fn with_ledger<T>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let mut guard = self.ledger.lock().map_err(|_| unavailable("ledger"))?;
+        if guard.is_none() {
+            *guard = Some(crate::ledger::open_ledger(None)?);
+        }
+        match guard.as_ref() {
+            Some(ledger) => f(ledger),
+            None => Err(unavailable("ledger")),
+        }
+    }
+
+    /// Where models are looked for: the user's configured folders and the defaults.
+    pub fn model_roots(&self) -> Vec<PathBuf> {
+        let configured: Vec<PathBuf> = self
+            .settings()
+            .model_folders
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        reading::model_roots(&configured)
+    }
+
+    /// The models on offer, each with its integrity check, model card and where it would run.
+    pub fn models(&self) -> Vec<reading::ModelSummary> {
+        let provider = match crate::onnx_runtime_info() {
+            Ok(info) => info.preferred_provider.name().to_owned(),
+            Err(_) => "unavailable (ONNX Runtime not loaded)".to_owned(),
+        };
+        let mut list = reading::list_models(&self.model_roots());
+        for m in &mut list {
+            m.execution_provider = provider.clone();
+        }
+        list
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The study under review
+
+    /// Runs `f` with the open study's identity for the ledger and the series and stack a
+    /// geometry refers to.
+    pub fn with_series<T>(
+        &self,
+        series: u32,
+        stack: u32,
+        f: impl FnOnce(&StudyIdentity, &DecisionContext<'_>) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let (_, study) = self.current()?;
+        let s = study.series(series)?;
+        let st = study.stack(series, stack)?;
+        let identity = reading::study_identity(&study.index, &s.uid)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the series' study is not open"))?;
+        let ctx = DecisionContext {
+            study: &identity,
+            series: s,
+            stack: st,
+        };
+        f(&identity, &ctx)
+    }
+
+    /// What has been recorded about the study that series `series` belongs to.
+    pub fn study_review(&self, series: u32) -> Result<StudyReview, AppError> {
+        self.with_series(series, 0, |identity, _| {
+            self.with_ledger(|l| reading::review(l, &identity.study_uid))
+        })
+    }
+
+    /// Runs the model in `model_dir` on stack `stack` of series `series`, reporting progress,
+    /// and records the analysis and its findings in the ledger once it has finished; its
+    /// heatmaps are kept for display. One analysis at a time; a cancelled or failed analysis
+    /// records nothing.
+    pub fn analyse(
+        &self,
+        series: u32,
+        stack: u32,
+        model_dir: &Path,
+        progress: &mut dyn FnMut(AnalyseProgress),
+    ) -> Result<AnalyseResult, AppError> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        {
+            let mut slot = self.cancel.lock().map_err(|_| unavailable("analysis"))?;
+            if slot.as_ref().is_some_and(|c| !c.load(Ordering::Relaxed)) {
+                return Err(AppError::new(
+                    ErrorCode::NotAllowed,
+                    "an analysis is already running; cancel it or wait for it to finish",
+                ));
+            }
+            *slot = Some(cancel.clone());
+        }
+        let result = self.run_analysis(series, stack, model_dir, progress, &cancel);
+        if let Ok(mut slot) = self.cancel.lock() {
+            *slot = None;
+        }
+        result
+    }
+
+    fn run_analysis(
+        &self,
+        series: u32,
+        stack: u32,
+        model_dir: &Path,
+        progress: &mut dyn FnMut(AnalyseProgress),
+        cancel: &AtomicBool,
+    ) -> Result<AnalyseResult, AppError> {
+        let started = std::time::Instant::now();
+        let started_at = crate::ledger::now_utc();
+        let runtime = crate::OnnxRuntime::load(None)?;
+        let (_, study) = self.current()?;
+        let s = study.series(series)?;
+        let identity = reading::study_identity(&study.index, &s.uid)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the series' study is not open"))?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (model, analysis) = crate::analysis::analyse_series(
+            &runtime,
+            &self.models,
+            model_dir,
+            s,
+            stack as usize,
+            Some(threads),
+            &mut |p| {
+                progress(AnalyseProgress {
+                    done: p.done as u32,
+                    total: p.total as u32,
+                    eta_seconds: p.eta_seconds as f32,
+                })
+            },
+            cancel,
+        )?;
+        let model = model.lock().unwrap_or_else(|e| e.into_inner());
+        let engine_seconds = started.elapsed().as_secs_f32();
+        if cancel.load(Ordering::Relaxed) {
+            return Err(AppError::new(
+                ErrorCode::Cancelled,
+                "the analysis was cancelled; nothing was recorded",
+            ));
+        }
+        let finished_at = crate::ledger::now_utc();
+        let review = self.with_ledger(|l| {
+            reading::record_analysis(
+                l,
+                &identity,
+                &s.uid,
+                &reading::StackIdentity::of(s, study.stack(series, stack)?, stack as usize),
+                &model.reference(),
+                &analysis.findings,
+                &started_at,
+                &finished_at,
+            )
+        })?;
+        let analysis_id = review
+            .analyses
+            .iter()
+            .filter(|a| a.series_uid == s.uid && a.model_id == model.manifest.model.id)
+            .map(|a| a.id)
+            .max()
+            .unwrap_or(0);
+        let maps: Vec<MapInfo> = analysis
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MapInfo {
+                index: i as u32,
+                label: m.label.clone(),
+                slices: m.slices as u32,
+                rows: m.rows as u32,
+                columns: m.columns as u32,
+            })
+            .collect();
+        if let Ok(mut kept) = self.maps.lock() {
+            kept.insert(analysis_id, analysis.maps);
+        }
+        Ok(AnalyseResult {
+            review,
+            analysis_id,
+            maps,
+            image_scores: analysis.image_scores,
+            engine_seconds,
+            inference_seconds: analysis.inference_seconds as f32,
+            execution_provider: model.provider.used.name().to_owned(),
+        })
+    }
+
+    /// Cancels the running analysis (it stops between batches and records nothing).
+    pub fn cancel_analysis(&self) -> bool {
+        match self.cancel.lock().ok().and_then(|c| c.clone()) {
+            Some(flag) => {
+                flag.store(true, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a decision on a finding, and how long the ledger took to commit it.
+    pub fn decide(
+        &self,
+        series: u32,
+        stack: u32,
+        reader_id: i32,
+        decision: &DecisionInput,
+    ) -> Result<DecisionResult, AppError> {
+        let start = std::time::Instant::now();
+        self.with_series(series, stack, |_, ctx| {
+            self.with_ledger(|l| {
+                let (id, review) = reading::decide(l, ctx, i64::from(reader_id), decision)?;
+                Ok(DecisionResult {
+                    id,
+                    review,
+                    commit_ms: start.elapsed().as_secs_f32() * 1000.0,
+                })
+            })
+        })
+    }
+
+    pub fn sign_off(
+        &self,
+        series: u32,
+        reader_id: i32,
+        impression: &str,
+    ) -> Result<StudyReview, AppError> {
+        self.with_series(series, 0, |identity, _| {
+            self.with_ledger(|l| {
+                reading::sign_off(l, &identity.study_uid, i64::from(reader_id), impression)
+            })
+        })
+    }
+
+    pub fn record_impression(
+        &self,
+        series: u32,
+        reader_id: i32,
+        impression: &str,
+    ) -> Result<StudyReview, AppError> {
+        self.with_series(series, 0, |identity, _| {
+            self.with_ledger(|l| {
+                reading::record_impression(l, identity, i64::from(reader_id), impression)
+            })
+        })
+    }
+
+    pub fn reveal_ai(&self, series: u32, reader_id: i32) -> Result<StudyReview, AppError> {
+        self.with_series(series, 0, |identity, _| {
+            self.with_ledger(|l| reading::reveal(l, &identity.study_uid, i64::from(reader_id)))
+        })
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Results as DICOM, and imported results
+
+    /// Writes the study's results as DICOM (AI SEG and SR, with this session's heatmaps as
+    /// parametric maps; after sign-off the physician's assessment SR and the readers' SEG) into
+    /// `out`, and records each object in the ledger.
+    pub fn export_results(
+        &self,
+        series: u32,
+        out: &Path,
+    ) -> Result<results::ResultsExport, AppError> {
+        let (roots, (_, study)) = (self.model_roots(), self.current()?);
+        // The heatmaps of this session's analyses (the ledger does not keep maps).
+        let maps = self.maps.lock().map(|m| m.clone()).unwrap_or_default();
+        self.with_series(series, 0, |id, _| {
+            self.with_ledger(|l| {
+                results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
+            })
+        })
+    }
+
+    /// Exports the study's results into the outbox and sends them to PACS node `node`; each
+    /// object written and each instance sent is recorded in the ledger.
+    pub fn send_results(&self, series: u32, node: &str) -> Result<Vec<SendOutcome>, AppError> {
+        let outbox = self.cache_dir.join("outbox");
+        let _ = std::fs::remove_dir_all(&outbox);
+        let written = self.export_results(series, &outbox)?;
+        self.with_ledger(|l| self.pacs.send_folder(l, node, Path::new(&written.folder)))
+    }
+
+    /// Results other tools (or an earlier export) wrote that are among the open study's files.
+    pub fn imported_results(&self) -> Result<results::ImportedResults, AppError> {
+        let (_, study) = self.current()?;
+        Ok(results::import_results(&study.index))
+    }
+
+    /// Records the imported results of `series`' study in the ledger (once per SEG), so that
+    /// they are listed and decided on like the study's own AI findings.
+    pub fn review_imported_results(&self, series: u32) -> Result<StudyReview, AppError> {
+        let (_, study) = self.current()?;
+        self.with_series(series, 0, |identity, _| {
+            let imported = results::import_results_of_study(&study.index, &identity.study_uid);
+            self.with_ledger(|l| reading::record_imported(l, identity, &imported))
+        })
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // QA
+
+    /// The decisions that match `filter`, newest last (identifiers as recorded: this view stays
+    /// on the machine; exports are pseudonymised unless asked otherwise).
+    pub fn qa_decisions(&self, filter: &DecisionFilter) -> Result<Vec<ExportedDecision>, AppError> {
+        self.with_ledger(|l| {
+            let mut out = Vec::new();
+            l.for_each_decision(filter, &Identifiers::AsRecorded, &mut |d| {
+                if out.len() < QA_TABLE_MAX {
+                    out.push(d.clone());
+                }
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// Exports the decisions that match `filter` to `path` (`csv` or `jsonl`), de-identified
+    /// unless `identified`. Returns how many were written.
+    pub fn qa_export(
+        &self,
+        filter: &DecisionFilter,
+        format: &str,
+        identified: bool,
+        path: &Path,
+    ) -> Result<u32, AppError> {
+        let format = match format {
+            "csv" => Format::Csv,
+            "jsonl" => Format::JsonLines,
+            other => {
+                return Err(AppError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("unknown export format `{other}` (csv or jsonl)"),
+                ));
+            }
+        };
+        self.with_ledger(|l| {
+            crate::ledger::export(l, filter, format, identified, path).map(|n| n as u32)
+        })
+    }
+
+    pub fn qa_verify(&self) -> Result<VerifyResult, AppError> {
+        self.with_ledger(|l| {
+            let report = l.verify()?;
+            Ok(VerifyResult {
+                intact: report.is_intact(),
+                rows_checked: report.rows_checked as u32,
+                problem: report.first_problem.map(|p| p.description),
+                ledger: l.path().display().to_string(),
+            })
+        })
+    }
+}
