@@ -3,6 +3,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Backend } from "./backend";
 import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
 import { PacsView } from "./pacs/PacsView";
+import { firstImageMs } from "./pacs/timing";
 import { QaView } from "./review/QaView";
 import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewState, type Target } from "./review/useReview";
@@ -29,6 +30,8 @@ export interface DokueiHooks {
   measurements(): Measurement[];
   /** The review workflow's state (findings, decisions, timings). */
   review(): ReviewState;
+  /** Milliseconds from the last Retrieve click to the first image on screen. */
+  retrieveFirstImageMs(): number | null;
   /** Where the QA view's next exports go instead of asking with the save dialog (null: ask). */
   setExportPath(path: string | null): void;
   /** Which pixel transport is in use (default: the scheme); switching is for the benchmark. */
@@ -176,6 +179,7 @@ export function App({ backend }: { backend: Backend }) {
       viewport: (pane) => handles.current[pane] ?? null,
       measurements: () => measurementsRef.current,
       review: () => reviewRef.current,
+      retrieveFirstImageMs: firstImageMs,
       setExportPath: (path) => {
         exportPathRef.current = path;
       },

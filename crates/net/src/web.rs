@@ -133,6 +133,27 @@ impl WebNode {
     }
 }
 
+/// Attempts for a request that cannot reach the server (connection refused, reset, timed out
+/// connecting); the wait doubles from [`BACKOFF`] between them. HTTP answers are not retried.
+const ATTEMPTS: u32 = 3;
+const BACKOFF: Duration = Duration::from_millis(500);
+
+/// Runs `request` again (with back-off) while the server cannot be reached.
+fn with_retry<T>(mut request: impl FnMut() -> Result<T, ureq::Error>) -> Result<T, ureq::Error> {
+    let mut wait = BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match request() {
+            Err(ureq::Error::ConnectionFailed | ureq::Error::Io(_)) if attempt < ATTEMPTS => {
+                std::thread::sleep(wait);
+                wait *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// QIDO-RS at the query's level. `204 No Content` and `200 []` both mean no match.
 pub fn find(node: &WebNode, query: &Query, timeout: Duration) -> Result<Vec<QueryRow>, WebError> {
     let path = match query.level {
@@ -187,11 +208,14 @@ pub fn find(node: &WebNode, query: &Query, timeout: Duration) -> Result<Vec<Quer
     if query.offset > 0 {
         param("offset", &query.offset.to_string());
     }
-    let mut rq = node.get(&agent, &url, "application/dicom+json");
-    for (k, v) in params {
-        rq = rq.query(k, v);
-    }
-    let mut response = rq.call().map_err(|e| node.http_error(&url, e))?;
+    let mut response = with_retry(|| {
+        let mut rq = node.get(&agent, &url, "application/dicom+json");
+        for (k, v) in &params {
+            rq = rq.query(*k, v);
+        }
+        rq.call()
+    })
+    .map_err(|e| node.http_error(&url, e))?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()
@@ -411,9 +435,7 @@ pub fn retrieve(
             });
         };
         let result = (|| -> Result<(), String> {
-            let response = node
-                .get(&agent, &url, DICOM_PARTS)
-                .call()
+            let response = with_retry(|| node.get(&agent, &url, DICOM_PARTS).call())
                 .map_err(|e| node.http_error(&url, e).reason)?;
             let status = response.status().as_u16();
             if status != 200 {
@@ -554,17 +576,22 @@ pub fn store(
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     let agent = WebNode::agent(timeout);
-    let mut rq = agent
-        .post(&url)
-        .header("Accept", "application/dicom+json")
-        .header(
-            "Content-Type",
-            format!(r#"multipart/related; type="application/dicom"; boundary={boundary}"#),
-        );
-    if let Some(a) = node.authorization() {
-        rq = rq.header("Authorization", a);
-    }
-    let mut response = rq.send(&body[..]).map_err(|e| node.http_error(&url, e))?;
+    // Sending twice is safe (the server keeps one copy), so a send that could not connect is
+    // tried again.
+    let mut response = with_retry(|| {
+        let mut rq = agent
+            .post(&url)
+            .header("Accept", "application/dicom+json")
+            .header(
+                "Content-Type",
+                format!(r#"multipart/related; type="application/dicom"; boundary={boundary}"#),
+            );
+        if let Some(a) = node.authorization() {
+            rq = rq.header("Authorization", a);
+        }
+        rq.send(&body[..])
+    })
+    .map_err(|e| node.http_error(&url, e))?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()

@@ -45,8 +45,15 @@ fn qido_wado_stow_against_orthanc() {
         e.to_string().starts_with("Orthanc web (http://127.0.0.1:"),
         "{e}"
     );
+    // Unreachable: tried three times with back-off (0.5 s, then 1 s) before saying so.
+    let started = std::time::Instant::now();
     let e = web::probe(&node(free_port(), "secret"), Duration::from_secs(2)).unwrap_err();
     assert!(e.to_string().contains("unreachable"), "{e}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
 
     // QIDO-RS.
     let found = web::find(

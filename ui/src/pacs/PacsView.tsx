@@ -15,6 +15,7 @@ import type {
   commands,
 } from "../bindings";
 import { personName } from "../viewer/overlay";
+import { armRetrieveTiming } from "./timing";
 
 export type PacsApi = Pick<
   typeof commands,
@@ -163,6 +164,7 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
       setBusy(true);
       setRetrieved(null);
       setError(null);
+      armRetrieveTiming();
       const root = status?.cache.root ?? "";
       const dir = `${root}/${studyUid}`;
       let openedFirst = false;

@@ -9,6 +9,7 @@ import { addViewportToTools, cornerstone, registerStack, removeViewportFromTools
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
 import type { View } from "./view";
+import { imageRendered } from "../pacs/timing";
 import { drawOverlay, type OverlaySpec } from "../review/draw";
 
 export interface ViewportHandle {
@@ -228,6 +229,7 @@ export function Viewport({
     const el = element.current;
     if (!el) return;
     const onRendered = () => {
+      imageRendered();
       redraw();
     };
     el.addEventListener(Enums.Events.IMAGE_RENDERED, onRendered);
