@@ -31,15 +31,18 @@ pub fn pacs_settings(ws: Ws<'_>) -> Result<PacsSettings, AppError> {
 /// Saves the nodes, receiver and cache settings and applies them (the receiver starts or stops).
 #[tauri::command]
 #[specta::specta]
-pub fn save_pacs_settings(ws: Ws<'_>, settings: PacsSettings) -> Result<PacsStatus, AppError> {
-    ws.pacs.save_settings(settings)
+pub async fn save_pacs_settings(
+    app: tauri::AppHandle,
+    settings: PacsSettings,
+) -> Result<PacsStatus, AppError> {
+    blocking(app, move |p| p.save_settings(settings)).await
 }
 
 /// The receiver's state, what it received, and the cache's content.
 #[tauri::command]
 #[specta::specta]
-pub fn pacs_status(ws: Ws<'_>) -> Result<PacsStatus, AppError> {
-    ws.pacs.status()
+pub async fn pacs_status(app: tauri::AppHandle) -> Result<PacsStatus, AppError> {
+    blocking(app, |p| p.status()).await
 }
 
 /// Test connection: C-ECHO or a QIDO-RS probe.
@@ -70,9 +73,9 @@ pub async fn pacs_retrieve(
     by_move: bool,
     on_progress: Channel<Progress>,
 ) -> Result<Retrieved, AppError> {
-    blocking(app, move |p| {
+    crate::reading::blocking(app, move |ws| {
         let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
-        p.retrieve(&node, &request, by_move, &mut |progress| {
+        ws.retrieve(&node, &request, by_move, &mut |progress| {
             // At most four updates a second, and every series' end.
             if progress.series_complete || last.elapsed().as_millis() >= 250 {
                 last = std::time::Instant::now();
@@ -93,8 +96,11 @@ pub fn pacs_cancel(ws: Ws<'_>) -> bool {
 /// Empties the cache, or removes one study from it.
 #[tauri::command]
 #[specta::specta]
-pub fn pacs_clear_cache(ws: Ws<'_>, study_uid: Option<String>) -> Result<PacsStatus, AppError> {
-    ws.pacs.clear_cache(study_uid.as_deref())
+pub async fn pacs_clear_cache(
+    app: tauri::AppHandle,
+    study_uid: Option<String>,
+) -> Result<PacsStatus, AppError> {
+    blocking(app, move |p| p.clear_cache(study_uid.as_deref())).await
 }
 
 /// Sends the DICOM files in `folder` (the exported results) to `node`; each instance and its
@@ -107,7 +113,7 @@ pub async fn pacs_send(
     folder: String,
 ) -> Result<Vec<SendOutcome>, AppError> {
     crate::reading::blocking(app, move |ws| {
-        ws.with_ledger(|l| ws.pacs.send_folder(l, &node, &PathBuf::from(&folder)))
+        ws.send_folder(&node, &PathBuf::from(&folder))
     })
     .await
 }

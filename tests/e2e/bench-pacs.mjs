@@ -5,12 +5,11 @@
 //
 //   DOKUEI_APP=…/release/dokuei-app DOKUEI_BENCH_STUDY=dir node bench-pacs.mjs
 
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { launch } from "./harness.mjs";
+import { launch, startOrthanc } from "./harness.mjs";
 
 const study = process.env.DOKUEI_BENCH_STUDY;
 if (!study) throw new Error("set DOKUEI_BENCH_STUDY to a folder of DICOM files");
@@ -18,61 +17,12 @@ const runs = Number(process.env.DOKUEI_BENCH_RUNS ?? 3);
 const testid = (id) => `[data-testid="${id}"]`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function waitForPort(port) {
-  for (const start = Date.now(); Date.now() - start < 30000; ) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, "127.0.0.1");
-      c.on("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
 const dir = mkdtempSync(path.join(tmpdir(), "dokuei-bench-pacs-app-"));
-const [httpPort, dicomPort] = [await freePort(), await freePort()];
-writeFileSync(
-  path.join(dir, "orthanc.json"),
-  JSON.stringify({
-    Name: "bench",
-    StorageDirectory: path.join(dir, "orthanc"),
-    IndexDirectory: path.join(dir, "orthanc"),
-    HttpPort: httpPort,
-    DicomPort: dicomPort,
-    DicomAet: "ORTHANC",
-    RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
-    DicomAlwaysAllowEcho: true,
-    DicomAlwaysAllowStore: true,
-    DicomAlwaysAllowFind: true,
-    DicomAlwaysAllowGet: true,
-    Plugins: ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
-    DicomWeb: { Enable: true, Root: "/dicom-web/" },
-  }),
-);
-// DCMTK's network layer (Orthanc's) leaves Nagle on unless TCP_NODELAY is set.
-const env = { ...process.env, TCP_NODELAY: "1" };
-const orthanc = spawn("/usr/sbin/Orthanc", [path.join(dir, "orthanc.json")], { stdio: "ignore", env });
+const orthanc = await startOrthanc(dir);
 let app;
 try {
-  await waitForPort(httpPort);
-  await waitForPort(dicomPort);
   const files = readdirSync(study).map((f) => path.join(study, f));
-  execFileSync("dcmsend", ["-dn", "-aec", "ORTHANC", "127.0.0.1", String(dicomPort), ...files], { env });
+  execFileSync("dcmsend", ["-dn", "-aec", "ORTHANC", "127.0.0.1", String(orthanc.dicomPort), ...files], { env: orthanc.env });
   app = await launch({ XDG_CACHE_HOME: path.join(dir, "cache"), DOKUEI_LEDGER: path.join(dir, "ledger.sqlite3") });
   const b = app.browser;
   await b.$(testid("pacs-toggle")).waitForDisplayed({ timeout: 30000 });
@@ -84,8 +34,8 @@ try {
     await b.$(testid("node-add")).click();
     await b.$(testid(`pacs-test-${name}`)).waitForDisplayed({ timeout: 5000 });
   };
-  await add("web", { protocol: "dicomweb", values: { "node-url": `http://127.0.0.1:${httpPort}/dicom-web` } });
-  await add("dimse", { protocol: "dimse", values: { "node-port": String(dicomPort), "node-called": "ORTHANC" } });
+  await add("web", { protocol: "dicomweb", values: { "node-url": orthanc.web } });
+  await add("dimse", { protocol: "dimse", values: { "node-port": String(orthanc.dicomPort), "node-called": "ORTHANC" } });
   const results = {};
   for (const node of ["web", "dimse"]) {
     const times = [];
@@ -107,5 +57,5 @@ try {
   }
 } finally {
   await app?.close();
-  orthanc.kill("SIGKILL");
+  orthanc.kill();
 }

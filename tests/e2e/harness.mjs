@@ -22,7 +22,7 @@ export function appPath() {
   return app;
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.listen(0, "127.0.0.1", () => {
@@ -33,10 +33,10 @@ function freePort() {
   });
 }
 
-async function waitForPort(port, child, timeoutMs = 15000) {
+export async function waitForPort(port, child, timeoutMs = 15000, name = "tauri-driver") {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`tauri-driver exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
     const open = await new Promise((resolve) => {
       const socket = net.connect(port, "127.0.0.1", () => {
         socket.end();
@@ -47,7 +47,44 @@ async function waitForPort(port, child, timeoutMs = 15000) {
     if (open) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`tauri-driver did not listen on port ${port} within ${timeoutMs} ms`);
+  throw new Error(`${name} did not listen on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * Starts Orthanc (Debian `orthanc` with its DICOMweb plug-in) from a temporary configuration in
+ * `dir`, on free loopback ports, AE title ORTHANC; with `user`/`password`, HTTP Basic auth.
+ * DCMTK's network layer (Orthanc's) leaves Nagle on unless TCP_NODELAY is set: it is set.
+ * Orthanc binds every interface: stop it with `kill()` (by its PID).
+ * Returns { web, dicomPort, env, kill }.
+ */
+export async function startOrthanc(dir, { user, password } = {}) {
+  const [httpPort, dicomPort] = [await freePort(), await freePort()];
+  const config = path.join(dir, "orthanc.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      Name: "dokuei-e2e",
+      StorageDirectory: path.join(dir, "orthanc"),
+      IndexDirectory: path.join(dir, "orthanc"),
+      HttpPort: httpPort,
+      DicomPort: dicomPort,
+      DicomAet: "ORTHANC",
+      RemoteAccessAllowed: false,
+      AuthenticationEnabled: Boolean(user),
+      RegisteredUsers: user ? { [user]: password } : {},
+      DicomAlwaysAllowEcho: true,
+      DicomAlwaysAllowStore: true,
+      DicomAlwaysAllowFind: true,
+      DicomAlwaysAllowGet: true,
+      Plugins: ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
+      DicomWeb: { Enable: true, Root: "/dicom-web/" },
+    }),
+  );
+  const env = { ...process.env, TCP_NODELAY: "1" };
+  const child = spawn("/usr/sbin/Orthanc", [config], { stdio: "ignore", env });
+  await waitForPort(httpPort, child, 30000, "Orthanc");
+  await waitForPort(dicomPort, child, 30000, "Orthanc");
+  return { web: `http://127.0.0.1:${httpPort}/dicom-web`, dicomPort, env, kill: () => child.kill("SIGKILL") };
 }
 
 /** Live processes as { pid, ppid, pgrp, comm }, read from /proc. */

@@ -5,14 +5,13 @@
 // every instance sent.
 
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { appPath, launch, overlay, saveScreenshot } from "./harness.mjs";
+import { appPath, launch, overlay, saveScreenshot, startOrthanc } from "./harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ct = path.join(root, "sample-studies/generated/chest-ct-nodules/series");
@@ -22,33 +21,6 @@ const cli = path.join(path.dirname(appPath()), "dokuei");
 function sql(ledger, query) {
   const out = execFileSync("sqlite3", ["-json", ledger, query]).toString().trim();
   return out ? JSON.parse(out) : [];
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port) {
-  const start = Date.now();
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, "127.0.0.1");
-      c.on("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() - start > 30000) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const auth = "Basic " + Buffer.from("dokuei:secret").toString("base64");
@@ -70,37 +42,12 @@ describe("PACS: query Orthanc, retrieve, read, send back", () => {
   const ledger = path.join(dir, "ledger.sqlite3");
 
   before(async () => {
-    const httpPort = await freePort();
-    dicomPort = await freePort();
-    const storage = path.join(dir, "orthanc");
-    writeFileSync(
-      path.join(dir, "orthanc.json"),
-      JSON.stringify({
-        Name: "dokuei-e2e",
-        StorageDirectory: storage,
-        IndexDirectory: storage,
-        HttpPort: httpPort,
-        DicomPort: dicomPort,
-        DicomAet: "ORTHANC",
-        RemoteAccessAllowed: false,
-        AuthenticationEnabled: true,
-        RegisteredUsers: { dokuei: "secret" },
-        DicomAlwaysAllowEcho: true,
-        DicomAlwaysAllowStore: true,
-        DicomAlwaysAllowFind: true,
-        DicomAlwaysAllowGet: true,
-        Plugins: ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
-        DicomWeb: { Enable: true, Root: "/dicom-web/" },
-      }),
-    );
-    // Orthanc binds every interface: it is stopped by its PID in after().
-    orthanc = spawn("/usr/sbin/Orthanc", [path.join(dir, "orthanc.json")], { stdio: "ignore" });
-    await waitForPort(httpPort);
-    await waitForPort(dicomPort);
-    web = `http://127.0.0.1:${httpPort}/dicom-web`;
+    orthanc = await startOrthanc(dir, { user: "dokuei", password: "secret" });
+    web = orthanc.web;
+    dicomPort = orthanc.dicomPort;
     // The sample CT goes in by DCMTK's dcmsend, as a modality would send it.
     const files = readdirSync(ct).map((f) => path.join(ct, f));
-    execFileSync("dcmsend", ["-dn", "-aet", "MODALITY", "-aec", "ORTHANC", "127.0.0.1", String(dicomPort), ...files]);
+    execFileSync("dcmsend", ["-dn", "-aet", "MODALITY", "-aec", "ORTHANC", "127.0.0.1", String(dicomPort), ...files], { env: orthanc.env });
     app = await launch({ DOKUEI_LEDGER: ledger, XDG_CACHE_HOME: path.join(dir, "cache") });
     b = app.browser;
     await b.$(testid("pacs-toggle")).waitForDisplayed({ timeout: 20000 });
@@ -108,7 +55,7 @@ describe("PACS: query Orthanc, retrieve, read, send back", () => {
 
   after(async () => {
     await app?.close();
-    orthanc?.kill("SIGKILL");
+    orthanc?.kill();
   });
 
   it("adds a DICOMweb and a DIMSE node and tests both", async () => {

@@ -1066,12 +1066,16 @@ export type Retrieved = Retrieved_Serialize | Retrieved_Deserialize;
 export type Retrieved_Deserialize = {
 	report: RetrieveReport_Deserialize,
 	study_dir: string,
+	/**  When the cache could not be brought within its limit afterwards, why. */
+	cache_note?: string | null,
 };
 
 /**  A finished retrieve and where its files are. */
 export type Retrieved_Serialize = {
 	report: RetrieveReport_Serialize,
 	study_dir: string,
+	/**  When the cache could not be brought within its limit afterwards, why. */
+	cache_note: string | null,
 };
 
 /**  Who a reader is, for attribution and for what they may do. */

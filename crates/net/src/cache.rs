@@ -112,9 +112,19 @@ impl Cache {
                 if !path.is_dir() || uid_component(&uid).is_err() {
                     continue;
                 }
+                // A study pushed to the receiver has no stamp yet: its folder's time.
                 let last_used = std::fs::read_to_string(self.stamp(&uid))
                     .ok()
                     .and_then(|t| t.trim().parse::<f64>().ok())
+                    .or_else(|| {
+                        let modified = e.metadata().ok()?.modified().ok()?;
+                        Some(
+                            modified
+                                .duration_since(SystemTime::UNIX_EPOCH)
+                                .ok()?
+                                .as_secs_f64(),
+                        )
+                    })
                     .unwrap_or(0.0);
                 let (bytes, instances) = folder_size(&path);
                 studies.push(CachedStudy {

@@ -287,6 +287,8 @@ fn serve(
                 }
                 rsp
             }
+            // A C-CANCEL has no response (and there is nothing to cancel here).
+            field::C_CANCEL_RQ => continue,
             other => {
                 problem(caller.clone(), format!("unsupported command 0x{other:04X}"));
                 let mut rsp = command(other | 0x8000, id, &class, false);
@@ -323,23 +325,24 @@ where
     let instance = message
         .text(tags::AFFECTED_SOP_INSTANCE_UID)
         .unwrap_or_default();
-    let outcome = match (
+    let stored = match (
         message.data.as_deref(),
         association.transfer_syntax_of(message.context),
     ) {
-        (None, _) => Err(format!("{instance}: C-STORE without a data set")),
-        (_, None) => Err(format!(
-            "{instance}: unknown presentation context {}",
-            message.context
+        (None, _) => Err((0xC000, "C-STORE without a data set".to_string())),
+        (_, None) => Err((
+            0xC000,
+            format!("unknown presentation context {}", message.context),
         )),
-        (Some(data), Some(ts)) => store_received(root, &class, &instance, &ts, data)
-            .map_err(|e| format!("{instance}: {e}")),
+        (Some(data), Some(ts)) => {
+            store_received(root, &class, &instance, &ts, data).map_err(|e| (e.status, e.reason))
+        }
     };
-    let status: u16 = match &outcome {
+    let status: u16 = match &stored {
         Ok(_) => 0x0000,
-        Err(e) if e.contains(": writing") || e.contains(": creating") => 0xA700,
-        Err(_) => 0xC000,
+        Err((status, _)) => *status,
     };
+    let outcome = stored.map_err(|(_, reason)| format!("{instance}: {reason}"));
     let mut rsp = command(field::C_STORE_RSP, id, &class, false);
     put(
         &mut rsp,

@@ -16,7 +16,7 @@ use crate::dimse::{
     Channel, Incoming, Message, command, decode_data, describe_status, encode_data, field,
     is_pending, put,
 };
-use crate::instance::{Outgoing, StoredInstance};
+use crate::instance::{Header, Outgoing, StoredInstance};
 use crate::query::{Level, Query, QueryRow};
 use crate::scp::{Receiver, answer_store};
 use crate::sop::{
@@ -319,6 +319,44 @@ impl RetrieveReport {
     }
 }
 
+/// The identifier of a series-level C-GET or C-MOVE.
+fn series_identifier(study_uid: &str, series_uid: &str) -> dicom_object::InMemDicomObject {
+    let mut identifier = dicom_object::InMemDicomObject::new_empty();
+    put(
+        &mut identifier,
+        tags::QUERY_RETRIEVE_LEVEL,
+        VR::CS,
+        "SERIES",
+    );
+    put(&mut identifier, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
+    put(
+        &mut identifier,
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        series_uid,
+    );
+    identifier
+}
+
+/// The series of `request` among those the node listed (all of them when none are named),
+/// with their instance counts; a named series the node did not list is kept, count unknown.
+pub(crate) fn choose_series(
+    listed: &[QueryRow],
+    request: &RetrieveRequest,
+) -> Vec<(String, Option<u32>)> {
+    let mut chosen: Vec<(String, Option<u32>)> = listed
+        .iter()
+        .filter(|s| request.series_uids.is_empty() || request.series_uids.contains(&s.series_uid))
+        .map(|s| (s.series_uid.clone(), s.instance_count))
+        .collect();
+    for uid in &request.series_uids {
+        if !chosen.iter().any(|(s, _)| s == uid) {
+            chosen.push((uid.clone(), None));
+        }
+    }
+    chosen
+}
+
 /// The series to retrieve with their expected instance counts, and the storage SOP classes.
 type Plan = (Vec<(String, Option<u32>)>, Vec<String>);
 
@@ -356,16 +394,7 @@ fn plan_on<S: Stream>(
     request: &RetrieveRequest,
 ) -> Result<Plan, String> {
     let series = find_on(association, context, ts, &Query::study(&request.study_uid))?;
-    let mut chosen: Vec<(String, Option<u32>)> = series
-        .iter()
-        .filter(|s| request.series_uids.is_empty() || request.series_uids.contains(&s.series_uid))
-        .map(|s| (s.series_uid.clone(), s.instance_count))
-        .collect();
-    for uid in &request.series_uids {
-        if !chosen.iter().any(|(s, _)| s == uid) {
-            chosen.push((uid.clone(), None));
-        }
-    }
+    let mut chosen = choose_series(&series, request);
     let mut classes: Vec<String> = Vec::new();
     for (series_uid, count) in chosen.iter_mut() {
         let query = Query {
@@ -562,25 +591,7 @@ fn get_series<S: Stream>(
     cancel: &AtomicBool,
 ) -> Result<(), String> {
     let series_uid = report.series[index].series_uid.clone();
-    let mut identifier = dicom_object::InMemDicomObject::new_empty();
-    put(
-        &mut identifier,
-        tags::QUERY_RETRIEVE_LEVEL,
-        VR::CS,
-        "SERIES",
-    );
-    put(
-        &mut identifier,
-        tags::STUDY_INSTANCE_UID,
-        VR::UI,
-        request.study_uid.as_str(),
-    );
-    put(
-        &mut identifier,
-        tags::SERIES_INSTANCE_UID,
-        VR::UI,
-        series_uid.as_str(),
-    );
+    let identifier = series_identifier(&request.study_uid, &series_uid);
     let mut rq = command(field::C_GET_RQ, message_id, STUDY_ROOT_GET, true);
     put(&mut rq, tags::PRIORITY, VR::US, 0u16);
     channel.send(
@@ -633,11 +644,14 @@ fn get_series<S: Stream>(
                 }
                 let failed = u32::from(m.u16(tags::NUMBER_OF_FAILED_SUBOPERATIONS).unwrap_or(0));
                 s.failed = s.failed.max(failed);
-                if status == 0xFE00 || cancelled {
+                if status == 0xFE00 {
                     report.cancelled = true;
                     s.status = "cancelled".into();
                 } else if status == 0 || (status & 0xF000 == 0xB000 && failed == 0) {
-                    s.complete = s.failed == 0 && s.expected.is_none_or(|e| s.received >= e);
+                    // (A cancel that came too late to stop anything still ends in success.)
+                    s.complete = s.failed == 0
+                        && s.received > 0
+                        && s.expected.is_none_or(|e| s.received >= e);
                     s.status = if s.complete {
                         "success".into()
                     } else {
@@ -724,25 +738,7 @@ pub fn move_to(
             }
             let message_id = (index + 1) as u16;
             let result = (|| -> Result<(), String> {
-                let mut identifier = dicom_object::InMemDicomObject::new_empty();
-                put(
-                    &mut identifier,
-                    tags::QUERY_RETRIEVE_LEVEL,
-                    VR::CS,
-                    "SERIES",
-                );
-                put(
-                    &mut identifier,
-                    tags::STUDY_INSTANCE_UID,
-                    VR::UI,
-                    request.study_uid.as_str(),
-                );
-                put(
-                    &mut identifier,
-                    tags::SERIES_INSTANCE_UID,
-                    VR::UI,
-                    series_uid.as_str(),
-                );
+                let identifier = series_identifier(&request.study_uid, series_uid);
                 let mut rq = command(field::C_MOVE_RQ, message_id, STUDY_ROOT_MOVE, true);
                 put(&mut rq, tags::PRIORITY, VR::US, 0u16);
                 put(&mut rq, tags::MOVE_DESTINATION, VR::AE, receiver.ae_title());
@@ -790,12 +786,16 @@ pub fn move_to(
                         }
                         continue;
                     }
-                    if status == 0xFE00 || cancelled {
+                    if status == 0xFE00 {
                         report.cancelled = true;
                         outcome.status = "cancelled".into();
                     } else if status == 0 || (status & 0xF000 == 0xB000 && failed == 0) {
-                        outcome.complete = failed == 0;
-                        outcome.status = "success".into();
+                        outcome.complete = failed == 0 && outcome.received > 0;
+                        outcome.status = if outcome.complete {
+                            "success".into()
+                        } else {
+                            "the node sent no instances".into()
+                        };
                     } else {
                         outcome.status = format!(
                             "C-MOVE {}: {failed} instances failed",
@@ -849,11 +849,12 @@ pub fn store(
     files: &[PathBuf],
     timing: &Timing,
 ) -> Result<Vec<SendOutcome>, NetError> {
+    // Headers only here; each file is read when its turn comes.
     let mut outgoing = Vec::new();
     let mut outcomes = Vec::new();
     for path in files {
-        match Outgoing::read(path) {
-            Ok(o) => outgoing.push(o),
+        match Header::read(path) {
+            Ok(h) => outgoing.push(h),
             Err(e) => outcomes.push(SendOutcome {
                 path: path.clone(),
                 sop_instance_uid: String::new(),
@@ -928,9 +929,17 @@ pub fn store(
             let other = accepted.iter().find(|(_, c, t)| {
                 *c == o.sop_class && is_uncompressed(t) && is_uncompressed(&o.transfer_syntax)
             });
+            let file = match Outgoing::read(&o.path) {
+                Ok(f) => f,
+                Err(e) => {
+                    outcome.detail = e;
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
             let (context, data) = match (exact, other) {
-                (Some((id, _, _)), _) => (*id, std::borrow::Cow::Borrowed(o.data())),
-                (None, Some((id, _, ts))) => match o.reencoded(ts) {
+                (Some((id, _, _)), _) => (*id, std::borrow::Cow::Borrowed(file.data())),
+                (None, Some((id, _, ts))) => match file.reencoded(ts) {
                     Ok(d) => (*id, std::borrow::Cow::Owned(d)),
                     Err(e) => {
                         outcome.detail = e;

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::instance::{Outgoing, StoredInstance, uid_component, write_atomically};
+use crate::instance::{Header, Outgoing, StoredInstance, uid_component, write_atomically};
 use crate::query::{Level, Query, QueryRow};
 use crate::scu::{Progress, RetrieveReport, RetrieveRequest, SendOutcome, SeriesOutcome};
 
@@ -80,12 +80,13 @@ impl WebNode {
     }
 
     fn agent(timeout: Duration) -> ureq::Agent {
+        // Idle timeouts (each read or write), not totals: a large study may take minutes.
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(timeout))
             .timeout_recv_response(Some(timeout))
-            .timeout_recv_body(Some(timeout))
-            .timeout_send_body(Some(timeout))
+            .timeout_per_read(Some(timeout))
+            .timeout_per_write(Some(timeout))
             .build()
             .into()
     }
@@ -166,6 +167,11 @@ pub fn find(node: &WebNode, query: &Query, timeout: Duration) -> Result<Vec<Quer
     };
     let url = node.url(&path);
     query.check().map_err(|e| node.error(&url, e))?;
+    for uid in [&query.study_uid, &query.series_uid] {
+        if !uid.is_empty() {
+            uid_component(uid).map_err(|e| node.error(&url, e))?;
+        }
+    }
     let agent = WebNode::agent(timeout);
     let mut params: Vec<(&str, String)> = Vec::new();
     let mut param = |k: &'static str, v: &str| {
@@ -363,15 +369,12 @@ pub fn retrieve(
 ) -> Result<RetrieveReport, WebError> {
     let started = Instant::now();
     let series = find(node, &Query::study(&request.study_uid), timeout)?;
-    let mut chosen: Vec<(String, Option<u32>)> = series
-        .iter()
-        .filter(|s| request.series_uids.is_empty() || request.series_uids.contains(&s.series_uid))
-        .map(|s| (s.series_uid.clone(), s.instance_count))
-        .collect();
-    for uid in &request.series_uids {
-        if !chosen.iter().any(|(s, _)| s == uid) {
-            chosen.push((uid.clone(), None));
-        }
+    let chosen = crate::scu::choose_series(&series, request);
+    if chosen.is_empty() {
+        return Err(node.error(
+            &node.url(&format!("/studies/{}/series", request.study_uid)),
+            format!("the server holds no series of study {}", request.study_uid),
+        ));
     }
     let study_dir = root.join(
         uid_component(&request.study_uid)
@@ -483,7 +486,8 @@ pub fn retrieve(
         })();
         match result {
             Ok(()) => {
-                outcome.complete = outcome.expected.is_none_or(|e| outcome.received >= e);
+                outcome.complete =
+                    outcome.received > 0 && outcome.expected.is_none_or(|e| outcome.received >= e);
                 outcome.status = if outcome.complete {
                     "success".into()
                 } else {
@@ -532,47 +536,84 @@ fn store_part(
     })
 }
 
-/// STOW-RS of files to `/studies`, in one request. 200: all stored; 202: some failed; 409/400:
-/// failures, named by the Failed SOP Sequence. Some servers answer 400 and still store the valid
-/// parts, so after any 4xx what is on the server is confirmed by QIDO. Sending twice is safe.
+/// The most a single STOW-RS request carries; larger sends go in several requests, so that
+/// neither the files nor the request body are all in memory at once.
+const STOW_BATCH_BYTES: u64 = 64 << 20;
+
+/// STOW-RS of files to `/studies`, in requests of at most [`STOW_BATCH_BYTES`]. 200: all stored;
+/// 202: some failed; 409/400: failures, named by the Failed SOP Sequence. Some servers answer
+/// 400 and still store the valid parts, so after any 4xx what is on the server is confirmed by
+/// QIDO. Sending twice is safe.
 pub fn store(
     node: &WebNode,
     files: &[PathBuf],
     timeout: Duration,
 ) -> Result<Vec<SendOutcome>, WebError> {
-    let url = node.url("/studies");
     let mut outcomes = Vec::new();
-    let mut parts: Vec<(Outgoing, String)> = Vec::new();
+    let mut batch: Vec<Header> = Vec::new();
+    let mut batch_bytes = 0;
+    let not_sent = |path: &Path, detail: String| SendOutcome {
+        path: path.to_path_buf(),
+        sop_instance_uid: String::new(),
+        sop_class_uid: String::new(),
+        status: None,
+        stored: false,
+        detail,
+    };
     for path in files {
-        match Outgoing::read(path).and_then(|o| {
-            let study = o.study_uid()?;
-            Ok((o, study))
-        }) {
-            Ok(p) => parts.push(p),
-            Err(e) => outcomes.push(SendOutcome {
-                path: path.clone(),
-                sop_instance_uid: String::new(),
-                sop_class_uid: String::new(),
-                status: None,
-                stored: false,
-                detail: e,
-            }),
+        match Header::read(path) {
+            Ok(h) => {
+                if !batch.is_empty() && batch_bytes + h.bytes > STOW_BATCH_BYTES {
+                    outcomes.extend(store_batch(node, &std::mem::take(&mut batch), timeout)?);
+                    batch_bytes = 0;
+                }
+                batch_bytes += h.bytes;
+                batch.push(h);
+            }
+            Err(e) => outcomes.push(not_sent(path, e)),
         }
     }
-    if parts.is_empty() {
-        return Ok(outcomes);
+    if !batch.is_empty() {
+        outcomes.extend(store_batch(node, &batch, timeout)?);
     }
+    Ok(outcomes)
+}
+
+fn store_batch(
+    node: &WebNode,
+    parts: &[Header],
+    timeout: Duration,
+) -> Result<Vec<SendOutcome>, WebError> {
+    let url = node.url("/studies");
+    let mut outcomes = Vec::new();
     let boundary = format!(
         "DOKUEI-{}",
         dokuei_results::uid::random_uid().replace('.', "")
     );
     let mut body = Vec::new();
-    for (o, _) in &parts {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(o.file_bytes());
-        body.extend_from_slice(b"\r\n");
+    let mut sent = Vec::new();
+    for h in parts {
+        match std::fs::read(&h.path) {
+            Ok(bytes) => {
+                body.extend_from_slice(
+                    format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").as_bytes(),
+                );
+                body.extend_from_slice(&bytes);
+                body.extend_from_slice(b"\r\n");
+                sent.push(h);
+            }
+            Err(e) => outcomes.push(SendOutcome {
+                path: h.path.clone(),
+                sop_instance_uid: h.sop_instance.clone(),
+                sop_class_uid: h.sop_class.clone(),
+                status: None,
+                stored: false,
+                detail: format!("reading {}: {e}", h.path.display()),
+            }),
+        }
+    }
+    if sent.is_empty() {
+        return Ok(outcomes);
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     let agent = WebNode::agent(timeout);
@@ -592,6 +633,7 @@ pub fn store(
         rq.send(&body[..])
     })
     .map_err(|e| node.http_error(&url, e))?;
+    drop(body);
     let status = response.status().as_u16();
     let text = response
         .body_mut()
@@ -617,30 +659,33 @@ pub fn store(
             failed.insert(uid, format!("failure reason {reason}"));
         }
     }
-    // After a 4xx, ask the server what it holds of each study sent.
-    let mut confirmed: Option<HashSet<String>> = None;
-    if (400..500).contains(&status) {
-        let mut there = HashSet::new();
-        let studies: HashSet<&String> = parts.iter().map(|(_, s)| s).collect();
-        for study in studies {
-            for series in find(node, &Query::study(study), timeout).unwrap_or_default() {
-                let q = Query {
-                    level: Level::Image,
-                    study_uid: study.clone(),
-                    series_uid: series.series_uid,
-                    ..Query::default()
-                };
-                for i in find(node, &q, timeout).unwrap_or_default() {
-                    there.insert(i.sop_instance_uid);
+    // After a 4xx, ask the server what it holds of each study sent (or say why it could not
+    // be asked).
+    let confirmed: Option<Result<HashSet<String>, String>> =
+        (400..500).contains(&status).then(|| {
+            let mut there = HashSet::new();
+            let studies: HashSet<&String> = sent.iter().map(|h| &h.study_uid).collect();
+            for study in studies {
+                let series = find(node, &Query::study(study), timeout).map_err(|e| e.reason)?;
+                for s in series {
+                    let q = Query {
+                        level: Level::Image,
+                        study_uid: study.clone(),
+                        series_uid: s.series_uid,
+                        ..Query::default()
+                    };
+                    for i in find(node, &q, timeout).map_err(|e| e.reason)? {
+                        there.insert(i.sop_instance_uid);
+                    }
                 }
             }
-        }
-        confirmed = Some(there);
-    }
-    for (o, _) in parts {
-        let (stored, detail) = match (&confirmed, failed.get(&o.sop_instance)) {
-            (Some(there), reason) => {
-                let stored = there.contains(&o.sop_instance);
+            Ok(there)
+        });
+    for h in sent {
+        let reason = failed.get(&h.sop_instance);
+        let (stored, detail) = match &confirmed {
+            Some(Ok(there)) => {
+                let stored = there.contains(&h.sop_instance);
                 let detail = match (stored, reason) {
                     (true, _) => {
                         format!("HTTP {status}, but the server holds it (checked by QIDO)")
@@ -650,14 +695,23 @@ pub fn store(
                 };
                 (stored, detail)
             }
-            (None, Some(r)) => (false, format!("HTTP {status}: {r}")),
-            (None, None) if status == 200 || status == 202 => (true, format!("HTTP {status}")),
-            (None, None) => (false, node.status_error(&url, status, &text).reason),
+            Some(Err(e)) => (
+                false,
+                format!(
+                    "HTTP {status}{}; could not check by QIDO what the server holds: {e}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            ),
+            None => match reason {
+                Some(r) => (false, format!("HTTP {status}: {r}")),
+                None if status == 200 || status == 202 => (true, format!("HTTP {status}")),
+                None => (false, node.status_error(&url, status, &text).reason),
+            },
         };
         outcomes.push(SendOutcome {
-            path: o.path.clone(),
-            sop_instance_uid: o.sop_instance.clone(),
-            sop_class_uid: o.sop_class.clone(),
+            path: h.path.clone(),
+            sop_instance_uid: h.sop_instance.clone(),
+            sop_class_uid: h.sop_class.clone(),
             status: Some(status),
             stored,
             detail,

@@ -235,31 +235,72 @@ pub fn send(
     files: &[PathBuf],
     timing: &Timing,
 ) -> Result<Vec<SendOutcome>, AppError> {
-    let outcomes = match node {
-        Node::Dimse(n) => dokuei_net::store(n, files, timing)?,
-        Node::Dicomweb(n) => dokuei_net::web::store(n, files, timing.timeout).map_err(web_error)?,
-    };
-    for o in &outcomes {
+    let outcomes = transmit(node, files, timing)?;
+    record_sends(ledger, node, &outcomes)?;
+    Ok(outcomes)
+}
+
+/// The network half of [`send`] (no ledger: callers that share the ledger take it only to
+/// record, not for the whole transfer).
+pub fn transmit(
+    node: &Node,
+    files: &[PathBuf],
+    timing: &Timing,
+) -> Result<Vec<SendOutcome>, AppError> {
+    match node {
+        Node::Dimse(n) => Ok(dokuei_net::store(n, files, timing)?),
+        Node::Dicomweb(n) => dokuei_net::web::store(n, files, timing.timeout).map_err(web_error),
+    }
+}
+
+/// Records each instance sent and its outcome. Every outcome is tried even when one cannot be
+/// recorded; the error then says how many were not (the instances are on the node regardless).
+pub fn record_sends(
+    ledger: &Ledger,
+    node: &Node,
+    outcomes: &[SendOutcome],
+) -> Result<(), AppError> {
+    let mut failures = Vec::new();
+    for o in outcomes {
         if o.sop_instance_uid.is_empty() {
             continue; // not a DICOM file: nothing was sent
         }
         let sha256 = std::fs::read(&o.path)
             .map(|b| crate::reading::hex_lower(&Sha256::digest(&b)))
             .unwrap_or_default();
-        ledger.record_sent(&SentRecord {
-            exported_object_id: ledger.exported_object_id(&o.sop_instance_uid)?,
-            sop_class_uid: o.sop_class_uid.clone(),
-            sop_instance_uid: o.sop_instance_uid.clone(),
-            sha256,
-            node: node.name().to_string(),
-            protocol: node.protocol().to_string(),
-            address: node.address(),
-            stored: o.stored,
-            status: o.status.map(i64::from),
-            detail: o.detail.clone(),
-        })?;
+        let recorded =
+            ledger
+                .exported_object_id(&o.sop_instance_uid)
+                .and_then(|exported_object_id| {
+                    ledger.record_sent(&SentRecord {
+                        exported_object_id,
+                        sop_class_uid: o.sop_class_uid.clone(),
+                        sop_instance_uid: o.sop_instance_uid.clone(),
+                        sha256,
+                        node: node.name().to_string(),
+                        protocol: node.protocol().to_string(),
+                        address: node.address(),
+                        stored: o.stored,
+                        status: o.status.map(i64::from),
+                        detail: o.detail.clone(),
+                    })
+                });
+        if let Err(e) = recorded {
+            failures.push(e.to_string());
+        }
     }
-    Ok(outcomes)
+    match failures.first() {
+        None => Ok(()),
+        Some(first) => Err(AppError::new(
+            ErrorCode::LedgerUnavailable,
+            format!(
+                "{} of {} instances were sent to {} but could not be recorded in the ledger: {first}",
+                failures.len(),
+                outcomes.len(),
+                node.name()
+            ),
+        )),
+    }
 }
 
 /// The PACS side of a running workstation: the settings (kept in a file), the receiver (on only
@@ -310,7 +351,12 @@ pub struct ReceivedStudy {
 pub struct Retrieved {
     pub report: RetrieveReport,
     pub study_dir: PathBuf,
+    /// When the cache could not be brought within its limit afterwards, why.
+    pub cache_note: Option<String>,
 }
+
+/// The smallest cache limit accepted (a study of a few hundred slices must fit).
+pub const MIN_CACHE_MIB: u64 = 256;
 
 fn lock_failed() -> AppError {
     AppError::new(
@@ -447,12 +493,14 @@ impl PacsService {
     }
 
     /// Retrieves into the cache (C-MOVE when `by_move`, which needs the receiver on), then keeps
-    /// the cache within its limit (never removing this study). One transfer at a time.
+    /// the cache within its limit, never removing this study nor those in `keep` (the study
+    /// open in the viewer). One transfer at a time.
     pub fn retrieve(
         &self,
         node: &str,
         request: &RetrieveRequest,
         by_move: bool,
+        keep: &[String],
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<Retrieved, AppError> {
         let cancel = std::sync::Arc::new(AtomicBool::new(false));
@@ -466,43 +514,70 @@ impl PacsService {
             }
             *slot = Some(cancel.clone());
         }
-        let result = (|| {
-            let settings = self.settings()?;
-            let node = settings.node(node)?;
-            let cache = self.cache()?;
-            let study_dir = cache
-                .study_dir(&request.study_uid)
-                .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e))?;
-            let receiver = self
-                .state
-                .lock()
-                .map_err(|_| lock_failed())?
-                .receiver
-                .clone();
-            let via = if by_move {
-                Via::Move(receiver.as_deref())
-            } else {
-                Via::Get
-            };
-            let report = retrieve(
-                node,
-                request,
-                cache.root(),
-                via,
-                &settings.timing(),
-                progress,
-                &cancel,
-            )?;
-            let _ = cache.touch(&request.study_uid);
-            cache
-                .evict(&[request.study_uid.as_str()])
-                .map_err(|e| AppError::new(ErrorCode::WriteFailed, e))?;
-            Ok(Retrieved { report, study_dir })
-        })();
-        if let Ok(mut slot) = self.transfer.lock() {
-            *slot = None;
+        // Frees the slot however this ends (an error, or a panic in `progress`).
+        struct Slot<'a>(&'a std::sync::Mutex<Option<std::sync::Arc<AtomicBool>>>);
+        impl Drop for Slot<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut slot) = self.0.lock() {
+                    *slot = None;
+                }
+            }
         }
-        result
+        let _slot = Slot(&self.transfer);
+        let settings = self.settings()?;
+        let node = settings.node(node)?;
+        let cache = self.cache()?;
+        let study_dir = cache
+            .study_dir(&request.study_uid)
+            .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e))?;
+        let receiver = self
+            .state
+            .lock()
+            .map_err(|_| lock_failed())?
+            .receiver
+            .clone();
+        let via = if by_move {
+            Via::Move(receiver.as_deref())
+        } else {
+            Via::Get
+        };
+        let report = retrieve(
+            node,
+            request,
+            cache.root(),
+            via,
+            &settings.timing(),
+            progress,
+            &cancel,
+        )?;
+        let _ = cache.touch(&request.study_uid);
+        // Keeping the cache within its limit never fails a retrieve: what could not be removed
+        // is said, and stays.
+        let mut kept: Vec<&str> = keep.iter().map(String::as_str).collect();
+        kept.push(request.study_uid.as_str());
+        let cache_note = cache
+            .evict(&kept)
+            .err()
+            .map(|e| format!("the cache could not be brought within its limit: {e}"));
+        Ok(Retrieved {
+            report,
+            study_dir,
+            cache_note,
+        })
+    }
+
+    /// Marks the cached studies among `paths` (folders of the cache being opened) as used now.
+    pub fn touch_opened(&self, paths: &[PathBuf]) {
+        let Ok(cache) = self.cache() else {
+            return;
+        };
+        for p in paths {
+            if let Ok(rest) = p.strip_prefix(cache.root())
+                && let Some(study) = rest.components().next()
+            {
+                let _ = cache.touch(&study.as_os_str().to_string_lossy());
+            }
+        }
     }
 
     /// Cancels the running retrieve (it stops between instances and keeps what came).
@@ -524,16 +599,15 @@ impl PacsService {
         self.status()
     }
 
-    /// Sends the DICOM files in `folder` (e.g. the results just exported) to a node; every
-    /// instance and its outcome goes into the ledger.
+    /// Sends the DICOM files in `folder` (e.g. the results just exported) to a node, holding no
+    /// lock meanwhile. Returns the node and the outcomes, for [`record_sends`].
     pub fn send_folder(
         &self,
-        ledger: &Ledger,
         node: &str,
         folder: &Path,
-    ) -> Result<Vec<SendOutcome>, AppError> {
+    ) -> Result<(Node, Vec<SendOutcome>), AppError> {
         let settings = self.settings()?;
-        let node = settings.node(node)?;
+        let node = settings.node(node)?.clone();
         let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
             .map_err(|e| {
                 AppError::new(
@@ -552,6 +626,7 @@ impl PacsService {
                 format!("{} holds no .dcm files to send", folder.display()),
             ));
         }
-        send(ledger, node, &files, &settings.timing())
+        let outcomes = transmit(&node, &files, &settings.timing())?;
+        Ok((node, outcomes))
     }
 }

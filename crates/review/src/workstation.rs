@@ -207,6 +207,7 @@ impl Workstation {
     pub fn open_study(&self, paths: Vec<String>) -> Result<OpenedStudy, AppError> {
         let list: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
         let study = OpenStudy::open(&list)?;
+        self.pacs.touch_opened(&list);
         let tree = crate::viewer::study_tree(&study);
         let generation = {
             let mut open = self.open.write().map_err(|_| {
@@ -679,7 +680,39 @@ impl Workstation {
         let outbox = self.cache_dir.join("outbox");
         let _ = std::fs::remove_dir_all(&outbox);
         let written = self.export_results(series, &outbox)?;
-        self.with_ledger(|l| self.pacs.send_folder(l, node, Path::new(&written.folder)))
+        // The ledger is taken to record, not for the whole transfer.
+        let (node, outcomes) = self.pacs.send_folder(node, Path::new(&written.folder))?;
+        self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
+        Ok(outcomes)
+    }
+
+    /// Sends the DICOM files in `folder` to PACS node `node`, recording each instance sent.
+    pub fn send_folder(&self, node: &str, folder: &Path) -> Result<Vec<SendOutcome>, AppError> {
+        let (node, outcomes) = self.pacs.send_folder(node, folder)?;
+        self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
+        Ok(outcomes)
+    }
+
+    /// Retrieves a study (or some of its series) from PACS node `node` into the cache; the
+    /// study open in the viewer is never evicted to make room.
+    pub fn retrieve(
+        &self,
+        node: &str,
+        request: &crate::pacs::RetrieveRequest,
+        by_move: bool,
+        progress: &mut dyn FnMut(&crate::pacs::Progress),
+    ) -> Result<crate::pacs::Retrieved, AppError> {
+        let open: Vec<String> = self
+            .current()
+            .map(|(_, s)| {
+                s.index
+                    .patients
+                    .iter()
+                    .flat_map(|p| p.studies.iter().map(|st| st.uid.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.pacs.retrieve(node, request, by_move, &open, progress)
     }
 
     /// Results other tools (or an earlier export) wrote that are among the open study's files.

@@ -290,6 +290,7 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
           <p data-testid="pacs-retrieved" data-complete={incomplete.length === 0 && !retrieved.report.cancelled}>
             {retrieved.report.instances.length} instances ({mb(retrieved.report.bytes)}) in {(retrieved.report.seconds ?? 0).toFixed(1)} s.
             {retrieved.report.cancelled && " Cancelled; what arrived is kept."}
+            {retrieved.cache_note && ` Note: ${retrieved.cache_note}.`}
           </p>
         )}
         {incomplete.length > 0 && retrieved && (
@@ -430,7 +431,14 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
           <p className="muted" data-testid="cache-usage">
             {status.cache.studies.length} studies, {mb(status.cache.bytes)} of {mb(status.cache.limit_bytes)} in {status.cache.root} (least recently used
             studies leave first).{" "}
-            <button type="button" className="link" onClick={() => void api.pacsClearCache(null).then((r) => { if (r.status === "ok") setStatus(r.data); })} data-testid="cache-clear">
+            <button
+              type="button"
+              className="link"
+              disabled={busy}
+              title={busy ? "Not while a retrieve is writing into the cache" : undefined}
+              onClick={() => void api.pacsClearCache(null).then((r) => { if (r.status === "ok") setStatus(r.data); else setError(message(r.error)); })}
+              data-testid="cache-clear"
+            >
               Clear the cache
             </button>
           </p>
