@@ -422,9 +422,12 @@ pub(crate) fn scan_part10<R: Read + Seek>(
         if length <= 256 {
             let mut value = vec![0u8; length as usize];
             r.read_exact(&mut value).map_err(io)?;
+            // Trimmed as dicom-rs trims UIDs (any whitespace and NULs at the end): a Transfer
+            // Syntax UID ending in "\0\t" is the syntax dicom-rs will read the data set in, so
+            // it is the one the walk must check the lengths in.
             let text = || {
                 String::from_utf8_lossy(&value)
-                    .trim_end_matches(['\0', ' '])
+                    .trim_end_matches(|c: char| c.is_whitespace() || c == '\0')
                     .trim_start()
                     .to_owned()
             };
