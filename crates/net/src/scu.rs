@@ -308,7 +308,33 @@ pub struct RetrieveReport {
     pub cancelled: bool,
 }
 
+impl SeriesOutcome {
+    /// A series not retrieved yet.
+    pub(crate) fn pending(series_uid: &str, expected: Option<u32>) -> SeriesOutcome {
+        SeriesOutcome {
+            series_uid: series_uid.to_string(),
+            expected,
+            received: 0,
+            failed: 0,
+            status: "not retrieved".into(),
+            complete: false,
+        }
+    }
+}
+
 impl RetrieveReport {
+    /// Nothing retrieved yet.
+    pub(crate) fn empty(study_uid: &str) -> RetrieveReport {
+        RetrieveReport {
+            study_uid: study_uid.to_string(),
+            series: Vec::new(),
+            instances: Vec::new(),
+            bytes: 0,
+            seconds: 0.0,
+            cancelled: false,
+        }
+    }
+
     pub fn complete(&self) -> bool {
         !self.cancelled && self.series.iter().all(|s| s.complete)
     }
@@ -514,24 +540,11 @@ pub fn get(
         let (context, ts) = context_for(&association, STUDY_ROOT_GET).ok_or_else(|| {
             node.association_error("the node does not offer Study Root C-GET".into())
         })?;
-        let mut report = RetrieveReport {
-            study_uid: request.study_uid.clone(),
-            series: series
-                .iter()
-                .map(|(uid, expected)| SeriesOutcome {
-                    series_uid: uid.clone(),
-                    expected: *expected,
-                    received: 0,
-                    failed: 0,
-                    status: "not retrieved".into(),
-                    complete: false,
-                })
-                .collect(),
-            instances: Vec::new(),
-            bytes: 0,
-            seconds: 0.0,
-            cancelled: false,
-        };
+        let mut report = RetrieveReport::empty(&request.study_uid);
+        report.series = series
+            .iter()
+            .map(|(uid, expected)| SeriesOutcome::pending(uid, *expected))
+            .collect();
         let mut counter = Counter {
             started,
             total: series.iter().map(|(_, n)| *n).sum(),
@@ -704,14 +717,7 @@ pub fn move_to(
             node.association_error("the node does not offer Study Root C-MOVE".into())
         })?;
         let before = receiver.received_count();
-        let mut report = RetrieveReport {
-            study_uid: request.study_uid.clone(),
-            series: Vec::new(),
-            instances: Vec::new(),
-            bytes: 0,
-            seconds: 0.0,
-            cancelled: false,
-        };
+        let mut report = RetrieveReport::empty(&request.study_uid);
         let mut counter = Counter {
             started,
             total: series.iter().map(|(_, n)| *n).sum(),
@@ -723,14 +729,7 @@ pub fn move_to(
         let count = series.len();
         let mut broken = false;
         for (index, (series_uid, expected)) in series.iter().enumerate() {
-            let mut outcome = SeriesOutcome {
-                series_uid: series_uid.clone(),
-                expected: *expected,
-                received: 0,
-                failed: 0,
-                status: "not retrieved".into(),
-                complete: false,
-            };
+            let mut outcome = SeriesOutcome::pending(series_uid, *expected);
             if cancel.load(Ordering::Relaxed) || broken {
                 report.cancelled |= !broken;
                 report.series.push(outcome);

@@ -381,26 +381,12 @@ pub fn retrieve(
             .map_err(|e| node.error(&node.base_url, format!("Study Instance UID: {e}")))?,
     );
     let total: Option<u32> = chosen.iter().map(|(_, n)| *n).sum();
-    let mut report = RetrieveReport {
-        study_uid: request.study_uid.clone(),
-        series: Vec::new(),
-        instances: Vec::new(),
-        bytes: 0,
-        seconds: 0.0,
-        cancelled: false,
-    };
+    let mut report = RetrieveReport::empty(&request.study_uid);
     let agent = WebNode::agent(timeout);
     let count = chosen.len();
     let mut done = 0u32;
     for (index, (series_uid, expected)) in chosen.iter().enumerate() {
-        let mut outcome = SeriesOutcome {
-            series_uid: series_uid.clone(),
-            expected: *expected,
-            received: 0,
-            failed: 0,
-            status: "not retrieved".into(),
-            complete: false,
-        };
+        let mut outcome = SeriesOutcome::pending(series_uid, *expected);
         if cancel.load(Ordering::Relaxed) {
             report.cancelled = true;
             report.series.push(outcome);
