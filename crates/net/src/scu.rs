@@ -146,33 +146,43 @@ pub(crate) fn associate(
     }
 }
 
-fn context_for<S: Stream>(
+/// Proposes a query/retrieve SOP class with the two uncompressed transfer syntaxes.
+fn propose_qr(
+    options: ClientAssociationOptions<'static>,
+    sop_class: &str,
+) -> ClientAssociationOptions<'static> {
+    options.with_presentation_context(
+        sop_class.to_string(),
+        vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
+    )
+}
+
+/// The accepted presentation context for `sop_class` (`what` names it in the error when the
+/// node refused it).
+fn accepted_context<S: Stream>(
     association: &ClientAssociation<S>,
-    abstract_syntax: &str,
-) -> Option<(u8, String)> {
+    node: &DimseNode,
+    sop_class: &str,
+    what: &str,
+) -> Result<(u8, String), NetError> {
     association
         .presentation_contexts()
         .iter()
         .find(|c| {
             c.reason == dicom_ul::pdu::PresentationContextResultReason::Acceptance
-                && c.abstract_syntax.trim_end_matches('\0') == abstract_syntax
+                && c.abstract_syntax.trim_end_matches('\0') == sop_class
         })
         .map(|c| (c.id, c.transfer_syntax.trim_end_matches('\0').to_string()))
+        .ok_or_else(|| node.association_error(format!("the node does not offer {what}")))
 }
 
 /// C-FIND at the query's level (Study Root). Answers past `limit` are cancelled.
 pub fn find(node: &DimseNode, query: &Query, timing: &Timing) -> Result<Vec<QueryRow>, NetError> {
     query.check().map_err(|e| node.exchange_error(e))?;
-    let connection = associate(node, timing, &|o| {
-        o.with_presentation_context(
-            STUDY_ROOT_FIND.to_string(),
-            vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
-        )
-    })?;
+    let connection = associate(node, timing, &|o| propose_qr(o, STUDY_ROOT_FIND))?;
     on_association!(connection, |association| {
-        let (context, ts) = context_for(&association, STUDY_ROOT_FIND).ok_or_else(|| {
-            node.association_error("the node does not offer Study Root C-FIND".into())
-        })?;
+        let (context, ts) =
+            accepted_context(&association, node, STUDY_ROOT_FIND, "Study Root C-FIND")?;
         let result = find_on(&mut association, context, &ts, query);
         let _ = association.release();
         result.map_err(|e| node.exchange_error(e))
@@ -390,16 +400,10 @@ type Plan = (Vec<(String, Option<u32>)>, Vec<String>);
 /// storage SOP classes they hold, asked of the node by C-FIND.
 fn plan(node: &DimseNode, request: &RetrieveRequest, timing: &Timing) -> Result<Plan, NetError> {
     // One association for all the queries.
-    let connection = associate(node, timing, &|o| {
-        o.with_presentation_context(
-            STUDY_ROOT_FIND.to_string(),
-            vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
-        )
-    })?;
+    let connection = associate(node, timing, &|o| propose_qr(o, STUDY_ROOT_FIND))?;
     on_association!(connection, |association| {
-        let (context, ts) = context_for(&association, STUDY_ROOT_FIND).ok_or_else(|| {
-            node.association_error("the node does not offer Study Root C-FIND".into())
-        })?;
+        let (context, ts) =
+            accepted_context(&association, node, STUDY_ROOT_FIND, "Study Root C-FIND")?;
         let planned = plan_on(&mut association, context, &ts, request);
         let _ = association.release();
         let (chosen, classes) = planned.map_err(|e| node.exchange_error(e))?;
@@ -522,10 +526,7 @@ pub fn get(
     let (series, classes) = plan(node, request, timing)?;
     let contexts = storage_contexts(&classes);
     let connection = associate(node, timing, &|mut o| {
-        o = o.with_presentation_context(
-            STUDY_ROOT_GET.to_string(),
-            vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
-        );
+        o = propose_qr(o, STUDY_ROOT_GET);
         for (class, ts) in &contexts {
             o = o.with_presentation_context(class.clone(), ts.clone());
         }
@@ -537,9 +538,8 @@ pub fn get(
         o
     })?;
     on_association!(connection, |association| {
-        let (context, ts) = context_for(&association, STUDY_ROOT_GET).ok_or_else(|| {
-            node.association_error("the node does not offer Study Root C-GET".into())
-        })?;
+        let (context, ts) =
+            accepted_context(&association, node, STUDY_ROOT_GET, "Study Root C-GET")?;
         let mut report = RetrieveReport::empty(&request.study_uid);
         report.series = series
             .iter()
@@ -706,16 +706,10 @@ pub fn move_to(
 ) -> Result<RetrieveReport, NetError> {
     let started = Instant::now();
     let (series, _) = plan(node, request, timing)?;
-    let connection = associate(node, timing, &|o| {
-        o.with_presentation_context(
-            STUDY_ROOT_MOVE.to_string(),
-            vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
-        )
-    })?;
+    let connection = associate(node, timing, &|o| propose_qr(o, STUDY_ROOT_MOVE))?;
     on_association!(connection, |association| {
-        let (context, ts) = context_for(&association, STUDY_ROOT_MOVE).ok_or_else(|| {
-            node.association_error("the node does not offer Study Root C-MOVE".into())
-        })?;
+        let (context, ts) =
+            accepted_context(&association, node, STUDY_ROOT_MOVE, "Study Root C-MOVE")?;
         let before = receiver.received_count();
         let mut report = RetrieveReport::empty(&request.study_uid);
         let mut counter = Counter {
