@@ -5,7 +5,6 @@
 //
 //   DOKUEI_APP=…/release/dokuei-app DOKUEI_BENCH_STUDY=dir node bench-pacs.mjs
 
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,7 +21,7 @@ const orthanc = await startOrthanc(dir);
 let app;
 try {
   const files = readdirSync(study).map((f) => path.join(study, f));
-  execFileSync("dcmsend", ["-dn", "-aec", "ORTHANC", "127.0.0.1", String(orthanc.dicomPort), ...files], { env: orthanc.env });
+  orthanc.send(files);
   app = await launch({ XDG_CACHE_HOME: path.join(dir, "cache"), DOKUEI_LEDGER: path.join(dir, "ledger.sqlite3") });
   const b = app.browser;
   await b.$(testid("pacs-toggle")).waitForDisplayed({ timeout: 30000 });

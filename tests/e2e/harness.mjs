@@ -5,7 +5,7 @@
 //   DOKUEI_E2E_OUT    folder for screenshots (default: tests/output/e2e)
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
@@ -54,11 +54,14 @@ export async function waitForPort(port, child, timeoutMs = 15000, name = "tauri-
  * Starts Orthanc (Debian `orthanc` with its DICOMweb plug-in) from a temporary configuration in
  * `dir`, on free loopback ports, AE title ORTHANC; with `user`/`password`, HTTP Basic auth.
  * DCMTK's network layer (Orthanc's) leaves Nagle on unless TCP_NODELAY is set: it is set.
- * Orthanc binds every interface: stop it with `kill()` (by its PID).
- * Returns { web, dicomPort, env, kill }.
+ * Returns once Orthanc's REST API answers (it starts its HTTP server last, after the DICOM one).
+ * Orthanc's log goes to `dir/orthanc.log`. Orthanc binds every interface: stop it with `kill()`.
+ * Returns { web, dicomPort, env, log, send(files, callingAet), kill }.
  */
 export async function startOrthanc(dir, { user, password } = {}) {
-  const [httpPort, dicomPort] = [await freePort(), await freePort()];
+  const httpPort = await freePort();
+  let dicomPort = await freePort();
+  while (dicomPort === httpPort) dicomPort = await freePort();
   const config = path.join(dir, "orthanc.json");
   writeFileSync(
     config,
@@ -81,10 +84,45 @@ export async function startOrthanc(dir, { user, password } = {}) {
     }),
   );
   const env = { ...process.env, TCP_NODELAY: "1" };
-  const child = spawn("/usr/sbin/Orthanc", [config], { stdio: "ignore", env });
-  await waitForPort(httpPort, child, 30000, "Orthanc");
+  const log = path.join(dir, "orthanc.log");
+  const child = spawn("/usr/sbin/Orthanc", [config], { stdio: ["ignore", "ignore", openSync(log, "w")], env });
+  const logTail = () => {
+    try {
+      return readFileSync(log, "utf8").split("\n").slice(-30).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  };
+  const headers = user ? { Authorization: "Basic " + Buffer.from(`${user}:${password}`).toString("base64") } : {};
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`Orthanc exited with ${child.exitCode}; its log:\n${logTail()}`);
+    const up = await fetch(`http://127.0.0.1:${httpPort}/system`, { headers }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > deadline) throw new Error(`Orthanc did not answer on port ${httpPort} within 60 s; its log:\n${logTail()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
   await waitForPort(dicomPort, child, 30000, "Orthanc");
-  return { web: `http://127.0.0.1:${httpPort}/dicom-web`, dicomPort, env, kill: () => child.kill("SIGKILL") };
+  /** Sends files by DCMTK's dcmsend as a modality would (compressed ones as they are); tries
+   * three times, since a loaded machine can miss DCMTK's 30 s association timeout. */
+  const send = (files, callingAet = "MODALITY") => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        execFileSync("dcmsend", ["-dn", "-aet", callingAet, "-aec", "ORTHANC", "127.0.0.1", String(dicomPort), ...files], {
+          env,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        return;
+      } catch (e) {
+        if (attempt === 3) throw new Error(`dcmsend to Orthanc failed 3 times: ${e.stderr ?? e.message}\nOrthanc's log:\n${logTail()}`);
+        process.stderr.write(`# dcmsend to Orthanc failed (attempt ${attempt}): ${e.stderr ?? e.message}\n`);
+      }
+    }
+  };
+  return { web: `http://127.0.0.1:${httpPort}/dicom-web`, dicomPort, env, log, send, kill: () => child.kill("SIGKILL") };
 }
 
 /** Live processes as { pid, ppid, pgrp, comm }, read from /proc. */

@@ -47,7 +47,7 @@ describe("PACS: query Orthanc, retrieve, read, send back", () => {
     dicomPort = orthanc.dicomPort;
     // The sample CT goes in by DCMTK's dcmsend, as a modality would send it.
     const files = readdirSync(ct).map((f) => path.join(ct, f));
-    execFileSync("dcmsend", ["-dn", "-aet", "MODALITY", "-aec", "ORTHANC", "127.0.0.1", String(dicomPort), ...files], { env: orthanc.env });
+    orthanc.send(files, "MODALITY");
     app = await launch({ DOKUEI_LEDGER: ledger, XDG_CACHE_HOME: path.join(dir, "cache") });
     b = app.browser;
     await b.$(testid("pacs-toggle")).waitForDisplayed({ timeout: 20000 });

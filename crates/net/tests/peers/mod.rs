@@ -204,7 +204,10 @@ pub struct Orthanc {
 }
 
 pub fn orthanc(dir: &Path, move_destinations: &[(&str, u16)]) -> Orthanc {
-    let (http_port, dicom_port) = (free_port(), free_port());
+    let http_port = free_port();
+    let dicom_port = std::iter::repeat_with(free_port)
+        .find(|&p| p != http_port)
+        .unwrap();
     let modalities: Vec<String> = move_destinations
         .iter()
         .map(|(ae, p)| format!("\"{}\": [\"{ae}\", \"127.0.0.1\", {p}]", ae.to_lowercase()))
