@@ -5,6 +5,7 @@
 //! share one file). Every record table is append-only (triggers refuse UPDATE and DELETE), and
 //! every row extends a SHA-256 chain that [`Ledger::verify`] recomputes.
 
+pub mod anchor;
 pub mod export;
 pub mod location;
 pub mod records;
@@ -13,6 +14,10 @@ mod schema;
 pub mod stats;
 mod store;
 
+pub use anchor::{
+    Anchoring, CHECKPOINT_LOG_ENV, CHECKPOINT_MARK, Checkpoint, CheckpointReason, InstallationKey,
+    Witness,
+};
 pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format, Identifiers};
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
@@ -25,4 +30,7 @@ pub use review::{
 };
 pub use schema::LATEST as SCHEMA_VERSION;
 pub use stats::{Agreement, Stats};
-pub use store::{ChainProblem, Ledger, LedgerError, VerifyReport, plain_insert_reference};
+pub use store::{
+    ChainProblem, Ledger, LedgerError, ProblemKind, VerifyReport, WitnessCheck,
+    plain_insert_reference, recompute_chain_as_an_attacker,
+};

@@ -19,7 +19,7 @@ pub const RECORD_TABLES: &[&str] = &[
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -215,12 +215,45 @@ CREATE TABLE sent_objects (
 ) STRICT;
 "#;
 
+/// Version 5: signed checkpoints of the chain's head (see `anchor.rs`). Not chained themselves:
+/// each one commits to the chain up to `size` and is signed by the installation key.
+const V5: &str = r#"
+CREATE TABLE checkpoints (
+    id          INTEGER PRIMARY KEY,
+    ledger_id   TEXT NOT NULL,
+    size        INTEGER NOT NULL CHECK (size > 0),
+    head        TEXT NOT NULL,
+    made_at     TEXT NOT NULL,
+    reason      TEXT NOT NULL CHECK (reason IN ('sign_off', 'hourly', 'export', 'closing', 'manual')),
+    public_key  TEXT NOT NULL,
+    signature   TEXT NOT NULL
+) STRICT;
+"#;
+
+/// Tables that are append-only but not chained.
+pub const UNCHAINED_TABLES: &[&str] = &["chain", "checkpoints"];
+
+/// The SQL SQLite keeps for one of the append-only triggers (`op` is `update` or `delete`), as
+/// `sqlite_schema` stores it (without `IF NOT EXISTS`).
+pub fn trigger_sql(table: &str, op: &str) -> String {
+    let (event, verb) = if op == "update" {
+        ("UPDATE", "changed")
+    } else {
+        ("DELETE", "deleted")
+    };
+    format!(
+        "CREATE TRIGGER {table}_no_{op} BEFORE {event} ON {table} \
+         BEGIN SELECT RAISE(ABORT, 'the Dokuei ledger is append-only: {table} rows cannot be {verb}'); END"
+    )
+}
+
 /// Triggers that make a table append-only. Created for every table a version introduces.
 pub fn append_only_triggers(table: &str) -> String {
-    format!(
-        "CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} \
-         BEGIN SELECT RAISE(ABORT, 'the Dokuei ledger is append-only: {table} rows cannot be changed'); END;\n\
-         CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} \
-         BEGIN SELECT RAISE(ABORT, 'the Dokuei ledger is append-only: {table} rows cannot be deleted'); END;\n"
-    )
+    ["update", "delete"]
+        .iter()
+        .map(|op| {
+            trigger_sql(table, op).replacen("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ", 1)
+                + ";\n"
+        })
+        .collect()
 }

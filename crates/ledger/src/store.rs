@@ -7,7 +7,10 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use sha2::{Digest, Sha256};
 
-use crate::schema::{LATEST, MIGRATIONS, RECORD_TABLES, append_only_triggers};
+use crate::anchor::CheckpointReason;
+use crate::schema::{
+    LATEST, MIGRATIONS, RECORD_TABLES, UNCHAINED_TABLES, append_only_triggers, trigger_sql,
+};
 
 /// Why the ledger could not do what was asked. Every variant names the ledger file.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,9 @@ pub struct Ledger {
     pub(crate) app_version: String,
     /// A fixed time for every row written (for golden-file tests); `None` is the real clock.
     pub(crate) fixed_clock: Option<(String, i64)>,
+    /// Signed checkpoints, when the ledger is anchored (see `anchor.rs`).
+    pub(crate) anchoring: Option<crate::anchor::Anchoring>,
+    pub(crate) witness_error: std::cell::RefCell<Option<String>>,
 }
 
 /// How long a writer waits for another process holding the ledger before giving up.
@@ -106,6 +112,8 @@ impl Ledger {
             path: path.to_path_buf(),
             app_version: app_version.to_owned(),
             fixed_clock: None,
+            anchoring: None,
+            witness_error: std::cell::RefCell::new(None),
         })
     }
 
@@ -203,7 +211,18 @@ impl Ledger {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.write_err(e))?;
         let id = append_in(&tx, table, columns).map_err(|e| self.write_err(e))?;
+        // A sign-off is checkpointed in its own transaction: the checkpoint costs no sync of
+        // its own, and a sign-off is never on disk without it.
+        let checkpoint = if table == "sign_offs" {
+            self.checkpoint_in(&tx, CheckpointReason::SignOff, false)
+        } else {
+            self.checkpoint_in(&tx, CheckpointReason::Hourly, true)
+        }
+        .map_err(|e| self.write_err(e))?;
         tx.commit().map_err(|e| self.write_err(e))?;
+        if let Some((checkpoint, true)) = checkpoint {
+            self.witness(&checkpoint);
+        }
         Ok(id)
     }
 
@@ -223,10 +242,262 @@ impl Ledger {
         tx.commit().map_err(|e| self.write_err(e))
     }
 
+    /// Recomputes the whole chain and checks the schema and the ledger's own checkpoints
+    /// (internal consistency only: see [`Ledger::verify_with`] for external witnesses).
+    pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        self.verify_with(&[], None)
+    }
+
+    /// [`Ledger::verify`], then every checkpoint the `witnesses` hold: each must be validly
+    /// signed (by `trusted_key` when given, else by this installation's key when the ledger is
+    /// anchored), be of this ledger, and match the chain, whose entry `size` must exist and
+    /// have the hash signed. That detects truncation and rollback (the ledger is shorter than a
+    /// checkpoint) and any rewrite before a checkpoint, even with the chain recomputed.
+    pub fn verify_with(
+        &self,
+        witnesses: &[crate::anchor::Witness],
+        trusted_key: Option<&str>,
+    ) -> Result<VerifyReport, LedgerError> {
+        let mut report = self.verify_chain()?;
+        if report.first_problem.is_some() {
+            return Ok(report);
+        }
+        let r = |e: rusqlite::Error| self.read_err(e);
+        if let Some(problem) = self.check_schema().map_err(r)? {
+            report.first_problem = Some(problem);
+            return Ok(report);
+        }
+        // Dokuei refuses decisions on a signed-off study: one recorded after the sign-off was
+        // appended outside the application (with the chain recomputed, or it would have failed
+        // above).
+        let late = self
+            .conn
+            .query_row(
+                "SELECT d.id, d.seq, s.id FROM decisions d JOIN sign_offs s ON s.study_id = d.study_id \
+                 WHERE d.seq > s.seq ORDER BY d.seq LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(r)?;
+        if let Some((decision, seq, sign_off)) = late {
+            report.first_problem = Some(ChainProblem {
+                seq,
+                kind: ProblemKind::AfterSignOff,
+                description: format!(
+                    "decisions row {decision} (chain entry {seq}) was recorded after its study's sign-off (sign_offs row {sign_off}); Dokuei refuses those, so it was appended outside the application"
+                ),
+            });
+            return Ok(report);
+        }
+        let installation = self.anchoring.as_ref().map(|a| a.key.public_hex());
+        let trusted = trusted_key.map(str::to_ascii_lowercase).or(installation);
+        let own = crate::anchor::Witness {
+            name: "the ledger's own checkpoints".into(),
+            checkpoints: self.checkpoints()?,
+            malformed: Vec::new(),
+            torn_tail: false,
+        };
+        let ledger_id = self.ledger_id()?;
+        let size = report.rows_checked;
+        // The same checkpoint is usually in several witnesses: check each signature once.
+        let mut signatures_ok = std::collections::HashSet::new();
+        for (external, witness) in
+            std::iter::once((false, &own)).chain(witnesses.iter().map(|w| (true, w)))
+        {
+            let mut check = WitnessCheck {
+                name: witness.name.clone(),
+                external,
+                checkpoints: 0,
+                latest_size: 0,
+                latest_made_at: String::new(),
+                torn_tail: witness.torn_tail,
+            };
+            if let Some((line, why)) = witness.malformed.first() {
+                report.first_problem = Some(ChainProblem {
+                    seq: 0,
+                    kind: ProblemKind::BadCheckpoint,
+                    description: format!(
+                        "line {line} of {} is not a checkpoint Dokuei wrote ({why}): it was edited",
+                        witness.name
+                    ),
+                });
+                return Ok(report);
+            }
+            for c in &witness.checkpoints {
+                let at = format!(
+                    "the checkpoint of {} entries made at {} in {}",
+                    c.size, c.made_at, witness.name
+                );
+                let fail = |kind, description: String| ChainProblem {
+                    seq: c.size as i64,
+                    kind,
+                    description,
+                };
+                // Keyed by every field signed, not by the signature alone.
+                let line = c.line();
+                let signed = signatures_ok.contains(&line) || {
+                    let ok = c.signature_ok();
+                    if ok {
+                        signatures_ok.insert(line);
+                    }
+                    ok
+                };
+                let problem = if !signed {
+                    Some(fail(
+                        ProblemKind::BadCheckpoint,
+                        format!("{at} does not carry a valid signature: it was edited"),
+                    ))
+                } else if trusted.as_ref().is_some_and(|k| *k != c.key) {
+                    Some(fail(
+                        ProblemKind::BadCheckpoint,
+                        format!(
+                            "{at} is signed by key {}, not by the trusted key {}",
+                            c.key,
+                            trusted.as_deref().unwrap_or_default()
+                        ),
+                    ))
+                } else if ledger_id.as_deref() != Some(c.ledger_id.as_str()) {
+                    Some(fail(
+                        ProblemKind::OtherLedger,
+                        format!(
+                            "{at} is of ledger {}, and this ledger is {}: the wrong witness, or the start of this ledger was rewritten",
+                            c.ledger_id,
+                            ledger_id.as_deref().unwrap_or("empty")
+                        ),
+                    ))
+                } else if c.size > size {
+                    Some(fail(
+                        ProblemKind::Truncated,
+                        format!(
+                            "{at} covers {} chain entries but the ledger now has {size}: entries were removed (the file was truncated or replaced by an older copy)",
+                            c.size
+                        ),
+                    ))
+                } else {
+                    let hash: Vec<u8> = self
+                        .conn
+                        .prepare_cached("SELECT hash FROM chain WHERE seq = ?1")
+                        .and_then(|mut s| s.query_row([c.size as i64], |row| row.get(0)))
+                        .map_err(r)?;
+                    (hex::encode(hash) != c.head).then(|| fail(ProblemKind::Rewritten, format!(
+                        "chain entry {} no longer has the hash {at} signed: an entry at or before it was changed, inserted, removed or moved, and the chain recomputed",
+                        c.size
+                    )))
+                };
+                if let Some(p) = problem {
+                    report.first_problem = Some(p);
+                    return Ok(report);
+                }
+                check.checkpoints += 1;
+                if c.size >= check.latest_size {
+                    check.latest_size = c.size;
+                    check.latest_made_at.clone_from(&c.made_at);
+                }
+            }
+            report.witnesses.push(check);
+        }
+        Ok(report)
+    }
+
+    /// Every record table is STRICT and exactly as its migration made it, and every
+    /// append-only trigger is present and unchanged; no other trigger exists.
+    fn check_schema(&self) -> rusqlite::Result<Option<ChainProblem>> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let migrations = &MIGRATIONS[..(version.clamp(0, LATEST) as usize)];
+        let problem = |description: String| {
+            Ok(Some(ChainProblem {
+                seq: 0,
+                kind: ProblemKind::Schema,
+                description,
+            }))
+        };
+        let mut tables = std::collections::HashMap::new();
+        let mut triggers = std::collections::HashMap::new();
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT type, name, sql FROM sqlite_schema WHERE type IN ('table', 'trigger')",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let (kind, name, sql): (String, String, Option<String>) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?);
+                let map = if kind == "table" {
+                    &mut tables
+                } else {
+                    &mut triggers
+                };
+                map.insert(name, sql.unwrap_or_default());
+            }
+        }
+        let mut strict = std::collections::HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name, strict FROM pragma_table_list WHERE schema = 'main'")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                strict.insert(row.get::<_, String>(0)?, row.get::<_, i64>(1)? != 0);
+            }
+        }
+        let mut expected_triggers = std::collections::HashSet::new();
+        for table in RECORD_TABLES.iter().chain(UNCHAINED_TABLES) {
+            let opening = format!("CREATE TABLE {table} (");
+            let Some(expected) = migrations.iter().find_map(|m| {
+                let start = m.find(&opening)?;
+                let end = start + m[start..].find(") STRICT")? + ") STRICT".len();
+                Some(&m[start..end])
+            }) else {
+                continue; // not in this schema version
+            };
+            match tables.get(*table) {
+                None => return problem(format!("table {table} has been dropped")),
+                Some(sql) if sql != expected => {
+                    return problem(format!("table {table} has been redefined outside Dokuei"));
+                }
+                Some(_) if strict.get(*table) != Some(&true) => {
+                    return problem(format!("table {table} is no longer STRICT"));
+                }
+                Some(_) => {}
+            }
+            for op in ["update", "delete"] {
+                let name = format!("{table}_no_{op}");
+                match triggers.get(&name) {
+                    None => {
+                        return problem(format!(
+                            "trigger {name} has been dropped: {table} rows could be {} without SQLite refusing",
+                            if op == "update" { "changed" } else { "deleted" }
+                        ));
+                    }
+                    Some(sql) if *sql != trigger_sql(table, op) => {
+                        return problem(format!("trigger {name} has been changed outside Dokuei"));
+                    }
+                    Some(_) => {}
+                }
+                expected_triggers.insert(name);
+            }
+        }
+        let mut unknown: Vec<&String> = triggers
+            .keys()
+            .filter(|n| !expected_triggers.contains(*n))
+            .collect();
+        unknown.sort();
+        if let Some(name) = unknown.first() {
+            return problem(format!("trigger {name} was added outside Dokuei"));
+        }
+        Ok(None)
+    }
+
     /// Recomputes the whole chain. Reports the first row that does not match: a changed,
     /// deleted, inserted or reordered row, or a gap. Streams every table once, in chain
     /// order, so it runs in constant memory.
-    pub fn verify(&self) -> Result<VerifyReport, LedgerError> {
+    fn verify_chain(&self) -> Result<VerifyReport, LedgerError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(|e| self.read_err(e))?;
         let r = |e: rusqlite::Error| self.read_err(e);
@@ -270,9 +541,21 @@ impl Ledger {
         let mut expected_seq = 1i64;
         let mut rows_checked = 0u64;
         let problem = |rows_checked: u64, seq: i64, description: String| {
+            let kind = if description.contains("deleted") || description.contains("missing") {
+                ProblemKind::Deleted
+            } else if description.contains("inserted outside") {
+                ProblemKind::Inserted
+            } else {
+                ProblemKind::Altered
+            };
             Ok(VerifyReport {
                 rows_checked,
-                first_problem: Some(ChainProblem { seq, description }),
+                first_problem: Some(ChainProblem {
+                    seq,
+                    kind,
+                    description,
+                }),
+                witnesses: Vec::new(),
             })
         };
         while let Some(entry) = entries.next().map_err(r)? {
@@ -361,6 +644,7 @@ impl Ledger {
         Ok(VerifyReport {
             rows_checked,
             first_problem: None,
+            witnesses: Vec::new(),
         })
     }
 
@@ -434,25 +718,111 @@ pub struct VerifyReport {
     /// Chain entries that matched before the first problem (all of them when there is none).
     pub rows_checked: u64,
     pub first_problem: Option<ChainProblem>,
+    /// The checkpoints checked, per witness (the ledger's own first), when the chain and the
+    /// schema were intact.
+    pub witnesses: Vec<WitnessCheck>,
 }
 
 impl VerifyReport {
     pub fn is_intact(&self) -> bool {
         self.first_problem.is_none()
     }
+
+    /// Checkpoints from outside the ledger file that matched.
+    pub fn external_checkpoints(&self) -> usize {
+        self.witnesses
+            .iter()
+            .filter(|w| w.external)
+            .map(|w| w.checkpoints)
+            .sum()
+    }
+
+    /// One sentence on what was checked, for people: never just "intact" when no external
+    /// checkpoint was checked.
+    pub fn summary(&self) -> String {
+        if let Some(p) = &self.first_problem {
+            return format!(
+                "altered outside Dokuei: {} ({} chain entries verified before it)",
+                p.description, self.rows_checked
+            );
+        }
+        let external: Vec<&WitnessCheck> = self
+            .witnesses
+            .iter()
+            .filter(|w| w.external && w.checkpoints > 0)
+            .collect();
+        if external.is_empty() {
+            return format!(
+                "internally consistent: {} chain entries verified, schema and append-only triggers intact (internal consistency only; no external checkpoint checked)",
+                self.rows_checked
+            );
+        }
+        let latest = external
+            .iter()
+            .max_by_key(|w| w.latest_size)
+            .map_or(String::new(), |w| {
+                format!(
+                    "; the latest covers {} entries, made {}",
+                    w.latest_size, w.latest_made_at
+                )
+            });
+        format!(
+            "intact: {} chain entries verified, schema and append-only triggers intact, and {} external checkpoint(s) from {} witness(es) match{latest}",
+            self.rows_checked,
+            self.external_checkpoints(),
+            external.len()
+        )
+    }
+}
+
+/// The checkpoints of one witness that matched the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessCheck {
+    pub name: String,
+    /// False for the ledger's own checkpoints table.
+    pub external: bool,
+    pub checkpoints: usize,
+    pub latest_size: u64,
+    pub latest_made_at: String,
+    /// The witness's last line was cut short (a write stopped mid-line), and ignored.
+    pub torn_tail: bool,
+}
+
+/// What kind of alteration verification found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A row's content differs from its chain entry.
+    Altered,
+    /// A row or chain entry is gone.
+    Deleted,
+    /// A row that has no chain entry.
+    Inserted,
+    /// A table, its STRICT flag, or a trigger was changed, dropped or added.
+    Schema,
+    /// A witness's checkpoint covers more entries than the ledger has.
+    Truncated,
+    /// A witness's checkpoint does not match the chain at its size.
+    Rewritten,
+    /// A checkpoint is unsigned, badly signed, by another key, or malformed.
+    BadCheckpoint,
+    /// A checkpoint of another ledger.
+    OtherLedger,
+    /// A decision recorded after its study's sign-off (the application refuses those).
+    AfterSignOff,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainProblem {
     /// The chain position where verification stopped.
     pub seq: i64,
+    pub kind: ProblemKind,
     pub description: String,
 }
 
 /// A migration's SQL followed by the append-only triggers of every table it creates.
 fn with_triggers(sql: &str) -> String {
     let mut batch = sql.to_owned();
-    for table in RECORD_TABLES.iter().chain(&["chain"]) {
+    for table in RECORD_TABLES.iter().chain(UNCHAINED_TABLES) {
         if sql.contains(&format!("CREATE TABLE {table} ")) {
             batch.push_str(&append_only_triggers(table));
         }
@@ -534,6 +904,35 @@ fn canonical_of(
 fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// Rebuilds the `chain` table from the rows as they now are, in `seq` order: what an attacker
+/// with the source code and write access would run after editing rows, so that the chain is
+/// internally consistent again. Only an external checkpoint catches that; the tamper tests use
+/// this to prove it does. The `chain` table's triggers must have been dropped.
+#[doc(hidden)]
+pub fn recompute_chain_as_an_attacker(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let mut rows: Vec<(i64, &str, i64)> = Vec::new();
+    for table in RECORD_TABLES {
+        let mut stmt = conn.prepare(&format!("SELECT seq, id FROM {table}"))?;
+        let found = stmt.query_map([], |r| Ok((r.get(0)?, *table, r.get(1)?)))?;
+        for row in found {
+            rows.push(row?);
+        }
+    }
+    rows.sort_unstable();
+    conn.execute("DELETE FROM chain", [])?;
+    let mut prev = vec![0u8; 32];
+    for (seq, table, id) in rows {
+        let (canonical, _) = canonical_row(conn, table, id)?;
+        let hash = chain_hash(&prev, &canonical);
+        conn.execute(
+            "INSERT INTO chain (seq, table_name, row_id, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![seq, table, id, prev, hash.to_vec()],
+        )?;
+        prev = hash.to_vec();
+    }
+    Ok(())
 }
 
 /// The reference run for the append benchmark: rows of the same width inserted with the same

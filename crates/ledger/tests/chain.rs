@@ -1,7 +1,7 @@
 use dokuei_ledger::{Action, Ledger};
 use rusqlite::Connection;
 
-use crate::support::{decision, populate};
+use crate::support::{decision, populate, populate_before_sign_off};
 
 #[test]
 fn a_fresh_ledger_verifies_and_counts_every_row() {
@@ -39,7 +39,7 @@ fn the_database_refuses_update_and_delete() {
 fn a_correction_is_a_new_row_that_supersedes_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
-    let ids = populate(&ledger);
+    let ids = populate_before_sign_off(&ledger);
     let mut undo = decision(
         ids.study,
         Some(ids.findings[2]),

@@ -40,7 +40,25 @@ pub fn decision(study: i64, finding: Option<i64>, action: Action, reader: i64) -
     }
 }
 
+/// [`populate_before_sign_off`], then the sign-off.
 pub fn populate(ledger: &Ledger) -> Ids {
+    let ids = populate_before_sign_off(ledger);
+    ledger
+        .record_sign_off(&SignOffRecord {
+            study_id: ids.study,
+            reader_id: ids.reader,
+            confirmed: 2,
+            edited: 0,
+            rejected: 1,
+            added: 1,
+            impression: "two nodules".into(),
+        })
+        .unwrap();
+    ids
+}
+
+/// A reader, a study, an impression, an analysis with three findings and four decisions.
+pub fn populate_before_sign_off(ledger: &Ledger) -> Ids {
     let reader = ledger.add_reader("Dr. Sato", Role::Radiologist).unwrap();
     let study = ledger.record_study(&study("1.2.3.4")).unwrap();
     ledger
@@ -92,17 +110,6 @@ pub fn populate(ledger: &Ledger) -> Ids {
             .record_decision(&decision(study, None, Action::Add, reader))
             .unwrap(),
     ];
-    ledger
-        .record_sign_off(&SignOffRecord {
-            study_id: study,
-            reader_id: reader,
-            confirmed: 2,
-            edited: 0,
-            rejected: 1,
-            added: 1,
-            impression: "two nodules".into(),
-        })
-        .unwrap();
     Ids {
         reader,
         study,

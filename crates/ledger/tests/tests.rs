@@ -1,6 +1,7 @@
 //! Integration tests of dokuei-ledger, in one test binary. Each module covers one area; add new
 //! areas as modules here:
 //!
+//! - `anchoring`: signed checkpoints, witnesses, and the attacks they catch;
 //! - `chain`: appends, append-only triggers, verification of an intact ledger;
 //! - `tamper`: edits made behind the application's back, each detected and named;
 //! - `migrations`: from empty, from every earlier schema version, and a newer file refused;
@@ -10,6 +11,7 @@
 // Tests fail loudly on unexpected errors, including in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod anchoring;
 mod chain;
 mod durability;
 mod export;

@@ -1,0 +1,554 @@
+//! Anchoring the chain outside the ledger file: signed checkpoints of its head, kept in the
+//! ledger and in witnesses the workstation does not control (a checkpoint log elsewhere, the
+//! trailer of every QA export, every assessment SR sent to the PACS).
+//!
+//! A checkpoint is the chain's size (entries) and the hash of its last entry, signed with the
+//! installation's Ed25519 key. Each chain hash already covers every entry before it, so an
+//! auditor holding an old checkpoint `(n, h)` checks that today's ledger extends it by
+//! recomputing the chain and finding `h` at entry `n`. That is the consistency check a
+//! Certificate Transparency log (RFC 9162) gets from a Merkle tree, whose point is proofs that
+//! need only O(log n) hashes; an auditor of a Dokuei ledger has the whole file (verifying a
+//! million entries takes about a second), so a Merkle tree would add code and no assurance.
+//!
+//! A checkpoint line (`dokuei-checkpoint/1 <ledger> <size> <head> <time> <key> <signature>`)
+//! is plain ASCII, so it survives in a CSV comment, a JSON string and a DICOM text value.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rusqlite::Connection;
+
+use crate::store::{Ledger, LedgerError};
+
+/// The mark that starts every checkpoint line, wherever it is kept.
+pub const CHECKPOINT_MARK: &str = "dokuei-checkpoint/1";
+
+/// How often a checkpoint is made while the ledger is in use, besides one at every sign-off.
+pub const CHECKPOINT_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Environment variable naming the checkpoint log (a witness outside the ledger file).
+pub const CHECKPOINT_LOG_ENV: &str = "DOKUEI_CHECKPOINT_LOG";
+
+/// Why a checkpoint was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointReason {
+    SignOff,
+    Hourly,
+    Export,
+    Closing,
+    Manual,
+}
+
+impl CheckpointReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointReason::SignOff => "sign_off",
+            CheckpointReason::Hourly => "hourly",
+            CheckpointReason::Export => "export",
+            CheckpointReason::Closing => "closing",
+            CheckpointReason::Manual => "manual",
+        }
+    }
+}
+
+/// A signed statement that the ledger `ledger_id` had `size` chain entries, the last with hash
+/// `head`, at `made_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The first 16 bytes of the ledger's first chain hash, in hex: which ledger this is.
+    pub ledger_id: String,
+    pub size: u64,
+    /// Hex SHA-256 of chain entry `size`.
+    pub head: String,
+    /// UTC, RFC 3339.
+    pub made_at: String,
+    /// Hex Ed25519 public key of the installation that signed.
+    pub key: String,
+    /// Hex Ed25519 signature over [`Checkpoint::signed_bytes`].
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// What is signed: the mark and every field but the key and signature, one per line.
+    pub fn signed_bytes(ledger_id: &str, size: u64, head: &str, made_at: &str) -> Vec<u8> {
+        format!("{CHECKPOINT_MARK}\n{ledger_id}\n{size}\n{head}\n{made_at}\n").into_bytes()
+    }
+
+    /// The checkpoint as one line of text (no newline).
+    pub fn line(&self) -> String {
+        format!(
+            "{CHECKPOINT_MARK} {} {} {} {} {} {}",
+            self.ledger_id, self.size, self.head, self.made_at, self.key, self.signature
+        )
+    }
+
+    /// Parses the text after a [`CHECKPOINT_MARK`] (or a whole line that starts with it).
+    pub fn parse(text: &str) -> Result<Checkpoint, String> {
+        let text = text.trim();
+        let text = text.strip_prefix(CHECKPOINT_MARK).unwrap_or(text);
+        let fields: Vec<&str> = text.split_ascii_whitespace().take(6).collect();
+        let [ledger_id, size, head, made_at, key, signature] = fields[..] else {
+            return Err(format!("it has {} of its 6 fields", fields.len()));
+        };
+        let hex_of = |s: &str, len: usize, what: &str| {
+            if s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(s.to_ascii_lowercase())
+            } else {
+                Err(format!("its {what} is not {len} hex digits"))
+            }
+        };
+        Ok(Checkpoint {
+            ledger_id: hex_of(ledger_id, 32, "ledger id")?,
+            size: size
+                .parse()
+                .map_err(|_| format!("its size `{size}` is not a number"))?,
+            head: hex_of(head, 64, "head hash")?,
+            made_at: made_at.to_owned(),
+            key: hex_of(key, 64, "public key")?,
+            signature: hex_of(signature, 128, "signature")?,
+        })
+    }
+
+    /// Whether the signature is the key's signature over the checkpoint's fields.
+    pub fn signature_ok(&self) -> bool {
+        let Ok(key) = hex::decode(&self.key).map(<[u8; 32]>::try_from) else {
+            return false;
+        };
+        let Ok(sig) = hex::decode(&self.signature).map(<[u8; 64]>::try_from) else {
+            return false;
+        };
+        let (Ok(key), Ok(sig)) = (key, sig) else {
+            return false;
+        };
+        let Ok(key) = VerifyingKey::from_bytes(&key) else {
+            return false;
+        };
+        let message = Self::signed_bytes(&self.ledger_id, self.size, &self.head, &self.made_at);
+        key.verify_strict(&message, &Signature::from_bytes(&sig))
+            .is_ok()
+    }
+}
+
+/// The installation's checkpoint key: an Ed25519 key pair whose secret half lives in a file
+/// readable by its owner only (0600), beside the ledger but never in it.
+pub struct InstallationKey {
+    signing: SigningKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for InstallationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallationKey")
+            .field("path", &self.path)
+            .field("public", &self.public_hex())
+            .finish()
+    }
+}
+
+impl InstallationKey {
+    /// Where the key of the ledger at `ledger` is kept: `<ledger>.checkpoint-key`.
+    pub fn path_for(ledger: &Path) -> PathBuf {
+        let mut name = ledger.file_name().unwrap_or_default().to_os_string();
+        name.push(".checkpoint-key");
+        ledger.with_file_name(name)
+    }
+
+    /// Reads the key at `path`, creating it (from the OS's random source) when there is none.
+    pub fn load_or_create(path: &Path) -> Result<InstallationKey, String> {
+        match Self::load(path) {
+            Err(e) if e.kind == std::io::ErrorKind::NotFound => {}
+            other => return other.map_err(|e| e.message),
+        }
+        let fail = |e: &dyn std::fmt::Display| {
+            format!("cannot create the checkpoint key `{}`: {e}", path.display())
+        };
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| fail(&e))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(path) {
+            Ok(mut file) => {
+                file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| fail(&e))?;
+                Ok(InstallationKey {
+                    signing: SigningKey::from_bytes(&seed),
+                    path: path.to_path_buf(),
+                })
+            }
+            // Another process made it meanwhile: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::load(path).map_err(|e| e.message)
+            }
+            Err(e) => Err(fail(&e)),
+        }
+    }
+
+    /// Reads the key at `path`. Refused when others than its owner can read it.
+    pub fn load(path: &Path) -> Result<InstallationKey, KeyError> {
+        let fail = |kind, e: &dyn std::fmt::Display| KeyError {
+            kind,
+            message: format!("cannot use the checkpoint key `{}`: {e}", path.display()),
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.kind(), &e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| fail(e.kind(), &e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(fail(
+                    std::io::ErrorKind::PermissionDenied,
+                    &format!(
+                        "others than its owner can read it (mode {:o}); `chmod 600` it",
+                        mode & 0o777
+                    ),
+                ));
+            }
+        }
+        let seed = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                fail(
+                    std::io::ErrorKind::InvalidData,
+                    &"it is not 64 hex digits (an Ed25519 seed)",
+                )
+            })?;
+        Ok(InstallationKey {
+            signing: SigningKey::from_bytes(&seed),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The public key, hex: what an auditor trusts.
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.signing.verifying_key().as_bytes())
+    }
+
+    fn sign(&self, ledger_id: &str, size: u64, head: &str, made_at: &str) -> Checkpoint {
+        let signature = self
+            .signing
+            .sign(&Checkpoint::signed_bytes(ledger_id, size, head, made_at));
+        Checkpoint {
+            ledger_id: ledger_id.to_owned(),
+            size,
+            head: head.to_owned(),
+            made_at: made_at.to_owned(),
+            key: self.public_hex(),
+            signature: hex::encode(signature.to_bytes()),
+        }
+    }
+}
+
+/// A checkpoint key that could not be read.
+#[derive(Debug)]
+pub struct KeyError {
+    pub kind: std::io::ErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Checkpoints as a ledger writes them: signed with `key`, appended to `log` when set.
+#[derive(Debug)]
+pub struct Anchoring {
+    pub key: InstallationKey,
+    pub log: Option<PathBuf>,
+}
+
+/// The checkpoints found in one witness (a checkpoint log, a QA export, an assessment SR…).
+#[derive(Debug, Clone)]
+pub struct Witness {
+    /// What the witness is (its path), for messages.
+    pub name: String,
+    pub checkpoints: Vec<Checkpoint>,
+    /// Checkpoint lines that do not parse: (line number, why).
+    pub malformed: Vec<(usize, String)>,
+    /// A last line cut short (the writer was stopped mid-line); not a checkpoint, not an
+    /// alteration.
+    pub torn_tail: bool,
+}
+
+impl Witness {
+    /// Every checkpoint line in `bytes`, wherever it is (a log line, a CSV comment, a JSON
+    /// string, a DICOM text value).
+    pub fn scan(name: &str, bytes: &[u8]) -> Witness {
+        let mut witness = Witness {
+            name: name.to_owned(),
+            checkpoints: Vec::new(),
+            malformed: Vec::new(),
+            torn_tail: false,
+        };
+        let mark = CHECKPOINT_MARK.as_bytes();
+        let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        let last = lines.len().saturating_sub(1);
+        for (number, line) in lines.iter().enumerate() {
+            let Some(at) = line.windows(mark.len()).position(|w| w == mark) else {
+                continue;
+            };
+            // The line's printable ASCII from the mark on (a JSON or DICOM value ends at the
+            // first quote or non-text byte).
+            let end = line[at..]
+                .iter()
+                .position(|&b| !(b' '..=b'~').contains(&b) || b == b'"')
+                .map_or(line.len(), |n| at + n);
+            let text = String::from_utf8_lossy(&line[at..end]);
+            match Checkpoint::parse(&text) {
+                Ok(c) => witness.checkpoints.push(c),
+                // The last line without its newline: a write cut short.
+                Err(_) if number == last && !bytes.ends_with(b"\n") && number > 0 => {
+                    witness.torn_tail = true;
+                }
+                Err(e) => witness.malformed.push((number + 1, e)),
+            }
+        }
+        witness
+    }
+
+    /// Reads a witness file of any kind.
+    pub fn read(path: &Path) -> Result<Witness, String> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("cannot read the witness `{}`: {e}", path.display()))?;
+        Ok(Witness::scan(&path.display().to_string(), &bytes))
+    }
+}
+
+/// Appends a checkpoint line to the log at `path` in one write, then flushes it to disk.
+pub fn append_to_log(path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot write the checkpoint log `{}`: {e}; the ledger is unchanged and holds the checkpoint",
+            path.display()
+        )
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| fail(&e))?;
+    let line = format!("{}\n", checkpoint.line());
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.sync_data())
+        .map_err(|e| fail(&e))
+}
+
+impl Ledger {
+    /// From now on, signs a checkpoint at every sign-off and at the first append after an hour
+    /// without one, and appends each to `anchoring.log`.
+    pub fn anchor(&mut self, anchoring: Anchoring) {
+        self.anchoring = Some(anchoring);
+    }
+
+    pub fn anchoring(&self) -> Option<&Anchoring> {
+        self.anchoring.as_ref()
+    }
+
+    /// The last failure to write the checkpoint log, if the last checkpoint could not be
+    /// written there (the ledger itself holds it).
+    pub fn witness_error(&self) -> Option<String> {
+        self.witness_error.borrow().clone()
+    }
+
+    /// The ledger's id: the first 16 bytes of its first chain hash (none while it is empty).
+    pub fn ledger_id(&self) -> Result<Option<String>, LedgerError> {
+        ledger_id_in(&self.conn).map_err(|e| self.read_err(e))
+    }
+
+    /// The newest checkpoint the ledger holds.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .map_err(|e| self.read_err(e))?;
+        let mut rows = stmt
+            .query_map([], checkpoint_of)
+            .map_err(|e| self.read_err(e))?;
+        rows.next().transpose().map_err(|e| self.read_err(e))
+    }
+
+    /// Every checkpoint the ledger holds, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
+                 ORDER BY id",
+            )
+            .map_err(|e| self.read_err(e))?;
+        stmt.query_map([], checkpoint_of)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// Makes a checkpoint of the current head unless the newest one already covers it; returns
+    /// the checkpoint that covers the head (none for an empty ledger or without anchoring).
+    pub fn checkpoint(&self, reason: CheckpointReason) -> Result<Option<Checkpoint>, LedgerError> {
+        if self.anchoring.is_none() {
+            return Ok(None);
+        }
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.write_err(e))?;
+        let made = self
+            .checkpoint_in(&tx, reason, false)
+            .map_err(|e| self.write_err(e))?;
+        tx.commit().map_err(|e| self.write_err(e))?;
+        if let Some((checkpoint, true)) = &made {
+            self.witness(checkpoint);
+        }
+        match made {
+            Some((c, _)) => Ok(Some(c)),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes a checkpoint when the head has moved and the newest is older than
+    /// [`CHECKPOINT_INTERVAL`] (for a timer, and when the application closes: `Closing`).
+    pub fn checkpoint_if_due(
+        &self,
+        reason: CheckpointReason,
+    ) -> Result<Option<Checkpoint>, LedgerError> {
+        let due = match self.latest_checkpoint()? {
+            None => true,
+            Some(c) => {
+                let (size, _) = head_in(&self.conn).map_err(|e| self.read_err(e))?;
+                size > c.size && (reason == CheckpointReason::Closing || older_than_interval(&c))
+            }
+        };
+        if due {
+            self.checkpoint(reason)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Inside an open transaction: signs the head and stores the checkpoint, unless the newest
+    /// checkpoint covers the head already (`only_if_due`: unless it is younger than an hour).
+    /// Returns the checkpoint covering the head and whether it is new.
+    pub(crate) fn checkpoint_in(
+        &self,
+        tx: &Connection,
+        reason: CheckpointReason,
+        only_if_due: bool,
+    ) -> rusqlite::Result<Option<(Checkpoint, bool)>> {
+        let Some(anchoring) = &self.anchoring else {
+            return Ok(None);
+        };
+        let (size, head) = head_in(tx)?;
+        if size == 0 {
+            return Ok(None);
+        }
+        let latest = tx
+            .prepare_cached(
+                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_map([], checkpoint_of)?
+            .next()
+            .transpose()?;
+        if let Some(latest) = latest
+            && (latest.size == size || (only_if_due && !older_than_interval(&latest)))
+        {
+            return Ok((latest.size == size).then_some((latest, false)));
+        }
+        let Some(ledger_id) = ledger_id_in(tx)? else {
+            return Ok(None);
+        };
+        let made_at = self
+            .fixed_clock
+            .as_ref()
+            .map_or_else(crate::records::now_utc, |(t, _)| t.clone());
+        let checkpoint = anchoring.key.sign(&ledger_id, size, &head, &made_at);
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (ledger_id, size, head, made_at, reason, public_key, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(rusqlite::params![
+            checkpoint.ledger_id,
+            size as i64,
+            checkpoint.head,
+            checkpoint.made_at,
+            reason.as_str(),
+            checkpoint.key,
+            checkpoint.signature
+        ])?;
+        Ok(Some((checkpoint, true)))
+    }
+
+    /// Appends a new checkpoint to the checkpoint log; remembers a failure for
+    /// [`Ledger::witness_error`] (the record is in the ledger already and is not undone).
+    pub(crate) fn witness(&self, checkpoint: &Checkpoint) {
+        let Some(log) = self.anchoring.as_ref().and_then(|a| a.log.as_ref()) else {
+            return;
+        };
+        *self.witness_error.borrow_mut() = append_to_log(log, checkpoint).err();
+    }
+}
+
+fn older_than_interval(c: &Checkpoint) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&c.made_at).map_or(true, |t| {
+        chrono::Utc::now().signed_duration_since(t) >= CHECKPOINT_INTERVAL
+    })
+}
+
+fn checkpoint_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        ledger_id: r.get(0)?,
+        size: r.get::<_, i64>(1)? as u64,
+        head: r.get(2)?,
+        made_at: r.get(3)?,
+        key: r.get(4)?,
+        signature: r.get(5)?,
+    })
+}
+
+/// The chain's size and the hex hash of its last entry (0 and zeros when empty).
+pub(crate) fn head_in(conn: &Connection) -> rusqlite::Result<(u64, String)> {
+    conn.prepare_cached("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                hex::encode(r.get::<_, Vec<u8>>(1)?),
+            ))
+        })
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok((0, hex::encode([0u8; 32]))),
+            e => Err(e),
+        })
+}
+
+fn ledger_id_in(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    match conn
+        .prepare_cached("SELECT hash FROM chain WHERE seq = 1")?
+        .query_row([], |r| r.get::<_, Vec<u8>>(0))
+    {
+        Ok(h) => Ok(Some(hex::encode(&h[..h.len().min(16)]))),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
