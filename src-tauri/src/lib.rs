@@ -172,6 +172,17 @@ pub fn run() -> Result<(), tauri::Error> {
             let data = app.path().app_data_dir()?;
             let cache = app.path().app_cache_dir()?;
             app.manage(Workstation::new(data, cache));
+            // A checkpoint of the ledger at least hourly while it is in use (the ledger makes
+            // one at every sign-off by itself).
+            let handle = app.handle().clone();
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(300));
+                    if let Err(e) = handle.state::<Workstation>().checkpoint_if_due(false) {
+                        eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
+                    }
+                }
+            });
             Ok(())
         })
         .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {
@@ -183,7 +194,16 @@ pub fn run() -> Result<(), tauri::Error> {
             });
         })
         .invoke_handler(builder.invoke_handler())
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())?
+        .run(|app, event| {
+            // On the way out: a checkpoint of whatever was recorded since the last one.
+            if let tauri::RunEvent::Exit = event
+                && let Err(e) = app.state::<Workstation>().checkpoint_if_due(true)
+            {
+                eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
+            }
+        });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1425,6 +1425,12 @@ export type VerifyResult_Deserialize = {
 	/**  The first row that does not match, in words. */
 	problem?: string | null,
 	ledger: string,
+	/**  What was checked, in one sentence (says so when no external checkpoint was). */
+	summary: string,
+	/**  Checkpoints from outside the ledger file that matched (the checkpoint log's). */
+	external_checkpoints: number,
+	/**  The last checkpoint could not be written to the checkpoint log (it is in the ledger). */
+	witness_error?: string | null,
 };
 
 /**  The result of checking the ledger's hash chain. */
@@ -1434,6 +1440,12 @@ export type VerifyResult_Serialize = {
 	/**  The first row that does not match, in words. */
 	problem: string | null,
 	ledger: string,
+	/**  What was checked, in one sentence (says so when no external checkpoint was). */
+	summary: string,
+	/**  Checkpoints from outside the ledger file that matched (the checkpoint log's). */
+	external_checkpoints: number,
+	/**  The last checkpoint could not be written to the checkpoint log (it is in the ledger). */
+	witness_error: string | null,
 };
 
 /**  A DICOMweb server: its base URL (the one `/studies` hangs from). */

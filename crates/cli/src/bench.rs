@@ -455,8 +455,8 @@ fn load(dir: Option<PathBuf>, python: Option<PathBuf>) -> Result<(), AppError> {
 
 fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
     use dokuei_review::ledger::{
-        Action, AnalysisRecord, DecisionFilter, DecisionRecord, FindingRecord, Format, Identifiers,
-        Ledger, Role, StudyRecord,
+        Action, AnalysisRecord, Anchoring, DecisionFilter, DecisionRecord, FindingRecord, Format,
+        Identifiers, InstallationKey, Ledger, Role, SignOffRecord, StudyRecord, Witness,
     };
 
     let dir = std::env::temp_dir().join(format!("dokuei-bench-ledger-{}", std::process::id()));
@@ -508,6 +508,69 @@ fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
         ledger.record_decision(&template)?;
     }
     let per_s = appends as f64 / t.elapsed().as_secs_f64();
+
+    // The same appends with checkpoints on (a second ledger, anchored as the app opens it),
+    // against them off, in alternating blocks so that the disk's drift hits both alike; and a
+    // reading mix in which every 10th append is a sign-off (a checkpoint, and a line synced
+    // to the checkpoint log, each time).
+    let anchored_path = dir.join("anchored.sqlite3");
+    let mut anchored = Ledger::open(&anchored_path)?;
+    anchored.anchor(Anchoring {
+        key: InstallationKey::load_or_create(&InstallationKey::path_for(&anchored_path))
+            .map_err(fail)?,
+        log: Some(dir.join("witness/checkpoints.log")),
+    });
+    let mut rates = [[0f64; 2]; 2]; // [decisions only, with sign-offs][off, on]
+    for (mix, with_sign_offs) in [false, true].into_iter().enumerate() {
+        let mut elapsed = [0f64; 2];
+        let mut counts = [0usize; 2];
+        for _block in 0..(appends / 100).max(1) {
+            for (side, l) in [&ledger, &anchored].into_iter().enumerate() {
+                let reader = l.add_reader("Dr. Bench", Role::Radiologist)?;
+                let t = Instant::now();
+                let mut study_id = 0;
+                for i in 0..100 {
+                    if i % 10 == 0 {
+                        study_id = l.record_study(&StudyRecord {
+                            study_uid: format!(
+                                "1.2.826.0.1.3680043.10.9.{side}.{mix}.{}",
+                                counts[side] + i
+                            ),
+                            accession: "BENCH".into(),
+                            modality: "CT".into(),
+                            study_date: "20260101".into(),
+                            patient_key: "bench".into(),
+                        })?;
+                    }
+                    if with_sign_offs && i % 10 == 9 {
+                        l.record_sign_off(&SignOffRecord {
+                            study_id,
+                            reader_id: reader,
+                            confirmed: 0,
+                            edited: 0,
+                            rejected: 0,
+                            added: 8,
+                            impression: String::new(),
+                        })?;
+                    } else {
+                        l.record_decision(&DecisionRecord {
+                            study_id,
+                            finding_id: None,
+                            action: Action::Add,
+                            geometry_json: r#"{"box":[1,2,3,4]}"#.into(),
+                            reader_id: reader,
+                            ..template.clone()
+                        })?;
+                    }
+                }
+                elapsed[side] += t.elapsed().as_secs_f64();
+                counts[side] += 100;
+            }
+        }
+        rates[mix] = [counts[0] as f64 / elapsed[0], counts[1] as f64 / elapsed[1]];
+    }
+    let checkpoints_made = anchored.checkpoints()?.len();
+    drop(anchored);
     // Reference: plain INSERTs of the same width under the same pragmas, no chain.
     let reference = plain_sqlite_inserts(&dir.join("plain.sqlite3"), appends).map_err(fail)?;
 
@@ -543,6 +606,19 @@ fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
     let t = Instant::now();
     let report = ledger.verify()?;
     let verify_time = t.elapsed();
+    // Against a witness: checkpoints of every 20th entry (a sign-off every 20 entries or so:
+    // study, analysis, findings, decisions), held in the ledger and in the checkpoint log.
+    let mut ledger = ledger;
+    ledger.anchor(Anchoring {
+        key: InstallationKey::load_or_create(&dir.join("ledger.sqlite3.checkpoint-key"))
+            .map_err(fail)?,
+        log: Some(dir.join("witness/big.log")),
+    });
+    let witness_checkpoints = ledger.checkpoints_for_benchmark(20)?;
+    let t = Instant::now();
+    let witness = Witness::read(&dir.join("witness/big.log")).map_err(fail)?;
+    let witnessed = ledger.verify_with(&[witness], None)?;
+    let witnessed_time = t.elapsed();
 
     let mib = |b: u64| b as f64 / 1048576.0;
     println!(
@@ -582,7 +658,24 @@ fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
         report.is_intact()
     );
     println!(
-        "targets: ≥ 1000 appends/s; export ≤ 5 s; verify ≤ 3 s; constant memory during export"
+        "appends with checkpoints on (interleaved with the same appends off): decisions only {:.0}/s vs {:.0}/s, ratio {:.2}; every 10th a sign-off (a checkpoint each) {:.0}/s vs {:.0}/s, ratio {:.2} ({checkpoints_made} checkpoints made)",
+        rates[0][1],
+        rates[0][0],
+        rates[0][1] / rates[0][0],
+        rates[1][1],
+        rates[1][0],
+        rates[1][1] / rates[1][0],
+    );
+    println!(
+        "verify {} chain entries against a witness of {witness_checkpoints} checkpoints (and the ledger's own): {:.2} s (plain verify {:.2} s; ratio {:.2}), {}",
+        witnessed.rows_checked,
+        witnessed_time.as_secs_f64(),
+        verify_time.as_secs_f64(),
+        witnessed_time.as_secs_f64() / verify_time.as_secs_f64(),
+        witnessed.summary()
+    );
+    println!(
+        "targets: ≥ 1000 appends/s; export ≤ 5 s; verify ≤ 3 s; constant memory during export; appends with checkpoints ≥ 0.9× without; verify of 1M entries against a witness ≤ 2 s"
     );
     drop(ledger);
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 use dokuei_review::AppError;
-use dokuei_review::ledger::{DecisionFilter, Format, export, open_ledger, verify};
+use dokuei_review::ledger::{
+    CheckpointReason, DecisionFilter, Format, export, open_ledger, verify_with,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportFormat {
@@ -14,8 +16,23 @@ pub enum ExportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Recompute the hash chain; exit code 8 and the first broken row when it does not match.
-    Verify,
+    /// Recompute the hash chain, check the schema and every checkpoint: the ledger's own, the
+    /// checkpoint log's, and each witness's; exit code 8 and the first thing that does not
+    /// match when something was altered.
+    Verify {
+        /// A file holding checkpoints kept outside the ledger: a checkpoint log, a QA export,
+        /// an assessment SR (repeatable).
+        #[arg(long)]
+        witness: Vec<PathBuf>,
+        /// The Ed25519 public key (hex) checkpoints must be signed with (default: this
+        /// installation's key).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Sign a checkpoint of the ledger's head now (if it moved) and print it.
+    Checkpoint,
+    /// Print this installation's public checkpoint key (give it to your auditor).
+    Key,
     /// Export decisions (de-identified unless --identified).
     Export {
         #[arg(long, value_enum)]
@@ -57,13 +74,43 @@ pub enum LedgerCommand {
 pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), AppError> {
     let ledger = open_ledger(ledger_path.as_deref())?;
     match command {
-        LedgerCommand::Verify => {
-            let report = verify(&ledger)?;
-            println!(
-                "ledger {} is intact: {} chain entries verified",
-                ledger.path().display(),
-                report.rows_checked
-            );
+        LedgerCommand::Verify { witness, key } => {
+            let report = verify_with(&ledger, &witness, key.as_deref())?;
+            println!("ledger {} is {}", ledger.path().display(), report.summary());
+            for w in &report.witnesses {
+                println!(
+                    "  {}: {} checkpoint(s){}{}",
+                    w.name,
+                    w.checkpoints,
+                    if w.checkpoints > 0 {
+                        format!(
+                            ", the latest of {} entries made {}",
+                            w.latest_size, w.latest_made_at
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if w.torn_tail {
+                        " (its last line was cut short and was ignored)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        LedgerCommand::Checkpoint => {
+            match ledger.checkpoint(CheckpointReason::Manual)? {
+                Some(c) => println!("{}", c.line()),
+                None => println!("the ledger is empty: nothing to checkpoint"),
+            }
+            if let Some(e) = ledger.witness_error() {
+                eprintln!("warning: {e}");
+            }
+        }
+        LedgerCommand::Key => {
+            if let Some(a) = ledger.anchoring() {
+                println!("{}  ({})", a.key.public_hex(), a.key.path().display());
+            }
         }
         LedgerCommand::Export {
             format,

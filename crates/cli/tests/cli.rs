@@ -385,7 +385,12 @@ fn ledger_verify_passes_then_names_a_row_changed_with_sqlite3() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("is intact: 7 chain entries verified"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("is internally consistent: 7 chain entries verified")
+            && stdout.contains("internal consistency only; no external checkpoint checked"),
+        "{stdout}"
+    );
 
     // Behind Dokuei's back, with the sqlite3 command-line tool.
     let sql = "DROP TRIGGER decisions_no_update; UPDATE decisions SET action = 'confirm', reject_reason = NULL WHERE id = 2;";
@@ -404,6 +409,109 @@ fn ledger_verify_passes_then_names_a_row_changed_with_sqlite3() {
     assert_eq!(out.status.code(), Some(8), "{stderr}");
     assert!(
         stderr.contains("[ledger_tampered]") && stderr.contains("decisions row 2"),
+        "{stderr}"
+    );
+}
+
+/// The attack of issue 16: with the stock sqlite3 tool, drop the triggers, delete the last
+/// decision with its chain entry (and the checkpoints of it), put the triggers back. Without a
+/// witness the ledger is internally consistent, and `verify` says that is all it checked; with
+/// the checkpoint log as witness it fails, naming the truncation.
+#[test]
+fn ledger_verify_with_the_checkpoint_log_detects_a_truncation_made_with_sqlite3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    let log = dir.path().join("elsewhere/checkpoints.log");
+    small_ledger(&path);
+    let run = |args: &[&str], witness: bool| {
+        let mut cmd = dokuei();
+        cmd.args(args).arg("--ledger").arg(&path);
+        if witness {
+            cmd.arg("--witness").arg(&log);
+        }
+        cmd.env("DOKUEI_CHECKPOINT_LOG", dir.path().join("unused.log"))
+            .output()
+            .unwrap()
+    };
+    let mut cmd = dokuei();
+    let out = cmd
+        .args(["ledger", "checkpoint", "--ledger"])
+        .arg(&path)
+        .env("DOKUEI_CHECKPOINT_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        line.starts_with("dokuei-checkpoint/1 ") && line.contains(" 7 "),
+        "{line}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), line);
+    let key = run(&["ledger", "key"], false);
+    assert!(
+        String::from_utf8_lossy(&key.stdout).contains(&line.split(' ').nth(5).unwrap().to_owned())
+    );
+
+    let ok = run(&["ledger", "verify"], true);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && stdout.contains("is intact: 7 chain entries verified"),
+        "{stdout}"
+    );
+
+    let triggers: String = {
+        let out = Command::new("sqlite3")
+            .arg(&path)
+            .arg("SELECT sql || ';' FROM sqlite_schema WHERE type = 'trigger'")
+            .output()
+            .expect("sqlite3 is missing: run `bash scripts/setup.sh --test`");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let drop: String = triggers
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(|name| format!("DROP TRIGGER {name};"))
+        .collect();
+    let sql = format!(
+        "{drop} DELETE FROM chain WHERE seq = 7; DELETE FROM decisions WHERE id = 2; DELETE FROM checkpoints;"
+    );
+    assert!(
+        Command::new("sqlite3")
+            .arg(&path)
+            .arg(&sql)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The triggers gone: the schema check fails even without a witness.
+    let out = run(&["ledger", "verify"], false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("has been dropped"), "{stderr}");
+    // Put back: internally consistent, and said to be no more than that.
+    assert!(
+        Command::new("sqlite3")
+            .arg(&path)
+            .arg(&triggers)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run(&["ledger", "verify"], false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("no external checkpoint checked"),
+        "{stdout}"
+    );
+    let out = run(&["ledger", "verify"], true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("covers 7 chain entries but the ledger now has 6"),
         "{stderr}"
     );
 }

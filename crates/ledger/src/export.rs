@@ -8,6 +8,7 @@ use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::anchor::CheckpointReason;
 use crate::store::{Ledger, LedgerError};
 
 /// The version of the exported columns; bumped when a column changes meaning or is removed.
@@ -141,6 +142,19 @@ impl Ledger {
             path: self.path.clone(),
             reason: format!("writing the export: {e}"),
         };
+        // The trailer: a checkpoint of the ledger as exported (made now if the head moved), so
+        // every export QA keeps is a witness of the chain.
+        let trailer = |out: &mut dyn Write| -> Result<(), LedgerError> {
+            let Some(c) = self.checkpoint(CheckpointReason::Export)? else {
+                return Ok(());
+            };
+            let line = match format {
+                Format::Csv => format!("# {}\n", c.line()),
+                Format::JsonLines => format!("{{\"checkpoint\":\"{}\"}}\n", c.line()),
+            };
+            out.write_all(line.as_bytes())
+                .map_err(|e| write_err(e.to_string()))
+        };
         match format {
             Format::Csv => {
                 let mut w = csv::WriterBuilder::new().has_headers(true).from_writer(out);
@@ -148,6 +162,9 @@ impl Ledger {
                     w.serialize(r).map_err(|e| e.to_string())
                 })?;
                 w.flush().map_err(|e| write_err(e.to_string()))?;
+                let mut out = w.into_inner().map_err(|e| write_err(e.to_string()))?;
+                trailer(&mut out)?;
+                out.flush().map_err(|e| write_err(e.to_string()))?;
                 Ok(n)
             }
             Format::JsonLines => {
@@ -156,6 +173,7 @@ impl Ledger {
                     serde_json::to_writer(&mut w, r).map_err(|e| e.to_string())?;
                     w.write_all(b"\n").map_err(|e| e.to_string())
                 })?;
+                trailer(&mut w)?;
                 w.flush().map_err(|e| write_err(e.to_string()))?;
                 Ok(n)
             }
@@ -245,7 +263,10 @@ pub fn read_export(
     input: &mut dyn std::io::Read,
 ) -> Result<Vec<ExportedDecision>, String> {
     match format {
-        Format::Csv => csv::Reader::from_reader(input)
+        // The trailer (a checkpoint) is a `#` comment line.
+        Format::Csv => csv::ReaderBuilder::new()
+            .comment(Some(b'#'))
+            .from_reader(input)
             .deserialize()
             .collect::<Result<Vec<ExportedDecision>, _>>()
             .map_err(|e| e.to_string()),
@@ -253,7 +274,7 @@ pub fn read_export(
             let mut text = String::new();
             input.read_to_string(&mut text).map_err(|e| e.to_string())?;
             text.lines()
-                .filter(|l| !l.trim().is_empty())
+                .filter(|l| !l.trim().is_empty() && !l.starts_with("{\"checkpoint\":"))
                 .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
                 .collect()
         }

@@ -61,6 +61,9 @@ pub struct Ledger {
     /// Signed checkpoints, when the ledger is anchored (see `anchor.rs`).
     pub(crate) anchoring: Option<crate::anchor::Anchoring>,
     pub(crate) witness_error: std::cell::RefCell<Option<String>>,
+    /// When this process last made or saw a checkpoint younger than the interval: appends
+    /// before the interval is up skip looking (another process's checkpoints are found later).
+    pub(crate) checkpoint_fresh_until: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 /// How long a writer waits for another process holding the ledger before giving up.
@@ -114,6 +117,7 @@ impl Ledger {
             fixed_clock: None,
             anchoring: None,
             witness_error: std::cell::RefCell::new(None),
+            checkpoint_fresh_until: std::cell::Cell::new(None),
         })
     }
 
@@ -258,54 +262,61 @@ impl Ledger {
         witnesses: &[crate::anchor::Witness],
         trusted_key: Option<&str>,
     ) -> Result<VerifyReport, LedgerError> {
-        let mut report = self.verify_chain()?;
-        if report.first_problem.is_some() {
-            return Ok(report);
-        }
-        let r = |e: rusqlite::Error| self.read_err(e);
-        if let Some(problem) = self.check_schema().map_err(r)? {
-            report.first_problem = Some(problem);
-            return Ok(report);
-        }
-        // Dokuei refuses decisions on a signed-off study: one recorded after the sign-off was
-        // appended outside the application (with the chain recomputed, or it would have failed
-        // above).
-        let late = self
-            .conn
-            .query_row(
-                "SELECT d.id, d.seq, s.id FROM decisions d JOIN sign_offs s ON s.study_id = d.study_id \
-                 WHERE d.seq > s.seq ORDER BY d.seq LIMIT 1",
-                [],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)),
-            )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
-            .map_err(r)?;
-        if let Some((decision, seq, sign_off)) = late {
-            report.first_problem = Some(ChainProblem {
-                seq,
-                kind: ProblemKind::AfterSignOff,
-                description: format!(
-                    "decisions row {decision} (chain entry {seq}) was recorded after its study's sign-off (sign_offs row {sign_off}); Dokuei refuses those, so it was appended outside the application"
-                ),
-            });
-            return Ok(report);
-        }
-        let installation = self.anchoring.as_ref().map(|a| a.key.public_hex());
-        let trusted = trusted_key.map(str::to_ascii_lowercase).or(installation);
         let own = crate::anchor::Witness {
             name: "the ledger's own checkpoints".into(),
             checkpoints: self.checkpoints()?,
             malformed: Vec::new(),
             torn_tail: false,
         };
+        // Signatures are checked on another core while this one recomputes the chain: each
+        // distinct checkpoint once (the same one is usually in several witnesses), keyed by
+        // every field signed.
+        let mut distinct: Vec<&crate::anchor::Checkpoint> = Vec::new();
+        {
+            let mut seen = std::collections::HashSet::new();
+            for c in std::iter::once(&own)
+                .chain(witnesses)
+                .flat_map(|w| &w.checkpoints)
+            {
+                if seen.insert(c) {
+                    distinct.push(c);
+                }
+            }
+        }
+        // The chain hashes the checkpoints name, picked up as the chain is recomputed.
+        let wanted: std::collections::HashSet<u64> = distinct.iter().map(|c| c.size).collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .max(1);
+        let (internal, validly_signed) = std::thread::scope(|scope| {
+            let chunk = distinct.len().div_ceil(workers).max(1);
+            let handles: Vec<_> = distinct
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let ok = crate::anchor::signatures_ok(part);
+                        part.iter()
+                            .zip(ok)
+                            .filter_map(|(c, ok)| ok.then_some(*c))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let internal = self.verify_internal(&wanted);
+            let valid: std::collections::HashSet<&crate::anchor::Checkpoint> = handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect();
+            (internal, valid)
+        });
+        let (mut report, hashes) = internal?;
+        if report.first_problem.is_some() {
+            return Ok(report);
+        }
+        let installation = self.anchoring.as_ref().map(|a| a.key.public_hex());
+        let trusted = trusted_key.map(str::to_ascii_lowercase).or(installation);
         let ledger_id = self.ledger_id()?;
         let size = report.rows_checked;
-        // The same checkpoint is usually in several witnesses: check each signature once.
-        let mut signatures_ok = std::collections::HashSet::new();
         for (external, witness) in
             std::iter::once((false, &own)).chain(witnesses.iter().map(|w| (true, w)))
         {
@@ -339,15 +350,7 @@ impl Ledger {
                     description,
                 };
                 // Keyed by every field signed, not by the signature alone.
-                let line = c.line();
-                let signed = signatures_ok.contains(&line) || {
-                    let ok = c.signature_ok();
-                    if ok {
-                        signatures_ok.insert(line);
-                    }
-                    ok
-                };
-                let problem = if !signed {
+                let problem = if !validly_signed.contains(c) {
                     Some(fail(
                         ProblemKind::BadCheckpoint,
                         format!("{at} does not carry a valid signature: it was edited"),
@@ -379,12 +382,8 @@ impl Ledger {
                         ),
                     ))
                 } else {
-                    let hash: Vec<u8> = self
-                        .conn
-                        .prepare_cached("SELECT hash FROM chain WHERE seq = ?1")
-                        .and_then(|mut s| s.query_row([c.size as i64], |row| row.get(0)))
-                        .map_err(r)?;
-                    (hex::encode(hash) != c.head).then(|| fail(ProblemKind::Rewritten, format!(
+                    let hash = hashes.get(&c.size).map(hex::encode).unwrap_or_default();
+                    (hash != c.head).then(|| fail(ProblemKind::Rewritten, format!(
                         "chain entry {} no longer has the hash {at} signed: an entry at or before it was changed, inserted, removed or moved, and the chain recomputed",
                         c.size
                     )))
@@ -402,6 +401,50 @@ impl Ledger {
             report.witnesses.push(check);
         }
         Ok(report)
+    }
+
+    /// The chain, the schema, and the rule that no decision follows its study's sign-off.
+    fn verify_internal(
+        &self,
+        wanted: &std::collections::HashSet<u64>,
+    ) -> Result<(VerifyReport, std::collections::HashMap<u64, Vec<u8>>), LedgerError> {
+        let (mut report, hashes) = self.verify_chain(wanted)?;
+        if report.first_problem.is_some() {
+            return Ok((report, hashes));
+        }
+        let r = |e: rusqlite::Error| self.read_err(e);
+        if let Some(problem) = self.check_schema().map_err(r)? {
+            report.first_problem = Some(problem);
+            return Ok((report, hashes));
+        }
+        // Dokuei refuses decisions on a signed-off study: one recorded after the sign-off was
+        // appended outside the application (with the chain recomputed, or it would have failed
+        // above).
+        let late = self
+            .conn
+            .query_row(
+                "SELECT d.id, d.seq, s.id FROM decisions d JOIN sign_offs s ON s.study_id = d.study_id \
+                 WHERE d.seq > s.seq ORDER BY d.seq LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(r)?;
+        if let Some((decision, seq, sign_off)) = late {
+            report.first_problem = Some(ChainProblem {
+                seq,
+                kind: ProblemKind::AfterSignOff,
+                description: format!(
+                    "decisions row {decision} (chain entry {seq}) was recorded after its study's sign-off (sign_offs row {sign_off}); Dokuei refuses those, so it was appended outside the application"
+                ),
+            });
+            return Ok((report, hashes));
+        }
+        Ok((report, hashes))
     }
 
     /// Every record table is STRICT and exactly as its migration made it, and every
@@ -497,7 +540,12 @@ impl Ledger {
     /// Recomputes the whole chain. Reports the first row that does not match: a changed,
     /// deleted, inserted or reordered row, or a gap. Streams every table once, in chain
     /// order, so it runs in constant memory.
-    fn verify_chain(&self) -> Result<VerifyReport, LedgerError> {
+    /// Also returns the hashes of the entries `wanted`.
+    fn verify_chain(
+        &self,
+        wanted: &std::collections::HashSet<u64>,
+    ) -> Result<(VerifyReport, std::collections::HashMap<u64, Vec<u8>>), LedgerError> {
+        let mut hashes = std::collections::HashMap::with_capacity(wanted.len());
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
             .map_err(|e| self.read_err(e))?;
         let r = |e: rusqlite::Error| self.read_err(e);
@@ -548,15 +596,18 @@ impl Ledger {
             } else {
                 ProblemKind::Altered
             };
-            Ok(VerifyReport {
-                rows_checked,
-                first_problem: Some(ChainProblem {
-                    seq,
-                    kind,
-                    description,
-                }),
-                witnesses: Vec::new(),
-            })
+            Ok((
+                VerifyReport {
+                    rows_checked,
+                    first_problem: Some(ChainProblem {
+                        seq,
+                        kind,
+                        description,
+                    }),
+                    witnesses: Vec::new(),
+                },
+                std::collections::HashMap::new(),
+            ))
         };
         while let Some(entry) = entries.next().map_err(r)? {
             let seq: i64 = entry.get(0).map_err(r)?;
@@ -622,6 +673,9 @@ impl Ledger {
             }
             heads[t] = advance(&mut cursors[t], t).map_err(r)?;
             rows_checked += 1;
+            if wanted.contains(&(seq as u64)) {
+                hashes.insert(seq as u64, stored.clone());
+            }
             expected_prev = stored;
             expected_seq += 1;
         }
@@ -641,11 +695,14 @@ impl Ledger {
                 ),
             );
         }
-        Ok(VerifyReport {
-            rows_checked,
-            first_problem: None,
-            witnesses: Vec::new(),
-        })
+        Ok((
+            VerifyReport {
+                rows_checked,
+                first_problem: None,
+                witnesses: Vec::new(),
+            },
+            hashes,
+        ))
     }
 
     pub(crate) fn write_err(&self, e: impl std::fmt::Display) -> LedgerError {

@@ -537,3 +537,45 @@ fn sigkill_during_checkpointing_loses_nothing_and_leaves_whole_checkpoints() {
         .unwrap();
     assert_eq!(unanchored, 0);
 }
+
+#[test]
+fn every_qa_export_carries_a_checkpoint_that_witnesses_the_chain() {
+    use dokuei_ledger::{DecisionFilter, Format, Identifiers, export::read_export};
+    let site = site();
+    let ledger = open_anchored(&site);
+    let mut exports = Vec::new();
+    for format in [Format::Csv, Format::JsonLines] {
+        let mut out = Vec::new();
+        let n = ledger
+            .export_decisions(
+                &DecisionFilter::default(),
+                format,
+                &Identifiers::Pseudonymised { key: vec![7; 32] },
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(n, 6);
+        // Readers of the export skip the trailer.
+        assert_eq!(read_export(format, &mut out.as_slice()).unwrap().len(), 6);
+        let witness = Witness::scan("export", &out);
+        assert_eq!(
+            witness.checkpoints.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        assert_eq!(
+            witness.checkpoints[0].size,
+            ledger.verify().unwrap().rows_checked
+        );
+        let path = site.log.with_file_name(format!("export-{}", exports.len()));
+        std::fs::write(&path, &out).unwrap();
+        exports.push(path);
+    }
+    drop(ledger);
+    // The export alone (no checkpoint log) catches a rollback.
+    std::fs::copy(&site.early_copy, &site.ledger).unwrap();
+    let d = expect(&verify(&site, &[&exports[0]]), ProblemKind::Truncated);
+    assert!(d.contains("export-0"), "{d}");
+    expect(&verify(&site, &[&exports[1]]), ProblemKind::Truncated);
+}

@@ -472,7 +472,17 @@ pub struct Verifier {
     pub organization: String,
     /// DT, e.g. `20261201103000+0000`.
     pub date_time: String,
+    /// The signed checkpoint of Dokuei's decision ledger made at this sign-off (one line,
+    /// `dokuei-checkpoint/1 …`), written to a private element so that the PACS holding the SR
+    /// witnesses the ledger (see [`LEDGER_CHECKPOINT`]).
+    pub ledger_checkpoint: Option<String>,
 }
+
+/// The private creator of Dokuei's ledger elements.
+pub const LEDGER_PRIVATE_CREATOR: &str = "DOKUEI LEDGER";
+/// Where the assessment SR carries the ledger checkpoint: private block 0x10 of group 0x0071
+/// (creator [`LEDGER_PRIVATE_CREATOR`] at (0071,0010)), element (0071,1001), UT.
+pub const LEDGER_CHECKPOINT: dicom_core::Tag = dicom_core::Tag(0x0071, 0x1001);
 
 /// The physician's TID 1500 at sign-off: VERIFIED by `verifier`, one group per assessment.
 /// `assessed` lists the AI objects (SR and SEG) the verdicts are about, written to Pertinent
@@ -558,7 +568,7 @@ pub fn write_assessment(
     }
     segs.dedup_by(|a, b| a.sop_instance_uid == b.sop_instance_uid);
     let findings: Vec<ResultFinding> = assessments.iter().map(|a| a.finding.clone()).collect();
-    document(
+    let mut object = document(
         study,
         source,
         &Observer::Person(&verifier.name),
@@ -570,7 +580,20 @@ pub fn write_assessment(
         &algorithms,
         id,
         writer,
-    )
+    )?;
+    if let Some(line) = &verifier.ledger_checkpoint {
+        object.put(dicom_core::DataElement::new(
+            dicom_core::Tag(0x0071, 0x0010),
+            VR::LO,
+            dicom_core::PrimitiveValue::from(LEDGER_PRIVATE_CREATOR),
+        ));
+        object.put(dicom_core::DataElement::new(
+            LEDGER_CHECKPOINT,
+            VR::UT,
+            dicom_core::PrimitiveValue::from(line.as_str()),
+        ));
+    }
+    Ok(object)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -325,6 +325,13 @@ pub fn write_all(s: &Scenario, out: &Path) -> Value {
         name: "Yamada^Hanako".into(),
         organization: "Dokuei test hospital".into(),
         date_time: "20261201103000+0000".into(),
+        ledger_checkpoint: Some(format!(
+            "dokuei-checkpoint/1 {} 42 {} 2026-12-01T10:30:00.000Z {} {}",
+            "1".repeat(32),
+            "2".repeat(64),
+            "3".repeat(64),
+            "4".repeat(128)
+        )),
     };
     let asr_id = identity(&s.study, "assessment-sr", 4);
     let asr = write_assessment(

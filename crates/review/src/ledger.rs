@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 pub use dokuei_ledger::records::now_utc;
 pub use dokuei_ledger::{
-    Action, AnalysisRecord, DecisionFilter, DecisionRecord, ExportedDecision, FindingRecord,
-    Format, Identifiers, Ledger, RejectReason, Role, Stats, StudyRecord, VerifyReport,
-    plain_insert_reference,
+    Action, AnalysisRecord, Anchoring, CHECKPOINT_LOG_ENV, Checkpoint, CheckpointReason,
+    DecisionFilter, DecisionRecord, ExportedDecision, FindingRecord, Format, Identifiers,
+    InstallationKey, Ledger, RejectReason, Role, SignOffRecord, Stats, StudyRecord, VerifyReport,
+    Witness, plain_insert_reference,
 };
 
 use crate::{AppError, ErrorCode};
@@ -19,22 +20,63 @@ pub fn ledger_path(explicit: Option<&Path>) -> Result<PathBuf, AppError> {
         .map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e.to_string()))
 }
 
+/// Opens the ledger and anchors it: checkpoints are signed with the installation key
+/// (`<ledger>.checkpoint-key`, created on first use, 0600) and appended to the checkpoint log
+/// ([`checkpoint_log_path`]).
 pub fn open_ledger(explicit: Option<&Path>) -> Result<Ledger, AppError> {
-    Ok(Ledger::open(&ledger_path(explicit)?)?)
+    let mut ledger = Ledger::open(&ledger_path(explicit)?)?;
+    let key = InstallationKey::load_or_create(&InstallationKey::path_for(ledger.path()))
+        .map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?;
+    let log = checkpoint_log_path(ledger.path());
+    ledger.anchor(Anchoring {
+        key,
+        log: Some(log),
+    });
+    Ok(ledger)
 }
 
-/// Verifies the chain; a broken chain is an error naming the first row that does not match.
+/// The checkpoint log: `DOKUEI_CHECKPOINT_LOG` when set (point it at another volume or host
+/// the workstation's users cannot rewrite), else `<ledger>.checkpoints.log` beside the ledger.
+pub fn checkpoint_log_path(ledger: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os(CHECKPOINT_LOG_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let mut name = ledger.file_name().unwrap_or_default().to_os_string();
+    name.push(".checkpoints.log");
+    ledger.with_file_name(name)
+}
+
+/// Verifies the chain, the schema and the ledger's own checkpoints, and the checkpoint log
+/// when there is one; a problem is an error naming the first thing that does not match.
 pub fn verify(ledger: &Ledger) -> Result<VerifyReport, AppError> {
-    let report = ledger.verify()?;
+    verify_with(ledger, &[], None)
+}
+
+/// [`verify`] against the checkpoint log and `witnesses` (checkpoint logs, QA exports,
+/// assessment SRs: any file with checkpoint lines), with `trusted_key` (hex Ed25519 public key)
+/// in place of the installation's own.
+pub fn verify_with(
+    ledger: &Ledger,
+    witnesses: &[PathBuf],
+    trusted_key: Option<&str>,
+) -> Result<VerifyReport, AppError> {
+    let log = checkpoint_log_path(ledger.path());
+    let mut read = Vec::new();
+    if log.exists() && !witnesses.contains(&log) {
+        read.push(Witness::read(&log).map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?);
+    }
+    for w in witnesses {
+        read.push(Witness::read(w).map_err(|e| AppError::new(ErrorCode::InvalidArgument, e))?);
+    }
+    let report = ledger.verify_with(&read, trusted_key)?;
     match &report.first_problem {
         None => Ok(report),
-        Some(p) => Err(AppError::new(
+        Some(_) => Err(AppError::new(
             ErrorCode::LedgerTampered,
             format!(
-                "the ledger `{}` has been altered outside Dokuei: {} ({} entries verified before it)",
+                "the ledger `{}` has been {}",
                 ledger.path().display(),
-                p.description,
-                report.rows_checked
+                report.summary()
             ),
         )),
     }

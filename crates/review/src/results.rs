@@ -519,6 +519,8 @@ pub fn export_results(
             name: reader,
             organization: "Dokuei reading workstation".into(),
             date_time: dt,
+            // The PACS that stores the SR then witnesses the ledger as it was at sign-off.
+            ledger_checkpoint: ledger.checkpoint_of_sign_off(so_row.id)?.map(|c| c.line()),
         };
         for (n, an) in analysed.iter().enumerate() {
             let basis = format!(

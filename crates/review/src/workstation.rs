@@ -107,6 +107,12 @@ pub struct VerifyResult {
     /// The first row that does not match, in words.
     pub problem: Option<String>,
     pub ledger: String,
+    /// What was checked, in one sentence (says so when no external checkpoint was).
+    pub summary: String,
+    /// Checkpoints from outside the ledger file that matched (the checkpoint log's).
+    pub external_checkpoints: u32,
+    /// The last checkpoint could not be written to the checkpoint log (it is in the ledger).
+    pub witness_error: Option<String>,
 }
 
 /// At most this many decisions are listed in the QA table (the export has them all).
@@ -775,13 +781,38 @@ impl Workstation {
 
     pub fn qa_verify(&self) -> Result<VerifyResult, AppError> {
         self.with_ledger(|l| {
-            let report = l.verify()?;
+            let log = crate::ledger::checkpoint_log_path(l.path());
+            let witnesses = match log.exists() {
+                true => vec![
+                    dokuei_ledger::Witness::read(&log)
+                        .map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?,
+                ],
+                false => Vec::new(),
+            };
+            let report = l.verify_with(&witnesses, None)?;
             Ok(VerifyResult {
                 intact: report.is_intact(),
                 rows_checked: report.rows_checked as u32,
+                summary: report.summary(),
+                external_checkpoints: report.external_checkpoints() as u32,
                 problem: report.first_problem.map(|p| p.description),
                 ledger: l.path().display().to_string(),
+                witness_error: l.witness_error(),
             })
         })
+    }
+
+    /// Signs a checkpoint when the ledger moved and the last checkpoint is over an hour old
+    /// (`closing`: whenever it moved). For the application's timer and its exit.
+    pub fn checkpoint_if_due(&self, closing: bool) -> Result<(), AppError> {
+        let guard = self.ledger.lock().map_err(|_| unavailable("ledger"))?;
+        if let Some(ledger) = guard.as_ref() {
+            ledger.checkpoint_if_due(if closing {
+                dokuei_ledger::CheckpointReason::Closing
+            } else {
+                dokuei_ledger::CheckpointReason::Hourly
+            })?;
+        }
+        Ok(())
     }
 }

@@ -98,7 +98,9 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
     let series = study.series(0).unwrap();
     let stack = study.stack(0, 0).unwrap();
     let identity = study_identity(&study.index, &series.uid).unwrap();
-    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    // Anchored as the application opens it: the sign-off makes a signed checkpoint.
+    let ledger =
+        dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
     let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
         .map(|i| slice_geometry(series, stack, i))
         .collect();
@@ -221,6 +223,31 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
     );
     assert!(rows.exports[4].sign_off_id.is_some() && rows.exports[4].analysis_id.is_none());
     assert!(ledger.verify().unwrap().is_intact());
+
+    // The assessment SR carries the checkpoint made at sign-off: the PACS that stores it
+    // witnesses the ledger.
+    let sr_path = &export.objects[3].file;
+    let witness = dokuei_review::ledger::Witness::read(Path::new(sr_path)).unwrap();
+    let at_sign_off = ledger
+        .checkpoint_of_sign_off(rows.sign_offs[0].id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(witness.checkpoints, [at_sign_off], "{witness:?}");
+    let sr = dicom_object::open_file(sr_path).unwrap();
+    assert_eq!(
+        sr.element(dokuei_review::dicom_results::sr::LEDGER_CHECKPOINT)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim(),
+        witness.checkpoints[0].line()
+    );
+    let report = ledger.verify_with(&[witness], None).unwrap();
+    assert!(
+        report.is_intact() && report.external_checkpoints() == 1,
+        "{}",
+        report.summary()
+    );
 
     // What the checker expects, from the review the ledger gives.
     let rv = review(&ledger, &identity.study_uid).unwrap();

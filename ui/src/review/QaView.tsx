@@ -194,8 +194,13 @@ export function QaView({ api, exportPath }: { api: ReviewApi; exportPath?: (form
       {verify && (
         <p className={`verify ${verify.intact ? "ok" : "bad"}`} data-testid="qa-verify-result">
           {verify.intact
-            ? `PASS — ${String(verify.rows_checked)} entries verified in ${verify.ledger}`
+            ? `PASS — ${verify.ledger} is ${verify.summary}`
             : `FAIL — ${verify.problem ?? "the chain does not match"} (${String(verify.rows_checked)} entries checked, ${verify.ledger})`}
+        </p>
+      )}
+      {verify?.witness_error && (
+        <p className="verify bad" data-testid="qa-witness-error">
+          {verify.witness_error}
         </p>
       )}
       <div className="charts">
