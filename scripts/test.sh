@@ -39,6 +39,8 @@ step "sample studies (the viewer's end-to-end tests read them)"
 bash scripts/sample-studies.sh
 
 step "end-to-end tests (tauri-driver + WebKitWebDriver under Xvfb)"
+# The apps' logs of this run only: the last test greps them for patient identifiers.
+rm -rf tests/output/e2e/logs
 DOKUEI_APP="$app" xvfb-run -a -s "-screen 0 1280x1024x24" \
   npm --prefix tests/e2e run --silent test 2>&1 | tee "$logs/e2e.log"
 say "screenshots: tests/output/e2e/"

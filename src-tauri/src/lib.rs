@@ -161,6 +161,7 @@ pub fn run() -> Result<(), tauri::Error> {
     std::thread::spawn(|| {
         if let Err(e) = dokuei_review::onnx_runtime_info() {
             eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
+            tracing::warn!(code = e.code.as_str(), "ONNX Runtime is not available");
         }
     });
     tauri::Builder::default()
@@ -171,6 +172,10 @@ pub fn run() -> Result<(), tauri::Error> {
             // studies and the outbox in its cache folder.
             let data = app.path().app_data_dir()?;
             let cache = app.path().app_cache_dir()?;
+            // The application log (no patient identifiers; see dokuei_review::logging).
+            if let Err(e) = dokuei_review::logging::init(&data.join("logs")) {
+                eprintln!("dokuei: {e}; continuing without a log file");
+            }
             app.manage(Workstation::new(data, cache));
             // A checkpoint of the ledger at least hourly while it is in use (the ledger makes
             // one at every sign-off by itself).

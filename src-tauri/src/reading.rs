@@ -22,7 +22,17 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, AppError> {
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<Workstation>()))
         .await
-        .map_err(|e| AppError::new(ErrorCode::WriteFailed, e.to_string()))?
+        .map_err(|_| {
+            // The panic hook has written the crash to the log.
+            AppError::new(
+                ErrorCode::WriteFailed,
+                format!(
+                    "Dokuei hit an internal error (a bug) and did not finish this action; the details are in the log in {}",
+                    dokuei_review::logging::log_dir()
+                        .map_or_else(|| "(no log)".into(), |d| d.display().to_string())
+                ),
+            )
+        })?
 }
 
 #[tauri::command]

@@ -15,6 +15,8 @@ import { remote } from "webdriverio";
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const outDir = process.env.DOKUEI_E2E_OUT ?? path.resolve(here, "../output/e2e");
 mkdirSync(outDir, { recursive: true });
+/** The application log of every app the tests launch (`DOKUEI_LOG_DIR`). */
+export const logDir = path.join(outDir, "logs");
 
 export function appPath() {
   const app = process.env.DOKUEI_APP;
@@ -201,7 +203,8 @@ export async function launch(env = {}, args = []) {
   // so tests neither see each other's state nor touch the user's.
   const dataHome = env.XDG_DATA_HOME ?? mkdtempSync(path.join(tmpdir(), "dokuei-e2e-data-"));
   const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
-    env: { ...process.env, XDG_DATA_HOME: dataHome, ...env },
+    // Every launch logs to one folder, which the last test greps for patient identifiers.
+    env: { ...process.env, XDG_DATA_HOME: dataHome, DOKUEI_LOG_DIR: logDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, so shutdown() finds all it started
   });

@@ -4,7 +4,13 @@ import { MemoryBackend } from "./backend";
 import type { AppInfo } from "./bindings";
 import { SystemPanel } from "./SystemPanel";
 
-const app: AppInfo = { name: "Dokuei", version: "0.1.0", platform: "linux x86_64", clinical_use_notice: "" };
+const app: AppInfo = {
+  name: "Dokuei",
+  version: "0.1.0",
+  platform: "linux x86_64",
+  clinical_use_notice: "",
+  log_dir: "/home/r/.local/share/org.dokuei.app/logs",
+};
 
 describe("SystemPanel", () => {
   it("shows the ONNX Runtime version and where models run", async () => {

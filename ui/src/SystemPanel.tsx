@@ -40,6 +40,8 @@ export function SystemPanel({ backend }: { backend: Backend }) {
           </dd>
           <dt>Platform</dt>
           <dd>{app.platform}</dd>
+          <dt>Application log</dt>
+          <dd data-testid="app-log-dir">{app.log_dir || "not written (the log folder could not be opened)"}</dd>
         </dl>
       )}
       <h3>ONNX Runtime</h3>

@@ -194,6 +194,8 @@ export type AppInfo = {
 	/**  Operating system and CPU architecture, e.g. `linux x86_64`. */
 	platform: string,
 	clinical_use_notice: string,
+	/**  The folder of the application log (empty when it could not be opened). */
+	log_dir: string,
 };
 
 /**  How Dokuei authenticates to a DICOMweb server. */

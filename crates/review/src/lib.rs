@@ -4,6 +4,7 @@
 pub mod analysis;
 mod error;
 pub mod ledger;
+pub mod logging;
 pub mod pacs;
 pub mod reading;
 pub mod results;

@@ -18,6 +18,8 @@ pub struct AppInfo {
     /// Operating system and CPU architecture, e.g. `linux x86_64`.
     pub platform: String,
     pub clinical_use_notice: String,
+    /// The folder of the application log (empty when it could not be opened).
+    pub log_dir: String,
 }
 
 pub fn app_info() -> AppInfo {
@@ -26,6 +28,9 @@ pub fn app_info() -> AppInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         platform: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         clinical_use_notice: CLINICAL_USE_NOTICE.to_owned(),
+        log_dir: crate::logging::log_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
     }
 }
 

@@ -211,6 +211,14 @@ impl Workstation {
     /// Opens folders, files, DICOMDIRs or zip archives (headers only; unreadable files are
     /// listed, never fatal unless nothing at all can be read) and adds them to the recent list.
     pub fn open_study(&self, paths: Vec<String>) -> Result<OpenedStudy, AppError> {
+        let started = std::time::Instant::now();
+        crate::logging::outcome("open a study", started, self.open_study_inner(paths), |o| {
+            let series: usize = o.tree.studies.iter().map(|s| s.series.len()).sum();
+            format!("{} study(ies), {series} series", o.tree.studies.len())
+        })
+    }
+
+    fn open_study_inner(&self, paths: Vec<String>) -> Result<OpenedStudy, AppError> {
         let list: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
         let study = OpenStudy::open(&list)?;
         self.pacs.touch_opened(&list);
@@ -502,11 +510,21 @@ impl Workstation {
             }
             *slot = Some(cancel.clone());
         }
+        let started = std::time::Instant::now();
         let result = self.run_analysis(series, stack, model_dir, progress, &cancel);
         if let Ok(mut slot) = self.cancel.lock() {
             *slot = None;
         }
-        result
+        crate::logging::outcome("analyse", started, result, |r| {
+            format!(
+                "analysis {} on {}: {} finding(s), engine {:.2} s, inference {:.2} s",
+                r.analysis_id,
+                r.execution_provider,
+                r.review.findings.len(),
+                r.engine_seconds,
+                r.inference_seconds
+            )
+        })
     }
 
     fn run_analysis(
@@ -615,7 +633,7 @@ impl Workstation {
         decision: &DecisionInput,
     ) -> Result<DecisionResult, AppError> {
         let start = std::time::Instant::now();
-        self.with_series(series, stack, |_, ctx| {
+        let result = self.with_series(series, stack, |_, ctx| {
             self.with_ledger(|l| {
                 let (id, review) = reading::decide(l, ctx, i64::from(reader_id), decision)?;
                 Ok(DecisionResult {
@@ -624,6 +642,12 @@ impl Workstation {
                     commit_ms: start.elapsed().as_secs_f32() * 1000.0,
                 })
             })
+        });
+        crate::logging::outcome("decide", start, result, |r| {
+            format!(
+                "decision {} ({:?}) by reader {reader_id} recorded",
+                r.id, decision.action
+            )
         })
     }
 
@@ -633,10 +657,23 @@ impl Workstation {
         reader_id: i32,
         impression: &str,
     ) -> Result<StudyReview, AppError> {
-        self.with_series(series, 0, |identity, _| {
+        let started = std::time::Instant::now();
+        let result = self.with_series(series, 0, |identity, _| {
             self.with_ledger(|l| {
-                reading::sign_off(l, &identity.study_uid, i64::from(reader_id), impression)
+                let review =
+                    reading::sign_off(l, &identity.study_uid, i64::from(reader_id), impression)?;
+                if let Some(e) = l.witness_error() {
+                    // Names the checkpoint log only (no study path, no identifier).
+                    tracing::warn!("{e}");
+                }
+                Ok(review)
             })
+        });
+        crate::logging::outcome("sign off", started, result, |r| {
+            format!(
+                "signed off by reader {reader_id}: {} finding(s) decided",
+                r.findings.len()
+            )
         })
     }
 
@@ -673,10 +710,15 @@ impl Workstation {
         let (roots, (_, study)) = (self.model_roots(), self.current()?);
         // The heatmaps of this session's analyses (the ledger does not keep maps).
         let maps = self.maps.lock().map(|m| m.clone()).unwrap_or_default();
-        self.with_series(series, 0, |id, _| {
+        let started = std::time::Instant::now();
+        let result = self.with_series(series, 0, |id, _| {
             self.with_ledger(|l| {
                 results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
             })
+        });
+        crate::logging::outcome("export results", started, result, |r| {
+            let kinds: Vec<&str> = r.objects.iter().map(|o| o.kind.as_str()).collect();
+            format!("{} object(s): {}", kinds.len(), kinds.join(", "))
         })
     }
 
@@ -687,9 +729,18 @@ impl Workstation {
         let _ = std::fs::remove_dir_all(&outbox);
         let written = self.export_results(series, &outbox)?;
         // The ledger is taken to record, not for the whole transfer.
-        let (node, outcomes) = self.pacs.send_folder(node, Path::new(&written.folder))?;
-        self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
-        Ok(outcomes)
+        let started = std::time::Instant::now();
+        let result = self
+            .pacs
+            .send_folder(node, Path::new(&written.folder))
+            .and_then(|(node, outcomes)| {
+                self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
+                Ok(outcomes)
+            });
+        crate::logging::outcome("send results", started, result, |o| {
+            let stored = o.iter().filter(|s| s.stored).count();
+            format!("{stored} of {} instance(s) stored on node {node}", o.len())
+        })
     }
 
     /// Sends the DICOM files in `folder` to PACS node `node`, recording each instance sent.
@@ -718,7 +769,27 @@ impl Workstation {
                     .collect()
             })
             .unwrap_or_default();
-        self.pacs.retrieve(node, request, by_move, &open, progress)
+        let started = std::time::Instant::now();
+        let result = self.pacs.retrieve(node, request, by_move, &open, progress);
+        crate::logging::outcome("retrieve", started, result, |r| {
+            format!(
+                "{} instance(s), {} series, {} bytes in {:.2} s from node {node} ({}){}",
+                r.report.instances.len(),
+                r.report.series.len(),
+                r.report.bytes,
+                r.report.seconds,
+                if by_move {
+                    "C-MOVE"
+                } else {
+                    "C-GET or WADO-RS"
+                },
+                if r.report.cancelled {
+                    ", cancelled"
+                } else {
+                    ""
+                }
+            )
+        })
     }
 
     /// Results other tools (or an earlier export) wrote that are among the open study's files.
@@ -774,8 +845,19 @@ impl Workstation {
                 ));
             }
         };
-        self.with_ledger(|l| {
+        let started = std::time::Instant::now();
+        let result = self.with_ledger(|l| {
             crate::ledger::export(l, filter, format, identified, path).map(|n| n as u32)
+        });
+        crate::logging::outcome("QA export", started, result, |n| {
+            format!(
+                "{n} decision(s), {}",
+                if identified {
+                    "identified"
+                } else {
+                    "pseudonymised"
+                }
+            )
         })
     }
 
