@@ -9,7 +9,7 @@ const app: AppInfo = {
   version: "0.1.0",
   platform: "linux x86_64",
   clinical_use_notice: "",
-  log_dir: "/home/r/.local/share/org.dokuei.app/logs",
+  log_dir: "/home/r/.local/share/org.dokuei.workstation/logs",
 };
 
 describe("SystemPanel", () => {
