@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use dokuei_review::AppError;
 use dokuei_review::ledger::{
-    CheckpointReason, DecisionFilter, Format, export, open_ledger, verify_with,
+    CheckpointReason, DecisionFilter, Format, export, open_ledger, open_ledger_for_audit,
+    verify_with,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -72,7 +73,11 @@ pub enum LedgerCommand {
 }
 
 pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), AppError> {
-    let ledger = open_ledger(ledger_path.as_deref())?;
+    // Checking never creates a key (an auditor may verify a copy); everything else anchors.
+    let ledger = match command {
+        LedgerCommand::Verify { .. } => open_ledger_for_audit(ledger_path.as_deref())?,
+        _ => open_ledger(ledger_path.as_deref())?,
+    };
     match command {
         LedgerCommand::Verify { witness, key } => {
             let report = verify_with(&ledger, &witness, key.as_deref())?;

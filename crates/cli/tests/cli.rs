@@ -562,7 +562,15 @@ fn ledger_export_is_pseudonymised_unless_asked_and_stats_read_it() {
         .unwrap();
     assert!(out.status.success());
     let text = std::fs::read_to_string(&jsonl).unwrap();
-    assert_eq!(text.lines().count(), 2);
+    // Two decisions, then the trailer: a signed checkpoint of the ledger as exported.
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("{\"checkpoint\":\"dokuei-checkpoint/1 "),
+        "{text}"
+    );
     assert!(
         text.contains("\"study\":\"1.2.392.200036.9116.2.1\""),
         "{text}"

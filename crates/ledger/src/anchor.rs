@@ -87,9 +87,9 @@ impl Checkpoint {
     pub fn parse(text: &str) -> Result<Checkpoint, String> {
         let text = text.trim();
         let text = text.strip_prefix(CHECKPOINT_MARK).unwrap_or(text);
-        let fields: Vec<&str> = text.split_ascii_whitespace().take(6).collect();
+        let fields: Vec<&str> = text.split_ascii_whitespace().collect();
         let [ledger_id, size, head, made_at, key, signature] = fields[..] else {
-            return Err(format!("it has {} of its 6 fields", fields.len()));
+            return Err(format!("it has {} fields, not 6", fields.len()));
         };
         let hex_of = |s: &str, len: usize, what: &str| {
             if s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -206,18 +206,36 @@ impl InstallationKey {
         };
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| fail(&e))?;
+        // Written whole and synced under a temporary name, then linked into place (which fails
+        // if another process got there first) and the folder synced: the key file is never
+        // seen empty or half written, and survives a power cut once this returns.
+        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| fail(&e))?;
+        let written = options.open(&tmp).and_then(|mut file| {
+            file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
+            file.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail(&e));
+        }
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| fail(&e))?;
+                }
                 Ok(InstallationKey {
                     signing: SigningKey::from_bytes(&seed),
                     path: path.to_path_buf(),
@@ -319,42 +337,62 @@ pub struct Anchoring {
 pub struct Witness {
     /// What the witness is (its path), for messages.
     pub name: String,
+    /// Kept outside the ledger's folder (a checkpoint log elsewhere, an export, an SR): what
+    /// makes a check more than internal consistency.
+    pub external: bool,
     pub checkpoints: Vec<Checkpoint>,
     /// Checkpoint lines that do not parse: (line number, why).
     pub malformed: Vec<(usize, String)>,
-    /// A last line cut short (the writer was stopped mid-line); not a checkpoint, not an
-    /// alteration.
+    /// A line cut short (its writer was stopped mid-line) was found and ignored: not a
+    /// checkpoint, not an alteration.
     pub torn_tail: bool,
 }
 
 impl Witness {
-    /// Every checkpoint line in `bytes`, wherever it is (a log line, a CSV comment, a JSON
-    /// string, a DICOM text value).
+    /// The checkpoints in `bytes`: lines that are a checkpoint (a checkpoint log, or a DICOM
+    /// value read by its tag), `# ` and one (a CSV export's trailer), or `{"checkpoint":"`, one
+    /// and `"}` (a JSON Lines trailer). Other lines are not read, so free text that quotes a
+    /// checkpoint (a reader's words in an export) is never taken for one.
     pub fn scan(name: &str, bytes: &[u8]) -> Witness {
         let mut witness = Witness {
             name: name.to_owned(),
+            external: true,
             checkpoints: Vec::new(),
             malformed: Vec::new(),
             torn_tail: false,
         };
-        let mark = CHECKPOINT_MARK.as_bytes();
-        let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-        let last = lines.len().saturating_sub(1);
-        for (number, line) in lines.iter().enumerate() {
-            let Some(at) = line.windows(mark.len()).position(|w| w == mark) else {
+        let json_prefix = format!("{{\"checkpoint\":\"{CHECKPOINT_MARK}");
+        let csv_prefix = format!("# {CHECKPOINT_MARK}");
+        for (number, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let log_line = line.starts_with(CHECKPOINT_MARK.as_bytes());
+            let body = if log_line {
+                line
+            } else if line.starts_with(csv_prefix.as_bytes()) {
+                &line[2..]
+            } else if line.starts_with(json_prefix.as_bytes()) {
+                match line[json_prefix.len() - CHECKPOINT_MARK.len()..].strip_suffix(b"\"}") {
+                    Some(body) => body,
+                    None => {
+                        witness
+                            .malformed
+                            .push((number + 1, "its JSON record is cut short".into()));
+                        continue;
+                    }
+                }
+            } else {
                 continue;
             };
-            // The line's printable ASCII from the mark on (a JSON or DICOM value ends at the
-            // first quote or non-text byte).
-            let end = line[at..]
-                .iter()
-                .position(|&b| !(b' '..=b'~').contains(&b) || b == b'"')
-                .map_or(line.len(), |n| at + n);
-            let text = String::from_utf8_lossy(&line[at..end]);
-            match Checkpoint::parse(&text) {
+            let parsed = std::str::from_utf8(body)
+                .map_err(|_| "it is not ASCII text".to_owned())
+                .and_then(Checkpoint::parse);
+            match parsed {
                 Ok(c) => witness.checkpoints.push(c),
-                // The last line without its newline: a write cut short.
-                Err(_) if number == last && !bytes.ends_with(b"\n") && number > 0 => {
+                // A checkpoint log line cut short by a crash while it was written (the next
+                // append ends it first): only what a complete line starts with. Ignoring it is
+                // no weaker than what anyone who can write the log can do anyway, removing a
+                // line; any other change to a line is reported.
+                Err(_) if log_line && is_line_prefix(body) => {
                     witness.torn_tail = true;
                 }
                 Err(e) => witness.malformed.push((number + 1, e)),
@@ -363,12 +401,43 @@ impl Witness {
         witness
     }
 
-    /// Reads a witness file of any kind.
+    /// Reads a text witness (a checkpoint log, a QA export). A DICOM SR's checkpoint is read by
+    /// its tag (the review crate does that).
     pub fn read(path: &Path) -> Result<Witness, String> {
         let bytes = std::fs::read(path)
             .map_err(|e| format!("cannot read the witness `{}`: {e}", path.display()))?;
         Ok(Witness::scan(&path.display().to_string(), &bytes))
     }
+}
+
+/// Whether `text` (from the mark on) is what a complete checkpoint line starts with: every
+/// field but the last complete and well formed, the last a prefix of one.
+fn is_line_prefix(text: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let Some(rest) = text.strip_prefix(CHECKPOINT_MARK) else {
+        return false;
+    };
+    let fields: Vec<&str> = rest.split(' ').skip(1).collect();
+    let hex = |s: &str, n: usize, whole: bool| {
+        s.bytes().all(|b| b.is_ascii_hexdigit()) && if whole { s.len() == n } else { s.len() <= n }
+    };
+    let ok = |i: usize, s: &str, whole: bool| match i {
+        0 => hex(s, 32, whole),
+        1 => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) || (!whole && s.is_empty()),
+        2 | 4 => hex(s, 64, whole),
+        3 => s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":.-+".contains(&b)),
+        5 => hex(s, 128, whole),
+        _ => false,
+    };
+    fields.len() <= 6
+        && fields
+            .iter()
+            .enumerate()
+            .all(|(i, f)| ok(i, f, i + 1 < fields.len()))
 }
 
 /// Appends a checkpoint line to the log at `path` in one write, then flushes it to disk.
@@ -383,11 +452,24 @@ pub fn append_to_log(path: &Path, checkpoint: &Checkpoint) -> Result<(), String>
         std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
     }
     let mut file = std::fs::OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .open(path)
         .map_err(|e| fail(&e))?;
-    let line = format!("{}\n", checkpoint.line());
+    // A line cut short by a crash is ended first, so this one is whole and on its own line.
+    let torn = {
+        use std::io::{Read, Seek, SeekFrom};
+        let len = file.metadata().map_err(|e| fail(&e))?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.seek(SeekFrom::End(-1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| fail(&e))?;
+        }
+        last[0] != b'\n'
+    };
+    let line = format!("{}{}\n", if torn { "\n" } else { "" }, checkpoint.line());
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_data())
         .map_err(|e| fail(&e))
@@ -538,6 +620,9 @@ impl Ledger {
             .query_map([], checkpoint_of)?
             .next()
             .transpose()?;
+        // Only a checkpoint this installation signed counts (a row inserted behind the
+        // application's back does not stop checkpoints).
+        let latest = latest.filter(|c| c.key == anchoring.key.public_hex() && c.signature_ok());
         if let Some(latest) = latest
             && (latest.size == size || (only_if_due && !older_than_interval(&latest)))
         {
@@ -639,7 +724,19 @@ impl Ledger {
         let Some(log) = self.anchoring.as_ref().and_then(|a| a.log.as_ref()) else {
             return;
         };
-        *self.witness_error.borrow_mut() = append_to_log(log, checkpoint).err();
+        // Checkpoints that could not be written before go first, oldest first.
+        let mut pending = self.witness_pending.borrow_mut();
+        pending.push(checkpoint.clone());
+        while let Some(first) = pending.first() {
+            if let Err(e) = append_to_log(log, first) {
+                *self.witness_error.borrow_mut() = Some(e);
+                let excess = pending.len().saturating_sub(1000);
+                pending.drain(..excess);
+                return;
+            }
+            pending.remove(0);
+        }
+        *self.witness_error.borrow_mut() = None;
     }
 }
 
@@ -648,13 +745,14 @@ impl Ledger {
 fn time_left(c: &Checkpoint) -> Option<std::time::Duration> {
     let made = chrono::DateTime::parse_from_rfc3339(&c.made_at).ok()?;
     let age = chrono::Utc::now().signed_duration_since(made);
+    if age < chrono::TimeDelta::zero() {
+        return None; // made "in the future": a clock that ran ahead, or a forged row
+    }
     (CHECKPOINT_INTERVAL - age).to_std().ok()
 }
 
 fn older_than_interval(c: &Checkpoint) -> bool {
-    chrono::DateTime::parse_from_rfc3339(&c.made_at).map_or(true, |t| {
-        chrono::Utc::now().signed_duration_since(t) >= CHECKPOINT_INTERVAL
-    })
+    time_left(c).is_none()
 }
 
 fn checkpoint_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {

@@ -228,7 +228,12 @@ CREATE TABLE checkpoints (
     public_key  TEXT NOT NULL,
     signature   TEXT NOT NULL
 ) STRICT;
+-- The older tables get their `_no_replace` triggers from `with_triggers` (store.rs), run for
+-- every table at this version.
 "#;
+
+/// What the append-only triggers refuse (`replace` since schema version 5).
+pub const APPEND_ONLY_OPS: [&str; 3] = ["update", "delete", "replace"];
 
 /// Tables that are append-only but not chained.
 pub const UNCHAINED_TABLES: &[&str] = &["chain", "checkpoints"];
@@ -236,6 +241,20 @@ pub const UNCHAINED_TABLES: &[&str] = &["chain", "checkpoints"];
 /// The SQL SQLite keeps for one of the append-only triggers (`op` is `update` or `delete`), as
 /// `sqlite_schema` stores it (without `IF NOT EXISTS`).
 pub fn trigger_sql(table: &str, op: &str) -> String {
+    if op == "replace" {
+        // INSERT OR REPLACE deletes the row it collides with without firing the delete
+        // trigger: refuse any insert whose key is taken.
+        let taken = match table {
+            "chain" => "seq = NEW.seq",
+            "checkpoints" => "id = NEW.id",
+            _ => "id = NEW.id OR seq = NEW.seq",
+        };
+        return format!(
+            "CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} \
+             WHEN EXISTS (SELECT 1 FROM {table} WHERE {taken}) \
+             BEGIN SELECT RAISE(ABORT, 'the Dokuei ledger is append-only: {table} rows cannot be replaced'); END"
+        );
+    }
     let (event, verb) = if op == "update" {
         ("UPDATE", "changed")
     } else {
@@ -249,7 +268,7 @@ pub fn trigger_sql(table: &str, op: &str) -> String {
 
 /// Triggers that make a table append-only. Created for every table a version introduces.
 pub fn append_only_triggers(table: &str) -> String {
-    ["update", "delete"]
+    APPEND_ONLY_OPS
         .iter()
         .map(|op| {
             trigger_sql(table, op).replacen("CREATE TRIGGER ", "CREATE TRIGGER IF NOT EXISTS ", 1)

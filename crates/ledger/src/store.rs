@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::anchor::CheckpointReason;
 use crate::schema::{
-    LATEST, MIGRATIONS, RECORD_TABLES, UNCHAINED_TABLES, append_only_triggers, trigger_sql,
+    APPEND_ONLY_OPS, LATEST, MIGRATIONS, RECORD_TABLES, UNCHAINED_TABLES, append_only_triggers,
+    trigger_sql,
 };
 
 /// Why the ledger could not do what was asked. Every variant names the ledger file.
@@ -61,6 +62,8 @@ pub struct Ledger {
     /// Signed checkpoints, when the ledger is anchored (see `anchor.rs`).
     pub(crate) anchoring: Option<crate::anchor::Anchoring>,
     pub(crate) witness_error: std::cell::RefCell<Option<String>>,
+    /// Checkpoints the log could not take yet, written first at the next checkpoint.
+    pub(crate) witness_pending: std::cell::RefCell<Vec<crate::anchor::Checkpoint>>,
     /// When this process last made or saw a checkpoint younger than the interval: appends
     /// before the interval is up skip looking (another process's checkpoints are found later).
     pub(crate) checkpoint_fresh_until: std::cell::Cell<Option<std::time::Instant>>,
@@ -117,6 +120,7 @@ impl Ledger {
             fixed_clock: None,
             anchoring: None,
             witness_error: std::cell::RefCell::new(None),
+            witness_pending: std::cell::RefCell::new(Vec::new()),
             checkpoint_fresh_until: std::cell::Cell::new(None),
         })
     }
@@ -264,6 +268,7 @@ impl Ledger {
     ) -> Result<VerifyReport, LedgerError> {
         let own = crate::anchor::Witness {
             name: "the ledger's own checkpoints".into(),
+            external: false,
             checkpoints: self.checkpoints()?,
             malformed: Vec::new(),
             torn_tail: false,
@@ -314,15 +319,25 @@ impl Ledger {
             return Ok(report);
         }
         let installation = self.anchoring.as_ref().map(|a| a.key.public_hex());
-        let trusted = trusted_key.map(str::to_ascii_lowercase).or(installation);
+        report.key_pinned = trusted_key.is_some();
+        // With no key given and none beside the ledger, every checkpoint must at least be
+        // signed by one and the same key (the first found).
+        let first_key = own
+            .checkpoints
+            .iter()
+            .chain(witnesses.iter().flat_map(|w| &w.checkpoints))
+            .next()
+            .map(|c| c.key.clone());
+        let trusted = trusted_key
+            .map(str::to_ascii_lowercase)
+            .or(installation)
+            .or(first_key);
         let ledger_id = self.ledger_id()?;
         let size = report.rows_checked;
-        for (external, witness) in
-            std::iter::once((false, &own)).chain(witnesses.iter().map(|w| (true, w)))
-        {
+        for witness in std::iter::once(&own).chain(witnesses) {
             let mut check = WitnessCheck {
                 name: witness.name.clone(),
-                external,
+                external: witness.external,
                 checkpoints: 0,
                 latest_size: 0,
                 latest_made_at: String::new(),
@@ -334,6 +349,17 @@ impl Ledger {
                     kind: ProblemKind::BadCheckpoint,
                     description: format!(
                         "line {line} of {} is not a checkpoint Dokuei wrote ({why}): it was edited",
+                        witness.name
+                    ),
+                });
+                return Ok(report);
+            }
+            if witness.external && witness.checkpoints.is_empty() && !witness.torn_tail {
+                report.first_problem = Some(ChainProblem {
+                    seq: 0,
+                    kind: ProblemKind::BadCheckpoint,
+                    description: format!(
+                        "{} holds no checkpoint: it is not a witness of this ledger, or its checkpoints were removed",
                         witness.name
                     ),
                 });
@@ -509,13 +535,24 @@ impl Ledger {
                 }
                 Some(_) => {}
             }
-            for op in ["update", "delete"] {
+            for op in APPEND_ONLY_OPS {
                 let name = format!("{table}_no_{op}");
+                if op == "replace" && version < 5 {
+                    // Not required before version 5 (a test's old file may have it).
+                    if triggers.contains_key(&name) {
+                        expected_triggers.insert(name);
+                    }
+                    continue;
+                }
                 match triggers.get(&name) {
                     None => {
                         return problem(format!(
                             "trigger {name} has been dropped: {table} rows could be {} without SQLite refusing",
-                            if op == "update" { "changed" } else { "deleted" }
+                            match op {
+                                "update" => "changed",
+                                "delete" => "deleted",
+                                _ => "replaced",
+                            }
                         ));
                     }
                     Some(sql) if *sql != trigger_sql(table, op) => {
@@ -605,6 +642,7 @@ impl Ledger {
                         description,
                     }),
                     witnesses: Vec::new(),
+                    key_pinned: false,
                 },
                 std::collections::HashMap::new(),
             ))
@@ -700,6 +738,7 @@ impl Ledger {
                 rows_checked,
                 first_problem: None,
                 witnesses: Vec::new(),
+                key_pinned: false,
             },
             hashes,
         ))
@@ -778,6 +817,8 @@ pub struct VerifyReport {
     /// The checkpoints checked, per witness (the ledger's own first), when the chain and the
     /// schema were intact.
     pub witnesses: Vec<WitnessCheck>,
+    /// The signing key was given by the auditor (not taken from beside the ledger).
+    pub key_pinned: bool,
 }
 
 impl VerifyReport {
@@ -824,10 +865,15 @@ impl VerifyReport {
                 )
             });
         format!(
-            "intact: {} chain entries verified, schema and append-only triggers intact, and {} external checkpoint(s) from {} witness(es) match{latest}",
+            "intact: {} chain entries verified, schema and append-only triggers intact, and {} external checkpoint(s) from {} witness(es) match{latest}{}",
             self.rows_checked,
             self.external_checkpoints(),
-            external.len()
+            external.len(),
+            if self.key_pinned {
+                " (signed by the key given)"
+            } else {
+                " (signed by the key beside the ledger, which was not pinned: give the public key the auditor holds with --key to rule out a replaced key)"
+            }
         )
     }
 }
@@ -882,6 +928,18 @@ fn with_triggers(sql: &str) -> String {
     for table in RECORD_TABLES.iter().chain(UNCHAINED_TABLES) {
         if sql.contains(&format!("CREATE TABLE {table} ")) {
             batch.push_str(&append_only_triggers(table));
+        }
+    }
+    // Version 5 added `_no_replace` to every table made before it.
+    if sql.contains("CREATE TABLE checkpoints ") {
+        for table in RECORD_TABLES.iter().chain(UNCHAINED_TABLES) {
+            batch.push_str(
+                &(trigger_sql(table, "replace").replacen(
+                    "CREATE TRIGGER ",
+                    "CREATE TRIGGER IF NOT EXISTS ",
+                    1,
+                ) + ";\n"),
+            );
         }
     }
     batch

@@ -334,6 +334,55 @@ fn an_edited_checkpoint_log_is_detected() {
     )
     .unwrap();
     expect(&verify(&site, &[&site.log]), ProblemKind::BadCheckpoint);
+    // The last line changed and its newline removed, to pass as a line cut short: it is not
+    // what a real line starts with.
+    let mut tampered = log.trim_end().to_owned();
+    tampered.pop();
+    tampered.push('x');
+    std::fs::write(&site.log, tampered).unwrap();
+    expect(&verify(&site, &[&site.log]), ProblemKind::BadCheckpoint);
+    // A witness without any checkpoint (its trailer removed, or the wrong file).
+    std::fs::write(&site.log, "nothing here\n").unwrap();
+    let d = expect(&verify(&site, &[&site.log]), ProblemKind::BadCheckpoint);
+    assert!(d.contains("holds no checkpoint"), "{d}");
+}
+
+#[test]
+fn a_line_cut_short_by_a_crash_is_ignored_and_the_next_checkpoint_starts_a_new_line() {
+    let site = site();
+    let log = std::fs::read_to_string(&site.log).unwrap();
+    // The last line cut in its signature, as a crash mid-write would leave it.
+    let cut = &log[..log.trim_end().len() - 40];
+    std::fs::write(&site.log, cut).unwrap();
+    let report = verify(&site, &[&site.log]);
+    assert!(report.is_intact(), "{}", report.summary());
+    assert!(report.witnesses.iter().any(|w| w.torn_tail));
+    // The next checkpoint is written on a line of its own.
+    let ledger = open_anchored(&site);
+    ledger.add_reader("Dr. Next", Role::Radiologist).unwrap();
+    ledger.checkpoint(CheckpointReason::Manual).unwrap();
+    let witness = Witness::read(&site.log).unwrap();
+    assert!(witness.malformed.is_empty(), "{witness:?}");
+    assert_eq!(
+        witness.checkpoints.len(),
+        3,
+        "two whole lines before, one after"
+    );
+    assert!(ledger.verify_with(&[witness], None).unwrap().is_intact());
+}
+
+#[test]
+fn free_text_quoting_a_checkpoint_is_not_taken_for_one() {
+    let site = site();
+    let real = std::fs::read_to_string(&site.log).unwrap();
+    let real = real.lines().last().unwrap();
+    let export = format!(
+        "id,reason\n1,\"dokuei-checkpoint/1 not a checkpoint\"\n2,see dokuei-checkpoint/1 {real}\n# {real}\n"
+    );
+    let w = Witness::scan("export", export.as_bytes());
+    assert!(w.malformed.is_empty(), "{w:?}");
+    assert_eq!(w.checkpoints.len(), 1);
+    assert_eq!(w.checkpoints[0].line(), real);
 }
 
 #[test]
@@ -578,4 +627,19 @@ fn every_qa_export_carries_a_checkpoint_that_witnesses_the_chain() {
     let d = expect(&verify(&site, &[&exports[0]]), ProblemKind::Truncated);
     assert!(d.contains("export-0"), "{d}");
     expect(&verify(&site, &[&exports[1]]), ProblemKind::Truncated);
+}
+
+#[test]
+fn insert_or_replace_cannot_rewrite_a_row_behind_the_triggers() {
+    let site = site();
+    let conn = Connection::open(&site.ledger).unwrap();
+    for sql in [
+        "INSERT OR REPLACE INTO decisions SELECT * FROM decisions WHERE id = 1",
+        "REPLACE INTO chain SELECT * FROM chain WHERE seq = 1",
+        "INSERT OR REPLACE INTO checkpoints SELECT * FROM checkpoints WHERE id = 1",
+    ] {
+        let err = conn.execute_batch(sql).unwrap_err().to_string();
+        assert!(err.contains("cannot be replaced"), "{sql}: {err}");
+    }
+    assert!(verify(&site, &[&site.log]).is_intact());
 }

@@ -22,11 +22,27 @@ pub fn ledger_path(explicit: Option<&Path>) -> Result<PathBuf, AppError> {
 
 /// Opens the ledger and anchors it: checkpoints are signed with the installation key
 /// (`<ledger>.checkpoint-key`, created on first use, 0600) and appended to the checkpoint log
-/// ([`checkpoint_log_path`]).
+/// ([`checkpoint_log_path`]). A missing key is created only for a ledger that holds no
+/// checkpoint yet: otherwise the key was lost or the ledger moved without it, and a new key
+/// would make every earlier checkpoint look forged.
 pub fn open_ledger(explicit: Option<&Path>) -> Result<Ledger, AppError> {
     let mut ledger = Ledger::open(&ledger_path(explicit)?)?;
-    let key = InstallationKey::load_or_create(&InstallationKey::path_for(ledger.path()))
-        .map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?;
+    let key_path = InstallationKey::path_for(ledger.path());
+    let unavailable = |e: String| AppError::new(ErrorCode::LedgerUnavailable, e);
+    let key = match InstallationKey::load(&key_path) {
+        Ok(key) => key,
+        Err(e) if e.kind == std::io::ErrorKind::NotFound => {
+            if let Some(c) = ledger.latest_checkpoint()? {
+                return Err(unavailable(format!(
+                    "the checkpoint key `{}` is missing, but the ledger holds checkpoints signed by key {}: restore the key file from its backup (a ledger moved without its key cannot be checkpointed); `dokuei ledger verify` still works without it",
+                    key_path.display(),
+                    c.key
+                )));
+            }
+            InstallationKey::load_or_create(&key_path).map_err(unavailable)?
+        }
+        Err(e) => return Err(unavailable(e.message)),
+    };
     let log = checkpoint_log_path(ledger.path());
     ledger.anchor(Anchoring {
         key,
@@ -35,15 +51,74 @@ pub fn open_ledger(explicit: Option<&Path>) -> Result<Ledger, AppError> {
     Ok(ledger)
 }
 
+/// Opens the ledger to check it: anchored with the installation key when it is there, never
+/// creating one (an auditor may run this on a copy).
+pub fn open_ledger_for_audit(explicit: Option<&Path>) -> Result<Ledger, AppError> {
+    let mut ledger = Ledger::open(&ledger_path(explicit)?)?;
+    if let Ok(key) = InstallationKey::load(&InstallationKey::path_for(ledger.path())) {
+        ledger.anchor(Anchoring { key, log: None });
+    }
+    Ok(ledger)
+}
+
 /// The checkpoint log: `DOKUEI_CHECKPOINT_LOG` when set (point it at another volume or host
 /// the workstation's users cannot rewrite), else `<ledger>.checkpoints.log` beside the ledger.
 pub fn checkpoint_log_path(ledger: &Path) -> PathBuf {
-    if let Some(p) = std::env::var_os(CHECKPOINT_LOG_ENV).filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
+    configured_checkpoint_log().unwrap_or_else(|| {
+        let mut name = ledger.file_name().unwrap_or_default().to_os_string();
+        name.push(".checkpoints.log");
+        ledger.with_file_name(name)
+    })
+}
+
+fn configured_checkpoint_log() -> Option<PathBuf> {
+    std::env::var_os(CHECKPOINT_LOG_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Reads a witness: a DICOM file's checkpoint from its tag (0071,1001) (an assessment SR),
+/// any other file as text (a checkpoint log, a QA export).
+pub fn read_witness(path: &Path) -> Result<Witness, AppError> {
+    let fail = |e: &dyn std::fmt::Display| {
+        AppError::new(
+            ErrorCode::InvalidArgument,
+            format!("cannot read the witness `{}`: {e}", path.display()),
+        )
+    };
+    let mut head = [0u8; 132];
+    let is_dicom = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && &head[128..] == b"DICM";
+    if !is_dicom {
+        return Witness::read(path).map_err(|e| AppError::new(ErrorCode::InvalidArgument, e));
     }
-    let mut name = ledger.file_name().unwrap_or_default().to_os_string();
-    name.push(".checkpoints.log");
-    ledger.with_file_name(name)
+    let object = dicom_object::open_file(path).map_err(|e| fail(&e))?;
+    let value = match object.element(dokuei_results::sr::LEDGER_CHECKPOINT) {
+        Ok(e) => e.to_str().map_err(|e| fail(&e))?.into_owned(),
+        Err(_) => String::new(),
+    };
+    Ok(Witness::scan(
+        &path.display().to_string(),
+        value.trim().as_bytes(),
+    ))
+}
+
+/// The checkpoint log as a witness, when it exists: external when configured to live elsewhere
+/// (`DOKUEI_CHECKPOINT_LOG`), not when it is the default file beside the ledger.
+pub fn checkpoint_log_witness(ledger: &Path) -> Result<Option<Witness>, AppError> {
+    let log = checkpoint_log_path(ledger);
+    if !log.exists() {
+        return Ok(None);
+    }
+    let mut witness =
+        Witness::read(&log).map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?;
+    witness.external = configured_checkpoint_log().is_some();
+    if !witness.external {
+        witness.name = format!("{} (beside the ledger)", witness.name);
+    }
+    Ok(Some(witness))
 }
 
 /// Verifies the chain, the schema and the ledger's own checkpoints, and the checkpoint log
@@ -53,8 +128,8 @@ pub fn verify(ledger: &Ledger) -> Result<VerifyReport, AppError> {
 }
 
 /// [`verify`] against the checkpoint log and `witnesses` (checkpoint logs, QA exports,
-/// assessment SRs: any file with checkpoint lines), with `trusted_key` (hex Ed25519 public key)
-/// in place of the installation's own.
+/// assessment SRs), with `trusted_key` (hex Ed25519 public key) in place of the key beside the
+/// ledger.
 pub fn verify_with(
     ledger: &Ledger,
     witnesses: &[PathBuf],
@@ -62,11 +137,11 @@ pub fn verify_with(
 ) -> Result<VerifyReport, AppError> {
     let log = checkpoint_log_path(ledger.path());
     let mut read = Vec::new();
-    if log.exists() && !witnesses.contains(&log) {
-        read.push(Witness::read(&log).map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?);
+    if !witnesses.contains(&log) {
+        read.extend(checkpoint_log_witness(ledger.path())?);
     }
     for w in witnesses {
-        read.push(Witness::read(w).map_err(|e| AppError::new(ErrorCode::InvalidArgument, e))?);
+        read.push(read_witness(w)?);
     }
     let report = ledger.verify_with(&read, trusted_key)?;
     match &report.first_problem {

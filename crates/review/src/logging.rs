@@ -83,13 +83,21 @@ fn install_panic_hook() {
             .location()
             .map_or_else(String::new, |l| format!("{}:{}", l.file(), l.line()));
         let thread = std::thread::current();
-        tracing::error!(
-            thread = thread.name().unwrap_or("unnamed"),
-            location = %location,
-            "crash (a bug in Dokuei): {}",
-            redact(&payload)
-        );
+        // Written with a file handle of its own, not through the log's writer: a panic while
+        // that writer's lock is held must not deadlock or abort here.
         if let Some(dir) = log_dir() {
+            let now = dokuei_ledger::records::now_utc();
+            let line = format!(
+                "{now} ERROR crash (a bug in Dokuei): {} thread={} location={location}\n",
+                redact(&payload),
+                thread.name().unwrap_or("unnamed"),
+            );
+            let file = dir.join(format!("dokuei.{}.log", now.get(..10).unwrap_or("crash")));
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
             eprintln!(
                 "dokuei: internal error (a bug); the details are in the log in {}",
                 dir.display()
@@ -124,25 +132,41 @@ pub fn redact(text: &str) -> String {
         .map(|word| {
             let trimmed = word.trim_end();
             let core = trimmed.trim_matches(|c: char| "()[]{}<>,;:'\"".contains(c));
-            let uid_like = core.matches('.').count() >= 2
-                && core.len() >= 6
-                && core.chars().all(|c| c.is_ascii_digit() || c == '.');
-            let name_like = core.contains('^');
-            let path_like = core.contains('/') && !core.contains("://") || core.contains('\\');
-            if uid_like || name_like || path_like {
-                let replacement = if uid_like {
-                    "<uid>"
-                } else if name_like {
-                    "<name>"
+            if core.is_empty() {
+                return word.to_owned();
+            }
+            // A URL keeps its scheme and host: its path and query hold UIDs (DICOMweb).
+            if let Some(at) = core.find("://") {
+                let host_end = core[at + 3..].find('/').map_or(core.len(), |n| at + 3 + n);
+                return if host_end < core.len() {
+                    word.replace(core, &format!("{}/…", &core[..host_end]))
                 } else {
-                    "<path>"
+                    word.to_owned()
                 };
-                word.replace(core, replacement)
+            }
+            let replacement = if has_uid_run(core) {
+                Some("<uid>")
+            } else if core.contains('^') {
+                Some("<name>")
+            } else if core.contains('/') || core.contains('\\') {
+                Some("<path>")
             } else {
-                word.to_owned()
+                None
+            };
+            match replacement {
+                Some(r) => word.replace(core, r),
+                None => word.to_owned(),
             }
         })
         .collect()
+}
+
+/// Whether `token` holds a run of digits and dots with at least three dots (a DICOM UID, or
+/// part of one, like `uid=1.2.840.10008`); version numbers such as `1.0.0` have fewer.
+fn has_uid_run(token: &str) -> bool {
+    token
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|run| run.matches('.').count() >= 3 && run.chars().any(|c| c.is_ascii_digit()))
 }
 
 /// Logs how a use case ended (at `info` with `detail`, which must hold no identifier; a failure
@@ -189,8 +213,19 @@ mod tests {
             "model ct-nodule-demo 1.0.0 ran in 2.5 s"
         );
         assert_eq!(
-            redact("see https://example.invalid/a"),
-            "see https://example.invalid/a"
+            redact("see https://example.invalid"),
+            "see https://example.invalid"
+        );
+        let web = redact(
+            "Orthanc (http://127.0.0.1:8042/dicom-web/studies/1.2.3.4.5/series?x=1): 404; uid=1.2.840.1.2",
+        );
+        assert!(
+            web.contains("(http://127.0.0.1:8042/…)") && web.contains("<uid>"),
+            "{web}"
+        );
+        assert!(
+            !web.contains("1.2.3.4.5") && !web.contains("1.2.840"),
+            "{web}"
         );
     }
 }

@@ -863,14 +863,9 @@ impl Workstation {
 
     pub fn qa_verify(&self) -> Result<VerifyResult, AppError> {
         self.with_ledger(|l| {
-            let log = crate::ledger::checkpoint_log_path(l.path());
-            let witnesses = match log.exists() {
-                true => vec![
-                    dokuei_ledger::Witness::read(&log)
-                        .map_err(|e| AppError::new(ErrorCode::LedgerUnavailable, e))?,
-                ],
-                false => Vec::new(),
-            };
+            let witnesses: Vec<_> = crate::ledger::checkpoint_log_witness(l.path())?
+                .into_iter()
+                .collect();
             let report = l.verify_with(&witnesses, None)?;
             Ok(VerifyResult {
                 intact: report.is_intact(),

@@ -227,7 +227,7 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
     // The assessment SR carries the checkpoint made at sign-off: the PACS that stores it
     // witnesses the ledger.
     let sr_path = &export.objects[3].file;
-    let witness = dokuei_review::ledger::Witness::read(Path::new(sr_path)).unwrap();
+    let witness = dokuei_review::ledger::read_witness(Path::new(sr_path)).unwrap();
     let at_sign_off = ledger
         .checkpoint_of_sign_off(rows.sign_offs[0].id)
         .unwrap()
