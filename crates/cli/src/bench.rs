@@ -524,8 +524,12 @@ fn ledger(rows: usize, appends: usize) -> Result<(), AppError> {
     for (mix, with_sign_offs) in [false, true].into_iter().enumerate() {
         let mut elapsed = [0f64; 2];
         let mut counts = [0usize; 2];
-        for _block in 0..(appends / 100).max(1) {
-            for (side, l) in [&ledger, &anchored].into_iter().enumerate() {
+        for block in 0..(appends / 100).max(1) {
+            // Which side goes first alternates, so that neither always follows the other's
+            // sync (or SQLite's WAL checkpoint).
+            let order = if block % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let l = [&ledger, &anchored][side];
                 let reader = l.add_reader("Dr. Bench", Role::Radiologist)?;
                 let t = Instant::now();
                 let mut study_id = 0;
