@@ -28,6 +28,7 @@ fn main() {
         "qa_decisions",
         "qa_export",
         "qa_verify",
+        "set_passphrase",
         "pixel_server",
         "pacs_settings",
         "save_pacs_settings",

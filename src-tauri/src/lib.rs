@@ -124,6 +124,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::qa_decisions,
         reading::qa_export,
         reading::qa_verify,
+        reading::set_passphrase,
         pixel_server,
         pacs::pacs_settings,
         pacs::save_pacs_settings,

@@ -57,11 +57,34 @@ pub async fn readers(ws: Ws<'_>) -> Result<Vec<Reader>, AppError> {
 #[tauri::command]
 #[specta::specta]
 pub async fn create_reader(
-    ws: Ws<'_>,
+    app: tauri::AppHandle,
     display_name: String,
     role: Role,
+    passphrase: String,
 ) -> Result<Reader, AppError> {
-    ws.with_ledger(|l| reading::add_reader(l, &display_name, role))
+    // Argon2id takes a moment: off the async runtime's threads.
+    blocking(app, move |ws| {
+        ws.with_ledger(|l| reading::add_reader(l, &display_name, role, &passphrase))
+    })
+    .await
+}
+
+/// Sets a reader's passphrase: the first for a profile made before passphrases, or a change
+/// (with the current one).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_passphrase(
+    app: tauri::AppHandle,
+    reader_id: i32,
+    current: Option<String>,
+    passphrase: String,
+) -> Result<(), AppError> {
+    blocking(app, move |ws| {
+        ws.with_ledger(|l| {
+            reading::set_passphrase(l, i64::from(reader_id), current.as_deref(), &passphrase)
+        })
+    })
+    .await
 }
 
 /// The models on offer, each with its integrity check and model card.
@@ -135,12 +158,16 @@ pub async fn decide(
 #[tauri::command]
 #[specta::specta]
 pub async fn sign_off(
-    ws: Ws<'_>,
+    app: tauri::AppHandle,
     series: u32,
     reader_id: i32,
     impression: String,
+    passphrase: String,
 ) -> Result<StudyReview, AppError> {
-    ws.sign_off(series, reader_id, &impression)
+    blocking(app, move |ws| {
+        ws.sign_off(series, reader_id, &impression, &passphrase)
+    })
+    .await
 }
 
 /// Writes the study's results as DICOM (AI SEG and SR; after sign-off the physician's

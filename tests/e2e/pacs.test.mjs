@@ -13,6 +13,17 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { appPath, launch, overlay, saveScreenshot, startOrthanc } from "./harness.mjs";
 
+/** Types into a field after scrolling it into view (the review panel scrolls). */
+async function typeInto(b, id, value) {
+  const el = await b.$(`[data-testid="${id}"]`);
+  await el.waitForExist({ timeout: 5000 });
+  await el.scrollIntoView({ block: "center" });
+  await el.waitForEnabled({ timeout: 5000 });
+  await el.setValue(value);
+}
+
+/** The test readers' passphrase. */
+const PASSPHRASE = "correct horse battery";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ct = path.join(root, "sample-studies/generated/chest-ct-nodules/series");
 const testid = (id) => `[data-testid="${id}"]`;
@@ -111,6 +122,8 @@ describe("PACS: query Orthanc, retrieve, read, send back", () => {
   it("analyses, decides, signs off and sends the results back; Orthanc holds the SEG and both SRs", async () => {
     await b.$(testid("reader-name")).setValue("Dr. PACS");
     await b.$(testid("reader-role")).selectByAttribute("value", "radiologist");
+    await b.$(testid("reader-passphrase")).setValue(PASSPHRASE);
+    await b.$(testid("reader-passphrase-again")).setValue(PASSPHRASE);
     await b.$(testid("reader-create")).click();
     await b.$(testid("reader-select")).waitForDisplayed({ timeout: 5000 });
     await b.$(testid("analyse")).click();
@@ -121,6 +134,7 @@ describe("PACS: query Orthanc, retrieve, read, send back", () => {
       await b.$(testid(`confirm-f${f.finding_id}`)).click();
       await b.waitUntil(async () => (await b.$(testid(`finding-f${f.finding_id}`)).getAttribute("data-decision")) === "confirm", { timeout: 10000 });
     }
+    await typeInto(b, "sign-off-passphrase", PASSPHRASE);
     await b.$(testid("sign-off")).click();
     await b.$(testid("signed-off")).waitForDisplayed({ timeout: 10000 });
 

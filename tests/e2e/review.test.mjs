@@ -14,6 +14,17 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { appPath, launch, openPaths, overlay, pagePoint, rgb, saveScreenshot } from "./harness.mjs";
 
+/** Types into a field after scrolling it into view (the review panel scrolls). */
+async function typeInto(b, id, value) {
+  const el = await b.$(`[data-testid="${id}"]`);
+  await el.waitForExist({ timeout: 5000 });
+  await el.scrollIntoView({ block: "center" });
+  await el.waitForEnabled({ timeout: 5000 });
+  await el.setValue(value);
+}
+
+/** The test readers' passphrase. */
+const PASSPHRASE = "correct horse battery";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ct = path.join(root, "sample-studies/generated/chest-ct-nodules");
 const truth = JSON.parse(readFileSync(path.join(ct, "ground_truth.json"), "utf8"));
@@ -65,6 +76,8 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
   it("creates a reader profile on first use", async () => {
     await b.$(testid("reader-name")).setValue("Dr. E2E");
     await b.$(testid("reader-role")).selectByAttribute("value", "radiologist");
+    await b.$(testid("reader-passphrase")).setValue(PASSPHRASE);
+    await b.$(testid("reader-passphrase-again")).setValue(PASSPHRASE);
     await b.$(testid("reader-create")).click();
     const select = await b.$(testid("reader-select"));
     await select.waitForDisplayed({ timeout: 5000 });
@@ -152,6 +165,7 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     assert.equal(sql(ledger, "SELECT count(*) AS n FROM decisions")[0].n, 1, "the confirmation is in the ledger before sign-off");
 
     // Too early: Rust refuses, and says why.
+    await typeInto(b, "sign-off-passphrase", PASSPHRASE);
     await b.$(testid("sign-off")).click();
     const error = await b.$(testid("review-error"));
     await error.waitForDisplayed({ timeout: 5000 });
@@ -184,8 +198,23 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await b.waitUntil(async () => (await findings(b)).some((f) => f.finding_id === null), { timeout: 5000, timeoutMsg: "the added finding is not listed" });
 
     await b.$(testid("impression")).setValue("Demonstration reading.");
+    // A wrong passphrase is refused and counted; the right one signs.
+    await typeInto(b, "sign-off-passphrase", "not the passphrase");
     await b.$(testid("sign-off")).click();
-    await b.$(testid("signed-off")).waitForDisplayed({ timeout: 5000 });
+    await b.waitUntil(async () => /wrong passphrase.*1 of 5/.test(await b.$(testid("review-error")).getText()), {
+      timeout: 10000,
+      timeoutMsg: "a wrong passphrase was not refused",
+    });
+    assert.equal(sql(ledger, "SELECT count(*) AS n FROM sign_offs")[0].n, 0);
+    assert.deepEqual(sql(ledger, "SELECT kind FROM auth_events"), [{ kind: "failure" }]);
+    await typeInto(b, "sign-off-passphrase", PASSPHRASE);
+    await b.$(testid("sign-off")).click();
+    await b.$(testid("signed-off")).waitForDisplayed({ timeout: 10000 });
+    // The sign-off is signed: name, meaning, and the reader's key.
+    const [signed] = sql(ledger, "SELECT g.statement, k.public_key FROM sign_off_signatures g JOIN reader_keys k ON k.id = g.reader_key_id");
+    assert.match(signed.statement, /Signed by: Dr\. E2E \(radiologist\)/);
+    assert.match(signed.statement, /Meaning: final read/);
+    assert.equal(signed.public_key.length, 64);
     await saveScreenshot(b, "review-signed-off");
     assert.equal(await b.$(testid("add-finding")).isExisting(), false, "a signed-off study is read-only");
   });
@@ -330,6 +359,8 @@ describe("reopening the exported DICOM results in a fresh data directory", () =>
     assert.match(await box.getText(), /CT lung nodule segmentation \(demonstration\) 1\.0\.0/);
     await b.$(testid("reader-name")).setValue("Dr. Reopen");
     await b.$(testid("reader-role")).selectByAttribute("value", "radiologist");
+    await b.$(testid("reader-passphrase")).setValue(PASSPHRASE);
+    await b.$(testid("reader-passphrase-again")).setValue(PASSPHRASE);
     await b.$(testid("reader-create")).click();
     await b.$(testid("review-imported")).waitForDisplayed({ timeout: 5000 });
     await b.$(testid("review-imported")).click();
@@ -372,6 +403,8 @@ describe("commit-then-reveal on the sample radiograph with cxr-opacity-demo", ()
     await b.$(testid("ort-version")).waitForDisplayed({ timeout: 20000 });
     await b.$(testid("reader-name")).setValue("Dr. Reveal");
     await b.$(testid("reader-role")).selectByAttribute("value", "clinician");
+    await b.$(testid("reader-passphrase")).setValue(PASSPHRASE);
+    await b.$(testid("reader-passphrase-again")).setValue(PASSPHRASE);
     await b.$(testid("reader-create")).click();
     await b.$(testid("reader-select")).waitForDisplayed({ timeout: 5000 });
     await b.$(testid("commit-then-reveal")).click();

@@ -29,7 +29,7 @@ export const commands = {
 	/**  Saves the settings (written to a temporary file and renamed). */
 	saveSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("save_settings", { settings })),
 	readers: () => typedError<Reader[], AppError>(__TAURI_INVOKE("readers")),
-	createReader: (displayName: string, role: Role) => typedError<Reader, AppError>(__TAURI_INVOKE("create_reader", { displayName, role })),
+	createReader: (displayName: string, role: Role, passphrase: string) => typedError<Reader, AppError>(__TAURI_INVOKE("create_reader", { displayName, role, passphrase })),
 	/**  The models on offer, each with its integrity check and model card. */
 	models: () => typedError<ModelSummary_Serialize[], AppError>(__TAURI_INVOKE("models")),
 	/**  Where the ledger file is (shown in the QA view). */
@@ -45,7 +45,7 @@ export const commands = {
 	/**  Cancels the running analysis (it stops between batches and records nothing). */
 	cancelAnalysis: () => __TAURI_INVOKE<boolean>("cancel_analysis"),
 	decide: (series: number, stack: number, readerId: number, decision: DecisionInput_Deserialize) => typedError<DecisionResult_Serialize, AppError>(__TAURI_INVOKE("decide", { series, stack, readerId, decision })),
-	signOff: (series: number, readerId: number, impression: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("sign_off", { series, readerId, impression })),
+	signOff: (series: number, readerId: number, impression: string, passphrase: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("sign_off", { series, readerId, impression, passphrase })),
 	/**
 	 *  Writes the study's results as DICOM (AI SEG and SR; after sign-off the physician's
 	 *  assessment SR and the readers' SEG) into `folder`, and records each object in the ledger.
@@ -79,6 +79,11 @@ export const commands = {
 	 */
 	qaExport: (filter: DecisionFilter_Deserialize, format: string, identified: boolean, path: string) => typedError<number, AppError>(__TAURI_INVOKE("qa_export", { filter, format, identified, path })),
 	qaVerify: () => typedError<VerifyResult_Serialize, AppError>(__TAURI_INVOKE("qa_verify")),
+	/**
+	 *  Sets a reader's passphrase: the first for a profile made before passphrases, or a change
+	 *  (with the current one).
+	 */
+	setPassphrase: (readerId: number, current: string | null, passphrase: string) => typedError<null, AppError>(__TAURI_INVOKE("set_passphrase", { readerId, current, passphrase })),
 	/**
 	 *  Starts the loopback pixel server on first call (`http://127.0.0.1:{port}/{secret}/slice/…`)
 	 *  and says where it listens; null when it cannot start. The `dokuei:` scheme is the default

@@ -7,6 +7,7 @@ mod bench_results;
 mod info;
 mod ledger;
 mod pacs;
+mod readers;
 mod results;
 
 use std::path::PathBuf;
@@ -90,6 +91,14 @@ enum Command {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
     },
+    /// Reader profiles, administrators, locked profiles and lost passphrases.
+    Readers {
+        /// The ledger file (default: DOKUEI_LEDGER, else the OS data directory).
+        #[arg(long, global = true)]
+        ledger: Option<PathBuf>,
+        #[command(subcommand)]
+        command: readers::ReadersCommand,
+    },
     /// Talk to a PACS node (so far: C-ECHO).
     Pacs {
         #[command(subcommand)]
@@ -165,6 +174,7 @@ fn main() -> ExitCode {
             json,
         } => analyse::run(&paths, &model, series, stack, threads, json.as_deref()),
         Command::Ledger { ledger, command } => ledger::run(ledger, command),
+        Command::Readers { ledger, command } => readers::run(ledger, command),
         Command::Results { command } => results::run(command),
         Command::Pacs { command } => pacs::run(command),
         Command::Bench { what } => bench::run(what),

@@ -1099,3 +1099,69 @@ fn cxr_opacity_demo_marks_opacities_on_held_out_radiographs() {
         "{false_positives} false positives in {images} images"
     );
 }
+
+/// Administrators on the command line: the first is granted by nobody; a reset needs the
+/// administrator's passphrase (from stdin) and gives the reader a key the ledger verifies.
+#[test]
+fn readers_grant_admin_and_reset_a_passphrase_read_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite3");
+    {
+        let ledger = dokuei_review::ledger::open_ledger(Some(&path)).unwrap();
+        let role = dokuei_review::ledger::Role::Radiologist;
+        dokuei_review::reading::add_reader(&ledger, "Dr. Lost", role, "forgotten phrase").unwrap();
+        dokuei_review::reading::add_reader(&ledger, "QA Admin", role, "admin passphrase").unwrap();
+    }
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = dokuei()
+            .args(args)
+            .arg("--ledger")
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["readers", "grant-admin", "--reader", "2"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &["readers", "reset", "--reader", "1", "--by", "2"],
+        "not the admin's\nnew passphrase\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    let out = run(
+        &["readers", "reset", "--reader", "1", "--by", "2"],
+        "admin passphrase\nnew passphrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = run(&["readers", "list"], "");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.contains("QA Admin") && list.contains("administrator"),
+        "{list}"
+    );
+    let verify = run(&["ledger", "verify"], "");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

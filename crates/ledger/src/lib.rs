@@ -11,6 +11,7 @@ pub mod location;
 pub mod records;
 pub mod review;
 mod schema;
+pub mod signing;
 pub mod stats;
 mod store;
 

@@ -258,7 +258,10 @@ fn opt_int(v: Option<i64>) -> Value {
 }
 
 impl Ledger {
-    fn stamped(&self, mut columns: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+    pub(crate) fn stamped(
+        &self,
+        mut columns: Vec<(&'static str, Value)>,
+    ) -> Vec<(&'static str, Value)> {
         let (at, offset) = self.fixed_clock.clone().unwrap_or_else(now);
         columns.push(("recorded_at", Value::Text(at)));
         columns.push(("utc_offset_minutes", Value::Integer(offset)));

@@ -15,11 +15,18 @@ pub const RECORD_TABLES: &[&str] = &[
     "imported_analyses",
     "analysis_sources",
     "sent_objects",
+    "reader_keys",
+    "sign_off_signatures",
+    "auth_events",
+    "administrators",
 ];
+
+/// The record tables as of version 5 (which added `_no_replace` triggers to each).
+pub const V5_RECORD_TABLES: usize = 11;
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -234,6 +241,61 @@ CREATE TABLE checkpoints (
 
 /// What the append-only triggers refuse (`replace` since schema version 5).
 pub const APPEND_ONLY_OPS: [&str; 3] = ["update", "delete", "replace"];
+
+/// Version 6: who signed. Readers' key pairs (the secret half sealed under their passphrase;
+/// a changed key endorsed by the old one, a reset one by an administrator's), signed
+/// sign-offs, passphrase events, and administrators.
+const V6: &str = r#"
+CREATE TABLE reader_keys (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    reader_id          INTEGER NOT NULL REFERENCES readers(id),
+    os_account         TEXT NOT NULL,
+    public_key         TEXT NOT NULL,
+    sealed_key         TEXT NOT NULL,
+    kdf                TEXT NOT NULL,
+    reason             TEXT NOT NULL CHECK (reason IN ('created', 'changed', 'reset')),
+    by_reader_id       INTEGER REFERENCES readers(id),
+    endorsement        TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE sign_off_signatures (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    sign_off_id        INTEGER NOT NULL UNIQUE REFERENCES sign_offs(id),
+    reader_key_id      INTEGER NOT NULL REFERENCES reader_keys(id),
+    statement          TEXT NOT NULL,
+    signature          TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE auth_events (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    reader_id          INTEGER NOT NULL REFERENCES readers(id),
+    kind               TEXT NOT NULL CHECK (kind IN ('failure', 'success', 'locked', 'unlocked')),
+    by_reader_id       INTEGER REFERENCES readers(id),
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE administrators (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    reader_id          INTEGER NOT NULL UNIQUE REFERENCES readers(id),
+    granted_by         INTEGER REFERENCES readers(id),
+    endorsement        TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+"#;
 
 /// Tables that are append-only but not chained.
 pub const UNCHAINED_TABLES: &[&str] = &["chain", "checkpoints"];

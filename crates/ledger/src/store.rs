@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params_from_iter};
 use sha2::{Digest, Sha256};
 
 use crate::anchor::CheckpointReason;
 use crate::schema::{
-    APPEND_ONLY_OPS, LATEST, MIGRATIONS, RECORD_TABLES, UNCHAINED_TABLES, append_only_triggers,
-    trigger_sql,
+    APPEND_ONLY_OPS, LATEST, MIGRATIONS, RECORD_TABLES, UNCHAINED_TABLES, V5_RECORD_TABLES,
+    append_only_triggers, trigger_sql,
 };
 
 /// Why the ledger could not do what was asked. Every variant names the ledger file.
@@ -470,7 +470,173 @@ impl Ledger {
             });
             return Ok((report, hashes));
         }
+        if let Some(problem) = self.check_signatures().map_err(|e| self.read_err(e))? {
+            report.first_problem = Some(problem);
+        }
         Ok((report, hashes))
+    }
+
+    /// Signed sign-offs, reader keys and administrator grants: each signature holds, under
+    /// the key that was current for its reader when it was made.
+    fn check_signatures(&self) -> rusqlite::Result<Option<ChainProblem>> {
+        use crate::signing::{endorsement_message, signature_valid, statement_anchor};
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 6 {
+            return Ok(None);
+        }
+        let forged = |seq: i64, description: String| {
+            Ok(Some(ChainProblem {
+                seq,
+                kind: ProblemKind::ForgedSignature,
+                description,
+            }))
+        };
+        // The key a reader had just before chain entry `seq`: (id, public key).
+        let key_before = |reader: i64, seq: i64| -> rusqlite::Result<Option<(i64, String)>> {
+            self.conn
+                .prepare_cached(
+                    "SELECT id, public_key FROM reader_keys WHERE reader_id = ?1 AND seq < ?2 \
+                     ORDER BY seq DESC LIMIT 1",
+                )?
+                .query_row([reader, seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        };
+        let admin_before = |reader: i64, seq: i64| -> rusqlite::Result<bool> {
+            self.conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM administrators WHERE reader_id = ?1 AND seq < ?2)",
+                )?
+                .query_row([reader, seq], |r| r.get(0))
+        };
+        // Reader keys: the first is created; later ones are endorsed.
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, seq, reader_id, public_key, reason, by_reader_id, endorsement \
+                 FROM reader_keys ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let (id, seq, reader, key, reason, by, endorsement): (
+                    i64,
+                    i64,
+                    i64,
+                    String,
+                    String,
+                    Option<i64>,
+                    String,
+                ) = (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                );
+                let previous = key_before(reader, seq)?;
+                let message = endorsement_message(reader, &key, &reason);
+                let ok = match (reason.as_str(), &previous, by) {
+                    ("created", None, _) => true,
+                    ("changed", Some((_, old)), _) => signature_valid(old, &message, &endorsement),
+                    ("reset", _, Some(admin)) => {
+                        admin_before(admin, seq)?
+                            && key_before(admin, seq)?
+                                .is_some_and(|(_, k)| signature_valid(&k, &message, &endorsement))
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return forged(
+                        seq,
+                        format!(
+                            "reader_keys row {id} ({reason} key of reader {reader}) is not endorsed by the reader's previous key or an administrator's: a key was put in place outside Dokuei"
+                        ),
+                    );
+                }
+            }
+        }
+        // Administrators: the first needs nobody; later ones an administrator's endorsement.
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, seq, reader_id, granted_by, endorsement FROM administrators ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut first = true;
+            while let Some(r) = rows.next()? {
+                let (id, seq, reader, by, endorsement): (i64, i64, i64, Option<i64>, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                let message = endorsement_message(reader, "administrator", "admin");
+                let ok = match by {
+                    None => first,
+                    Some(by) => {
+                        admin_before(by, seq)?
+                            && key_before(by, seq)?
+                                .is_some_and(|(_, k)| signature_valid(&k, &message, &endorsement))
+                    }
+                };
+                if !ok {
+                    return forged(
+                        seq,
+                        format!(
+                            "administrators row {id} (reader {reader}) was not granted by an administrator"
+                        ),
+                    );
+                }
+                first = false;
+            }
+        }
+        // Sign-offs: signed by their reader's key of the time, over their own chain entry.
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.seq, s.reader_id, g.reader_key_id, g.statement, g.signature, c.hash \
+             FROM sign_offs s JOIN chain c ON c.seq = s.seq \
+             LEFT JOIN sign_off_signatures g ON g.sign_off_id = s.id ORDER BY s.seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, seq, reader): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let key = key_before(reader, seq)?;
+            let signed: Option<(i64, String, String)> = match r.get::<_, Option<i64>>(3)? {
+                Some(k) => Some((k, r.get(4)?, r.get(5)?)),
+                None => None,
+            };
+            let hash: Vec<u8> = r.get(6)?;
+            match (key, signed) {
+                // A reader without a key (before signed sign-offs existed): not signed.
+                (None, None) => {}
+                (Some(_), None) => {
+                    return forged(
+                        seq,
+                        format!(
+                            "sign_offs row {id} carries no signature, though its reader had a signing key: it was recorded outside Dokuei"
+                        ),
+                    );
+                }
+                (None, Some(_)) => {
+                    return forged(
+                        seq,
+                        format!("sign_offs row {id} is signed, but its reader had no key then"),
+                    );
+                }
+                (Some((key_id, public_key)), Some((signed_with, statement, signature))) => {
+                    let anchored =
+                        statement_anchor(&statement) == Some((id, seq as u64, hex::encode(&hash)));
+                    if signed_with != key_id
+                        || !anchored
+                        || !signature_valid(&public_key, statement.as_bytes(), &signature)
+                    {
+                        return forged(
+                            seq,
+                            format!(
+                                "the signature of sign_offs row {id} does not hold under its reader's key for this entry: the sign-off, or something recorded before it, was changed, or it was signed without the reader's key"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Every record table is STRICT and exactly as its migration made it, and every
@@ -769,7 +935,7 @@ impl Ledger {
 }
 
 /// Inserts a row and its chain entry inside an open transaction.
-fn append_in(
+pub(crate) fn append_in(
     tx: &Connection,
     table: &str,
     columns: &[(&str, Value)],
@@ -912,6 +1078,8 @@ pub enum ProblemKind {
     OtherLedger,
     /// A decision recorded after its study's sign-off (the application refuses those).
     AfterSignOff,
+    /// A sign-off, reader key or administrator grant whose signature does not hold.
+    ForgedSignature,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -932,7 +1100,10 @@ fn with_triggers(sql: &str) -> String {
     }
     // Version 5 added `_no_replace` to every table made before it.
     if sql.contains("CREATE TABLE checkpoints ") {
-        for table in RECORD_TABLES.iter().chain(UNCHAINED_TABLES) {
+        for table in RECORD_TABLES[..V5_RECORD_TABLES]
+            .iter()
+            .chain(UNCHAINED_TABLES)
+        {
             batch.push_str(
                 &(trigger_sql(table, "replace").replacen(
                     "CREATE TRIGGER ",

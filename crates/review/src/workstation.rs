@@ -651,17 +651,24 @@ impl Workstation {
         })
     }
 
+    /// Signs the study off with the reader's key, opened with `passphrase`.
     pub fn sign_off(
         &self,
         series: u32,
         reader_id: i32,
         impression: &str,
+        passphrase: &str,
     ) -> Result<StudyReview, AppError> {
         let started = std::time::Instant::now();
         let result = self.with_series(series, 0, |identity, _| {
             self.with_ledger(|l| {
-                let review =
-                    reading::sign_off(l, &identity.study_uid, i64::from(reader_id), impression)?;
+                let review = reading::sign_off(
+                    l,
+                    &identity.study_uid,
+                    i64::from(reader_id),
+                    impression,
+                    passphrase,
+                )?;
                 if let Some(e) = l.witness_error() {
                     // Names the checkpoint log only (no study path, no identifier).
                     tracing::warn!("{e}");

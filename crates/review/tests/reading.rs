@@ -8,6 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The test readers' passphrase.
+const PASSPHRASE: &str = "correct horse battery";
+
 use dokuei_review::ErrorCode;
 use dokuei_review::dicom::synth::SyntheticCt;
 use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
@@ -143,9 +146,9 @@ fn record(f: &Fixture, findings: &[Finding]) -> dokuei_review::reading::StudyRev
 #[test]
 fn every_finding_needs_a_decision_before_sign_off_and_a_signed_study_is_read_only() {
     let f = fixture(1);
-    let reader = add_reader(&f.ledger, "  Dr. Sato  ", Role::Radiologist).unwrap();
+    let reader = add_reader(&f.ledger, "  Dr. Sato  ", Role::Radiologist, PASSPHRASE).unwrap();
     assert_eq!(reader.display_name, "Dr. Sato");
-    let qa = add_reader(&f.ledger, "QA Tanaka", Role::Qa).unwrap();
+    let qa = add_reader(&f.ledger, "QA Tanaka", Role::Qa, PASSPHRASE).unwrap();
 
     let low = finding(&f, 2, 5, 5, 3, 0.61);
     let high = finding(&f, 3, 20, 30, 4, 0.93);
@@ -162,7 +165,7 @@ fn every_finding_needs_a_decision_before_sign_off_and_a_signed_study_is_read_onl
     );
 
     // Too early.
-    let e = sign_off(&f.ledger, &f.identity.study_uid, reader.id, "").unwrap_err();
+    let e = sign_off(&f.ledger, &f.identity.study_uid, reader.id, "", PASSPHRASE).unwrap_err();
     assert_eq!(e.code, ErrorCode::NotAllowed);
     assert!(
         e.message.contains("2 AI findings still need a decision"),
@@ -266,6 +269,7 @@ fn every_finding_needs_a_decision_before_sign_off_and_a_signed_study_is_read_onl
         &f.identity.study_uid,
         reader.id,
         " No further nodules. ",
+        PASSPHRASE,
     )
     .unwrap();
     let s = r.sign_off.unwrap();
@@ -281,7 +285,7 @@ fn every_finding_needs_a_decision_before_sign_off_and_a_signed_study_is_read_onl
     );
     // Read-only from now on.
     assert_eq!(
-        sign_off(&f.ledger, &f.identity.study_uid, reader.id, "")
+        sign_off(&f.ledger, &f.identity.study_uid, reader.id, "", PASSPHRASE)
             .unwrap_err()
             .code,
         ErrorCode::ReadOnly
@@ -321,7 +325,7 @@ fn every_finding_needs_a_decision_before_sign_off_and_a_signed_study_is_read_onl
 #[test]
 fn a_rerun_replaces_the_findings_that_need_decisions() {
     let f = fixture(2);
-    let reader = add_reader(&f.ledger, "Dr. Ito", Role::Clinician).unwrap();
+    let reader = add_reader(&f.ledger, "Dr. Ito", Role::Clinician, PASSPHRASE).unwrap();
     record(
         &f,
         &[finding(&f, 1, 1, 1, 2, 0.7), finding(&f, 2, 9, 9, 2, 0.8)],
@@ -332,13 +336,13 @@ fn a_rerun_replaces_the_findings_that_need_decisions() {
     assert_eq!(r.undecided, 1);
     let id = r.findings[0].finding_id;
     decide(&f.ledger, &ctx(&f), reader.id, &input(id, Action::Confirm)).unwrap();
-    sign_off(&f.ledger, &f.identity.study_uid, reader.id, "").unwrap();
+    sign_off(&f.ledger, &f.identity.study_uid, reader.id, "", PASSPHRASE).unwrap();
 }
 
 #[test]
 fn commit_then_reveal_records_the_impression_before_any_ai_result() {
     let f = fixture(3);
-    let reader = add_reader(&f.ledger, "Dr. Mori", Role::Radiologist).unwrap();
+    let reader = add_reader(&f.ledger, "Dr. Mori", Role::Radiologist, PASSPHRASE).unwrap();
     assert!(reveal(&f.ledger, &f.identity.study_uid, reader.id).is_err());
     assert!(record_impression(&f.ledger, &f.identity, reader.id, "  ").is_err());
     let r = record_impression(&f.ledger, &f.identity, reader.id, "nodule present: yes").unwrap();

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The test readers' passphrase.
+const PASSPHRASE: &str = "correct horse battery";
+
 use dokuei_review::dicom::synth::{Sphere, SyntheticCt};
 use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
 use dokuei_review::ledger::{Action, Ledger, RejectReason, Role};
@@ -129,7 +132,7 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
         "2026-12-01T08:00:02.000Z",
     )
     .unwrap();
-    let reader = add_reader(&ledger, "Yamada^Hanako", Role::Radiologist).unwrap();
+    let reader = add_reader(&ledger, "Yamada^Hanako", Role::Radiologist, PASSPHRASE).unwrap();
     let ctx = DecisionContext {
         study: &identity,
         series,
@@ -195,7 +198,14 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
             .collect(),
     }];
     decide(&ledger, &ctx, reader.id, &add).unwrap();
-    sign_off(&ledger, &identity.study_uid, reader.id, "two nodules").unwrap();
+    sign_off(
+        &ledger,
+        &identity.study_uid,
+        reader.id,
+        "two nodules",
+        PASSPHRASE,
+    )
+    .unwrap();
 
     let out = dir.path().join("export");
     let export = export_results(

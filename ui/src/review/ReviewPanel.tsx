@@ -8,8 +8,42 @@ import type { ReviewState } from "./useReview";
 
 export function ReaderBar({ r }: { r: ReviewState }) {
   const [creating, setCreating] = useState(false);
+  const [changing, setChanging] = useState(false);
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("radiologist");
+  const [passphrase, setPassphrase] = useState("");
+  const [again, setAgain] = useState("");
+  const [current, setCurrent] = useState("");
+  const mismatch = passphrase !== again ? "the two passphrases differ" : null;
+  if (changing && r.reader) {
+    return (
+      <form
+        className="reader-bar"
+        data-testid="passphrase-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (mismatch) return;
+          void r.setPassphrase(current === "" ? null : current, passphrase).then((err) => {
+            if (!err) {
+              setChanging(false);
+              setPassphrase("");
+              setAgain("");
+              setCurrent("");
+            }
+          });
+        }}
+      >
+        <span className="muted">Passphrase of {r.reader.display_name}:</span>
+        <input type="password" placeholder="Current (if it has one)" value={current} onChange={(e) => { setCurrent(e.target.value); }} data-testid="passphrase-current" />
+        <input type="password" placeholder="New passphrase (8+ characters)" value={passphrase} onChange={(e) => { setPassphrase(e.target.value); }} data-testid="passphrase-new" />
+        <input type="password" placeholder="Again" value={again} onChange={(e) => { setAgain(e.target.value); }} data-testid="passphrase-again" />
+        <button type="submit" aria-disabled={mismatch !== null} title={mismatch ?? undefined} data-testid="passphrase-save">Save</button>
+        <button type="button" onClick={() => { setChanging(false); }}>
+          Cancel
+        </button>
+      </form>
+    );
+  }
   if (creating || r.readers.length === 0) {
     return (
       <form
@@ -17,10 +51,13 @@ export function ReaderBar({ r }: { r: ReviewState }) {
         data-testid="reader-form"
         onSubmit={(e) => {
           e.preventDefault();
-          void r.createReader(name, role).then((err) => {
+          if (mismatch) return;
+          void r.createReader(name, role, passphrase).then((err) => {
             if (!err) {
               setCreating(false);
               setName("");
+              setPassphrase("");
+              setAgain("");
             }
           });
         }}
@@ -32,7 +69,17 @@ export function ReaderBar({ r }: { r: ReviewState }) {
           <option value="clinician">Clinician</option>
           <option value="qa">QA</option>
         </select>
-        <button type="submit" data-testid="reader-create">Create</button>
+        <input
+          type="password"
+          placeholder="Passphrase (8+ characters; signs your sign-offs)"
+          value={passphrase}
+          onChange={(e) => { setPassphrase(e.target.value); }}
+          data-testid="reader-passphrase"
+        />
+        <input type="password" placeholder="Again" value={again} onChange={(e) => { setAgain(e.target.value); }} data-testid="reader-passphrase-again" />
+        <button type="submit" aria-disabled={mismatch !== null} title={mismatch ?? undefined} data-testid="reader-create">
+          Create
+        </button>
         {r.readers.length > 0 && (
           <button type="button" onClick={() => { setCreating(false); }}>
             Cancel
@@ -59,6 +106,11 @@ export function ReaderBar({ r }: { r: ReviewState }) {
       <button type="button" onClick={() => { setCreating(true); }}>
         New…
       </button>
+      {r.reader && (
+        <button type="button" onClick={() => { setChanging(true); }} data-testid="passphrase-change">
+          Passphrase…
+        </button>
+      )}
     </div>
   );
 }
@@ -68,6 +120,7 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
   const [reason, setReason] = useState<RejectReason>("anatomical_structure");
   const [reasonText, setReasonText] = useState("");
   const [impression, setImpression] = useState("");
+  const [signPassphrase, setSignPassphrase] = useState("");
   const [before, setBefore] = useState("");
   const [showCard, setShowCard] = useState(false);
   const [addLabel, setAddLabel] = useState("");
@@ -86,7 +139,7 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
       )}
       {p === "signed-off" && r.review?.sign_off && (
         <p data-testid="signed-off">
-          Signed off {r.review.sign_off.recorded_at.slice(0, 16).replace("T", " ")} UTC — read-only. Confirmed {r.review.sign_off.confirmed}, edited{" "}
+          Signed off {r.review.sign_off.recorded_at.slice(0, 16).replace("T", " ")} UTC (final read) — read-only. Confirmed {r.review.sign_off.confirmed}, edited{" "}
           {r.review.sign_off.edited}, rejected {r.review.sign_off.rejected}, added {r.review.sign_off.added}.
           {r.review.sign_off.impression && <><br />Impression: {r.review.sign_off.impression}</>}
         </p>
@@ -362,11 +415,22 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
           )}
           <h3>Sign-off</h3>
           <textarea rows={2} value={impression} onChange={(e) => { setImpression(e.target.value); }} placeholder="Impression (optional)" data-testid="impression" />
+          <p className="muted" data-testid="sign-off-meaning">
+            Signing as {r.reader?.display_name ?? "(no reader)"} — meaning: final read. The date and time are recorded when you sign; your
+            passphrase opens the key that signs.
+          </p>
+          <input
+            type="password"
+            placeholder="Your passphrase"
+            value={signPassphrase}
+            onChange={(e) => { setSignPassphrase(e.target.value); }}
+            data-testid="sign-off-passphrase"
+          />
           <button
             type="button"
             aria-disabled={!gate.allowed}
             title={gate.reason}
-            onClick={() => void r.signOff(impression)}
+            onClick={() => void r.signOff(impression, signPassphrase).then((err) => { if (!err) setSignPassphrase(""); })}
             data-testid="sign-off"
           >
             Sign off study

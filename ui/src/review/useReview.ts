@@ -186,8 +186,8 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   );
 
   const createReader = useCallback(
-    async (name: string, role: Role): Promise<string | null> => {
-      const r = await api.createReader(name, role);
+    async (name: string, role: Role, passphrase: string): Promise<string | null> => {
+      const r = await api.createReader(name, role, passphrase);
       if (r.status === "error") {
         setError(message(r.error));
         return r.error.message;
@@ -411,10 +411,24 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     [api, target],
   );
 
+  const setPassphrase = useCallback(
+    async (current: string | null, next: string): Promise<string | null> => {
+      if (!reader) return "choose a reader profile first";
+      const r = await api.setPassphrase(reader.id, current, next);
+      if (r.status === "error") {
+        setError(message(r.error));
+        return r.error.message;
+      }
+      setError(null);
+      return null;
+    },
+    [api, reader],
+  );
+
   const signOff = useCallback(
-    async (impression: string): Promise<string | null> => {
+    async (impression: string, passphrase: string): Promise<string | null> => {
       if (!target || !reader) return "choose a reader profile first";
-      const r = await api.signOff(target.series, reader.id, impression);
+      const r = await api.signOff(target.series, reader.id, impression, passphrase);
       if (r.status === "error") {
         setError(message(r.error));
         return r.error.message;
@@ -551,6 +565,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     onDraw: editing ? onDraw : null,
     saveEdit,
     signOff,
+    setPassphrase,
     exportResults,
     exported,
     sendResults,

@@ -10,6 +10,7 @@ mod models;
 mod readers;
 mod review;
 mod sign_off;
+mod signing;
 
 pub use analyses::*;
 pub use decisions::*;
@@ -18,3 +19,4 @@ pub use models::*;
 pub use readers::*;
 pub use review::*;
 pub use sign_off::*;
+pub use signing::*;

@@ -40,8 +40,15 @@ pub(super) fn role_from_str(s: &str) -> Result<Role, AppError> {
     }
 }
 
-/// Creates a reader profile. Names are trimmed and must not be empty.
-pub fn add_reader(ledger: &Ledger, display_name: &str, role: Role) -> Result<Reader, AppError> {
+/// Creates a reader profile, bound to the operating-system account that makes it, with its
+/// signing key sealed under `passphrase` (needed to sign off). Names are trimmed and must not
+/// be empty.
+pub fn add_reader(
+    ledger: &Ledger,
+    display_name: &str,
+    role: Role,
+    passphrase: &str,
+) -> Result<Reader, AppError> {
     let name = display_name.trim();
     if name.is_empty() {
         return Err(invalid("a reader needs a display name"));
@@ -49,7 +56,17 @@ pub fn add_reader(ledger: &Ledger, display_name: &str, role: Role) -> Result<Rea
     if name.chars().count() > 120 {
         return Err(invalid("a display name has at most 120 characters"));
     }
+    // Sealing first: a passphrase that is too short leaves no profile behind.
+    let (sealed, _) = dokuei_ledger::signing::new_sealed_key(passphrase).map_err(invalid)?;
     let id = ledger.add_reader(name, role)?;
+    ledger.record_reader_key(
+        id,
+        &super::os_account(),
+        &sealed,
+        dokuei_ledger::signing::KeyReason::Created,
+        None,
+        "",
+    )?;
     Ok(Reader {
         id,
         display_name: name.to_owned(),

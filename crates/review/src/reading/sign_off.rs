@@ -5,13 +5,16 @@ use dokuei_ledger::{Action, Ledger, ReadingEventKind, SignOffRecord};
 use super::*;
 use crate::{AppError, ErrorCode};
 
-/// Signs the study off. Refused while any AI finding has no decision, and when already signed
-/// off. Records the counts of effective decisions and the optional impression.
+/// Signs the study off with the reader's key, opened with `passphrase` (see
+/// [`super::unlock_signing_key`]). Refused while any AI finding has no decision, and when
+/// already signed off. Records the counts of effective decisions, the optional impression and
+/// the signed statement (name, time, meaning "final read").
 pub fn sign_off(
     ledger: &Ledger,
     study_uid: &str,
     reader_id: i64,
     impression: &str,
+    passphrase: &str,
 ) -> Result<StudyReview, AppError> {
     require_reader_who_decides(ledger, reader_id)?;
     let study_id = ledger
@@ -39,7 +42,7 @@ pub fn sign_off(
             .filter(|f| f.decision.as_ref().is_some_and(|d| d.action == a))
             .count() as i64
     };
-    ledger.record_sign_off(&SignOffRecord {
+    let record = SignOffRecord {
         study_id,
         reader_id,
         confirmed: count(Action::Confirm),
@@ -47,7 +50,20 @@ pub fn sign_off(
         rejected: count(Action::Reject),
         added: count(Action::Add),
         impression: impression.trim().to_owned(),
-    })?;
+    };
+    // Checked last: a wrong passphrase is counted only for a sign-off that could happen.
+    let (key_row, key) = super::unlock_signing_key(ledger, reader_id, passphrase)?;
+    let who = reader(ledger, reader_id)?;
+    ledger.record_signed_sign_off(
+        &record,
+        study_uid,
+        &dokuei_ledger::signing::SignOffSigner {
+            display_name: &who.display_name,
+            role: who.role.as_str(),
+            key_row: &key_row,
+            key: &key,
+        },
+    )?;
     review(ledger, study_uid)
 }
 
