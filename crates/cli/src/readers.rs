@@ -15,8 +15,8 @@ use dokuei_review::reading;
 pub enum ReadersCommand {
     /// List the reader profiles: id, name, role, key, administrator, locked.
     List,
-    /// Make a reader an administrator. The first needs nobody; later ones need `--by` (an
-    /// administrator; their passphrase on stdin).
+    /// Make a reader an administrator. The first gives their own passphrase on stdin; later
+    /// ones are granted `--by` an administrator (the administrator's passphrase on stdin).
     GrantAdmin {
         #[arg(long)]
         reader: i64,
@@ -31,12 +31,14 @@ pub enum ReadersCommand {
         by: i64,
     },
     /// Give a reader a new key under a new passphrase (stdin: the administrator's passphrase,
-    /// then the new one).
+    /// then the new one). A profile that never had a key needs `--os-account`.
     Reset {
         #[arg(long)]
         reader: i64,
         #[arg(long)]
         by: i64,
+        #[arg(long)]
+        os_account: Option<String>,
     },
 }
 
@@ -76,7 +78,7 @@ pub fn run(ledger_path: Option<PathBuf>, command: ReadersCommand) -> Result<(), 
                     r.role.as_str(),
                     key.map_or("no passphrase".into(), |k| format!(
                         "key {}… of OS account {}",
-                        &k.key.public_key[..16],
+                        k.key.public_key.get(..16).unwrap_or("?"),
                         k.os_account
                     )),
                     if ledger.is_administrator(r.id)? {
@@ -89,13 +91,8 @@ pub fn run(ledger_path: Option<PathBuf>, command: ReadersCommand) -> Result<(), 
             }
         }
         ReadersCommand::GrantAdmin { reader, by } => {
-            match by {
-                None => reading::grant_administrator(&ledger, reader, None)?,
-                Some(by) => {
-                    let p = passphrases(1)?;
-                    reading::grant_administrator(&ledger, reader, Some((by, &p[0])))?;
-                }
-            }
+            let p = passphrases(1)?;
+            reading::grant_administrator(&ledger, reader, by, &p[0])?;
             println!("reader {reader} is an administrator");
         }
         ReadersCommand::Unlock { reader, by } => {
@@ -103,9 +100,13 @@ pub fn run(ledger_path: Option<PathBuf>, command: ReadersCommand) -> Result<(), 
             reading::unlock_reader(&ledger, reader, by, &p[0])?;
             println!("reader {reader} unlocked");
         }
-        ReadersCommand::Reset { reader, by } => {
+        ReadersCommand::Reset {
+            reader,
+            by,
+            os_account,
+        } => {
             let p = passphrases(2)?;
-            reading::reset_passphrase(&ledger, reader, by, &p[0], &p[1])?;
+            reading::reset_passphrase(&ledger, reader, by, &p[0], &p[1], os_account.as_deref())?;
             println!("reader {reader} has a new key under the new passphrase");
         }
     }

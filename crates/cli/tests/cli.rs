@@ -1131,7 +1131,10 @@ fn readers_grant_admin_and_reset_a_passphrase_read_from_stdin() {
             .unwrap();
         child.wait_with_output().unwrap()
     };
-    let out = run(&["readers", "grant-admin", "--reader", "2"], "");
+    let out = run(
+        &["readers", "grant-admin", "--reader", "2"],
+        "admin passphrase\n",
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -44,9 +44,15 @@ pub struct SealedKey {
     pub kdf: String,
 }
 
-/// The passphrase did not open the key.
+/// Why a sealed key did not open.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrongPassphrase;
+pub enum OpenError {
+    /// The passphrase is not the one it was sealed under.
+    WrongPassphrase,
+    /// The stored key is malformed or names other derivation parameters than Dokuei uses
+    /// (damaged, or written outside Dokuei): not the reader's fault, and not counted.
+    Damaged(String),
+}
 
 fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<[u8; 32], String> {
     let params = argon2::Params::new(m, t, p, Some(32)).map_err(|e| e.to_string())?;
@@ -99,28 +105,24 @@ pub fn seal(signing: &SigningKey, passphrase: &str) -> Result<SealedKey, String>
     })
 }
 
-/// Opens a sealed key with `passphrase`; the key must match its public half.
-pub fn open_sealed(key: &SealedKey, passphrase: &str) -> Result<SigningKey, WrongPassphrase> {
-    let field = |name: &str| {
-        key.kdf
-            .split(';')
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .map(str::to_owned)
-    };
-    let num = |name: &str| field(name).and_then(|v| v.parse::<u32>().ok());
-    let (Some(m), Some(t), Some(p), Some(salt)) = (
-        num("m"),
-        num("t"),
-        num("p"),
-        field("salt").and_then(|s| hex::decode(s).ok()),
-    ) else {
-        return Err(WrongPassphrase);
-    };
-    let blob = hex::decode(&key.sealed).map_err(|_| WrongPassphrase)?;
-    if blob.len() < 24 {
-        return Err(WrongPassphrase);
+/// Opens a sealed key with `passphrase`; the key must match its public half. Only Dokuei's own
+/// derivation parameters are accepted (a stored key asking for terabytes or hours of Argon2 is
+/// damaged, not run).
+pub fn open_sealed(key: &SealedKey, passphrase: &str) -> Result<SigningKey, OpenError> {
+    let damaged = |why: &str| OpenError::Damaged(why.to_owned());
+    let prefix = format!("argon2id;m={KDF_M_KIB};t={KDF_T};p={KDF_P};salt=");
+    let salt = key
+        .kdf
+        .strip_prefix(&prefix)
+        .and_then(|s| hex::decode(s).ok())
+        .filter(|s| s.len() == 16)
+        .ok_or_else(|| damaged("its key derivation parameters are not Dokuei's"))?;
+    let blob = hex::decode(&key.sealed).map_err(|_| damaged("its sealed key is not hex"))?;
+    if blob.len() != 24 + 32 + 16 {
+        return Err(damaged("its sealed key has the wrong length"));
     }
-    let derived = derive(passphrase, &salt, m, t, p).map_err(|_| WrongPassphrase)?;
+    let derived = derive(passphrase, &salt, KDF_M_KIB, KDF_T, KDF_P)
+        .map_err(|e| OpenError::Damaged(e.to_string()))?;
     let cipher = XChaCha20Poly1305::new((&derived).into());
     let seed = cipher
         .decrypt(
@@ -130,12 +132,14 @@ pub fn open_sealed(key: &SealedKey, passphrase: &str) -> Result<SigningKey, Wron
                 aad: key.public_key.as_bytes(),
             },
         )
-        .map_err(|_| WrongPassphrase)?;
-    let seed: [u8; 32] = seed.try_into().map_err(|_| WrongPassphrase)?;
+        .map_err(|_| OpenError::WrongPassphrase)?;
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| damaged("its sealed key has the wrong length"))?;
     let signing = SigningKey::from_bytes(&seed);
     (hex::encode(signing.verifying_key().as_bytes()) == key.public_key)
         .then_some(signing)
-        .ok_or(WrongPassphrase)
+        .ok_or_else(|| damaged("its sealed key does not match its public key"))
 }
 
 /// Whether `signature` (hex) is `public_key`'s (hex) over `message`.
@@ -153,10 +157,20 @@ pub fn signature_valid(public_key: &str, message: &[u8], signature: &str) -> boo
     }
 }
 
-/// What an endorsement of a new key signs.
-pub fn endorsement_message(reader_id: i64, public_key: &str, reason: &str) -> Vec<u8> {
-    format!("dokuei-reader-key/1\nreader {reader_id}\nkey {public_key}\nreason {reason}\n")
-        .into_bytes()
+/// What an endorsement of a new key signs: the reader, the new key, why, and the key it
+/// replaces (`none`), so that an old endorsement cannot be replayed to put a superseded key
+/// back.
+pub fn endorsement_message(
+    reader_id: i64,
+    public_key: &str,
+    reason: &str,
+    previous_key: Option<&str>,
+) -> Vec<u8> {
+    format!(
+        "dokuei-reader-key/2\nreader {reader_id}\nkey {public_key}\nreason {reason}\nreplaces {}\n",
+        previous_key.unwrap_or("none")
+    )
+    .into_bytes()
 }
 
 /// Why a reader's key was recorded.
@@ -253,6 +267,44 @@ impl Ledger {
             ("endorsement", Value::Text(endorsement.to_owned())),
         ]);
         self.append("reader_keys", &cols)
+    }
+
+    /// Creates a reader profile and its key in one transaction (a profile never exists
+    /// without its key, for someone else to claim). Returns the reader's id.
+    pub fn add_reader_with_key(
+        &self,
+        display_name: &str,
+        role: crate::records::Role,
+        os_account: &str,
+        key: &SealedKey,
+    ) -> Result<i64, LedgerError> {
+        let reader_cols = self.stamped(vec![
+            ("display_name", Value::Text(display_name.to_owned())),
+            ("role", Value::Text(role.as_str().to_owned())),
+        ]);
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.write_err(e))?;
+        let id =
+            crate::store::append_in(&tx, "readers", &reader_cols).map_err(|e| self.write_err(e))?;
+        let key_cols = self.stamped(vec![
+            ("reader_id", Value::Integer(id)),
+            ("os_account", Value::Text(os_account.to_owned())),
+            ("public_key", Value::Text(key.public_key.clone())),
+            ("sealed_key", Value::Text(key.sealed.clone())),
+            ("kdf", Value::Text(key.kdf.clone())),
+            (
+                "reason",
+                Value::Text(KeyReason::Created.as_str().to_owned()),
+            ),
+            ("by_reader_id", Value::Null),
+            ("endorsement", Value::Text(String::new())),
+        ]);
+        crate::store::append_in(&tx, "reader_keys", &key_cols).map_err(|e| self.write_err(e))?;
+        tx.commit().map_err(|e| self.write_err(e))?;
+        Ok(id)
     }
 
     /// The reader's current key, if they have one.
@@ -438,8 +490,22 @@ struct StatementFields<'a> {
     hash: &'a str,
 }
 
+/// `text` on one line: control characters (a newline could add a line to the statement)
+/// become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// The statement a sign-off signs: its manifestation (name, time, meaning) and the record.
 fn sign_off_statement(f: &StatementFields<'_>) -> String {
+    let (name, role, account, study) = (
+        one_line(f.display_name),
+        one_line(f.role),
+        one_line(f.os_account),
+        one_line(f.study_uid),
+    );
     format!(
         "Dokuei electronic signature\n\
          Signed by: {} ({}), operating-system account {}\n\
@@ -449,11 +515,11 @@ fn sign_off_statement(f: &StatementFields<'_>) -> String {
          Decisions: confirmed {}, edited {}, rejected {}, added {}\n\
          Impression SHA-256: {}\n\
          Ledger: sign_offs row {}, chain entry {} with hash {}\n",
-        f.display_name,
-        f.role,
-        f.os_account,
+        name,
+        role,
+        account,
         f.at,
-        f.study_uid,
+        study,
         f.s.confirmed,
         f.s.edited,
         f.s.rejected,

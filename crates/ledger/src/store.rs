@@ -536,9 +536,22 @@ impl Ledger {
                     r.get(6)?,
                 );
                 let previous = key_before(reader, seq)?;
-                let message = endorsement_message(reader, &key, &reason);
+                let message = endorsement_message(
+                    reader,
+                    &key,
+                    &reason,
+                    previous.as_ref().map(|(_, k)| k.as_str()),
+                );
+                // A created key is written with its profile, in the same transaction: the
+                // reader's row is the entry just before it.
+                let with_profile = self
+                    .conn
+                    .prepare_cached("SELECT seq FROM readers WHERE id = ?1")?
+                    .query_row([reader], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    == Some(seq - 1);
                 let ok = match (reason.as_str(), &previous, by) {
-                    ("created", None, _) => true,
+                    ("created", None, _) => with_profile,
                     ("changed", Some((_, old)), _) => signature_valid(old, &message, &endorsement),
                     ("reset", _, Some(admin)) => {
                         admin_before(admin, seq)?
@@ -567,9 +580,10 @@ impl Ledger {
             while let Some(r) = rows.next()? {
                 let (id, seq, reader, by, endorsement): (i64, i64, i64, Option<i64>, String) =
                     (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-                let message = endorsement_message(reader, "administrator", "admin");
+                let message = endorsement_message(reader, "administrator", "admin", None);
                 let ok = match by {
-                    None => first,
+                    // The first administrator is granted by nobody, but has a key of their own.
+                    None => first && key_before(reader, seq)?.is_some(),
                     Some(by) => {
                         admin_before(by, seq)?
                             && key_before(by, seq)?
@@ -588,6 +602,10 @@ impl Ledger {
             }
         }
         // Sign-offs: signed by their reader's key of the time, over their own chain entry.
+        // Once any reader has a key, every sign-off is signed.
+        let first_key: Option<i64> =
+            self.conn
+                .query_row("SELECT min(seq) FROM reader_keys", [], |r| r.get(0))?;
         let mut stmt = self.conn.prepare(
             "SELECT s.id, s.seq, s.reader_id, g.reader_key_id, g.statement, g.signature, c.hash \
              FROM sign_offs s JOIN chain c ON c.seq = s.seq \
@@ -603,8 +621,16 @@ impl Ledger {
             };
             let hash: Vec<u8> = r.get(6)?;
             match (key, signed) {
-                // A reader without a key (before signed sign-offs existed): not signed.
-                (None, None) => {}
+                // Before any reader had a key (a ledger from before signed sign-offs).
+                (None, None) if first_key.is_none_or(|k| seq < k) => {}
+                (None, None) => {
+                    return forged(
+                        seq,
+                        format!(
+                            "sign_offs row {id} carries no signature, though readers had signing keys by then: it was recorded outside Dokuei"
+                        ),
+                    );
+                }
                 (Some(_), None) => {
                     return forged(
                         seq,

@@ -58,10 +58,10 @@ fn wrong_passphrases_are_counted_lock_the_profile_and_an_administrator_unlocks_i
     let admin = add_reader(&l, "QA Admin", Role::Qa, ADMIN_PASS).unwrap();
     let e = unlock_reader(&l, reader.id, admin.id, ADMIN_PASS).unwrap_err();
     assert!(e.message.contains("not an administrator"), "{}", e.message);
-    grant_administrator(&l, admin.id, None).unwrap();
+    grant_administrator(&l, admin.id, None, ADMIN_PASS).unwrap();
     let other = add_reader(&l, "Dr. Other", Role::Radiologist, PASS).unwrap();
     assert!(
-        grant_administrator(&l, other.id, None).is_err(),
+        grant_administrator(&l, other.id, None, PASS).is_err(),
         "the first administrator is the only one granted by nobody"
     );
     assert!(unlock_reader(&l, reader.id, admin.id, "not the admin's").is_err());
@@ -69,7 +69,8 @@ fn wrong_passphrases_are_counted_lock_the_profile_and_an_administrator_unlocks_i
     let review = sign_off(&l, &s1, reader.id, "ok", PASS).unwrap();
     assert!(review.sign_off.is_some());
 
-    // A change needs the current passphrase; the old one no longer signs.
+    // A change needs the current passphrase; it makes a new key, so the old passphrase no
+    // longer signs.
     assert!(set_passphrase(&l, reader.id, Some("wrong passphrase"), "new passphrase 1").is_err());
     set_passphrase(&l, reader.id, Some(PASS), "new passphrase 1").unwrap();
     let s2 = study(&l, "1.2.3.2");
@@ -77,7 +78,7 @@ fn wrong_passphrases_are_counted_lock_the_profile_and_an_administrator_unlocks_i
     sign_off(&l, &s2, reader.id, "", "new passphrase 1").unwrap();
 
     // A reset by the administrator: a new key under a new passphrase.
-    reset_passphrase(&l, reader.id, admin.id, ADMIN_PASS, "after the reset").unwrap();
+    reset_passphrase(&l, reader.id, admin.id, ADMIN_PASS, "after the reset", None).unwrap();
     let s3 = study(&l, "1.2.3.3");
     sign_off(&l, &s3, reader.id, "", "after the reset").unwrap();
 
@@ -210,4 +211,32 @@ fn a_sign_off_forged_without_the_readers_key_is_detected() {
         ),
     );
     assert!(d.contains("not endorsed"), "{d}");
+}
+
+#[test]
+fn a_damaged_stored_key_is_refused_at_once_and_not_counted_against_the_reader() {
+    let (_d, l) = ledger();
+    let reader = add_reader(&l, "Dr. Kato", Role::Radiologist, PASS).unwrap();
+    let s = study(&l, "1.2.3.20");
+    // A key row asking for 4 TiB and 4 billion passes of Argon2 (written behind Dokuei's back).
+    rusqlite::Connection::open(l.path())
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER reader_keys_no_update;
+             UPDATE reader_keys SET kdf = 'argon2id;m=4294967295;t=4294967295;p=1;salt=00112233445566778899aabbccddeeff';",
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = sign_off(&l, &s, reader.id, "", PASS).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(e.code, ErrorCode::LedgerTampered, "{}", e.message);
+    assert!(e.message.contains("cannot be used"), "{}", e.message);
+    assert_eq!(l.failures_in_a_row(reader.id).unwrap(), 0);
+}
+
+#[test]
+fn a_name_cannot_add_lines_to_the_signed_statement() {
+    let (_d, l) = ledger();
+    let e = add_reader(&l, "Dr. X\nMeaning: draft", Role::Radiologist, PASS).unwrap_err();
+    assert!(e.message.contains("one line"), "{}", e.message);
 }

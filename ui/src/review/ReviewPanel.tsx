@@ -11,9 +11,15 @@ export function ReaderBar({ r }: { r: ReviewState }) {
   const [changing, setChanging] = useState(false);
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("radiologist");
+  // Passphrases live only as long as their form: cleared on submit and on cancel.
   const [passphrase, setPassphrase] = useState("");
   const [again, setAgain] = useState("");
   const [current, setCurrent] = useState("");
+  const clearPassphrases = () => {
+    setPassphrase("");
+    setAgain("");
+    setCurrent("");
+  };
   const mismatch = passphrase !== again ? "the two passphrases differ" : null;
   if (changing && r.reader) {
     return (
@@ -24,12 +30,8 @@ export function ReaderBar({ r }: { r: ReviewState }) {
           e.preventDefault();
           if (mismatch) return;
           void r.setPassphrase(current === "" ? null : current, passphrase).then((err) => {
-            if (!err) {
-              setChanging(false);
-              setPassphrase("");
-              setAgain("");
-              setCurrent("");
-            }
+            clearPassphrases();
+            if (!err) setChanging(false);
           });
         }}
       >
@@ -38,9 +40,10 @@ export function ReaderBar({ r }: { r: ReviewState }) {
         <input type="password" placeholder="New passphrase (8+ characters)" value={passphrase} onChange={(e) => { setPassphrase(e.target.value); }} data-testid="passphrase-new" />
         <input type="password" placeholder="Again" value={again} onChange={(e) => { setAgain(e.target.value); }} data-testid="passphrase-again" />
         <button type="submit" aria-disabled={mismatch !== null} title={mismatch ?? undefined} data-testid="passphrase-save">Save</button>
-        <button type="button" onClick={() => { setChanging(false); }}>
+        <button type="button" onClick={() => { clearPassphrases(); setChanging(false); }}>
           Cancel
         </button>
+        {mismatch && again !== "" && <span className="muted" data-testid="passphrase-mismatch">{mismatch}</span>}
       </form>
     );
   }
@@ -53,11 +56,10 @@ export function ReaderBar({ r }: { r: ReviewState }) {
           e.preventDefault();
           if (mismatch) return;
           void r.createReader(name, role, passphrase).then((err) => {
+            clearPassphrases();
             if (!err) {
               setCreating(false);
               setName("");
-              setPassphrase("");
-              setAgain("");
             }
           });
         }}
@@ -81,10 +83,11 @@ export function ReaderBar({ r }: { r: ReviewState }) {
           Create
         </button>
         {r.readers.length > 0 && (
-          <button type="button" onClick={() => { setCreating(false); }}>
+          <button type="button" onClick={() => { clearPassphrases(); setCreating(false); }}>
             Cancel
           </button>
         )}
+        {mismatch && again !== "" && <span className="muted" data-testid="reader-passphrase-mismatch">{mismatch}</span>}
       </form>
     );
   }
@@ -103,11 +106,11 @@ export function ReaderBar({ r }: { r: ReviewState }) {
           </option>
         ))}
       </select>
-      <button type="button" onClick={() => { setCreating(true); }}>
+      <button type="button" onClick={() => { clearPassphrases(); setCreating(true); }}>
         New…
       </button>
       {r.reader && (
-        <button type="button" onClick={() => { setChanging(true); }} data-testid="passphrase-change">
+        <button type="button" onClick={() => { clearPassphrases(); setChanging(true); }} data-testid="passphrase-change">
           Passphrase…
         </button>
       )}
@@ -430,7 +433,12 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
             type="button"
             aria-disabled={!gate.allowed}
             title={gate.reason}
-            onClick={() => void r.signOff(impression, signPassphrase).then((err) => { if (!err) setSignPassphrase(""); })}
+            onClick={() => {
+              // Used once, then cleared: a wrong guess is never carried to another attempt.
+              const typed = signPassphrase;
+              setSignPassphrase("");
+              void r.signOff(impression, typed);
+            }}
             data-testid="sign-off"
           >
             Sign off study

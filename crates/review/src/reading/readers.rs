@@ -56,17 +56,12 @@ pub fn add_reader(
     if name.chars().count() > 120 {
         return Err(invalid("a display name has at most 120 characters"));
     }
-    // Sealing first: a passphrase that is too short leaves no profile behind.
+    if name.chars().any(char::is_control) {
+        return Err(invalid("a display name is one line of text"));
+    }
+    // The profile and its key in one transaction: never a profile without a key.
     let (sealed, _) = dokuei_ledger::signing::new_sealed_key(passphrase).map_err(invalid)?;
-    let id = ledger.add_reader(name, role)?;
-    ledger.record_reader_key(
-        id,
-        &super::os_account(),
-        &sealed,
-        dokuei_ledger::signing::KeyReason::Created,
-        None,
-        "",
-    )?;
+    let id = ledger.add_reader_with_key(name, role, &super::os_account(), &sealed)?;
     Ok(Reader {
         id,
         display_name: name.to_owned(),

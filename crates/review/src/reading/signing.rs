@@ -4,17 +4,33 @@
 
 use dokuei_ledger::Ledger;
 use dokuei_ledger::signing::{
-    AuthEvent, KeyReason, LOCK_AFTER_FAILURES, ReaderKeyRow, SealedKey, endorsement_message,
-    new_sealed_key, open_sealed, seal,
+    AuthEvent, KeyReason, LOCK_AFTER_FAILURES, OpenError, ReaderKeyRow, SealedKey,
+    endorsement_message, new_sealed_key, open_sealed,
 };
 use ed25519_dalek::{Signer, SigningKey};
 
 use super::readers::{invalid, reader};
 use crate::{AppError, ErrorCode};
 
-/// The operating-system account running Dokuei (`USER`, else `LOGNAME`, else `USERNAME`).
+/// The operating-system account running Dokuei: on Linux the process's real user, by its id
+/// (`/proc/self`) and name (`/etc/passwd`), not what `USER` says; elsewhere `USER`/`USERNAME`.
 pub fn os_account() -> String {
-    ["USER", "LOGNAME", "USERNAME"]
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata("/proc/self") {
+            let uid = meta.uid();
+            let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+                p.lines().find_map(|l| {
+                    let mut f = l.split(':');
+                    let (name, _, id) = (f.next()?, f.next()?, f.next()?);
+                    (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+                })
+            });
+            return name.unwrap_or_else(|| format!("uid {uid}"));
+        }
+    }
+    ["USER", "USERNAME", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "unknown".into())
@@ -54,13 +70,20 @@ pub fn unlock_signing_key(
         )));
     }
     match open_sealed(&row.key, passphrase) {
+        Err(OpenError::Damaged(why)) => Err(AppError::new(
+            ErrorCode::LedgerTampered,
+            format!(
+                "the stored key of {} cannot be used ({why}); an administrator can reset it",
+                who.display_name
+            ),
+        )),
         Ok(key) => {
             if failures > 0 {
                 ledger.record_auth_event(reader_id, AuthEvent::Success, None)?;
             }
             Ok((row, key))
         }
-        Err(_) => {
+        Err(OpenError::WrongPassphrase) => {
             ledger.record_auth_event(reader_id, AuthEvent::Failure, None)?;
             let now = failures + 1;
             if now >= LOCK_AFTER_FAILURES {
@@ -81,53 +104,50 @@ pub fn unlock_signing_key(
     }
 }
 
-/// Sets the reader's passphrase: the first one for a profile made before passphrases (by its
-/// own operating-system account), or a change, which needs the current passphrase. The key
-/// pair stays; it is sealed again, and the change is endorsed by the key itself.
+/// Changes the reader's passphrase (the current one needed): a new key pair under the new
+/// passphrase, endorsed by the old key, so the old passphrase signs nothing any more. A
+/// profile without a key gets its first one from an administrator ([`reset_passphrase`]).
 pub fn set_passphrase(
     ledger: &Ledger,
     reader_id: i64,
     current: Option<&str>,
     new: &str,
 ) -> Result<(), AppError> {
-    reader(ledger, reader_id)?;
-    match ledger.reader_key(reader_id)? {
-        None => {
-            let (sealed, _) = new_sealed_key(new).map_err(invalid)?;
-            ledger.record_reader_key(
-                reader_id,
-                &os_account(),
-                &sealed,
-                KeyReason::Created,
-                None,
-                "",
-            )?;
-        }
-        Some(_) => {
-            let current =
-                current.ok_or_else(|| invalid("give the current passphrase to change it"))?;
-            let (row, key) = unlock_signing_key(ledger, reader_id, current)?;
-            let sealed = seal(&key, new).map_err(invalid)?;
-            let endorsement = endorse(&key, reader_id, &sealed, KeyReason::Changed);
-            ledger.record_reader_key(
-                reader_id,
-                &row.os_account,
-                &sealed,
-                KeyReason::Changed,
-                None,
-                &endorsement,
-            )?;
-        }
+    let who = reader(ledger, reader_id)?;
+    if ledger.reader_key(reader_id)?.is_none() {
+        return Err(not_allowed(format!(
+            "{} has no passphrase yet: an administrator sets the first one (`dokuei readers reset --reader {reader_id} --by ADMIN --os-account ACCOUNT`)",
+            who.display_name
+        )));
     }
+    let current = current.ok_or_else(|| invalid("give the current passphrase to change it"))?;
+    let (row, old) = unlock_signing_key(ledger, reader_id, current)?;
+    let (sealed, _) = new_sealed_key(new).map_err(invalid)?;
+    let endorsement = endorse(&old, reader_id, &sealed, KeyReason::Changed, Some(&row));
+    ledger.record_reader_key(
+        reader_id,
+        &row.os_account,
+        &sealed,
+        KeyReason::Changed,
+        None,
+        &endorsement,
+    )?;
     Ok(())
 }
 
-fn endorse(key: &SigningKey, reader_id: i64, sealed: &SealedKey, reason: KeyReason) -> String {
+fn endorse(
+    key: &SigningKey,
+    reader_id: i64,
+    sealed: &SealedKey,
+    reason: KeyReason,
+    previous: Option<&ReaderKeyRow>,
+) -> String {
     hex::encode(
         key.sign(&endorsement_message(
             reader_id,
             &sealed.public_key,
             reason.as_str(),
+            previous.map(|p| p.key.public_key.as_str()),
         ))
         .to_bytes(),
     )
@@ -147,22 +167,37 @@ fn administrator_key(
     Ok(unlock_signing_key(ledger, admin_id, admin_passphrase)?.1)
 }
 
-/// An administrator gives the reader a new key under `new` (the old passphrase is lost): the
-/// reset is endorsed by the administrator's key and unlocks the profile.
+/// An administrator gives the reader a new key under `new` (the old passphrase is lost, or the
+/// profile never had one: then `os_account` names the account it belongs to). The reset is
+/// endorsed by the administrator's key and unlocks the profile.
 pub fn reset_passphrase(
     ledger: &Ledger,
     reader_id: i64,
     admin_id: i64,
     admin_passphrase: &str,
     new: &str,
+    os_account: Option<&str>,
 ) -> Result<(), AppError> {
     reader(ledger, reader_id)?;
+    let previous = ledger.reader_key(reader_id)?;
+    let account = match (&previous, os_account) {
+        (_, Some(a)) if !a.trim().is_empty() => a.trim().to_owned(),
+        (Some(p), _) => p.os_account.clone(),
+        (None, _) => {
+            return Err(invalid(
+                "this profile has no key yet: name the operating-system account it belongs to",
+            ));
+        }
+    };
     let admin = administrator_key(ledger, admin_id, admin_passphrase)?;
     let (sealed, _) = new_sealed_key(new).map_err(invalid)?;
-    let account = ledger
-        .reader_key(reader_id)?
-        .map_or_else(os_account, |r| r.os_account);
-    let endorsement = endorse(&admin, reader_id, &sealed, KeyReason::Reset);
+    let endorsement = endorse(
+        &admin,
+        reader_id,
+        &sealed,
+        KeyReason::Reset,
+        previous.as_ref(),
+    );
     ledger.record_reader_key(
         reader_id,
         &account,
@@ -187,12 +222,14 @@ pub fn unlock_reader(
     Ok(())
 }
 
-/// Makes a reader an administrator: the first one needs nobody (and a key of their own); later
-/// ones are granted by an administrator with their passphrase.
+/// Makes a reader an administrator. The first one proves they hold their own key
+/// (`passphrase` is theirs); later ones are granted by administrator `by` (`passphrase` is
+/// the administrator's).
 pub fn grant_administrator(
     ledger: &Ledger,
     reader_id: i64,
-    by: Option<(i64, &str)>,
+    by: Option<i64>,
+    passphrase: &str,
 ) -> Result<(), AppError> {
     reader(ledger, reader_id)?;
     if ledger.reader_key(reader_id)?.is_none() {
@@ -203,9 +240,10 @@ pub fn grant_administrator(
     if ledger.is_administrator(reader_id)? {
         return Ok(());
     }
-    let message = endorsement_message(reader_id, "administrator", "admin");
+    let message = endorsement_message(reader_id, "administrator", "admin", None);
     match by {
         None if ledger.administrator_count()? == 0 => {
+            unlock_signing_key(ledger, reader_id, passphrase)?;
             ledger.grant_administrator(reader_id, None, "")?;
         }
         None => {
@@ -213,7 +251,7 @@ pub fn grant_administrator(
                 "there is an administrator already: an administrator grants the role",
             ));
         }
-        Some((admin_id, passphrase)) => {
+        Some(admin_id) => {
             let admin = administrator_key(ledger, admin_id, passphrase)?;
             let endorsement = hex::encode(admin.sign(&message).to_bytes());
             ledger.grant_administrator(reader_id, Some(admin_id), &endorsement)?;
