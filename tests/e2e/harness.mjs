@@ -18,6 +18,18 @@ mkdirSync(outDir, { recursive: true });
 /** The application log of every app the tests launch (`DOKUEI_LOG_DIR`). */
 export const logDir = path.join(outDir, "logs");
 
+/** The test readers' passphrase (signs their sign-offs). */
+export const PASSPHRASE = "correct horse battery";
+
+/** Types into a field after scrolling it into view (the review panel scrolls). */
+export async function typeInto(b, id, value) {
+  const el = await b.$(`[data-testid="${id}"]`);
+  await el.waitForExist({ timeout: 5000 });
+  await el.scrollIntoView({ block: "center" });
+  await el.waitForEnabled({ timeout: 5000 });
+  await el.setValue(value);
+}
+
 export function appPath() {
   const app = process.env.DOKUEI_APP;
   if (!app) throw new Error("set DOKUEI_APP to the built dokuei-app binary (tests/e2e/run.sh does)");

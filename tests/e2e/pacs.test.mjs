@@ -11,19 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { appPath, launch, overlay, saveScreenshot, startOrthanc } from "./harness.mjs";
+import { appPath, launch, overlay, saveScreenshot, startOrthanc, PASSPHRASE, typeInto } from "./harness.mjs";
 
-/** Types into a field after scrolling it into view (the review panel scrolls). */
-async function typeInto(b, id, value) {
-  const el = await b.$(`[data-testid="${id}"]`);
-  await el.waitForExist({ timeout: 5000 });
-  await el.scrollIntoView({ block: "center" });
-  await el.waitForEnabled({ timeout: 5000 });
-  await el.setValue(value);
-}
-
-/** The test readers' passphrase. */
-const PASSPHRASE = "correct horse battery";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ct = path.join(root, "sample-studies/generated/chest-ct-nodules/series");
 const testid = (id) => `[data-testid="${id}"]`;

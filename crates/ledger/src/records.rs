@@ -336,8 +336,15 @@ impl Ledger {
         self.append("decisions", &self.decision_columns(d))
     }
 
+    /// A sign-off without a signature: for ledgers and tests of readers without keys (the
+    /// application signs every sign-off: see `record_signed_sign_off`).
     pub fn record_sign_off(&self, s: &SignOffRecord) -> Result<i64, LedgerError> {
-        let cols = self.stamped(vec![
+        self.append("sign_offs", &self.sign_off_columns(s))
+    }
+
+    /// A sign-off's columns, stamped.
+    pub(crate) fn sign_off_columns(&self, s: &SignOffRecord) -> Vec<(&'static str, Value)> {
+        self.stamped(vec![
             ("study_id", Value::Integer(s.study_id)),
             ("reader_id", Value::Integer(s.reader_id)),
             ("confirmed", Value::Integer(s.confirmed)),
@@ -345,8 +352,7 @@ impl Ledger {
             ("rejected", Value::Integer(s.rejected)),
             ("added", Value::Integer(s.added)),
             ("impression", text(&s.impression)),
-        ]);
-        self.append("sign_offs", &cols)
+        ])
     }
 
     pub fn record_reading_event(

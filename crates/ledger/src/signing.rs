@@ -401,15 +401,7 @@ impl Ledger {
         study_uid: &str,
         signer: &SignOffSigner<'_>,
     ) -> Result<(i64, String), LedgerError> {
-        let cols = self.stamped(vec![
-            ("study_id", Value::Integer(s.study_id)),
-            ("reader_id", Value::Integer(s.reader_id)),
-            ("confirmed", Value::Integer(s.confirmed)),
-            ("edited", Value::Integer(s.edited)),
-            ("rejected", Value::Integer(s.rejected)),
-            ("added", Value::Integer(s.added)),
-            ("impression", Value::Text(s.impression.clone())),
-        ]);
+        let cols = self.sign_off_columns(s);
         let at = cols
             .iter()
             .find(|(n, _)| *n == "recorded_at")
