@@ -33,5 +33,5 @@ pub use schema::LATEST as SCHEMA_VERSION;
 pub use stats::{Agreement, Stats};
 pub use store::{
     ChainProblem, Ledger, LedgerError, ProblemKind, VerifyReport, WitnessCheck,
-    plain_insert_reference, recompute_chain_as_an_attacker,
+    drop_triggers_as_an_attacker, plain_insert_reference, recompute_chain_as_an_attacker,
 };

@@ -1218,6 +1218,20 @@ fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Drops every trigger, as someone with write access and the `sqlite3` tool would before
+/// editing rows; returns their `CREATE` statements, to put them back. For the tamper tests.
+#[doc(hidden)]
+pub fn drop_triggers_as_an_attacker(conn: &Connection) -> Result<Vec<String>, rusqlite::Error> {
+    let triggers: Vec<(String, String)> = conn
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (name, _) in &triggers {
+        conn.execute_batch(&format!("DROP TRIGGER {name}"))?;
+    }
+    Ok(triggers.into_iter().map(|(_, sql)| sql).collect())
+}
+
 /// Rebuilds the `chain` table from the rows as they now are, in `seq` order: what an attacker
 /// with the source code and write access would run after editing rows, so that the chain is
 /// internally consistent again. Only an external checkpoint catches that; the tamper tests use

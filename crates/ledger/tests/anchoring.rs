@@ -103,20 +103,8 @@ struct Attacker {
 impl Attacker {
     fn new(path: &Path) -> Attacker {
         let conn = Connection::open(path).unwrap();
-        let triggers: Vec<(String, String)> = conn
-            .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        for (name, _) in &triggers {
-            conn.execute_batch(&format!("DROP TRIGGER {name}")).unwrap();
-        }
-        Attacker {
-            conn,
-            triggers: triggers.into_iter().map(|(_, sql)| sql).collect(),
-        }
+        let triggers = dokuei_ledger::drop_triggers_as_an_attacker(&conn).unwrap();
+        Attacker { conn, triggers }
     }
 
     fn sql(&self, sql: &str) {

@@ -13,16 +13,7 @@ fn tamperable() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
     let path = dir.path().join("l.db");
     populate(&Ledger::open(&path).unwrap());
     let raw = Connection::open(&path).unwrap();
-    let triggers: Vec<String> = raw
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for t in triggers {
-        raw.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
-    }
+    dokuei_ledger::drop_triggers_as_an_attacker(&raw).unwrap();
     (dir, path, raw)
 }
 

@@ -142,20 +142,11 @@ fn a_signed_sign_off_verifies_with_the_readers_public_key_and_fails_after_any_by
 /// triggers put back: only the signatures can tell.
 fn attack(l: &Ledger, sql: &str) -> String {
     let conn = rusqlite::Connection::open(l.path()).unwrap();
-    let triggers: Vec<(String, String)> = conn
-        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for (name, _) in &triggers {
-        conn.execute_batch(&format!("DROP TRIGGER {name}")).unwrap();
-    }
+    let triggers = dokuei_ledger::drop_triggers_as_an_attacker(&conn).unwrap();
     conn.execute_batch(sql).unwrap();
     recompute_chain_as_an_attacker(&conn).unwrap();
     conn.execute_batch("DELETE FROM checkpoints").unwrap();
-    for (_, sql) in &triggers {
+    for sql in &triggers {
         conn.execute_batch(sql).unwrap();
     }
     let report = Ledger::open(l.path()).unwrap().verify().unwrap();
