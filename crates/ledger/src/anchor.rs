@@ -499,17 +499,7 @@ impl Ledger {
 
     /// The newest checkpoint the ledger holds.
     pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .map_err(|e| self.read_err(e))?;
-        let mut rows = stmt
-            .query_map([], checkpoint_of)
-            .map_err(|e| self.read_err(e))?;
-        rows.next().transpose().map_err(|e| self.read_err(e))
+        latest_in(&self.conn).map_err(|e| self.read_err(e))
     }
 
     /// The first checkpoint that covers sign-off `sign_off_id` (the one made with it).
@@ -519,10 +509,10 @@ impl Ledger {
     ) -> Result<Option<Checkpoint>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
-                 WHERE size >= (SELECT seq FROM sign_offs WHERE id = ?1) ORDER BY id LIMIT 1",
-            )
+            .prepare_cached(&format!(
+                "{SELECT_CHECKPOINTS} WHERE size >= (SELECT seq FROM sign_offs WHERE id = ?1) \
+                 ORDER BY id LIMIT 1"
+            ))
             .map_err(|e| self.read_err(e))?;
         let mut rows = stmt
             .query_map([sign_off_id], checkpoint_of)
@@ -534,10 +524,7 @@ impl Ledger {
     pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
-                 ORDER BY id",
-            )
+            .prepare(&format!("{SELECT_CHECKPOINTS} ORDER BY id"))
             .map_err(|e| self.read_err(e))?;
         stmt.query_map([], checkpoint_of)
             .and_then(|rows| rows.collect())
@@ -612,14 +599,7 @@ impl Ledger {
         if size == 0 {
             return Ok(None);
         }
-        let latest = tx
-            .prepare_cached(
-                "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints \
-                 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_map([], checkpoint_of)?
-            .next()
-            .transpose()?;
+        let latest = latest_in(tx)?;
         // Only a checkpoint this installation signed counts (a row inserted behind the
         // application's back does not stop checkpoints).
         let latest = latest.filter(|c| c.key == anchoring.key.public_hex() && c.signature_ok());
@@ -753,6 +733,18 @@ fn time_left(c: &Checkpoint) -> Option<std::time::Duration> {
 
 fn older_than_interval(c: &Checkpoint) -> bool {
     time_left(c).is_none()
+}
+
+/// The columns [`checkpoint_of`] reads.
+const SELECT_CHECKPOINTS: &str =
+    "SELECT ledger_id, size, head, made_at, public_key, signature FROM checkpoints";
+
+/// The newest checkpoint in the ledger.
+fn latest_in(conn: &Connection) -> rusqlite::Result<Option<Checkpoint>> {
+    conn.prepare_cached(&format!("{SELECT_CHECKPOINTS} ORDER BY id DESC LIMIT 1"))?
+        .query_map([], checkpoint_of)?
+        .next()
+        .transpose()
 }
 
 fn checkpoint_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
