@@ -27,8 +27,11 @@ run_packages=(
 # pixelmed-apps + a JRE: PixelMed's DicomSRValidator checks written SRs against TID 1500.
 # orthanc + orthanc-dicomweb: a real PACS (DIMSE and DICOMweb) for crates/net's tests, started on
 # loopback from a temporary configuration by the tests themselves (its Debian service is not used).
+# jing validates the audit messages against PS3.15's RELAX NG schema; rsyslog (with its GnuTLS
+# driver) is the audit record repository that receives them over syslog-TLS, started on loopback
+# by the tests (its Debian service is not used).
 test_packages=(xvfb xauth webkit2gtk-driver imagemagick sqlite3 dcmtk dcm2niix time pixelmed-apps default-jre-headless
-  orthanc orthanc-dicomweb)
+  orthanc orthanc-dicomweb jing rsyslog rsyslog-gnutls)
 
 packages=("${run_packages[@]}")
 [ $for_tests = 1 ] && packages+=("${test_packages[@]}")

@@ -5,7 +5,9 @@
 //! share one file). Every record table is append-only (triggers refuse UPDATE and DELETE), and
 //! every row extends a SHA-256 chain that [`Ledger::verify`] recomputes.
 
+pub mod access;
 pub mod anchor;
+pub mod atna;
 pub mod export;
 pub mod location;
 pub mod records;
@@ -15,10 +17,12 @@ pub mod signing;
 pub mod stats;
 mod store;
 
+pub use access::{AccessAction, AccessDetail, AccessEvent, AccessRow, Outcome, SopClassInstances};
 pub use anchor::{
     Anchoring, CHECKPOINT_LOG_ENV, CHECKPOINT_MARK, Checkpoint, CheckpointReason, InstallationKey,
     Witness,
 };
+pub use atna::{AuditMessage, AuditSource};
 pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format, Identifiers};
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{

@@ -19,6 +19,7 @@ pub const RECORD_TABLES: &[&str] = &[
     "sign_off_signatures",
     "auth_events",
     "administrators",
+    "access_events",
 ];
 
 /// The record tables as of version 5 (which added `_no_replace` triggers to each).
@@ -26,7 +27,7 @@ pub const V5_RECORD_TABLES: usize = 11;
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -291,6 +292,30 @@ CREATE TABLE administrators (
     reader_id          INTEGER NOT NULL UNIQUE REFERENCES readers(id),
     granted_by         INTEGER REFERENCES readers(id),
     endorsement        TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+"#;
+
+/// Version 7: the access audit. Who opened which study, ran which model, exported, sent or
+/// received what, and changed which setting (see `access.rs`): one row per event, exported as
+/// DICOM PS3.15 audit messages. `study_uid` and `patient_key` are empty for events about no
+/// study; `detail_json` holds the SOP classes and instances involved and any error.
+const V7: &str = r#"
+CREATE TABLE access_events (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    action             TEXT NOT NULL CHECK (action IN ('app_started', 'app_stopped', 'study_opened', 'model_run', 'exported', 'sent', 'received', 'queried', 'setting_changed', 'audit_exported')),
+    outcome            INTEGER NOT NULL CHECK (outcome IN (0, 4, 8, 12)),
+    reader_id          INTEGER REFERENCES readers(id),
+    os_account         TEXT NOT NULL,
+    host               TEXT NOT NULL,
+    study_uid          TEXT NOT NULL,
+    patient_key        TEXT NOT NULL,
+    object             TEXT NOT NULL,
+    peer               TEXT NOT NULL,
+    detail_json        TEXT NOT NULL,
     recorded_at        TEXT NOT NULL,
     utc_offset_minutes INTEGER NOT NULL,
     app_version        TEXT NOT NULL

@@ -2,6 +2,7 @@
 //! areas as modules here:
 //!
 //! - `anchoring`: signed checkpoints, witnesses, and the attacks they catch;
+//! - `audit`: access events, and every kind as a PS3.15 audit message valid against its schema;
 //! - `chain`: appends, append-only triggers, verification of an intact ledger;
 //! - `tamper`: edits made behind the application's back, each detected and named;
 //! - `migrations`: from empty, from every earlier schema version, and a newer file refused;
@@ -12,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod anchoring;
+mod audit;
 mod chain;
 mod durability;
 mod export;

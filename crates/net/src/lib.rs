@@ -10,6 +10,7 @@ mod query;
 mod scp;
 mod scu;
 pub mod sop;
+pub mod syslog;
 mod tls;
 pub mod web;
 

@@ -31,6 +31,48 @@ fn certificates(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, 
 
 /// The client configuration for `files`.
 pub(crate) fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, String> {
+    client_config_with(files, None)
+}
+
+/// Without a certificate of our own: notes whether the server asked for one.
+#[derive(Debug)]
+struct NoteRequest(Arc<std::sync::atomic::AtomicBool>);
+
+impl rustls::client::ResolvesClientCert for NoteRequest {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// [`client_config`], and a flag set when the server asks for a client certificate and `files`
+/// has none: for peers that close a connection they refuse without saying why (syslog).
+pub(crate) fn client_config_noting_request(
+    files: &TlsFiles,
+) -> Result<
+    (
+        Arc<rustls::ClientConfig>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
+    String,
+> {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = client_config_with(files, Some(flag.clone()))?;
+    Ok((config, flag))
+}
+
+fn client_config_with(
+    files: &TlsFiles,
+    note_request: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(&files.ca_file, "CA certificate file")? {
@@ -43,7 +85,10 @@ pub(crate) fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig
         .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots);
     let config = if files.certificate_file.is_empty() {
-        builder.with_no_client_auth()
+        match note_request {
+            Some(flag) => builder.with_client_cert_resolver(Arc::new(NoteRequest(flag))),
+            None => builder.with_no_client_auth(),
+        }
     } else {
         let chain = certificates(&files.certificate_file, "certificate file")?;
         let key = PrivateKeyDer::from_pem_file(&files.key_file)

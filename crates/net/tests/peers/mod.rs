@@ -333,3 +333,171 @@ pub fn pixel_bytes(path: &Path) -> Vec<u8> {
         v => v.to_bytes().unwrap().to_vec(),
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// A test CA made with openssl
+
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`name`.key, `name`.crt).
+pub fn ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=Dokuei test {name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// A certificate for `name` signed by CA `by`, valid for 127.0.0.1 and localhost.
+pub fn signed(dir: &Path, name: &str, by: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    std::fs::write(
+        dir.join(format!("{name}.ext")),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{by}.crt"),
+            "-CAkey",
+            &format!("{by}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// A running rsyslog (Debian's `rsyslogd`, with `rsyslog-gnutls`) receiving syslog over TLS
+/// (RFC 5425) on loopback with the certificate `server` of CA `ca` in `dir`, writing each message
+/// it receives as one JSON line (priority, host, app, msgid, msg) to [`Rsyslog::received`].
+/// `require_client_certificate`: clients must present a certificate of the same CA.
+pub struct Rsyslog {
+    pub port: u16,
+    pub received: PathBuf,
+    _peer: Peer,
+}
+
+pub fn rsyslog(dir: &Path, require_client_certificate: bool) -> Rsyslog {
+    let port = free_port();
+    let work = dir.join("rsyslog-work");
+    std::fs::create_dir_all(&work).unwrap();
+    let received = dir.join("received.jsonl");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let config = format!(
+        r#"global(workDirectory="{work}" maxMessageSize="64k"
+  parser.escapeControlCharactersOnReceive="off"
+  defaultNetstreamDriver="gtls"
+  defaultNetstreamDriverCAFile="{ca}"
+  defaultNetstreamDriverCertFile="{cert}"
+  defaultNetstreamDriverKeyFile="{key}")
+module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="{auth}")
+input(type="imtcp" port="{port}" address="127.0.0.1")
+template(name="json" type="list") {{
+  constant(value="{{\"pri\":\"") property(name="pri")
+  constant(value="\",\"host\":\"") property(name="hostname" format="json")
+  constant(value="\",\"app\":\"") property(name="app-name" format="json")
+  constant(value="\",\"msgid\":\"") property(name="msgid" format="json")
+  constant(value="\",\"msg\":\"") property(name="msg" format="json")
+  constant(value="\"}}\n")
+}}
+*.* action(type="omfile" file="{out}" template="json")
+"#,
+        work = work.display(),
+        ca = file("ca.crt"),
+        cert = file("server.crt"),
+        key = file("server.key"),
+        auth = if require_client_certificate {
+            "x509/certvalid"
+        } else {
+            "anon"
+        },
+        out = received.display(),
+    );
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(&conf, config).unwrap();
+    let mut child = Command::new("rsyslogd")
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join("rsyslog.pid"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("rsyslog.log")).unwrap())
+        .spawn()
+        .expect(
+            "rsyslogd (Debian's rsyslog and rsyslog-gnutls: run `bash scripts/setup.sh --test`)",
+        );
+    wait_for_port(port, "rsyslogd", &mut child);
+    Rsyslog {
+        port,
+        received,
+        _peer: Peer(child),
+    }
+}
+
+impl Rsyslog {
+    /// The messages received so far, waiting up to `limit` for at least `n`.
+    pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let lines: Vec<serde_json::Value> = std::fs::read_to_string(&self.received)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            if lines.len() >= n || start.elapsed() > limit {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
