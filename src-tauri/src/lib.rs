@@ -124,6 +124,9 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::qa_decisions,
         reading::qa_export,
         reading::qa_verify,
+        reading::audit_settings,
+        reading::save_audit_settings,
+        reading::export_audit,
         reading::set_passphrase,
         pixel_server,
         pacs::pacs_settings,
@@ -178,15 +181,20 @@ pub fn run() -> Result<(), tauri::Error> {
                 eprintln!("dokuei: {e}; continuing without a log file");
             }
             app.manage(Workstation::new(data, cache));
+            // The access audit: the application started (PS3.15 Application Activity).
+            app.state::<Workstation>().record_application(true);
             // A checkpoint of the ledger at least hourly while it is in use (the ledger makes
             // one at every sign-off by itself).
             let handle = app.handle().clone();
             std::thread::spawn(move || {
                 loop {
                     std::thread::sleep(std::time::Duration::from_secs(300));
-                    if let Err(e) = handle.state::<Workstation>().checkpoint_if_due(false) {
+                    let ws = handle.state::<Workstation>();
+                    if let Err(e) = ws.checkpoint_if_due(false) {
                         eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
                     }
+                    // Audit events the repository could not take yet.
+                    ws.nudge_audit();
                 }
             });
             Ok(())
@@ -202,11 +210,14 @@ pub fn run() -> Result<(), tauri::Error> {
         .invoke_handler(builder.invoke_handler())
         .build(tauri::generate_context!())?
         .run(|app, event| {
-            // On the way out: a checkpoint of whatever was recorded since the last one.
-            if let tauri::RunEvent::Exit = event
-                && let Err(e) = app.state::<Workstation>().checkpoint_if_due(true)
-            {
-                eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
+            // On the way out: the application's stop in the audit, then a checkpoint of
+            // whatever was recorded since the last one.
+            if let tauri::RunEvent::Exit = event {
+                let ws = app.state::<Workstation>();
+                ws.record_application(false);
+                if let Err(e) = ws.checkpoint_if_due(true) {
+                    eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
+                }
             }
         });
     Ok(())

@@ -35,7 +35,7 @@ pub async fn save_pacs_settings(
     app: tauri::AppHandle,
     settings: PacsSettings,
 ) -> Result<PacsStatus, AppError> {
-    blocking(app, move |p| p.save_settings(settings)).await
+    crate::reading::blocking(app, move |ws| ws.save_pacs_settings(settings)).await
 }
 
 /// The receiver's state, what it received, and the cache's content.
@@ -59,7 +59,7 @@ pub async fn pacs_find(
     node: String,
     query: Query,
 ) -> Result<Vec<QueryRow>, AppError> {
-    blocking(app, move |p| p.find(&node, &query)).await
+    crate::reading::blocking(app, move |ws| ws.pacs_find(&node, &query)).await
 }
 
 /// Retrieves a study (or some of its series) into the cache, streaming progress after each

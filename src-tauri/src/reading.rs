@@ -3,6 +3,7 @@
 //! calls `dokuei_review::workstation::Workstation` (the state) or `dokuei_review::reading` (the
 //! rules) and returns; the ledger is written there at once.
 
+use dokuei_review::audit::{AuditExport, AuditSettings};
 use dokuei_review::ledger::{DecisionFilter, ExportedDecision, Role};
 use dokuei_review::pacs::SendOutcome;
 use dokuei_review::reading::{self, DecisionInput, ModelSummary, Reader, StudyReview};
@@ -256,4 +257,37 @@ pub async fn qa_export(
 #[specta::specta]
 pub async fn qa_verify(ws: Ws<'_>) -> Result<VerifyResult, AppError> {
     ws.qa_verify()
+}
+
+/// The audit repository settings (beside the ledger).
+#[tauri::command]
+#[specta::specta]
+pub async fn audit_settings(app: tauri::AppHandle) -> Result<AuditSettings, AppError> {
+    blocking(app, |ws| ws.audit_settings()).await
+}
+
+/// Saves the audit repository settings (the change is itself recorded) and sends what is
+/// pending.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_audit_settings(
+    app: tauri::AppHandle,
+    settings: AuditSettings,
+) -> Result<AuditSettings, AppError> {
+    blocking(app, move |ws| {
+        let saved = ws.save_audit_settings(settings)?;
+        ws.nudge_audit();
+        Ok(saved)
+    })
+    .await
+}
+
+/// Writes the access audit to `folder` as DICOM PS3.15 audit messages (one XML file each).
+#[tauri::command]
+#[specta::specta]
+pub async fn export_audit(app: tauri::AppHandle, folder: String) -> Result<AuditExport, AppError> {
+    blocking(app, move |ws| {
+        ws.export_audit(std::path::Path::new(&folder))
+    })
+    .await
 }

@@ -79,6 +79,15 @@ export const commands = {
 	 */
 	qaExport: (filter: DecisionFilter_Deserialize, format: string, identified: boolean, path: string) => typedError<number, AppError>(__TAURI_INVOKE("qa_export", { filter, format, identified, path })),
 	qaVerify: () => typedError<VerifyResult_Serialize, AppError>(__TAURI_INVOKE("qa_verify")),
+	/**  The audit repository settings (beside the ledger). */
+	auditSettings: () => typedError<AuditSettings_Serialize, AppError>(__TAURI_INVOKE("audit_settings")),
+	/**
+	 *  Saves the audit repository settings (the change is itself recorded) and sends what is
+	 *  pending.
+	 */
+	saveAuditSettings: (settings: AuditSettings_Deserialize) => typedError<AuditSettings_Serialize, AppError>(__TAURI_INVOKE("save_audit_settings", { settings })),
+	/**  Writes the access audit to `folder` as DICOM PS3.15 audit messages (one XML file each). */
+	exportAudit: (folder: string) => typedError<AuditExport, AppError>(__TAURI_INVOKE("export_audit", { folder })),
 	/**
 	 *  Sets a reader's passphrase: the first for a profile made before passphrases, or a change
 	 *  (with the current one).
@@ -201,6 +210,35 @@ export type AppInfo = {
 	clinical_use_notice: string,
 	/**  The folder of the application log (empty when it could not be opened). */
 	log_dir: string,
+};
+
+/**  What an audit export wrote. */
+export type AuditExport = {
+	folder: string,
+	messages: number,
+};
+
+/**  The audit record repository and how Dokuei names itself to it. */
+export type AuditSettings = AuditSettings_Serialize | AuditSettings_Deserialize;
+
+/**  The audit record repository and how Dokuei names itself to it. */
+export type AuditSettings_Deserialize = {
+	/**  Send every event to the repository as it is recorded. */
+	send?: boolean,
+	repository?: SyslogTarget_Deserialize,
+	/**  AuditSourceID (empty: this machine's name) and AuditEnterpriseSiteID (empty: left out). */
+	source_id?: string,
+	site_id?: string,
+};
+
+/**  The audit record repository and how Dokuei names itself to it. */
+export type AuditSettings_Serialize = {
+	/**  Send every event to the repository as it is recorded. */
+	send: boolean,
+	repository: SyslogTarget_Serialize,
+	/**  AuditSourceID (empty: this machine's name) and AuditEnterpriseSiteID (empty: left out). */
+	source_id: string,
+	site_id: string,
 };
 
 /**  How Dokuei authenticates to a DICOMweb server. */
@@ -500,6 +538,7 @@ export type ExportedObject = {
 	/**  The file written. */
 	file: string,
 	sop_instance_uid: string,
+	sop_class_uid: string,
 	/**  Findings (segments or measurement groups) it holds. */
 	findings: number,
 };
@@ -1399,6 +1438,33 @@ export type StudyTree_Serialize = {
 	problems: FileProblemView[],
 	files_scanned: number,
 	skipped: number,
+};
+
+/**  Where audit messages go. */
+export type SyslogTarget = SyslogTarget_Serialize | SyslogTarget_Deserialize;
+
+/**  Where audit messages go. */
+export type SyslogTarget_Deserialize = {
+	host?: string,
+	/**  6514 is syslog-TLS's registered port. */
+	port?: number,
+	/**
+	 *  The repository's CA, and Dokuei's certificate and key when the repository asks for one
+	 *  (ATNA's node authentication).
+	 */
+	tls?: TlsFiles_Deserialize,
+};
+
+/**  Where audit messages go. */
+export type SyslogTarget_Serialize = {
+	host: string,
+	/**  6514 is syslog-TLS's registered port. */
+	port: number,
+	/**
+	 *  The repository's CA, and Dokuei's certificate and key when the repository asks for one
+	 *  (ATNA's node authentication).
+	 */
+	tls: TlsFiles_Serialize,
 };
 
 /**  PEM files for a TLS association. */

@@ -2,6 +2,7 @@
 //! `dokuei-review`; this file parses arguments, prints, and maps errors to exit codes.
 
 mod analyse;
+mod audit;
 mod bench;
 mod bench_results;
 mod info;
@@ -91,6 +92,15 @@ enum Command {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
     },
+    /// The access audit: export it as DICOM PS3.15 audit messages, send it to the audit
+    /// repository (syslog over TLS), configure the repository.
+    Audit {
+        /// The ledger file (default: DOKUEI_LEDGER, else the OS data directory).
+        #[arg(long, global = true)]
+        ledger: Option<PathBuf>,
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Reader profiles, administrators, locked profiles and lost passphrases.
     Readers {
         /// The ledger file (default: DOKUEI_LEDGER, else the OS data directory).
@@ -175,6 +185,7 @@ fn main() -> ExitCode {
         } => analyse::run(&paths, &model, series, stack, threads, json.as_deref()),
         Command::Ledger { ledger, command } => ledger::run(ledger, command),
         Command::Readers { ledger, command } => readers::run(ledger, command),
+        Command::Audit { ledger, command } => audit::run(ledger, command),
         Command::Results { command } => results::run(command),
         Command::Pacs { command } => pacs::run(command),
         Command::Bench { what } => bench::run(what),

@@ -80,6 +80,8 @@ pub struct ResultObject {
     pub study_uid: String,
     pub series_uid: String,
     pub modality: String,
+    /// The patient's ID, as in the images' patient list (for the access audit).
+    pub patient_id: String,
 }
 
 /// Whether a SOP class is a result about images (SEG, SR, parametric map, KOS, presentation
@@ -257,6 +259,7 @@ pub fn index(paths: &[PathBuf]) -> StudyIndex {
                         study_uid: h.study.uid.clone(),
                         series_uid: h.series.uid.clone(),
                         modality: h.series.modality.clone(),
+                        patient_id: h.patient.id.clone(),
                         instance: h.instance,
                     });
                     continue;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | app started / stopped | Application Activity (110100), type 110120 / 110121 |
 //! | study opened | DICOM Instances Accessed (110103), action R |
-//! | model run | DICOM Instances Accessed (110103), action E, the model in the study's details |
+//! | model run | DICOM Instances Accessed (110103), action E, the model a processing element |
 //! | exported | Export (110106), action R, to a destination medium (a file URI) |
 //! | sent | DICOM Instances Transferred (110104), action R; Dokuei the source |
 //! | received | DICOM Instances Transferred (110104), action C; Dokuei the destination |
@@ -361,9 +361,6 @@ fn study_object(row: &AccessRow) -> Element {
             "Study Instance UID",
         ))
         .child(element("ParticipantObjectName").text("Study"));
-    if e.action == AccessAction::ModelRun {
-        object = object.child(detail("Model", &e.object));
-    }
     if !description.children.is_empty() {
         object = object.child(description);
     }
@@ -396,6 +393,27 @@ fn patient_object(patient_key: &str) -> Element {
         )
         .attr("ParticipantObjectTypeCode", "1")
         .attr("ParticipantObjectTypeCodeRole", "1")
+}
+
+/// The model that ran (`id version sha256:… on provider`, or the folder of one that failed to
+/// load), as a processing element.
+fn model_object(model: &str) -> Element {
+    let name = model.split(' ').next().unwrap_or(model);
+    element("ParticipantObjectIdentification")
+        .child(coded(
+            "ParticipantObjectIDTypeCode",
+            "MODEL",
+            "99DOKUEI",
+            "Diagnostic-support model",
+        ))
+        .child(element("ParticipantObjectName").text(name))
+        .attr(
+            "ParticipantObjectID",
+            if model.is_empty() { "unknown" } else { model },
+        )
+        .attr("ParticipantObjectTypeCode", "2")
+        // 26: processing element.
+        .attr("ParticipantObjectTypeCodeRole", "26")
 }
 
 fn resource_object(uri: &str, name: &str, alert: Option<&str>) -> Element {
@@ -497,6 +515,10 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
                         "model-run",
                     )
                 };
+            let mut objects = study();
+            if e.action == AccessAction::ModelRun {
+                objects.push(model_object(&e.object));
+            }
             let msg = message(
                 event(
                     ("110103", "DICOM Instances Accessed"),
@@ -508,7 +530,7 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
                 ),
                 vec![person(), app()],
                 cx.source(&e.host),
-                study(),
+                objects,
             );
             (name, msg)
         }

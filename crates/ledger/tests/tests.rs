@@ -17,6 +17,7 @@ mod audit;
 mod chain;
 mod durability;
 mod export;
+mod jing;
 mod migrations;
 mod support;
 mod tamper;

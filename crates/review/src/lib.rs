@@ -2,6 +2,7 @@
 //! the command-line tool call this crate and nothing below it, so both behave the same.
 
 pub mod analysis;
+pub mod audit;
 mod error;
 pub mod ledger;
 pub mod logging;

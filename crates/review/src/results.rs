@@ -38,6 +38,7 @@ pub struct ExportedObject {
     /// The file written.
     pub file: String,
     pub sop_instance_uid: String,
+    pub sop_class_uid: String,
     /// Findings (segments or measurement groups) it holds.
     pub findings: u32,
 }
@@ -305,6 +306,7 @@ pub fn export_results(
             kind,
             file: file.0.display().to_string(),
             sop_instance_uid: id.sop_instance_uid.clone(),
+            sop_class_uid: class.to_owned(),
             findings: findings as u32,
         });
         Ok(())

@@ -10,13 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use dokuei_infer::pipeline::LabelMap;
-use dokuei_ledger::{DecisionFilter, ExportedDecision, Format, Identifiers, Ledger};
+use dokuei_ledger::{
+    AccessAction, AccessDetail, AccessEvent, DecisionFilter, ExportedDecision, Format, Identifiers,
+    Ledger, Outcome,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::pacs::{PacsService, SendOutcome};
 use crate::reading::{self, DecisionContext, DecisionInput, StudyIdentity, StudyReview};
 use crate::viewer::{LoadedStack, OpenStudy, StackView, StudyTree};
-use crate::{AppError, ErrorCode, results};
+use crate::{AppError, ErrorCode, audit, results};
 
 /// A study opened recently, for the start list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -146,6 +149,8 @@ pub struct Workstation {
     /// slices are decoded one by one.
     stacks: Stacks,
     ledger: Mutex<Option<Ledger>>,
+    /// The ledger file (`None`: `DOKUEI_LEDGER`, else the OS data folder).
+    ledger_file: Option<PathBuf>,
     cancel: Mutex<Option<Arc<AtomicBool>>>,
     /// The heatmaps of the analyses shown (by analysis id; display only, the ledger keeps the
     /// findings).
@@ -153,6 +158,8 @@ pub struct Workstation {
     /// Model sessions kept between analyses (by SHA-256; reloaded when the files change).
     models: dokuei_infer::cache::ModelCache,
     pub pacs: PacsService,
+    /// Sends the access audit to the audit repository, when one is configured.
+    forwarder: Arc<audit::Forwarder>,
 }
 
 impl std::fmt::Debug for Workstation {
@@ -189,11 +196,19 @@ impl Workstation {
             open: RwLock::new(None),
             stacks: Arc::default(),
             ledger: Mutex::new(None),
+            ledger_file: None,
             cancel: Mutex::new(None),
             maps: Mutex::new(HashMap::new()),
             models: Default::default(),
             pacs,
+            forwarder: Arc::default(),
         }
+    }
+
+    /// Uses the ledger at `path` instead of `DOKUEI_LEDGER` or the OS data folder's.
+    pub fn with_ledger_file(mut self, path: PathBuf) -> Workstation {
+        self.ledger_file = Some(path);
+        self
     }
 
     // ------------------------------------------------------------------------------------------
@@ -220,15 +235,23 @@ impl Workstation {
 
     fn open_study_inner(&self, paths: Vec<String>) -> Result<OpenedStudy, AppError> {
         let list: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
-        let study = OpenStudy::open(&list)?;
+        let study = Arc::new(OpenStudy::open(&list)?);
         self.pacs.touch_opened(&list);
+        let reader = self.reader();
+        self.audit_with(|l| {
+            audit::study_events(
+                l,
+                &study.index,
+                &audit::event(AccessAction::StudyOpened, reader),
+            )
+        });
         let tree = crate::viewer::study_tree(&study);
         let generation = {
             let mut open = self.open.write().map_err(|_| {
                 AppError::new(ErrorCode::NotFound, "the viewer state is unavailable")
             })?;
             let generation = open.as_ref().map_or(1, |(g, _)| g + 1);
-            *open = Some((generation, Arc::new(study)));
+            *open = Some((generation, study));
             if let Ok(mut stacks) = self.stacks.lock() {
                 // The earlier study's stacks are not needed any more.
                 stacks.clear();
@@ -410,22 +433,24 @@ impl Workstation {
             )
         };
         std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(&e))?;
+        let before = self.settings();
         let text = serde_json::to_string_pretty(&settings).map_err(|e| fail(&e))?;
         let tmp = path.with_extension("json.partial");
         std::fs::write(&tmp, text).map_err(|e| fail(&e))?;
         std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
+        self.audit_setting("reader settings", &path, &before, &settings);
         Ok(settings)
     }
 
-    /// Runs `f` with the ledger, opening it the first time (`DOKUEI_LEDGER`, else the OS data
-    /// folder).
+    /// Runs `f` with the ledger, opening it the first time (the file given, else
+    /// `DOKUEI_LEDGER`, else the OS data folder).
     pub fn with_ledger<T>(
         &self,
         f: impl FnOnce(&Ledger) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let mut guard = self.ledger.lock().map_err(|_| unavailable("ledger"))?;
         if guard.is_none() {
-            *guard = Some(crate::ledger::open_ledger(None)?);
+            *guard = Some(crate::ledger::open_ledger(self.ledger_file.as_deref())?);
         }
         match guard.as_ref() {
             Some(ledger) => f(ledger),
@@ -515,6 +540,19 @@ impl Workstation {
         if let Ok(mut slot) = self.cancel.lock() {
             *slot = None;
         }
+        if let Err(e) = &result {
+            // The run that succeeded is recorded with its analysis (run_analysis).
+            let model = model_dir.display().to_string();
+            self.audit_series(series, AccessAction::ModelRun, |event| AccessEvent {
+                outcome: Outcome::MinorFailure,
+                object: model,
+                detail: AccessDetail {
+                    error: e.message.clone(),
+                    ..event.detail
+                },
+                ..event
+            });
+        }
         crate::logging::outcome("analyse", started, result, |r| {
             format!(
                 "analysis {} on {}: {} finding(s), engine {:.2} s, inference {:.2} s",
@@ -568,18 +606,26 @@ impl Workstation {
             ));
         }
         let finished_at = crate::ledger::now_utc();
+        let reference = model.reference();
         let review = self.with_ledger(|l| {
             reading::record_analysis(
                 l,
                 &identity,
                 &s.uid,
                 &reading::StackIdentity::of(s, study.stack(series, stack)?, stack as usize),
-                &model.reference(),
+                &reference,
                 &analysis.findings,
                 &started_at,
                 &finished_at,
             )
         })?;
+        self.audit_series(series, AccessAction::ModelRun, |event| AccessEvent {
+            object: format!(
+                "{} {} sha256:{} on {}",
+                reference.id, reference.version, reference.sha256, reference.execution_provider
+            ),
+            ..event
+        });
         let analysis_id = review
             .analyses
             .iter()
@@ -723,6 +769,33 @@ impl Workstation {
                 results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
             })
         });
+        let destination = out.display().to_string();
+        self.audit_series(series, AccessAction::Exported, |event| {
+            let (outcome, detail) = match &result {
+                Ok(r) => (
+                    Outcome::Success,
+                    AccessDetail::default().with_instances(
+                        r.objects
+                            .iter()
+                            .map(|o| (o.sop_class_uid.as_str(), o.sop_instance_uid.as_str())),
+                    ),
+                ),
+                Err(e) => (
+                    Outcome::MinorFailure,
+                    AccessDetail {
+                        error: e.message.clone(),
+                        ..AccessDetail::default()
+                    },
+                ),
+            };
+            AccessEvent {
+                outcome,
+                object: "DICOM results (SEG, SR)".into(),
+                peer: destination,
+                detail,
+                ..event
+            }
+        });
         crate::logging::outcome("export results", started, result, |r| {
             let kinds: Vec<&str> = r.objects.iter().map(|o| o.kind.as_str()).collect();
             format!("{} object(s): {}", kinds.len(), kinds.join(", "))
@@ -742,6 +815,7 @@ impl Workstation {
             .send_folder(node, Path::new(&written.folder))
             .and_then(|(node, outcomes)| {
                 self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
+                self.audit_sends(&node, &outcomes);
                 Ok(outcomes)
             });
         crate::logging::outcome("send results", started, result, |o| {
@@ -754,6 +828,7 @@ impl Workstation {
     pub fn send_folder(&self, node: &str, folder: &Path) -> Result<Vec<SendOutcome>, AppError> {
         let (node, outcomes) = self.pacs.send_folder(node, folder)?;
         self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
+        self.audit_sends(&node, &outcomes);
         Ok(outcomes)
     }
 
@@ -778,6 +853,7 @@ impl Workstation {
             .unwrap_or_default();
         let started = std::time::Instant::now();
         let result = self.pacs.retrieve(node, request, by_move, &open, progress);
+        self.audit_retrieve(node, request, &result);
         crate::logging::outcome("retrieve", started, result, |r| {
             format!(
                 "{} instance(s), {} series, {} bytes in {:.2} s from node {node} ({}){}",
@@ -856,6 +932,32 @@ impl Workstation {
         let result = self.with_ledger(|l| {
             crate::ledger::export(l, filter, format, identified, path).map(|n| n as u32)
         });
+        let reader = self.reader();
+        self.audit_with(|_| {
+            let mut e = audit::event(AccessAction::Exported, reader);
+            e.object = format!(
+                "decision log ({}, {})",
+                if format == Format::Csv {
+                    "CSV"
+                } else {
+                    "JSON Lines"
+                },
+                if identified {
+                    "identified"
+                } else {
+                    "pseudonymised"
+                }
+            );
+            e.peer = path.display().to_string();
+            match &result {
+                Ok(n) => e.detail.note = format!("{n} decision(s)"),
+                Err(err) => {
+                    e.outcome = Outcome::MinorFailure;
+                    e.detail.error = err.message.clone();
+                }
+            }
+            Ok(vec![e])
+        });
         crate::logging::outcome("QA export", started, result, |n| {
             format!(
                 "{n} decision(s), {}",
@@ -884,6 +986,304 @@ impl Workstation {
                 witness_error: l.witness_error(),
             })
         })
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The access audit
+
+    /// The reader selected in the settings, if any.
+    fn reader(&self) -> Option<i64> {
+        self.settings().reader_id.map(i64::from)
+    }
+
+    /// Dokuei's AE titles (the receiver's and those it calls nodes with), for audit messages.
+    fn ae_titles(&self) -> Vec<String> {
+        let Ok(settings) = self.pacs.settings() else {
+            return Vec::new();
+        };
+        let mut titles = vec![settings.receiver.ae_title.clone()];
+        for node in &settings.nodes {
+            if let crate::pacs::Node::Dimse(n) = node {
+                titles.push(n.calling_ae_title.clone());
+            }
+        }
+        titles.retain(|t| !t.trim().is_empty());
+        titles.sort();
+        titles.dedup();
+        titles
+    }
+
+    /// Records the access events `make` builds, then nudges the forwarder. The action they
+    /// describe has happened either way: a ledger that cannot take them is logged (without
+    /// patient identifiers), not made the action's failure.
+    fn audit_with(&self, make: impl FnOnce(&Ledger) -> Result<Vec<AccessEvent>, AppError>) {
+        let result = self.with_ledger(|l| {
+            for event in make(l)? {
+                l.record_access(&event)?;
+            }
+            Ok(l.path().to_path_buf())
+        });
+        match result {
+            Ok(path) => self.forwarder.nudge(path, self.ae_titles()),
+            Err(e) => tracing::error!("the access audit could not record an event: {}", e.message),
+        }
+    }
+
+    /// Records an event about the study of `series` in the open study, with the series'
+    /// instances; `finish` fills in the rest.
+    fn audit_series(
+        &self,
+        series: u32,
+        action: AccessAction,
+        finish: impl FnOnce(AccessEvent) -> AccessEvent,
+    ) {
+        let Ok((_, study)) = self.current() else {
+            return;
+        };
+        let Ok(s) = study.series(series) else { return };
+        let Some(identity) = reading::study_identity(&study.index, &s.uid) else {
+            return;
+        };
+        let reader = self.reader();
+        self.audit_with(|l| {
+            let mut event = audit::event(action, reader);
+            event.study_uid = identity.study_uid.clone();
+            event.patient_key = audit::patient_key(l, &identity.patient_id)?;
+            event.detail = AccessDetail::default().with_instances(
+                s.instances
+                    .iter()
+                    .map(|i| (i.sop_class_uid.as_str(), i.sop_instance_uid.as_str())),
+            );
+            Ok(vec![finish(event)])
+        });
+    }
+
+    /// One event per study for the instances a node took, and one per study for those it did
+    /// not (PS3.15: mixed results are separate messages).
+    fn audit_sends(&self, node: &crate::pacs::Node, outcomes: &[SendOutcome]) {
+        let files: Vec<PathBuf> = outcomes.iter().map(|o| o.path.clone()).collect();
+        let index = dokuei_dicom::index::index(&files);
+        let reader = self.reader();
+        let peer = format!("{} {}", node.name(), node.address());
+        self.audit_with(|l| {
+            let mut events = Vec::new();
+            for stored in [true, false] {
+                let group: Vec<&SendOutcome> =
+                    outcomes.iter().filter(|o| o.stored == stored).collect();
+                if group.is_empty() {
+                    continue;
+                }
+                let uids: std::collections::HashSet<&str> =
+                    group.iter().map(|o| o.sop_instance_uid.as_str()).collect();
+                let template = AccessEvent {
+                    outcome: if stored {
+                        Outcome::Success
+                    } else {
+                        Outcome::MinorFailure
+                    },
+                    peer: peer.clone(),
+                    detail: AccessDetail {
+                        error: group
+                            .iter()
+                            .find(|o| !o.stored)
+                            .map(|o| o.detail.clone())
+                            .unwrap_or_default(),
+                        ..AccessDetail::default()
+                    },
+                    ..audit::event(AccessAction::Sent, reader)
+                };
+                let mut studies = audit::study_events(l, &index, &template)?;
+                // Only this group's instances.
+                for e in &mut studies {
+                    for c in &mut e.detail.sop_classes {
+                        c.instance_uids.retain(|u| uids.contains(u.as_str()));
+                        c.count = c.instance_uids.len() as u64;
+                    }
+                    e.detail.sop_classes.retain(|c| c.count > 0);
+                }
+                studies.retain(|e| !e.detail.sop_classes.is_empty());
+                if studies.is_empty() {
+                    // Files that could not be read back: still say what was attempted.
+                    studies.push(AccessEvent {
+                        detail: template.detail.clone().with_instances(
+                            group
+                                .iter()
+                                .map(|o| (o.sop_class_uid.as_str(), o.sop_instance_uid.as_str())),
+                        ),
+                        ..template.clone()
+                    });
+                }
+                events.extend(studies);
+            }
+            Ok(events)
+        });
+    }
+
+    /// One event per study that arrived, or the failure.
+    fn audit_retrieve(
+        &self,
+        node: &str,
+        request: &crate::pacs::RetrieveRequest,
+        result: &Result<crate::pacs::Retrieved, AppError>,
+    ) {
+        let peer = match self.pacs.settings().and_then(|s| s.node(node).cloned()) {
+            Ok(n) => format!("{} {}", n.name(), n.address()),
+            Err(_) => node.to_owned(),
+        };
+        let reader = self.reader();
+        self.audit_with(|l| {
+            let template = AccessEvent {
+                peer,
+                ..audit::event(AccessAction::Received, reader)
+            };
+            match result {
+                Ok(r) => {
+                    let files: Vec<PathBuf> =
+                        r.report.instances.iter().map(|i| i.path.clone()).collect();
+                    let index = dokuei_dicom::index::index(&files);
+                    audit::study_events(l, &index, &template)
+                }
+                Err(e) => Ok(vec![AccessEvent {
+                    outcome: Outcome::MinorFailure,
+                    study_uid: request.study_uid.clone(),
+                    detail: AccessDetail {
+                        error: e.message.clone(),
+                        ..AccessDetail::default()
+                    },
+                    ..template
+                }]),
+            }
+        });
+    }
+
+    fn audit_setting<T: Serialize>(&self, what: &str, file: &Path, before: &T, after: &T) {
+        if let Some(e) = audit::setting_change(what, file, before, after, self.reader()) {
+            self.audit_with(|_| Ok(vec![e]));
+        }
+    }
+
+    /// Queries a PACS node, recording that the query was made (the patient ID searched for by
+    /// its pseudonym, a name only as given or not).
+    pub fn pacs_find(
+        &self,
+        node: &str,
+        query: &crate::pacs::Query,
+    ) -> Result<Vec<crate::pacs::QueryRow>, AppError> {
+        let result = self.pacs.find(node, query);
+        let target = self.pacs.settings().and_then(|s| s.node(node).cloned());
+        let reader = self.reader();
+        self.audit_with(|l| {
+            let mut e = audit::event(AccessAction::Queried, reader);
+            let mut keys = serde_json::to_value(query).unwrap_or_default();
+            if let Some(map) = keys.as_object_mut() {
+                for field in ["patient_name", "patient_id"] {
+                    if map
+                        .get(field)
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|v| !v.is_empty())
+                    {
+                        map.insert(field.into(), "(given)".into());
+                    }
+                }
+            }
+            if !query.patient_id.is_empty() {
+                e.patient_key = audit::patient_key(l, &query.patient_id)?;
+            }
+            e.study_uid = query.study_uid.clone();
+            e.detail.note = keys.to_string();
+            match &target {
+                Ok(n @ crate::pacs::Node::Dimse(_)) => {
+                    e.object = "1.2.840.10008.5.1.4.1.2.2.1".into(); // Study Root Q/R FIND
+                    e.peer = format!("{} {}", n.name(), n.address());
+                }
+                Ok(n) => {
+                    e.object = "QIDO-RS".into();
+                    e.peer = format!("{} {}", n.name(), n.address());
+                }
+                Err(_) => e.peer = node.to_owned(),
+            }
+            if let Err(err) = &result {
+                e.outcome = Outcome::MinorFailure;
+                e.detail.error = err.message.clone();
+            }
+            Ok(vec![e])
+        });
+        result
+    }
+
+    /// Saves and applies the PACS settings, recording what changed.
+    pub fn save_pacs_settings(
+        &self,
+        settings: crate::pacs::PacsSettings,
+    ) -> Result<crate::pacs::PacsStatus, AppError> {
+        let before = self.pacs.settings().unwrap_or_default();
+        let status = self.pacs.save_settings(settings.clone())?;
+        self.audit_setting(
+            "pacs settings",
+            &self.data_dir.join("pacs.json"),
+            &before,
+            &settings,
+        );
+        Ok(status)
+    }
+
+    /// The audit repository settings (beside the ledger).
+    pub fn audit_settings(&self) -> Result<audit::AuditSettings, AppError> {
+        self.with_ledger(|l| audit::load_settings(l.path()))
+    }
+
+    /// Saves the audit repository settings, recording the change, and sends what is pending.
+    pub fn save_audit_settings(
+        &self,
+        settings: audit::AuditSettings,
+    ) -> Result<audit::AuditSettings, AppError> {
+        let (path, before) = self.with_ledger(|l| {
+            let before = audit::load_settings(l.path()).unwrap_or_default();
+            audit::save_settings(l.path(), &settings)?;
+            Ok((audit::settings_path(l.path()), before))
+        })?;
+        self.audit_setting("audit repository", &path, &before, &settings);
+        Ok(settings)
+    }
+
+    /// Writes the whole audit trail to `folder` as PS3.15 audit messages (one XML file each).
+    pub fn export_audit(&self, folder: &Path) -> Result<audit::AuditExport, AppError> {
+        let (reader, titles) = (self.reader(), self.ae_titles());
+        let started = std::time::Instant::now();
+        let result = self.with_ledger(|l| {
+            let settings = audit::load_settings(l.path())?;
+            audit::export(l, folder, &settings, &titles, 0, reader)
+        });
+        crate::logging::outcome("audit export", started, result, |r| {
+            format!("{} audit message(s)", r.messages)
+        })
+    }
+
+    /// Sends the audit events the repository does not have yet, in the background (the app
+    /// does this after every event and on its timer; failures are logged and retried).
+    pub fn nudge_audit(&self) {
+        if let Ok(path) = self.with_ledger(|l| Ok(l.path().to_path_buf())) {
+            self.forwarder.nudge(path, self.ae_titles());
+        }
+    }
+
+    /// Records that the application started or is stopping (PS3.15 Application Activity).
+    pub fn record_application(&self, started: bool) {
+        let reader = self.reader();
+        let titles = self.ae_titles();
+        self.audit_with(|_| {
+            let mut e = audit::event(
+                if started {
+                    AccessAction::AppStarted
+                } else {
+                    AccessAction::AppStopped
+                },
+                reader,
+            );
+            e.object = format!("Dokuei {}", env!("CARGO_PKG_VERSION"));
+            e.detail.note = titles.join(";");
+            Ok(vec![e])
+        });
     }
 
     /// Signs a checkpoint when the ledger moved and the last checkpoint is over an hour old

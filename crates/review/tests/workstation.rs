@@ -17,7 +17,8 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
     }
     .write(&study)
     .unwrap();
-    let ws = Workstation::new(dir.path().join("data"), dir.path().join("cache"));
+    let ws = Workstation::new(dir.path().join("data"), dir.path().join("cache"))
+        .with_ledger_file(dir.path().join("ledger.sqlite"));
     assert!(ws.current().is_err(), "nothing is open yet");
 
     let opened = ws.open_study(vec![study.display().to_string()]).unwrap();

@@ -423,12 +423,16 @@ pub fn signed(dir: &Path, name: &str, by: &str) {
 pub struct Rsyslog {
     pub port: u16,
     pub received: PathBuf,
-    _peer: Peer,
+    pub peer: Peer,
 }
 
 pub fn rsyslog(dir: &Path, require_client_certificate: bool) -> Rsyslog {
-    let port = free_port();
-    let work = dir.join("rsyslog-work");
+    rsyslog_on(dir, free_port(), require_client_certificate)
+}
+
+/// [`rsyslog`] on `port` (e.g. again on the port of one stopped); messages go to the same file.
+pub fn rsyslog_on(dir: &Path, port: u16, require_client_certificate: bool) -> Rsyslog {
+    let work = dir.join(format!("rsyslog-work-{port}"));
     std::fs::create_dir_all(&work).unwrap();
     let received = dir.join("received.jsonl");
     let file = |name: &str| dir.join(name).display().to_string();
@@ -462,16 +466,16 @@ template(name="json" type="list") {{
         },
         out = received.display(),
     );
-    let conf = dir.join("rsyslog.conf");
+    let conf = dir.join(format!("rsyslog-{port}.conf"));
     std::fs::write(&conf, config).unwrap();
     let mut child = Command::new("rsyslogd")
         .arg("-n")
         .arg("-f")
         .arg(&conf)
         .arg("-i")
-        .arg(dir.join("rsyslog.pid"))
+        .arg(dir.join(format!("rsyslog-{port}.pid")))
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("rsyslog.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join(format!("rsyslog-{port}.log"))).unwrap())
         .spawn()
         .expect(
             "rsyslogd (Debian's rsyslog and rsyslog-gnutls: run `bash scripts/setup.sh --test`)",
@@ -480,7 +484,7 @@ template(name="json" type="list") {{
     Rsyslog {
         port,
         received,
-        _peer: Peer(child),
+        peer: Peer(child),
     }
 }
 
