@@ -144,7 +144,7 @@ pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), A
                 ExportFormat::Csv => Format::Csv,
                 ExportFormat::Jsonl => Format::JsonLines,
             };
-            let n = export(&ledger, &filter, format, identified, &output)?;
+            let n = export(&ledger, &filter, format, identified, &output, None)?;
             println!(
                 "exported {n} decision(s) to {}{}",
                 output.display(),

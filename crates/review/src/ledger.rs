@@ -193,9 +193,48 @@ pub fn export_key(ledger_path: &Path) -> Result<Vec<u8>, AppError> {
     Ok(key)
 }
 
-/// Exports decisions to `out`, de-identified unless `identified`. Written to a temporary file
-/// beside `out` and renamed, so a failed export leaves no partial file.
+/// Exports decisions to `out`, de-identified unless `identified`, and records the export in the
+/// access audit. Written to a temporary file beside `out` and renamed, so a failed export leaves
+/// no partial file.
 pub fn export(
+    ledger: &Ledger,
+    filter: &DecisionFilter,
+    format: Format,
+    identified: bool,
+    out: &Path,
+    reader_id: Option<i64>,
+) -> Result<u64, AppError> {
+    let result = export_unaudited(ledger, filter, format, identified, out);
+    // The access audit: what left the ledger, where to, and whether it worked.
+    let mut e = crate::audit::event(dokuei_ledger::AccessAction::Exported, reader_id);
+    e.object = format!(
+        "decision log ({}, {})",
+        if format == Format::Csv {
+            "CSV"
+        } else {
+            "JSON Lines"
+        },
+        if identified {
+            "identified"
+        } else {
+            "pseudonymised"
+        }
+    );
+    e.peer = out.display().to_string();
+    match &result {
+        Ok(n) => e.detail.note = format!("{n} decision(s)"),
+        Err(err) => {
+            e.outcome = dokuei_ledger::Outcome::MinorFailure;
+            e.detail.error = err.message.clone();
+        }
+    }
+    if let Err(err) = ledger.record_access(&e) {
+        tracing::error!("the access audit could not record an export: {err}");
+    }
+    result
+}
+
+fn export_unaudited(
     ledger: &Ledger,
     filter: &DecisionFilter,
     format: Format,

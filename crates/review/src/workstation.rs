@@ -929,35 +929,11 @@ impl Workstation {
             }
         };
         let started = std::time::Instant::now();
-        let result = self.with_ledger(|l| {
-            crate::ledger::export(l, filter, format, identified, path).map(|n| n as u32)
-        });
         let reader = self.reader();
-        self.audit_with(|_| {
-            let mut e = audit::event(AccessAction::Exported, reader);
-            e.object = format!(
-                "decision log ({}, {})",
-                if format == Format::Csv {
-                    "CSV"
-                } else {
-                    "JSON Lines"
-                },
-                if identified {
-                    "identified"
-                } else {
-                    "pseudonymised"
-                }
-            );
-            e.peer = path.display().to_string();
-            match &result {
-                Ok(n) => e.detail.note = format!("{n} decision(s)"),
-                Err(err) => {
-                    e.outcome = Outcome::MinorFailure;
-                    e.detail.error = err.message.clone();
-                }
-            }
-            Ok(vec![e])
+        let result = self.with_ledger(|l| {
+            crate::ledger::export(l, filter, format, identified, path, reader).map(|n| n as u32)
         });
+        self.nudge_audit();
         crate::logging::outcome("QA export", started, result, |n| {
             format!(
                 "{n} decision(s), {}",

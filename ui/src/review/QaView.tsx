@@ -1,5 +1,6 @@
 // The QA view: filter the decision log, read it, export it (CSV / JSON Lines, de-identified
-// unless asked), verify the ledger's hash chain, and follow agreement per model version.
+// unless asked), verify the ledger's hash chain, follow agreement per model version, and export
+// or send the access audit.
 
 import { save } from "@tauri-apps/plugin-dialog";
 import {
@@ -16,6 +17,7 @@ import {
 } from "chart.js";
 import { useEffect, useRef, useState } from "react";
 import type { DecisionFilter, ExportedDecision, VerifyResult } from "../bindings";
+import { AuditPanel } from "./AuditPanel";
 import { OKABE_ITO, css } from "./logic";
 import { ratesByVersion, rejectReasons } from "./qa";
 import type { ReviewApi } from "./useReview";
@@ -203,6 +205,7 @@ export function QaView({ api, exportPath }: { api: ReviewApi; exportPath?: (form
           {verify.witness_error}
         </p>
       )}
+      <AuditPanel api={api} exportPath={exportPath} />
       <div className="charts">
         <div>
           <canvas ref={ratesRef} aria-label="Confirm, edit and reject rates per model version per day" />
