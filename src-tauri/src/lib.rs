@@ -183,6 +183,14 @@ pub fn run() -> Result<(), tauri::Error> {
             app.manage(Workstation::new(data, cache));
             // The access audit: the application started (PS3.15 Application Activity).
             app.state::<Workstation>().record_application(true);
+            // Instances pushed to the receiver go into the access audit as they arrive.
+            let handle = app.handle().clone();
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    handle.state::<Workstation>().audit_received();
+                }
+            });
             // A checkpoint of the ledger at least hourly while it is in use (the ledger makes
             // one at every sign-off by itself).
             let handle = app.handle().clone();

@@ -275,9 +275,13 @@ impl Participant {
     }
 }
 
-/// The host part of a peer written `name AE@host:port` or as a URL.
+/// The host part of a peer written `name AE@host:port` or as a URL (empty when it names no
+/// host, e.g. `AE STORESCU` for a sender known only by its AE title).
 fn peer_host(peer: &str) -> String {
     let address = peer.rsplit(' ').next().unwrap_or(peer);
+    if !address.contains('@') && !address.contains("://") {
+        return String::new();
+    }
     let after_scheme = address.split("://").nth(1).unwrap_or(address);
     let host_port = after_scheme
         .split('/')
@@ -583,14 +587,16 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
             ("export", msg)
         }
         AccessAction::Sent | AccessAction::Received => {
-            let remote = participant(&e.peer, false).at(&peer_host(&e.peer));
-            let (action, participants, name) = if e.action == AccessAction::Sent {
+            // No OS account: nobody here asked for it (instances pushed to the receiver), so
+            // the sender is the requestor.
+            let by_person = !e.os_account.is_empty();
+            let remote = participant(&e.peer, !by_person).at(&peer_host(&e.peer));
+            let (action, mut participants, name) = if e.action == AccessAction::Sent {
                 (
                     "R",
                     vec![
                         app().role("110153", "Source Role ID"),
                         remote.role("110152", "Destination Role ID"),
-                        person(),
                     ],
                     "dicom-instances-transferred-sent",
                 )
@@ -600,11 +606,13 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
                     vec![
                         remote.role("110153", "Source Role ID"),
                         app().role("110152", "Destination Role ID"),
-                        person(),
                     ],
                     "dicom-instances-transferred-received",
                 )
             };
+            if by_person {
+                participants.push(person());
+            }
             let msg = message(
                 event(
                     ("110104", "DICOM Instances Transferred"),
@@ -900,6 +908,7 @@ mod tests {
             "pacs.example"
         );
         assert_eq!(peer_host("v6 AE@[::1]:104"), "::1");
+        assert_eq!(peer_host("AE STORESCU"), "");
         assert_eq!(file_uri("/tmp/a b/é.xml"), "file:///tmp/a%20b/%C3%A9.xml");
     }
 

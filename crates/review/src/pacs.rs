@@ -323,6 +323,10 @@ struct PacsState {
     receiver_error: Option<String>,
     /// Why the settings file could not be read (the defaults are in use until it is saved).
     settings_error: Option<String>,
+    /// How many of the receiver's instances the access audit has taken, and those of a
+    /// receiver since replaced that it has not taken yet.
+    audited: usize,
+    unaudited: Vec<dokuei_net::Received>,
 }
 
 /// What the PACS screen shows besides the settings.
@@ -382,6 +386,8 @@ impl PacsService {
                 receiver: None,
                 receiver_error: None,
                 settings_error,
+                audited: 0,
+                unaudited: Vec::new(),
             }),
             transfer: std::sync::Mutex::new(None),
         };
@@ -395,6 +401,14 @@ impl PacsService {
         let restart = state.settings.receiver != settings.receiver
             || (settings.receiver.enabled && state.receiver.is_none());
         if restart {
+            // What the old receiver took and the audit has not yet.
+            if let Some(old) = state.receiver.take() {
+                let audited = state.audited;
+                state
+                    .unaudited
+                    .extend(old.received().into_iter().skip(audited));
+            }
+            state.audited = 0;
             // Dropping the last handle stops it.
             state.receiver = None;
             state.receiver_error = None;
@@ -407,6 +421,22 @@ impl PacsService {
         }
         state.settings = settings;
         Ok(())
+    }
+
+    /// The instances the receiver took since the last call (for the access audit).
+    pub fn unaudited_received(&self) -> Vec<dokuei_net::Received> {
+        let Ok(mut state) = self.state.lock() else {
+            return Vec::new();
+        };
+        let mut out = std::mem::take(&mut state.unaudited);
+        if let Some(r) = &state.receiver
+            && r.received_count() > state.audited
+        {
+            let all = r.received();
+            out.extend(all.iter().skip(state.audited).cloned());
+            state.audited = all.len();
+        }
+        out
     }
 
     pub fn settings(&self) -> Result<PacsSettings, AppError> {

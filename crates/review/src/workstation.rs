@@ -854,6 +854,21 @@ impl Workstation {
         let started = std::time::Instant::now();
         let result = self.pacs.retrieve(node, request, by_move, &open, progress);
         self.audit_retrieve(node, request, &result);
+        if by_move {
+            // The receiver took them: the retrieve's event covers those; anything else that
+            // arrived meanwhile is recorded as pushed.
+            let mine: std::collections::HashSet<&str> = result
+                .as_ref()
+                .map(|r| {
+                    r.report
+                        .instances
+                        .iter()
+                        .map(|i| i.sop_instance_uid.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.audit_received_except(&mine);
+        }
         crate::logging::outcome("retrieve", started, result, |r| {
             format!(
                 "{} instance(s), {} series, {} bytes in {:.2} s from node {node} ({}){}",
@@ -1129,6 +1144,50 @@ impl Workstation {
                     ..template
                 }]),
             }
+        });
+    }
+
+    /// Records what the receiver took since the last call, one event per study and sender
+    /// (the app calls this every few seconds).
+    pub fn audit_received(&self) {
+        self.audit_received_except(&std::collections::HashSet::new());
+    }
+
+    fn audit_received_except(&self, skip: &std::collections::HashSet<&str>) {
+        let items: Vec<dokuei_net::Received> = self
+            .pacs
+            .unaudited_received()
+            .into_iter()
+            .filter(|r| !skip.contains(r.instance.sop_instance_uid.as_str()))
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        let ours = self
+            .pacs
+            .settings()
+            .map(|s| s.receiver.ae_title)
+            .unwrap_or_default();
+        let mut senders: Vec<&str> = items.iter().map(|r| r.calling_ae_title.as_str()).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        self.audit_with(|l| {
+            let mut events = Vec::new();
+            for sender in senders {
+                let files: Vec<PathBuf> = items
+                    .iter()
+                    .filter(|r| r.calling_ae_title == sender)
+                    .map(|r| r.instance.path.clone())
+                    .collect();
+                let index = dokuei_dicom::index::index(&files);
+                let mut template = audit::event(AccessAction::Received, None);
+                // Nobody at this workstation asked for these.
+                template.os_account = String::new();
+                template.peer = format!("AE {sender}");
+                template.detail.note = format!("pushed to Dokuei's receiver (AE {ours})");
+                events.extend(audit::study_events(l, &index, &template)?);
+            }
+            Ok(events)
         });
     }
 

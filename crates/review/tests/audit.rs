@@ -16,6 +16,7 @@ mod jing;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dokuei_net::ReceiverConfig;
 use dokuei_review::audit::AuditSettings;
 use dokuei_review::dicom::synth::{Sphere, SyntheticCt};
 use dokuei_review::ledger::{DecisionFilter, Ledger};
@@ -68,6 +69,7 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
     .write(&study)
     .unwrap();
     let ledger_file = d.join("ledger.sqlite");
+    let receiver_port = peers::free_port();
     let ws =
         Workstation::new(d.join("data"), d.join("cache")).with_ledger_file(ledger_file.clone());
 
@@ -97,6 +99,13 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
             port: orthanc.dicom_port,
             tls: None,
         })],
+        receiver: ReceiverConfig {
+            enabled: true,
+            address: "127.0.0.1".into(),
+            port: receiver_port,
+            ae_title: "DOKUEI".into(),
+            allowed_calling_ae_titles: vec!["PUSHER".into()],
+        },
         ..PacsSettings::default()
     })
     .unwrap();
@@ -149,6 +158,13 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
         )
         .unwrap();
     assert_eq!(retrieved.report.instances.len(), sent.len());
+    // Another system pushes the images to Dokuei's receiver.
+    let images: Vec<PathBuf> = std::fs::read_dir(&study)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    peers::dcmsend("DOKUEI", receiver_port, "PUSHER", &images);
+    ws.audit_received();
     ws.save_settings(Settings {
         palette: "cvd".into(),
         ..Settings::default()
@@ -185,9 +201,10 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
             "export",
             "dicom-instances-transferred-sent",
             "query",
-            "dicom-instances-transferred-received",
-            "security-alert-configuration", // the palette
-            "export",                       // the decision log
+            "dicom-instances-transferred-received", // retrieved
+            "dicom-instances-transferred-received", // pushed
+            "security-alert-configuration",         // the palette
+            "export",                               // the decision log
             "application-stop",
             "audit-log-used",
         ]
@@ -211,7 +228,28 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
     assert!(sent_xml.contains(r#"AlternativeUserID="AETITLES=DOKUEI""#));
     assert!(read(8).contains("<ParticipantObjectQuery>"));
     assert!(read(9).contains(r#"EventActionCode="C""#));
-    assert!(read(10).contains("<ParticipantObjectName>reader settings</ParticipantObjectName>"));
+    let pushed = read(10);
+    assert!(
+        pushed.contains(r#"<ActiveParticipant UserID="AE PUSHER" UserIsRequestor="true">"#),
+        "{pushed}"
+    );
+    assert_eq!(
+        pushed.matches(r#"UserIsRequestor="true""#).count(),
+        1,
+        "{pushed}"
+    );
+    for i in 0..files.len() {
+        assert!(
+            read(i).matches(r#"UserIsRequestor="true""#).count() <= 1,
+            "one requestor at most: {}",
+            read(i)
+        );
+    }
+    assert!(pushed.contains(&format!(
+        r#"<SOPClass UID="1.2.840.10008.5.1.4.1.1.2" NumberOfInstances="{}">"#,
+        images.len()
+    )));
+    assert!(read(11).contains("<ParticipantObjectName>reader settings</ParticipantObjectName>"));
     // The patient is named by pseudonym, never by the phantom's ID.
     let all: String = (0..files.len()).map(read).collect();
     assert!(
