@@ -192,6 +192,12 @@ fn text(s: &str) -> Value {
 impl Ledger {
     /// Appends one access event (and extends the chain).
     pub fn record_access(&self, e: &AccessEvent) -> Result<i64, LedgerError> {
+        // A profile id from another ledger (settings kept across ledgers) names nobody here:
+        // the event is recorded without it rather than refused.
+        let reader_id = match e.reader_id {
+            Some(id) if self.reader_exists(id)? => Some(id),
+            _ => None,
+        };
         let detail = serde_json::to_string(&e.detail).map_err(|err| LedgerError::Write {
             path: self.path.clone(),
             reason: err.to_string(),
@@ -199,7 +205,7 @@ impl Ledger {
         let cols = self.stamped(vec![
             ("action", text(e.action.as_str())),
             ("outcome", Value::Integer(e.outcome.code())),
-            ("reader_id", e.reader_id.map_or(Value::Null, Value::Integer)),
+            ("reader_id", reader_id.map_or(Value::Null, Value::Integer)),
             ("os_account", text(&e.os_account)),
             ("host", text(&e.host)),
             ("study_uid", text(&e.study_uid)),
@@ -209,6 +215,24 @@ impl Ledger {
             ("detail_json", Value::Text(detail)),
         ]);
         self.append("access_events", &cols)
+    }
+
+    /// Whether reader `id` exists (an event names only readers of this ledger).
+    pub fn reader_exists(&self, id: i64) -> Result<bool, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM readers WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// The number of chain entries (the last one's position).
+    pub fn chain_size(&self) -> Result<i64, LedgerError> {
+        self.conn
+            .query_row("SELECT COALESCE(max(seq), 0) FROM chain", [], |r| r.get(0))
+            .map_err(|e| self.read_err(e))
     }
 
     /// Access events with chain position after `after_seq`, oldest first, at most `limit`.

@@ -25,10 +25,21 @@ use base64::Engine as _;
 use crate::access::{AccessAction, AccessRow, Outcome};
 use crate::store::{Ledger, LedgerError};
 
-/// At most this many instance UIDs per SOP class go into a message (NumberOfInstances always
-/// counts them all; the ledger keeps up to [`crate::access::MAX_INSTANCE_UIDS`]), so that a
-/// message stays within what syslog receivers take (rsyslog's default is 8 KiB).
-pub const MESSAGE_INSTANCE_UIDS: usize = 100;
+/// Instance UIDs go into a message only when it involves at most this many instances in all
+/// (NumberOfInstances always counts them; the ledger keeps up to
+/// [`crate::access::MAX_INSTANCE_UIDS`]), so that a message stays within the 8 KiB that syslog
+/// receivers take by default (rsyslog's limit; RFC 5425 asks receivers for at least 2 KiB).
+pub const MESSAGE_INSTANCE_UIDS: usize = 32;
+
+/// Free text (error descriptions, setting changes) is cut to this many characters.
+const TEXT_MAX: usize = 1000;
+
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(TEXT_MAX) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
 
 /// Who reports: PS3.15's AuditSourceIdentification.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,7 +193,12 @@ pub fn file_uri(path: &str) -> String {
     if path.contains("://") {
         return path.to_owned();
     }
-    let mut out = String::from("file://");
+    // An absolute path gives file:///…; a relative one (recorded by an older build) file:….
+    let mut out = String::from(if path.starts_with('/') {
+        "file://"
+    } else {
+        "file:"
+    });
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
             out.push(b as char);
@@ -344,6 +360,8 @@ impl Context<'_> {
 fn study_object(row: &AccessRow) -> Element {
     let e = &row.event;
     let mut description = element("ParticipantObjectDescription");
+    let total: u64 = e.detail.sop_classes.iter().map(|c| c.count).sum();
+    let list = total <= MESSAGE_INSTANCE_UIDS as u64;
     for class in &e.detail.sop_classes {
         description = description.child(
             element("SOPClass")
@@ -351,7 +369,7 @@ fn study_object(row: &AccessRow) -> Element {
                     class
                         .instance_uids
                         .iter()
-                        .take(MESSAGE_INSTANCE_UIDS)
+                        .filter(|_| list)
                         .map(|uid| element("Instance").attr("UID", uid)),
                 )
                 .attr("UID", &class.sop_class_uid)
@@ -430,7 +448,7 @@ fn resource_object(uri: &str, name: &str, alert: Option<&str>) -> Element {
         ))
         .child(element("ParticipantObjectName").text(name));
     if let Some(description) = alert {
-        e = e.child(detail("Alert Description", description));
+        e = e.child(detail("Alert Description", &cut(description)));
     }
     e.attr("ParticipantObjectID", uri)
         .attr("ParticipantObjectTypeCode", "2")
@@ -453,7 +471,7 @@ fn event(
                 .map(|(code, system, meaning)| coded("EventTypeCode", code, system, meaning)),
         );
     if !error.is_empty() {
-        e = e.child(element("EventOutcomeDescription").text(error));
+        e = e.child(element("EventOutcomeDescription").text(cut(error)));
     }
     e.attr("EventActionCode", action)
         .attr("EventDateTime", at)
@@ -811,8 +829,17 @@ impl Ledger {
             readers: &readers,
         };
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut out: Vec<AuditMessage> = self
-            .access_events_after(after_seq, limit)?
+        // One read transaction: both tables as of one moment, so that a row committed between
+        // the two reads cannot be passed over by a caller that resumes after the last seq.
+        let snapshot = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Deferred,
+        )
+        .map_err(|e| self.read_err(e))?;
+        let access = self.access_events_after(after_seq, limit)?;
+        let security = self.security_rows(after_seq, lim)?;
+        snapshot.finish().map_err(|e| self.read_err(e))?;
+        let mut out: Vec<AuditMessage> = access
             .iter()
             .map(|row| {
                 let (name, xml) = access_message(row, &cx);
@@ -825,7 +852,6 @@ impl Ledger {
                 }
             })
             .collect();
-        let security = self.security_rows(after_seq, lim)?;
         out.extend(security.iter().map(|row| {
             let (name, xml) = security_message(row, &cx, host);
             AuditMessage {

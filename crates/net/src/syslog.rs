@@ -179,7 +179,8 @@ pub fn send(
     tls.conn.send_close_notify();
     tls.flush().map_err(|e| fail(format!("TLS: {e}")))?;
     // Wait for the repository to close its side (it sends nothing else), so that a refused
-    // client certificate, which TLS 1.3 reports only after the handshake, is an error here.
+    // client certificate, which TLS 1.3 reports only after the handshake, is an error here; so
+    // is a reset (the repository dropped data it had not read).
     let mut sink = [0u8; 256];
     loop {
         match tls.read(&mut sink) {
@@ -194,7 +195,6 @@ pub fn send(
             {
                 break;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
             Err(e) => return Err(fail(format!("TLS: {e}"))),
         }
     }

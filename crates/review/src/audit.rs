@@ -206,6 +206,26 @@ pub fn study_events(
         .collect())
 }
 
+/// `text` with the user name and password of any URL in it removed
+/// (`https://user:secret@pacs/…` → `https://pacs/…`): they are never recorded.
+pub fn without_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ' ', '?', '#']).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@') {
+            Some(userinfo) => out.push_str(&authority[userinfo + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// How Dokuei reports itself: the settings' source and site, and its AE titles.
 pub fn source(settings: &AuditSettings, ae_titles: &[String]) -> AuditSource {
     AuditSource {
@@ -244,26 +264,43 @@ pub fn export(
     };
     let host = host_name();
     let source = source(settings, ae_titles);
-    // The export is recorded first, so that the trail exported includes its own export.
-    ledger.record_access(&AccessEvent {
+    let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let recorded = AccessEvent {
         object: ledger.path().display().to_string(),
         peer: folder.display().to_string(),
         ..event(AccessAction::AuditExported, reader_id)
-    })?;
-    std::fs::create_dir_all(folder).map_err(|e| fail(&e))?;
-    let mut after = after_seq;
+    };
+    // The export is recorded first, so that the trail exported includes its own export; a
+    // failure to write it is recorded after.
+    ledger.record_access(&recorded)?;
     let mut written = 0u32;
-    loop {
-        let batch = ledger.audit_messages_after(after, 1000, &source, &host)?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for m in &batch {
-            let path = folder.join(format!("{:08}-{}.xml", m.seq, m.name));
-            write_whole(&path, m.xml.as_bytes()).map_err(|e| fail(&e))?;
-            written += 1;
+    let result = (|| {
+        std::fs::create_dir_all(&folder).map_err(|e| fail(&e))?;
+        let mut after = after_seq;
+        loop {
+            let batch = ledger.audit_messages_after(after, 1000, &source, &host)?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            for m in &batch {
+                let path = folder.join(format!("{:08}-{}.xml", m.seq, m.name));
+                write_whole(&path, m.xml.as_bytes()).map_err(|e| fail(&e))?;
+                written += 1;
+            }
         }
+        Ok::<(), AppError>(())
+    })();
+    if let Err(e) = &result {
+        ledger.record_access(&AccessEvent {
+            outcome: Outcome::MinorFailure,
+            detail: AccessDetail {
+                error: e.message.clone(),
+                note: format!("{written} message(s) written before the failure"),
+                ..AccessDetail::default()
+            },
+            ..recorded
+        })?;
     }
-    Ok(AuditExport {
+    result.map(|()| AuditExport {
         folder: folder.display().to_string(),
         messages: written,
     })
@@ -278,24 +315,47 @@ pub struct Forwarded {
     pub up_to: i64,
 }
 
-fn read_cursor(ledger: &Path) -> Result<i64, AppError> {
-    let path = cursor_path(ledger);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse().map_err(|_| {
-            AppError::new(
+/// Where forwarding stands: `<ledger id> <chain position>`. A place kept for another ledger
+/// (the file replaced) starts again from the beginning; a place beyond the chain's end (the
+/// ledger restored from an older copy) resumes at the end, so that events recorded from now on
+/// are not taken for ones already sent.
+fn read_cursor(ledger: &Ledger) -> Result<i64, AppError> {
+    let path = cursor_path(ledger.path());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(AppError::new(
                 ErrorCode::LedgerUnavailable,
-                format!(
-                    "`{}` does not hold a chain position: remove it to send the whole audit trail again",
-                    path.display()
-                ),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(AppError::new(
+                format!("cannot read `{}`: {e}", path.display()),
+            ));
+        }
+    };
+    let malformed = || {
+        AppError::new(
             ErrorCode::LedgerUnavailable,
-            format!("cannot read `{}`: {e}", path.display()),
-        )),
+            format!(
+                "`{}` does not hold a ledger id and chain position: remove it to send the whole audit trail again",
+                path.display()
+            ),
+        )
+    };
+    let (id, seq) = text.trim().split_once(' ').ok_or_else(malformed)?;
+    let seq: i64 = seq.parse().map_err(|_| malformed())?;
+    if ledger.ledger_id()?.as_deref() != Some(id) {
+        tracing::warn!(
+            "audit: the forwarding place was kept for another ledger; sending this one's whole trail"
+        );
+        return Ok(0);
     }
+    let size = ledger.chain_size()?;
+    if seq > size {
+        tracing::warn!(
+            "audit: the forwarding place ({seq}) is beyond the ledger's end ({size}): it was restored from an older copy; resuming at its end"
+        );
+        return Ok(size);
+    }
+    Ok(seq)
 }
 
 /// Sends the events the repository does not have yet, in order, in batches; stops at the first
@@ -305,7 +365,8 @@ pub fn forward(
     settings: &AuditSettings,
     ae_titles: &[String],
 ) -> Result<Forwarded, AppError> {
-    let mut up_to = read_cursor(ledger.path())?;
+    let mut up_to = read_cursor(ledger)?;
+    let ledger_id = ledger.ledger_id()?.unwrap_or_default();
     let mut sent = 0u32;
     if !settings.send {
         return Ok(Forwarded { sent, up_to });
@@ -330,7 +391,7 @@ pub fn forward(
         sent += messages.len() as u32;
         up_to = last;
         let path = cursor_path(ledger.path());
-        write_whole(&path, up_to.to_string().as_bytes()).map_err(|e| {
+        write_whole(&path, format!("{ledger_id} {up_to}\n").as_bytes()).map_err(|e| {
             AppError::new(
                 ErrorCode::WriteFailed,
                 format!("cannot write `{}`: {e}", path.display()),
@@ -405,6 +466,9 @@ pub fn changed_fields<T: Serialize>(before: &T, after: &T) -> String {
                     }
                 }
             }
+            serde_json::Value::String(text) if text.contains("://") => {
+                *text = without_credentials(text);
+            }
             serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
             _ => {}
         }
@@ -420,10 +484,13 @@ pub fn changed_fields<T: Serialize>(before: &T, after: &T) -> String {
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| {
+            // Scrubbed under its own key, so that a top-level secret is hidden too.
             let shown = |v: Option<&serde_json::Value>| {
-                v.cloned().map_or("(none)".to_owned(), |mut v| {
-                    scrub(&mut v);
-                    v.to_string()
+                v.cloned().map_or("(none)".to_owned(), |v| {
+                    let mut field =
+                        serde_json::Value::Object(std::iter::once(((*k).clone(), v)).collect());
+                    scrub(&mut field);
+                    field[k.as_str()].to_string()
                 })
             };
             let (old, new) = (shown(a.get(k)), shown(b.get(k)));
@@ -456,4 +523,79 @@ pub fn setting_change<T: Serialize>(
         },
         ..event(AccessAction::SettingChanged, reader_id)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_never_recorded() {
+        assert_eq!(
+            without_credentials("web https://dokuei:secret@pacs.example:8443/dicom-web?x=1"),
+            "web https://pacs.example:8443/dicom-web?x=1"
+        );
+        assert_eq!(without_credentials("AE@127.0.0.1:104"), "AE@127.0.0.1:104");
+        assert_eq!(
+            without_credentials("a http://u@h/p and https://v:w@k"),
+            "a http://h/p and https://k"
+        );
+        #[derive(Serialize)]
+        struct Node {
+            base_url: String,
+            password: String,
+        }
+        let before = Node {
+            base_url: "https://u:old@pacs/dicom-web".into(),
+            password: "hunter22".into(),
+        };
+        let after = Node {
+            base_url: "https://u:new@pacs/dicom-web".into(),
+            password: "correct horse".into(),
+        };
+        let changes = changed_fields(&before, &after);
+        assert!(
+            !changes.contains("old") && !changes.contains("new@"),
+            "{changes}"
+        );
+        assert!(
+            !changes.contains("hunter") && !changes.contains("horse"),
+            "{changes}"
+        );
+        assert_eq!(
+            changes,
+            "base_url: a password or token changed; password: a password or token changed"
+        );
+    }
+
+    #[test]
+    fn the_forwarding_place_belongs_to_its_ledger_and_never_passes_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+        for _ in 0..3 {
+            ledger
+                .record_access(&event(AccessAction::SettingChanged, None))
+                .unwrap();
+        }
+        let id = ledger.ledger_id().unwrap().unwrap();
+        let cursor = cursor_path(ledger.path());
+        assert_eq!(read_cursor(&ledger).unwrap(), 0, "nothing sent yet");
+        std::fs::write(&cursor, format!("{id} 2\n")).unwrap();
+        assert_eq!(read_cursor(&ledger).unwrap(), 2);
+        std::fs::write(&cursor, "0123456789abcdef 2\n").unwrap();
+        assert_eq!(read_cursor(&ledger).unwrap(), 0, "another ledger's place");
+        std::fs::write(&cursor, format!("{id} 99\n")).unwrap();
+        assert_eq!(
+            read_cursor(&ledger).unwrap(),
+            3,
+            "restored from an older copy"
+        );
+        std::fs::write(&cursor, "2").unwrap();
+        assert!(
+            read_cursor(&ledger)
+                .unwrap_err()
+                .message
+                .contains("remove it")
+        );
+    }
 }

@@ -220,7 +220,10 @@ pub fn export(
             "pseudonymised"
         }
     );
-    e.peer = out.display().to_string();
+    e.peer = std::path::absolute(out)
+        .unwrap_or_else(|_| out.to_path_buf())
+        .display()
+        .to_string();
     match &result {
         Ok(n) => e.detail.note = format!("{n} decision(s)"),
         Err(err) => {

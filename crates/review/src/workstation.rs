@@ -160,6 +160,8 @@ pub struct Workstation {
     pub pacs: PacsService,
     /// Sends the access audit to the audit repository, when one is configured.
     forwarder: Arc<audit::Forwarder>,
+    /// C-MOVE retrieves running (their arrivals at the receiver are theirs to record).
+    moving: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Workstation {
@@ -202,6 +204,7 @@ impl Workstation {
             models: Default::default(),
             pacs,
             forwarder: Arc::default(),
+            moving: Default::default(),
         }
     }
 
@@ -536,14 +539,18 @@ impl Workstation {
             *slot = Some(cancel.clone());
         }
         let started = std::time::Instant::now();
-        let result = self.run_analysis(series, stack, model_dir, progress, &cancel);
+        // The study the analysis runs on, whatever is opened meanwhile.
+        let study = self.current().map(|(_, s)| s);
+        let result = study.clone().and_then(|study| {
+            self.run_analysis(&study, series, stack, model_dir, progress, &cancel)
+        });
         if let Ok(mut slot) = self.cancel.lock() {
             *slot = None;
         }
-        if let Err(e) = &result {
+        if let (Err(e), Ok(study)) = (&result, &study) {
             // The run that succeeded is recorded with its analysis (run_analysis).
             let model = model_dir.display().to_string();
-            self.audit_series(series, AccessAction::ModelRun, |event| AccessEvent {
+            self.audit_series(study, series, AccessAction::ModelRun, |event| AccessEvent {
                 outcome: Outcome::MinorFailure,
                 object: model,
                 detail: AccessDetail {
@@ -567,6 +574,7 @@ impl Workstation {
 
     fn run_analysis(
         &self,
+        study: &Arc<OpenStudy>,
         series: u32,
         stack: u32,
         model_dir: &Path,
@@ -576,7 +584,6 @@ impl Workstation {
         let started = std::time::Instant::now();
         let started_at = crate::ledger::now_utc();
         let runtime = crate::OnnxRuntime::load(None)?;
-        let (_, study) = self.current()?;
         let s = study.series(series)?;
         let identity = reading::study_identity(&study.index, &s.uid)
             .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the series' study is not open"))?;
@@ -619,7 +626,7 @@ impl Workstation {
                 &finished_at,
             )
         })?;
-        self.audit_series(series, AccessAction::ModelRun, |event| AccessEvent {
+        self.audit_series(study, series, AccessAction::ModelRun, |event| AccessEvent {
             object: format!(
                 "{} {} sha256:{} on {}",
                 reference.id, reference.version, reference.sha256, reference.execution_provider
@@ -769,8 +776,11 @@ impl Workstation {
                 results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
             })
         });
-        let destination = out.display().to_string();
-        self.audit_series(series, AccessAction::Exported, |event| {
+        let destination = std::path::absolute(out)
+            .unwrap_or_else(|_| out.to_path_buf())
+            .display()
+            .to_string();
+        self.audit_series(&study, series, AccessAction::Exported, |event| {
             let (outcome, detail) = match &result {
                 Ok(r) => (
                     Outcome::Success,
@@ -813,6 +823,7 @@ impl Workstation {
         let result = self
             .pacs
             .send_folder(node, Path::new(&written.folder))
+            .inspect_err(|e| self.audit_send_failure(node, e))
             .and_then(|(node, outcomes)| {
                 self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
                 self.audit_sends(&node, &outcomes);
@@ -826,7 +837,10 @@ impl Workstation {
 
     /// Sends the DICOM files in `folder` to PACS node `node`, recording each instance sent.
     pub fn send_folder(&self, node: &str, folder: &Path) -> Result<Vec<SendOutcome>, AppError> {
-        let (node, outcomes) = self.pacs.send_folder(node, folder)?;
+        let (node, outcomes) = self
+            .pacs
+            .send_folder(node, folder)
+            .inspect_err(|e| self.audit_send_failure(node, e))?;
         self.with_ledger(|l| crate::pacs::record_sends(l, &node, &outcomes))?;
         self.audit_sends(&node, &outcomes);
         Ok(outcomes)
@@ -852,23 +866,46 @@ impl Workstation {
             })
             .unwrap_or_default();
         let started = std::time::Instant::now();
-        let result = self.pacs.retrieve(node, request, by_move, &open, progress);
-        self.audit_retrieve(node, request, &result);
+        // During a C-MOVE the receiver's arrivals are the retrieve's: the poller leaves them.
         if by_move {
-            // The receiver took them: the retrieve's event covers those; anything else that
-            // arrived meanwhile is recorded as pushed.
-            let mine: std::collections::HashSet<&str> = result
-                .as_ref()
-                .map(|r| {
-                    r.report
-                        .instances
-                        .iter()
-                        .map(|i| i.sop_instance_uid.as_str())
-                        .collect()
-                })
-                .unwrap_or_default();
-            self.audit_received_except(&mine);
+            self.moving.fetch_add(1, Ordering::SeqCst);
         }
+        let result = self.pacs.retrieve(node, request, by_move, &open, progress);
+        let mut arrived = Vec::new();
+        if by_move {
+            arrived = self.pacs.unaudited_received();
+            self.moving.fetch_sub(1, Ordering::SeqCst);
+        }
+        // What the node sent for this retrieve (for a C-MOVE that failed part-way, whatever
+        // its AE sent meanwhile), and anything else pushed meanwhile.
+        let mine: std::collections::HashSet<&str> = match &result {
+            Ok(r) => r
+                .report
+                .instances
+                .iter()
+                .map(|i| i.sop_instance_uid.as_str())
+                .collect(),
+            Err(_) => Default::default(),
+        };
+        let called = self
+            .pacs
+            .settings()
+            .ok()
+            .and_then(|s| match s.node(node) {
+                Ok(crate::pacs::Node::Dimse(n)) => Some(n.called_ae_title.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let (partial, others): (Vec<_>, Vec<_>) = arrived.into_iter().partition(|r| {
+            mine.contains(r.instance.sop_instance_uid.as_str())
+                || (result.is_err() && r.calling_ae_title == called)
+        });
+        let partial: Vec<PathBuf> = match &result {
+            Ok(_) => Vec::new(),
+            Err(_) => partial.into_iter().map(|r| r.instance.path).collect(),
+        };
+        self.audit_retrieve(node, request, &result, partial);
+        self.audit_received_items(others);
         crate::logging::outcome("retrieve", started, result, |r| {
             format!(
                 "{} instance(s), {} series, {} bytes in {:.2} s from node {node} ({}){}",
@@ -1020,17 +1057,15 @@ impl Workstation {
         }
     }
 
-    /// Records an event about the study of `series` in the open study, with the series'
-    /// instances; `finish` fills in the rest.
+    /// Records an event about the study of `series` in `study` (the one the action ran on, not
+    /// whatever is open by now), with the series' instances; `finish` fills in the rest.
     fn audit_series(
         &self,
+        study: &OpenStudy,
         series: u32,
         action: AccessAction,
         finish: impl FnOnce(AccessEvent) -> AccessEvent,
     ) {
-        let Ok((_, study)) = self.current() else {
-            return;
-        };
         let Ok(s) = study.series(series) else { return };
         let Some(identity) = reading::study_identity(&study.index, &s.uid) else {
             return;
@@ -1055,7 +1090,7 @@ impl Workstation {
         let files: Vec<PathBuf> = outcomes.iter().map(|o| o.path.clone()).collect();
         let index = dokuei_dicom::index::index(&files);
         let reader = self.reader();
-        let peer = format!("{} {}", node.name(), node.address());
+        let peer = audit::without_credentials(&format!("{} {}", node.name(), node.address()));
         self.audit_with(|l| {
             let mut events = Vec::new();
             for stored in [true, false] {
@@ -1111,55 +1146,99 @@ impl Workstation {
     }
 
     /// One event per study that arrived, or the failure.
+    /// `node` as the audit names it: `name AE@host:port` or `name URL`.
+    fn node_peer(&self, node: &str) -> String {
+        match self.pacs.settings().and_then(|s| s.node(node).cloned()) {
+            Ok(n) => audit::without_credentials(&format!("{} {}", n.name(), n.address())),
+            Err(_) => node.to_owned(),
+        }
+    }
+
+    /// A send that failed before any instance went (no association, a folder without DICOM).
+    fn audit_send_failure(&self, node: &str, error: &AppError) {
+        let reader = self.reader();
+        let peer = self.node_peer(node);
+        self.audit_with(|_| {
+            let mut e = audit::event(AccessAction::Sent, reader);
+            e.outcome = Outcome::MinorFailure;
+            e.peer = peer;
+            e.detail.error = error.message.clone();
+            Ok(vec![e])
+        });
+    }
+
+    /// The instances a retrieve brought (one event per study), and, when it was cancelled,
+    /// failed part-way or brought nothing, a failure event saying so. `partial`: files that
+    /// arrived for a C-MOVE that then failed.
     fn audit_retrieve(
         &self,
         node: &str,
         request: &crate::pacs::RetrieveRequest,
         result: &Result<crate::pacs::Retrieved, AppError>,
+        partial: Vec<PathBuf>,
     ) {
-        let peer = match self.pacs.settings().and_then(|s| s.node(node).cloned()) {
-            Ok(n) => format!("{} {}", n.name(), n.address()),
-            Err(_) => node.to_owned(),
-        };
+        let peer = self.node_peer(node);
         let reader = self.reader();
+        let (files, failure) = match result {
+            Ok(r) => {
+                let failed: u32 = r.report.series.iter().map(|s| s.failed).sum();
+                let incomplete = r.report.series.iter().filter(|s| !s.complete).count();
+                let failure = if r.report.cancelled {
+                    Some("cancelled by the user; what arrived is kept".to_owned())
+                } else if r.report.instances.is_empty() {
+                    Some("the node sent no instance".to_owned())
+                } else if failed > 0 || incomplete > 0 {
+                    Some(format!(
+                        "{failed} instance(s) failed, {incomplete} series incomplete"
+                    ))
+                } else {
+                    None
+                };
+                (
+                    r.report.instances.iter().map(|i| i.path.clone()).collect(),
+                    failure,
+                )
+            }
+            Err(e) => (partial, Some(e.message.clone())),
+        };
+        // Headers are read before the ledger is taken.
+        let index = dokuei_dicom::index::index(&files);
         self.audit_with(|l| {
             let template = AccessEvent {
                 peer,
                 ..audit::event(AccessAction::Received, reader)
             };
-            match result {
-                Ok(r) => {
-                    let files: Vec<PathBuf> =
-                        r.report.instances.iter().map(|i| i.path.clone()).collect();
-                    let index = dokuei_dicom::index::index(&files);
-                    audit::study_events(l, &index, &template)
-                }
-                Err(e) => Ok(vec![AccessEvent {
+            let mut events = if files.is_empty() {
+                Vec::new()
+            } else {
+                audit::study_events(l, &index, &template)?
+            };
+            if let Some(error) = failure {
+                events.push(AccessEvent {
                     outcome: Outcome::MinorFailure,
                     study_uid: request.study_uid.clone(),
                     detail: AccessDetail {
-                        error: e.message.clone(),
+                        error,
                         ..AccessDetail::default()
                     },
                     ..template
-                }]),
+                });
             }
+            Ok(events)
         });
     }
 
     /// Records what the receiver took since the last call, one event per study and sender
     /// (the app calls this every few seconds).
     pub fn audit_received(&self) {
-        self.audit_received_except(&std::collections::HashSet::new());
+        // A C-MOVE in progress: its arrivals are recorded with the retrieve.
+        if self.moving.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        self.audit_received_items(self.pacs.unaudited_received());
     }
 
-    fn audit_received_except(&self, skip: &std::collections::HashSet<&str>) {
-        let items: Vec<dokuei_net::Received> = self
-            .pacs
-            .unaudited_received()
-            .into_iter()
-            .filter(|r| !skip.contains(r.instance.sop_instance_uid.as_str()))
-            .collect();
+    fn audit_received_items(&self, items: Vec<dokuei_net::Received>) {
         if items.is_empty() {
             return;
         }
@@ -1171,21 +1250,27 @@ impl Workstation {
         let mut senders: Vec<&str> = items.iter().map(|r| r.calling_ae_title.as_str()).collect();
         senders.sort_unstable();
         senders.dedup();
-        self.audit_with(|l| {
-            let mut events = Vec::new();
-            for sender in senders {
+        // Headers are read before the ledger is taken.
+        let indexes: Vec<(&str, dokuei_dicom::StudyIndex)> = senders
+            .into_iter()
+            .map(|sender| {
                 let files: Vec<PathBuf> = items
                     .iter()
                     .filter(|r| r.calling_ae_title == sender)
                     .map(|r| r.instance.path.clone())
                     .collect();
-                let index = dokuei_dicom::index::index(&files);
+                (sender, dokuei_dicom::index::index(&files))
+            })
+            .collect();
+        self.audit_with(|l| {
+            let mut events = Vec::new();
+            for (sender, index) in &indexes {
                 let mut template = audit::event(AccessAction::Received, None);
                 // Nobody at this workstation asked for these.
                 template.os_account = String::new();
                 template.peer = format!("AE {sender}");
                 template.detail.note = format!("pushed to Dokuei's receiver (AE {ours})");
-                events.extend(audit::study_events(l, &index, &template)?);
+                events.extend(audit::study_events(l, index, &template)?);
             }
             Ok(events)
         });
@@ -1205,7 +1290,7 @@ impl Workstation {
         query: &crate::pacs::Query,
     ) -> Result<Vec<crate::pacs::QueryRow>, AppError> {
         let result = self.pacs.find(node, query);
-        let target = self.pacs.settings().and_then(|s| s.node(node).cloned());
+        let peer = self.node_peer(node);
         let reader = self.reader();
         self.audit_with(|l| {
             let mut e = audit::event(AccessAction::Queried, reader);
@@ -1226,17 +1311,9 @@ impl Workstation {
             }
             e.study_uid = query.study_uid.clone();
             e.detail.note = keys.to_string();
-            match &target {
-                Ok(n @ crate::pacs::Node::Dimse(_)) => {
-                    e.object = "1.2.840.10008.5.1.4.1.2.2.1".into(); // Study Root Q/R FIND
-                    e.peer = format!("{} {}", n.name(), n.address());
-                }
-                Ok(n) => {
-                    e.object = "QIDO-RS".into();
-                    e.peer = format!("{} {}", n.name(), n.address());
-                }
-                Err(_) => e.peer = node.to_owned(),
-            }
+            // Study Root Query/Retrieve FIND (QIDO-RS is its web form).
+            e.object = "1.2.840.10008.5.1.4.1.2.2.1".into();
+            e.peer = peer;
             if let Err(err) = &result {
                 e.outcome = Outcome::MinorFailure;
                 e.detail.error = err.message.clone();

@@ -55,7 +55,8 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
     peers::signed(d, "server", "ca");
     peers::signed(d, "client", "ca");
     let mut repository = peers::rsyslog(d, true);
-    let orthanc = peers::orthanc(&d.join("orthanc"), &[]);
+    let receiver_port = peers::free_port();
+    let orthanc = peers::orthanc(&d.join("orthanc"), &[("DOKUEI", receiver_port)]);
     let study = d.join("study");
     SyntheticCt {
         slices: 12,
@@ -69,7 +70,6 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
     .write(&study)
     .unwrap();
     let ledger_file = d.join("ledger.sqlite");
-    let receiver_port = peers::free_port();
     let ws =
         Workstation::new(d.join("data"), d.join("cache")).with_ledger_file(ledger_file.clone());
 
@@ -104,7 +104,7 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
             address: "127.0.0.1".into(),
             port: receiver_port,
             ae_title: "DOKUEI".into(),
-            allowed_calling_ae_titles: vec!["PUSHER".into()],
+            allowed_calling_ae_titles: vec!["PUSHER".into(), "ORTHANC".into()],
         },
         ..PacsSettings::default()
     })
@@ -158,6 +158,30 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
         )
         .unwrap();
     assert_eq!(retrieved.report.instances.len(), sent.len());
+    // By C-MOVE, with the app's receiver poller running all along: the instances are the
+    // retrieve's, recorded once, not taken for a push by the PACS.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let moved = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                ws.audit_received();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let moved = ws.retrieve(
+            "Orthanc",
+            &RetrieveRequest {
+                study_uid: study_uid.clone(),
+                series_uids: Vec::new(),
+            },
+            true,
+            &mut |_| std::thread::sleep(Duration::from_millis(20)),
+        );
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        moved
+    })
+    .unwrap();
+    assert_eq!(moved.report.instances.len(), sent.len());
     // Another system pushes the images to Dokuei's receiver.
     let images: Vec<PathBuf> = std::fs::read_dir(&study)
         .unwrap()
@@ -187,6 +211,11 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
         "",
         "every message is valid PS3.15"
     );
+    for f in &files {
+        // Within a syslog receiver's default 8 KiB with the RFC 5424 header.
+        let size = std::fs::metadata(f).unwrap().len();
+        assert!(size < 7900, "{} is {size} bytes", f.display());
+    }
     let names = names(&files);
     let sequence: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_eq!(
@@ -201,7 +230,8 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
             "export",
             "dicom-instances-transferred-sent",
             "query",
-            "dicom-instances-transferred-received", // retrieved
+            "dicom-instances-transferred-received", // retrieved by C-GET
+            "dicom-instances-transferred-received", // by C-MOVE
             "dicom-instances-transferred-received", // pushed
             "security-alert-configuration",         // the palette
             "export",                               // the decision log
@@ -228,7 +258,13 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
     assert!(sent_xml.contains(r#"AlternativeUserID="AETITLES=DOKUEI""#));
     assert!(read(8).contains("<ParticipantObjectQuery>"));
     assert!(read(9).contains(r#"EventActionCode="C""#));
-    let pushed = read(10);
+    let by_move = read(10);
+    assert!(
+        by_move.contains(r#"UserID="Orthanc ORTHANC@127.0.0.1"#),
+        "{by_move}"
+    );
+    assert!(!by_move.contains("AE ORTHANC"), "{by_move}");
+    let pushed = read(11);
     assert!(
         pushed.contains(r#"<ActiveParticipant UserID="AE PUSHER" UserIsRequestor="true">"#),
         "{pushed}"
@@ -249,7 +285,7 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
         r#"<SOPClass UID="1.2.840.10008.5.1.4.1.1.2" NumberOfInstances="{}">"#,
         images.len()
     )));
-    assert!(read(11).contains("<ParticipantObjectName>reader settings</ParticipantObjectName>"));
+    assert!(read(12).contains("<ParticipantObjectName>reader settings</ParticipantObjectName>"));
     // The patient is named by pseudonym, never by the phantom's ID.
     let all: String = (0..files.len()).map(read).collect();
     assert!(

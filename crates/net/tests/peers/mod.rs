@@ -416,7 +416,8 @@ pub fn signed(dir: &Path, name: &str, by: &str) {
     );
 }
 
-/// A running rsyslog (Debian's `rsyslogd`, with `rsyslog-gnutls`) receiving syslog over TLS
+/// A running rsyslog (Debian's `rsyslogd`, with `rsyslog-gnutls`; its default 8 KiB message
+/// limit, as a repository left at its defaults has) receiving syslog over TLS
 /// (RFC 5425) on loopback with the certificate `server` of CA `ca` in `dir`, writing each message
 /// it receives as one JSON line (priority, host, app, msgid, msg) to [`Rsyslog::received`].
 /// `require_client_certificate`: clients must present a certificate of the same CA.
@@ -437,7 +438,7 @@ pub fn rsyslog_on(dir: &Path, port: u16, require_client_certificate: bool) -> Rs
     let received = dir.join("received.jsonl");
     let file = |name: &str| dir.join(name).display().to_string();
     let config = format!(
-        r#"global(workDirectory="{work}" maxMessageSize="64k"
+        r#"global(workDirectory="{work}"
   parser.escapeControlCharactersOnReceive="off"
   defaultNetstreamDriver="gtls"
   defaultNetstreamDriverCAFile="{ca}"
