@@ -29,6 +29,7 @@ fn main() {
         "qa_export",
         "qa_verify",
         "audit_settings",
+        "decision_passphrase_required",
         "save_audit_settings",
         "export_audit",
         "set_passphrase",

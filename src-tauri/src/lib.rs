@@ -125,6 +125,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::qa_export,
         reading::qa_verify,
         reading::audit_settings,
+        reading::decision_passphrase_required,
         reading::save_audit_settings,
         reading::export_audit,
         reading::set_passphrase,

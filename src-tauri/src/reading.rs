@@ -152,8 +152,16 @@ pub async fn decide(
     stack: u32,
     reader_id: i32,
     decision: DecisionInput,
+    passphrase: Option<String>,
 ) -> Result<DecisionResult, AppError> {
-    ws.decide(series, stack, reader_id, &decision)
+    ws.decide(series, stack, reader_id, &decision, passphrase.as_deref())
+}
+
+/// Whether every decision needs the reader's passphrase (the installation's policy).
+#[tauri::command]
+#[specta::specta]
+pub async fn decision_passphrase_required(ws: Ws<'_>) -> Result<bool, AppError> {
+    ws.decision_passphrase_required()
 }
 
 #[tauri::command]

@@ -478,4 +478,30 @@ describe("commit-then-reveal on the sample radiograph with cxr-opacity-demo", ()
     assert.ok(events[0].recorded_at <= shown && shown <= events[1].recorded_at, `impression ${events[0].recorded_at}, shown ${shown}, revealed ${events[1].recorded_at}`);
     assert.equal(sql(ledger, "SELECT content FROM reading_events WHERE kind = 'impression_before_ai'")[0].content, "opacity present: yes, right upper zone");
   });
+  it("asks for the passphrase with every decision once an administrator turns the policy on", async () => {
+    // The reader is made the first administrator (their own passphrase) and turns the policy on
+    // from the command line, while the app runs on the same ledger.
+    execFileSync(cli, ["readers", "grant-admin", "--ledger", ledger, "--reader", "1"], { input: `${PASSPHRASE}\n` });
+    const out = execFileSync(cli, ["readers", "decision-passphrase", "on", "--ledger", ledger, "--by", "1"], { input: `${PASSPHRASE}\n` }).toString();
+    assert.match(out, /passphrase for every decision: on/);
+    const [first] = await findings(b);
+    await b.$(testid(`confirm-f${first.finding_id}`)).click();
+    await b.waitUntil(async () => /passphrase with every decision/.test(await b.$(testid("review-error")).getText()), { timeout: 5000 });
+    await b.$(testid("decision-passphrase")).waitForDisplayed({ timeout: 5000 });
+    await typeInto(b, "decision-passphrase", "not my passphrase");
+    await b.$(testid(`confirm-f${first.finding_id}`)).click();
+    await b.waitUntil(async () => /wrong passphrase.*1 of 5/.test(await b.$(testid("review-error")).getText()), { timeout: 5000 });
+    assert.equal(await b.$(testid("decision-passphrase")).getValue(), "", "cleared after each attempt");
+    await typeInto(b, "decision-passphrase", PASSPHRASE);
+    await b.$(testid(`confirm-f${first.finding_id}`)).click();
+    await waitDecision(b, `f${first.finding_id}`, "confirm");
+    const policy = sql(ledger, "SELECT object, reader_id, detail_json FROM access_events WHERE object LIKE 'policy:%'");
+    assert.equal(policy.length, 1);
+    assert.equal(policy[0].reader_id, 1);
+    assert.match(policy[0].detail_json, /"note":"on"/);
+    assert.deepEqual(
+      sql(ledger, "SELECT kind FROM auth_events ORDER BY id").map((e) => e.kind),
+      ["failure", "success"],
+    );
+  });
 });

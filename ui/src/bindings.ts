@@ -44,7 +44,7 @@ export const commands = {
 	analyse: (series: number, stack: number, modelDir: string, onProgress: Channel<AnalyseProgress>) => typedError<AnalyseResult_Serialize, AppError>(__TAURI_INVOKE("analyse", { series, stack, modelDir, onProgress })),
 	/**  Cancels the running analysis (it stops between batches and records nothing). */
 	cancelAnalysis: () => __TAURI_INVOKE<boolean>("cancel_analysis"),
-	decide: (series: number, stack: number, readerId: number, decision: DecisionInput_Deserialize) => typedError<DecisionResult_Serialize, AppError>(__TAURI_INVOKE("decide", { series, stack, readerId, decision })),
+	decide: (series: number, stack: number, readerId: number, decision: DecisionInput_Deserialize, passphrase: string | null) => typedError<DecisionResult_Serialize, AppError>(__TAURI_INVOKE("decide", { series, stack, readerId, decision, passphrase })),
 	signOff: (series: number, readerId: number, impression: string, passphrase: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("sign_off", { series, readerId, impression, passphrase })),
 	/**
 	 *  Writes the study's results as DICOM (AI SEG and SR; after sign-off the physician's
@@ -81,6 +81,8 @@ export const commands = {
 	qaVerify: () => typedError<VerifyResult_Serialize, AppError>(__TAURI_INVOKE("qa_verify")),
 	/**  The audit repository settings (beside the ledger). */
 	auditSettings: () => typedError<AuditSettings_Serialize, AppError>(__TAURI_INVOKE("audit_settings")),
+	/**  Whether every decision needs the reader's passphrase (the installation's policy). */
+	decisionPassphraseRequired: () => typedError<boolean, AppError>(__TAURI_INVOKE("decision_passphrase_required")),
 	/**
 	 *  Saves the audit repository settings (the change is itself recorded) and sends what is
 	 *  pending.

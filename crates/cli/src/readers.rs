@@ -30,6 +30,14 @@ pub enum ReadersCommand {
         #[arg(long)]
         by: i64,
     },
+    /// Ask for the reader's passphrase with every decision too, not only at sign-off (`on`), or
+    /// stop (`off`); an administrator's passphrase on stdin. Without an argument: show it.
+    DecisionPassphrase {
+        #[arg(value_parser = ["on", "off"])]
+        state: Option<String>,
+        #[arg(long)]
+        by: Option<i64>,
+    },
     /// Give a reader a new key under a new passphrase (stdin: the administrator's passphrase,
     /// then the new one). A profile that never had a key needs `--os-account`.
     Reset {
@@ -94,6 +102,26 @@ pub fn run(ledger_path: Option<PathBuf>, command: ReadersCommand) -> Result<(), 
             let p = passphrases(1)?;
             reading::grant_administrator(&ledger, reader, by, &p[0])?;
             println!("reader {reader} is an administrator");
+        }
+        ReadersCommand::DecisionPassphrase { state, by } => {
+            if let Some(state) = state {
+                let by = by.ok_or_else(|| {
+                    AppError::new(
+                        dokuei_review::ErrorCode::InvalidArgument,
+                        "give the administrator changing the policy with --by",
+                    )
+                })?;
+                let p = passphrases(1)?;
+                reading::set_decision_passphrase_policy(&ledger, by, &p[0], state == "on")?;
+            }
+            println!(
+                "passphrase for every decision: {}",
+                if reading::decision_passphrase_required(&ledger)? {
+                    "on"
+                } else {
+                    "off (asked at sign-off only)"
+                }
+            );
         }
         ReadersCommand::Unlock { reader, by } => {
             let p = passphrases(1)?;

@@ -3,6 +3,7 @@
 //! appended like decisions; [`crate::atna`] turns them, with the passphrase events, into DICOM
 //! PS3.15 audit messages.
 
+use rusqlite::OptionalExtension;
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
 
@@ -226,6 +227,26 @@ impl Ledger {
                 |r| r.get(0),
             )
             .map_err(|e| self.read_err(e))
+    }
+
+    /// The note of the latest change of setting `object` (e.g. a policy's `on`/`off`), if any.
+    pub fn latest_setting_note(&self, object: &str) -> Result<Option<String>, LedgerError> {
+        let detail: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT detail_json FROM access_events
+                 WHERE action = 'setting_changed' AND object = ?1 AND outcome = 0
+                 ORDER BY seq DESC LIMIT 1",
+                [object],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.read_err(e))?;
+        Ok(detail.map(|d| {
+            serde_json::from_str::<AccessDetail>(&d)
+                .unwrap_or_default()
+                .note
+        }))
     }
 
     /// The number of chain entries (the last one's position).

@@ -10,7 +10,7 @@
 //! | sent | DICOM Instances Transferred (110104), action R; Dokuei the source |
 //! | received | DICOM Instances Transferred (110104), action C; Dokuei the destination |
 //! | queried | Query (110112), action E |
-//! | setting changed | Security Alert (110113), type 110128 network or 110131 software configuration |
+//! | setting changed | Security Alert (110113), type 110128 network, 110129 security (policies) or 110131 software configuration |
 //! | audit exported | Audit Log Used (110101), action R |
 //! | passphrase accepted / refused | User Authentication (110114), type 110122 Login |
 //! | profile locked / unlocked, key changed / reset | Security Alert (110113), type 110137 |
@@ -669,9 +669,10 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
             ("query", msg)
         }
         AccessAction::SettingChanged => {
-            let network = e.object.starts_with("pacs") || e.object.starts_with("audit");
-            let (code, meaning) = if network {
+            let (code, meaning) = if e.object.starts_with("pacs") || e.object.starts_with("audit") {
                 ("110128", "Network Configuration")
+            } else if e.object.starts_with("policy") {
+                ("110129", "Security Configuration")
             } else {
                 ("110131", "Software Configuration")
             };

@@ -677,18 +677,31 @@ impl Workstation {
         }
     }
 
-    /// Records a decision on a finding, and how long the ledger took to commit it.
+    /// Whether the installation asks for the reader's passphrase with every decision.
+    pub fn decision_passphrase_required(&self) -> Result<bool, AppError> {
+        self.with_ledger(reading::decision_passphrase_required)
+    }
+
+    /// Records a decision on a finding, and how long the ledger took to commit it (with the
+    /// reader's passphrase when the installation's policy asks for one with every decision).
     pub fn decide(
         &self,
         series: u32,
         stack: u32,
         reader_id: i32,
         decision: &DecisionInput,
+        passphrase: Option<&str>,
     ) -> Result<DecisionResult, AppError> {
         let start = std::time::Instant::now();
         let result = self.with_series(series, stack, |_, ctx| {
             self.with_ledger(|l| {
-                let (id, review) = reading::decide(l, ctx, i64::from(reader_id), decision)?;
+                let (id, review) = reading::decide_with_passphrase(
+                    l,
+                    ctx,
+                    i64::from(reader_id),
+                    decision,
+                    passphrase,
+                )?;
                 Ok(DecisionResult {
                     id,
                     review,

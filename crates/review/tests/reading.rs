@@ -16,9 +16,10 @@ use dokuei_review::dicom::synth::SyntheticCt;
 use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
 use dokuei_review::ledger::{Action, Ledger, RejectReason, Role};
 use dokuei_review::reading::{
-    DecisionContext, DecisionInput, MaskSlice, StackIdentity, StudyIdentity, add_reader, decide,
-    list_models, record_analysis, record_impression, reveal, review, sign_off, slice_geometry,
-    study_identity,
+    DECISION_PASSPHRASE_POLICY, DecisionContext, DecisionInput, MaskSlice, StackIdentity,
+    StudyIdentity, add_reader, decide, decide_with_passphrase, decision_passphrase_required,
+    grant_administrator, list_models, record_analysis, record_impression, reveal, review,
+    set_decision_passphrase_policy, sign_off, slice_geometry, study_identity,
 };
 use dokuei_review::viewer::OpenStudy;
 
@@ -428,4 +429,99 @@ fn the_models_panel_lists_the_demo_models_and_names_a_changed_file() {
         problem.contains(&onnx.display().to_string()) && problem.contains("does not match"),
         "{problem}"
     );
+}
+
+#[test]
+fn an_administrator_can_ask_for_the_passphrase_with_every_decision() {
+    const ADMIN: &str = "staple and more staples";
+    let f = fixture(5);
+    let reader = add_reader(&f.ledger, "Dr. Abe", Role::Radiologist, PASSPHRASE).unwrap();
+    let admin = add_reader(&f.ledger, "Dr. Admin", Role::Radiologist, ADMIN).unwrap();
+    grant_administrator(&f.ledger, admin.id, None, ADMIN).unwrap();
+    let r = record(
+        &f,
+        &[
+            finding(&f, 1, 1, 1, 2, 0.7),
+            finding(&f, 2, 9, 9, 2, 0.8),
+            finding(&f, 4, 20, 20, 2, 0.9),
+        ],
+    );
+    let ids: Vec<Option<i64>> = r.findings.iter().map(|x| x.finding_id).collect();
+    // Off by default: sign-off only.
+    assert!(!decision_passphrase_required(&f.ledger).unwrap());
+    decide(
+        &f.ledger,
+        &ctx(&f),
+        reader.id,
+        &input(ids[0], Action::Confirm),
+    )
+    .unwrap();
+
+    // Only an administrator switches it on, with their own passphrase.
+    let e = set_decision_passphrase_policy(&f.ledger, reader.id, PASSPHRASE, true).unwrap_err();
+    assert!(e.message.contains("not an administrator"), "{}", e.message);
+    let e = set_decision_passphrase_policy(&f.ledger, admin.id, "not the one", true).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidArgument);
+    assert!(!decision_passphrase_required(&f.ledger).unwrap());
+    set_decision_passphrase_policy(&f.ledger, admin.id, ADMIN, true).unwrap();
+    assert!(decision_passphrase_required(&f.ledger).unwrap());
+
+    // Now a decision without the passphrase is refused, a wrong one counted, the right one
+    // records it.
+    let e = decide(
+        &f.ledger,
+        &ctx(&f),
+        reader.id,
+        &input(ids[1], Action::Confirm),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotAllowed);
+    assert!(e.message.contains("every decision"), "{}", e.message);
+    let e = decide_with_passphrase(
+        &f.ledger,
+        &ctx(&f),
+        reader.id,
+        &input(ids[1], Action::Confirm),
+        Some("wrong passphrase"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("1 of 5"), "{}", e.message);
+    let (id, review) = decide_with_passphrase(
+        &f.ledger,
+        &ctx(&f),
+        reader.id,
+        &input(ids[1], Action::Confirm),
+        Some(PASSPHRASE),
+    )
+    .unwrap();
+    assert!(id > 0);
+    assert_eq!(review.undecided, 1);
+
+    // Off again; both changes are in the ledger and in the audit, as security configuration.
+    set_decision_passphrase_policy(&f.ledger, admin.id, ADMIN, false).unwrap();
+    decide(
+        &f.ledger,
+        &ctx(&f),
+        reader.id,
+        &input(ids[2], Action::Confirm),
+    )
+    .unwrap();
+    assert_eq!(
+        f.ledger
+            .latest_setting_note(DECISION_PASSPHRASE_POLICY)
+            .unwrap()
+            .as_deref(),
+        Some("off")
+    );
+    let messages = f
+        .ledger
+        .audit_messages_after(0, 1000, &dokuei_ledger::AuditSource::default(), "h")
+        .unwrap();
+    let policy: Vec<_> = messages
+        .iter()
+        .filter(|m| m.xml.contains(r#"csd-code="110129""#))
+        .collect();
+    assert_eq!(policy.len(), 2);
+    assert!(policy[0].xml.contains("Dr. Admin"));
+    assert!(f.ledger.verify().unwrap().is_intact());
 }

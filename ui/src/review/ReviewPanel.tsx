@@ -299,6 +299,19 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
             Findings <span className="muted">(N / P)</span>
           </h3>
           {r.findings.length === 0 && <p className="muted">No findings above threshold.</p>}
+          {r.decisionPassphraseRequired && (
+            <label className="row" data-testid="decision-passphrase-row">
+              <span className="muted">This installation asks for your passphrase with every decision:</span>
+              <input
+                type="password"
+                placeholder="Your passphrase"
+                autoComplete="off"
+                value={r.decisionPassphrase}
+                onChange={(e) => { r.setDecisionPassphrase(e.target.value); }}
+                data-testid="decision-passphrase"
+              />
+            </label>
+          )}
           <ol className="findings" data-testid="findings">
             {r.findings.map((f) => {
               const key = findingKey(f);

@@ -105,10 +105,20 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   const [nodes, setNodes] = useState<string[]>([]);
   const [imported, setImported] = useState<ImportedResults | null>(null);
   const [heatVersion, setHeatVersion] = useState(0);
+  // The installation's policy: the reader's passphrase with every decision (kept only until
+  // the next decision is sent).
+  const [decisionPassphraseRequired, setDecisionPassphraseRequired] = useState(false);
+  const [decisionPassphrase, setDecisionPassphrase] = useState("");
   const heat = useRef(new Map<string, Uint8Array | "loading">());
   const decisionMs = useRef<number[]>([]);
   const commitMs = useRef<number[]>([]);
   const drawing = useRef(false);
+
+  useEffect(() => {
+    void api.decisionPassphraseRequired().then((r) => {
+      if (r.status === "ok") setDecisionPassphraseRequired(r.data);
+    });
+  }, [api, generation]);
 
   useEffect(() => {
     void api.pacsSettings().then((r) => {
@@ -298,17 +308,29 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     ): Promise<string | null> => {
       if (!target || !reader) return "choose a reader profile first";
       const started = performance.now();
-      const r = await api.decide(target.series, target.stack, reader.id, {
-        finding_id: f?.finding_id ?? null,
-        replaces_added: f && f.finding_id === null ? (f.decision?.id ?? null) : null,
-        action,
-        label: extra.label ?? f?.label ?? "",
-        reject_reason: extra.reason ?? null,
-        reason_text: extra.text ?? "",
-        mask: extra.mask ? toMaskSlices(extra.mask) : [],
-      });
+      const passphrase = decisionPassphraseRequired ? decisionPassphrase : null;
+      setDecisionPassphrase("");
+      const r = await api.decide(
+        target.series,
+        target.stack,
+        reader.id,
+        {
+          finding_id: f?.finding_id ?? null,
+          replaces_added: f && f.finding_id === null ? (f.decision?.id ?? null) : null,
+          action,
+          label: extra.label ?? f?.label ?? "",
+          reject_reason: extra.reason ?? null,
+          reason_text: extra.text ?? "",
+          mask: extra.mask ? toMaskSlices(extra.mask) : [],
+        },
+        passphrase,
+      );
       if (r.status === "error") {
         setError(message(r.error));
+        // The policy may have changed since the study opened (an administrator, elsewhere).
+        void api.decisionPassphraseRequired().then((p) => {
+          if (p.status === "ok") setDecisionPassphraseRequired(p.data);
+        });
         return r.error.message;
       }
       decisionMs.current.push(performance.now() - started);
@@ -317,7 +339,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
       setReview(asReview(r.data.review));
       return null;
     },
-    [api, target, reader],
+    [api, target, reader, decisionPassphraseRequired, decisionPassphrase],
   );
 
   const startEdit = useCallback(
@@ -559,6 +581,9 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     jumpTo,
     step,
     decide,
+    decisionPassphraseRequired,
+    decisionPassphrase,
+    setDecisionPassphrase,
     editing,
     setEditing,
     startEdit,

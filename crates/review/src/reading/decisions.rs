@@ -62,7 +62,20 @@ pub fn decide(
     reader_id: i64,
     input: &DecisionInput,
 ) -> Result<(i64, StudyReview), AppError> {
+    decide_with_passphrase(ledger, ctx, reader_id, input, None)
+}
+
+/// [`decide`], with the reader's passphrase for installations whose policy asks for it with
+/// every decision ([`decision_passphrase_required`]); refused without it there.
+pub fn decide_with_passphrase(
+    ledger: &Ledger,
+    ctx: &DecisionContext<'_>,
+    reader_id: i64,
+    input: &DecisionInput,
+    passphrase: Option<&str>,
+) -> Result<(i64, StudyReview), AppError> {
     require_reader_who_decides(ledger, reader_id)?;
+    authorise_decision(ledger, reader_id, passphrase)?;
     let study_id = ledger
         .study_id(&ctx.study.study_uid)?
         .ok_or_else(|| invalid("this study has no analysis to decide on yet"))?;

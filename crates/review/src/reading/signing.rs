@@ -259,3 +259,53 @@ pub fn grant_administrator(
     }
     Ok(())
 }
+
+/// The installation's policy asking for the reader's passphrase with every decision, not only
+/// at sign-off: kept in the ledger as the latest change of this setting (made by an
+/// administrator), so it is chained and audited like everything else.
+pub const DECISION_PASSPHRASE_POLICY: &str = "policy: passphrase for every decision";
+
+/// Whether every decision needs the reader's passphrase.
+pub fn decision_passphrase_required(ledger: &Ledger) -> Result<bool, AppError> {
+    Ok(ledger
+        .latest_setting_note(DECISION_PASSPHRASE_POLICY)?
+        .as_deref()
+        == Some("on"))
+}
+
+/// An administrator (their passphrase needed) switches the policy on or off.
+pub fn set_decision_passphrase_policy(
+    ledger: &Ledger,
+    admin_id: i64,
+    admin_passphrase: &str,
+    on: bool,
+) -> Result<(), AppError> {
+    administrator_key(ledger, admin_id, admin_passphrase)?;
+    if decision_passphrase_required(ledger)? == on {
+        return Ok(());
+    }
+    let mut e = crate::audit::event(dokuei_ledger::AccessAction::SettingChanged, Some(admin_id));
+    e.object = DECISION_PASSPHRASE_POLICY.to_owned();
+    e.peer = ledger.path().display().to_string();
+    e.detail.note = if on { "on" } else { "off" }.to_owned();
+    ledger.record_access(&e)?;
+    Ok(())
+}
+
+/// When the policy asks for it, the reader's passphrase must open their key before a decision
+/// is recorded (wrong ones counted toward the lock, as at sign-off).
+pub fn authorise_decision(
+    ledger: &Ledger,
+    reader_id: i64,
+    passphrase: Option<&str>,
+) -> Result<(), AppError> {
+    if !decision_passphrase_required(ledger)? {
+        return Ok(());
+    }
+    match passphrase.filter(|p| !p.is_empty()) {
+        None => Err(not_allowed(
+            "this installation asks for your passphrase with every decision: enter it and decide again",
+        )),
+        Some(p) => unlock_signing_key(ledger, reader_id, p).map(|_| ()),
+    }
+}
