@@ -74,14 +74,19 @@ fn export(
         }
     };
     let ledger = dokuei_review::ledger::open_ledger(ledger)?;
-    let done = export_results(
+    let result = export_results(
         &ledger,
         &index,
         &study_uid,
         &model_roots(&[]),
         &Default::default(),
         output,
+    );
+    let event = dokuei_review::audit::results_exported_event(
+        &ledger, &index, &study_uid, &result, output, None,
     )?;
+    ledger.record_access(&event)?;
+    let done = result?;
     for o in &done.objects {
         println!(
             "{:<14} {:>3} finding(s)  {}",

@@ -226,6 +226,108 @@ pub fn without_credentials(text: &str) -> String {
     out
 }
 
+/// The events of a send to `node`: one per study for the instances it took, and one per study
+/// for those it did not (PS3.15: mixed results are separate messages). `index`: the sent files'
+/// headers.
+pub fn sent_events(
+    ledger: &Ledger,
+    node: &crate::pacs::Node,
+    outcomes: &[dokuei_net::SendOutcome],
+    index: &dokuei_dicom::StudyIndex,
+    reader_id: Option<i64>,
+) -> Result<Vec<AccessEvent>, AppError> {
+    let peer = without_credentials(&format!("{} {}", node.name(), node.address()));
+    let mut events = Vec::new();
+    for stored in [true, false] {
+        let group: Vec<&dokuei_net::SendOutcome> =
+            outcomes.iter().filter(|o| o.stored == stored).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let uids: std::collections::HashSet<&str> =
+            group.iter().map(|o| o.sop_instance_uid.as_str()).collect();
+        let template = AccessEvent {
+            outcome: if stored {
+                Outcome::Success
+            } else {
+                Outcome::MinorFailure
+            },
+            peer: peer.clone(),
+            detail: AccessDetail {
+                error: group
+                    .iter()
+                    .find(|o| !o.stored)
+                    .map(|o| o.detail.clone())
+                    .unwrap_or_default(),
+                ..AccessDetail::default()
+            },
+            ..event(AccessAction::Sent, reader_id)
+        };
+        let mut studies = study_events(ledger, index, &template)?;
+        // Only this group's instances.
+        for e in &mut studies {
+            for c in &mut e.detail.sop_classes {
+                c.instance_uids.retain(|u| uids.contains(u.as_str()));
+                c.count = c.instance_uids.len() as u64;
+            }
+            e.detail.sop_classes.retain(|c| c.count > 0);
+        }
+        studies.retain(|e| !e.detail.sop_classes.is_empty());
+        if studies.is_empty() {
+            // Files that could not be read back: still say what was attempted.
+            studies.push(AccessEvent {
+                detail: template.detail.clone().with_instances(
+                    group
+                        .iter()
+                        .map(|o| (o.sop_class_uid.as_str(), o.sop_instance_uid.as_str())),
+                ),
+                ..template.clone()
+            });
+        }
+        events.extend(studies);
+    }
+    Ok(events)
+}
+
+/// The event of a results export (SEG, SR) of `study` in `index` to `out`.
+pub fn results_exported_event(
+    ledger: &Ledger,
+    index: &dokuei_dicom::StudyIndex,
+    study_uid: &str,
+    result: &Result<crate::results::ResultsExport, AppError>,
+    out: &Path,
+    reader_id: Option<i64>,
+) -> Result<AccessEvent, AppError> {
+    let patient = index
+        .patients
+        .iter()
+        .find(|p| p.studies.iter().any(|s| s.uid == study_uid))
+        .map(|p| p.id.as_str())
+        .unwrap_or_default();
+    let mut e = event(AccessAction::Exported, reader_id);
+    e.study_uid = study_uid.to_owned();
+    e.patient_key = patient_key(ledger, patient)?;
+    e.object = "DICOM results (SEG, SR)".into();
+    e.peer = std::path::absolute(out)
+        .unwrap_or_else(|_| out.to_path_buf())
+        .display()
+        .to_string();
+    match result {
+        Ok(r) => {
+            e.detail = AccessDetail::default().with_instances(
+                r.objects
+                    .iter()
+                    .map(|o| (o.sop_class_uid.as_str(), o.sop_instance_uid.as_str())),
+            );
+        }
+        Err(err) => {
+            e.outcome = Outcome::MinorFailure;
+            e.detail.error = err.message.clone();
+        }
+    }
+    Ok(e)
+}
+
 /// How Dokuei reports itself: the settings' source and site, and its AE titles.
 pub fn source(settings: &AuditSettings, ae_titles: &[String]) -> AuditSource {
     AuditSource {

@@ -235,8 +235,23 @@ pub fn send(
     files: &[PathBuf],
     timing: &Timing,
 ) -> Result<Vec<SendOutcome>, AppError> {
-    let outcomes = transmit(node, files, timing)?;
+    let outcomes = transmit(node, files, timing).inspect_err(|e| {
+        // The access audit: a send that failed before any instance went.
+        let mut event = crate::audit::event(dokuei_ledger::AccessAction::Sent, None);
+        event.outcome = dokuei_ledger::Outcome::MinorFailure;
+        event.peer =
+            crate::audit::without_credentials(&format!("{} {}", node.name(), node.address()));
+        event.detail.error = e.message.clone();
+        if let Err(err) = ledger.record_access(&event) {
+            tracing::error!("the access audit could not record a failed send: {err}");
+        }
+    })?;
     record_sends(ledger, node, &outcomes)?;
+    // The access audit (the workstation records its own, with the reader).
+    let index = dokuei_dicom::index::index(files);
+    for e in crate::audit::sent_events(ledger, node, &outcomes, &index, None)? {
+        ledger.record_access(&e)?;
+    }
     Ok(outcomes)
 }
 

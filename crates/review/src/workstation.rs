@@ -789,36 +789,19 @@ impl Workstation {
                 results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
             })
         });
-        let destination = std::path::absolute(out)
-            .unwrap_or_else(|_| out.to_path_buf())
-            .display()
-            .to_string();
-        self.audit_series(&study, series, AccessAction::Exported, |event| {
-            let (outcome, detail) = match &result {
-                Ok(r) => (
-                    Outcome::Success,
-                    AccessDetail::default().with_instances(
-                        r.objects
-                            .iter()
-                            .map(|o| (o.sop_class_uid.as_str(), o.sop_instance_uid.as_str())),
-                    ),
-                ),
-                Err(e) => (
-                    Outcome::MinorFailure,
-                    AccessDetail {
-                        error: e.message.clone(),
-                        ..AccessDetail::default()
-                    },
-                ),
-            };
-            AccessEvent {
-                outcome,
-                object: "DICOM results (SEG, SR)".into(),
-                peer: destination,
-                detail,
-                ..event
-            }
-        });
+        if let Ok(id) = self.with_series(series, 0, |id, _| Ok(id.study_uid.clone())) {
+            let reader = self.reader();
+            self.audit_with(|l| {
+                Ok(vec![audit::results_exported_event(
+                    l,
+                    &study.index,
+                    &id,
+                    &result,
+                    out,
+                    reader,
+                )?])
+            });
+        }
         crate::logging::outcome("export results", started, result, |r| {
             let kinds: Vec<&str> = r.objects.iter().map(|o| o.kind.as_str()).collect();
             format!("{} object(s): {}", kinds.len(), kinds.join(", "))
@@ -1101,61 +1084,10 @@ impl Workstation {
     /// not (PS3.15: mixed results are separate messages).
     fn audit_sends(&self, node: &crate::pacs::Node, outcomes: &[SendOutcome]) {
         let files: Vec<PathBuf> = outcomes.iter().map(|o| o.path.clone()).collect();
+        // Headers are read before the ledger is taken.
         let index = dokuei_dicom::index::index(&files);
         let reader = self.reader();
-        let peer = audit::without_credentials(&format!("{} {}", node.name(), node.address()));
-        self.audit_with(|l| {
-            let mut events = Vec::new();
-            for stored in [true, false] {
-                let group: Vec<&SendOutcome> =
-                    outcomes.iter().filter(|o| o.stored == stored).collect();
-                if group.is_empty() {
-                    continue;
-                }
-                let uids: std::collections::HashSet<&str> =
-                    group.iter().map(|o| o.sop_instance_uid.as_str()).collect();
-                let template = AccessEvent {
-                    outcome: if stored {
-                        Outcome::Success
-                    } else {
-                        Outcome::MinorFailure
-                    },
-                    peer: peer.clone(),
-                    detail: AccessDetail {
-                        error: group
-                            .iter()
-                            .find(|o| !o.stored)
-                            .map(|o| o.detail.clone())
-                            .unwrap_or_default(),
-                        ..AccessDetail::default()
-                    },
-                    ..audit::event(AccessAction::Sent, reader)
-                };
-                let mut studies = audit::study_events(l, &index, &template)?;
-                // Only this group's instances.
-                for e in &mut studies {
-                    for c in &mut e.detail.sop_classes {
-                        c.instance_uids.retain(|u| uids.contains(u.as_str()));
-                        c.count = c.instance_uids.len() as u64;
-                    }
-                    e.detail.sop_classes.retain(|c| c.count > 0);
-                }
-                studies.retain(|e| !e.detail.sop_classes.is_empty());
-                if studies.is_empty() {
-                    // Files that could not be read back: still say what was attempted.
-                    studies.push(AccessEvent {
-                        detail: template.detail.clone().with_instances(
-                            group
-                                .iter()
-                                .map(|o| (o.sop_class_uid.as_str(), o.sop_instance_uid.as_str())),
-                        ),
-                        ..template.clone()
-                    });
-                }
-                events.extend(studies);
-            }
-            Ok(events)
-        });
+        self.audit_with(|l| audit::sent_events(l, node, outcomes, &index, reader));
     }
 
     /// One event per study that arrived, or the failure.

@@ -81,6 +81,27 @@ fn sends_by_c_store_and_stow_are_recorded_in_the_ledger() {
         "{out:?}"
     );
 
+    // Each send is in the access audit: taken instances as a success per study, the file that
+    // is not DICOM as a failure.
+    let audit = ledger.access_events_after(0, 100).unwrap();
+    let peers: Vec<(&str, dokuei_ledger::Outcome)> = audit
+        .iter()
+        .map(|r| (r.event.peer.split(' ').next().unwrap(), r.event.outcome))
+        .collect();
+    use dokuei_ledger::Outcome::{MinorFailure, Success};
+    assert_eq!(
+        peers,
+        [
+            ("Orthanc", Success),
+            ("Orthanc", Success),
+            ("Orthanc", Success),
+            ("Orthanc", MinorFailure),
+        ]
+    );
+    assert_eq!(audit[0].event.study_uid, study.study_uid);
+    assert_eq!(audit[0].event.detail.sop_classes[0].count, 2);
+    assert!(audit[3].event.detail.error.contains("junk.dcm"));
+
     // Both series are on the node.
     let series = find(web, &Query::study(&study.study_uid), &t).unwrap();
     assert_eq!(series.len(), 2);
