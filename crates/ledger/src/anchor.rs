@@ -442,6 +442,16 @@ fn is_line_prefix(text: &[u8]) -> bool {
 
 /// Appends a checkpoint line to the log at `path` in one write, then flushes it to disk.
 pub fn append_to_log(path: &Path, checkpoint: &Checkpoint) -> Result<(), String> {
+    write_to_log(path, checkpoint, true)
+}
+
+/// How soon after a checkpoint the log is synced, when the line was written on an append's path
+/// (a sign-off's, or the hourly one): the line is in the operating system's hands at once (a
+/// killed process loses nothing), and on disk within this, off the reader's path. A power cut
+/// in between can cost the log that line, never the ledger its checkpoint.
+pub const LOG_SYNC_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn write_to_log(path: &Path, checkpoint: &Checkpoint, sync: bool) -> Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| {
         format!(
             "cannot write the checkpoint log `{}`: {e}; the ledger is unchanged and holds the checkpoint",
@@ -471,7 +481,7 @@ pub fn append_to_log(path: &Path, checkpoint: &Checkpoint) -> Result<(), String>
     };
     let line = format!("{}{}\n", if torn { "\n" } else { "" }, checkpoint.line());
     file.write_all(line.as_bytes())
-        .and_then(|()| file.sync_data())
+        .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
         .map_err(|e| fail(&e))
 }
 
@@ -548,6 +558,16 @@ impl Ledger {
         tx.commit().map_err(|e| self.write_err(e))?;
         if let Some((checkpoint, true)) = &made {
             self.witness(checkpoint);
+            // Asked for (closing, export, by hand): on disk before this returns.
+            if let Some(log) = self.anchoring.as_ref().and_then(|a| a.log.as_ref())
+                && self.witness_error.borrow().is_none()
+                && let Err(e) = std::fs::File::open(log).and_then(|f| f.sync_data())
+            {
+                *self.witness_error.borrow_mut() = Some(format!(
+                    "cannot sync the checkpoint log `{}`: {e}; the ledger holds the checkpoint",
+                    log.display()
+                ));
+            }
         }
         match made {
             Some((c, _)) => Ok(Some(c)),
@@ -708,7 +728,7 @@ impl Ledger {
         let mut pending = self.witness_pending.borrow_mut();
         pending.push(checkpoint.clone());
         while let Some(first) = pending.first() {
-            if let Err(e) = append_to_log(log, first) {
+            if let Err(e) = write_to_log(log, first, false) {
                 *self.witness_error.borrow_mut() = Some(e);
                 let excess = pending.len().saturating_sub(1000);
                 pending.drain(..excess);
@@ -717,6 +737,25 @@ impl Ledger {
             pending.remove(0);
         }
         *self.witness_error.borrow_mut() = None;
+        self.schedule_log_sync(log);
+    }
+
+    /// Syncs the checkpoint log [`LOG_SYNC_DELAY`] from now in another thread, unless a sync is
+    /// already due (lines written meanwhile go with it).
+    fn schedule_log_sync(&self, log: &Path) {
+        use std::sync::atomic::Ordering;
+        if self.log_sync_due.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (due, log) = (self.log_sync_due.clone(), log.to_path_buf());
+        std::thread::spawn(move || {
+            std::thread::sleep(LOG_SYNC_DELAY);
+            // Cleared first: a line written during the sync schedules another.
+            due.store(false, Ordering::SeqCst);
+            if let Err(e) = std::fs::File::open(&log).and_then(|f| f.sync_data()) {
+                tracing::warn!("cannot sync the checkpoint log: {e}");
+            }
+        });
     }
 }
 

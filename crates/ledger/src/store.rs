@@ -67,6 +67,8 @@ pub struct Ledger {
     /// When this process last made or saw a checkpoint younger than the interval: appends
     /// before the interval is up skip looking (another process's checkpoints are found later).
     pub(crate) checkpoint_fresh_until: std::cell::Cell<Option<std::time::Instant>>,
+    /// A sync of the checkpoint log is scheduled (see `anchor::LOG_SYNC_DELAY`).
+    pub(crate) log_sync_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How long a writer waits for another process holding the ledger before giving up.
@@ -122,6 +124,7 @@ impl Ledger {
             witness_error: std::cell::RefCell::new(None),
             witness_pending: std::cell::RefCell::new(Vec::new()),
             checkpoint_fresh_until: std::cell::Cell::new(None),
+            log_sync_due: Default::default(),
         })
     }
 

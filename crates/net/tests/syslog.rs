@@ -9,7 +9,6 @@ mod peers;
 
 use std::time::Duration;
 
-use dokuei_net::TlsFiles;
 use dokuei_net::syslog::{SyslogMessage, SyslogTarget, send};
 use peers::{ca, rsyslog, signed};
 
@@ -19,23 +18,10 @@ const WAIT: Duration = Duration::from_secs(10);
 const NOTHING_MORE: Duration = Duration::from_secs(1);
 
 fn target(dir: &std::path::Path, port: u16, ca: &str, client: bool) -> SyslogTarget {
-    let file = |name: &str| dir.join(name).display().to_string();
     SyslogTarget {
         host: "127.0.0.1".into(),
         port,
-        tls: TlsFiles {
-            ca_file: file(ca),
-            certificate_file: if client {
-                file("client.crt")
-            } else {
-                String::new()
-            },
-            key_file: if client {
-                file("client.key")
-            } else {
-                String::new()
-            },
-        },
+        tls: peers::tls_files(dir, ca, client),
     }
 }
 

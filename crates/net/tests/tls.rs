@@ -9,7 +9,7 @@ mod peers;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dokuei_net::{DimseNode, Timing, TlsFiles, echo, store};
+use dokuei_net::{DimseNode, Timing, echo, store};
 use peers::{Peer, ca, free_port, signed};
 
 #[test]
@@ -42,26 +42,13 @@ fn tls_associations_with_the_right_ca_succeed_and_the_wrong_ca_is_named() {
         assert!(start.elapsed() < Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(50));
     }
-    let file = |name: &str| d.join(name).display().to_string();
     let node = |ca: &str, client: bool| DimseNode {
         name: "TLS archive".into(),
         called_ae_title: "STORESCP".into(),
         calling_ae_title: "DOKUEI".into(),
         host: "127.0.0.1".into(),
         port,
-        tls: Some(TlsFiles {
-            ca_file: file(ca),
-            certificate_file: if client {
-                file("client.crt")
-            } else {
-                String::new()
-            },
-            key_file: if client {
-                file("client.key")
-            } else {
-                String::new()
-            },
-        }),
+        tls: Some(peers::tls_files(d, ca, client)),
     };
     let t = Duration::from_secs(10);
 

@@ -74,17 +74,12 @@ fn every_access_is_recorded_exported_as_valid_ps3_15_messages_and_sent_over_sysl
         Workstation::new(d.join("data"), d.join("cache")).with_ledger_file(ledger_file.clone());
 
     ws.record_application(true);
-    let file = |name: &str| d.join(name).display().to_string();
     ws.save_audit_settings(AuditSettings {
         send: true,
         repository: dokuei_net::syslog::SyslogTarget {
             host: "127.0.0.1".into(),
             port: repository.port,
-            tls: dokuei_net::TlsFiles {
-                ca_file: file("ca.crt"),
-                certificate_file: file("client.crt"),
-                key_file: file("client.key"),
-            },
+            tls: peers::tls_files(d, "ca.crt", true),
         },
         source_id: String::new(),
         site_id: "Dokuei Test Hospital".into(),

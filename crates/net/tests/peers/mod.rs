@@ -416,6 +416,18 @@ pub fn signed(dir: &Path, name: &str, by: &str) {
     );
 }
 
+/// TLS files of the test CA in `dir`: its `ca` certificate, and `client.crt`/`client.key` when
+/// `client`.
+pub fn tls_files(dir: &Path, ca: &str, client: bool) -> dokuei_net::TlsFiles {
+    let file = |name: &str| dir.join(name).display().to_string();
+    let mine = |name: &str| if client { file(name) } else { String::new() };
+    dokuei_net::TlsFiles {
+        ca_file: file(ca),
+        certificate_file: mine("client.crt"),
+        key_file: mine("client.key"),
+    }
+}
+
 /// A running rsyslog (Debian's `rsyslogd`, with `rsyslog-gnutls`; its default 8 KiB message
 /// limit, as a repository left at its defaults has) receiving syslog over TLS
 /// (RFC 5425) on loopback with the certificate `server` of CA `ca` in `dir`, writing each message
