@@ -82,10 +82,17 @@ fn export(
         &Default::default(),
         output,
     );
-    let event = dokuei_review::audit::results_exported_event(
+    // The access audit; its failure is reported but never hides the export's own outcome.
+    if let Err(e) = dokuei_review::audit::results_exported_event(
         &ledger, &index, &study_uid, &result, output, None,
-    )?;
-    ledger.record_access(&event)?;
+    )
+    .and_then(|event| Ok(ledger.record_access(&event)?))
+    {
+        eprintln!(
+            "warning: the access audit could not record this export: {}",
+            e.message
+        );
+    }
     let done = result?;
     for o in &done.objects {
         println!(

@@ -445,6 +445,14 @@ pub fn append_to_log(path: &Path, checkpoint: &Checkpoint) -> Result<(), String>
     write_to_log(path, checkpoint, true)
 }
 
+/// Syncs a file's data (opened for writing: some systems flush only handles that can write).
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)?
+        .sync_data()
+}
+
 /// How soon after a checkpoint the log is synced, when the line was written on an append's path
 /// (a sign-off's, or the hourly one): the line is in the operating system's hands at once (a
 /// killed process loses nothing), and on disk within this, off the reader's path. A power cut
@@ -558,17 +566,10 @@ impl Ledger {
         tx.commit().map_err(|e| self.write_err(e))?;
         if let Some((checkpoint, true)) = &made {
             self.witness(checkpoint);
-            // Asked for (closing, export, by hand): on disk before this returns.
-            if let Some(log) = self.anchoring.as_ref().and_then(|a| a.log.as_ref())
-                && self.witness_error.borrow().is_none()
-                && let Err(e) = std::fs::File::open(log).and_then(|f| f.sync_data())
-            {
-                *self.witness_error.borrow_mut() = Some(format!(
-                    "cannot sync the checkpoint log `{}`: {e}; the ledger holds the checkpoint",
-                    log.display()
-                ));
-            }
         }
+        // Asked for (closing, export, by hand): the log on disk before this returns, with
+        // whatever a sign-off wrote into it moments ago.
+        self.sync_log_now();
         match made {
             Some((c, _)) => Ok(Some(c)),
             None => Ok(None),
@@ -740,6 +741,22 @@ impl Ledger {
         self.schedule_log_sync(log);
     }
 
+    /// Syncs the checkpoint log now (a failure is kept for [`Ledger::witness_error`]).
+    pub(crate) fn sync_log_now(&self) {
+        let Some(log) = self.anchoring.as_ref().and_then(|a| a.log.as_ref()) else {
+            return;
+        };
+        if self.witness_error.borrow().is_some() || !log.exists() {
+            return;
+        }
+        if let Err(e) = sync_file(log) {
+            *self.witness_error.borrow_mut() = Some(format!(
+                "cannot sync the checkpoint log `{}`: {e}; the ledger holds the checkpoint",
+                log.display()
+            ));
+        }
+    }
+
     /// Syncs the checkpoint log [`LOG_SYNC_DELAY`] from now in another thread, unless a sync is
     /// already due (lines written meanwhile go with it).
     fn schedule_log_sync(&self, log: &Path) {
@@ -752,7 +769,7 @@ impl Ledger {
             std::thread::sleep(LOG_SYNC_DELAY);
             // Cleared first: a line written during the sync schedules another.
             due.store(false, Ordering::SeqCst);
-            if let Err(e) = std::fs::File::open(&log).and_then(|f| f.sync_data()) {
+            if let Err(e) = sync_file(&log) {
                 tracing::warn!("cannot sync the checkpoint log: {e}");
             }
         });

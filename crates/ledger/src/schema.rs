@@ -320,6 +320,7 @@ CREATE TABLE access_events (
     utc_offset_minutes INTEGER NOT NULL,
     app_version        TEXT NOT NULL
 ) STRICT;
+CREATE INDEX access_events_setting ON access_events(object, action);
 "#;
 
 /// Tables that are append-only but not chained.

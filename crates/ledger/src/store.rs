@@ -71,6 +71,16 @@ pub struct Ledger {
     pub(crate) log_sync_due: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl Drop for Ledger {
+    /// A checkpoint log sync still waiting (see `anchor::LOG_SYNC_DELAY`) is done now, so that
+    /// a short-lived process (the command line) leaves its lines on disk too.
+    fn drop(&mut self) {
+        if self.log_sync_due.load(std::sync::atomic::Ordering::SeqCst) {
+            self.sync_log_now();
+        }
+    }
+}
+
 /// How long a writer waits for another process holding the ledger before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -247,10 +247,17 @@ pub fn send(
         }
     })?;
     record_sends(ledger, node, &outcomes)?;
-    // The access audit (the workstation records its own, with the reader).
+    // The access audit (the workstation records its own, with the reader); its failure is
+    // logged, never taken for the send's (the instances are on the node).
     let index = dokuei_dicom::index::index(files);
-    for e in crate::audit::sent_events(ledger, node, &outcomes, &index, None)? {
-        ledger.record_access(&e)?;
+    let audited =
+        crate::audit::sent_events(ledger, node, &outcomes, &index, None).and_then(|events| {
+            events
+                .iter()
+                .try_for_each(|e| ledger.record_access(e).map(|_| ()).map_err(AppError::from))
+        });
+    if let Err(e) = audited {
+        tracing::error!("the access audit could not record a send: {}", e.message);
     }
     Ok(outcomes)
 }

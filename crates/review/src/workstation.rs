@@ -789,7 +789,13 @@ impl Workstation {
                 results::export_results(l, &study.index, &id.study_uid, &roots, &maps, out)
             })
         });
-        if let Ok(id) = self.with_series(series, 0, |id, _| Ok(id.study_uid.clone())) {
+        // The study the export ran on (the one open when it started).
+        let id = study
+            .series(series)
+            .ok()
+            .and_then(|s| reading::study_identity(&study.index, &s.uid))
+            .map(|i| i.study_uid);
+        if let Some(id) = id {
             let reader = self.reader();
             self.audit_with(|l| {
                 Ok(vec![audit::results_exported_event(

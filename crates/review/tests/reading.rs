@@ -466,6 +466,20 @@ fn an_administrator_can_ask_for_the_passphrase_with_every_decision() {
     set_decision_passphrase_policy(&f.ledger, admin.id, ADMIN, true).unwrap();
     assert!(decision_passphrase_required(&f.ledger).unwrap());
 
+    // A decision refused for what it is never costs the reader a passphrase attempt.
+    let mut no_reason = input(ids[1], Action::Reject);
+    no_reason.reject_reason = None;
+    let e = decide_with_passphrase(
+        &f.ledger,
+        &ctx(&f),
+        reader.id,
+        &no_reason,
+        Some("wrong passphrase"),
+    )
+    .unwrap_err();
+    assert!(!e.message.contains("passphrase"), "{}", e.message);
+    assert_eq!(f.ledger.failures_in_a_row(reader.id).unwrap(), 0);
+
     // Now a decision without the passphrase is refused, a wrong one counted, the right one
     // records it.
     let e = decide(

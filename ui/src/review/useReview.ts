@@ -108,7 +108,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   // The installation's policy: the reader's passphrase with every decision (kept only until
   // the next decision is sent).
   const [decisionPassphraseRequired, setDecisionPassphraseRequired] = useState(false);
-  const [decisionPassphrase, setDecisionPassphrase] = useState("");
+  const [typed, setTyped] = useState<{ owner: string; value: string }>({ owner: "", value: "" });
   const heat = useRef(new Map<string, Uint8Array | "loading">());
   const decisionMs = useRef<number[]>([]);
   const commitMs = useRef<number[]>([]);
@@ -144,6 +144,13 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   }, [api, settings.model_folders]);
 
   const reader = readers.find((r) => r.id === settings.reader_id) ?? null;
+  // A passphrase typed but not sent belongs to its reader and study only: it reads as empty
+  // once either changes.
+  const passphraseOwner = `${String(reader?.id)}/${String(target?.series)}/${String(generation)}`;
+  const decisionPassphrase = typed.owner === passphraseOwner ? typed.value : "";
+  const setDecisionPassphrase = useCallback((value: string) => {
+    setTyped({ owner: passphraseOwner, value });
+  }, [passphraseOwner]);
   const current = useMemo(() => phaseOf({ role: reader?.role ?? null, review, commitThenReveal: settings.commit_then_reveal }), [reader, review, settings.commit_then_reveal]);
 
   // The study's review as recorded, whenever the series on screen changes.
@@ -339,7 +346,7 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
       setReview(asReview(r.data.review));
       return null;
     },
-    [api, target, reader, decisionPassphraseRequired, decisionPassphrase],
+    [api, target, reader, decisionPassphraseRequired, decisionPassphrase, setDecisionPassphrase],
   );
 
   const startEdit = useCallback(

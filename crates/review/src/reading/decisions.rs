@@ -75,7 +75,6 @@ pub fn decide_with_passphrase(
     passphrase: Option<&str>,
 ) -> Result<(i64, StudyReview), AppError> {
     require_reader_who_decides(ledger, reader_id)?;
-    authorise_decision(ledger, reader_id, passphrase)?;
     let study_id = ledger
         .study_id(&ctx.study.study_uid)?
         .ok_or_else(|| invalid("this study has no analysis to decide on yet"))?;
@@ -165,6 +164,9 @@ pub fn decide_with_passphrase(
         }
         _ => None,
     };
+    // Checked last, as at sign-off: a passphrase is never counted against the reader for a
+    // decision that could not have been recorded anyway.
+    authorise_decision(ledger, reader_id, passphrase)?;
     let id = ledger.record_decision(&DecisionRecord {
         study_id,
         finding_id,
