@@ -504,18 +504,10 @@ pub fn forward(
 }
 
 /// One forwarding at a time in this process; a request while one runs makes it go round again.
+#[derive(Default)]
 pub(crate) struct Forwarder {
     running: AtomicBool,
     again: AtomicBool,
-}
-
-impl Default for Forwarder {
-    fn default() -> Self {
-        Forwarder {
-            running: AtomicBool::new(false),
-            again: AtomicBool::new(false),
-        }
-    }
 }
 
 impl Forwarder {
