@@ -438,7 +438,8 @@ fn model_object(model: &str) -> Element {
         .attr("ParticipantObjectTypeCodeRole", "26")
 }
 
-fn resource_object(uri: &str, name: &str, alert: Option<&str>) -> Element {
+/// A system object named by URI (`role`: 3 report, 13 security resource), with one detail.
+fn uri_object(uri: &str, name: &str, detail_pair: Option<(&str, &str)>, role: &str) -> Element {
     let mut e = element("ParticipantObjectIdentification")
         .child(coded(
             "ParticipantObjectIDTypeCode",
@@ -447,12 +448,12 @@ fn resource_object(uri: &str, name: &str, alert: Option<&str>) -> Element {
             "URI",
         ))
         .child(element("ParticipantObjectName").text(name));
-    if let Some(description) = alert {
-        e = e.child(detail("Alert Description", &cut(description)));
+    if let Some((kind, text)) = detail_pair {
+        e = e.child(detail(kind, &cut(text)));
     }
     e.attr("ParticipantObjectID", uri)
         .attr("ParticipantObjectTypeCode", "2")
-        .attr("ParticipantObjectTypeCodeRole", "13")
+        .attr("ParticipantObjectTypeCodeRole", role)
 }
 
 fn event(
@@ -564,30 +565,23 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
             if !e.study_uid.is_empty() {
                 objects = study();
             } else {
-                objects.push(
-                    element("ParticipantObjectIdentification")
-                        .child(coded(
-                            "ParticipantObjectIDTypeCode",
-                            "12",
-                            "RFC-3881",
-                            "URI",
-                        ))
-                        .child(element("ParticipantObjectName").text(&e.object))
-                        .child(detail("Contents", &e.detail.note))
-                        .attr("ParticipantObjectID", &uri)
-                        .attr("ParticipantObjectTypeCode", "2")
-                        .attr("ParticipantObjectTypeCodeRole", "3"),
-                );
+                objects.push(uri_object(
+                    &uri,
+                    &e.object,
+                    Some(("Contents", &e.detail.note)),
+                    "3",
+                ));
             }
             if e.action == AccessAction::AuditExported {
                 let msg = message(
                     event(("110101", "Audit Log Used"), "R", &[], at, e.outcome, err),
                     vec![person(), app(), media],
                     cx.source(&e.host),
-                    vec![resource_object(
+                    vec![uri_object(
                         &file_uri(&e.object),
                         "Security Audit Log",
                         None,
+                        "13",
                     )],
                 );
                 return ("audit-log-used", msg);
@@ -687,10 +681,11 @@ fn access_message(row: &AccessRow, cx: &Context<'_>) -> (&'static str, String) {
                 ),
                 vec![person(), app()],
                 cx.source(&e.host),
-                vec![resource_object(
+                vec![uri_object(
                     &file_uri(&e.peer),
                     &e.object,
-                    Some(&e.detail.note),
+                    Some(("Alert Description", &e.detail.note)),
+                    "13",
                 )],
             );
             ("security-alert-configuration", msg)
@@ -802,7 +797,12 @@ fn security_message(row: &SecurityRow, cx: &Context<'_>, host: &str) -> (&'stati
                 ),
                 participants,
                 cx.source(host),
-                vec![resource_object(&reader_uri, &name, Some(what))],
+                vec![uri_object(
+                    &reader_uri,
+                    &name,
+                    Some(("Alert Description", what)),
+                    "13",
+                )],
             );
             ("security-alert-user", msg)
         }

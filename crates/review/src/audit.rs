@@ -226,6 +226,26 @@ pub fn without_credentials(text: &str) -> String {
     out
 }
 
+/// `node` as the audit names it: `name AE@host:port` or `name URL`, without credentials.
+pub fn node_peer(node: &crate::pacs::Node) -> String {
+    without_credentials(&format!("{} {}", node.name(), node.address()))
+}
+
+/// A path as recorded: absolute (as given when that fails).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The event of a send to `peer` that failed before any instance went (no association, a
+/// folder without DICOM).
+pub fn send_failure_event(peer: String, error: &AppError, reader_id: Option<i64>) -> AccessEvent {
+    let mut e = event(AccessAction::Sent, reader_id);
+    e.outcome = Outcome::MinorFailure;
+    e.peer = peer;
+    e.detail.error = error.message.clone();
+    e
+}
+
 /// The events of a send to `node`: one per study for the instances it took, and one per study
 /// for those it did not (PS3.15: mixed results are separate messages). `index`: the sent files'
 /// headers.
@@ -236,7 +256,7 @@ pub fn sent_events(
     index: &dokuei_dicom::StudyIndex,
     reader_id: Option<i64>,
 ) -> Result<Vec<AccessEvent>, AppError> {
-    let peer = without_credentials(&format!("{} {}", node.name(), node.address()));
+    let peer = node_peer(node);
     let mut events = Vec::new();
     for stored in [true, false] {
         let group: Vec<&dokuei_net::SendOutcome> =
@@ -308,10 +328,7 @@ pub fn results_exported_event(
     e.study_uid = study_uid.to_owned();
     e.patient_key = patient_key(ledger, patient)?;
     e.object = "DICOM results (SEG, SR)".into();
-    e.peer = std::path::absolute(out)
-        .unwrap_or_else(|_| out.to_path_buf())
-        .display()
-        .to_string();
+    e.peer = absolute(out).display().to_string();
     match result {
         Ok(r) => {
             e.detail = AccessDetail::default().with_instances(
@@ -366,7 +383,7 @@ pub fn export(
     };
     let host = host_name();
     let source = source(settings, ae_titles);
-    let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let folder = absolute(folder);
     let recorded = AccessEvent {
         object: ledger.path().display().to_string(),
         peer: folder.display().to_string(),

@@ -220,10 +220,7 @@ pub fn export(
             "pseudonymised"
         }
     );
-    e.peer = std::path::absolute(out)
-        .unwrap_or_else(|_| out.to_path_buf())
-        .display()
-        .to_string();
+    e.peer = crate::audit::absolute(out).display().to_string();
     match &result {
         Ok(n) => e.detail.note = format!("{n} decision(s)"),
         Err(err) => {

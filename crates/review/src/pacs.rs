@@ -237,11 +237,7 @@ pub fn send(
 ) -> Result<Vec<SendOutcome>, AppError> {
     let outcomes = transmit(node, files, timing).inspect_err(|e| {
         // The access audit: a send that failed before any instance went.
-        let mut event = crate::audit::event(dokuei_ledger::AccessAction::Sent, None);
-        event.outcome = dokuei_ledger::Outcome::MinorFailure;
-        event.peer =
-            crate::audit::without_credentials(&format!("{} {}", node.name(), node.address()));
-        event.detail.error = e.message.clone();
+        let event = crate::audit::send_failure_event(crate::audit::node_peer(node), e, None);
         if let Err(err) = ledger.record_access(&event) {
             tracing::error!("the access audit could not record a failed send: {err}");
         }

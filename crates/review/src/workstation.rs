@@ -1100,22 +1100,15 @@ impl Workstation {
     /// `node` as the audit names it: `name AE@host:port` or `name URL`.
     fn node_peer(&self, node: &str) -> String {
         match self.pacs.settings().and_then(|s| s.node(node).cloned()) {
-            Ok(n) => audit::without_credentials(&format!("{} {}", n.name(), n.address())),
+            Ok(n) => audit::node_peer(&n),
             Err(_) => node.to_owned(),
         }
     }
 
     /// A send that failed before any instance went (no association, a folder without DICOM).
     fn audit_send_failure(&self, node: &str, error: &AppError) {
-        let reader = self.reader();
-        let peer = self.node_peer(node);
-        self.audit_with(|_| {
-            let mut e = audit::event(AccessAction::Sent, reader);
-            e.outcome = Outcome::MinorFailure;
-            e.peer = peer;
-            e.detail.error = error.message.clone();
-            Ok(vec![e])
-        });
+        let event = audit::send_failure_event(self.node_peer(node), error, self.reader());
+        self.audit_with(|_| Ok(vec![event]));
     }
 
     /// The instances a retrieve brought (one event per study), and, when it was cancelled,
