@@ -5,6 +5,7 @@ mod analyse;
 mod audit;
 mod bench;
 mod bench_results;
+mod deid;
 mod info;
 mod ledger;
 mod pacs;
@@ -119,6 +120,9 @@ enum Command {
         #[command(subcommand)]
         command: results::ResultsCommand,
     },
+    /// De-identified copies of studies by DICOM PS3.15 Annex E (Basic Profile and options), with
+    /// a summary per file of what was changed, removed and refused.
+    Deid(deid::DeidArgs),
     /// Benchmarks that print numbers against a reference run.
     Bench {
         #[command(subcommand)]
@@ -188,6 +192,7 @@ fn main() -> ExitCode {
         Command::Audit { ledger, command } => audit::run(ledger, command),
         Command::Results { command } => results::run(command),
         Command::Pacs { command } => pacs::run(command),
+        Command::Deid(args) => deid::run(args),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt {
             dir,

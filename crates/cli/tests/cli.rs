@@ -1168,3 +1168,100 @@ fn readers_grant_admin_and_reset_a_passphrase_read_from_stdin() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+#[test]
+fn deid_exports_a_series_under_a_stable_pseudonym_and_audits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    synthetic_series(&series, 6);
+    std::fs::write(series.join("corrupt.dcm"), [0u8; 10]).unwrap();
+    let ledger = dir.path().join("ledger.sqlite3");
+    let export = |out: &std::path::Path| {
+        let out = dokuei()
+            .arg("deid")
+            .arg(&series)
+            .arg("-o")
+            .arg(out)
+            .arg("--ledger")
+            .arg(&ledger)
+            .args(["--dates", "modified"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let first = dir.path().join("first");
+    let stdout = export(&first);
+    assert!(
+        stdout.contains("6 written, 0 refused, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("corrupt.dcm: not a DICOM file"), "{stdout}");
+    // The report names the standard and options, and no input path or patient.
+    let report = std::fs::read_to_string(first.join("deid-report.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(json["written"], 6);
+    assert!(report.contains("PS3.15 2023b"), "{report}");
+    assert!(report.contains("Modified Dates"), "{report}");
+    assert!(!report.contains(&series.display().to_string()), "{report}");
+    assert!(!report.contains("Phantom"), "{report}");
+    // The copy reads as the same series under the pseudonym.
+    let info = dokuei().arg("info").arg(&first).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("Patient DOKUEI-000001"), "{info}");
+    assert!(
+        info.contains("stack 1: axial 128×128, 6 slice(s), spacing 2.50 mm"),
+        "{info}"
+    );
+    // A second export: the same pseudonym (the store beside the ledger) and the same files.
+    let second = dir.path().join("second");
+    export(&second);
+    let files = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = walk(d)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+            .map(|p| p.strip_prefix(d).unwrap().display().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files(&first), files(&second));
+    assert!(files(&first)[0].starts_with("DOKUEI-000001/"));
+    for f in files(&first) {
+        assert_eq!(
+            std::fs::read(first.join(&f)).unwrap(),
+            std::fs::read(second.join(&f)).unwrap(),
+            "{f}"
+        );
+    }
+    // Each export is in the access audit.
+    let out = Command::new("sqlite3")
+        .arg(&ledger)
+        .arg("SELECT object, study_uid FROM access_events WHERE object LIKE 'de-identified%'")
+        .output()
+        .unwrap();
+    let rows = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    assert!(
+        rows.contains("Retain Longitudinal Temporal Information Modified Dates"),
+        "{rows}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,11 +1,37 @@
-//! De-identification by DICOM PS3.15 Annex E. So far: the rules of Table E.1-1 (the Basic
-//! Application Level Confidentiality Profile and each of its options), generated from the
-//! standard's own table by `scripts/generate_deid_table.py`, and their lookup by tag. Applying
-//! them to data sets is issue 17's next step.
+//! De-identification by DICOM PS3.15 Annex E: the rules of Table E.1-1 (the Basic Application
+//! Level Confidentiality Profile and each of its options), generated from the standard's own
+//! table by `scripts/generate_deid_table.py`; their application to data sets at every depth
+//! ([`engine`]); the per-site key behind stable UIDs and date shifts ([`keys`]); patient
+//! pseudonyms ([`pseudonyms`]); and the run over files and folders ([`run`]).
 
+pub mod engine;
+pub mod keys;
+pub mod pseudonyms;
+pub mod run;
 mod table;
 
+pub use engine::{Deidentified, Deidentifier, Policy, SafePrivate, Summary, burned_in_risk};
+pub use keys::SiteKey;
+pub use pseudonyms::Pseudonyms;
 pub use table::{ATTRIBUTES, EDITION};
+
+use std::path::PathBuf;
+
+/// Why a file, a key or a setting could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DeidError {
+    /// The file is not exported, and why (pixels that may show text).
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the options cannot be used: {0}")]
+    Policy(String),
+    #[error("the data set cannot be de-identified: {0}")]
+    Invalid(String),
+    #[error("the site key {path} cannot be used: {reason}")]
+    Key { path: PathBuf, reason: String },
+    #[error("the pseudonym store {path} cannot be used: {reason}")]
+    Store { path: PathBuf, reason: String },
+}
 
 /// An action code of Table E.1-1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,6 +135,11 @@ impl TagPattern {
     /// A single tag, not a family.
     pub fn is_exact(&self) -> bool {
         !self.private && self.group_mask == 0xFFFF && self.element_mask == 0xFFFF
+    }
+
+    /// The tag, when the pattern names a single one.
+    pub fn exact(&self) -> Option<(u16, u16)> {
+        self.is_exact().then_some((self.group, self.element))
     }
 }
 

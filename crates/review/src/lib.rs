@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod deid;
 mod error;
 pub mod ledger;
 pub mod logging;

@@ -1,0 +1,156 @@
+//! `dokuei deid PATH… -o DIR`: de-identified copies by DICOM PS3.15 Annex E, with a summary of
+//! what was changed, removed and refused per file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, ValueEnum};
+use dokuei_review::AppError;
+use dokuei_review::deid::{DeidOption, DeidRequest, DeidStatus, REPORT, read_safe_private};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Dates {
+    /// Keep dates as they are (Retain Longitudinal Temporal Information, Full Dates).
+    Full,
+    /// Move each patient's dates back by a keyed number of days, times of day kept
+    /// (Retain Longitudinal Temporal Information, Modified Dates).
+    Modified,
+}
+
+#[derive(Debug, Args)]
+pub struct DeidArgs {
+    /// Folders, files, DICOMDIRs or zip archives.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The output folder: `<pseudonym>/<study>/<series>/<instance>.dcm` and `deid-report.json`.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// The ledger file: its folder holds the site key and pseudonyms, its access audit records
+    /// the export (default: DOKUEI_LEDGER, else the OS data directory).
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Keep dates (`full`) or shift them per patient (`modified`); default: removed.
+    #[arg(long, value_enum)]
+    dates: Option<Dates>,
+    /// Retain UIDs Option (default: replaced by keyed `2.25.` UIDs).
+    #[arg(long)]
+    retain_uids: bool,
+    /// Retain Device Identity Option.
+    #[arg(long)]
+    retain_device: bool,
+    /// Retain Institution Identity Option.
+    #[arg(long)]
+    retain_institution: bool,
+    /// Retain Patient Characteristics Option (sex, age, size, weight…).
+    #[arg(long)]
+    retain_patient_characteristics: bool,
+    /// Clean Descriptors Option: descriptions kept unless they hold an identifier of the patient.
+    #[arg(long)]
+    clean_descriptors: bool,
+    /// Clean Structured Content Option: report content cleaned item by item, not replaced.
+    #[arg(long)]
+    clean_structured_content: bool,
+    /// Retain Safe Private Option, with the list of private attributes to keep
+    /// (`creator,gggg,ee` per line).
+    #[arg(long)]
+    safe_private: Option<PathBuf>,
+    /// Pseudonym prefix (`PREFIX-000001`…).
+    #[arg(long, default_value = "DOKUEI")]
+    prefix: String,
+    /// List every attribute changed per file, not only the counts.
+    #[arg(long)]
+    verbose: bool,
+}
+
+pub fn run(a: DeidArgs) -> Result<(), AppError> {
+    let mut options = Vec::new();
+    match a.dates {
+        Some(Dates::Full) => options.push(DeidOption::RetainLongitudinalFullDates),
+        Some(Dates::Modified) => options.push(DeidOption::RetainLongitudinalModifiedDates),
+        None => {}
+    }
+    for (on, o) in [
+        (a.retain_uids, DeidOption::RetainUids),
+        (a.retain_device, DeidOption::RetainDeviceIdentity),
+        (a.retain_institution, DeidOption::RetainInstitutionIdentity),
+        (
+            a.retain_patient_characteristics,
+            DeidOption::RetainPatientCharacteristics,
+        ),
+        (a.clean_descriptors, DeidOption::CleanDescriptors),
+        (
+            a.clean_structured_content,
+            DeidOption::CleanStructuredContent,
+        ),
+    ] {
+        if on {
+            options.push(o);
+        }
+    }
+    let safe_private = match &a.safe_private {
+        Some(p) => read_safe_private(p)?,
+        None => Vec::new(),
+    };
+    let request = DeidRequest {
+        options,
+        safe_private,
+        prefix: Some(a.prefix.clone()),
+    };
+    let ledger = dokuei_review::ledger::open_ledger(a.ledger.as_deref())?;
+    let cancel = AtomicBool::new(false);
+    let report = dokuei_review::deid::export(
+        &ledger,
+        &a.paths,
+        &a.out,
+        &request,
+        None,
+        &cancel,
+        |_, _| {},
+    )?;
+    for f in &report.files {
+        match &f.status {
+            DeidStatus::Written { summary } => {
+                println!(
+                    "written  {} -> {}: {}",
+                    f.input,
+                    f.output.as_deref().unwrap_or("?"),
+                    summary.line()
+                );
+                if a.verbose {
+                    for (kind, map) in [
+                        ("removed", &summary.removed),
+                        ("emptied", &summary.emptied),
+                        ("dummy", &summary.dummied),
+                        ("kept after check", &summary.cleaned),
+                    ] {
+                        if !map.is_empty() {
+                            let list: Vec<String> =
+                                map.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+                            println!("         {kind}: {}", list.join(", "));
+                        }
+                    }
+                }
+            }
+            DeidStatus::Refused { reason } => println!("refused  {}: {reason}", f.input),
+            DeidStatus::Failed { reason } => println!("failed   {}: {reason}", f.input),
+            DeidStatus::Skipped { reason } => println!("skipped  {}: {reason}", f.input),
+        }
+    }
+    println!(
+        "{} written, {} refused, {} failed, {} skipped; {}; site key {}; report: {}",
+        report.written,
+        report.refused,
+        report.failed,
+        report.skipped,
+        report.options.join(", "),
+        report.key_id,
+        Path::new(&a.out).join(REPORT).display()
+    );
+    if report.failed > 0 {
+        return Err(AppError::new(
+            dokuei_review::ErrorCode::WriteFailed,
+            format!("{} file(s) could not be de-identified", report.failed),
+        ));
+    }
+    Ok(())
+}

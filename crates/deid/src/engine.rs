@@ -1,0 +1,971 @@
+//! Applies Table E.1-1 to a data set: every element at every depth of every sequence, with the
+//! actions the chosen options give, and the rest handled by value representation (dates, times,
+//! UIDs, person names) rather than left as found.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dicom_core::dictionary::DataDictionary;
+use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
+use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
+
+use crate::keys::SiteKey;
+use crate::pseudonyms::{Pseudonyms, identity, normalise_name};
+use crate::{Attribute, Code, DeidError, EDITION, ProfileOption, rows_for};
+
+type Elem = dicom_object::mem::InMemElement;
+
+/// Attributes whose X/D, X/Z/D or Z/D action must be D when they are present: Type 1 (or Type
+/// 2 that cannot be emptied under X/D) in a module of an object that carries them, so that
+/// removing or emptying them would make a valid object invalid (found with dciodvfy on the
+/// test corpora: RT General Plan, Enhanced General Equipment, Waveform Identification, Enhanced
+/// MR Image).
+const DUMMY_WHEN_PRESENT: [Tag; 4] = [
+    Tag(0x300A, 0x0006), // RT Plan Date
+    Tag(0x300A, 0x0007), // RT Plan Time
+    Tag(0x0008, 0x002A), // Acquisition DateTime
+    Tag(0x0018, 0x1000), // Device Serial Number
+];
+
+/// Attributes the table says to remove (X) that are Type 2C in the Patient Module when the
+/// patient is an animal (PS3.3 C.7.1.1): emptied instead, which identifies nobody and keeps a
+/// veterinary object valid.
+const EMPTY_WHEN_PRESENT: [Tag; 2] = [
+    Tag(0x0010, 0x2297), // Responsible Person
+    Tag(0x0010, 0x2299), // Responsible Organization
+];
+
+/// The action for a present attribute once the data set's validity is taken into account:
+/// Table E.1-1's "X unless Z/D is required" choices, made without the object's module tables.
+fn conformant(code: Code, tag: Tag, vr: VR) -> Code {
+    match code {
+        Code::XD | Code::XZD | Code::ZD if DUMMY_WHEN_PRESENT.contains(&tag) => Code::D,
+        Code::X | Code::XZ | Code::XZD if EMPTY_WHEN_PRESENT.contains(&tag) => Code::Z,
+        // A sequence the table lets be replaced (X/Z/D, such as Referenced Performed Procedure
+        // Step: Type 2 in SR Document Series, Type 3 with one item in General Series) keeps its
+        // items with their UIDs replaced and any text dummied: valid in both.
+        Code::XZD if vr == VR::SQ => Code::D,
+        // Acquisition Context (Type 2) is emptied; other X/Z sequences are removed, since an
+        // empty one is invalid wherever an item is required.
+        Code::XZ if vr == VR::SQ && tag == Tag(0x0040, 0x0555) => Code::Z,
+        Code::XZ if vr == VR::SQ => Code::X,
+        other => other,
+    }
+}
+
+/// Other Patient IDs and Medical Record Locator: retired, but still found in old files.
+const OTHER_PATIENT_IDS: Tag = Tag(0x0010, 0x1000);
+const MEDICAL_RECORD_LOCATOR: Tag = Tag(0x0010, 0x1090);
+
+/// A private attribute the Retain Safe Private option keeps: the private creator that reserves
+/// the block, the group and the element's low byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafePrivate {
+    pub creator: String,
+    pub group: u16,
+    pub element: u8,
+}
+
+/// What is done to a data set: the options of the profile, the pseudonym prefix and the
+/// private attributes known to be safe.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    options: [bool; 10],
+    safe_private: Vec<SafePrivate>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::basic()
+    }
+}
+
+impl Policy {
+    /// The Basic Application Level Confidentiality Profile, no option.
+    pub fn basic() -> Self {
+        Policy {
+            options: [false; 10],
+            safe_private: Vec::new(),
+        }
+    }
+
+    /// Adds an option. The two longitudinal options exclude each other; Clean Graphics needs
+    /// a graphics cleaner Dokuei does not have yet, so it is refused rather than pretended.
+    pub fn with(mut self, option: ProfileOption) -> Result<Self, DeidError> {
+        use ProfileOption::*;
+        let clash = match option {
+            RetainLongitudinalFullDates => self.has(RetainLongitudinalModifiedDates),
+            RetainLongitudinalModifiedDates => self.has(RetainLongitudinalFullDates),
+            _ => false,
+        };
+        if clash {
+            return Err(DeidError::Policy(
+                "full dates and modified dates are two forms of one option: choose one".into(),
+            ));
+        }
+        if option == CleanGraphics {
+            return Err(DeidError::Policy(
+                "Clean Graphics is not supported yet: overlays and curves are removed instead"
+                    .into(),
+            ));
+        }
+        self.options[option as usize] = true;
+        Ok(self)
+    }
+
+    /// The private attributes the Retain Safe Private option keeps.
+    pub fn with_safe_private(mut self, list: Vec<SafePrivate>) -> Self {
+        self.safe_private = list;
+        self
+    }
+
+    pub fn has(&self, option: ProfileOption) -> bool {
+        self.options[option as usize]
+    }
+
+    pub fn options(&self) -> Vec<ProfileOption> {
+        ProfileOption::ALL
+            .into_iter()
+            .filter(|o| self.has(*o))
+            .collect()
+    }
+
+    /// The action for a row under the chosen options: an option that keeps (K) wins over one
+    /// that cleans (C), which wins over the Basic Profile's action.
+    pub fn action(&self, row: &Attribute) -> Code {
+        let chosen: Vec<Code> = self
+            .options()
+            .into_iter()
+            .filter_map(|o| row.option(o))
+            .collect();
+        if chosen.contains(&Code::K) {
+            Code::K
+        } else if chosen.contains(&Code::C) {
+            Code::C
+        } else {
+            chosen.first().copied().unwrap_or(row.basic)
+        }
+    }
+
+    /// How the output's dates relate to the input's, as Longitudinal Temporal Information
+    /// Modified (0028,0303) says it.
+    fn temporal(&self) -> &'static str {
+        if self.has(ProfileOption::RetainLongitudinalFullDates) {
+            "UNMODIFIED"
+        } else if self.has(ProfileOption::RetainLongitudinalModifiedDates) {
+            "MODIFIED"
+        } else {
+            "REMOVED"
+        }
+    }
+
+    /// Deidentification Method (0012,0063): the profile, edition and options in words.
+    pub fn method(&self) -> Vec<String> {
+        let mut v = vec![format!("Dokuei: PS3.15 {EDITION} Basic Profile")];
+        v.extend(
+            self.options()
+                .into_iter()
+                .map(|o| option_code(o).2.to_owned()),
+        );
+        v
+    }
+}
+
+/// An option's code in CID 7050 (De-identification Method): value, scheme, meaning.
+fn option_code(o: ProfileOption) -> (&'static str, &'static str, &'static str) {
+    use ProfileOption::*;
+    match o {
+        RetainSafePrivate => ("113111", "DCM", "Retain Safe Private Option"),
+        RetainUids => ("113110", "DCM", "Retain UIDs Option"),
+        RetainDeviceIdentity => ("113109", "DCM", "Retain Device Identity Option"),
+        RetainInstitutionIdentity => ("113112", "DCM", "Retain Institution Identity Option"),
+        RetainPatientCharacteristics => ("113108", "DCM", "Retain Patient Characteristics Option"),
+        RetainLongitudinalFullDates => (
+            "113106",
+            "DCM",
+            "Retain Longitudinal Temporal Information Full Dates Option",
+        ),
+        RetainLongitudinalModifiedDates => (
+            "113107",
+            "DCM",
+            "Retain Longitudinal Temporal Information Modified Dates Option",
+        ),
+        CleanDescriptors => ("113105", "DCM", "Clean Descriptors Option"),
+        CleanStructuredContent => ("113104", "DCM", "Clean Structured Content Option"),
+        CleanGraphics => ("113103", "DCM", "Clean Graphics Option"),
+    }
+}
+
+/// What was done to one file, by kind, with the attributes' keywords and counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Attributes removed (X, and X/… where removal keeps the object valid).
+    pub removed: BTreeMap<String, usize>,
+    /// Attributes emptied (Z).
+    pub emptied: BTreeMap<String, usize>,
+    /// Attributes given a dummy value (D).
+    pub dummied: BTreeMap<String, usize>,
+    /// Free text kept after a check found no identifier of this patient in it (C).
+    pub cleaned: BTreeMap<String, usize>,
+    /// UIDs replaced.
+    pub uids: usize,
+    /// Dates and date-times moved by the patient's offset.
+    pub dates_shifted: usize,
+    /// Private elements removed (creators included).
+    pub private_removed: usize,
+    /// Private elements kept as safe.
+    pub private_kept: usize,
+    /// Overlay and curve elements removed.
+    pub graphics_removed: usize,
+    /// Patient Name and ID replaced by the pseudonym.
+    pub pseudonym: String,
+    /// The day shift applied, if dates were shifted.
+    pub day_shift: Option<i64>,
+}
+
+impl Summary {
+    fn note(map: &mut BTreeMap<String, usize>, tag: Tag) {
+        *map.entry(keyword(tag)).or_default() += 1;
+    }
+
+    /// One line: counts of each kind.
+    pub fn line(&self) -> String {
+        let n = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+        let mut s = format!(
+            "{} removed, {} emptied, {} dummy values, {} UIDs replaced, {} private removed",
+            n(&self.removed),
+            n(&self.emptied),
+            n(&self.dummied),
+            self.uids,
+            self.private_removed
+        );
+        if self.dates_shifted > 0 {
+            s += &format!(", {} dates shifted", self.dates_shifted);
+        }
+        if n(&self.cleaned) > 0 {
+            s += &format!(", {} descriptions kept after check", n(&self.cleaned));
+        }
+        if self.graphics_removed > 0 {
+            s += &format!(", {} overlay/curve elements removed", self.graphics_removed);
+        }
+        if self.private_kept > 0 {
+            s += &format!(", {} safe private kept", self.private_kept);
+        }
+        s
+    }
+}
+
+fn keyword(tag: Tag) -> String {
+    if tag.group() % 2 == 1 {
+        return format!("({:04X},{:04X})", tag.group(), tag.element());
+    }
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.alias.to_owned())
+        .unwrap_or_else(|| format!("({:04X},{:04X})", tag.group(), tag.element()))
+}
+
+/// A de-identified file and what was done to it.
+#[derive(Debug)]
+pub struct Deidentified {
+    pub object: DefaultDicomObject,
+    pub summary: Summary,
+}
+
+/// De-identifies data sets under one policy and one site key, giving patients pseudonyms
+/// from one store.
+#[derive(Debug)]
+pub struct Deidentifier {
+    policy: Policy,
+    key: SiteKey,
+    pseudonyms: Pseudonyms,
+}
+
+/// How attributes Table E.1-1 does not list are treated inside a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Kept (the table names every identifying attribute of the standard's modules).
+    Normal,
+    /// Inside a sequence the table says to replace with a dummy (D), such as the Content
+    /// Sequence of a structured report: free text and names are replaced too.
+    Strict,
+    /// Inside a sequence the table says to clean (C): free text is kept only when no
+    /// identifier of this patient is in it.
+    Check,
+}
+
+/// What one data set's cleaning needs to know about its patient.
+struct Patient {
+    pseudonym: String,
+    shift: i64,
+    /// Values that identify this patient (names' parts, IDs, accession, birth date),
+    /// upper-cased: a description containing one is not kept.
+    identifiers: Vec<String>,
+}
+
+impl Deidentifier {
+    pub fn new(policy: Policy, key: SiteKey, pseudonyms: Pseudonyms) -> Self {
+        Deidentifier {
+            policy,
+            key,
+            pseudonyms,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn key(&self) -> &SiteKey {
+        &self.key
+    }
+
+    /// De-identifies one file, or refuses it with the reason (pixel data that may carry
+    /// burned-in text).
+    pub fn deidentify(&mut self, file: DefaultDicomObject) -> Result<Deidentified, DeidError> {
+        let ts = file.meta().transfer_syntax().to_owned();
+        let data: InMemDicomObject = file.into_inner();
+        if let Some(reason) = burned_in_risk(&data) {
+            return Err(DeidError::Refused(reason));
+        }
+        let text = |tag| {
+            data.get(tag)
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+                .unwrap_or_default()
+        };
+        let name = text(tags::PATIENT_NAME);
+        let id = text(tags::PATIENT_ID);
+        let who = identity(&id, &text(tags::ISSUER_OF_PATIENT_ID), &name);
+        let pseudonym = self.pseudonyms.pseudonym(&self.key.patient_key(&who))?;
+        let mut identifiers: Vec<String> = normalise_name(&name)
+            .split(['^', '=', ' '])
+            .map(str::to_owned)
+            .collect();
+        identifiers.extend(
+            [
+                id,
+                text(OTHER_PATIENT_IDS),
+                text(tags::ACCESSION_NUMBER),
+                text(tags::PATIENT_BIRTH_DATE),
+                text(MEDICAL_RECORD_LOCATOR),
+            ]
+            .into_iter()
+            .flat_map(|v| {
+                v.split('\\')
+                    .map(|s| s.trim().to_uppercase())
+                    .collect::<Vec<_>>()
+            }),
+        );
+        identifiers.retain(|s| s.chars().count() >= 3);
+        let patient = Patient {
+            pseudonym,
+            shift: self.key.day_shift(&who),
+            identifiers,
+        };
+        let mut summary = Summary {
+            pseudonym: patient.pseudonym.clone(),
+            day_shift: self
+                .policy
+                .has(ProfileOption::RetainLongitudinalModifiedDates)
+                .then_some(patient.shift),
+            ..Summary::default()
+        };
+        let mut out = self.clean(data, &patient, &mut summary, true, Mode::Normal);
+        self.mark(&mut out);
+
+        let text = |tag| {
+            out.get(tag)
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+        };
+        let class = text(tags::SOP_CLASS_UID)
+            .ok_or_else(|| DeidError::Invalid("the data set has no SOP Class UID".into()))?;
+        let instance = text(tags::SOP_INSTANCE_UID)
+            .ok_or_else(|| DeidError::Invalid("the data set has no SOP Instance UID".into()))?;
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(ts.trim_end_matches(['\0', ' ']))
+            .media_storage_sop_class_uid(class)
+            .media_storage_sop_instance_uid(instance)
+            .implementation_class_uid(dokuei_results::common::IMPLEMENTATION_CLASS_UID)
+            .implementation_version_name(dokuei_results::common::IMPLEMENTATION_VERSION_NAME)
+            .build()
+            .map_err(|e| DeidError::Invalid(e.to_string()))?;
+        Ok(Deidentified {
+            object: out.with_exact_meta(meta),
+            summary,
+        })
+    }
+
+    /// The markers PS3.15 E.1.1 asks for.
+    fn mark(&self, out: &mut InMemDicomObject) {
+        out.put(DataElement::new(
+            tags::PATIENT_IDENTITY_REMOVED,
+            VR::CS,
+            PrimitiveValue::from("YES"),
+        ));
+        out.put(DataElement::new(
+            tags::DEIDENTIFICATION_METHOD,
+            VR::LO,
+            PrimitiveValue::Strs(self.policy.method().into()),
+        ));
+        let mut codes = vec![("113100", "DCM", "Basic Application Confidentiality Profile")];
+        codes.extend(self.policy.options().into_iter().map(option_code));
+        let items: Vec<InMemDicomObject> = codes
+            .into_iter()
+            .map(|(value, scheme, meaning)| {
+                InMemDicomObject::from_element_iter([
+                    DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(value)),
+                    DataElement::new(
+                        tags::CODING_SCHEME_DESIGNATOR,
+                        VR::SH,
+                        PrimitiveValue::from(scheme),
+                    ),
+                    DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(meaning)),
+                ])
+            })
+            .collect();
+        out.put(DataElement::new(
+            tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::new(items, Length::UNDEFINED),
+        ));
+        out.put(DataElement::new(
+            tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
+            VR::CS,
+            PrimitiveValue::from(self.policy.temporal()),
+        ));
+    }
+
+    /// Cleans one data set (the file's, or a sequence item's).
+    fn clean(
+        &self,
+        data: InMemDicomObject,
+        patient: &Patient,
+        summary: &mut Summary,
+        top: bool,
+        mode: Mode,
+    ) -> InMemDicomObject {
+        // Private creators by group and block, for the safe-private allow-list.
+        let mut creators: HashMap<(u16, u8), String> = HashMap::new();
+        for e in data.iter() {
+            let t = e.tag();
+            if t.group() % 2 == 1
+                && (0x10..=0xFF).contains(&t.element())
+                && let Ok(s) = e.to_str()
+            {
+                creators.insert((t.group(), t.element() as u8), s.trim().to_owned());
+            }
+        }
+        let mut kept_blocks: Vec<(u16, u8)> = Vec::new();
+        let mut out: Vec<Elem> = Vec::new();
+        let mut private_creators: Vec<Elem> = Vec::new();
+        for e in data {
+            let e = known_vr(e);
+            let tag = e.tag();
+            let (group, element) = (tag.group(), tag.element());
+            if element == 0 || group == 0x0002 {
+                // Group lengths: stale after any change, retired in data sets. File Meta
+                // elements do not belong in a data set; the meta group is written anew.
+                Summary::note(&mut summary.removed, tag);
+                continue;
+            }
+            if group % 2 == 1 {
+                if (0x10..=0xFF).contains(&element) {
+                    private_creators.push(e);
+                    continue;
+                }
+                let block = (group, (element >> 8) as u8);
+                let safe = self.policy.has(ProfileOption::RetainSafePrivate)
+                    && creators.get(&block).is_some_and(|c| {
+                        self.policy.safe_private.iter().any(|s| {
+                            s.creator == *c && s.group == group && s.element == element as u8
+                        })
+                    });
+                if safe {
+                    summary.private_kept += 1;
+                    kept_blocks.push(block);
+                    out.push(e);
+                } else {
+                    summary.private_removed += 1;
+                }
+                continue;
+            }
+            // Overlays (60xx) and curves (50xx): removed whole when their data is, so no
+            // overlay module is left without its data.
+            if (0x5000..=0x50FF).contains(&group) || (0x6000..=0x60FF).contains(&group) {
+                summary.graphics_removed += 1;
+                continue;
+            }
+            if top && (tag == tags::PATIENT_NAME || tag == tags::PATIENT_ID) {
+                out.push(DataElement::new(
+                    tag,
+                    e.vr(),
+                    PrimitiveValue::from(patient.pseudonym.as_str()),
+                ));
+                continue;
+            }
+            if tag == tags::SPECIFIC_CHARACTER_SET {
+                out.push(e);
+                continue;
+            }
+            let rows = rows_for(group, element);
+            let code = match rows.first() {
+                Some(row) => conformant(self.policy.action(row), tag, e.vr()),
+                None => self.unlisted(e.vr(), &e, mode),
+            };
+            if let Some(kept) = self.apply(code, e, patient, summary, mode) {
+                out.push(kept);
+            }
+        }
+        for c in private_creators {
+            let t = c.tag();
+            if kept_blocks.contains(&(t.group(), t.element() as u8)) {
+                out.push(c);
+            } else {
+                summary.private_removed += 1;
+            }
+        }
+        InMemDicomObject::from_element_iter(out)
+    }
+
+    /// The action for an attribute Table E.1-1 does not list, by its value representation:
+    /// dates and times follow the date option, UIDs other than well-known ones are replaced,
+    /// person names are emptied, sequences are cleaned; free text follows the sequence's mode.
+    fn unlisted(&self, vr: VR, e: &Elem, mode: Mode) -> Code {
+        match vr {
+            VR::DA | VR::DT | VR::TM => {
+                if self.policy.has(ProfileOption::RetainLongitudinalFullDates) {
+                    Code::K
+                } else if self
+                    .policy
+                    .has(ProfileOption::RetainLongitudinalModifiedDates)
+                {
+                    Code::C
+                } else {
+                    Code::Z
+                }
+            }
+            VR::UI => {
+                if self.policy.has(ProfileOption::RetainUids) || well_known_uid(e) {
+                    Code::K
+                } else {
+                    Code::U
+                }
+            }
+            VR::PN => Code::Z,
+            VR::LT | VR::ST | VR::UT | VR::UC | VR::UR if mode == Mode::Strict => Code::D,
+            VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::UR if mode == Mode::Check => {
+                Code::C
+            }
+            _ => Code::K,
+        }
+    }
+
+    /// Applies one action; `None` removes the element.
+    fn apply(
+        &self,
+        code: Code,
+        e: Elem,
+        patient: &Patient,
+        summary: &mut Summary,
+        mode: Mode,
+    ) -> Option<Elem> {
+        let tag = e.tag();
+        let vr = e.vr();
+        match code {
+            Code::X | Code::XD => {
+                Summary::note(&mut summary.removed, tag);
+                None
+            }
+            Code::Z | Code::XZ | Code::XZD => {
+                if vr == VR::SQ {
+                    Summary::note(&mut summary.emptied, tag);
+                    return Some(DataElement::new(
+                        tag,
+                        vr,
+                        DataSetSequence::<InMemDicomObject>::empty(),
+                    ));
+                }
+                Summary::note(&mut summary.emptied, tag);
+                Some(DataElement::new(tag, vr, PrimitiveValue::Empty))
+            }
+            Code::D | Code::ZD => match e.into_value() {
+                Value::Sequence(seq) => Some(self.items(tag, seq, patient, summary, Mode::Strict)),
+                _ => {
+                    Summary::note(&mut summary.dummied, tag);
+                    Some(self.dummy(tag, vr, patient))
+                }
+            },
+            Code::U => {
+                if vr == VR::SQ {
+                    return match e.into_value() {
+                        Value::Sequence(seq) => {
+                            Some(self.items(tag, seq, patient, summary, Mode::Strict))
+                        }
+                        _ => None,
+                    };
+                }
+                let values = strings(&e);
+                if values.is_empty() {
+                    return Some(e);
+                }
+                summary.uids += values.len();
+                let new: Vec<String> = values.iter().map(|u| self.key.uid(u)).collect();
+                Some(DataElement::new(tag, vr, PrimitiveValue::Strs(new.into())))
+            }
+            // The sequence is kept for its references (U*: UIDs replaced), and anything else
+            // in it treated as inside a sequence to replace.
+            Code::XZUStar => match e.into_value() {
+                Value::Sequence(seq) => Some(self.items(tag, seq, patient, summary, Mode::Strict)),
+                _ => {
+                    Summary::note(&mut summary.removed, tag);
+                    None
+                }
+            },
+            Code::K => match e.into_value() {
+                Value::Sequence(seq) => Some(self.items(tag, seq, patient, summary, mode)),
+                value => Some(DataElement::new(tag, vr, value)),
+            },
+            Code::C => self.clean_value(e, patient, summary, mode),
+        }
+    }
+
+    /// Cleans a sequence's items by the same rules, keeping the sequence.
+    fn items(
+        &self,
+        tag: Tag,
+        seq: DataSetSequence<InMemDicomObject>,
+        patient: &Patient,
+        summary: &mut Summary,
+        mode: Mode,
+    ) -> Elem {
+        let items: Vec<InMemDicomObject> = seq
+            .into_items()
+            .into_iter()
+            .map(|item| self.clean(item, patient, summary, false, mode))
+            .collect();
+        DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED))
+    }
+
+    /// C: dates moved by the patient's offset, times of day kept, sequences cleaned, UIDs
+    /// replaced, and free text kept only when no identifier of this patient is in it.
+    fn clean_value(
+        &self,
+        e: Elem,
+        patient: &Patient,
+        summary: &mut Summary,
+        mode: Mode,
+    ) -> Option<Elem> {
+        let tag = e.tag();
+        let vr = e.vr();
+        match vr {
+            VR::SQ => match e.into_value() {
+                // A sequence to clean keeps its strictness when inside one to replace.
+                Value::Sequence(seq) => {
+                    let inner = if mode == Mode::Strict {
+                        Mode::Strict
+                    } else {
+                        Mode::Check
+                    };
+                    Some(self.items(tag, seq, patient, summary, inner))
+                }
+                _ => None,
+            },
+            VR::DA | VR::DT => {
+                if !self
+                    .policy
+                    .has(ProfileOption::RetainLongitudinalModifiedDates)
+                {
+                    // No date option asked for cleaning dates: there is nothing to keep.
+                    Summary::note(&mut summary.emptied, tag);
+                    return Some(DataElement::new(tag, vr, PrimitiveValue::Empty));
+                }
+                let values = strings(&e);
+                let mut shifted = Vec::with_capacity(values.len());
+                for v in &values {
+                    match shift_date(v, vr, patient.shift) {
+                        Some(s) => shifted.push(s),
+                        None => {
+                            // A value that is not a date cannot be shifted: not kept.
+                            Summary::note(&mut summary.emptied, tag);
+                            return Some(DataElement::new(tag, vr, PrimitiveValue::Empty));
+                        }
+                    }
+                }
+                summary.dates_shifted += shifted.len();
+                Some(DataElement::new(
+                    tag,
+                    vr,
+                    PrimitiveValue::Strs(shifted.into()),
+                ))
+            }
+            VR::TM => Some(e),
+            VR::UI => self.apply(Code::U, e, patient, summary, mode),
+            VR::AE
+            | VR::CS
+            | VR::LO
+            | VR::LT
+            | VR::PN
+            | VR::SH
+            | VR::ST
+            | VR::UC
+            | VR::UT
+            | VR::UR => {
+                let text = strings(&e).join("\\").to_uppercase();
+                if patient
+                    .identifiers
+                    .iter()
+                    .any(|i| text.contains(i.as_str()))
+                {
+                    Summary::note(&mut summary.removed, tag);
+                    None
+                } else {
+                    Summary::note(&mut summary.cleaned, tag);
+                    Some(e)
+                }
+            }
+            VR::US
+            | VR::SS
+            | VR::UL
+            | VR::SL
+            | VR::FL
+            | VR::FD
+            | VR::SV
+            | VR::UV
+            | VR::AT
+            | VR::AS
+            | VR::DS
+            | VR::IS => Some(e),
+            // Bytes (maker notes, timestamps) cannot be checked: removed.
+            _ => {
+                Summary::note(&mut summary.removed, tag);
+                None
+            }
+        }
+    }
+
+    /// D: a non-empty value of the right representation that says nothing about anyone.
+    fn dummy(&self, tag: Tag, vr: VR, patient: &Patient) -> Elem {
+        let text = |s: &str| DataElement::new(tag, vr, PrimitiveValue::from(s));
+        match vr {
+            VR::DA => text("19000101"),
+            VR::DT => text("19000101000000"),
+            VR::TM => text("000000"),
+            VR::PN => text("ANONYMIZED"),
+            VR::AS => text("000D"),
+            VR::DS | VR::IS => text("0"),
+            VR::UI => text(&self.key.uid(&format!("dummy/{tag}"))),
+            VR::UR => text("urn:oid:2.25"),
+            VR::AE | VR::CS | VR::LO | VR::LT | VR::SH | VR::ST | VR::UC | VR::UT => {
+                // A pseudonym stands in where an identifier of the patient stood.
+                if tag == OTHER_PATIENT_IDS || tag == tags::PATIENT_ID {
+                    text(&patient.pseudonym)
+                } else {
+                    text("ANONYMIZED")
+                }
+            }
+            VR::US => DataElement::new(tag, vr, PrimitiveValue::from(0u16)),
+            VR::SS => DataElement::new(tag, vr, PrimitiveValue::from(0i16)),
+            VR::UL => DataElement::new(tag, vr, PrimitiveValue::from(0u32)),
+            VR::SL => DataElement::new(tag, vr, PrimitiveValue::from(0i32)),
+            VR::FL => DataElement::new(tag, vr, PrimitiveValue::from(0f32)),
+            VR::FD => DataElement::new(tag, vr, PrimitiveValue::from(0f64)),
+            _ => DataElement::new(tag, vr, PrimitiveValue::from(vec![0u8, 0u8])),
+        }
+    }
+}
+
+/// An element read as UN (explicit VR files that did not know the attribute) whose attribute
+/// the dictionary knows as text: given its real VR and values, so the rules for dates, UIDs
+/// and names apply to it.
+fn known_vr(e: Elem) -> Elem {
+    if e.vr() != VR::UN || e.tag().group() % 2 == 1 {
+        return e;
+    }
+    let Some(vr) = StandardDataDictionary
+        .by_tag(e.tag())
+        .and_then(|d| match d.vr {
+            dicom_core::dictionary::VirtualVr::Exact(vr) => Some(vr),
+            _ => None,
+        })
+    else {
+        return e;
+    };
+    let textual = matches!(
+        vr,
+        VR::AE
+            | VR::AS
+            | VR::CS
+            | VR::DA
+            | VR::DS
+            | VR::DT
+            | VR::IS
+            | VR::LO
+            | VR::LT
+            | VR::PN
+            | VR::SH
+            | VR::ST
+            | VR::TM
+            | VR::UC
+            | VR::UI
+            | VR::UR
+            | VR::UT
+    );
+    let Ok(bytes) = e.value().to_bytes() else {
+        return e;
+    };
+    if !textual {
+        return e;
+    }
+    let text: String = bytes.iter().map(|&b| b as char).collect();
+    let values: Vec<String> = text
+        .trim_end_matches(['\0', ' '])
+        .split('\\')
+        .map(|v| v.trim_end_matches(['\0', ' ']).to_owned())
+        .collect();
+    DataElement::new(e.tag(), vr, PrimitiveValue::Strs(values.into()))
+}
+
+/// A data set's strings (multi-valued), without padding.
+fn strings(e: &Elem) -> Vec<String> {
+    e.value()
+        .to_multi_str()
+        .map(|v| {
+            v.iter()
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// UIDs that name things, not instances: SOP classes, transfer syntaxes, coding schemes and
+/// everything under the DICOM root (1.2.840.10008).
+fn well_known_uid(e: &Elem) -> bool {
+    let name = keyword(e.tag());
+    if name.contains("ClassUID")
+        || name.contains("TransferSyntax")
+        || name.contains("CodingSchemeUID")
+        || name.contains("ContextGroupExtensionCreatorUID")
+        || name == "MappingResourceUID"
+    {
+        return true;
+    }
+    let values = strings(e);
+    !values.is_empty() && values.iter().all(|v| v.starts_with("1.2.840.10008."))
+}
+
+/// Moves a DA (YYYYMMDD, or a range) or the date part of a DT back by `days`; `None` when
+/// the value is not a date.
+fn shift_date(value: &str, vr: VR, days: i64) -> Option<String> {
+    if vr == VR::DA && value.contains('-') {
+        let (a, b) = value.split_once('-')?;
+        let one = |s: &str| {
+            if s.is_empty() {
+                Some(String::new())
+            } else {
+                shift_date(s, VR::DA, days)
+            }
+        };
+        return Some(format!("{}-{}", one(a)?, one(b)?));
+    }
+    let digits = value.get(..8)?;
+    let date = chrono::NaiveDate::parse_from_str(digits, "%Y%m%d").ok()?;
+    let moved = date.checked_sub_signed(chrono::Duration::days(days))?;
+    Some(format!("{}{}", moved.format("%Y%m%d"), &value[8..]))
+}
+
+/// Why pixel data may show text that identifies the patient, or `None`: the image says
+/// Burned In Annotation YES, or is of a kind that commonly carries text (ultrasound, secondary
+/// capture, endoscopy and photographs) and does not say NO, or is a radiograph that does not
+/// say either way.
+pub fn burned_in_risk(data: &InMemDicomObject) -> Option<String> {
+    data.get(tags::PIXEL_DATA)?;
+    let text = |tag| {
+        data.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_uppercase())
+    };
+    let flag = text(tags::BURNED_IN_ANNOTATION);
+    if flag.as_deref() == Some("YES") {
+        return Some("Burned In Annotation is YES: the pixels show text, and Dokuei has no region table for this device to clean it".into());
+    }
+    if flag.as_deref() == Some("NO") {
+        return None;
+    }
+    let modality = text(tags::MODALITY).unwrap_or_default();
+    let class = text(tags::SOP_CLASS_UID).unwrap_or_default();
+    if class.starts_with("1.2.840.10008.5.1.4.1.1.7") {
+        return Some(
+            "a secondary capture that does not say Burned In Annotation NO: screenshots carry text"
+                .into(),
+        );
+    }
+    match modality.as_str() {
+        "US" | "IVUS" | "ES" | "XC" | "GM" | "SM" | "OT" | "DOC" => Some(format!(
+            "modality {modality} commonly shows text in its pixels, and the file does not say Burned In Annotation NO"
+        )),
+        "CR" | "DX" | "MG" | "XA" | "RF" | "PX" | "IO" => Some(format!(
+            "a radiograph ({modality}) that does not say whether its pixels carry text (Burned In Annotation absent)"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_shift_by_whole_days_and_keep_their_time() {
+        assert_eq!(
+            shift_date("20240301", VR::DA, 1).as_deref(),
+            Some("20240229")
+        );
+        assert_eq!(
+            shift_date("20240301101500.123+0900", VR::DT, 366).as_deref(),
+            Some("20230301101500.123+0900")
+        );
+        assert_eq!(
+            shift_date("20240110-20240120", VR::DA, 10).as_deref(),
+            Some("20231231-20240110")
+        );
+        assert_eq!(
+            shift_date("-20240120", VR::DA, 10).as_deref(),
+            Some("-20240110")
+        );
+        assert_eq!(shift_date("2024", VR::DA, 1), None);
+        assert_eq!(shift_date("notadate", VR::DA, 1), None);
+    }
+
+    #[test]
+    fn options_override_the_basic_profile_and_keep_wins_over_clean() {
+        let date = rows_for(0x0008, 0x0020)[0];
+        assert_eq!(Policy::basic().action(date), Code::Z);
+        let full = Policy::basic()
+            .with(ProfileOption::RetainLongitudinalFullDates)
+            .expect("option");
+        assert_eq!(full.action(date), Code::K);
+        let modified = Policy::basic()
+            .with(ProfileOption::RetainLongitudinalModifiedDates)
+            .expect("option");
+        assert_eq!(modified.action(date), Code::C);
+        assert!(
+            full.clone()
+                .with(ProfileOption::RetainLongitudinalModifiedDates)
+                .is_err()
+        );
+        assert!(Policy::basic().with(ProfileOption::CleanGraphics).is_err());
+        // Device Serial Number: K with device identity even when descriptors are cleaned.
+        let serial = rows_for(0x0018, 0x1000)[0];
+        let both = Policy::basic()
+            .with(ProfileOption::RetainDeviceIdentity)
+            .and_then(|p| p.with(ProfileOption::CleanDescriptors))
+            .expect("options");
+        assert_eq!(both.action(serial), Code::K);
+    }
+}

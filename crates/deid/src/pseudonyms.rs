@@ -1,0 +1,180 @@
+//! Patient pseudonyms: a site prefix and a counter (`DOKUEI-000001`), the same patient getting
+//! the same pseudonym in every export. The store holds, per line, the keyed hash of the
+//! patient's normalised identity and the pseudonym: no name or ID in the clear, so it can sit
+//! beside the exports' logs; mapping a pseudonym back to the patient needs the original data
+//! and the site key.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::DeidError;
+
+/// A person name made comparable: components trimmed, empty trailing components and
+/// component groups dropped, letters upper-cased. `A^B` and `a^b^` are one person.
+pub fn normalise_name(name: &str) -> String {
+    let groups: Vec<String> = name
+        .trim_end_matches(['\0', ' '])
+        .split('=')
+        .map(|group| {
+            let mut parts: Vec<String> = group
+                .split('^')
+                .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+                .map(|c| c.to_uppercase())
+                .collect();
+            while parts.last().is_some_and(|p| p.is_empty()) {
+                parts.pop();
+            }
+            parts.join("^")
+        })
+        .collect();
+    let mut groups = groups;
+    while groups.last().is_some_and(|g| g.is_empty()) {
+        groups.pop();
+    }
+    groups.join("=")
+}
+
+/// The text a patient's pseudonym and date shift are keyed on: the normalised Patient ID and
+/// its issuer when there is an ID, else the normalised name.
+pub fn identity(patient_id: &str, issuer: &str, name: &str) -> String {
+    let id = patient_id.trim_matches(['\0', ' ']);
+    if id.is_empty() {
+        format!("name\0{}", normalise_name(name))
+    } else {
+        format!("id\0{}\0{}", issuer.trim_matches(['\0', ' ']), id)
+    }
+}
+
+/// The pseudonyms given so far.
+#[derive(Debug)]
+pub struct Pseudonyms {
+    prefix: String,
+    path: Option<PathBuf>,
+    by_key: HashMap<String, String>,
+    next: u64,
+}
+
+impl Pseudonyms {
+    /// Pseudonyms kept only for this run.
+    pub fn in_memory(prefix: &str) -> Self {
+        Pseudonyms {
+            prefix: prefix.to_owned(),
+            path: None,
+            by_key: HashMap::new(),
+            next: 1,
+        }
+    }
+
+    /// The store at `path` (created on the first pseudonym given).
+    pub fn open(path: &Path, prefix: &str) -> Result<Self, DeidError> {
+        let mut store = Pseudonyms::in_memory(prefix);
+        store.path = Some(path.to_path_buf());
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(DeidError::Store {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        for (n, line) in text.lines().enumerate() {
+            let bad = || DeidError::Store {
+                path: path.to_path_buf(),
+                reason: format!("line {} is not `<key> <pseudonym>`", n + 1),
+            };
+            let (key, pseudonym) = line.split_once(' ').ok_or_else(bad)?;
+            if key.len() != 64 || pseudonym.is_empty() {
+                return Err(bad());
+            }
+            if let Some(counter) = pseudonym
+                .rsplit_once('-')
+                .and_then(|(_, n)| n.parse::<u64>().ok())
+            {
+                store.next = store.next.max(counter + 1);
+            }
+            store.by_key.insert(key.to_owned(), pseudonym.to_owned());
+        }
+        Ok(store)
+    }
+
+    /// The pseudonym of the patient whose keyed identity is `key`: the one given before, else
+    /// the next (appended to the store and synced before it is used).
+    pub fn pseudonym(&mut self, key: &str) -> Result<String, DeidError> {
+        if let Some(p) = self.by_key.get(key) {
+            return Ok(p.clone());
+        }
+        let pseudonym = format!("{}-{:06}", self.prefix, self.next);
+        if let Some(path) = &self.path {
+            let fail = |e: std::io::Error| DeidError::Store {
+                path: path.clone(),
+                reason: e.to_string(),
+            };
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(fail)?;
+            }
+            let mut options = fs::OpenOptions::new();
+            options.append(true).create(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut f = options.open(path).map_err(fail)?;
+            f.write_all(format!("{key} {pseudonym}\n").as_bytes())
+                .map_err(fail)?;
+            f.sync_all().map_err(fail)?;
+        }
+        self.next += 1;
+        self.by_key.insert(key.to_owned(), pseudonym.clone());
+        Ok(pseudonym)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_before_they_are_compared() {
+        assert_eq!(normalise_name("A^B"), normalise_name("A^B^"));
+        assert_eq!(normalise_name("Doe^John"), normalise_name("DOE^JOHN^^^"));
+        assert_eq!(normalise_name("Doe^ John "), "DOE^JOHN");
+        assert_eq!(normalise_name("Yamada^Tarou="), "YAMADA^TAROU");
+        assert_ne!(normalise_name("Doe^John"), normalise_name("Doe^Jane"));
+        assert_eq!(identity("", "", "a^b^"), identity("", "", "A^B"));
+        assert_ne!(identity("12", "", "A^B"), identity("13", "", "A^B"));
+        assert_eq!(identity("12 ", "", "A^B"), identity("12", "", "Other^Name"));
+    }
+
+    #[test]
+    fn pseudonyms_count_up_and_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pseudonyms");
+        let key = |c: char| c.to_string().repeat(64);
+        let mut s = Pseudonyms::open(&path, "SITE").expect("open");
+        assert_eq!(s.pseudonym(&key('a')).expect("a"), "SITE-000001");
+        assert_eq!(s.pseudonym(&key('b')).expect("b"), "SITE-000002");
+        assert_eq!(s.pseudonym(&key('a')).expect("a again"), "SITE-000001");
+        let mut s = Pseudonyms::open(&path, "SITE").expect("reopen");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.pseudonym(&key('b')).expect("b"), "SITE-000002");
+        assert_eq!(s.pseudonym(&key('c')).expect("c"), "SITE-000003");
+        let text = fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 3);
+        fs::write(&path, "short line\n").expect("spoil");
+        let e = Pseudonyms::open(&path, "SITE").expect_err("bad line");
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+}

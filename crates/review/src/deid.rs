@@ -1,0 +1,218 @@
+//! De-identified export (DICOM PS3.15 Annex E) as the app and the command line offer it: the
+//! site key and the pseudonym store beside the ledger, and one access-audit event per study
+//! exported.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use dokuei_deid::run::{Report, Status};
+use dokuei_deid::{Deidentifier, Policy, ProfileOption, Pseudonyms, SafePrivate, SiteKey};
+use dokuei_ledger::{AccessAction, Ledger, Outcome};
+
+use crate::{AppError, ErrorCode};
+
+pub use dokuei_deid::ProfileOption as DeidOption;
+pub use dokuei_deid::run::{REPORT, Report as DeidReport, Status as DeidStatus};
+
+/// What the user chose.
+#[derive(Debug, Clone, Default)]
+pub struct DeidRequest {
+    pub options: Vec<ProfileOption>,
+    /// Private attributes to keep (turns Retain Safe Private on).
+    pub safe_private: Vec<SafePrivate>,
+    /// Pseudonyms are `<prefix>-000001`…; default `DOKUEI`.
+    pub prefix: Option<String>,
+}
+
+/// The folder beside the ledger that holds the site key (`site.key`, 0600) and the pseudonym
+/// store (`pseudonyms`).
+pub fn deid_dir(ledger_path: &Path) -> PathBuf {
+    ledger_path
+        .parent()
+        .map_or_else(|| PathBuf::from("deid"), |d| d.join("deid"))
+}
+
+fn deid_error(e: dokuei_deid::DeidError) -> AppError {
+    let code = match e {
+        dokuei_deid::DeidError::Policy(_) => ErrorCode::InvalidArgument,
+        _ => ErrorCode::WriteFailed,
+    };
+    AppError::new(code, e.to_string())
+}
+
+/// Reads a safe-private list: one `creator,group,element` per line (`group` as 4 hex digits,
+/// `element` as the 2 hex digits of the element's low byte); `#` starts a comment.
+pub fn read_safe_private(path: &Path) -> Result<Vec<SafePrivate>, AppError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        AppError::new(
+            ErrorCode::InvalidArgument,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = || {
+            AppError::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "{} line {}: expected `creator,gggg,ee` (an odd group in hex, the element's low byte in hex)",
+                    path.display(),
+                    n + 1
+                ),
+            )
+        };
+        let parts: Vec<&str> = line.rsplitn(3, ',').collect();
+        let [element, group, creator] = parts[..] else {
+            return Err(bad());
+        };
+        let group = u16::from_str_radix(group.trim(), 16).map_err(|_| bad())?;
+        let element = u8::from_str_radix(element.trim(), 16).map_err(|_| bad())?;
+        if group % 2 == 0 {
+            return Err(bad());
+        }
+        out.push(SafePrivate {
+            creator: creator.trim().to_owned(),
+            group,
+            element,
+        });
+    }
+    Ok(out)
+}
+
+/// De-identifies `paths` into `out` with the ledger's site key and pseudonyms, and records in
+/// the ledger's access audit what left, per study.
+pub fn export(
+    ledger: &Ledger,
+    paths: &[PathBuf],
+    out: &Path,
+    request: &DeidRequest,
+    reader_id: Option<i64>,
+    cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Result<Report, AppError> {
+    let mut policy = Policy::basic();
+    for o in &request.options {
+        policy = policy.with(*o).map_err(deid_error)?;
+    }
+    if !request.safe_private.is_empty() {
+        policy = policy
+            .with(ProfileOption::RetainSafePrivate)
+            .map_err(deid_error)?
+            .with_safe_private(request.safe_private.clone());
+    }
+    let dir = deid_dir(ledger.path());
+    let key = SiteKey::load_or_create(&dir.join("site.key")).map_err(deid_error)?;
+    let prefix = request.prefix.as_deref().unwrap_or("DOKUEI");
+    if prefix.is_empty()
+        || prefix.len() > 16
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            format!("the pseudonym prefix `{prefix}` must be 1 to 16 letters, digits or _"),
+        ));
+    }
+    let pseudonyms = Pseudonyms::open(&dir.join("pseudonyms"), prefix).map_err(deid_error)?;
+    let mut deid = Deidentifier::new(policy, key, pseudonyms);
+    let report = dokuei_deid::run::run(&mut deid, paths, out, cancel, progress);
+    audit(ledger, &report, out, reader_id);
+    report.map_err(deid_error)
+}
+
+/// One Exported event per study: what was written (the de-identified instances), refused or
+/// failed. A failure to record is logged, never hides the export's outcome.
+fn audit(
+    ledger: &Ledger,
+    report: &Result<Report, dokuei_deid::DeidError>,
+    out: &Path,
+    reader_id: Option<i64>,
+) {
+    let mut events = Vec::new();
+    match report {
+        Ok(r) => {
+            let mut by_study: BTreeMap<&str, Vec<&dokuei_deid::run::FileOutcome>> = BTreeMap::new();
+            for f in &r.files {
+                if !f.study_uid.is_empty() {
+                    by_study.entry(f.study_uid.as_str()).or_default().push(f);
+                }
+            }
+            for (study, files) in by_study {
+                let mut e = crate::audit::event(AccessAction::Exported, reader_id);
+                e.study_uid = study.to_owned();
+                e.patient_key =
+                    crate::audit::patient_key(ledger, &files[0].patient_id).unwrap_or_default();
+                e.object = format!("de-identified DICOM ({})", r.options.join("; "));
+                e.peer = crate::audit::absolute(out).display().to_string();
+                let count = |f: fn(&Status) -> bool| files.iter().filter(|o| f(&o.status)).count();
+                let (written, refused, failed) = (
+                    count(|s| matches!(s, Status::Written { .. })),
+                    count(|s| matches!(s, Status::Refused { .. })),
+                    count(|s| matches!(s, Status::Failed { .. })),
+                );
+                e.detail.note = format!(
+                    "{written} written, {refused} refused, {failed} failed; site key {}",
+                    r.key_id
+                );
+                if written == 0 {
+                    e.outcome = Outcome::MinorFailure;
+                }
+                events.push(e);
+            }
+        }
+        Err(err) => {
+            let mut e = crate::audit::event(AccessAction::Exported, reader_id);
+            e.object = "de-identified DICOM".into();
+            e.peer = crate::audit::absolute(out).display().to_string();
+            e.outcome = Outcome::MinorFailure;
+            e.detail.error = err.to_string();
+            events.push(e);
+        }
+    }
+    for e in events {
+        if let Err(err) = ledger.record_access(&e) {
+            tracing::error!("the access audit could not record a de-identified export: {err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_private_lists_are_read_and_bad_lines_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("safe.csv");
+        std::fs::write(
+            &path,
+            "# creator,group,element\nGEMS_PARM_01,0043,27\nSIEMENS, CSA,0029, 08 # a comma in the creator\n",
+        )
+        .expect("write");
+        let list = read_safe_private(&path).expect("read");
+        assert_eq!(
+            list,
+            vec![
+                SafePrivate {
+                    creator: "GEMS_PARM_01".into(),
+                    group: 0x0043,
+                    element: 0x27
+                },
+                SafePrivate {
+                    creator: "SIEMENS, CSA".into(),
+                    group: 0x0029,
+                    element: 0x08
+                },
+            ]
+        );
+        std::fs::write(&path, "X,0042,10\n").expect("write");
+        let e = read_safe_private(&path).expect_err("even group");
+        assert!(e.message.contains("line 1"), "{}", e.message);
+    }
+}
