@@ -23,11 +23,13 @@ type Elem = dicom_object::mem::InMemElement;
 /// removing or emptying them would make a valid object invalid (found with dciodvfy on the
 /// test corpora: RT General Plan, Enhanced General Equipment, Waveform Identification, Enhanced
 /// MR Image).
-const DUMMY_WHEN_PRESENT: [Tag; 4] = [
+const DUMMY_WHEN_PRESENT: [Tag; 6] = [
     Tag(0x300A, 0x0006), // RT Plan Date
     Tag(0x300A, 0x0007), // RT Plan Time
     Tag(0x0008, 0x002A), // Acquisition DateTime
     Tag(0x0018, 0x1000), // Device Serial Number
+    Tag(0x0008, 0x0023), // Content Date (Type 1 in SR Document General)
+    Tag(0x0008, 0x0033), // Content Time
 ];
 
 /// Attributes the table says to remove (X) that are Type 2C in the Patient Module when the
@@ -581,7 +583,7 @@ impl Deidentifier {
                 Summary::note(&mut summary.removed, tag);
                 None
             }
-            Code::Z | Code::XZ | Code::XZD => {
+            Code::Z | Code::XZ | Code::XZD | Code::ZD => {
                 if vr == VR::SQ {
                     Summary::note(&mut summary.emptied, tag);
                     return Some(DataElement::new(
@@ -593,7 +595,7 @@ impl Deidentifier {
                 Summary::note(&mut summary.emptied, tag);
                 Some(DataElement::new(tag, vr, PrimitiveValue::Empty))
             }
-            Code::D | Code::ZD => match e.into_value() {
+            Code::D => match e.into_value() {
                 Value::Sequence(seq) => Some(self.items(tag, seq, patient, summary, Mode::Strict)),
                 _ => {
                     Summary::note(&mut summary.dummied, tag);
