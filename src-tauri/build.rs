@@ -20,6 +20,7 @@ fn main() {
         "decide",
         "sign_off",
         "export_results",
+        "export_deidentified",
         "send_results",
         "imported_results",
         "review_imported_results",

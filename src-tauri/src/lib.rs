@@ -116,6 +116,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::decide,
         reading::sign_off,
         reading::export_results,
+        reading::export_deidentified,
         reading::send_results,
         reading::imported_results,
         reading::review_imported_results,

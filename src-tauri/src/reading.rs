@@ -191,6 +191,30 @@ pub async fn export_results(
     ws.export_results(series, std::path::Path::new(&folder))
 }
 
+/// Writes a de-identified copy (DICOM PS3.15 Basic Profile and the chosen options) of the whole
+/// study that `series` belongs to into `folder`, streaming progress; `cancel_analysis` stops it
+/// between files (what was written stays). Recorded in the access audit.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_deidentified(
+    app: tauri::AppHandle,
+    series: u32,
+    folder: String,
+    settings: dokuei_review::deid::DeidSettings,
+    on_progress: Channel<dokuei_review::deid::DeidProgress>,
+) -> Result<dokuei_review::deid::DeidExport, AppError> {
+    blocking(app, move |ws| {
+        let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        ws.export_deidentified(series, std::path::Path::new(&folder), &settings, &mut |p| {
+            if p.done == p.total || last.elapsed() >= std::time::Duration::from_millis(250) {
+                last = std::time::Instant::now();
+                let _ = on_progress.send(p);
+            }
+        })
+    })
+    .await
+}
+
 /// Exports the study's results into the outbox and sends them to PACS node `node`; each object
 /// written and each instance sent is recorded in the ledger.
 #[tauri::command]

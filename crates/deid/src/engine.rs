@@ -283,7 +283,7 @@ pub struct Deidentified {
 pub struct Deidentifier {
     policy: Policy,
     key: SiteKey,
-    pseudonyms: Pseudonyms,
+    pseudonyms: std::sync::Mutex<Pseudonyms>,
 }
 
 /// How attributes Table E.1-1 does not list are treated inside a sequence.
@@ -300,7 +300,8 @@ enum Mode {
 }
 
 /// What one data set's cleaning needs to know about its patient.
-struct Patient {
+#[derive(Debug, Clone)]
+pub struct Patient {
     pseudonym: String,
     shift: i64,
     /// Values that identify this patient (names' parts, IDs, accession, birth date),
@@ -313,7 +314,7 @@ impl Deidentifier {
         Deidentifier {
             policy,
             key,
-            pseudonyms,
+            pseudonyms: std::sync::Mutex::new(pseudonyms),
         }
     }
 
@@ -325,14 +326,9 @@ impl Deidentifier {
         &self.key
     }
 
-    /// De-identifies one file, or refuses it with the reason (pixel data that may carry
-    /// burned-in text).
-    pub fn deidentify(&mut self, file: DefaultDicomObject) -> Result<Deidentified, DeidError> {
-        let ts = file.meta().transfer_syntax().to_owned();
-        let data: InMemDicomObject = file.into_inner();
-        if let Some(reason) = burned_in_risk(&data) {
-            return Err(DeidError::Refused(reason));
-        }
+    /// The patient of a data set: the pseudonym (given now, and stored, if the patient is new),
+    /// the day shift and the values that identify them.
+    pub fn patient(&self, data: &InMemDicomObject) -> Result<Patient, DeidError> {
         let text = |tag| {
             data.get(tag)
                 .and_then(|e| e.to_str().ok())
@@ -342,7 +338,11 @@ impl Deidentifier {
         let name = text(tags::PATIENT_NAME);
         let id = text(tags::PATIENT_ID);
         let who = identity(&id, &text(tags::ISSUER_OF_PATIENT_ID), &name);
-        let pseudonym = self.pseudonyms.pseudonym(&self.key.patient_key(&who))?;
+        let pseudonym = self
+            .pseudonyms
+            .lock()
+            .map_err(|_| DeidError::Invalid("the pseudonym store is unavailable".into()))?
+            .pseudonym(&self.key.patient_key(&who))?;
         let mut identifiers: Vec<String> = normalise_name(&name)
             .split(['^', '=', ' '])
             .map(str::to_owned)
@@ -363,11 +363,35 @@ impl Deidentifier {
             }),
         );
         identifiers.retain(|s| s.chars().count() >= 3);
-        let patient = Patient {
+        Ok(Patient {
             pseudonym,
             shift: self.key.day_shift(&who),
             identifiers,
-        };
+        })
+    }
+
+    /// De-identifies one file, or refuses it with the reason (pixel data that may carry
+    /// burned-in text).
+    pub fn deidentify(&self, file: DefaultDicomObject) -> Result<Deidentified, DeidError> {
+        let patient = self.patient(&file)?;
+        self.deidentify_for(file, &patient, false)
+    }
+
+    /// De-identifies one file of `patient` (see [`Deidentifier::patient`]).
+    /// `pixels_elsewhere`: the data set was read without its Pixel Data, which the caller
+    /// copies over byte for byte.
+    pub fn deidentify_for(
+        &self,
+        file: DefaultDicomObject,
+        patient: &Patient,
+        pixels_elsewhere: bool,
+    ) -> Result<Deidentified, DeidError> {
+        let ts = file.meta().transfer_syntax().to_owned();
+        let data: InMemDicomObject = file.into_inner();
+        let has_pixels = pixels_elsewhere || data.get(tags::PIXEL_DATA).is_some();
+        if let Some(reason) = burned_in_reason(&data, has_pixels) {
+            return Err(DeidError::Refused(reason));
+        }
         let mut summary = Summary {
             pseudonym: patient.pseudonym.clone(),
             day_shift: self
@@ -376,7 +400,7 @@ impl Deidentifier {
                 .then_some(patient.shift),
             ..Summary::default()
         };
-        let mut out = self.clean(data, &patient, &mut summary, true, Mode::Normal);
+        let mut out = self.clean(data, patient, &mut summary, true, Mode::Normal);
         self.mark(&mut out);
 
         let text = |tag| {
@@ -886,7 +910,13 @@ fn shift_date(value: &str, vr: VR, days: i64) -> Option<String> {
 /// capture, endoscopy and photographs) and does not say NO, or is a radiograph that does not
 /// say either way.
 pub fn burned_in_risk(data: &InMemDicomObject) -> Option<String> {
-    data.get(tags::PIXEL_DATA)?;
+    burned_in_reason(data, data.get(tags::PIXEL_DATA).is_some())
+}
+
+fn burned_in_reason(data: &InMemDicomObject, has_pixels: bool) -> Option<String> {
+    if !has_pixels {
+        return None;
+    }
     let text = |tag| {
         data.get(tag)
             .and_then(|e| e.to_str().ok())

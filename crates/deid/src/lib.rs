@@ -10,7 +10,9 @@ pub mod pseudonyms;
 pub mod run;
 mod table;
 
-pub use engine::{Deidentified, Deidentifier, Policy, SafePrivate, Summary, burned_in_risk};
+pub use engine::{
+    Deidentified, Deidentifier, Patient, Policy, SafePrivate, Summary, burned_in_risk,
+};
 pub use keys::SiteKey;
 pub use pseudonyms::Pseudonyms;
 pub use table::{ATTRIBUTES, EDITION};

@@ -2,12 +2,18 @@
 //! `<pseudonym>/<study UID>/<series UID>/<SOP instance UID>.dcm`, and writes a report there that
 //! names no input path (paths can hold patients' names).
 
+use std::collections::HashSet;
 use std::fs;
+use std::io::{Read as _, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use dicom_object::DefaultDicomObject;
+use rayon::prelude::*;
+
 use dicom_dictionary_std::tags;
-use dokuei_dicom::source::{ReadDepth, discover};
+use dokuei_dicom::Source;
+use dokuei_dicom::source::{ReadDepth, Split, discover};
 
 use crate::{DeidError, Deidentifier, EDITION, Summary};
 
@@ -32,7 +38,7 @@ pub struct FileOutcome {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
-    Written { summary: Summary },
+    Written { summary: Box<Summary> },
     Refused { reason: String },
     Failed { reason: String },
     Skipped { reason: String },
@@ -49,6 +55,8 @@ pub struct Report {
     pub refused: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Stopped by the user before every file was done (what was written stays).
+    pub cancelled: bool,
     pub files: Vec<FileOutcome>,
 }
 
@@ -56,18 +64,115 @@ pub struct Report {
 pub const REPORT: &str = "deid-report.json";
 
 /// De-identifies every instance under `paths` into `out`. `progress(done, total)` is called
-/// after each file; setting `cancel` stops before the next one. Failures of single files are
-/// outcomes, not errors; only an unusable output folder or report is an error.
+/// after each group of files; setting `cancel` stops before the next group. Failures of single
+/// files are outcomes, not errors; only an unusable output folder or report is an error.
 pub fn run(
-    deid: &mut Deidentifier,
+    deid: &Deidentifier,
     paths: &[PathBuf],
+    out: &Path,
+    cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Result<Report, DeidError> {
+    let (sources, problems) = discover(paths);
+    run_sources(deid, &sources, problems, out, cancel, progress)
+}
+
+/// One input on its way out.
+enum Read {
+    /// Read up to its Pixel Data, which is copied from the input file byte for byte.
+    Split(Split),
+    Whole(DefaultDicomObject),
+}
+
+impl Read {
+    fn object(&self) -> &DefaultDicomObject {
+        match self {
+            Read::Split(s) => &s.object,
+            Read::Whole(o) => o,
+        }
+    }
+}
+
+/// A de-identified file ready to be written.
+struct Ready {
+    rel: String,
+    object: DefaultDicomObject,
+    /// The input's Pixel Data element to append: file, start, end.
+    pixels: Option<(PathBuf, u64, u64)>,
+    summary: Summary,
+}
+
+/// Reads one input: split at its Pixel Data when the file allows, else whole.
+fn read(source: &Source) -> Result<Read, Status> {
+    if let Ok(Some(split)) = source.open_split() {
+        return Ok(Read::Split(split));
+    }
+    match source.open(ReadDepth::Full) {
+        Ok(None) => Err(Status::Skipped {
+            reason: "not a DICOM file".into(),
+        }),
+        Err(e) => Err(Status::Failed {
+            reason: e.to_string(),
+        }),
+        Ok(Some(obj)) if is_dicomdir(&obj) => Err(Status::Skipped {
+            reason: "a DICOMDIR: its records point at the original files; the files it lists are exported instead".into(),
+        }),
+        Ok(Some(obj)) => Ok(Read::Whole(obj)),
+    }
+}
+
+/// Writes a file to a temporary name beside its place, then renames it: a failure leaves no
+/// partial file under the final name.
+fn write(out: &Path, ready: &Ready) -> Result<(), String> {
+    let path = out.join(&ready.rel);
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| err(&e))?;
+    }
+    let tmp = path.with_extension("dcm.part");
+    let result = (|| -> Result<(), String> {
+        let file = fs::File::create(&tmp).map_err(|e| err(&e))?;
+        let mut w = std::io::BufWriter::with_capacity(64 << 10, file);
+        ready.object.write_all(&mut w).map_err(|e| err(&e))?;
+        let mut file = w.into_inner().map_err(|e| err(&e.into_error()))?;
+        if let Some((src, start, end)) = &ready.pixels {
+            let mut input = fs::File::open(src).map_err(|e| err(&e))?;
+            input.seek(SeekFrom::Start(*start)).map_err(|e| err(&e))?;
+            // File to file: the kernel copies (copy_file_range), the bytes never pass here.
+            let copied =
+                std::io::copy(&mut input.take(end - start), &mut file).map_err(|e| err(&e))?;
+            if copied != end - start {
+                return Err(err(&format!(
+                    "the input's pixel data ended after {copied} of {} bytes",
+                    end - start
+                )));
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => fs::rename(&tmp, &path).map_err(|e| err(&e)),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// As [`run`], for instances already found (a study open in the viewer); `problems` are
+/// reported as failed. Files go through in groups of one per core: read and de-identified in
+/// parallel, patients given pseudonyms and duplicates found in input order (so the output does
+/// not depend on timing), then written in parallel.
+pub fn run_sources(
+    deid: &Deidentifier,
+    sources: &[Source],
+    problems: Vec<dokuei_dicom::index::FileProblem>,
     out: &Path,
     cancel: &AtomicBool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Report, DeidError> {
     let fail = |p: &Path, e: std::io::Error| DeidError::Invalid(format!("{}: {e}", p.display()));
     fs::create_dir_all(out).map_err(|e| fail(out, e))?;
-    let (sources, problems) = discover(paths);
     let mut files: Vec<FileOutcome> = problems
         .into_iter()
         .map(|p| FileOutcome {
@@ -79,102 +184,102 @@ pub fn run(
         })
         .collect();
     let total = sources.len();
-    let mut written_here: std::collections::HashSet<String> = std::collections::HashSet::new();
-    for (n, source) in sources.iter().enumerate() {
+    let mut done = 0;
+    let mut written_here: HashSet<String> = HashSet::new();
+    let group = rayon::current_num_threads().max(1);
+    for chunk in sources.chunks(group) {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let input = source.to_string();
-        let outcome = match source.open(ReadDepth::Full) {
-            Ok(None) => FileOutcome {
-                input: input.clone(),
+        let read: Vec<Result<Read, Status>> = chunk.par_iter().map(read).collect();
+        // In input order: who the patient is (a new one gets the next pseudonym).
+        let mut outcomes: Vec<FileOutcome> = Vec::with_capacity(chunk.len());
+        let mut patients = Vec::with_capacity(chunk.len());
+        for (source, r) in chunk.iter().zip(&read) {
+            let mut o = FileOutcome {
+                input: source.to_string(),
                 output: None,
                 study_uid: String::new(),
                 patient_id: String::new(),
                 status: Status::Skipped {
-                    reason: "not a DICOM file".into(),
+                    reason: String::new(),
                 },
-            },
-            Err(e) => FileOutcome {
-                input: input.clone(),
-                output: None,
-                study_uid: String::new(),
-                patient_id: String::new(),
-                status: Status::Failed {
-                    reason: e.to_string(),
-                },
-            },
-            Ok(Some(obj)) if is_dicomdir(&obj) => FileOutcome {
-                input: input.clone(),
-                output: None,
-                study_uid: String::new(),
-                patient_id: String::new(),
-                status: Status::Skipped {
-                    reason: "a DICOMDIR: its records point at the original files; the files it lists are exported instead".into(),
-                },
-            },
-            Ok(Some(obj)) => {
-                let text = |tag| {
-                    obj.get(tag)
-                        .and_then(|e| e.to_str().ok())
-                        .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-                        .unwrap_or_default()
+            };
+            let patient = match r {
+                Ok(r) => {
+                    let obj = r.object();
+                    let text = |tag| {
+                        obj.get(tag)
+                            .and_then(|e| e.to_str().ok())
+                            .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+                            .unwrap_or_default()
+                    };
+                    o.study_uid = text(tags::STUDY_INSTANCE_UID);
+                    o.patient_id = text(tags::PATIENT_ID);
+                    Some(deid.patient(obj))
+                }
+                Err(status) => {
+                    o.status = status.clone();
+                    None
+                }
+            };
+            outcomes.push(o);
+            patients.push(patient);
+        }
+        let ready: Vec<Option<Result<Ready, Status>>> = read
+            .into_par_iter()
+            .zip(patients.into_par_iter())
+            .map(|(r, patient)| {
+                let (r, patient) = match (r, patient) {
+                    (Ok(r), Some(p)) => (r, p),
+                    _ => return None,
                 };
-                let (study_uid, patient_id) =
-                    (text(tags::STUDY_INSTANCE_UID), text(tags::PATIENT_ID));
-                let (output, status) = match deid.deidentify(obj) {
-                    Err(DeidError::Refused(reason)) => (None, Status::Refused { reason }),
-                    Err(e) => (
-                        None,
-                        Status::Failed {
-                            reason: e.to_string(),
-                        },
-                    ),
-                    Ok(done) => 'write: {
-                        let rel = relative_path(&done.object, &done.summary.pseudonym);
-                        if !written_here.insert(rel.clone()) {
-                            // Two inputs with one SOP Instance UID (the same image in two
-                            // encodings, or a copy): the first is kept, as dcm2niix does.
-                            break 'write (
-                                None,
-                                Status::Skipped {
-                                    reason: "the same SOP Instance UID as a file already written in this export".into(),
-                                },
-                            );
-                        }
-                        let path = out.join(&rel);
-                        let written = path
-                            .parent()
-                            .map_or(Ok(()), fs::create_dir_all)
-                            .map_err(|e| format!("{}: {e}", path.display()))
-                            .and_then(|_| {
-                                done.object
-                                    .write_to_file(&path)
-                                    .map_err(|e| format!("{}: {e}", path.display()))
-                            });
-                        match written {
-                            Ok(()) => (
-                                Some(rel),
-                                Status::Written {
-                                    summary: done.summary,
-                                },
-                            ),
-                            Err(reason) => (None, Status::Failed { reason }),
-                        }
+                Some(prepare(deid, r, patient))
+            })
+            .collect();
+        // In input order: two inputs with one SOP Instance UID (the same image in two
+        // encodings, or a copy) are written once, the first, as dcm2niix does.
+        let mut to_write: Vec<(usize, Ready)> = Vec::new();
+        for (i, r) in ready.into_iter().enumerate() {
+            match r {
+                None => {}
+                Some(Err(status)) => outcomes[i].status = status,
+                Some(Ok(ready)) => {
+                    if written_here.insert(ready.rel.clone()) {
+                        to_write.push((i, ready));
+                    } else {
+                        outcomes[i].status = Status::Skipped {
+                            reason:
+                                "the same SOP Instance UID as a file already written in this export"
+                                    .into(),
+                        };
                     }
-                };
-                FileOutcome {
-                    input,
-                    output,
-                    study_uid,
-                    patient_id,
-                    status,
                 }
             }
-        };
-        files.push(outcome);
-        progress(n + 1, total);
+        }
+        let results: Vec<(usize, String, Result<Summary, String>)> = to_write
+            .into_par_iter()
+            .map(|(i, ready)| {
+                let r = write(out, &ready).map(|()| ready.summary);
+                (i, ready.rel, r)
+            })
+            .collect();
+        for (i, rel, r) in results {
+            match r {
+                Ok(summary) => {
+                    outcomes[i].output = Some(rel);
+                    outcomes[i].status = Status::Written {
+                        summary: Box::new(summary),
+                    };
+                }
+                Err(reason) => outcomes[i].status = Status::Failed { reason },
+            }
+        }
+        files.extend(outcomes);
+        done += chunk.len();
+        progress(done, total);
     }
+    let cancelled = done < total;
     let count = |f: fn(&Status) -> bool| files.iter().filter(|o| f(&o.status)).count();
     let report = Report {
         tool: format!("Dokuei {}", env!("CARGO_PKG_VERSION")),
@@ -185,6 +290,7 @@ pub fn run(
         refused: count(|s| matches!(s, Status::Refused { .. })),
         failed: count(|s| matches!(s, Status::Failed { .. })),
         skipped: count(|s| matches!(s, Status::Skipped { .. })),
+        cancelled,
         files,
     };
     let json = serde_json::to_vec_pretty(&report)
@@ -192,6 +298,34 @@ pub fn run(
     let report_path = out.join(REPORT);
     fs::write(&report_path, json).map_err(|e| fail(&report_path, e))?;
     Ok(report)
+}
+
+/// De-identifies one read input for its patient.
+fn prepare(
+    deid: &Deidentifier,
+    read: Read,
+    patient: Result<crate::Patient, DeidError>,
+) -> Result<Ready, Status> {
+    let failed = |e: DeidError| match e {
+        DeidError::Refused(reason) => Status::Refused { reason },
+        e => Status::Failed {
+            reason: e.to_string(),
+        },
+    };
+    let patient = patient.map_err(failed)?;
+    let (object, pixels) = match read {
+        Read::Split(s) => (s.object, Some((s.path, s.pixel_data.0, s.pixel_data.1))),
+        Read::Whole(o) => (o, None),
+    };
+    let done = deid
+        .deidentify_for(object, &patient, pixels.is_some())
+        .map_err(failed)?;
+    Ok(Ready {
+        rel: relative_path(&done.object, &done.summary.pseudonym),
+        object: done.object,
+        pixels,
+        summary: done.summary,
+    })
 }
 
 fn is_dicomdir(obj: &dicom_object::DefaultDicomObject) -> bool {

@@ -497,7 +497,7 @@ fn deidentify(path: &Path, policy: Policy) -> (Vec<u8>, DefaultDicomObject) {
         .open(dokuei_dicom::source::ReadDepth::Full)
         .expect("fixture read")
         .expect("DICOM");
-    let mut d = Deidentifier::new(
+    let d = Deidentifier::new(
         policy,
         SiteKey::from_bytes([42; 32]),
         Pseudonyms::in_memory("SITE"),
@@ -641,4 +641,61 @@ fn with_options_identifying_descriptions_go_and_dates_move_by_one_offset() {
     assert_eq!(shifts.len(), 1, "one offset for the patient: {shifts:?}");
     let shift = *shifts.iter().next().expect("a shift");
     assert!((1..=dokuei_deid::keys::MAX_DAY_SHIFT).contains(&shift));
+}
+
+#[test]
+fn the_same_holds_when_the_pixel_data_is_copied_over_byte_for_byte() {
+    // `run` reads the fixture up to its Pixel Data and copies that element from the input
+    // file: the header is cleaned the same way, and the pixels arrive unchanged.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (full, planted) = fixture(dir.path(), None);
+    // The table names attributes after Pixel Data (Digital Signatures): with them the file
+    // takes the in-memory path. Without them, Pixel Data is last.
+    let mut obj = dicom_object::open_file(&full).expect("fixture");
+    let after: Vec<Tag> = obj
+        .iter()
+        .map(|e| e.tag())
+        .filter(|t| *t > tags::PIXEL_DATA)
+        .collect();
+    assert!(!after.is_empty());
+    for t in after {
+        obj.remove_element(t);
+    }
+    let path = dir.path().join("pixels-last.dcm");
+    obj.write_to_file(&path).expect("written");
+    assert!(
+        dokuei_dicom::Source::File { path: full.clone() }
+            .open_split()
+            .expect("split")
+            .is_none(),
+        "elements after the Pixel Data: the in-memory path"
+    );
+    assert!(
+        dokuei_dicom::Source::File { path: path.clone() }
+            .open_split()
+            .expect("split")
+            .is_some(),
+        "the fixture's Pixel Data is last: the copy path applies"
+    );
+    let out = dir.path().join("out");
+    let d = Deidentifier::new(
+        Policy::basic(),
+        SiteKey::from_bytes([42; 32]),
+        Pseudonyms::in_memory("SITE"),
+    );
+    let report = dokuei_deid::run::run(
+        &d,
+        std::slice::from_ref(&path),
+        &out,
+        &std::sync::atomic::AtomicBool::new(false),
+        |_, _| {},
+    )
+    .expect("run");
+    let written = out.join(report.files[0].output.as_deref().expect("written"));
+    let bytes = std::fs::read(&written).expect("output");
+    let found = leaks(&bytes, &planted, true);
+    assert!(found.is_empty(), "{} leaked: {found:?}", found.len());
+    // Byte for byte the same file as the in-memory path writes.
+    let (whole, _) = deidentify(&path, Policy::basic());
+    assert_eq!(bytes, whole);
 }

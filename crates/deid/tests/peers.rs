@@ -37,7 +37,7 @@ fn every_difference_from_orthanc_and_dicognito_is_documented() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut map = Vec::new();
-    let mut d = Deidentifier::new(
+    let d = Deidentifier::new(
         Policy::basic(),
         SiteKey::from_bytes([9; 32]),
         Pseudonyms::in_memory("SITE"),
@@ -45,10 +45,20 @@ fn every_difference_from_orthanc_and_dicognito_is_documented() {
     for (collection, name) in FILES {
         let input = dokuei_deid_file(collection, name);
         let out = dir.path().join(format!("out-{}", map.len()));
-        let report = run(&mut d, &[input.clone()], &out, &AtomicBool::new(false), |_, _| {})
-            .expect("export");
+        let report = run(
+            &d,
+            std::slice::from_ref(&input),
+            &out,
+            &AtomicBool::new(false),
+            |_, _| {},
+        )
+        .expect("export");
         let f = &report.files[0];
-        assert!(matches!(f.status, Status::Written { .. }), "{name}: {:?}", f.status);
+        assert!(
+            matches!(f.status, Status::Written { .. }),
+            "{name}: {:?}",
+            f.status
+        );
         let output = out.join(f.output.as_deref().expect("written"));
         map.push(serde_json::json!({"input": input, "output": output}));
     }
@@ -64,7 +74,9 @@ fn every_difference_from_orthanc_and_dicognito_is_documented() {
     if std::env::var_os("DOKUEI_UPDATE_DEID_DOCS").is_some() {
         cmd.arg("--update");
     }
-    let out = cmd.output().expect("python (run `bash scripts/setup.sh --test`)");
+    let out = cmd
+        .output()
+        .expect("python (run `bash scripts/setup.sh --test`)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");

@@ -37,12 +37,12 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn export(paths: &[PathBuf], out: &Path, key: [u8; 32]) -> Report {
-    let mut d = Deidentifier::new(
+    let d = Deidentifier::new(
         Policy::basic(),
         SiteKey::from_bytes(key),
         Pseudonyms::in_memory("SITE"),
     );
-    run(&mut d, paths, out, &AtomicBool::new(false), |_, _| {}).expect("export")
+    run(&d, paths, out, &AtomicBool::new(false), |_, _| {}).expect("export")
 }
 
 /// dciodvfy's errors, with UIDs and numbers blanked (they differ by design).

@@ -26,6 +26,10 @@ pub(crate) struct Layout {
     pub data_start: u64,
     /// Byte offset just past the last data set element: what follows is not read.
     pub data_end: u64,
+    /// Where the top-level Pixel Data element starts, and where the next top-level element
+    /// starts after it (or `data_end`): the span a de-identified copy can take over byte for
+    /// byte.
+    pub pixel_data: Option<(u64, u64)>,
     /// What was tolerated, in words a user can act on.
     pub notes: Vec<String>,
 }
@@ -157,6 +161,16 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
     end: u64,
     enc: Encoding,
 ) -> Result<(u64, Vec<String>), String> {
+    walk_data_set_with(r, end, enc, &mut |_, _, _| {})
+}
+
+/// As [`walk_data_set`], calling `top_level(offset, group, element)` at each top-level element.
+pub(crate) fn walk_data_set_with<R: Read + Seek>(
+    r: &mut R,
+    end: u64,
+    enc: Encoding,
+    top_level: &mut dyn FnMut(u64, u16, u16),
+) -> Result<(u64, Vec<String>), String> {
     let io = |e: std::io::Error| format!("cannot read the data set: {e}");
     let u16_of = |b: [u8; 2]| {
         if enc.big_endian {
@@ -228,6 +242,9 @@ pub(crate) fn walk_data_set<R: Read + Seek>(
             return Ok((pos, notes));
         }
         first = false;
+        if open.is_empty() && !in_fragments {
+            top_level(pos, group, element);
+        }
         let broken = |what: &str| Err(format!("{what} at byte {pos}"));
         let (length, header_len, value_vr) = if group == 0xFFFE {
             (u32_of([head[4], head[5], head[6], head[7]]), 8, None)
@@ -467,8 +484,19 @@ pub(crate) fn scan_part10<R: Read + Seek>(
         layout.data_end = end;
         return Ok(layout);
     }
-    let (data_end, notes) = walk_data_set(r, end, Encoding::of(&layout.meta.transfer_syntax))?;
+    let mut pixel: Option<(u64, Option<u64>)> = None;
+    let (data_end, notes) = walk_data_set_with(
+        r,
+        end,
+        Encoding::of(&layout.meta.transfer_syntax),
+        &mut |pos, group, element| match pixel {
+            Some((_, None)) => pixel = pixel.map(|(s, _)| (s, Some(pos))),
+            None if (group, element) == (0x7FE0, 0x0010) => pixel = Some((pos, None)),
+            _ => {}
+        },
+    )?;
     layout.data_end = data_end;
+    layout.pixel_data = pixel.map(|(start, next)| (start, next.unwrap_or(data_end)));
     layout.notes.extend(notes);
     Ok(layout)
 }

@@ -119,6 +119,16 @@ pub(crate) fn sniff(head: &[u8]) -> Kind {
     }
 }
 
+/// A file read up to its Pixel Data (see [`Source::open_split`]).
+#[derive(Debug)]
+pub struct Split {
+    /// The data set without its Pixel Data.
+    pub object: DefaultDicomObject,
+    pub path: PathBuf,
+    /// The Pixel Data element's bytes in the file (header and value): start and end offsets.
+    pub pixel_data: (u64, u64),
+}
+
 /// An opened instance, with what was tolerated while reading it.
 #[derive(Debug)]
 pub struct Opened {
@@ -220,6 +230,60 @@ impl Source {
                 self.open_bytes(&bytes, sniff(&bytes), depth)
             }
         }
+    }
+
+    /// Reads a file's data set up to its Pixel Data, and says where the Pixel Data element lies
+    /// in the file (start, end), so that a copy can take those bytes over without reading them.
+    /// `Ok(None)` when the file does not lend itself to that: not a plain Part 10 file, a
+    /// deflated data set, no top-level Pixel Data, or elements after it other than padding.
+    pub fn open_split(&self) -> Result<Option<Split>, DicomError> {
+        let Source::File { path } = self else {
+            return Ok(None);
+        };
+        let kind = self.sniff()?;
+        let Some(meta_start) = kind.meta_start() else {
+            return Ok(None);
+        };
+        let io = |e: std::io::Error| DicomError::Io {
+            source_name: self.to_string(),
+            reason: e.to_string(),
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let end = file.metadata().map(|m| m.len()).map_err(io)?;
+        let mut r = std::io::BufReader::with_capacity(8192, file);
+        let layout = crate::lengths::scan_part10(&mut r, meta_start, end)
+            .map_err(|reason| self.parse_error(reason))?;
+        let m = &layout.meta;
+        let Some((pixel_start, pixel_end)) = layout.pixel_data else {
+            return Ok(None);
+        };
+        if m.transfer_syntax == crate::lengths::DEFLATED || pixel_end != layout.data_end {
+            return Ok(None);
+        }
+        let mut builder = FileMetaTableBuilder::new()
+            .transfer_syntax(m.transfer_syntax.as_str())
+            .media_storage_sop_class_uid(m.sop_class_uid.as_str())
+            .media_storage_sop_instance_uid(m.sop_instance_uid.as_str());
+        if !m.implementation_class_uid.is_empty() {
+            builder = builder.implementation_class_uid(m.implementation_class_uid.as_str());
+        }
+        let meta = builder
+            .build()
+            .map_err(|e| self.parse_error(format!("its file meta group is unusable: {e}")))?;
+        let mut head = b"DICM".to_vec();
+        meta.write(&mut head)
+            .map_err(|e| self.parse_error(e.to_string()))?;
+        r.seek(SeekFrom::Start(layout.data_start)).map_err(io)?;
+        let data = Cursor::new(head).chain(r.take(pixel_start - layout.data_start));
+        let object = OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Never)
+            .from_reader(data)
+            .map_err(|e| self.parse_error(e.to_string()))?;
+        Ok(Some(Split {
+            object,
+            path: path.clone(),
+            pixel_data: (pixel_start, pixel_end),
+        }))
     }
 
     pub(crate) fn open_bytes(

@@ -25,6 +25,121 @@ pub struct DeidRequest {
     pub prefix: Option<String>,
 }
 
+/// How dates leave, as the app offers it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, specta::Type,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DeidDates {
+    /// Emptied or removed (the Basic Profile).
+    #[default]
+    Removed,
+    /// Moved back per patient by a keyed number of days.
+    Modified,
+    /// Kept.
+    Full,
+}
+
+/// The options the app's "Export de-identified…" offers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, specta::Type)]
+pub struct DeidSettings {
+    pub dates: DeidDates,
+    pub retain_uids: bool,
+    pub retain_device: bool,
+    pub retain_institution: bool,
+    pub retain_patient_characteristics: bool,
+    pub clean_descriptors: bool,
+    pub clean_structured_content: bool,
+}
+
+impl DeidSettings {
+    pub fn request(&self) -> DeidRequest {
+        let mut options = Vec::new();
+        match self.dates {
+            DeidDates::Removed => {}
+            DeidDates::Modified => options.push(ProfileOption::RetainLongitudinalModifiedDates),
+            DeidDates::Full => options.push(ProfileOption::RetainLongitudinalFullDates),
+        }
+        for (on, o) in [
+            (self.retain_uids, ProfileOption::RetainUids),
+            (self.retain_device, ProfileOption::RetainDeviceIdentity),
+            (
+                self.retain_institution,
+                ProfileOption::RetainInstitutionIdentity,
+            ),
+            (
+                self.retain_patient_characteristics,
+                ProfileOption::RetainPatientCharacteristics,
+            ),
+            (self.clean_descriptors, ProfileOption::CleanDescriptors),
+            (
+                self.clean_structured_content,
+                ProfileOption::CleanStructuredContent,
+            ),
+        ] {
+            if on {
+                options.push(o);
+            }
+        }
+        DeidRequest {
+            options,
+            ..DeidRequest::default()
+        }
+    }
+}
+
+/// What the app's export did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, specta::Type)]
+pub struct DeidExport {
+    pub folder: String,
+    pub written: u32,
+    pub refused: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub cancelled: bool,
+    /// The profile, edition and options, as written into the files.
+    pub method: Vec<String>,
+    /// Each file refused, failed or skipped, with the reason (its name only).
+    pub notes: Vec<String>,
+}
+
+/// Progress of the app's export: files done of the study's total.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, specta::Type)]
+pub struct DeidProgress {
+    pub done: u32,
+    pub total: u32,
+}
+
+impl DeidExport {
+    pub fn of(report: &Report, folder: &Path) -> Self {
+        let notes = report
+            .files
+            .iter()
+            .filter_map(|f| {
+                let name = Path::new(&f.input)
+                    .file_name()
+                    .map_or_else(|| f.input.clone(), |n| n.to_string_lossy().into_owned());
+                match &f.status {
+                    Status::Written { .. } => None,
+                    Status::Refused { reason } => Some(format!("{name}: refused: {reason}")),
+                    Status::Failed { reason } => Some(format!("{name}: failed: {reason}")),
+                    Status::Skipped { reason } => Some(format!("{name}: skipped: {reason}")),
+                }
+            })
+            .collect();
+        DeidExport {
+            folder: folder.display().to_string(),
+            written: report.written as u32,
+            refused: report.refused as u32,
+            failed: report.failed as u32,
+            skipped: report.skipped as u32,
+            cancelled: report.cancelled,
+            method: report.options.clone(),
+            notes,
+        }
+    }
+}
+
 /// The folder beside the ledger that holds the site key (`site.key`, 0600) and the pseudonym
 /// store (`pseudonyms`).
 pub fn deid_dir(ledger_path: &Path) -> PathBuf {
@@ -95,6 +210,24 @@ pub fn export(
     cancel: &AtomicBool,
     progress: impl FnMut(usize, usize),
 ) -> Result<Report, AppError> {
+    let (sources, problems) = dokuei_dicom::source::discover(paths);
+    export_sources(
+        ledger, &sources, problems, out, request, reader_id, cancel, progress,
+    )
+}
+
+/// As [`export`], for instances already found (the study open in the viewer).
+#[allow(clippy::too_many_arguments)]
+pub fn export_sources(
+    ledger: &Ledger,
+    sources: &[dokuei_dicom::Source],
+    problems: Vec<dokuei_dicom::index::FileProblem>,
+    out: &Path,
+    request: &DeidRequest,
+    reader_id: Option<i64>,
+    cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Result<Report, AppError> {
     let mut policy = Policy::basic();
     for o in &request.options {
         policy = policy.with(*o).map_err(deid_error)?;
@@ -120,8 +253,8 @@ pub fn export(
         ));
     }
     let pseudonyms = Pseudonyms::open(&dir.join("pseudonyms"), prefix).map_err(deid_error)?;
-    let mut deid = Deidentifier::new(policy, key, pseudonyms);
-    let report = dokuei_deid::run::run(&mut deid, paths, out, cancel, progress);
+    let deid = Deidentifier::new(policy, key, pseudonyms);
+    let report = dokuei_deid::run::run_sources(&deid, sources, problems, out, cancel, progress);
     audit(ledger, &report, out, reader_id);
     report.map_err(deid_error)
 }

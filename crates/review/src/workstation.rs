@@ -667,6 +667,80 @@ impl Workstation {
     }
 
     /// Cancels the running analysis (it stops between batches and records nothing).
+    /// Writes a de-identified copy of the whole study that series `series` belongs to (its
+    /// images and the result objects about it) into `out`, reporting progress per file;
+    /// [`Workstation::cancel_analysis`] stops it between files. Recorded in the access audit.
+    pub fn export_deidentified(
+        &self,
+        series: u32,
+        out: &Path,
+        settings: &crate::deid::DeidSettings,
+        progress: &mut dyn FnMut(crate::deid::DeidProgress),
+    ) -> Result<crate::deid::DeidExport, AppError> {
+        let started = std::time::Instant::now();
+        let (_, study) = self.current()?;
+        let study_uid = study
+            .series(series)
+            .ok()
+            .and_then(|s| reading::study_identity(&study.index, &s.uid))
+            .map(|i| i.study_uid)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such series"))?;
+        let index = &study.index;
+        let mut sources: Vec<dokuei_dicom::Source> = index
+            .patients
+            .iter()
+            .flat_map(|p| &p.studies)
+            .filter(|s| s.uid == study_uid)
+            .flat_map(|s| &s.series)
+            .flat_map(|s| &s.instances)
+            .map(|i| i.source.clone())
+            .collect();
+        sources.extend(
+            index
+                .results
+                .iter()
+                .filter(|r| r.study_uid == study_uid)
+                .map(|r| r.instance.source.clone()),
+        );
+        let flag = Arc::new(AtomicBool::new(false));
+        if let Ok(mut c) = self.cancel.lock() {
+            *c = Some(flag.clone());
+        }
+        let request = settings.request();
+        let reader = self.reader();
+        let result = self.with_ledger(|l| {
+            crate::deid::export_sources(
+                l,
+                &sources,
+                Vec::new(),
+                out,
+                &request,
+                reader,
+                &flag,
+                |done, total| {
+                    progress(crate::deid::DeidProgress {
+                        done: done as u32,
+                        total: total as u32,
+                    })
+                },
+            )
+        });
+        if let Ok(mut c) = self.cancel.lock() {
+            *c = None;
+        }
+        crate::logging::outcome(
+            "export a de-identified study",
+            started,
+            result.map(|r| crate::deid::DeidExport::of(&r, out)),
+            |e| {
+                format!(
+                    "{} written, {} refused, {} failed",
+                    e.written, e.refused, e.failed
+                )
+            },
+        )
+    }
+
     pub fn cancel_analysis(&self) -> bool {
         match self.cancel.lock().ok().and_then(|c| c.clone()) {
             Some(flag) => {

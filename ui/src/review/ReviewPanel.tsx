@@ -2,9 +2,9 @@
 // the findings list with a decision on each, drawing, sign-off, and commit-then-reveal.
 
 import { useState } from "react";
-import type { RejectReason, Role } from "../bindings";
+import type { DeidSettings, RejectReason, Role } from "../bindings";
 import { ACTION_TEXT, allowedActions, canAnalyse, css, findingKey, REJECT_REASONS, shownGeometry, signOffGate, sizeText } from "./logic";
-import type { ReviewState } from "./useReview";
+import { deidSummary, type ReviewState } from "./useReview";
 
 export function ReaderBar({ r }: { r: ReviewState }) {
   const [creating, setCreating] = useState(false);
@@ -156,6 +156,7 @@ export function ReviewPanel({ r, slices }: { r: ReviewState; slices: number }) {
           {r.nodes.length > 0 && <SendResults r={r} />}
         </div>
       )}
+      <DeidBox r={r} />
       {r.imported && (r.imported.findings.length > 0 || r.imported.problems.length > 0) && (
         <ImportedBox r={r} phase={p} />
       )}
@@ -541,5 +542,77 @@ function SendResults({ r }: { r: ReviewState }) {
       </button>
       {r.sent && <p className="muted" data-testid="send-results-done">{r.sent}</p>}
     </div>
+  );
+}
+
+/** "Export de-identified…": a copy of the open study by DICOM PS3.15 (Basic Profile and the
+ * options ticked), with progress and cancel; refusals (pixels that may show text) are listed. */
+function DeidBox({ r }: { r: ReviewState }) {
+  const [settings, setSettings] = useState<DeidSettings>({
+    dates: "removed",
+    retain_uids: false,
+    retain_device: false,
+    retain_institution: false,
+    retain_patient_characteristics: false,
+    clean_descriptors: false,
+    clean_structured_content: false,
+  });
+  const flag = (key: Exclude<keyof DeidSettings, "dates">, label: string) => (
+    <label key={key}>
+      <input
+        type="checkbox"
+        checked={settings[key]}
+        onChange={(e) => { setSettings({ ...settings, [key]: e.target.checked }); }}
+        data-testid={`deid-${key}`}
+      />{" "}
+      {label}
+    </label>
+  );
+  const running = r.deidProgress !== null;
+  return (
+    <details className="deid-export" data-testid="deid-box">
+      <summary>Export de-identified…</summary>
+      <p className="muted">A copy of the whole study by DICOM PS3.15 2023b (Basic Profile); patients get the site&apos;s pseudonyms. Exports are recorded in the access audit.</p>
+      <label>
+        Dates{" "}
+        <select
+          value={settings.dates}
+          onChange={(e) => { setSettings({ ...settings, dates: e.target.value as DeidSettings["dates"] }); }}
+          data-testid="deid-dates"
+        >
+          <option value="removed">removed</option>
+          <option value="modified">shifted per patient</option>
+          <option value="full">kept</option>
+        </select>
+      </label>
+      {flag("retain_patient_characteristics", "Keep sex, age, size, weight")}
+      {flag("retain_device", "Keep device identity")}
+      {flag("retain_institution", "Keep institution")}
+      {flag("retain_uids", "Keep UIDs")}
+      {flag("clean_descriptors", "Keep descriptions without identifiers")}
+      {flag("clean_structured_content", "Keep report text without identifiers")}
+      <button type="button" disabled={running} onClick={() => void r.exportDeidentified(settings)} data-testid="deid-export">
+        Choose folder and export…
+      </button>
+      {running && (
+        <p data-testid="deid-progress">
+          <progress max={r.deidProgress?.total || 1} value={r.deidProgress?.done ?? 0} />{" "}
+          {String(r.deidProgress?.done ?? 0)} / {String(r.deidProgress?.total ?? 0)}{" "}
+          <button type="button" className="link" onClick={() => void r.cancel()} data-testid="deid-cancel">
+            Cancel
+          </button>
+        </p>
+      )}
+      {r.deidDone && (
+        <div data-testid="deid-done">
+          <p className="muted">{deidSummary(r.deidDone)}</p>
+          {r.deidDone.notes.length > 0 && (
+            <ul className="muted" data-testid="deid-notes">
+              {r.deidDone.notes.map((n) => <li key={n}>{n}</li>)}
+            </ul>
+          )}
+        </div>
+      )}
+    </details>
   );
 }

@@ -11,6 +11,9 @@ import {
   type AnalyseProgress,
   type AnalyseResult,
   type AppError,
+  type DeidExport,
+  type DeidProgress,
+  type DeidSettings,
   type ImportedResults,
   type MapInfo,
   type ModelSummary,
@@ -78,6 +81,15 @@ interface AnalysisShown {
 
 export type ReviewState = ReturnType<typeof useReview>;
 
+/** What a de-identified export did, in one line. */
+export function deidSummary(d: DeidExport): string {
+  const parts = [`${String(d.written)} file(s) written to ${d.folder}`];
+  if (d.refused) parts.push(`${String(d.refused)} refused`);
+  if (d.failed) parts.push(`${String(d.failed)} failed`);
+  if (d.skipped) parts.push(`${String(d.skipped)} skipped`);
+  return `${d.cancelled ? "Cancelled: " : ""}${parts.join(", ")}.`;
+}
+
 const asReview = (r: StudyReview): Review => r as Review;
 
 /** An error's message; Tauri itself answers some failures (e.g. a command not allowed) with a
@@ -100,6 +112,8 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   const [selected, setSelected] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing | null>(null);
   const [exported, setExported] = useState<string | null>(null);
+  const [deidProgress, setDeidProgress] = useState<DeidProgress | null>(null);
+  const [deidDone, setDeidDone] = useState<DeidExport | null>(null);
   const [sent, setSent] = useState<string | null>(null);
   /** PACS nodes results can be sent to (from the PACS settings). */
   const [nodes, setNodes] = useState<string[]>([]);
@@ -417,6 +431,35 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
   );
 
   /**
+   * Writes a de-identified copy of the open study (PS3.15 Basic Profile and the chosen options)
+   * into `folder`, else one the reader chooses, with progress; `cancelAnalysis` stops it between
+   * files. Returns a one-line summary, or the error.
+   */
+  const exportDeidentified = useCallback(
+    async (settings: DeidSettings, folder?: string): Promise<string> => {
+      if (!target) return "no series is open";
+      const dir = folder ?? (await open({ directory: true, multiple: false, title: "Folder for the de-identified study" }));
+      if (typeof dir !== "string") return "no folder chosen";
+      const channel = new Channel<DeidProgress>();
+      channel.onmessage = (p) => {
+        setDeidProgress(p);
+      };
+      setDeidDone(null);
+      setDeidProgress({ done: 0, total: 0 });
+      const r = await api.exportDeidentified(target.series, dir, settings, channel);
+      setDeidProgress(null);
+      if (r.status === "error") {
+        setError(message(r.error));
+        return message(r.error);
+      }
+      setError(null);
+      setDeidDone(r.data);
+      return deidSummary(r.data);
+    },
+    [api, target],
+  );
+
+  /**
    * Exports the study's results and sends them to PACS node `node` (C-STORE or STOW-RS); each
    * instance sent and its outcome is in the ledger. Returns what happened, or the error.
    */
@@ -600,6 +643,9 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     setPassphrase,
     exportResults,
     exported,
+    exportDeidentified,
+    deidProgress,
+    deidDone,
     sendResults,
     sent,
     nodes,
