@@ -52,6 +52,12 @@ export const commands = {
 	 */
 	exportResults: (series: number, folder: string) => typedError<ResultsExport, AppError>(__TAURI_INVOKE("export_results", { series, folder })),
 	/**
+	 *  Writes a de-identified copy (DICOM PS3.15 Basic Profile and the chosen options) of the whole
+	 *  study that `series` belongs to into `folder`, streaming progress; `cancel_analysis` stops it
+	 *  between files (what was written stays). Recorded in the access audit.
+	 */
+	exportDeidentified: (series: number, folder: string, settings: DeidSettings, onProgress: Channel<DeidProgress>) => typedError<DeidExport, AppError>(__TAURI_INVOKE("export_deidentified", { series, folder, settings, onProgress })),
+	/**
 	 *  Exports the study's results into the outbox and sends them to PACS node `node`; each object
 	 *  written and each instance sent is recorded in the ledger.
 	 */
@@ -374,6 +380,46 @@ export type DecisionView_Serialize = {
 	geometry: Geometry | null,
 	reader_id: number,
 	recorded_at: string,
+};
+
+/**  How dates leave, as the app offers it. */
+export type DeidDates = 
+/**  Emptied or removed (the Basic Profile). */
+"removed" | 
+/**  Moved back per patient by a keyed number of days. */
+"modified" | 
+/**  Kept. */
+"full";
+
+/**  What the app's export did. */
+export type DeidExport = {
+	folder: string,
+	written: number,
+	refused: number,
+	failed: number,
+	skipped: number,
+	cancelled: boolean,
+	/**  The profile, edition and options, as written into the files. */
+	method: string[],
+	/**  Each file refused, failed or skipped, with the reason (its name only). */
+	notes: string[],
+};
+
+/**  Progress of the app's export: files done of the study's total. */
+export type DeidProgress = {
+	done: number,
+	total: number,
+};
+
+/**  The options the app's "Export de-identified…" offers. */
+export type DeidSettings = {
+	dates: DeidDates,
+	retain_uids: boolean,
+	retain_device: boolean,
+	retain_institution: boolean,
+	retain_patient_characteristics: boolean,
+	clean_descriptors: boolean,
+	clean_structured_content: boolean,
 };
 
 /**  A DIMSE peer. */

@@ -154,3 +154,78 @@ pub fn run(a: DeidArgs) -> Result<(), AppError> {
     }
     Ok(())
 }
+
+/// `dokuei reidentify …`: the site's re-identification key, and who is behind a pseudonym.
+#[derive(Debug, clap::Subcommand)]
+pub enum ReidCommand {
+    /// Make the site's re-identification key under a passphrase (on standard input). From then
+    /// on, exports seal each new patient's identity to it; without it, pseudonyms cannot be
+    /// reversed. Recorded in the access audit.
+    Init {
+        /// The ledger file (its folder holds the de-identification files).
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+    },
+    /// Show the identity behind a pseudonym (the re-identification passphrase on standard
+    /// input). Every attempt is recorded in the access audit.
+    Show {
+        pseudonym: String,
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn reidentify(command: ReidCommand) -> Result<(), AppError> {
+    match command {
+        ReidCommand::Init { ledger } => {
+            let [passphrase] =
+                <[String; 1]>::try_from(crate::readers::passphrases(1)?).map_err(|_| {
+                    AppError::new(
+                        dokuei_review::ErrorCode::InvalidArgument,
+                        "give the passphrase on standard input",
+                    )
+                })?;
+            let ledger = dokuei_review::ledger::open_ledger(ledger.as_deref())?;
+            dokuei_review::deid::set_up_reidentification(&ledger, &passphrase, None)?;
+            println!(
+                "re-identification key made in {}; exports from now on keep each new patient's identity sealed to it",
+                dokuei_review::deid::deid_dir(ledger.path()).display()
+            );
+            Ok(())
+        }
+        ReidCommand::Show {
+            pseudonym,
+            ledger,
+            json,
+        } => {
+            let [passphrase] =
+                <[String; 1]>::try_from(crate::readers::passphrases(1)?).map_err(|_| {
+                    AppError::new(
+                        dokuei_review::ErrorCode::InvalidArgument,
+                        "give the passphrase on standard input",
+                    )
+                })?;
+            let ledger = dokuei_review::ledger::open_ledger(ledger.as_deref())?;
+            let found = dokuei_review::deid::reidentify(&ledger, &pseudonym, &passphrase, None)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&found).unwrap_or_default()
+                );
+            } else {
+                for i in &found {
+                    println!(
+                        "{pseudonym}: Patient ID {} (issuer {}), name {}",
+                        i.patient_id,
+                        if i.issuer.is_empty() { "-" } else { &i.issuer },
+                        i.name
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

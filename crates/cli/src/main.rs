@@ -123,6 +123,11 @@ enum Command {
     /// De-identified copies of studies by DICOM PS3.15 Annex E (Basic Profile and options), with
     /// a summary per file of what was changed, removed and refused.
     Deid(deid::DeidArgs),
+    /// Re-identification: the site's key, and who is behind a pseudonym (audited).
+    Reidentify {
+        #[command(subcommand)]
+        command: deid::ReidCommand,
+    },
     /// Benchmarks that print numbers against a reference run.
     Bench {
         #[command(subcommand)]
@@ -193,6 +198,7 @@ fn main() -> ExitCode {
         Command::Results { command } => results::run(command),
         Command::Pacs { command } => pacs::run(command),
         Command::Deid(args) => deid::run(args),
+        Command::Reidentify { command } => deid::reidentify(command),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt {
             dir,

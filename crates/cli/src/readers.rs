@@ -50,7 +50,7 @@ pub enum ReadersCommand {
     },
 }
 
-fn passphrases(n: usize) -> Result<Vec<String>, AppError> {
+pub(crate) fn passphrases(n: usize) -> Result<Vec<String>, AppError> {
     let lines: Vec<String> = std::io::stdin()
         .lock()
         .lines()

@@ -1176,6 +1176,14 @@ fn deid_exports_a_series_under_a_stable_pseudonym_and_audits_it() {
     synthetic_series(&series, 6);
     std::fs::write(series.join("corrupt.dcm"), [0u8; 10]).unwrap();
     let ledger = dir.path().join("ledger.sqlite3");
+    // Re-identification set up first: each new patient's identity is sealed as exports run.
+    let (ok, _, stderr) = with_stdin(
+        dokuei()
+            .args(["reidentify", "init", "--ledger"])
+            .arg(&ledger),
+        "a long enough passphrase\n",
+    );
+    assert!(ok, "{stderr}");
     let export = |out: &std::path::Path| {
         let out = dokuei()
             .arg("deid")
@@ -1251,6 +1259,61 @@ fn deid_exports_a_series_under_a_stable_pseudonym_and_audits_it() {
         rows.contains("Retain Longitudinal Temporal Information Modified Dates"),
         "{rows}"
     );
+
+    // Who is DOKUEI-000001: with the passphrase, the source's name and ID; without it, no.
+    let sealed = std::fs::read_to_string(dir.path().join("deid/identities")).unwrap();
+    assert_eq!(sealed.lines().count(), 1, "one patient, sealed once");
+    assert!(
+        !sealed.contains("Phantom") && !sealed.contains("SYN-1"),
+        "{sealed}"
+    );
+    let show = |passphrase: &str| {
+        with_stdin(
+            dokuei()
+                .args(["reidentify", "show", "DOKUEI-000001", "--ledger"])
+                .arg(&ledger),
+            &format!("{passphrase}\n"),
+        )
+    };
+    let (ok, stdout, stderr) = show("a long enough passphrase");
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("Patient ID SYN-1") && stdout.contains("Synthetic^Phantom"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = show("not the passphrase");
+    assert!(!ok);
+    assert!(stderr.contains("passphrase is wrong"), "{stderr}");
+    // Both attempts are in the access audit, the failed one as a failure.
+    let out = Command::new("sqlite3")
+        .arg(&ledger)
+        .arg("SELECT outcome FROM access_events WHERE object = 're-identification of pseudonym DOKUEI-000001' ORDER BY id")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n4\n");
+}
+
+/// Runs `cmd` with `input` on standard input: (success, stdout, stderr).
+fn with_stdin(cmd: &mut Command, input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

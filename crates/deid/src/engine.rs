@@ -342,7 +342,14 @@ impl Deidentifier {
             .pseudonyms
             .lock()
             .map_err(|_| DeidError::Invalid("the pseudonym store is unavailable".into()))?
-            .pseudonym(&self.key.patient_key(&who))?;
+            .pseudonym(
+                &self.key.patient_key(&who),
+                &crate::reid::Identity {
+                    patient_id: id.clone(),
+                    issuer: text(tags::ISSUER_OF_PATIENT_ID),
+                    name: name.clone(),
+                },
+            )?;
         let mut identifiers: Vec<String> = normalise_name(&name)
             .split(['^', '=', ' '])
             .map(str::to_owned)

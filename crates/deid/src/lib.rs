@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod keys;
 pub mod pseudonyms;
+pub mod reid;
 pub mod run;
 mod table;
 

@@ -54,6 +54,8 @@ pub struct Pseudonyms {
     path: Option<PathBuf>,
     by_key: HashMap<String, String>,
     next: u64,
+    /// Seals each new patient's identity for re-identification, when the site has a key.
+    sealer: Option<crate::reid::Sealer>,
 }
 
 impl Pseudonyms {
@@ -64,6 +66,7 @@ impl Pseudonyms {
             path: None,
             by_key: HashMap::new(),
             next: 1,
+            sealer: None,
         }
     }
 
@@ -101,13 +104,27 @@ impl Pseudonyms {
         Ok(store)
     }
 
+    /// Seals each new patient's identity with `sealer` (see [`crate::reid`]).
+    pub fn with_sealer(mut self, sealer: Option<crate::reid::Sealer>) -> Self {
+        self.sealer = sealer;
+        self
+    }
+
     /// The pseudonym of the patient whose keyed identity is `key`: the one given before, else
-    /// the next (appended to the store and synced before it is used).
-    pub fn pseudonym(&mut self, key: &str) -> Result<String, DeidError> {
+    /// the next (appended to the store and synced before it is used, and `identity` sealed for
+    /// re-identification when the site has a key).
+    pub fn pseudonym(
+        &mut self,
+        key: &str,
+        identity: &crate::reid::Identity,
+    ) -> Result<String, DeidError> {
         if let Some(p) = self.by_key.get(key) {
             return Ok(p.clone());
         }
         let pseudonym = format!("{}-{:06}", self.prefix, self.next);
+        if let Some(sealer) = &self.sealer {
+            sealer.record(&pseudonym, identity)?;
+        }
         if let Some(path) = &self.path {
             let fail = |e: std::io::Error| DeidError::Store {
                 path: path.clone(),
@@ -163,14 +180,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("pseudonyms");
         let key = |c: char| c.to_string().repeat(64);
+        let who = crate::reid::Identity {
+            patient_id: String::new(),
+            issuer: String::new(),
+            name: String::new(),
+        };
         let mut s = Pseudonyms::open(&path, "SITE").expect("open");
-        assert_eq!(s.pseudonym(&key('a')).expect("a"), "SITE-000001");
-        assert_eq!(s.pseudonym(&key('b')).expect("b"), "SITE-000002");
-        assert_eq!(s.pseudonym(&key('a')).expect("a again"), "SITE-000001");
+        assert_eq!(s.pseudonym(&key('a'), &who).expect("a"), "SITE-000001");
+        assert_eq!(s.pseudonym(&key('b'), &who).expect("b"), "SITE-000002");
+        assert_eq!(
+            s.pseudonym(&key('a'), &who).expect("a again"),
+            "SITE-000001"
+        );
         let mut s = Pseudonyms::open(&path, "SITE").expect("reopen");
         assert_eq!(s.len(), 2);
-        assert_eq!(s.pseudonym(&key('b')).expect("b"), "SITE-000002");
-        assert_eq!(s.pseudonym(&key('c')).expect("c"), "SITE-000003");
+        assert_eq!(s.pseudonym(&key('b'), &who).expect("b"), "SITE-000002");
+        assert_eq!(s.pseudonym(&key('c'), &who).expect("c"), "SITE-000003");
         let text = fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 3);
         fs::write(&path, "short line\n").expect("spoil");

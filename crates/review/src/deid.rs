@@ -252,11 +252,86 @@ pub fn export_sources(
             format!("the pseudonym prefix `{prefix}` must be 1 to 16 letters, digits or _"),
         ));
     }
-    let pseudonyms = Pseudonyms::open(&dir.join("pseudonyms"), prefix).map_err(deid_error)?;
+    let sealer = dokuei_deid::reid::Sealer::of(&dir).map_err(deid_error)?;
+    let pseudonyms = Pseudonyms::open(&dir.join("pseudonyms"), prefix)
+        .map_err(deid_error)?
+        .with_sealer(sealer);
     let deid = Deidentifier::new(policy, key, pseudonyms);
     let report = dokuei_deid::run::run_sources(&deid, sources, problems, out, cancel, progress);
     audit(ledger, &report, out, reader_id);
     report.map_err(deid_error)
+}
+
+/// Whether exports seal each new patient's identity for re-identification (the site has a
+/// re-identification key).
+pub fn reidentification_set_up(ledger: &Ledger) -> bool {
+    deid_dir(ledger.path())
+        .join(dokuei_deid::reid::KEY_FILE)
+        .exists()
+}
+
+/// Makes the site's re-identification key under `passphrase`; from then on each new patient's
+/// identity is sealed to it as exports run. Recorded in the access audit.
+pub fn set_up_reidentification(
+    ledger: &Ledger,
+    passphrase: &str,
+    reader_id: Option<i64>,
+) -> Result<(), AppError> {
+    let result = dokuei_deid::reid::init(&deid_dir(ledger.path()), passphrase).map_err(deid_error);
+    let mut e = crate::audit::event(AccessAction::SettingChanged, reader_id);
+    e.object = "de-identification: re-identification key".into();
+    match &result {
+        Ok(()) => e.detail.note = "created".into(),
+        Err(err) => {
+            e.outcome = Outcome::MinorFailure;
+            e.detail.error = err.message.clone();
+        }
+    }
+    if let Err(err) = ledger.record_access(&e) {
+        tracing::error!("the access audit could not record a setting change: {err}");
+    }
+    result
+}
+
+/// The identities behind `pseudonym`, opened with the re-identification passphrase. Every
+/// attempt, answered or not, is recorded in the access audit (as an export of the identity to
+/// the user; PS3.15's Patient Record event would need a ledger schema change).
+pub fn reidentify(
+    ledger: &Ledger,
+    pseudonym: &str,
+    passphrase: &str,
+    reader_id: Option<i64>,
+) -> Result<Vec<dokuei_deid::reid::Identity>, AppError> {
+    use dokuei_deid::reid::ReidError;
+    let result = dokuei_deid::reid::reidentify(&deid_dir(ledger.path()), pseudonym, passphrase)
+        .map_err(|e| {
+            let code = match e {
+                ReidError::NotSetUp | ReidError::Unknown => ErrorCode::NotFound,
+                ReidError::WrongPassphrase => ErrorCode::NotAllowed,
+                ReidError::Damaged(_) => ErrorCode::LedgerUnavailable,
+            };
+            AppError::new(code, e.to_string())
+        });
+    let mut e = crate::audit::event(AccessAction::Exported, reader_id);
+    e.object = format!("re-identification of pseudonym {pseudonym}");
+    e.peer = "shown to the user".into();
+    match &result {
+        Ok(found) => {
+            e.patient_key = found
+                .first()
+                .and_then(|i| crate::audit::patient_key(ledger, &i.patient_id).ok())
+                .unwrap_or_default();
+            e.detail.note = format!("{} identity record(s)", found.len());
+        }
+        Err(err) => {
+            e.outcome = Outcome::MinorFailure;
+            e.detail.error = err.message.clone();
+        }
+    }
+    if let Err(err) = ledger.record_access(&e) {
+        tracing::error!("the access audit could not record a re-identification: {err}");
+    }
+    result
 }
 
 /// One Exported event per study: what was written (the de-identified instances), refused or
