@@ -224,7 +224,9 @@ pub struct Summary {
     pub graphics_removed: usize,
     /// Patient Name and ID replaced by the pseudonym.
     pub pseudonym: String,
-    /// The day shift applied, if dates were shifted.
+    /// The day shift applied, if dates were shifted. Never written to the report (it would
+    /// undo the shift for anyone holding the output).
+    #[serde(skip)]
     pub day_shift: Option<i64>,
 }
 
@@ -351,7 +353,7 @@ impl Deidentifier {
                 },
             )?;
         let mut identifiers: Vec<String> = normalise_name(&name)
-            .split(['^', '=', ' '])
+            .split(['^', '=', ' ', '\\'])
             .map(str::to_owned)
             .collect();
         identifiers.extend(
@@ -395,7 +397,14 @@ impl Deidentifier {
     ) -> Result<Deidentified, DeidError> {
         let ts = file.meta().transfer_syntax().to_owned();
         let data: InMemDicomObject = file.into_inner();
-        let has_pixels = pixels_elsewhere || data.get(tags::PIXEL_DATA).is_some();
+        let has_pixels = pixels_elsewhere
+            || [
+                tags::PIXEL_DATA,
+                tags::FLOAT_PIXEL_DATA,
+                tags::DOUBLE_FLOAT_PIXEL_DATA,
+            ]
+            .iter()
+            .any(|t| data.get(*t).is_some());
         if let Some(reason) = burned_in_reason(&data, has_pixels) {
             return Err(DeidError::Refused(reason));
         }
@@ -416,8 +425,10 @@ impl Deidentifier {
                 .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
         };
         let class = text(tags::SOP_CLASS_UID)
+            .filter(|s| !s.is_empty())
             .ok_or_else(|| DeidError::Invalid("the data set has no SOP Class UID".into()))?;
         let instance = text(tags::SOP_INSTANCE_UID)
+            .filter(|s| !s.is_empty())
             .ok_or_else(|| DeidError::Invalid("the data set has no SOP Instance UID".into()))?;
         let meta = FileMetaTableBuilder::new()
             .transfer_syntax(ts.trim_end_matches(['\0', ' ']))
@@ -499,8 +510,15 @@ impl Deidentifier {
         for e in data {
             let e = known_vr(e);
             let tag = e.tag();
+            if e.vr() == VR::UN && group_is_standard(tag) && !un_is_plain_data(tag) {
+                // Bytes whose structure is unknown here (a sequence encoded as UN with a
+                // defined length, or an attribute the dictionary does not know): nothing in
+                // them can be checked, so they do not leave.
+                Summary::note(&mut summary.removed, tag);
+                continue;
+            }
             let (group, element) = (tag.group(), tag.element());
-            if element == 0 || group == 0x0002 {
+            if element == 0 || group == 0x0002 || group == 0x0000 {
                 // Group lengths: stale after any change, retired in data sets. File Meta
                 // elements do not belong in a data set; the meta group is written anew.
                 Summary::note(&mut summary.removed, tag);
@@ -521,7 +539,14 @@ impl Deidentifier {
                 if safe {
                     summary.private_kept += 1;
                     kept_blocks.push(block);
-                    out.push(e);
+                    // A kept private sequence's items are standard data sets: cleaned.
+                    let vr = e.vr();
+                    match e.into_value() {
+                        Value::Sequence(seq) => {
+                            out.push(self.items(tag, seq, patient, summary, Mode::Strict))
+                        }
+                        value => out.push(DataElement::new(tag, vr, value)),
+                    }
                 } else {
                     summary.private_removed += 1;
                 }
@@ -546,10 +571,20 @@ impl Deidentifier {
                 continue;
             }
             let rows = rows_for(group, element);
-            let code = match rows.first() {
+            let mut code = match rows.first() {
                 Some(row) => conformant(self.policy.action(row), tag, e.vr()),
                 None => self.unlisted(e.vr(), &e, mode),
             };
+            // Dates kept by another option (device calibration, say) beside shifted ones
+            // would give the shift away: with modified dates, every date moves.
+            if code == Code::K
+                && matches!(e.vr(), VR::DA | VR::DT)
+                && self
+                    .policy
+                    .has(ProfileOption::RetainLongitudinalModifiedDates)
+            {
+                code = Code::C;
+            }
             if let Some(kept) = self.apply(code, e, patient, summary, mode) {
                 out.push(kept);
             }
@@ -626,13 +661,19 @@ impl Deidentifier {
                 Summary::note(&mut summary.emptied, tag);
                 Some(DataElement::new(tag, vr, PrimitiveValue::Empty))
             }
-            Code::D => match e.into_value() {
-                Value::Sequence(seq) => Some(self.items(tag, seq, patient, summary, Mode::Strict)),
-                _ => {
-                    Summary::note(&mut summary.dummied, tag);
-                    Some(self.dummy(tag, vr, patient))
+            Code::D => {
+                // A dummy UID stands for its original (two Annotation Group UIDs stay two).
+                let original = strings(&e).join("\\");
+                match e.into_value() {
+                    Value::Sequence(seq) => {
+                        Some(self.items(tag, seq, patient, summary, Mode::Strict))
+                    }
+                    _ => {
+                        Summary::note(&mut summary.dummied, tag);
+                        Some(self.dummy(tag, vr, patient, &original))
+                    }
                 }
-            },
+            }
             Code::U => {
                 if vr == VR::SQ {
                     return match e.into_value() {
@@ -749,10 +790,12 @@ impl Deidentifier {
             | VR::UT
             | VR::UR => {
                 let text = strings(&e).join("\\").to_uppercase();
+                let dates_hidden = !self.policy.has(ProfileOption::RetainLongitudinalFullDates);
                 if patient
                     .identifiers
                     .iter()
                     .any(|i| text.contains(i.as_str()))
+                    || (dates_hidden && holds_a_date(&text))
                 {
                     Summary::note(&mut summary.removed, tag);
                     None
@@ -782,7 +825,7 @@ impl Deidentifier {
     }
 
     /// D: a non-empty value of the right representation that says nothing about anyone.
-    fn dummy(&self, tag: Tag, vr: VR, patient: &Patient) -> Elem {
+    fn dummy(&self, tag: Tag, vr: VR, patient: &Patient, original: &str) -> Elem {
         let text = |s: &str| DataElement::new(tag, vr, PrimitiveValue::from(s));
         match vr {
             VR::DA => text("19000101"),
@@ -791,7 +834,7 @@ impl Deidentifier {
             VR::PN => text("ANONYMIZED"),
             VR::AS => text("000D"),
             VR::DS | VR::IS => text("0"),
-            VR::UI => text(&self.key.uid(&format!("dummy/{tag}"))),
+            VR::UI => text(&self.key.uid(&format!("dummy/{tag}/{original}"))),
             VR::UR => text("urn:oid:2.25"),
             VR::AE | VR::CS | VR::LO | VR::LT | VR::SH | VR::ST | VR::UC | VR::UT => {
                 // A pseudonym stands in where an identifier of the patient stood.
@@ -816,6 +859,15 @@ impl Deidentifier {
 /// the dictionary knows as text: given its real VR and values, so the rules for dates, UIDs
 /// and names apply to it.
 fn known_vr(e: Elem) -> Elem {
+    // A sequence whatever its VR says (UN of undefined length is read as one): treated as SQ,
+    // so its items are cleaned.
+    if e.vr() != VR::SQ && e.items().is_some() {
+        let tag = e.tag();
+        return match e.into_value() {
+            Value::Sequence(seq) => DataElement::new(tag, VR::SQ, seq),
+            other => DataElement::new(tag, VR::UN, other),
+        };
+    }
     if e.vr() != VR::UN || e.tag().group() % 2 == 1 {
         return e;
     }
@@ -828,6 +880,19 @@ fn known_vr(e: Elem) -> Elem {
     else {
         return e;
     };
+    if vr == VR::SQ {
+        // A sequence written as UN with a defined length: its value is implicit VR little
+        // endian items (PS3.5 6.2.2). Read them so they are cleaned; if they do not read,
+        // the element stays UN and is removed.
+        let tag = e.tag();
+        let parsed = e.value().to_bytes().ok().and_then(|b| un_items(&b));
+        return match parsed {
+            Some(items) => {
+                DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED))
+            }
+            None => e,
+        };
+    }
     let textual = matches!(
         vr,
         VR::AE
@@ -863,6 +928,52 @@ fn known_vr(e: Elem) -> Elem {
     DataElement::new(e.tag(), vr, PrimitiveValue::Strs(values.into()))
 }
 
+/// The items of a sequence value in implicit VR little endian, when each has a defined length
+/// (or `None`).
+fn un_items(bytes: &[u8]) -> Option<Vec<InMemDicomObject>> {
+    use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+    let ts = TransferSyntaxRegistry.get("1.2.840.10008.1.2")?;
+    let mut items = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= bytes.len() {
+        let group = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
+        let element = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
+        let len = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]);
+        pos += 8;
+        match (group, element) {
+            (0xFFFE, 0xE0DD) => break,
+            (0xFFFE, 0xE000) if len != u32::MAX => {
+                let end = pos
+                    .checked_add(len as usize)
+                    .filter(|e| *e <= bytes.len())?;
+                items.push(InMemDicomObject::read_dataset_with_ts(&bytes[pos..end], ts).ok()?);
+                pos = end;
+            }
+            _ => return None,
+        }
+    }
+    Some(items)
+}
+
+fn group_is_standard(tag: Tag) -> bool {
+    tag.group().is_multiple_of(2)
+}
+
+/// Whether a UN element of a standard attribute holds plain values (numbers or bytes whose
+/// meaning is fixed) rather than a structure or text this module could not read.
+fn un_is_plain_data(tag: Tag) -> bool {
+    match StandardDataDictionary.by_tag(tag).map(|d| d.vr) {
+        Some(dicom_core::dictionary::VirtualVr::Exact(vr)) => !matches!(vr, VR::SQ | VR::UN),
+        Some(_) => true,
+        None => false,
+    }
+}
+
 /// A data set's strings (multi-valued), without padding.
 fn strings(e: &Elem) -> Vec<String> {
     e.value()
@@ -890,6 +1001,53 @@ fn well_known_uid(e: &Elem) -> bool {
     }
     let values = strings(e);
     !values.is_empty() && values.iter().all(|v| v.starts_with("1.2.840.10008."))
+}
+
+/// Whether free text holds something that reads as a calendar date (`20240301`,
+/// `2024-03-01`, `01.03.2024`, `1/3/2024`…): kept beside removed or shifted dates, it would
+/// give them away.
+fn holds_a_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits_at =
+        |i: usize, n: usize| i + n <= b.len() && b[i..i + n].iter().all(u8::is_ascii_digit);
+    let sep = |i: usize| i < b.len() && matches!(b[i], b'-' | b'.' | b'/');
+    let number = |i: usize, n: usize| -> u32 {
+        b[i..i + n]
+            .iter()
+            .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    for i in 0..b.len() {
+        if i > 0 && b[i - 1].is_ascii_digit() {
+            continue;
+        }
+        // YYYYMMDD
+        if digits_at(i, 8) && !digits_at(i + 8, 1) {
+            let (y, m, d) = (number(i, 4), number(i + 4, 2), number(i + 6, 2));
+            if (1900..=2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d) {
+                return true;
+            }
+        }
+        // YYYY-MM-DD
+        if digits_at(i, 4)
+            && sep(i + 4)
+            && digits_at(i + 5, 1)
+            && sep(i + 6 + usize::from(digits_at(i + 6, 1)))
+        {
+            return true;
+        }
+        // D.M.YYYY, DD/MM/YY and the like
+        for first in 1..=2 {
+            if digits_at(i, first) && sep(i + first) {
+                for second in 1..=2 {
+                    let j = i + first + 1;
+                    if digits_at(j, second) && sep(j + second) && digits_at(j + second + 1, 2) {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Moves a DA (YYYYMMDD, or a range) or the date part of a DT back by `days`; `None` when
@@ -929,6 +1087,17 @@ fn burned_in_reason(data: &InMemDicomObject, has_pixels: bool) -> Option<String>
             .and_then(|e| e.to_str().ok())
             .map(|s| s.trim_end_matches(['\0', ' ']).to_uppercase())
     };
+    // An overlay kept in the unused high bits of the pixels (retired, PS3.5 8.1.2) travels
+    // with them even though its 60xx group is removed.
+    let in_pixel_bits = data.iter().any(|e| {
+        let t = e.tag();
+        (0x6000..=0x601E).contains(&t.group())
+            && t.element() == 0x0102
+            && e.to_int::<u16>().is_ok_and(|bit| bit != 0)
+    });
+    if in_pixel_bits {
+        return Some("an overlay is stored in the pixels' unused high bits (Overlay Bit Position not 0), which Dokuei does not clear yet".into());
+    }
     let flag = text(tags::BURNED_IN_ANNOTATION);
     if flag.as_deref() == Some("YES") {
         return Some("Burned In Annotation is YES: the pixels show text, and Dokuei has no region table for this device to clean it".into());
@@ -938,7 +1107,13 @@ fn burned_in_reason(data: &InMemDicomObject, has_pixels: bool) -> Option<String>
     }
     let modality = text(tags::MODALITY).unwrap_or_default();
     let class = text(tags::SOP_CLASS_UID).unwrap_or_default();
-    if class.starts_with("1.2.840.10008.5.1.4.1.1.7") {
+    // Secondary Capture (1.1.7) and its multi-frame kinds (1.1.7.1 to 1.1.7.4); not 1.1.77.*
+    // (visible light) or 1.1.78.* (ophthalmic), which only share the prefix.
+    if class == "1.2.840.10008.5.1.4.1.1.7"
+        || class
+            .strip_prefix("1.2.840.10008.5.1.4.1.1.7.")
+            .is_some_and(|rest| matches!(rest, "1" | "2" | "3" | "4"))
+    {
         return Some(
             "a secondary capture that does not say Burned In Annotation NO: screenshots carry text"
                 .into(),
@@ -958,6 +1133,21 @@ fn burned_in_reason(data: &InMemDicomObject, has_pixels: bool) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_in_free_text_are_found() {
+        for t in [
+            "POST-OP 01.03.2024",
+            "CT 20240301",
+            "FOLLOW UP 2024-03-01",
+            "1/3/24 CONTROL",
+        ] {
+            assert!(holds_a_date(t), "{t}");
+        }
+        for t in ["CHEST 5MM", "SERIES 12345678", "T2 3.0T", "AXIAL 1.25"] {
+            assert!(!holds_a_date(t), "{t}");
+        }
+    }
 
     #[test]
     fn dates_shift_by_whole_days_and_keep_their_time() {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::DeidError;
@@ -52,8 +52,11 @@ pub fn identity(patient_id: &str, issuer: &str, name: &str) -> String {
 pub struct Pseudonyms {
     prefix: String,
     path: Option<PathBuf>,
-    by_key: HashMap<String, String>,
-    next: u64,
+    /// By prefix and keyed identity: a prefix is a namespace (another trial, another
+    /// pseudonym), so one patient exported under two prefixes is not linked by them.
+    by_key: HashMap<(String, String), String>,
+    /// The last counter given, per prefix.
+    last: HashMap<String, u64>,
     /// Seals each new patient's identity for re-identification, when the site has a key.
     sealer: Option<crate::reid::Sealer>,
 }
@@ -65,7 +68,7 @@ impl Pseudonyms {
             prefix: prefix.to_owned(),
             path: None,
             by_key: HashMap::new(),
-            next: 1,
+            last: HashMap::new(),
             sealer: None,
         }
     }
@@ -77,31 +80,37 @@ impl Pseudonyms {
         let text = match fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(DeidError::Store {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                });
-            }
+            Err(e) => return Err(store.error(e)),
         };
+        store.absorb(&text)?;
+        Ok(store)
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> DeidError {
+        DeidError::Store {
+            path: self.path.clone().unwrap_or_default(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Takes in the store's lines (`<key> <prefix>-<counter>`).
+    fn absorb(&mut self, text: &str) -> Result<(), DeidError> {
         for (n, line) in text.lines().enumerate() {
-            let bad = || DeidError::Store {
-                path: path.to_path_buf(),
-                reason: format!("line {} is not `<key> <pseudonym>`", n + 1),
-            };
+            let bad = || self.error(format!("line {} is not `<key> <pseudonym>`", n + 1));
             let (key, pseudonym) = line.split_once(' ').ok_or_else(bad)?;
-            if key.len() != 64 || pseudonym.is_empty() {
+            let (prefix, counter) = pseudonym
+                .rsplit_once('-')
+                .and_then(|(p, c)| Some((p, c.parse::<u64>().ok()?)))
+                .ok_or_else(bad)?;
+            if key.len() != 64 {
                 return Err(bad());
             }
-            if let Some(counter) = pseudonym
-                .rsplit_once('-')
-                .and_then(|(_, n)| n.parse::<u64>().ok())
-            {
-                store.next = store.next.max(counter + 1);
-            }
-            store.by_key.insert(key.to_owned(), pseudonym.to_owned());
+            let last = self.last.entry(prefix.to_owned()).or_default();
+            *last = (*last).max(counter);
+            self.by_key
+                .insert((prefix.to_owned(), key.to_owned()), pseudonym.to_owned());
         }
-        Ok(store)
+        Ok(())
     }
 
     /// Seals each new patient's identity with `sealer` (see [`crate::reid`]).
@@ -111,42 +120,56 @@ impl Pseudonyms {
     }
 
     /// The pseudonym of the patient whose keyed identity is `key`: the one given before, else
-    /// the next (appended to the store and synced before it is used, and `identity` sealed for
-    /// re-identification when the site has a key).
+    /// the next. A new one is appended to the store, synced, under an exclusive lock on the
+    /// store taken after re-reading it (so two processes never give one number twice), and
+    /// only then is `identity` sealed for re-identification (when the site has a key).
     pub fn pseudonym(
         &mut self,
         key: &str,
         identity: &crate::reid::Identity,
     ) -> Result<String, DeidError> {
-        if let Some(p) = self.by_key.get(key) {
+        let slot = (self.prefix.clone(), key.to_owned());
+        if let Some(p) = self.by_key.get(&slot) {
             return Ok(p.clone());
         }
-        let pseudonym = format!("{}-{:06}", self.prefix, self.next);
-        if let Some(sealer) = &self.sealer {
-            sealer.record(&pseudonym, identity)?;
-        }
-        if let Some(path) = &self.path {
-            let fail = |e: std::io::Error| DeidError::Store {
-                path: path.clone(),
-                reason: e.to_string(),
-            };
+        let mut locked = None;
+        if let Some(path) = self.path.clone() {
             if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(fail)?;
+                fs::create_dir_all(dir).map_err(|e| self.error(e))?;
             }
             let mut options = fs::OpenOptions::new();
-            options.append(true).create(true);
+            options.read(true).append(true).create(true);
             #[cfg(unix)]
             {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
-            let mut f = options.open(path).map_err(fail)?;
-            f.write_all(format!("{key} {pseudonym}\n").as_bytes())
-                .map_err(fail)?;
-            f.sync_all().map_err(fail)?;
+            let mut f = options.open(&path).map_err(|e| self.error(e))?;
+            f.lock().map_err(|e| self.error(e))?;
+            // What other processes added since this store was read.
+            let mut text = String::new();
+            f.seek(SeekFrom::Start(0))
+                .and_then(|_| f.read_to_string(&mut text))
+                .map_err(|e| self.error(e))?;
+            self.absorb(&text)?;
+            if let Some(p) = self.by_key.get(&slot) {
+                return Ok(p.clone());
+            }
+            locked = Some(f);
         }
-        self.next += 1;
-        self.by_key.insert(key.to_owned(), pseudonym.clone());
+        let counter = self.last.get(&self.prefix).copied().unwrap_or(0) + 1;
+        let pseudonym = format!("{}-{counter:06}", self.prefix);
+        if let Some(f) = &mut locked {
+            f.write_all(format!("{key} {pseudonym}\n").as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| self.error(e))?;
+        }
+        self.last.insert(self.prefix.clone(), counter);
+        self.by_key.insert(slot, pseudonym.clone());
+        if let Some(sealer) = &self.sealer {
+            sealer.record(&pseudonym, identity)?;
+        }
+        drop(locked);
         Ok(pseudonym)
     }
 
@@ -198,6 +221,18 @@ mod tests {
         assert_eq!(s.pseudonym(&key('c'), &who).expect("c"), "SITE-000003");
         let text = fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 3);
+        // Two stores open on one file (the app and the command line): no number twice.
+        let mut one = Pseudonyms::open(&path, "SITE").expect("one");
+        let mut two = Pseudonyms::open(&path, "SITE").expect("two");
+        assert_eq!(one.pseudonym(&key('d'), &who).expect("d"), "SITE-000004");
+        assert_eq!(two.pseudonym(&key('e'), &who).expect("e"), "SITE-000005");
+        assert_eq!(
+            two.pseudonym(&key('d'), &who).expect("d in two"),
+            "SITE-000004"
+        );
+        // Another prefix is another namespace: the same patient is not linked across them.
+        let mut trial = Pseudonyms::open(&path, "TRIAL").expect("trial");
+        assert_eq!(trial.pseudonym(&key('a'), &who).expect("a"), "TRIAL-000001");
         fs::write(&path, "short line\n").expect("spoil");
         let e = Pseudonyms::open(&path, "SITE").expect_err("bad line");
         assert!(e.to_string().contains("line 1"), "{e}");

@@ -103,6 +103,12 @@ impl Sealer {
             .ok_or_else(|| store_error(&path, "its public key is not 32 bytes of hex"))?;
         let verifying =
             ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|e| store_error(&path, e))?;
+        if verifying.is_weak() {
+            return Err(store_error(
+                &path,
+                "its public key is a weak (small-order) point",
+            ));
+        }
         Ok(Some(Sealer {
             recipient: verifying.to_montgomery(),
             path: dir.join(IDENTITIES_FILE),

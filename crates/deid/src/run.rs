@@ -293,7 +293,17 @@ pub fn run_sources(
         cancelled,
         files,
     };
-    let json = serde_json::to_vec_pretty(&report)
+    // The report leaves with the data: a reason that names the input (a path can hold a
+    // patient's name) names it as `<input>` there.
+    let mut shared = report.clone();
+    for f in &mut shared.files {
+        if let Status::Failed { reason } | Status::Refused { reason } | Status::Skipped { reason } =
+            &mut f.status
+        {
+            *reason = redact_paths(reason, &f.input);
+        }
+    }
+    let json = serde_json::to_vec_pretty(&shared)
         .map_err(|e| DeidError::Invalid(format!("the report: {e}")))?;
     let report_path = out.join(REPORT);
     fs::write(&report_path, json).map_err(|e| fail(&report_path, e))?;
@@ -336,13 +346,32 @@ fn is_dicomdir(obj: &dicom_object::DefaultDicomObject) -> bool {
 }
 
 /// `<pseudonym>/<study>/<series>/<instance>.dcm` from the de-identified UIDs.
+/// Each part is a UID as PS3.5 9.1 allows (digits and dots, at most 64, no empty
+/// component), else a name derived from it: a UID kept by Retain UIDs is the input's own and
+/// must not steer the path (`../..`).
 fn relative_path(obj: &dicom_object::DefaultDicomObject, pseudonym: &str) -> String {
     let uid = |tag| {
-        obj.get(tag)
+        let value = obj
+            .get(tag)
             .and_then(|e| e.to_str().ok())
             .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown".into())
+            .unwrap_or_default();
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .split('.')
+                .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()));
+        if valid {
+            value
+        } else if value.is_empty() {
+            "unknown".into()
+        } else {
+            use sha2::Digest;
+            format!(
+                "x{}",
+                hex::encode(&sha2::Sha256::digest(value.as_bytes())[..16])
+            )
+        }
     };
     format!(
         "{}/{}/{}/{}.dcm",
@@ -351,6 +380,40 @@ fn relative_path(obj: &dicom_object::DefaultDicomObject, pseudonym: &str) -> Str
         uid(tags::SERIES_INSTANCE_UID),
         uid(tags::SOP_INSTANCE_UID)
     )
+}
+
+/// `reason` without the input's path, its folders, or any other absolute path.
+fn redact_paths(reason: &str, input: &str) -> String {
+    let mut r = reason.replace(input, "<input>");
+    // Folders the input sits in (walk errors name them), longest first.
+    let mut dir = Path::new(input).parent();
+    while let Some(d) = dir {
+        let s = d.display().to_string();
+        if s.len() > 1 {
+            r = r.replace(&s, "<input folder>");
+        }
+        dir = d.parent();
+    }
+    // Any other absolute path: up to the next space, quote or colon.
+    let mut out = String::with_capacity(r.len());
+    let mut chars = r.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        if c == '/' && matches!(prev, ' ' | '`' | '\'' | '"' | '(') {
+            while chars
+                .peek()
+                .is_some_and(|n| !matches!(n, ' ' | '`' | '\'' | '"' | ')' | ':'))
+            {
+                chars.next();
+            }
+            out.push_str("<path>");
+            prev = 'x';
+            continue;
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
 }
 
 fn safe_name(s: &str) -> String {
@@ -363,4 +426,60 @@ fn safe_name(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_in_the_report_name_no_path() {
+        let input = "/data/DOE_JOHN_1234567/CT/IM1.dcm";
+        let reason = format!("`{input}` is not valid DICOM: truncated");
+        assert_eq!(
+            redact_paths(&reason, input),
+            "`<input>` is not valid DICOM: truncated"
+        );
+        assert_eq!(
+            redact_paths("cannot read /data/DOE_JOHN_1234567/CT: denied", input),
+            "cannot read <input folder>: denied"
+        );
+        assert_eq!(
+            redact_paths("cannot open /mnt/other/SMITH/x.dcm", input),
+            "cannot open <path>"
+        );
+        assert_eq!(redact_paths("no SOP Class UID", input), "no SOP Class UID");
+    }
+
+    #[test]
+    fn uids_that_are_not_uids_do_not_steer_the_output_path() {
+        use dicom_core::{DataElement, VR, value::PrimitiveValue};
+        let obj = dicom_object::InMemDicomObject::from_element_iter([
+            DataElement::new(
+                tags::STUDY_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from("1.2.3"),
+            ),
+            DataElement::new(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(".."),
+            ),
+            DataElement::new(
+                tags::SOP_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from("../../../../etc/x"),
+            ),
+        ]);
+        let meta = dicom_object::meta::FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+            .media_storage_sop_instance_uid("1.2.3.4")
+            .build()
+            .expect("meta");
+        let rel = relative_path(&obj.with_exact_meta(meta), "P-000001");
+        assert!(rel.starts_with("P-000001/1.2.3/x"), "{rel}");
+        assert!(!rel.contains(".."), "{rel}");
+        assert_eq!(rel.matches('/').count(), 3, "{rel}");
+    }
 }

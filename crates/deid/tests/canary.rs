@@ -699,3 +699,69 @@ fn the_same_holds_when_the_pixel_data_is_copied_over_byte_for_byte() {
     let (whole, _) = deidentify(&path, Policy::basic());
     assert_eq!(bytes, whole);
 }
+
+#[test]
+fn sequences_written_as_un_are_cleaned_and_unknown_un_bytes_removed() {
+    // (0018,A001) Contributing Equipment Sequence, not in Table E.1-1, written as UN with a
+    // defined length: one implicit VR little endian item holding an operator's name and an
+    // institution. And an attribute no dictionary knows, as UN, holding a name.
+    let mut item = Vec::new();
+    let mut put = |group: u16, element: u16, value: &[u8]| {
+        item.extend(group.to_le_bytes());
+        item.extend(element.to_le_bytes());
+        item.extend((value.len() as u32).to_le_bytes());
+        item.extend(value);
+    };
+    put(0x0008, 0x0070, b"VENDOR");
+    put(0x0008, 0x0080, b"GENERAL HOSP");
+    put(0x0008, 0x1070, b"SMITH^JANE");
+    let mut seq = vec![0xFE, 0xFF, 0x00, 0xE0];
+    seq.extend((item.len() as u32).to_le_bytes());
+    seq.extend(&item);
+    let obj = InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
+        ),
+        DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4"),
+        ),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
+        DataElement::new(Tag(0x0018, 0xA001), VR::UN, PrimitiveValue::from(seq)),
+        DataElement::new(
+            Tag(0x0018, 0xFFF0),
+            VR::UN,
+            PrimitiveValue::from(b"DOE^JOHN".to_vec()),
+        ),
+    ]);
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+        .media_storage_sop_instance_uid("1.2.3.4")
+        .build()
+        .expect("meta");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("un.dcm");
+    obj.with_exact_meta(meta)
+        .write_to_file(&path)
+        .expect("written");
+    let (bytes, back) = deidentify(&path, Policy::basic());
+    for leak in ["SMITH", "GENERAL HOSP", "DOE^JOHN"] {
+        assert!(!find(&bytes, leak.as_bytes()), "{leak} leaked");
+    }
+    // The sequence itself is kept, read as a sequence, with its harmless part.
+    let kept = back.get(Tag(0x0018, 0xA001)).expect("sequence kept");
+    let items = kept.items().expect("read as a sequence");
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]
+            .get(tags::MANUFACTURER)
+            .and_then(|e| e.to_str().ok())
+            .as_deref(),
+        Some("VENDOR")
+    );
+    assert!(back.get(Tag(0x0018, 0xFFF0)).is_none());
+}

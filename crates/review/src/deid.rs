@@ -228,6 +228,31 @@ pub fn export_sources(
     cancel: &AtomicBool,
     progress: impl FnMut(usize, usize),
 ) -> Result<Report, AppError> {
+    let report = run_export(
+        ledger.path(),
+        sources,
+        problems,
+        out,
+        request,
+        cancel,
+        progress,
+    )?;
+    audit_export(ledger, &report, out, reader_id);
+    report.map_err(deid_error)
+}
+
+/// The export itself, without the ledger (which only gives its folder): the outer error is a
+/// request that cannot start (options, key, store); the inner result is the run's, to be
+/// recorded with [`audit_export`].
+pub fn run_export(
+    ledger_path: &Path,
+    sources: &[dokuei_dicom::Source],
+    problems: Vec<dokuei_dicom::index::FileProblem>,
+    out: &Path,
+    request: &DeidRequest,
+    cancel: &AtomicBool,
+    progress: impl FnMut(usize, usize),
+) -> Result<Result<Report, dokuei_deid::DeidError>, AppError> {
     let mut policy = Policy::basic();
     for o in &request.options {
         policy = policy.with(*o).map_err(deid_error)?;
@@ -238,7 +263,7 @@ pub fn export_sources(
             .map_err(deid_error)?
             .with_safe_private(request.safe_private.clone());
     }
-    let dir = deid_dir(ledger.path());
+    let dir = deid_dir(ledger_path);
     let key = SiteKey::load_or_create(&dir.join("site.key")).map_err(deid_error)?;
     let prefix = request.prefix.as_deref().unwrap_or("DOKUEI");
     if prefix.is_empty()
@@ -257,9 +282,9 @@ pub fn export_sources(
         .map_err(deid_error)?
         .with_sealer(sealer);
     let deid = Deidentifier::new(policy, key, pseudonyms);
-    let report = dokuei_deid::run::run_sources(&deid, sources, problems, out, cancel, progress);
-    audit(ledger, &report, out, reader_id);
-    report.map_err(deid_error)
+    Ok(dokuei_deid::run::run_sources(
+        &deid, sources, problems, out, cancel, progress,
+    ))
 }
 
 /// Whether exports seal each new patient's identity for re-identification (the site has a
@@ -336,7 +361,7 @@ pub fn reidentify(
 
 /// One Exported event per study: what was written (the de-identified instances), refused or
 /// failed. A failure to record is logged, never hides the export's outcome.
-fn audit(
+pub fn audit_export(
     ledger: &Ledger,
     report: &Result<Report, dokuei_deid::DeidError>,
     out: &Path,

@@ -708,23 +708,33 @@ impl Workstation {
         }
         let request = settings.request();
         let reader = self.reader();
-        let result = self.with_ledger(|l| {
-            crate::deid::export_sources(
-                l,
-                &sources,
-                Vec::new(),
-                out,
-                &request,
-                reader,
-                &flag,
-                |done, total| {
-                    progress(crate::deid::DeidProgress {
-                        done: done as u32,
-                        total: total as u32,
-                    })
-                },
-            )
-        });
+        // The ledger is held only to find its folder and, after, to record the export: other
+        // commands need it meanwhile.
+        let result = self
+            .with_ledger(|l| Ok(l.path().to_path_buf()))
+            .and_then(|ledger_path| {
+                crate::deid::run_export(
+                    &ledger_path,
+                    &sources,
+                    Vec::new(),
+                    out,
+                    &request,
+                    &flag,
+                    |done, total| {
+                        progress(crate::deid::DeidProgress {
+                            done: done as u32,
+                            total: total as u32,
+                        })
+                    },
+                )
+            })
+            .and_then(|report| {
+                self.with_ledger(|l| {
+                    crate::deid::audit_export(l, &report, out, reader);
+                    Ok(())
+                })?;
+                report.map_err(|e| AppError::new(ErrorCode::WriteFailed, e.to_string()))
+            });
         if let Ok(mut c) = self.cancel.lock() {
             *c = None;
         }
