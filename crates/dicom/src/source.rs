@@ -260,16 +260,7 @@ impl Source {
         if m.transfer_syntax == crate::lengths::DEFLATED || pixel_end != layout.data_end {
             return Ok(None);
         }
-        let mut builder = FileMetaTableBuilder::new()
-            .transfer_syntax(m.transfer_syntax.as_str())
-            .media_storage_sop_class_uid(m.sop_class_uid.as_str())
-            .media_storage_sop_instance_uid(m.sop_instance_uid.as_str());
-        if !m.implementation_class_uid.is_empty() {
-            builder = builder.implementation_class_uid(m.implementation_class_uid.as_str());
-        }
-        let meta = builder
-            .build()
-            .map_err(|e| self.parse_error(format!("its file meta group is unusable: {e}")))?;
+        let meta = self.rebuilt_meta(m)?;
         let mut head = b"DICM".to_vec();
         meta.write(&mut head)
             .map_err(|e| self.parse_error(e.to_string()))?;
@@ -331,16 +322,7 @@ impl Source {
         }
         notes.extend(layout.notes.iter().cloned());
         let m = &layout.meta;
-        let mut builder = FileMetaTableBuilder::new()
-            .transfer_syntax(m.transfer_syntax.as_str())
-            .media_storage_sop_class_uid(m.sop_class_uid.as_str())
-            .media_storage_sop_instance_uid(m.sop_instance_uid.as_str());
-        if !m.implementation_class_uid.is_empty() {
-            builder = builder.implementation_class_uid(m.implementation_class_uid.as_str());
-        }
-        let meta = builder
-            .build()
-            .map_err(|e| self.parse_error(format!("its file meta group is unusable: {e}")))?;
+        let meta = self.rebuilt_meta(m)?;
         let io = |e: std::io::Error| DicomError::Io {
             source_name: self.to_string(),
             reason: e.to_string(),
@@ -439,6 +421,24 @@ impl Source {
             object: dataset.with_exact_meta(meta),
             notes,
         })
+    }
+
+    /// A clean file meta group from the values the walk found (dicom-rs then reads the data
+    /// set after it, whatever the file's own group looked like).
+    fn rebuilt_meta(
+        &self,
+        m: &crate::lengths::MetaValues,
+    ) -> Result<dicom_object::FileMetaTable, DicomError> {
+        let mut builder = FileMetaTableBuilder::new()
+            .transfer_syntax(m.transfer_syntax.as_str())
+            .media_storage_sop_class_uid(m.sop_class_uid.as_str())
+            .media_storage_sop_instance_uid(m.sop_instance_uid.as_str());
+        if !m.implementation_class_uid.is_empty() {
+            builder = builder.implementation_class_uid(m.implementation_class_uid.as_str());
+        }
+        builder
+            .build()
+            .map_err(|e| self.parse_error(format!("its file meta group is unusable: {e}")))
     }
 
     fn parse_error(&self, reason: String) -> DicomError {

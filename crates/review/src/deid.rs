@@ -305,17 +305,28 @@ pub fn set_up_reidentification(
     let result = dokuei_deid::reid::init(&deid_dir(ledger.path()), passphrase).map_err(deid_error);
     let mut e = crate::audit::event(AccessAction::SettingChanged, reader_id);
     e.object = "de-identification: re-identification key".into();
-    match &result {
-        Ok(()) => e.detail.note = "created".into(),
-        Err(err) => {
-            e.outcome = Outcome::MinorFailure;
-            e.detail.error = err.message.clone();
-        }
+    if result.is_ok() {
+        e.detail.note = "created".into();
+    }
+    record(ledger, e, &result, "a setting change");
+    result
+}
+
+/// Records `e` with `result`'s outcome (a failure as a minor failure with its message); a
+/// failure to record is logged, never hides the result.
+fn record<T>(
+    ledger: &Ledger,
+    mut e: dokuei_ledger::AccessEvent,
+    result: &Result<T, AppError>,
+    what: &str,
+) {
+    if let Err(err) = result {
+        e.outcome = Outcome::MinorFailure;
+        e.detail.error = err.message.clone();
     }
     if let Err(err) = ledger.record_access(&e) {
-        tracing::error!("the access audit could not record a setting change: {err}");
+        tracing::error!("the access audit could not record {what}: {err}");
     }
-    result
 }
 
 /// The identities behind `pseudonym`, opened with the re-identification passphrase. Every
@@ -340,22 +351,14 @@ pub fn reidentify(
     let mut e = crate::audit::event(AccessAction::Exported, reader_id);
     e.object = format!("re-identification of pseudonym {pseudonym}");
     e.peer = "shown to the user".into();
-    match &result {
-        Ok(found) => {
-            e.patient_key = found
-                .first()
-                .and_then(|i| crate::audit::patient_key(ledger, &i.patient_id).ok())
-                .unwrap_or_default();
-            e.detail.note = format!("{} identity record(s)", found.len());
-        }
-        Err(err) => {
-            e.outcome = Outcome::MinorFailure;
-            e.detail.error = err.message.clone();
-        }
+    if let Ok(found) = &result {
+        e.patient_key = found
+            .first()
+            .and_then(|i| crate::audit::patient_key(ledger, &i.patient_id).ok())
+            .unwrap_or_default();
+        e.detail.note = format!("{} identity record(s)", found.len());
     }
-    if let Err(err) = ledger.record_access(&e) {
-        tracing::error!("the access audit could not record a re-identification: {err}");
-    }
+    record(ledger, e, &result, "a re-identification");
     result
 }
 
