@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, ValueEnum};
 use dokuei_review::AppError;
-use dokuei_review::deid::{DeidOption, DeidRequest, DeidStatus, REPORT, read_safe_private};
+use dokuei_review::deid::{
+    DeidDates, DeidRequest, DeidSettings, DeidStatus, REPORT, read_safe_private,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Dates {
@@ -63,38 +65,26 @@ pub struct DeidArgs {
 }
 
 pub fn run(a: DeidArgs) -> Result<(), AppError> {
-    let mut options = Vec::new();
-    match a.dates {
-        Some(Dates::Full) => options.push(DeidOption::RetainLongitudinalFullDates),
-        Some(Dates::Modified) => options.push(DeidOption::RetainLongitudinalModifiedDates),
-        None => {}
-    }
-    for (on, o) in [
-        (a.retain_uids, DeidOption::RetainUids),
-        (a.retain_device, DeidOption::RetainDeviceIdentity),
-        (a.retain_institution, DeidOption::RetainInstitutionIdentity),
-        (
-            a.retain_patient_characteristics,
-            DeidOption::RetainPatientCharacteristics,
-        ),
-        (a.clean_descriptors, DeidOption::CleanDescriptors),
-        (
-            a.clean_structured_content,
-            DeidOption::CleanStructuredContent,
-        ),
-    ] {
-        if on {
-            options.push(o);
-        }
-    }
-    let safe_private = match &a.safe_private {
-        Some(p) => read_safe_private(p)?,
-        None => Vec::new(),
+    let settings = DeidSettings {
+        dates: match a.dates {
+            Some(Dates::Full) => DeidDates::Full,
+            Some(Dates::Modified) => DeidDates::Modified,
+            None => DeidDates::Removed,
+        },
+        retain_uids: a.retain_uids,
+        retain_device: a.retain_device,
+        retain_institution: a.retain_institution,
+        retain_patient_characteristics: a.retain_patient_characteristics,
+        clean_descriptors: a.clean_descriptors,
+        clean_structured_content: a.clean_structured_content,
     };
     let request = DeidRequest {
-        options,
-        safe_private,
+        safe_private: match &a.safe_private {
+            Some(p) => read_safe_private(p)?,
+            None => Vec::new(),
+        },
         prefix: Some(a.prefix.clone()),
+        ..settings.request()
     };
     let ledger = dokuei_review::ledger::open_ledger(a.ledger.as_deref())?;
     let cancel = AtomicBool::new(false);
@@ -181,13 +171,7 @@ pub enum ReidCommand {
 pub fn reidentify(command: ReidCommand) -> Result<(), AppError> {
     match command {
         ReidCommand::Init { ledger } => {
-            let [passphrase] =
-                <[String; 1]>::try_from(crate::readers::passphrases(1)?).map_err(|_| {
-                    AppError::new(
-                        dokuei_review::ErrorCode::InvalidArgument,
-                        "give the passphrase on standard input",
-                    )
-                })?;
+            let passphrase = one_passphrase()?;
             let ledger = dokuei_review::ledger::open_ledger(ledger.as_deref())?;
             dokuei_review::deid::set_up_reidentification(&ledger, &passphrase, None)?;
             println!(
@@ -201,13 +185,7 @@ pub fn reidentify(command: ReidCommand) -> Result<(), AppError> {
             ledger,
             json,
         } => {
-            let [passphrase] =
-                <[String; 1]>::try_from(crate::readers::passphrases(1)?).map_err(|_| {
-                    AppError::new(
-                        dokuei_review::ErrorCode::InvalidArgument,
-                        "give the passphrase on standard input",
-                    )
-                })?;
+            let passphrase = one_passphrase()?;
             let ledger = dokuei_review::ledger::open_ledger(ledger.as_deref())?;
             let found = dokuei_review::deid::reidentify(&ledger, &pseudonym, &passphrase, None)?;
             if json {
@@ -228,4 +206,14 @@ pub fn reidentify(command: ReidCommand) -> Result<(), AppError> {
             Ok(())
         }
     }
+}
+
+/// One passphrase, from standard input.
+fn one_passphrase() -> Result<String, AppError> {
+    crate::readers::passphrases(1)?.pop().ok_or_else(|| {
+        AppError::new(
+            dokuei_review::ErrorCode::InvalidArgument,
+            "give the passphrase on standard input",
+        )
+    })
 }
