@@ -1104,7 +1104,6 @@ fn cxr_opacity_demo_marks_opacities_on_held_out_radiographs() {
 /// administrator's passphrase (from stdin) and gives the reader a key the ledger verifies.
 #[test]
 fn readers_grant_admin_and_reset_a_passphrase_read_from_stdin() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.sqlite3");
     {
@@ -1114,22 +1113,7 @@ fn readers_grant_admin_and_reset_a_passphrase_read_from_stdin() {
         dokuei_review::reading::add_reader(&ledger, "QA Admin", role, "admin passphrase").unwrap();
     }
     let run = |args: &[&str], stdin: &str| {
-        let mut child = dokuei()
-            .args(args)
-            .arg("--ledger")
-            .arg(&path)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        with_stdin(dokuei().args(args).arg("--ledger").arg(&path), stdin)
     };
     let out = run(
         &["readers", "grant-admin", "--reader", "2"],
@@ -1177,12 +1161,12 @@ fn deid_exports_a_series_under_a_stable_pseudonym_and_audits_it() {
     std::fs::write(series.join("corrupt.dcm"), [0u8; 10]).unwrap();
     let ledger = dir.path().join("ledger.sqlite3");
     // Re-identification set up first: each new patient's identity is sealed as exports run.
-    let (ok, _, stderr) = with_stdin(
+    let (ok, _, stderr) = outcome(with_stdin(
         dokuei()
             .args(["reidentify", "init", "--ledger"])
             .arg(&ledger),
         "a long enough passphrase\n",
-    );
+    ));
     assert!(ok, "{stderr}");
     let export = |out: &std::path::Path| {
         let out = dokuei()
@@ -1268,12 +1252,12 @@ fn deid_exports_a_series_under_a_stable_pseudonym_and_audits_it() {
         "{sealed}"
     );
     let show = |passphrase: &str| {
-        with_stdin(
+        outcome(with_stdin(
             dokuei()
                 .args(["reidentify", "show", "DOKUEI-000001", "--ledger"])
                 .arg(&ledger),
             &format!("{passphrase}\n"),
-        )
+        ))
     };
     let (ok, stdout, stderr) = show("a long enough passphrase");
     assert!(ok, "{stderr}");
@@ -1293,8 +1277,8 @@ fn deid_exports_a_series_under_a_stable_pseudonym_and_audits_it() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n4\n");
 }
 
-/// Runs `cmd` with `input` on standard input: (success, stdout, stderr).
-fn with_stdin(cmd: &mut Command, input: &str) -> (bool, String, String) {
+/// Runs `cmd` with `input` on standard input.
+fn with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = cmd
         .stdin(std::process::Stdio::piped())
@@ -1308,7 +1292,11 @@ fn with_stdin(cmd: &mut Command, input: &str) -> (bool, String, String) {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// (success, stdout, stderr) of a finished command.
+fn outcome(out: std::process::Output) -> (bool, String, String) {
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

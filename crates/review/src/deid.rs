@@ -211,26 +211,9 @@ pub fn export(
     progress: impl FnMut(usize, usize),
 ) -> Result<Report, AppError> {
     let (sources, problems) = dokuei_dicom::source::discover(paths);
-    export_sources(
-        ledger, &sources, problems, out, request, reader_id, cancel, progress,
-    )
-}
-
-/// As [`export`], for instances already found (the study open in the viewer).
-#[allow(clippy::too_many_arguments)]
-pub fn export_sources(
-    ledger: &Ledger,
-    sources: &[dokuei_dicom::Source],
-    problems: Vec<dokuei_dicom::index::FileProblem>,
-    out: &Path,
-    request: &DeidRequest,
-    reader_id: Option<i64>,
-    cancel: &AtomicBool,
-    progress: impl FnMut(usize, usize),
-) -> Result<Report, AppError> {
     let report = run_export(
         ledger.path(),
-        sources,
+        &sources,
         problems,
         out,
         request,
