@@ -21,6 +21,7 @@ fn main() {
         "sign_off",
         "export_results",
         "export_deidentified",
+        "export_training",
         "send_results",
         "imported_results",
         "review_imported_results",

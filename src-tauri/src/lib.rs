@@ -117,6 +117,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::sign_off,
         reading::export_results,
         reading::export_deidentified,
+        reading::export_training,
         reading::send_results,
         reading::imported_results,
         reading::review_imported_results,

@@ -215,6 +215,30 @@ pub async fn export_deidentified(
     .await
 }
 
+/// Writes training data (de-identified DICOM with a SEG of the final labels, an nnU-Net v2
+/// dataset, a MONAI datalist, findings.jsonl, splits and provenance) from the signed-off
+/// studies among the open and recent studies, streaming progress; `cancel_analysis` stops it.
+/// Recorded in the access audit.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_training(
+    app: tauri::AppHandle,
+    folder: String,
+    settings: dokuei_review::training::TrainingSettings,
+    on_progress: Channel<dokuei_review::training::TrainingProgress>,
+) -> Result<dokuei_review::training::TrainingExport, AppError> {
+    blocking(app, move |ws| {
+        let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        ws.export_training(std::path::Path::new(&folder), &settings, &mut |p| {
+            if p.done == p.total || last.elapsed() >= std::time::Duration::from_millis(250) {
+                last = std::time::Instant::now();
+                let _ = on_progress.send(p);
+            }
+        })
+    })
+    .await
+}
+
 /// Exports the study's results into the outbox and sends them to PACS node `node`; each object
 /// written and each instance sent is recorded in the ledger.
 #[tauri::command]

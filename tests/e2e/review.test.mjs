@@ -377,6 +377,51 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await saveScreenshot(b, "review-qa");
   });
 
+  it("exports training data from the QA view that nibabel and pydicom read back as Dokuei meant", async () => {
+    const out = path.join(dir, "training");
+    await b.execute(() => {
+      const box = document.querySelector('[data-testid="training-box"]');
+      box.open = true;
+      box.scrollIntoView();
+    });
+    await typeInto(b, "training-label", "nodule");
+    await b.execute((p) => window.__dokuei.setExportPath(p), out);
+    await b.$(testid("training-export")).click();
+    await b.$(testid("training-done")).waitForDisplayed({ timeout: 60000 });
+    const summary = await b.$(testid("training-done")).getText();
+    assert.match(summary, /^1 case\(s\) of 1 patient\(s\) written to /, summary);
+    assert.match(summary, /de-identified\./);
+    // The folder: an nnU-Net dataset, both label maps, the lists and the DICOM part.
+    const ai = (await findings(b)).filter((f) => f.finding_id !== null);
+    const lines = readFileSync(path.join(out, "findings.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, ai.length + 1);
+    assert.equal(lines.filter((l) => l.negative).length, ai.length > 1 ? 1 : 0);
+    for (const l of lines.filter((x) => x.source === "ai")) assert.equal(l.model.sha256, modelSha);
+    const dataset = JSON.parse(readFileSync(path.join(out, "nnUNet/Dataset500_Dokuei/dataset.json"), "utf8"));
+    assert.deepEqual(dataset.labels, { background: 0, nodule: 1 });
+    assert.equal(dataset.numTraining, 1);
+    assert.deepEqual(readdirSync(path.join(out, "nnUNet/Dataset500_Dokuei/imagesTr")).map((f) => /^DOKUEI-\d{6}-01_0000\.nii\.gz$/.test(f)), [true]);
+    const provenance = JSON.parse(readFileSync(path.join(out, "provenance.json"), "utf8"));
+    assert.equal(provenance.identified, false);
+    assert.equal(provenance.filter.label, "nodule");
+    // nibabel and pydicom, on their own: shape, affine, voxels and the final labels against the
+    // de-identified SEG.
+    const check = JSON.parse(execFileSync(path.join(root, ".dokuei/venv/bin/python"), [path.join(root, "scripts/reference/training_check.py"), out]).toString());
+    assert.deepEqual(check.errors, []);
+    assert.equal(check.cases, 1);
+    assert.ok(check.final_label_voxels > 0 && check.original_label_voxels > 0, JSON.stringify(check));
+    // Nothing identifying in the lists or the DICOM copies.
+    const source = JSON.parse(execFileSync(cli, ["info", ct, "--json"]).toString());
+    const needles = ["Synthetic^Phantom", source.patients[0].id, source.patients[0].studies[0].uid];
+    const files = execFileSync("find", [out, "-type", "f", "(", "-name", "*.dcm", "-o", "-name", "*.json*", ")"]).toString().trim().split("\n");
+    for (const f of files) {
+      const bytes = readFileSync(f).toString("latin1");
+      for (const n of needles) assert.ok(!bytes.includes(n), `${f} holds ${n}`);
+    }
+    const events = sql(ledger, "SELECT object FROM access_events WHERE object LIKE 'training data%'");
+    assert.deepEqual(events, [{ object: "training data, de-identified" }]);
+  });
+
   it("exports the access audit as DICOM PS3.15 audit messages that jing validates, and configures the repository", async () => {
     const atna = path.join(dir, "atna");
     await b.execute((p) => window.__dokuei.setExportPath(p), atna);

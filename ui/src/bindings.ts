@@ -58,6 +58,13 @@ export const commands = {
 	 */
 	exportDeidentified: (series: number, folder: string, settings: DeidSettings, onProgress: Channel<DeidProgress>) => typedError<DeidExport, AppError>(__TAURI_INVOKE("export_deidentified", { series, folder, settings, onProgress })),
 	/**
+	 *  Writes training data (de-identified DICOM with a SEG of the final labels, an nnU-Net v2
+	 *  dataset, a MONAI datalist, findings.jsonl, splits and provenance) from the signed-off
+	 *  studies among the open and recent studies, streaming progress; `cancel_analysis` stops it.
+	 *  Recorded in the access audit.
+	 */
+	exportTraining: (folder: string, settings: TrainingSettings_Deserialize, onProgress: Channel<TrainingProgress>) => typedError<TrainingExport, AppError>(__TAURI_INVOKE("export_training", { folder, settings, onProgress })),
+	/**
 	 *  Exports the study's results into the outbox and sends them to PACS node `node`; each object
 	 *  written and each instance sent is recorded in the ledger.
 	 */
@@ -1534,6 +1541,95 @@ export type TlsFiles_Serialize = {
 	/**  Dokuei's certificate and private key, for nodes that ask for one (empty: none). */
 	certificate_file: string,
 	key_file: string,
+};
+
+/**  What an export did. */
+export type TrainingExport = {
+	folder: string,
+	cases: number,
+	patients: number,
+	/**  AI findings written to findings.jsonl (rejected ones included, as negatives). */
+	ai_findings: number,
+	/**  Findings readers added. */
+	added_findings: number,
+	rejected: number,
+	/**  Cases per split: training, validation, test. */
+	splits: [number, number, number],
+	files: number,
+	bytes: number | null,
+	identified: boolean,
+	cancelled: boolean,
+	/**  Studies, cases or files left out, with the reason (no patient identifier). */
+	notes: string[],
+};
+
+/**  Which decided findings to export. Every field is optional; empty means any. */
+export type TrainingFilter = TrainingFilter_Serialize | TrainingFilter_Deserialize;
+
+/**  Which decided findings to export. Every field is optional; empty means any. */
+export type TrainingFilter_Deserialize = {
+	model_id?: string | null,
+	model_version?: string | null,
+	/**  Analyses that finished on or after this day (YYYY-MM-DD, UTC). */
+	from?: string | null,
+	/**  Analyses that finished on or before this day (YYYY-MM-DD, UTC). */
+	to?: string | null,
+	/**  Findings with this label only (in both label maps and in findings.jsonl). */
+	label?: string | null,
+};
+
+/**  Which decided findings to export. Every field is optional; empty means any. */
+export type TrainingFilter_Serialize = {
+	model_id: string | null,
+	model_version: string | null,
+	/**  Analyses that finished on or after this day (YYYY-MM-DD, UTC). */
+	from: string | null,
+	/**  Analyses that finished on or before this day (YYYY-MM-DD, UTC). */
+	to: string | null,
+	/**  Findings with this label only (in both label maps and in findings.jsonl). */
+	label: string | null,
+};
+
+/**  Progress: steps done of the total (DICOM files, then cases). */
+export type TrainingProgress = {
+	phase: string,
+	done: number,
+	total: number,
+};
+
+/**  What the QA view's "Export training data…" and `dokuei export training` ask for. */
+export type TrainingSettings = TrainingSettings_Serialize | TrainingSettings_Deserialize;
+
+/**  What the QA view's "Export training data…" and `dokuei export training` ask for. */
+export type TrainingSettings_Deserialize = {
+	filter: TrainingFilter_Deserialize,
+	/**  How the DICOM copies are de-identified (PS3.15 options). */
+	deid: DeidSettings,
+	/**
+	 *  Identified export: the original DICOM files and readers' free text leave as they are.
+	 *  Recorded in the access audit as identified.
+	 */
+	identified: boolean,
+	/**  Share of patients in the validation split (0 to 1). */
+	validation: number | null,
+	/**  Share of patients in the test split (0 to 1). */
+	test: number | null,
+};
+
+/**  What the QA view's "Export training data…" and `dokuei export training` ask for. */
+export type TrainingSettings_Serialize = {
+	filter: TrainingFilter_Serialize,
+	/**  How the DICOM copies are de-identified (PS3.15 options). */
+	deid: DeidSettings,
+	/**
+	 *  Identified export: the original DICOM files and readers' free text leave as they are.
+	 *  Recorded in the access audit as identified.
+	 */
+	identified: boolean,
+	/**  Share of patients in the validation split (0 to 1). */
+	validation: number | null,
+	/**  Share of patients in the test split (0 to 1). */
+	test: number | null,
 };
 
 /**  The result of checking the ledger's hash chain. */

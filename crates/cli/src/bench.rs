@@ -48,6 +48,16 @@ pub enum Bench {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// The training-data export of signed-off synthetic CTs (a ledger built here), against
+    /// copying the same studies' files.
+    Training {
+        #[arg(long, default_value_t = 2)]
+        patients: usize,
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        #[arg(long, default_value_t = 512)]
+        size: u16,
+    },
     /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
     /// of a large ledger; compared with plain SQLite inserts under the same settings.
     Ledger {
@@ -71,6 +81,11 @@ pub fn run(bench: Bench) -> Result<(), AppError> {
         } => crate::bench_results::run(slices, size, repeat),
         Bench::Analyse { slices, threads } => analyse(slices, threads),
         Bench::Decode { seconds } => decode(seconds),
+        Bench::Training {
+            patients,
+            slices,
+            size,
+        } => crate::bench_training::run(patients, slices, size),
     }
 }
 

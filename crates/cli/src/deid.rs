@@ -31,6 +31,23 @@ pub struct DeidArgs {
     /// the export (default: DOKUEI_LEDGER, else the OS data directory).
     #[arg(long)]
     ledger: Option<PathBuf>,
+    #[command(flatten)]
+    options: DeidOptions,
+    /// Retain Safe Private Option, with the list of private attributes to keep
+    /// (`creator,gggg,ee` per line).
+    #[arg(long)]
+    safe_private: Option<PathBuf>,
+    /// Pseudonym prefix (`PREFIX-000001`…).
+    #[arg(long, default_value = "DOKUEI")]
+    prefix: String,
+    /// List every attribute changed per file, not only the counts.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// The PS3.15 options, as flags (shared by `dokuei deid` and `dokuei export training`).
+#[derive(Debug, Args)]
+pub struct DeidOptions {
     /// Keep dates (`full`) or shift them per patient (`modified`); default: removed.
     #[arg(long, value_enum)]
     dates: Option<Dates>,
@@ -52,32 +69,28 @@ pub struct DeidArgs {
     /// Clean Structured Content Option: report content cleaned item by item, not replaced.
     #[arg(long)]
     clean_structured_content: bool,
-    /// Retain Safe Private Option, with the list of private attributes to keep
-    /// (`creator,gggg,ee` per line).
-    #[arg(long)]
-    safe_private: Option<PathBuf>,
-    /// Pseudonym prefix (`PREFIX-000001`…).
-    #[arg(long, default_value = "DOKUEI")]
-    prefix: String,
-    /// List every attribute changed per file, not only the counts.
-    #[arg(long)]
-    verbose: bool,
+}
+
+impl DeidOptions {
+    pub fn settings(&self) -> DeidSettings {
+        DeidSettings {
+            dates: match self.dates {
+                Some(Dates::Full) => DeidDates::Full,
+                Some(Dates::Modified) => DeidDates::Modified,
+                None => DeidDates::Removed,
+            },
+            retain_uids: self.retain_uids,
+            retain_device: self.retain_device,
+            retain_institution: self.retain_institution,
+            retain_patient_characteristics: self.retain_patient_characteristics,
+            clean_descriptors: self.clean_descriptors,
+            clean_structured_content: self.clean_structured_content,
+        }
+    }
 }
 
 pub fn run(a: DeidArgs) -> Result<(), AppError> {
-    let settings = DeidSettings {
-        dates: match a.dates {
-            Some(Dates::Full) => DeidDates::Full,
-            Some(Dates::Modified) => DeidDates::Modified,
-            None => DeidDates::Removed,
-        },
-        retain_uids: a.retain_uids,
-        retain_device: a.retain_device,
-        retain_institution: a.retain_institution,
-        retain_patient_characteristics: a.retain_patient_characteristics,
-        clean_descriptors: a.clean_descriptors,
-        clean_structured_content: a.clean_structured_content,
-    };
+    let settings = a.options.settings();
     let request = DeidRequest {
         safe_private: match &a.safe_private {
             Some(p) => read_safe_private(p)?,

@@ -5,12 +5,14 @@ mod analyse;
 mod audit;
 mod bench;
 mod bench_results;
+mod bench_training;
 mod deid;
 mod info;
 mod ledger;
 mod pacs;
 mod readers;
 mod results;
+mod training;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +125,12 @@ enum Command {
     /// De-identified copies of studies by DICOM PS3.15 Annex E (Basic Profile and options), with
     /// a summary per file of what was changed, removed and refused.
     Deid(deid::DeidArgs),
+    /// Training data: the findings physicians decided, as de-identified DICOM, an nnU-Net v2
+    /// dataset and a MONAI datalist.
+    Export {
+        #[command(subcommand)]
+        command: training::ExportCommand,
+    },
     /// Re-identification: the site's key, and who is behind a pseudonym (audited).
     Reidentify {
         #[command(subcommand)]
@@ -198,6 +206,7 @@ fn main() -> ExitCode {
         Command::Results { command } => results::run(command),
         Command::Pacs { command } => pacs::run(command),
         Command::Deid(args) => deid::run(args),
+        Command::Export { command } => training::run(command),
         Command::Reidentify { command } => deid::reidentify(command),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt {

@@ -311,6 +311,13 @@ pub struct Patient {
     identifiers: Vec<String>,
 }
 
+impl Patient {
+    /// The patient's pseudonym, e.g. `DOKUEI-000001`.
+    pub fn pseudonym(&self) -> &str {
+        &self.pseudonym
+    }
+}
+
 impl Deidentifier {
     pub fn new(policy: Policy, key: SiteKey, pseudonyms: Pseudonyms) -> Self {
         Deidentifier {

@@ -236,6 +236,15 @@ pub fn run_export(
     cancel: &AtomicBool,
     progress: impl FnMut(usize, usize),
 ) -> Result<Result<Report, dokuei_deid::DeidError>, AppError> {
+    let deid = deidentifier(ledger_path, request)?;
+    Ok(dokuei_deid::run::run_sources(
+        &deid, sources, problems, out, cancel, progress,
+    ))
+}
+
+/// The de-identifier a request asks for, with the site key and pseudonym store beside the
+/// ledger at `ledger_path`.
+pub fn deidentifier(ledger_path: &Path, request: &DeidRequest) -> Result<Deidentifier, AppError> {
     let mut policy = Policy::basic();
     for o in &request.options {
         policy = policy.with(*o).map_err(deid_error)?;
@@ -264,10 +273,7 @@ pub fn run_export(
     let pseudonyms = Pseudonyms::open(&dir.join("pseudonyms"), prefix)
         .map_err(deid_error)?
         .with_sealer(sealer);
-    let deid = Deidentifier::new(policy, key, pseudonyms);
-    Ok(dokuei_deid::run::run_sources(
-        &deid, sources, problems, out, cancel, progress,
-    ))
+    Ok(Deidentifier::new(policy, key, pseudonyms))
 }
 
 /// Whether exports seal each new patient's identity for re-identification (the site has a

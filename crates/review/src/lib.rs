@@ -12,6 +12,7 @@ pub mod reading;
 pub mod results;
 pub mod study;
 pub mod system;
+pub mod training;
 pub mod viewer;
 pub mod workstation;
 

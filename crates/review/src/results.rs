@@ -54,7 +54,7 @@ pub struct ResultsExport {
 }
 
 /// A model as the export describes it: identity and coded labels.
-struct ModelInfo {
+pub(crate) struct ModelInfo {
     algorithm: Algorithm,
     labels: Vec<Label>,
     /// A heatmap model (its maps can be written as Parametric Maps).
@@ -66,7 +66,7 @@ fn concept(c: &Option<CodedConcept>) -> Option<Code> {
         .map(|c| Code::new(&c.value, &c.scheme, &c.meaning))
 }
 
-fn coding(model: Option<&ModelInfo>, label: &str) -> FindingCoding {
+pub(crate) fn coding(model: Option<&ModelInfo>, label: &str) -> FindingCoding {
     let l = model.and_then(|m| m.labels.iter().find(|l| l.name == label));
     FindingCoding {
         label: label.to_owned(),
@@ -82,7 +82,7 @@ fn coding(model: Option<&ModelInfo>, label: &str) -> FindingCoding {
 }
 
 /// The models under `roots`, by (id, SHA-256).
-fn models(roots: &[PathBuf]) -> HashMap<(String, String), ModelInfo> {
+pub(crate) fn models(roots: &[PathBuf]) -> HashMap<(String, String), ModelInfo> {
     let mut out = HashMap::new();
     for root in roots {
         let Ok(entries) = std::fs::read_dir(root) else {
@@ -109,7 +109,7 @@ fn models(roots: &[PathBuf]) -> HashMap<(String, String), ModelInfo> {
     out
 }
 
-fn result_finding(
+pub(crate) fn result_finding(
     g: &Geometry,
     coding: FindingCoding,
     tracking_id: String,
@@ -149,7 +149,7 @@ fn result_finding(
 /// The stack of `series` analysis `analysis_id` ran on: the one whose images the ledger
 /// recorded; refused when the files opened no longer hold it unchanged. Analyses recorded
 /// before the ledger kept this (schema 2) use the series' first stack, with a note.
-fn analysed_stack(
+pub(crate) fn analysed_stack(
     series: &dokuei_dicom::Series,
     analysis_id: i64,
     sources: &[dokuei_ledger::AnalysisSourceRow],
@@ -204,7 +204,7 @@ fn reason_code(r: Option<RejectReason>) -> &'static str {
 
 /// Writes `obj` to `dir/name` through a temporary file (a full disk leaves no half object) and
 /// returns the path and the file's SHA-256 (of the bytes encoded once, in memory).
-fn write_object(
+pub(crate) fn write_object(
     obj: &FileDicomObject<InMemDicomObject>,
     dir: &Path,
     name: &str,

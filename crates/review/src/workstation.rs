@@ -751,6 +751,65 @@ impl Workstation {
         )
     }
 
+    /// Writes training data (see [`crate::training`]) from the signed-off studies among the
+    /// open study's files and the recent studies' (those still on disk), reporting progress;
+    /// [`Workstation::cancel_analysis`] stops it. The ledger is held only to plan and, after,
+    /// to record the export in the access audit.
+    pub fn export_training(
+        &self,
+        out: &Path,
+        settings: &crate::training::TrainingSettings,
+        progress: &mut dyn FnMut(crate::training::TrainingProgress),
+    ) -> Result<crate::training::TrainingExport, AppError> {
+        let started = std::time::Instant::now();
+        let mut paths: Vec<PathBuf> = self
+            .current()
+            .map(|(_, s)| s.paths.clone())
+            .unwrap_or_default();
+        for r in self.recent_studies() {
+            for p in r.paths.iter().map(PathBuf::from) {
+                if p.exists() && !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+        if paths.is_empty() {
+            return Err(AppError::new(
+                ErrorCode::NotFound,
+                "no study is open and none was opened recently: open the studies to export",
+            ));
+        }
+        let index = crate::study::open_study(&paths)?;
+        let flag = Arc::new(AtomicBool::new(false));
+        if let Ok(mut c) = self.cancel.lock() {
+            *c = Some(flag.clone());
+        }
+        let roots = self.model_roots();
+        let reader = self.reader();
+        let result = self
+            .with_ledger(|l| crate::training::plan_training(l, &index, settings, &roots))
+            .and_then(|plan| {
+                let result =
+                    crate::training::write_training(&plan, out, settings, &flag, &mut *progress);
+                self.with_ledger(|l| {
+                    crate::training::audit_training(l, &plan, &result, out, reader);
+                    Ok(())
+                })?;
+                result
+            });
+        if let Ok(mut c) = self.cancel.lock() {
+            *c = None;
+        }
+        crate::logging::outcome("export training data", started, result, |e| {
+            format!(
+                "{} case(s), {} file(s){}",
+                e.cases,
+                e.files,
+                if e.cancelled { ", cancelled" } else { "" }
+            )
+        })
+    }
+
     pub fn cancel_analysis(&self) -> bool {
         match self.cancel.lock().ok().and_then(|c| c.clone()) {
             Some(flag) => {

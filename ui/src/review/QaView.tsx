@@ -18,6 +18,7 @@ import {
 import { useEffect, useRef, useState } from "react";
 import type { DecisionFilter, ExportedDecision, VerifyResult } from "../bindings";
 import { AuditPanel } from "./AuditPanel";
+import { TrainingPanel } from "./TrainingPanel";
 import { OKABE_ITO, css } from "./logic";
 import { ratesByVersion, rejectReasons } from "./qa";
 import type { ReviewApi } from "./useReview";
@@ -206,6 +207,7 @@ export function QaView({ api, exportPath }: { api: ReviewApi; exportPath?: (form
         </p>
       )}
       <AuditPanel api={api} exportPath={exportPath} />
+      <TrainingPanel api={api} exportPath={exportPath} />
       <div className="charts">
         <div>
           <canvas ref={ratesRef} aria-label="Confirm, edit and reject rates per model version per day" />

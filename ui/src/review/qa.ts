@@ -2,7 +2,7 @@
 // per day, and reject reasons. Only effective decisions count (a decision superseded by a later
 // one is replaced by it), as in `dokuei ledger stats`.
 
-import type { ExportedDecision } from "../bindings";
+import type { ExportedDecision, TrainingExport } from "../bindings";
 
 export interface RatePoint {
   day: string;
@@ -52,4 +52,17 @@ export function rejectReasons(rows: ExportedDecision[]): [string, number][] {
     counts.set(r.reject_reason, (counts.get(r.reject_reason) ?? 0) + 1);
   }
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+/** One line on what a training-data export wrote. */
+export function trainingSummary(e: TrainingExport): string {
+  const [train, val, test] = e.splits;
+  const head = e.cancelled ? "Cancelled: " : "";
+  if (e.cases === 0 && !e.cancelled) return `Nothing exported to ${e.folder}.`;
+  return (
+    `${head}${String(e.cases)} case(s) of ${String(e.patients)} patient(s) written to ${e.folder}` +
+    ` (${String(train)} training, ${String(val)} validation, ${String(test)} test):` +
+    ` ${String(e.ai_findings)} AI finding(s), ${String(e.rejected)} rejected kept as negatives, ${String(e.added_findings)} added;` +
+    ` ${String(e.files)} file(s), ${((e.bytes ?? 0) / 1e6).toFixed(1)} MB${e.identified ? " — IDENTIFIED" : ", de-identified"}.`
+  );
 }

@@ -22,7 +22,7 @@ import {
 } from "./logic";
 import { drawOverlay, type OverlaySpec, overlayOnSlice } from "./draw";
 import type { Rgba } from "./logic";
-import { effective, ratesByVersion, rejectReasons } from "./qa";
+import { effective, ratesByVersion, rejectReasons, trainingSummary } from "./qa";
 
 const geometry: Geometry = {
   box: [1, 1, 2, 2],
@@ -245,5 +245,30 @@ describe("the overlay canvas", () => {
     drawOverlay(canvas, spec(), 7, 8, 8, toCanvas);
     expect(resets).toBe(3);
     expect(canvas.dataset.empty).toBe("yes");
+  });
+});
+
+describe("the training-data export summary", () => {
+  const base = {
+    folder: "/x",
+    cases: 3,
+    patients: 2,
+    ai_findings: 5,
+    added_findings: 1,
+    rejected: 2,
+    splits: [2, 1, 0] as [number, number, number],
+    files: 40,
+    bytes: 2_500_000,
+    identified: false,
+    cancelled: false,
+    notes: [],
+  };
+  it("says what was written, the splits, and whether it is identified", () => {
+    expect(trainingSummary(base)).toBe(
+      "3 case(s) of 2 patient(s) written to /x (2 training, 1 validation, 0 test): 5 AI finding(s), 2 rejected kept as negatives, 1 added; 40 file(s), 2.5 MB, de-identified.",
+    );
+    expect(trainingSummary({ ...base, identified: true })).toMatch(/IDENTIFIED\.$/);
+    expect(trainingSummary({ ...base, cancelled: true })).toMatch(/^Cancelled: /);
+    expect(trainingSummary({ ...base, cases: 0 })).toBe("Nothing exported to /x.");
   });
 });
