@@ -30,6 +30,8 @@ fn main() {
         "qa_decisions",
         "qa_export",
         "qa_verify",
+        "model_watch",
+        "model_watch_report",
         "audit_settings",
         "decision_passphrase_required",
         "save_audit_settings",

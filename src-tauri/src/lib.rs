@@ -126,6 +126,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::qa_decisions,
         reading::qa_export,
         reading::qa_verify,
+        reading::model_watch,
+        reading::model_watch_report,
         reading::audit_settings,
         reading::decision_passphrase_required,
         reading::save_audit_settings,

@@ -309,6 +309,31 @@ pub async fn qa_export(
     ws.qa_export(&filter, &format, identified, std::path::Path::new(&path))
 }
 
+/// The model-version watch: each version's scores and decision rates, each version against
+/// the one before it, and the alerts under QA's thresholds.
+#[tauri::command]
+#[specta::specta]
+pub async fn model_watch(
+    app: tauri::AppHandle,
+    thresholds: dokuei_review::ledger::WatchThresholds,
+) -> Result<dokuei_review::ledger::Watch, AppError> {
+    blocking(app, move |ws| ws.model_watch(&thresholds)).await
+}
+
+/// Writes the model-version watch's report for a QA committee (HTML with plots) to `path`.
+#[tauri::command]
+#[specta::specta]
+pub async fn model_watch_report(
+    app: tauri::AppHandle,
+    thresholds: dokuei_review::ledger::WatchThresholds,
+    path: String,
+) -> Result<(), AppError> {
+    blocking(app, move |ws| {
+        ws.model_watch_report(&thresholds, std::path::Path::new(&path))
+    })
+    .await
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn qa_verify(ws: Ws<'_>) -> Result<VerifyResult, AppError> {

@@ -422,6 +422,29 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     assert.deepEqual(events, [{ object: "training data, de-identified" }]);
   });
 
+  it("follows the model version in the QA view and writes the committee report that `dokuei ledger watch` agrees with", async () => {
+    await b.execute(() => document.querySelector('[data-testid="watch-box"]').scrollIntoView());
+    await b.waitUntil(async () => (await b.$$(`${testid("watch-table")} tbody tr`)).length === 1, { timeout: 5000 });
+    assert.match(await b.$(`${testid("watch-table")} tbody tr`).getText(), /ct-nodule-demo\s*1\.0\.0/);
+    const report = path.join(dir, "watch.html");
+    await b.execute((p) => window.__dokuei.setExportPath(p), report);
+    await b.$(testid("watch-report")).click();
+    await b.$(testid("watch-reported")).waitForDisplayed({ timeout: 10000 });
+    const html = readFileSync(report, "utf8");
+    assert.match(html, /<h2>ct-nodule-demo<\/h2>/);
+    assert.match(html, /not for clinical use/);
+    assert.equal(html.match(/<svg/g).length, 2);
+    // The same numbers from the command line.
+    const ai = (await findings(b)).filter((f) => f.finding_id !== null);
+    const watch = JSON.parse(execFileSync(cli, ["ledger", "watch", "--ledger", ledger, "--json"]).toString());
+    assert.equal(watch.versions.length, 1);
+    const v = watch.versions[0];
+    assert.equal(v.findings, ai.length);
+    assert.equal(v.confirmed + v.edited + v.rejected, ai.length);
+    assert.equal(v.rejected, ai.length > 1 ? 1 : 0);
+    assert.deepEqual(watch.comparisons, []);
+  });
+
   it("exports the access audit as DICOM PS3.15 audit messages that jing validates, and configures the repository", async () => {
     const atna = path.join(dir, "atna");
     await b.execute((p) => window.__dokuei.setExportPath(p), atna);

@@ -92,6 +92,13 @@ export const commands = {
 	 */
 	qaExport: (filter: DecisionFilter_Deserialize, format: string, identified: boolean, path: string) => typedError<number, AppError>(__TAURI_INVOKE("qa_export", { filter, format, identified, path })),
 	qaVerify: () => typedError<VerifyResult_Serialize, AppError>(__TAURI_INVOKE("qa_verify")),
+	/**
+	 *  The model-version watch: each version's scores and decision rates, each version against
+	 *  the one before it, and the alerts under QA's thresholds.
+	 */
+	modelWatch: (thresholds: WatchThresholds) => typedError<Watch_Serialize, AppError>(__TAURI_INVOKE("model_watch", { thresholds })),
+	/**  Writes the model-version watch's report for a QA committee (HTML with plots) to `path`. */
+	modelWatchReport: (thresholds: WatchThresholds, path: string) => typedError<null, AppError>(__TAURI_INVOKE("model_watch_report", { thresholds, path })),
 	/**  The audit repository settings (beside the ledger). */
 	auditSettings: () => typedError<AuditSettings_Serialize, AppError>(__TAURI_INVOKE("audit_settings")),
 	/**  Whether every decision needs the reader's passphrase (the installation's policy). */
@@ -713,6 +720,13 @@ export type ImportedResults = {
 	notes: string[],
 };
 
+/**  A proportion with its Wilson 95% interval (or a difference with Newcombe's). */
+export type Interval = {
+	value: number | null,
+	low: number | null,
+	high: number | null,
+};
+
 /**  A label a model reports, with its colour. */
 export type LabelInfo = {
 	name: string,
@@ -1274,6 +1288,12 @@ export type Settings_Deserialize = {
 	palette?: string,
 	/**  Extra folders to look for models in. */
 	model_folders?: string[],
+	/**
+	 *  Shadow runs: candidate model folders. When a model with the same id (and another
+	 *  version or file) runs, each candidate runs after it on the same stack; its results are
+	 *  recorded, never shown, and compared in the QA view's model-version watch.
+	 */
+	shadow_model_folders?: string[],
 };
 
 /**  The reader's preferences, kept in the data folder (`settings.json`). */
@@ -1289,6 +1309,32 @@ export type Settings_Serialize = {
 	palette: string,
 	/**  Extra folders to look for models in. */
 	model_folders: string[],
+	/**
+	 *  Shadow runs: candidate model folders. When a model with the same id (and another
+	 *  version or file) runs, each candidate runs after it on the same stack; its results are
+	 *  recorded, never shown, and compared in the QA view's model-version watch.
+	 */
+	shadow_model_folders: string[],
+};
+
+/**
+ *  How a shadow version's findings compare with what readers decided on the version they
+ *  saw, on the same stacks of signed-off studies. A finding matches a kept one (confirmed,
+ *  edited or added by a reader) of the same label when their slices overlap and their boxes'
+ *  intersection over union is at least 0.1.
+ */
+export type ShadowMatch = {
+	/**  Shadow runs beside a signed-off study's analysis. */
+	runs: number,
+	shadow_findings: number,
+	kept_findings: number,
+	/**  Shadow findings that match a kept finding: the share a reader would likely have kept. */
+	shadow_precision: Interval,
+	/**  Kept findings a shadow finding matches. */
+	shadow_sensitivity: Interval,
+	/**  The same two for the version readers saw, on the same studies. */
+	current_precision: Interval,
+	current_sensitivity: Interval,
 };
 
 export type SignOffView = {
@@ -1663,6 +1709,135 @@ export type VerifyResult_Serialize = {
 	external_checkpoints: number,
 	/**  The last checkpoint could not be written to the checkpoint log (it is in the ledger). */
 	witness_error: string | null,
+};
+
+/**  A version against the one before it (of the same model). */
+export type VersionComparison = VersionComparison_Serialize | VersionComparison_Deserialize;
+
+/**  A version against the one before it (of the same model). */
+export type VersionComparison_Deserialize = {
+	model_id: string,
+	previous: string,
+	current: string,
+	psi?: number | null,
+	ks_d?: number | null,
+	ks_p?: number | null,
+	/**  Kept rate, current − previous. */
+	kept_difference: Interval,
+	alert: boolean,
+	/**  Why it alerts, or why it cannot. */
+	reasons: string[],
+	/**  A shadow version against the version readers saw, on the same signed-off studies. */
+	shadow?: ShadowMatch | null,
+};
+
+/**  A version against the one before it (of the same model). */
+export type VersionComparison_Serialize = {
+	model_id: string,
+	previous: string,
+	current: string,
+	psi: number | null,
+	ks_d: number | null,
+	ks_p: number | null,
+	/**  Kept rate, current − previous. */
+	kept_difference: Interval,
+	alert: boolean,
+	/**  Why it alerts, or why it cannot. */
+	reasons: string[],
+	/**  A shadow version against the version readers saw, on the same signed-off studies. */
+	shadow: ShadowMatch | null,
+};
+
+/**  One model version as physicians met it. */
+export type VersionWatch = VersionWatch_Serialize | VersionWatch_Deserialize;
+
+/**  One model version as physicians met it. */
+export type VersionWatch_Deserialize = {
+	model_id: string,
+	model_version: string,
+	/**  Run in shadow (beside the version readers saw; its findings never shown). */
+	shadow: boolean,
+	/**  For a shadow version: the version it ran beside (the one it ran beside most often). */
+	shadowed_version?: string | null,
+	/**  First and last analysis (UTC). */
+	first_seen: string,
+	last_seen: string,
+	analyses: number | null,
+	/**  AI findings shown, and their scores (in ledger order; empty scores are left out). */
+	findings: number | null,
+	scores: (number | null)[],
+	score_median?: number | null,
+	/**  Counts of scores in twenty bins of width 0.05 over [0, 1]. */
+	histogram: number[],
+	confirmed: number | null,
+	edited: number | null,
+	rejected: number | null,
+	/**  Findings without a decision (runs replaced by a later one, studies not yet read). */
+	undecided: number | null,
+	confirm_rate: Interval,
+	edit_rate: Interval,
+	reject_rate: Interval,
+	/**  Confirmed or edited: the findings physicians kept. */
+	kept_rate: Interval,
+};
+
+/**  One model version as physicians met it. */
+export type VersionWatch_Serialize = {
+	model_id: string,
+	model_version: string,
+	/**  Run in shadow (beside the version readers saw; its findings never shown). */
+	shadow: boolean,
+	/**  For a shadow version: the version it ran beside (the one it ran beside most often). */
+	shadowed_version: string | null,
+	/**  First and last analysis (UTC). */
+	first_seen: string,
+	last_seen: string,
+	analyses: number | null,
+	/**  AI findings shown, and their scores (in ledger order; empty scores are left out). */
+	findings: number | null,
+	scores: (number | null)[],
+	score_median: number | null,
+	/**  Counts of scores in twenty bins of width 0.05 over [0, 1]. */
+	histogram: number[],
+	confirmed: number | null,
+	edited: number | null,
+	rejected: number | null,
+	/**  Findings without a decision (runs replaced by a later one, studies not yet read). */
+	undecided: number | null,
+	confirm_rate: Interval,
+	edit_rate: Interval,
+	reject_rate: Interval,
+	/**  Confirmed or edited: the findings physicians kept. */
+	kept_rate: Interval,
+};
+
+export type Watch = Watch_Serialize | Watch_Deserialize;
+
+/**  What QA set: when a new version's shift raises an alert. */
+export type WatchThresholds = {
+	/**  PSI above this alerts (0.1 is usually read as a moderate shift, 0.25 as a large one). */
+	psi: number | null,
+	/**  A KS p-value below this alerts. */
+	ks_p: number | null,
+	/**
+	 *  A drop in the kept rate of at least this much, with its interval wholly below zero,
+	 *  alerts.
+	 */
+	agreement_drop: number | null,
+	/**  Fewer findings than this in either version: the comparison is shown, never alerts. */
+	min_findings: number,
+};
+
+export type Watch_Deserialize = {
+	/**  Versions by model, each model's in the order they first ran. */
+	versions: VersionWatch_Deserialize[],
+	comparisons: VersionComparison_Deserialize[],
+};
+
+export type Watch_Serialize = {
+	/**  Versions by model, each model's in the order they first ran. */
+	versions: VersionWatch_Serialize[],
+	comparisons: VersionComparison_Serialize[],
 };
 
 /**  A DICOMweb server: its base URL (the one `/studies` hangs from). */

@@ -70,6 +70,31 @@ pub enum LedgerCommand {
         #[arg(long)]
         model: Option<String>,
     },
+    /// The model-version watch: each version's scores and decision rates (95% intervals), and
+    /// each version against the one before it (PSI, Kolmogorov–Smirnov, agreement difference),
+    /// with an alert when a shift passes the thresholds.
+    Watch {
+        #[arg(long)]
+        model: Option<String>,
+        /// PSI above this alerts.
+        #[arg(long, default_value_t = 0.2)]
+        psi: f64,
+        /// A Kolmogorov–Smirnov p-value below this alerts.
+        #[arg(long, default_value_t = 0.01)]
+        ks_p: f64,
+        /// A drop of the kept rate by at least this (0–1), its interval below zero, alerts.
+        #[arg(long, default_value_t = 0.05)]
+        drop: f64,
+        /// Fewer scored findings than this in either version: never alerts.
+        #[arg(long, default_value_t = 20)]
+        min_findings: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the report for a QA committee (HTML with plots).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
 
 pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), AppError> {
@@ -155,6 +180,35 @@ pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), A
                 }
             );
         }
+        LedgerCommand::Watch {
+            model,
+            psi,
+            ks_p,
+            drop,
+            min_findings,
+            json,
+            report,
+        } => {
+            let t = dokuei_review::ledger::WatchThresholds {
+                psi,
+                ks_p,
+                agreement_drop: drop,
+                min_findings,
+            };
+            let watch = ledger.watch(model.as_deref(), &t)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&watch).unwrap_or_default()
+                );
+            } else {
+                print_watch(&watch);
+            }
+            if let Some(path) = report {
+                dokuei_review::watch::write_report(&watch, &t, &path)?;
+                eprintln!("report written to {}", path.display());
+            }
+        }
         LedgerCommand::Stats { model } => {
             let stats = ledger.stats(model.as_deref())?;
             println!(
@@ -198,4 +252,54 @@ pub fn run(ledger_path: Option<PathBuf>, command: LedgerCommand) -> Result<(), A
         }
     }
     Ok(())
+}
+
+fn print_watch(watch: &dokuei_review::ledger::Watch) {
+    use dokuei_review::ledger::Interval;
+    let pct = |i: &Interval| {
+        format!(
+            "{:.0}% ({:.0}–{:.0})",
+            100.0 * i.value,
+            100.0 * i.low,
+            100.0 * i.high
+        )
+    };
+    println!(
+        "{:<18} {:<9} {:>8} {:>7} {:<16} {:<16} {:<16}",
+        "model", "version", "findings", "median", "kept", "edited", "rejected"
+    );
+    for v in &watch.versions {
+        println!(
+            "{:<18} {:<9} {:>8} {:>7} {:<16} {:<16} {:<16}",
+            v.model_id,
+            v.model_version,
+            v.findings,
+            v.score_median.map_or("-".into(), |m| format!("{m:.3}")),
+            pct(&v.kept_rate),
+            pct(&v.edit_rate),
+            pct(&v.reject_rate)
+        );
+    }
+    if watch.versions.is_empty() {
+        println!("(no AI findings)");
+    }
+    for c in &watch.comparisons {
+        let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+        println!(
+            "{} {} -> {}: PSI {}, KS D {} (p {}), kept {:+.1} points ({:+.1} to {:+.1}){}",
+            c.model_id,
+            c.previous,
+            c.current,
+            num(c.psi),
+            num(c.ks_d),
+            c.ks_p.map_or("-".into(), |p| format!("{p:.2e}")),
+            100.0 * c.kept_difference.value,
+            100.0 * c.kept_difference.low,
+            100.0 * c.kept_difference.high,
+            if c.alert { "  ALERT" } else { "" }
+        );
+        for r in &c.reasons {
+            println!("    {r}");
+        }
+    }
 }

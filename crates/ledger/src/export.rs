@@ -87,7 +87,8 @@ pub(crate) const DECISION_JOIN: &str = "
     JOIN readers r ON r.id = d.reader_id
     LEFT JOIN findings f ON f.id = d.finding_id
     LEFT JOIN analyses a ON a.id = COALESCE(f.analysis_id,
-        (SELECT max(a2.id) FROM analyses a2 WHERE a2.study_id = d.study_id))";
+        (SELECT max(a2.id) FROM analyses a2 WHERE a2.study_id = d.study_id
+           AND a2.id NOT IN (SELECT analysis_id FROM shadow_analyses)))";
 
 /// The WHERE clause and its parameters for a filter.
 pub(crate) fn where_clause(filter: &DecisionFilter) -> (String, Vec<Value>) {

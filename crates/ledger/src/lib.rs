@@ -16,6 +16,7 @@ mod schema;
 pub mod signing;
 pub mod stats;
 mod store;
+pub mod watch;
 
 pub use access::{AccessAction, AccessDetail, AccessEvent, AccessRow, Outcome, SopClassInstances};
 pub use anchor::{

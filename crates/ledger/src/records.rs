@@ -305,7 +305,11 @@ impl Ledger {
     }
 
     pub fn record_analysis(&self, a: &AnalysisRecord) -> Result<i64, LedgerError> {
-        let cols = self.stamped(vec![
+        self.append("analyses", &self.analysis_columns(a))
+    }
+
+    fn analysis_columns(&self, a: &AnalysisRecord) -> Vec<(&'static str, Value)> {
+        self.stamped(vec![
             ("study_id", Value::Integer(a.study_id)),
             ("series_uid", text(&a.series_uid)),
             ("model_id", text(&a.model_id)),
@@ -315,20 +319,67 @@ impl Ledger {
             ("thresholds_json", text(&a.thresholds_json)),
             ("started_at", text(&a.started_at)),
             ("finished_at", text(&a.finished_at)),
-        ]);
-        self.append("analyses", &cols)
+        ])
     }
 
     pub fn record_finding(&self, f: &FindingRecord) -> Result<i64, LedgerError> {
-        let cols = self.stamped(vec![
+        self.append("findings", &self.finding_columns(f))
+    }
+
+    fn finding_columns(&self, f: &FindingRecord) -> Vec<(&'static str, Value)> {
+        self.stamped(vec![
             ("analysis_id", Value::Integer(f.analysis_id)),
             ("label", text(&f.label)),
             ("score", Value::Real(f.score)),
             ("geometry_json", text(&f.geometry_json)),
             ("mask_sha256", text(&f.mask_sha256)),
             ("shown_at", text(&f.shown_at)),
-        ]);
-        self.append("findings", &cols)
+        ])
+    }
+
+    /// Records a shadow run in one transaction: the candidate's analysis, the stack it ran on,
+    /// the mark that it shadows analysis `shadows` (which keeps it off the review screen), and
+    /// its findings (their `analysis_id` is set here). Returns the new analysis id.
+    pub fn record_shadow_run(
+        &self,
+        a: &AnalysisRecord,
+        shadows: i64,
+        source: (i64, i64, &str),
+        findings: &[FindingRecord],
+    ) -> Result<i64, LedgerError> {
+        self.append_group("analyses", &self.analysis_columns(a), |id, tx| {
+            let mut more = vec![
+                (
+                    "shadow_analyses",
+                    self.stamped(vec![
+                        ("analysis_id", Value::Integer(id)),
+                        ("shadows_analysis_id", Value::Integer(shadows)),
+                    ]),
+                ),
+                (
+                    "analysis_sources",
+                    self.stamped(vec![
+                        ("analysis_id", Value::Integer(id)),
+                        ("stack_index", Value::Integer(source.0)),
+                        ("frames", Value::Integer(source.1)),
+                        ("images_sha256", text(source.2)),
+                    ]),
+                ),
+            ];
+            for f in findings {
+                more.push((
+                    "findings",
+                    self.finding_columns(&FindingRecord {
+                        analysis_id: id,
+                        ..f.clone()
+                    }),
+                ));
+            }
+            for (table, cols) in more {
+                crate::store::append_in(tx, table, &cols)?;
+            }
+            Ok(())
+        })
     }
 
     /// Records a decision at once (not at sign-off).

@@ -141,7 +141,8 @@ impl Ledger {
         let analyses = self.rows(
             "SELECT id, series_uid, model_id, model_version, model_sha256, execution_provider,
                     started_at, finished_at
-             FROM analyses WHERE study_id = ?1 ORDER BY id",
+             FROM analyses WHERE study_id = ?1
+               AND id NOT IN (SELECT analysis_id FROM shadow_analyses) ORDER BY id",
             [study_id],
             |r| {
                 Ok(AnalysisRow {
@@ -159,7 +160,8 @@ impl Ledger {
         let findings = self.rows(
             "SELECT f.id, f.analysis_id, f.label, f.score, f.geometry_json, f.shown_at
              FROM findings f JOIN analyses a ON a.id = f.analysis_id
-             WHERE a.study_id = ?1 ORDER BY f.id",
+             WHERE a.study_id = ?1
+               AND a.id NOT IN (SELECT analysis_id FROM shadow_analyses) ORDER BY f.id",
             [study_id],
             |r| {
                 Ok(FindingRow {
@@ -267,7 +269,8 @@ impl Ledger {
         let sources = self.rows(
             "SELECT s.analysis_id, s.stack_index, s.frames, s.images_sha256
              FROM analysis_sources s JOIN analyses a ON a.id = s.analysis_id
-             WHERE a.study_id = ?1 ORDER BY s.id",
+             WHERE a.study_id = ?1
+               AND a.id NOT IN (SELECT analysis_id FROM shadow_analyses) ORDER BY s.id",
             [study_id],
             |r| {
                 Ok(AnalysisSourceRow {

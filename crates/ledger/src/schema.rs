@@ -20,6 +20,7 @@ pub const RECORD_TABLES: &[&str] = &[
     "auth_events",
     "administrators",
     "access_events",
+    "shadow_analyses",
 ];
 
 /// The record tables as of version 5 (which added `_no_replace` triggers to each).
@@ -27,7 +28,7 @@ pub const V5_RECORD_TABLES: usize = 11;
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -321,6 +322,22 @@ CREATE TABLE access_events (
     app_version        TEXT NOT NULL
 ) STRICT;
 CREATE INDEX access_events_setting ON access_events(object, action);
+"#;
+
+/// Version 8: shadow runs. A candidate model version run beside the one readers see, on the
+/// same stack: its analysis and findings are recorded like any other, and this row (written in
+/// the same transaction) keeps them off the review screen and out of every decision count;
+/// the model-version watch compares them with what readers decided.
+const V8: &str = r#"
+CREATE TABLE shadow_analyses (
+    id                  INTEGER PRIMARY KEY,
+    seq                 INTEGER NOT NULL UNIQUE,
+    analysis_id         INTEGER NOT NULL UNIQUE REFERENCES analyses(id),
+    shadows_analysis_id INTEGER NOT NULL REFERENCES analyses(id),
+    recorded_at         TEXT NOT NULL,
+    utc_offset_minutes  INTEGER NOT NULL,
+    app_version         TEXT NOT NULL
+) STRICT;
 "#;
 
 /// Tables that are append-only but not chained.

@@ -247,6 +247,28 @@ impl Ledger {
         Ok(id)
     }
 
+    /// Appends one row to `table` and then whatever `rest` appends (given that row's id), in
+    /// one transaction: the group is on disk whole or not at all.
+    pub(crate) fn append_group(
+        &self,
+        table: &'static str,
+        columns: &[(&str, Value)],
+        rest: impl FnOnce(i64, &Connection) -> Result<(), rusqlite::Error>,
+    ) -> Result<i64, LedgerError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.write_err(e))?;
+        let id = append_in(&tx, table, columns).map_err(|e| self.write_err(e))?;
+        rest(id, &tx).map_err(|e| self.write_err(e))?;
+        let checkpoint = self
+            .checkpoint_in(&tx, CheckpointReason::Hourly, true)
+            .map_err(|e| self.write_err(e))?;
+        tx.commit().map_err(|e| self.write_err(e))?;
+        if let Some((checkpoint, true)) = checkpoint {
+            self.witness(&checkpoint);
+        }
+        Ok(id)
+    }
+
     /// Appends many rows in one transaction (for benchmarks and imports; the application
     /// appends one decision per transaction).
     #[doc(hidden)]

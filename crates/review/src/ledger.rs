@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 pub use dokuei_ledger::records::now_utc;
 pub use dokuei_ledger::signing;
+pub use dokuei_ledger::watch::{Interval, VersionComparison, VersionWatch, Watch, WatchThresholds};
 pub use dokuei_ledger::{
     Action, AnalysisRecord, Anchoring, CHECKPOINT_LOG_ENV, Checkpoint, CheckpointReason,
     DecisionFilter, DecisionRecord, ExportedDecision, FindingRecord, Format, Identifiers,

@@ -14,6 +14,7 @@ pub mod study;
 pub mod system;
 pub mod training;
 pub mod viewer;
+pub mod watch;
 pub mod workstation;
 
 /// The study engine's types, for callers (the CLI, the shell) that show them.

@@ -53,6 +53,10 @@ pub struct Settings {
     pub palette: String,
     /// Extra folders to look for models in.
     pub model_folders: Vec<String>,
+    /// Shadow runs: candidate model folders. When a model with the same id (and another
+    /// version or file) runs, each candidate runs after it on the same stack; its results are
+    /// recorded, never shown, and compared in the QA view's model-version watch.
+    pub shadow_model_folders: Vec<String>,
 }
 
 /// Progress of a running analysis.
@@ -655,6 +659,10 @@ impl Workstation {
         if let Ok(mut kept) = self.maps.lock() {
             kept.insert(analysis_id, analysis.maps);
         }
+        let execution_provider = model.provider.used.name().to_owned();
+        // A candidate may share this model's session (same file): release it first.
+        drop(model);
+        self.shadow_runs(study, series, stack, &reference, analysis_id, cancel);
         Ok(AnalyseResult {
             review,
             analysis_id,
@@ -662,8 +670,114 @@ impl Workstation {
             image_scores: analysis.image_scores,
             engine_seconds,
             inference_seconds: analysis.inference_seconds as f32,
-            execution_provider: model.provider.used.name().to_owned(),
+            execution_provider,
         })
+    }
+
+    /// Runs the shadow candidates for `seen` (the analysis readers see, `analysis_id`) on the
+    /// same stack and records them. A candidate that fails is logged and audited; it never
+    /// undoes the analysis readers see, which is recorded already.
+    fn shadow_runs(
+        &self,
+        study: &Arc<OpenStudy>,
+        series: u32,
+        stack: u32,
+        seen: &dokuei_infer::findings::ModelRef,
+        analysis_id: i64,
+        cancel: &AtomicBool,
+    ) {
+        let candidates: Vec<PathBuf> = self
+            .settings()
+            .shadow_model_folders
+            .iter()
+            .map(PathBuf::from)
+            .filter(|dir| {
+                dokuei_infer::manifest::Manifest::read(dir).is_ok_and(|(m, _)| {
+                    m.model.id == seen.id
+                        && (m.model.version != seen.version
+                            || !m.model.sha256.eq_ignore_ascii_case(&seen.sha256))
+                })
+            })
+            .collect();
+        for dir in candidates {
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let result = self.shadow_run(study, series, stack, &dir, analysis_id, cancel);
+            let object = match &result {
+                Ok(r) => format!(
+                    "{} {} sha256:{} on {} (shadow of analysis {analysis_id}, not shown)",
+                    r.id, r.version, r.sha256, r.execution_provider
+                ),
+                Err(_) => format!("{} (shadow of analysis {analysis_id})", dir.display()),
+            };
+            let error = result.as_ref().err().map(|e| e.message.clone());
+            if let Some(e) = &error {
+                tracing::warn!("a shadow run failed: {e}");
+            }
+            self.audit_series(study, series, AccessAction::ModelRun, |event| AccessEvent {
+                outcome: if error.is_some() {
+                    Outcome::MinorFailure
+                } else {
+                    event.outcome
+                },
+                object,
+                detail: AccessDetail {
+                    error: error.unwrap_or_default(),
+                    ..event.detail
+                },
+                ..event
+            });
+        }
+    }
+
+    fn shadow_run(
+        &self,
+        study: &Arc<OpenStudy>,
+        series: u32,
+        stack: u32,
+        model_dir: &Path,
+        shadows: i64,
+        cancel: &AtomicBool,
+    ) -> Result<dokuei_infer::findings::ModelRef, AppError> {
+        let started_at = crate::ledger::now_utc();
+        let runtime = crate::OnnxRuntime::load(None)?;
+        let s = study.series(series)?;
+        let identity = reading::study_identity(&study.index, &s.uid)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the series' study is not open"))?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (model, analysis) = crate::analysis::analyse_series(
+            &runtime,
+            &self.models,
+            model_dir,
+            s,
+            stack as usize,
+            Some(threads),
+            &mut |_| {},
+            cancel,
+        )?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(AppError::new(
+                ErrorCode::Cancelled,
+                "the shadow run was cancelled; nothing was recorded",
+            ));
+        }
+        let reference = model.lock().unwrap_or_else(|e| e.into_inner()).reference();
+        let finished_at = crate::ledger::now_utc();
+        self.with_ledger(|l| {
+            reading::record_shadow_run(
+                l,
+                &identity,
+                &s.uid,
+                &reading::StackIdentity::of(s, study.stack(series, stack)?, stack as usize),
+                &reference,
+                &analysis.findings,
+                &started_at,
+                &finished_at,
+                shadows,
+            )
+        })?;
+        Ok(reference)
     }
 
     /// Cancels the running analysis (it stops between batches and records nothing).
@@ -1141,6 +1255,24 @@ impl Workstation {
                 }
             )
         })
+    }
+
+    /// The model-version watch under QA's thresholds.
+    pub fn model_watch(
+        &self,
+        thresholds: &crate::ledger::WatchThresholds,
+    ) -> Result<crate::ledger::Watch, AppError> {
+        self.with_ledger(|l| Ok(l.watch(None, thresholds)?))
+    }
+
+    /// Writes the model-version watch's report (HTML with plots) to `path`.
+    pub fn model_watch_report(
+        &self,
+        thresholds: &crate::ledger::WatchThresholds,
+        path: &Path,
+    ) -> Result<(), AppError> {
+        let watch = self.model_watch(thresholds)?;
+        crate::watch::write_report(&watch, thresholds, path)
     }
 
     pub fn qa_verify(&self) -> Result<VerifyResult, AppError> {

@@ -3,45 +3,19 @@
 // or send the access audit.
 
 import { save } from "@tauri-apps/plugin-dialog";
-import {
-  BarController,
-  BarElement,
-  CategoryScale,
-  Chart,
-  Legend,
-  LinearScale,
-  LineController,
-  LineElement,
-  PointElement,
-  Tooltip,
-} from "chart.js";
-import { useEffect, useRef, useState } from "react";
+import { Chart } from "chart.js";
+import { useEffect, useState } from "react";
 import type { DecisionFilter, ExportedDecision, VerifyResult } from "../bindings";
 import { AuditPanel } from "./AuditPanel";
+import { useChart } from "./charts";
 import { TrainingPanel } from "./TrainingPanel";
+import { WatchPanel } from "./WatchPanel";
 import { OKABE_ITO, css } from "./logic";
 import { ratesByVersion, rejectReasons } from "./qa";
 import type { ReviewApi } from "./useReview";
 
-Chart.register(LineController, LineElement, PointElement, BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
-// Readable on the dark theme.
-Chart.defaults.color = "#c8d0da";
-Chart.defaults.borderColor = "#333b46";
 
 const EMPTY: DecisionFilter = { from: null, to: null, reader: null, model_id: null, model_version: null, label: null, action: null, study_uid: null };
-
-function useChart(build: (canvas: HTMLCanvasElement) => Chart, deps: unknown[]) {
-  const ref = useRef<HTMLCanvasElement>(null);
-  useEffect(() => {
-    if (!ref.current) return;
-    const chart = build(ref.current);
-    return () => {
-      chart.destroy();
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- rebuilt when the data changes
-  }, deps);
-  return ref;
-}
 
 export function QaView({ api, exportPath }: { api: ReviewApi; exportPath?: (format: string) => Promise<string | null> }) {
   const [filter, setFilter] = useState<DecisionFilter>(EMPTY);
@@ -207,6 +181,7 @@ export function QaView({ api, exportPath }: { api: ReviewApi; exportPath?: (form
         </p>
       )}
       <AuditPanel api={api} exportPath={exportPath} />
+      <WatchPanel api={api} exportPath={exportPath} />
       <TrainingPanel api={api} exportPath={exportPath} />
       <div className="charts">
         <div>

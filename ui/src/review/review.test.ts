@@ -23,6 +23,7 @@ import {
 import { drawOverlay, type OverlaySpec, overlayOnSlice } from "./draw";
 import type { Rgba } from "./logic";
 import { effective, ratesByVersion, rejectReasons, trainingSummary } from "./qa";
+import { interval, points } from "./WatchPanel";
 
 const geometry: Geometry = {
   box: [1, 1, 2, 2],
@@ -270,5 +271,13 @@ describe("the training-data export summary", () => {
     expect(trainingSummary({ ...base, identified: true })).toMatch(/IDENTIFIED\.$/);
     expect(trainingSummary({ ...base, cancelled: true })).toMatch(/^Cancelled: /);
     expect(trainingSummary({ ...base, cases: 0 })).toBe("Nothing exported to /x.");
+  });
+});
+
+describe("the model-version watch's numbers", () => {
+  it("shows rates and differences with their intervals", () => {
+    expect(interval({ value: 0.8, low: 0.7196, high: 0.8618 })).toBe("80% (72–86)");
+    expect(points({ value: -0.193, low: -0.296, high: -0.084 })).toBe("-19.3 points (-29.6 to -8.4)");
+    expect(interval({ value: null, low: null, high: null })).toBe("0% (0–0)");
   });
 });

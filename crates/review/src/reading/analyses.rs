@@ -212,19 +212,61 @@ pub(super) fn record_finding(
     f: &Finding,
     shown_at: &str,
 ) -> Result<i64, AppError> {
+    Ok(ledger.record_finding(&finding_record(analysis_id, f, shown_at))?)
+}
+
+fn finding_record(analysis_id: i64, f: &Finding, shown_at: &str) -> FindingRecord {
     let stored = StoredFinding {
         geometry: Geometry::from(&f.geometry),
         image_score: f.image_score,
         color: None,
     };
-    Ok(ledger.record_finding(&FindingRecord {
+    FindingRecord {
         analysis_id,
         label: f.label.clone(),
         score: f.score,
         geometry_json: serde_json::to_string(&stored).unwrap_or_default(),
         mask_sha256: mask_sha256(&stored.geometry.mask),
         shown_at: shown_at.to_owned(),
-    })?)
+    }
+}
+
+/// Records a shadow run: a candidate model version's analysis of the same stack as analysis
+/// `shadows`, with its findings, in one transaction, never shown on the review screen (the
+/// model-version watch compares it with what readers decided). Returns its analysis id.
+#[allow(clippy::too_many_arguments)]
+pub fn record_shadow_run(
+    ledger: &Ledger,
+    study: &StudyIdentity,
+    series_uid: &str,
+    stack: &StackIdentity,
+    model: &ModelRef,
+    findings: &[Finding],
+    started_at: &str,
+    finished_at: &str,
+    shadows: i64,
+) -> Result<i64, AppError> {
+    let study_id = study_id(ledger, study)?;
+    let records: Vec<FindingRecord> = findings
+        .iter()
+        .map(|f| finding_record(0, f, finished_at))
+        .collect();
+    Ok(ledger.record_shadow_run(
+        &AnalysisRecord {
+            study_id,
+            series_uid: series_uid.to_owned(),
+            model_id: model.id.clone(),
+            model_version: model.version.clone(),
+            model_sha256: model.sha256.to_ascii_lowercase(),
+            execution_provider: model.execution_provider.clone(),
+            thresholds_json: serde_json::to_string(&model.thresholds).unwrap_or_default(),
+            started_at: started_at.to_owned(),
+            finished_at: finished_at.to_owned(),
+        },
+        shadows,
+        (stack.index as i64, stack.frames as i64, &stack.sha256),
+        &records,
+    )?)
 }
 
 /// The ledger's identity of a study of the open index.
