@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod bench_results;
 mod bench_training;
+mod deface;
 mod deid;
 mod info;
 mod ledger;
@@ -131,6 +132,9 @@ enum Command {
         #[command(subcommand)]
         command: training::ExportCommand,
     },
+    /// Deface a head CT (PS3.15 Clean Recognizable Visual Features): a new DERIVED series with
+    /// everything beyond a plane in front of and below the brain set to air.
+    Deface(deface::DefaceArgs),
     /// Re-identification: the site's key, and who is behind a pseudonym (audited).
     Reidentify {
         #[command(subcommand)]
@@ -207,6 +211,7 @@ fn main() -> ExitCode {
         Command::Pacs { command } => pacs::run(command),
         Command::Deid(args) => deid::run(args),
         Command::Export { command } => training::run(command),
+        Command::Deface(args) => deface::run(args),
         Command::Reidentify { command } => deid::reidentify(command),
         Command::Bench { what } => bench::run(what),
         Command::SynthCt {

@@ -4,6 +4,7 @@
 //! ([`engine`]); the per-site key behind stable UIDs and date shifts ([`keys`]); patient
 //! pseudonyms ([`pseudonyms`]); and the run over files and folders ([`run`]).
 
+pub mod deface;
 pub mod engine;
 pub mod keys;
 pub mod pseudonyms;

@@ -47,6 +47,32 @@ pub struct SyntheticCt {
     pub acquisition_number: i32,
     /// Standard deviation of the image noise, HU (deterministic from the seed; 0 = none).
     pub noise_hu: f64,
+    /// What the phantom is: a chest (the default) or a head with a face.
+    pub phantom: Phantom,
+}
+
+/// The anatomy a synthetic CT shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Phantom {
+    /// An elliptic body with two lungs and a spine.
+    #[default]
+    Chest,
+    /// A head: skin, skull, the intracranial space (brain, with ventricles), and in front of
+    /// and below it a face with eyes, a nose and a jaw; the neck below.
+    Head,
+}
+
+/// Where a point of the head phantom is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRegion {
+    Air,
+    /// Skin, scalp, face and neck soft tissue.
+    SoftTissue,
+    Bone,
+    /// Inside the skull: brain and ventricles.
+    Intracranial,
+    Eye,
+    Nose,
 }
 
 impl Default for SyntheticCt {
@@ -68,6 +94,7 @@ impl Default for SyntheticCt {
             spheres: Vec::new(),
             acquisition_number: 1,
             noise_hu: 0.0,
+            phantom: Phantom::Chest,
         }
     }
 }
@@ -234,9 +261,89 @@ impl SyntheticCt {
         ]
     }
 
-    /// Hounsfield value of the phantom at a patient position: air outside an elliptic body of
-    /// soft tissue with two lungs, a spine, and the planted spheres.
+    /// The centre of the volume (the middle of the middle slice), in patient coordinates.
+    pub fn volume_center(&self) -> [f64; 3] {
+        let o = self.orientation;
+        let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+        let n = crate::geometry::cross(r, c);
+        let (w, h) = (
+            f64::from(self.columns) * self.pixel_spacing[1] / 2.0,
+            f64::from(self.rows) * self.pixel_spacing[0] / 2.0,
+        );
+        let d = self.slice_spacing * (self.slices.max(1) - 1) as f64 / 2.0;
+        std::array::from_fn(|i| self.origin[i] + r[i] * w + c[i] * h + n[i] * d)
+    }
+
+    /// The head phantom's region at patient position `p` (LPS, mm), for a head centred on
+    /// `c`: +y is posterior, +z superior. The intracranial space is an ellipsoid whose
+    /// anterior-inferior side the face lies beyond: eyes in front of and below it, the nose in
+    /// front, the jaw below.
+    pub fn head_region(p: [f64; 3], c: [f64; 3]) -> HeadRegion {
+        let (x, y, z) = (p[0] - c[0], p[1] - c[1], p[2] - c[2]);
+        let inside = |cx: f64, cy: f64, cz: f64, a: f64, b: f64, h: f64| {
+            let (u, v, w) = ((x - cx) / a, (y - cy) / b, (z - cz) / h);
+            u * u + v * v + w * w <= 1.0
+        };
+        // Eyes (radius 12 mm) and nose first: they sit in the face, outside the skull.
+        if [-32.0, 32.0]
+            .iter()
+            .any(|&ex| inside(ex, -88.0, -38.0, 12.0, 12.0, 12.0))
+        {
+            return HeadRegion::Eye;
+        }
+        if inside(0.0, -104.0, -58.0, 11.0, 20.0, 26.0) {
+            return HeadRegion::Nose;
+        }
+        // Intracranial space, skull (7 mm), scalp (5 mm).
+        if inside(0.0, 10.0, 25.0, 65.0, 85.0, 70.0) {
+            return HeadRegion::Intracranial;
+        }
+        if inside(0.0, 10.0, 25.0, 72.0, 92.0, 77.0) {
+            return HeadRegion::Bone;
+        }
+        if inside(0.0, 10.0, 25.0, 77.0, 97.0, 82.0) {
+            return HeadRegion::SoftTissue;
+        }
+        // The jaw: a bony arch in the lower face.
+        let jaw = inside(0.0, -45.0, -95.0, 48.0, 50.0, 14.0)
+            && !inside(0.0, -45.0, -95.0, 40.0, 42.0, 20.0);
+        if jaw {
+            return HeadRegion::Bone;
+        }
+        // The face (in front of and below the cranium) and the neck.
+        if inside(0.0, -45.0, -60.0, 62.0, 58.0, 60.0)
+            || inside(0.0, 15.0, -120.0, 50.0, 50.0, 70.0)
+        {
+            return HeadRegion::SoftTissue;
+        }
+        HeadRegion::Air
+    }
+
+    /// Hounsfield value of the phantom at a patient position. A chest: air outside an elliptic
+    /// body of soft tissue with two lungs, a spine, and the planted spheres. A head: see
+    /// [`SyntheticCt::head_region`] (`center` and `half` are then unused).
     pub fn hu_at(&self, p: [f64; 3], center: [f64; 2], half: [f64; 2]) -> f64 {
+        if self.phantom == Phantom::Head {
+            return match Self::head_region(p, self.volume_center()) {
+                HeadRegion::Air => -1000.0,
+                HeadRegion::SoftTissue => 40.0,
+                HeadRegion::Bone => 900.0,
+                HeadRegion::Intracranial => {
+                    let c = self.volume_center();
+                    let (x, y, z) = (p[0] - c[0], p[1] - c[1], p[2] - c[2] - 30.0);
+                    // Two lateral ventricles (CSF) in the brain.
+                    if ((x.abs() - 12.0) / 6.0).powi(2) + (y / 25.0).powi(2) + (z / 10.0).powi(2)
+                        <= 1.0
+                    {
+                        8.0
+                    } else {
+                        35.0
+                    }
+                }
+                HeadRegion::Eye => 15.0,
+                HeadRegion::Nose => 30.0,
+            };
+        }
         for s in &self.spheres {
             let d = crate::geometry::distance(p, s.center);
             if d <= s.radius {

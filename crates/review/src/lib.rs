@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod audit;
+pub mod deface;
 pub mod deid;
 mod error;
 pub mod ledger;
