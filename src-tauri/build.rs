@@ -31,6 +31,8 @@ fn main() {
         "qa_export",
         "qa_verify",
         "model_watch",
+        "shadow_settings",
+        "save_shadow_settings",
         "model_watch_report",
         "audit_settings",
         "decision_passphrase_required",

@@ -127,6 +127,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::qa_export,
         reading::qa_verify,
         reading::model_watch,
+        reading::shadow_settings,
+        reading::save_shadow_settings,
         reading::model_watch_report,
         reading::audit_settings,
         reading::decision_passphrase_required,

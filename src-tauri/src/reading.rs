@@ -309,6 +309,25 @@ pub async fn qa_export(
     ws.qa_export(&filter, &format, identified, std::path::Path::new(&path))
 }
 
+/// The shadow-run candidates QA set.
+#[tauri::command]
+#[specta::specta]
+pub async fn shadow_settings(
+    ws: Ws<'_>,
+) -> Result<dokuei_review::workstation::ShadowSettings, AppError> {
+    Ok(ws.shadow_settings())
+}
+
+/// Saves the shadow-run candidates (recorded in the access audit).
+#[tauri::command]
+#[specta::specta]
+pub async fn save_shadow_settings(
+    ws: Ws<'_>,
+    settings: dokuei_review::workstation::ShadowSettings,
+) -> Result<dokuei_review::workstation::ShadowSettings, AppError> {
+    ws.save_shadow_settings(settings)
+}
+
 /// The model-version watch: each version's scores and decision rates, each version against
 /// the one before it, and the alerts under QA's thresholds.
 #[tauri::command]

@@ -97,6 +97,10 @@ export const commands = {
 	 *  the one before it, and the alerts under QA's thresholds.
 	 */
 	modelWatch: (thresholds: WatchThresholds) => typedError<Watch_Serialize, AppError>(__TAURI_INVOKE("model_watch", { thresholds })),
+	/**  The shadow-run candidates QA set. */
+	shadowSettings: () => typedError<ShadowSettings_Serialize, AppError>(__TAURI_INVOKE("shadow_settings")),
+	/**  Saves the shadow-run candidates (recorded in the access audit). */
+	saveShadowSettings: (settings: ShadowSettings_Deserialize) => typedError<ShadowSettings_Serialize, AppError>(__TAURI_INVOKE("save_shadow_settings", { settings })),
 	/**  Writes the model-version watch's report for a QA committee (HTML with plots) to `path`. */
 	modelWatchReport: (thresholds: WatchThresholds, path: string) => typedError<null, AppError>(__TAURI_INVOKE("model_watch_report", { thresholds, path })),
 	/**  The audit repository settings (beside the ledger). */
@@ -1288,12 +1292,6 @@ export type Settings_Deserialize = {
 	palette?: string,
 	/**  Extra folders to look for models in. */
 	model_folders?: string[],
-	/**
-	 *  Shadow runs: candidate model folders. When a model with the same id (and another
-	 *  version or file) runs, each candidate runs after it on the same stack; its results are
-	 *  recorded, never shown, and compared in the QA view's model-version watch.
-	 */
-	shadow_model_folders?: string[],
 };
 
 /**  The reader's preferences, kept in the data folder (`settings.json`). */
@@ -1309,12 +1307,6 @@ export type Settings_Serialize = {
 	palette: string,
 	/**  Extra folders to look for models in. */
 	model_folders: string[],
-	/**
-	 *  Shadow runs: candidate model folders. When a model with the same id (and another
-	 *  version or file) runs, each candidate runs after it on the same stack; its results are
-	 *  recorded, never shown, and compared in the QA view's model-version watch.
-	 */
-	shadow_model_folders: string[],
 };
 
 /**
@@ -1335,6 +1327,37 @@ export type ShadowMatch = {
 	/**  The same two for the version readers saw, on the same studies. */
 	current_precision: Interval,
 	current_sensitivity: Interval,
+};
+
+/**
+ *  Shadow runs, as QA sets them (`shadow-models.json` in the data folder, apart from the
+ *  reader's settings so that neither overwrites the other): candidate model folders. When a
+ *  model with the same id (and another version or file) runs, each candidate runs after it on
+ *  the same stack; its results are recorded, never shown, and compared in the QA view's
+ *  model-version watch.
+ */
+export type ShadowSettings = ShadowSettings_Serialize | ShadowSettings_Deserialize;
+
+/**
+ *  Shadow runs, as QA sets them (`shadow-models.json` in the data folder, apart from the
+ *  reader's settings so that neither overwrites the other): candidate model folders. When a
+ *  model with the same id (and another version or file) runs, each candidate runs after it on
+ *  the same stack; its results are recorded, never shown, and compared in the QA view's
+ *  model-version watch.
+ */
+export type ShadowSettings_Deserialize = {
+	model_folders?: string[],
+};
+
+/**
+ *  Shadow runs, as QA sets them (`shadow-models.json` in the data folder, apart from the
+ *  reader's settings so that neither overwrites the other): candidate model folders. When a
+ *  model with the same id (and another version or file) runs, each candidate runs after it on
+ *  the same stack; its results are recorded, never shown, and compared in the QA view's
+ *  model-version watch.
+ */
+export type ShadowSettings_Serialize = {
+	model_folders: string[],
 };
 
 export type SignOffView = {
@@ -1763,7 +1786,10 @@ export type VersionWatch_Deserialize = {
 	first_seen: string,
 	last_seen: string,
 	analyses: number | null,
-	/**  AI findings shown, and their scores (in ledger order; empty scores are left out). */
+	/**
+	 *  AI findings shown, and their scores (in ledger order; findings without a score, such as
+	 *  imported ones that gave no probability, are left out of the scores).
+	 */
 	findings: number | null,
 	scores: (number | null)[],
 	score_median?: number | null,
@@ -1793,7 +1819,10 @@ export type VersionWatch_Serialize = {
 	first_seen: string,
 	last_seen: string,
 	analyses: number | null,
-	/**  AI findings shown, and their scores (in ledger order; empty scores are left out). */
+	/**
+	 *  AI findings shown, and their scores (in ledger order; findings without a score, such as
+	 *  imported ones that gave no probability, are left out of the scores).
+	 */
 	findings: number | null,
 	scores: (number | null)[],
 	score_median: number | null,

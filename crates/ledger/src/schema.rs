@@ -338,6 +338,9 @@ CREATE TABLE shadow_analyses (
     utc_offset_minutes  INTEGER NOT NULL,
     app_version         TEXT NOT NULL
 ) STRICT;
+-- The watch looks up each finding's decisions and each analysis's findings.
+CREATE INDEX decisions_finding ON decisions(finding_id);
+CREATE INDEX findings_analysis ON findings(analysis_id);
 "#;
 
 /// Tables that are append-only but not chained.

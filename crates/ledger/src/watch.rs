@@ -159,7 +159,8 @@ pub struct VersionWatch {
     pub last_seen: String,
     #[specta(type = f64)]
     pub analyses: u64,
-    /// AI findings shown, and their scores (in ledger order; empty scores are left out).
+    /// AI findings shown, and their scores (in ledger order; findings without a score, such as
+    /// imported ones that gave no probability, are left out of the scores).
     #[specta(type = f64)]
     pub findings: u64,
     pub scores: Vec<f64>,
@@ -331,10 +332,11 @@ impl Ledger {
             "SELECT a.model_id, a.model_version, a.id, a.finished_at, f.score, {EFFECTIVE_ACTION},
                     (SELECT p.model_version FROM shadow_analyses sh
                      JOIN analyses p ON p.id = sh.shadows_analysis_id
-                     WHERE sh.analysis_id = a.id)
-             FROM findings f JOIN analyses a ON a.id = f.analysis_id
+                     WHERE sh.analysis_id = a.id),
+                    f.id
+             FROM analyses a LEFT JOIN findings f ON f.analysis_id = a.id
              WHERE (?1 IS NULL OR a.model_id = ?1)
-             ORDER BY f.seq"
+             ORDER BY a.seq, f.seq"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.read_err(e))?;
         let mut rows = stmt.query([model_id]).map_err(|e| self.read_err(e))?;
@@ -352,6 +354,7 @@ impl Ledger {
             let score: Option<f64> = row.get(4).map_err(|e| self.read_err(e))?;
             let action: Option<String> = row.get(5).map_err(|e| self.read_err(e))?;
             let shadowed: Option<String> = row.get(6).map_err(|e| self.read_err(e))?;
+            let finding: Option<i64> = row.get(7).map_err(|e| self.read_err(e))?;
             let (v, analyses, beside) = by
                 .entry((model.clone(), version.clone(), shadowed.is_some()))
                 .or_insert_with(|| {
@@ -380,8 +383,13 @@ impl Ledger {
             if finished > v.last_seen {
                 v.last_seen = finished;
             }
+            // An analysis that found nothing counts as a run, with no finding.
+            if finding.is_none() {
+                continue;
+            }
             v.findings += 1;
-            if let Some(s) = score.filter(|s| s.is_finite()) {
+            // Imported findings without a probability are stored with a negative score.
+            if let Some(s) = score.filter(|s| s.is_finite() && *s >= 0.0) {
                 v.scores.push(s);
                 v.histogram[((s.clamp(0.0, 1.0) * 20.0) as usize).min(19)] += 1;
             }
@@ -507,6 +515,7 @@ impl Ledger {
         let mut m = ShadowMatch::default();
         let (mut shadow_n, mut shadow_hit, mut kept_n, mut kept_hit) = (0u64, 0u64, 0u64, 0u64);
         let (mut ai_decided, mut ai_kept, mut added_n) = (0u64, 0u64, 0u64);
+        let mut adds_counted: std::collections::BTreeSet<i64> = Default::default();
         for (shadow, seen, study) in pairs {
             m.runs += 1;
             let shadow_findings: Vec<(String, Region)> = self
@@ -547,20 +556,35 @@ impl Ledger {
                     kept.push((label, r));
                 }
             }
-            let added: Vec<(String, Region)> = self
-                .rows(
-                    "SELECT label, geometry_json FROM decisions
-                     WHERE study_id = ?1 AND action = 'add'
-                       AND id NOT IN (SELECT supersedes_id FROM decisions
-                                      WHERE supersedes_id IS NOT NULL)",
+            // Findings readers added are recorded without their series: they are this stack's
+            // only when the study has one analysed stack, and are counted once per study.
+            let stacks: i64 = self
+                .conn
+                .query_row(
+                    "SELECT count(DISTINCT a.series_uid || '/' || COALESCE(s.stack_index, -1))
+                     FROM analyses a LEFT JOIN analysis_sources s ON s.analysis_id = a.id
+                     WHERE a.study_id = ?1
+                       AND a.id NOT IN (SELECT analysis_id FROM shadow_analyses)",
                     [study],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )?
-                .into_iter()
-                .filter_map(|(l, g)| Some((l, region(&g)?)))
-                .collect();
-            added_n += added.len() as u64;
-            kept.extend(added);
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.read_err(e))?;
+            if stacks == 1 && adds_counted.insert(study) {
+                let added: Vec<(String, Region)> = self
+                    .rows(
+                        "SELECT label, geometry_json FROM decisions
+                         WHERE study_id = ?1 AND action = 'add'
+                           AND id NOT IN (SELECT supersedes_id FROM decisions
+                                          WHERE supersedes_id IS NOT NULL)",
+                        [study],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                    )?
+                    .into_iter()
+                    .filter_map(|(l, g)| Some((l, region(&g)?)))
+                    .collect();
+                added_n += added.len() as u64;
+                kept.extend(added);
+            }
             shadow_n += shadow_findings.len() as u64;
             shadow_hit += shadow_findings
                 .iter()

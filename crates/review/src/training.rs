@@ -208,6 +208,25 @@ fn plan<'a>(
                 continue;
             }
             let rows = ledger.study_rows(study_id)?;
+            // Findings readers added are recorded without their series (the review shows them
+            // on the latest analysis's): they are placed only when the study has one analysed
+            // stack.
+            let stacks_analysed: BTreeSet<(&str, Option<i64>)> = rv
+                .analyses
+                .iter()
+                .map(|a| {
+                    let s = rows.sources.iter().find(|s| s.analysis_id == a.id);
+                    (a.series_uid.as_str(), s.map(|s| s.stack_index))
+                })
+                .collect();
+            let adds_placed = stacks_analysed.len() == 1;
+            if !adds_placed && rv.findings.iter().any(|f| f.finding_id.is_none()) {
+                notes.push(format!(
+                    "study {study_number}: the findings readers added are left out: the ledger \
+                     does not record which of its {} analysed stacks they were drawn on",
+                    stacks_analysed.len()
+                ));
+            }
             for a in analyses {
                 let Some(series) = study.series.iter().find(|s| s.uid == a.series_uid) else {
                     notes.push(format!(
@@ -246,7 +265,9 @@ fn plan<'a>(
                         let added = rv
                             .findings
                             .iter()
-                            .filter(|f| f.finding_id.is_none() && f.series_uid == series.uid)
+                            .filter(|f| {
+                                adds_placed && f.finding_id.is_none() && f.series_uid == series.uid
+                            })
                             .filter(label_ok)
                             .cloned();
                         cases.push(Case {
@@ -266,44 +287,47 @@ fn plan<'a>(
     Ok((cases, notes))
 }
 
-/// Patient-level splits: each patient's place comes from a hash of the pseudonym, so a
-/// patient's cases never straddle two splits and the same patients land in the same split
-/// every time. Returns the split (0 training, 1 validation, 2 test) per pseudonym.
+/// Where a patient falls in [0, 1): the first 8 bytes of SHA-256 of the pseudonym.
+fn split_point(pseudonym: &str) -> f64 {
+    let h = Sha256::digest(format!("dokuei-split/{pseudonym}"));
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    (u64::from_be_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Patient-level splits: each patient's place is a number in [0, 1) from a hash of the
+/// pseudonym: test below the test share, validation below test + validation, training
+/// above. A patient's cases never straddle two splits, and a patient stays in the same split
+/// as more patients arrive. Training keeps at least one patient (the one placed highest).
+/// Returns the split (0 training, 1 validation, 2 test) per pseudonym.
 fn split_patients(
     pseudonyms: &BTreeSet<String>,
     validation: f64,
     test: f64,
 ) -> BTreeMap<String, usize> {
-    let mut order: Vec<(String, &String)> = pseudonyms
+    let mut out: BTreeMap<String, usize> = pseudonyms
         .iter()
-        .map(|p| (hex_lower(&Sha256::digest(format!("dokuei-split/{p}"))), p))
-        .collect();
-    order.sort();
-    let n = order.len() as f64;
-    let n_test = (n * test).round() as usize;
-    let n_val = (n * validation).round() as usize;
-    // Training keeps at least one patient.
-    let (n_test, n_val) = if n_test + n_val >= order.len() && !order.is_empty() {
-        let keep = order.len() - 1;
-        let t = n_test.min(keep);
-        (t, n_val.min(keep - t))
-    } else {
-        (n_test, n_val)
-    };
-    order
-        .into_iter()
-        .enumerate()
-        .map(|(i, (_, p))| {
-            let split = if i < n_test {
+        .map(|p| {
+            let u = split_point(p);
+            let split = if u < test {
                 2
-            } else if i < n_test + n_val {
+            } else if u < test + validation {
                 1
             } else {
                 0
             };
             (p.clone(), split)
         })
-        .collect()
+        .collect();
+    if !out.is_empty() && out.values().all(|&s| s != 0) {
+        let highest = pseudonyms
+            .iter()
+            .max_by(|a, b| split_point(a).total_cmp(&split_point(b)))
+            .cloned()
+            .unwrap_or_default();
+        out.insert(highest, 0);
+    }
+    out
 }
 
 const SPLIT_NAMES: [&str; 3] = ["training", "validation", "test"];
@@ -311,9 +335,38 @@ const SPLIT_NAMES: [&str; 3] = ["training", "validation", "test"];
 // ---------------------------------------------------------------------------------------------
 // NIfTI
 
+/// Why one affine cannot place a stack's slices: missing slices, irregular spacing, or slices
+/// not stacked along their normal (gantry tilt).
+fn affine_problem(stack: &Stack) -> Option<String> {
+    if !stack.spacing.gaps.is_empty() {
+        return Some("slices are missing from the stack".into());
+    }
+    if stack.spacing.irregular {
+        return Some("its slice spacing is irregular".into());
+    }
+    let (first, last) = (
+        stack.frames.first()?.geometry?,
+        stack.frames.last()?.geometry?,
+    );
+    if stack.frames.len() > 1 {
+        let d: [f64; 3] = std::array::from_fn(|i| last.position[i] - first.position[i]);
+        let len = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+        let n = first.orientation.normal();
+        let cos = (d[0] * n[0] + d[1] * n[1] + d[2] * n[2]).abs() / len.max(f64::EPSILON);
+        if cos < 0.9999 {
+            return Some(format!(
+                "its slices are tilted by {:.1}° from their normal (gantry tilt)",
+                cos.clamp(-1.0, 1.0).acos().to_degrees()
+            ));
+        }
+    }
+    None
+}
+
 /// The NIfTI affine (RAS+, mm) of a stack whose voxel (i, j, k) is column i, row j, slice k in
-/// display order: DICOM's LPS position of each voxel with x and y negated. A stack without
-/// patient geometry (a radiograph) gets its pixel spacing (or 1 mm) on the diagonal.
+/// display order: DICOM's LPS position of each voxel with x and y negated; the slice step is
+/// the first-to-last distance over (slices − 1). A stack without patient geometry (a
+/// radiograph) gets the identity.
 pub fn stack_affine(stack: &Stack) -> ([[f64; 4]; 3], bool) {
     let first = stack.frames.first().and_then(|f| f.geometry);
     let Some(g0) = first else {
@@ -658,8 +711,9 @@ pub fn write_training(
     out: &Path,
     settings: &TrainingSettings,
     cancel: &AtomicBool,
-    mut progress: impl FnMut(TrainingProgress),
+    progress: impl FnMut(TrainingProgress),
 ) -> Result<TrainingExport, AppError> {
+    let existed = out.exists();
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(AppError::new(
             ErrorCode::InvalidArgument,
@@ -670,6 +724,54 @@ pub fn write_training(
         ));
     }
     create_dir(out)?;
+    // The final-label SEGs are made identified, then de-identified like the images: they wait
+    // outside the export, in a folder removed whatever happens.
+    let staging = Staging::new()?;
+    let result = write_into(plan, out, settings, cancel, progress, &staging.0);
+    if result.is_err() {
+        // A failed export leaves nothing half-written behind.
+        let _ = std::fs::remove_dir_all(out);
+        if existed {
+            let _ = std::fs::create_dir_all(out);
+        }
+    }
+    result
+}
+
+/// A private temporary folder, removed when dropped.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn new() -> Result<Staging, AppError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("dokuei-training-{}-{nanos}", std::process::id()));
+        create_dir(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(Staging(dir))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_into(
+    plan: &TrainingPlan<'_>,
+    out: &Path,
+    settings: &TrainingSettings,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(TrainingProgress),
+    staging: &Path,
+) -> Result<TrainingExport, AppError> {
     let mut done = TrainingExport {
         folder: out.display().to_string(),
         identified: settings.identified,
@@ -734,20 +836,55 @@ pub fn write_training(
         .iter()
         .flat_map(|c| c.findings.iter().map(|f| f.label.as_str()))
         .collect();
+    if labels.len() > 254 {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "{} labels do not fit an 8-bit label map: filter by label",
+                labels.len()
+            ),
+        ));
+    }
+    if labels.contains("background") {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            "a finding is labelled `background`, the name of label value 0 in nnU-Net: filter \
+             it out by label",
+        ));
+    }
     let value_of: BTreeMap<&str, u8> = labels
         .iter()
         .enumerate()
-        .map(|(i, l)| (*l, (i + 1).min(255) as u8))
+        .map(|(i, l)| (*l, (i + 1) as u8))
         .collect();
 
+    // Cases left out, and the notes on cases that provenance.json carries: by case name and a
+    // fixed reason only (a de-identifier's or decoder's message can name a file, and a file's
+    // path can name a patient).
+    let mut refused_cases: BTreeSet<usize> = BTreeSet::new();
+    let mut public_notes: Vec<String> = Vec::new();
+
     // 1. The DICOM part: each case's images and a SEG of its final labels.
-    let staging = out.join(".staging");
-    create_dir(&staging)?;
     let dicom = out.join("dicom");
     let mut sources: Vec<Source> = Vec::new();
     let mut case_of_source: Vec<usize> = Vec::new();
     let mut seen: std::collections::HashSet<&Source> = std::collections::HashSet::new();
     for (n, case) in plan.cases.iter().enumerate() {
+        let seg = match final_seg(plan, case, &named[n], staging) {
+            Ok(seg) => seg,
+            Err(e) => {
+                refused_cases.insert(n);
+                done.notes.push(format!(
+                    "case {} is left out: its final labels could not be written as a SEG ({})",
+                    named[n].id, e.message
+                ));
+                public_notes.push(format!(
+                    "case {} left out: its final labels could not be written as a SEG",
+                    named[n].id
+                ));
+                continue;
+            }
+        };
         for f in &case.stack.frames {
             let s = &case.series.instances[f.instance].source;
             if seen.insert(s) {
@@ -755,13 +892,12 @@ pub fn write_training(
                 case_of_source.push(n);
             }
         }
-        if let Some(path) = final_seg(plan, case, &named[n], &staging)? {
+        if let Some(path) = seg {
             sources.push(Source::File { path });
             case_of_source.push(n);
         }
     }
     let total = (sources.len() + plan.cases.len()) as u32;
-    let mut refused_cases: BTreeSet<usize> = BTreeSet::new();
     // Each case's series folder under dicom/ (from its first image written).
     let mut folder_of: Vec<Option<String>> = vec![None; plan.cases.len()];
     if settings.identified {
@@ -826,6 +962,11 @@ pub fn write_training(
                             "case {} is left out: a file of it was not de-identified ({reason})",
                             named[n].id
                         ));
+                        public_notes.push(format!(
+                            "case {} left out: a file of it was refused or failed in \
+                             de-identification",
+                            named[n].id
+                        ));
                     }
                 }
                 _ => {}
@@ -835,7 +976,6 @@ pub fn write_training(
         done.bytes +=
             std::fs::metadata(dicom.join(dokuei_deid::run::REPORT)).map_or(0, |m| m.len());
     }
-    let _ = std::fs::remove_dir_all(&staging);
     if done.cancelled {
         return Ok(done);
     }
@@ -866,6 +1006,16 @@ pub fn write_training(
         if refused_cases.contains(&n) {
             continue;
         }
+        if let Some(problem) = affine_problem(&case.stack) {
+            let note = format!(
+                "case {} is left out of the NIfTI datasets: {problem}, which one affine cannot \
+                 describe (its DICOM copy is written)",
+                name.id
+            );
+            done.notes.push(note.clone());
+            public_notes.push(note);
+            continue;
+        }
         let volume = match load_volume(case.series, &case.stack, &|_: usize, _: usize| {}, cancel) {
             Ok(v) => v,
             Err(dokuei_dicom::volume::LoadError::Cancelled) => {
@@ -877,15 +1027,22 @@ pub fn write_training(
                     "case {} is left out of the NIfTI datasets: {e} (its DICOM copy is written)",
                     name.id
                 ));
+                public_notes.push(format!(
+                    "case {} left out of the NIfTI datasets: its images could not be loaded as \
+                     one volume",
+                    name.id
+                ));
                 continue;
             }
         };
         let (affine, has_geometry) = stack_affine(&case.stack);
         if !has_geometry {
-            done.notes.push(format!(
+            let note = format!(
                 "case {} has no patient geometry: its NIfTI affine is the identity",
                 name.id
-            ));
+            );
+            done.notes.push(note.clone());
+            public_notes.push(note);
         }
         let dim = volume.data.dim();
         let plane = dim.1 * dim.2;
@@ -993,14 +1150,29 @@ pub fn write_training(
         &out.join("splits.json"),
         &pretty(&json!({
             "level": "patient",
-            "method": "patients ordered by SHA-256 of their pseudonym; the first share is test, \
-                       the next validation, the rest training",
+            "method": "each patient placed in [0, 1) by SHA-256 of their pseudonym: test below \
+                       the test share, validation below test + validation, training above",
             "shares": {"validation": settings.validation, "test": settings.test},
             "training": split_json(0),
             "validation": split_json(1),
             "test": split_json(2),
         })),
     )?;
+    // nnU-Net's own folds would split a patient's cases apart: one fold of the patient-level
+    // split instead (copy it into nnUNet_preprocessed/Dataset500_Dokuei/).
+    if !split_json(1).is_empty() {
+        done.bytes += write_text(
+            &nn.join("splits_final.json"),
+            &pretty(&json!([{ "train": split_json(0), "val": split_json(1) }])),
+        )?;
+        done.files += 1;
+    } else {
+        public_notes.push(
+            "no patient fell in the validation split: no splits_final.json was written, and \
+             nnU-Net's own folds may put one patient's cases on both sides"
+                .into(),
+        );
+    }
     done.bytes += write_text(
         &out.join("monai_datalist.json"),
         &pretty(&json!({
@@ -1083,9 +1255,10 @@ pub fn write_training(
                 "ai_findings": done.ai_findings, "rejected": done.rejected,
                 "added_findings": done.added_findings,
             },
-            // The notes on cases (named by pseudonym); those on studies name their dates and
-            // descriptions, for the user on this machine only.
-            "notes": &done.notes[plan.notes.len()..],
+            // The notes on cases, by case name and a fixed reason; those on studies name their
+            // dates and descriptions, and a decoder's message can name a file: for the user on
+            // this machine only.
+            "notes": public_notes,
         })),
     )?;
     done.files += 5;
@@ -1347,18 +1520,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_are_by_patient_stable_and_keep_training() {
-        let ps: BTreeSet<String> = (1..=20).map(|i| format!("DOKUEI-{i:06}")).collect();
+    fn splits_are_by_patient_stable_as_patients_arrive_and_keep_training() {
+        let ps: BTreeSet<String> = (1..=2000).map(|i| format!("DOKUEI-{i:06}")).collect();
         let a = split_patients(&ps, 0.15, 0.15);
-        let b = split_patients(&ps, 0.15, 0.15);
-        assert_eq!(a, b);
-        let count = |s| a.values().filter(|&&v| v == s).count();
-        assert_eq!((count(0), count(1), count(2)), (14, 3, 3));
+        assert_eq!(a, split_patients(&ps, 0.15, 0.15));
+        // The shares hold on many patients (within 3 points).
+        let share = |s| a.values().filter(|&&v| v == s).count() as f64 / 2000.0;
+        assert!((share(0) - 0.7).abs() < 0.03 && (share(2) - 0.15).abs() < 0.03);
+        // A patient keeps their split when others are added.
+        let more: BTreeSet<String> = (1..=3000).map(|i| format!("DOKUEI-{i:06}")).collect();
+        let b = split_patients(&more, 0.15, 0.15);
+        assert!(a.iter().all(|(p, s)| b[p] == *s));
         let one: BTreeSet<String> = ["P-000001".to_owned()].into();
-        assert_eq!(split_patients(&one, 0.3, 0.3)["P-000001"], 0);
-        let two: BTreeSet<String> = ["A".to_owned(), "B".to_owned()].into();
-        let s = split_patients(&two, 0.5, 0.4);
-        assert_eq!(s.values().filter(|&&v| v == 0).count(), 1, "{s:?}");
+        assert_eq!(split_patients(&one, 0.3, 0.6)["P-000001"], 0);
     }
 
     #[test]

@@ -190,8 +190,16 @@ td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}th{{background:#e
         for v in &versions {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&v.model_version),
+                if v.shadow {
+                    format!(
+                        " <span class=\"muted\">(shadow of {}; never shown, so never decided)</span>",
+                        esc(v.shadowed_version.as_deref().unwrap_or("?"))
+                    )
+                } else {
+                    String::new()
+                },
                 esc(v.first_seen.get(..10).unwrap_or(&v.first_seen)),
                 esc(v.last_seen.get(..10).unwrap_or(&v.last_seen)),
                 v.analyses,
@@ -226,23 +234,43 @@ td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}th{{background:#e
             h.push_str("<h3>Each version against the one before it</h3><table><tr><th>Versions</th><th>PSI</th><th>KS D</th><th>KS p</th><th>Kept, difference (95% CI)</th><th>Status</th></tr>");
             for c in comparisons {
                 let num = |v: Option<f64>, f: fn(f64) -> String| v.map_or_else(|| "–".into(), f);
+                let kept = if c.shadow.is_some() {
+                    "n/a (shadow: see below)".to_owned()
+                } else {
+                    format!(
+                        "{:+.1} ({:+.1} to {:+.1}) points",
+                        100.0 * c.kept_difference.value,
+                        100.0 * c.kept_difference.low,
+                        100.0 * c.kept_difference.high
+                    )
+                };
                 let _ = write!(
                     h,
-                    "<tr><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1} ({:+.1} to {:+.1}) points</td><td>{}</td></tr>",
+                    "<tr><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{kept}</td><td>{}</td></tr>",
                     esc(&c.previous),
                     esc(&c.current),
                     num(c.psi, |v| format!("{v:.3}")),
                     num(c.ks_d, |v| format!("{v:.3}")),
                     num(c.ks_p, |v| format!("{v:.2e}")),
-                    100.0 * c.kept_difference.value,
-                    100.0 * c.kept_difference.low,
-                    100.0 * c.kept_difference.high,
                     if c.alert {
                         "<span class=\"alert\">ALERT</span>"
                     } else {
                         "<span class=\"ok\">no alert</span>"
                     }
                 );
+                if let Some(m) = &c.shadow {
+                    let _ = write!(
+                        h,
+                        "<tr><td colspan=\"6\">In shadow on {} signed-off run(s): readers would likely keep {} of its {} finding(s) (the version they saw: {}); it finds {} of the {} finding(s) readers kept (the version they saw: {}).</td></tr>",
+                        m.runs,
+                        pct(&m.shadow_precision),
+                        m.shadow_findings,
+                        pct(&m.current_precision),
+                        pct(&m.shadow_sensitivity),
+                        m.kept_findings,
+                        pct(&m.current_sensitivity)
+                    );
+                }
                 if !c.reasons.is_empty() {
                     let _ = write!(
                         h,

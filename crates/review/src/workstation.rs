@@ -53,10 +53,17 @@ pub struct Settings {
     pub palette: String,
     /// Extra folders to look for models in.
     pub model_folders: Vec<String>,
-    /// Shadow runs: candidate model folders. When a model with the same id (and another
-    /// version or file) runs, each candidate runs after it on the same stack; its results are
-    /// recorded, never shown, and compared in the QA view's model-version watch.
-    pub shadow_model_folders: Vec<String>,
+}
+
+/// Shadow runs, as QA sets them (`shadow-models.json` in the data folder, apart from the
+/// reader's settings so that neither overwrites the other): candidate model folders. When a
+/// model with the same id (and another version or file) runs, each candidate runs after it on
+/// the same stack; its results are recorded, never shown, and compared in the QA view's
+/// model-version watch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct ShadowSettings {
+    pub model_folders: Vec<String>,
 }
 
 /// Progress of a running analysis.
@@ -127,6 +134,7 @@ const QA_TABLE_MAX: usize = 5000;
 const RECENT_FILE: &str = "recent-studies.json";
 const RECENT_MAX: usize = 10;
 const SETTINGS_FILE: &str = "settings.json";
+const SHADOW_FILE: &str = "shadow-models.json";
 
 #[derive(Clone)]
 enum StackState {
@@ -449,6 +457,36 @@ impl Workstation {
         Ok(settings)
     }
 
+    /// The shadow-run candidates.
+    pub fn shadow_settings(&self) -> ShadowSettings {
+        read_json(&self.data_dir.join(SHADOW_FILE))
+    }
+
+    /// Saves the shadow-run candidates (recorded in the access audit).
+    pub fn save_shadow_settings(
+        &self,
+        settings: ShadowSettings,
+    ) -> Result<ShadowSettings, AppError> {
+        let path = self.data_dir.join(SHADOW_FILE);
+        let fail = |e: &dyn std::fmt::Display| {
+            AppError::new(
+                ErrorCode::WriteFailed,
+                format!(
+                    "cannot save the shadow-run settings `{}`: {e}",
+                    path.display()
+                ),
+            )
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(&e))?;
+        let before = self.shadow_settings();
+        let text = serde_json::to_string_pretty(&settings).map_err(|e| fail(&e))?;
+        let tmp = path.with_extension("json.partial");
+        std::fs::write(&tmp, text).map_err(|e| fail(&e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
+        self.audit_setting("shadow runs", &path, &before, &settings);
+        Ok(settings)
+    }
+
     /// Runs `f` with the ledger, opening it the first time (the file given, else
     /// `DOKUEI_LEDGER`, else the OS data folder).
     pub fn with_ledger<T>(
@@ -531,17 +569,7 @@ impl Workstation {
         model_dir: &Path,
         progress: &mut dyn FnMut(AnalyseProgress),
     ) -> Result<AnalyseResult, AppError> {
-        let cancel = Arc::new(AtomicBool::new(false));
-        {
-            let mut slot = self.cancel.lock().map_err(|_| unavailable("analysis"))?;
-            if slot.as_ref().is_some_and(|c| !c.load(Ordering::Relaxed)) {
-                return Err(AppError::new(
-                    ErrorCode::NotAllowed,
-                    "an analysis is already running; cancel it or wait for it to finish",
-                ));
-            }
-            *slot = Some(cancel.clone());
-        }
+        let cancel = self.claim_cancel_slot()?;
         let started = std::time::Instant::now();
         // The study the analysis runs on, whatever is opened meanwhile.
         let study = self.current().map(|(_, s)| s);
@@ -687,8 +715,8 @@ impl Workstation {
         cancel: &AtomicBool,
     ) {
         let candidates: Vec<PathBuf> = self
-            .settings()
-            .shadow_model_folders
+            .shadow_settings()
+            .model_folders
             .iter()
             .map(PathBuf::from)
             .filter(|dir| {
@@ -816,10 +844,7 @@ impl Workstation {
                 .filter(|r| r.study_uid == study_uid)
                 .map(|r| r.instance.source.clone()),
         );
-        let flag = Arc::new(AtomicBool::new(false));
-        if let Ok(mut c) = self.cancel.lock() {
-            *c = Some(flag.clone());
-        }
+        let flag = self.claim_cancel_slot()?;
         let request = settings.request();
         let reader = self.reader();
         // The ledger is held only to find its folder and, after, to record the export: other
@@ -894,10 +919,7 @@ impl Workstation {
             ));
         }
         let index = crate::study::open_study(&paths)?;
-        let flag = Arc::new(AtomicBool::new(false));
-        if let Ok(mut c) = self.cancel.lock() {
-            *c = Some(flag.clone());
-        }
+        let flag = self.claim_cancel_slot()?;
         let roots = self.model_roots();
         let reader = self.reader();
         let result = self
@@ -922,6 +944,21 @@ impl Workstation {
                 if e.cancelled { ", cancelled" } else { "" }
             )
         })
+    }
+
+    /// The cancel flag of a new long task (analysis or export), refused while another runs:
+    /// one Cancel button stops one task.
+    fn claim_cancel_slot(&self) -> Result<Arc<AtomicBool>, AppError> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut slot = self.cancel.lock().map_err(|_| unavailable("analysis"))?;
+        if slot.as_ref().is_some_and(|c| !c.load(Ordering::Relaxed)) {
+            return Err(AppError::new(
+                ErrorCode::NotAllowed,
+                "an analysis or export is already running; cancel it or wait for it to finish",
+            ));
+        }
+        *slot = Some(cancel.clone());
+        Ok(cancel)
     }
 
     pub fn cancel_analysis(&self) -> bool {

@@ -338,6 +338,15 @@ fn decided_findings_leave_as_nnunet_monai_and_dicom_that_nibabel_and_pydicom_agr
         "DICOM PS3.15 2023b Annex E"
     );
     assert!(provenance["defacing"].as_str().unwrap().starts_with("none"));
+    // Two patients at 15 % / 15 %: nobody in validation, so nnU-Net gets no one-fold split
+    // file, and provenance says so.
+    let notes = provenance["notes"].to_string();
+    assert_eq!(
+        out.join("nnUNet/Dataset500_Dokuei/splits_final.json")
+            .exists(),
+        export.splits[1] > 0,
+        "{notes}"
+    );
     assert_eq!(provenance["models"][0]["sha256"], model().sha256);
     let splits = read_json("splits.json");
     let split_cases: usize = ["training", "validation", "test"]
@@ -380,7 +389,14 @@ fn decided_findings_leave_as_nnunet_monai_and_dicom_that_nibabel_and_pydicom_agr
     let files = files_under(&out);
     assert!(files.len() > 50, "{} files", files.len());
     for f in &files {
-        let bytes = std::fs::read(f).unwrap();
+        let mut bytes = std::fs::read(f).unwrap();
+        if f.to_string_lossy().ends_with(".gz") {
+            // A NIfTI file: its header (description included) is inside the gzip stream.
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .unwrap();
+            bytes = plain;
+        }
         for canary in [
             "Synthetic^Phantom",
             "SYN-11",

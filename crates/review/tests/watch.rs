@@ -100,6 +100,17 @@ fn a_version_that_shifts_its_scores_and_loses_agreement_alerts_and_scipy_agrees(
     let reader = ledger.add_reader("QA^Tester", Role::Radiologist).unwrap();
     let v1 = version(&ledger, reader, "1.0.0", 2, 120, 96, 0.7);
     let v2 = version(&ledger, reader, "1.1.0", 9, 150, 90, 0.82);
+    // An imported finding without a probability (stored with score −1): a finding, not a score.
+    ledger
+        .record_finding(&FindingRecord {
+            analysis_id: 2,
+            label: "nodule".into(),
+            score: -1.0,
+            geometry_json: "{}".into(),
+            mask_sha256: String::new(),
+            shown_at: "2026-11-09T08:00:06.000Z".into(),
+        })
+        .unwrap();
     // A third version, barely used: compared, never alerting.
     version(&ledger, reader, "1.2.0", 20, 6, 5, 0.8);
     // A correction: 1.1.0's last finding (id 270: findings and decisions were recorded one
@@ -134,8 +145,9 @@ fn a_version_that_shifts_its_scores_and_loses_agreement_alerts_and_scipy_agrees(
     );
     assert_eq!(
         (b.findings, b.confirmed + b.edited, b.rejected),
-        (150, 91, 59)
+        (151, 91, 59)
     );
+    assert_eq!((b.scores.len(), b.undecided), (150, 1));
     assert_eq!(a.edited, 24);
     assert_eq!(b.histogram.iter().sum::<u32>(), 150);
     assert_eq!(watch.comparisons.len(), 2);
@@ -258,9 +270,13 @@ fn a_shadow_candidate_runs_beside_the_model_readers_see_and_is_compared_never_sh
 
     let ws =
         Workstation::new(d.join("data"), d.join("cache")).with_ledger_file(d.join("ledger.sqlite"));
-    let mut settings = ws.settings();
-    settings.shadow_model_folders = vec![candidate.display().to_string()];
-    ws.save_settings(settings).unwrap();
+    ws.save_shadow_settings(dokuei_review::workstation::ShadowSettings {
+        model_folders: vec![candidate.display().to_string()],
+    })
+    .unwrap();
+    // The reader's own settings do not touch them.
+    ws.save_settings(ws.settings()).unwrap();
+    assert_eq!(ws.shadow_settings().model_folders.len(), 1);
     let opened = ws.open_study(vec![study.display().to_string()]).unwrap();
     let series = opened.tree.studies[0].series[0].key;
     let analysed = ws.analyse(series, 0, &demo, &mut |_| {}).unwrap();

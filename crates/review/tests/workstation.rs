@@ -47,7 +47,6 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
         commit_then_reveal: true,
         palette: "cvd".into(),
         model_folders: vec![],
-        shadow_model_folders: vec!["/models/candidate".into()],
     };
     ws.save_settings(settings.clone()).unwrap();
     assert_eq!(ws.settings(), settings);

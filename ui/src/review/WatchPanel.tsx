@@ -34,18 +34,17 @@ export function WatchPanel({ api, exportPath }: { api: ReviewApi; exportPath?: (
   const [shadowSaved, setShadowSaved] = useState<string | null>(null);
 
   useEffect(() => {
-    void api.settings().then((s) => {
-      setShadowFolders(s.shadow_model_folders.join("\n"));
+    void api.shadowSettings().then((r) => {
+      if (r.status === "ok") setShadowFolders(r.data.model_folders.join("\n"));
     });
   }, [api]);
 
   const saveShadow = async () => {
-    const current = await api.settings();
     const folders = shadowFolders
       .split("\n")
       .map((f) => f.trim())
       .filter((f) => f !== "");
-    const r = await api.saveSettings({ ...current, shadow_model_folders: folders });
+    const r = await api.saveShadowSettings({ model_folders: folders });
     if (r.status === "ok")
       setShadowSaved(folders.length === 0 ? "No shadow run." : `Shadow run: ${folders.join(", ")} (runs after the model of the same id; never shown).`);
     else setError(r.error.message);

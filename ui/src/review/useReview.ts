@@ -99,7 +99,7 @@ function message(e: AppError | string): string {
 }
 
 export function useReview(api: ReviewApi, generation: number | null, target: Target | null, handle: () => ViewportHandle | null) {
-  const [settings, setSettings] = useState<Settings>({ reader_id: null, commit_then_reveal: false, palette: "standard", model_folders: [], shadow_model_folders: [] });
+  const [settings, setSettings] = useState<Settings>({ reader_id: null, commit_then_reveal: false, palette: "standard", model_folders: [] });
   const [readers, setReaders] = useState<Reader[]>([]);
   const [models, setModels] = useState<ModelSummary[]>([]);
   const [modelDir, setModelDir] = useState<string>("");

@@ -233,7 +233,8 @@ fn finding_record(analysis_id: i64, f: &Finding, shown_at: &str) -> FindingRecor
 
 /// Records a shadow run: a candidate model version's analysis of the same stack as analysis
 /// `shadows`, with its findings, in one transaction, never shown on the review screen (the
-/// model-version watch compares it with what readers decided). Returns its analysis id.
+/// model-version watch compares it with what readers decided). Its findings carry no
+/// `shown_at`: they were never shown. Returns its analysis id.
 #[allow(clippy::too_many_arguments)]
 pub fn record_shadow_run(
     ledger: &Ledger,
@@ -247,10 +248,7 @@ pub fn record_shadow_run(
     shadows: i64,
 ) -> Result<i64, AppError> {
     let study_id = study_id(ledger, study)?;
-    let records: Vec<FindingRecord> = findings
-        .iter()
-        .map(|f| finding_record(0, f, finished_at))
-        .collect();
+    let records: Vec<FindingRecord> = findings.iter().map(|f| finding_record(0, f, "")).collect();
     Ok(ledger.record_shadow_run(
         &AnalysisRecord {
             study_id,
