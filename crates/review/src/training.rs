@@ -660,7 +660,9 @@ pub fn plan_training<'a>(
     })
 }
 
-fn write_text(path: &Path, text: &str) -> Result<u64, AppError> {
+/// Writes `text` to `path` through a temporary file beside it (a full disk leaves no half
+/// file under the final name); returns the bytes written.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<u64, AppError> {
     let tmp = path.with_extension("part");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use dokuei_ledger::watch::{Interval, VersionWatch, Watch, WatchThresholds};
 
-use crate::{AppError, ErrorCode};
+use crate::AppError;
 
 /// Okabe–Ito colours (distinguishable with the common colour-vision deficiencies).
 const COLOURS: [&str; 7] = [
@@ -305,14 +305,5 @@ pub fn write_report(
     path: &Path,
 ) -> Result<(), AppError> {
     let html = report_html(watch, thresholds, &crate::ledger::now_utc());
-    let tmp = path.with_extension("html.part");
-    std::fs::write(&tmp, html)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            AppError::new(
-                ErrorCode::WriteFailed,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })
+    crate::training::write_text(path, &html).map(|_| ())
 }

@@ -100,17 +100,13 @@ pub fn record_analysis(
     if !ledger.study_rows(study_id)?.sign_offs.is_empty() {
         return Err(signed_off_error());
     }
-    let analysis_id = ledger.record_analysis(&AnalysisRecord {
+    let analysis_id = ledger.record_analysis(&analysis_record(
         study_id,
-        series_uid: series_uid.to_owned(),
-        model_id: model.id.clone(),
-        model_version: model.version.clone(),
-        model_sha256: model.sha256.to_ascii_lowercase(),
-        execution_provider: model.execution_provider.clone(),
-        thresholds_json: serde_json::to_string(&model.thresholds).unwrap_or_default(),
-        started_at: started_at.to_owned(),
-        finished_at: finished_at.to_owned(),
-    })?;
+        series_uid,
+        model,
+        started_at,
+        finished_at,
+    ))?;
     ledger.record_analysis_source(
         analysis_id,
         stack.index as i64,
@@ -215,6 +211,27 @@ pub(super) fn record_finding(
     Ok(ledger.record_finding(&finding_record(analysis_id, f, shown_at))?)
 }
 
+/// What the ledger records of one run of `model` on a series.
+fn analysis_record(
+    study_id: i64,
+    series_uid: &str,
+    model: &ModelRef,
+    started_at: &str,
+    finished_at: &str,
+) -> AnalysisRecord {
+    AnalysisRecord {
+        study_id,
+        series_uid: series_uid.to_owned(),
+        model_id: model.id.clone(),
+        model_version: model.version.clone(),
+        model_sha256: model.sha256.to_ascii_lowercase(),
+        execution_provider: model.execution_provider.clone(),
+        thresholds_json: serde_json::to_string(&model.thresholds).unwrap_or_default(),
+        started_at: started_at.to_owned(),
+        finished_at: finished_at.to_owned(),
+    }
+}
+
 fn finding_record(analysis_id: i64, f: &Finding, shown_at: &str) -> FindingRecord {
     let stored = StoredFinding {
         geometry: Geometry::from(&f.geometry),
@@ -250,17 +267,7 @@ pub fn record_shadow_run(
     let study_id = study_id(ledger, study)?;
     let records: Vec<FindingRecord> = findings.iter().map(|f| finding_record(0, f, "")).collect();
     Ok(ledger.record_shadow_run(
-        &AnalysisRecord {
-            study_id,
-            series_uid: series_uid.to_owned(),
-            model_id: model.id.clone(),
-            model_version: model.version.clone(),
-            model_sha256: model.sha256.to_ascii_lowercase(),
-            execution_provider: model.execution_provider.clone(),
-            thresholds_json: serde_json::to_string(&model.thresholds).unwrap_or_default(),
-            started_at: started_at.to_owned(),
-            finished_at: finished_at.to_owned(),
-        },
+        &analysis_record(study_id, series_uid, model, started_at, finished_at),
         shadows,
         (stack.index as i64, stack.frames as i64, &stack.sha256),
         &records,
