@@ -615,18 +615,11 @@ impl Workstation {
     ) -> Result<AnalyseResult, AppError> {
         let started = std::time::Instant::now();
         let started_at = crate::ledger::now_utc();
-        let runtime = crate::OnnxRuntime::load(None)?;
-        let s = study.series(series)?;
-        let identity = reading::study_identity(&study.index, &s.uid)
-            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the series' study is not open"))?;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let (model, analysis) = crate::analysis::analyse_series(
-            &runtime,
-            &self.models,
+        let (s, identity, model, analysis) = self.infer(
+            study,
+            series,
+            stack,
             model_dir,
-            s,
-            stack as usize,
-            Some(threads),
             &mut |p| {
                 progress(AnalyseProgress {
                     done: p.done as u32,
@@ -759,16 +752,26 @@ impl Workstation {
         }
     }
 
-    fn shadow_run(
+    /// Runs the model in `model_dir` on stack `stack` of series `series` of the open study:
+    /// the series, its study as the ledger knows it, the model and what it found.
+    #[allow(clippy::type_complexity)]
+    fn infer<'s>(
         &self,
-        study: &Arc<OpenStudy>,
+        study: &'s OpenStudy,
         series: u32,
         stack: u32,
         model_dir: &Path,
-        shadows: i64,
+        progress: &mut dyn FnMut(dokuei_infer::pipeline::AnalysisProgress),
         cancel: &AtomicBool,
-    ) -> Result<dokuei_infer::findings::ModelRef, AppError> {
-        let started_at = crate::ledger::now_utc();
+    ) -> Result<
+        (
+            &'s dokuei_dicom::Series,
+            StudyIdentity,
+            Arc<Mutex<dokuei_infer::model::Model>>,
+            dokuei_infer::pipeline::Analysis,
+        ),
+        AppError,
+    > {
         let runtime = crate::OnnxRuntime::load(None)?;
         let s = study.series(series)?;
         let identity = reading::study_identity(&study.index, &s.uid)
@@ -781,9 +784,24 @@ impl Workstation {
             s,
             stack as usize,
             Some(threads),
-            &mut |_| {},
+            progress,
             cancel,
         )?;
+        Ok((s, identity, model, analysis))
+    }
+
+    fn shadow_run(
+        &self,
+        study: &Arc<OpenStudy>,
+        series: u32,
+        stack: u32,
+        model_dir: &Path,
+        shadows: i64,
+        cancel: &AtomicBool,
+    ) -> Result<dokuei_infer::findings::ModelRef, AppError> {
+        let started_at = crate::ledger::now_utc();
+        let (s, identity, model, analysis) =
+            self.infer(study, series, stack, model_dir, &mut |_| {}, cancel)?;
         if cancel.load(Ordering::Relaxed) {
             return Err(AppError::new(
                 ErrorCode::Cancelled,

@@ -3,7 +3,7 @@
 
 import { useState } from "react";
 import type { DeidSettings, RejectReason, Role } from "../bindings";
-import { ACTION_TEXT, allowedActions, canAnalyse, css, findingKey, REJECT_REASONS, shownGeometry, signOffGate, sizeText } from "./logic";
+import { ACTION_TEXT, allowedActions, BASIC_PROFILE, canAnalyse, css, findingKey, REJECT_REASONS, shownGeometry, signOffGate, sizeText } from "./logic";
 import { deidSummary, type ReviewState } from "./useReview";
 
 export function ReaderBar({ r }: { r: ReviewState }) {
@@ -548,15 +548,7 @@ function SendResults({ r }: { r: ReviewState }) {
 /** "Export de-identified…": a copy of the open study by DICOM PS3.15 (Basic Profile and the
  * options ticked), with progress and cancel; refusals (pixels that may show text) are listed. */
 function DeidBox({ r }: { r: ReviewState }) {
-  const [settings, setSettings] = useState<DeidSettings>({
-    dates: "removed",
-    retain_uids: false,
-    retain_device: false,
-    retain_institution: false,
-    retain_patient_characteristics: false,
-    clean_descriptors: false,
-    clean_structured_content: false,
-  });
+  const [settings, setSettings] = useState<DeidSettings>({ ...BASIC_PROFILE });
   const flag = (key: Exclude<keyof DeidSettings, "dates">, label: string) => (
     <label key={key}>
       <input

@@ -7,20 +7,13 @@ import { Channel } from "@tauri-apps/api/core";
 import { open } from "@tauri-apps/plugin-dialog";
 import { useState } from "react";
 import type { DeidSettings, TrainingExport, TrainingProgress, TrainingSettings } from "../bindings";
+import { BASIC_PROFILE } from "./logic";
 import { trainingSummary } from "./qa";
 import type { ReviewApi } from "./useReview";
 
 const DEFAULT: TrainingSettings = {
   filter: { model_id: null, model_version: null, from: null, to: null, label: null },
-  deid: {
-    dates: "removed",
-    retain_uids: false,
-    retain_device: false,
-    retain_institution: false,
-    retain_patient_characteristics: false,
-    clean_descriptors: false,
-    clean_structured_content: false,
-  },
+  deid: { ...BASIC_PROFILE },
   identified: false,
   validation: 0.15,
   test: 0.15,

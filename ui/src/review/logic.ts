@@ -4,6 +4,7 @@
 
 import type {
   Action,
+  DeidSettings,
   DecisionView_Serialize,
   FindingView_Serialize,
   Geometry,
@@ -271,3 +272,14 @@ export function percentile(values: number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] ?? NaN;
 }
+
+/** De-identification by PS3.15's Basic Profile alone: dates removed, no option. */
+export const BASIC_PROFILE: DeidSettings = {
+  dates: "removed",
+  retain_uids: false,
+  retain_device: false,
+  retain_institution: false,
+  retain_patient_characteristics: false,
+  clean_descriptors: false,
+  clean_structured_content: false,
+};
