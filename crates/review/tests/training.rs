@@ -82,7 +82,7 @@ struct Analysed {
 /// Writes a CT with spheres at `centers` (patient mm, radius 4), opens it and records an
 /// analysis with one finding per sphere.
 fn analysed(ledger: &Ledger, dir: &Path, ct: SyntheticCt, centers: &[[f64; 3]]) -> Analysed {
-    let folder = dir.join(format!("ct{}", ct.seed));
+    let folder = dir.join(format!("ct{}-{}", ct.seed, ct.series_number));
     let ct = SyntheticCt {
         spheres: centers
             .iter()
@@ -130,8 +130,13 @@ fn analysed(ledger: &Ledger, dir: &Path, ct: SyntheticCt, centers: &[[f64; 3]]) 
         "2026-11-20T08:00:02.000Z",
     )
     .unwrap();
-    let masks = r
+    // This series' findings (the review holds the whole study's).
+    let mine: Vec<_> = r
         .findings
+        .iter()
+        .filter(|f| f.series_uid == series.uid)
+        .collect();
+    let masks = mine
         .iter()
         .map(|f| {
             f.geometry
@@ -145,7 +150,7 @@ fn analysed(ledger: &Ledger, dir: &Path, ct: SyntheticCt, centers: &[[f64; 3]]) 
         })
         .collect();
     drop(findings);
-    let ids = r.findings.iter().map(|f| f.finding_id.unwrap()).collect();
+    let ids = mine.iter().map(|f| f.finding_id.unwrap()).collect();
     Analysed {
         study,
         ids,
@@ -282,7 +287,7 @@ fn decided_findings_leave_as_nnunet_monai_and_dicom_that_nibabel_and_pydicom_agr
 
     let paths: Vec<PathBuf> = [11, 12, 13]
         .iter()
-        .map(|s| dir.path().join(format!("ct{s}")))
+        .map(|s| dir.path().join(format!("ct{s}-1")))
         .collect();
     let index = open_study(&paths).unwrap();
     let out = dir.path().join("training");
@@ -531,5 +536,143 @@ fn decided_findings_leave_as_nnunet_monai_and_dicom_that_nibabel_and_pydicom_agr
             .filter(|r| r.event.object.contains("IDENTIFIED"))
             .count()
             == 2
+    );
+}
+
+/// A study with two analysed series (where an added finding cannot be placed: the ledger does
+/// not record its series) and a patient whose images the de-identifier refuses (one slice says
+/// Burned In Annotation YES): both are left out with a note, and provenance.json names the
+/// case and a fixed reason, never a file.
+#[test]
+fn added_findings_of_a_two_series_study_and_a_refused_case_are_left_out_with_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
+    let reader = add_reader(&ledger, "Yamada^Hanako", Role::Radiologist, PASSPHRASE)
+        .unwrap()
+        .id;
+    let base = SyntheticCt {
+        slices: 16,
+        rows: ROWS,
+        columns: COLUMNS,
+        seed: 31,
+        ..SyntheticCt::default()
+    };
+    let first = analysed(&ledger, dir.path(), base.clone(), &[[0.0, 0.0, 15.0]]);
+    let second = analysed(
+        &ledger,
+        dir.path(),
+        SyntheticCt {
+            series_number: 2,
+            ..base.clone()
+        },
+        &[[5.0, 5.0, 20.0]],
+    );
+    decide_on(
+        &ledger,
+        &first,
+        reader,
+        &input(Some(first.ids[0]), Action::Confirm),
+    );
+    decide_on(
+        &ledger,
+        &second,
+        reader,
+        &input(Some(second.ids[0]), Action::Confirm),
+    );
+    let mut add = input(None, Action::Add);
+    add.label = "nodule".into();
+    add.mask = vec![MaskSlice {
+        slice: 2,
+        runs: vec![[10 * u32::from(COLUMNS) + 10, 4]],
+    }];
+    decide_on(&ledger, &first, reader, &add);
+    sign(&ledger, &first, reader);
+
+    let refused = analysed(
+        &ledger,
+        dir.path(),
+        SyntheticCt {
+            seed: 32,
+            ..base.clone()
+        },
+        &[[0.0, 0.0, 15.0]],
+    );
+    decide_on(
+        &ledger,
+        &refused,
+        reader,
+        &input(Some(refused.ids[0]), Action::Confirm),
+    );
+    sign(&ledger, &refused, reader);
+    let one = files_under(&dir.path().join("ct32-1"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .unwrap();
+    let mut obj = dicom_object::open_file(&one).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::BURNED_IN_ANNOTATION,
+        dicom_core::VR::CS,
+        dicom_core::PrimitiveValue::from("YES"),
+    ));
+    obj.write_to_file(&one).unwrap();
+
+    let paths: Vec<PathBuf> = ["ct31-1", "ct31-2", "ct32-1"]
+        .iter()
+        .map(|f| dir.path().join(f))
+        .collect();
+    let index = open_study(&paths).unwrap();
+    let out = dir.path().join("training");
+    let export = export_training(
+        &ledger,
+        &index,
+        &out,
+        &TrainingSettings::default(),
+        &[models_dir()],
+        Some(reader),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    println!("{export:#?}");
+    // Two cases of the two-series study; the refused patient's case is left out.
+    assert_eq!((export.cases, export.added_findings), (2, 0), "{export:?}");
+    assert!(
+        export
+            .notes
+            .iter()
+            .any(|n| n.contains("findings readers added are left out")),
+        "{:?}",
+        export.notes
+    );
+    assert!(
+        export
+            .notes
+            .iter()
+            .any(|n| n.contains("is left out: a file of it was not de-identified")),
+        "{:?}",
+        export.notes
+    );
+    let provenance = std::fs::read_to_string(out.join("provenance.json")).unwrap();
+    assert!(
+        provenance.contains("left out: a file of it was refused or failed in de-identification"),
+        "{provenance}"
+    );
+    let file_name = one.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!provenance.contains(&file_name), "{provenance}");
+    assert!(!provenance.contains("ct32"), "{provenance}");
+    // The nibabel and pydicom check holds for the cases written.
+    let run = Command::new(dokuei_review::dicom::testdata::reference_python())
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/training_check.py"),
+        )
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
     );
 }
