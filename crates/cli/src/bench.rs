@@ -57,6 +57,10 @@ pub enum Bench {
         slices: usize,
         #[arg(long, default_value_t = 512)]
         size: u16,
+        /// CT studies to analyse with ct-nodule-demo and export instead of synthetic ones
+        /// (e.g. sample-studies/generated/chest-ct-nodules).
+        #[arg(long, num_args = 1..)]
+        studies: Vec<PathBuf>,
     },
     /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
     /// of a large ledger; compared with plain SQLite inserts under the same settings.
@@ -85,7 +89,8 @@ pub fn run(bench: Bench) -> Result<(), AppError> {
             patients,
             slices,
             size,
-        } => crate::bench_training::run(patients, slices, size),
+            studies,
+        } => crate::bench_training::run(patients, slices, size, &studies),
     }
 }
 

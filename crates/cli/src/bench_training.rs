@@ -184,14 +184,69 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
     Ok(bytes)
 }
 
-pub fn run(patients: usize, slices: usize, size: u16) -> Result<(), AppError> {
+/// Opens each study in a workstation, runs ct-nodule-demo on its first series, confirms every
+/// finding and signs off: real decisions on real analyses.
+fn decided_sample_studies(dir: &Path, studies: &[PathBuf]) -> Result<PathBuf, AppError> {
+    use dokuei_review::reading::DecisionInput;
+    use dokuei_review::workstation::Workstation;
+    let ledger_path = dir.join("ledger.sqlite3");
+    let ws =
+        Workstation::new(dir.join("data"), dir.join("cache")).with_ledger_file(ledger_path.clone());
+    let reader =
+        ws.with_ledger(|l| add_reader(l, "Bench^Reader", Role::Radiologist, PASSPHRASE))?;
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/ct-nodule-demo");
+    for s in studies {
+        let opened = ws.open_study(vec![s.display().to_string()])?;
+        let series = opened
+            .tree
+            .studies
+            .first()
+            .and_then(|st| st.series.first())
+            .map(|x| x.key)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the study has no series"))?;
+        let analysed = ws.analyse(series, 0, &model, &mut |_| {})?;
+        for id in analysed.review.findings.iter().filter_map(|f| f.finding_id) {
+            ws.decide(
+                series,
+                0,
+                reader.id as i32,
+                &DecisionInput {
+                    finding_id: Some(id),
+                    replaces_added: None,
+                    action: Action::Confirm,
+                    label: String::new(),
+                    reject_reason: None,
+                    reason_text: String::new(),
+                    mask: Vec::new(),
+                },
+                None,
+            )?;
+        }
+        ws.sign_off(series, reader.id as i32, "bench", PASSPHRASE)?;
+    }
+    Ok(ledger_path)
+}
+
+pub fn run(patients: usize, slices: usize, size: u16, studies: &[PathBuf]) -> Result<(), AppError> {
     let dir = tempfile::tempdir().map_err(|e| fail(&e))?;
-    println!(
-        "training export: {patients} synthetic CT(s) of {slices} × {size}×{size}, three nodules \
-         each (two confirmed, one rejected), signed off"
-    );
     let t = Instant::now();
-    let (ledger_path, folders) = decided_studies(dir.path(), patients, slices, size)?;
+    let (ledger_path, folders) = if studies.is_empty() {
+        println!(
+            "training export: {patients} synthetic CT(s) of {slices} × {size}×{size}, three \
+             nodules each (two confirmed, one rejected), signed off"
+        );
+        decided_studies(dir.path(), patients, slices, size)?
+    } else {
+        println!(
+            "training export: {} study(ies), ct-nodule-demo run on each, every finding \
+             confirmed, signed off",
+            studies.len()
+        );
+        (
+            decided_sample_studies(dir.path(), studies)?,
+            studies.to_vec(),
+        )
+    };
     println!(
         "  set-up (write, analyse, decide, sign off): {:.1} s",
         t.elapsed().as_secs_f64()
