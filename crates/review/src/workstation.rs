@@ -440,21 +440,41 @@ impl Workstation {
     /// Saves the settings (written to a temporary file and renamed, so a crash never leaves half
     /// a file).
     pub fn save_settings(&self, settings: Settings) -> Result<Settings, AppError> {
-        let path = self.data_dir.join(SETTINGS_FILE);
+        let before = self.settings();
+        self.save_json(
+            SETTINGS_FILE,
+            "the settings",
+            "reader settings",
+            &before,
+            &settings,
+        )?;
+        Ok(settings)
+    }
+
+    /// Writes `after` to `file` in the data folder (a temporary file, then renamed) and
+    /// records the change from `before` in the access audit as `audited_as`.
+    fn save_json<T: Serialize>(
+        &self,
+        file: &str,
+        what: &str,
+        audited_as: &str,
+        before: &T,
+        after: &T,
+    ) -> Result<(), AppError> {
+        let path = self.data_dir.join(file);
         let fail = |e: &dyn std::fmt::Display| {
             AppError::new(
                 ErrorCode::WriteFailed,
-                format!("cannot save the settings `{}`: {e}", path.display()),
+                format!("cannot save {what} `{}`: {e}", path.display()),
             )
         };
         std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(&e))?;
-        let before = self.settings();
-        let text = serde_json::to_string_pretty(&settings).map_err(|e| fail(&e))?;
+        let text = serde_json::to_string_pretty(after).map_err(|e| fail(&e))?;
         let tmp = path.with_extension("json.partial");
         std::fs::write(&tmp, text).map_err(|e| fail(&e))?;
         std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
-        self.audit_setting("reader settings", &path, &before, &settings);
-        Ok(settings)
+        self.audit_setting(audited_as, &path, before, after);
+        Ok(())
     }
 
     /// The shadow-run candidates.
@@ -467,23 +487,14 @@ impl Workstation {
         &self,
         settings: ShadowSettings,
     ) -> Result<ShadowSettings, AppError> {
-        let path = self.data_dir.join(SHADOW_FILE);
-        let fail = |e: &dyn std::fmt::Display| {
-            AppError::new(
-                ErrorCode::WriteFailed,
-                format!(
-                    "cannot save the shadow-run settings `{}`: {e}",
-                    path.display()
-                ),
-            )
-        };
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(&e))?;
         let before = self.shadow_settings();
-        let text = serde_json::to_string_pretty(&settings).map_err(|e| fail(&e))?;
-        let tmp = path.with_extension("json.partial");
-        std::fs::write(&tmp, text).map_err(|e| fail(&e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| fail(&e))?;
-        self.audit_setting("shadow runs", &path, &before, &settings);
+        self.save_json(
+            SHADOW_FILE,
+            "the shadow-run settings",
+            "shadow runs",
+            &before,
+            &settings,
+        )?;
         Ok(settings)
     }
 
