@@ -56,7 +56,7 @@ export const commands = {
 	 *  study that `series` belongs to into `folder`, streaming progress; `cancel_analysis` stops it
 	 *  between files (what was written stays). Recorded in the access audit.
 	 */
-	exportDeidentified: (series: number, folder: string, settings: DeidSettings, onProgress: Channel<DeidProgress>) => typedError<DeidExport, AppError>(__TAURI_INVOKE("export_deidentified", { series, folder, settings, onProgress })),
+	exportDeidentified: (series: number, folder: string, settings: DeidSettings, onProgress: Channel<DeidProgress>) => typedError<DeidExport_Serialize, AppError>(__TAURI_INVOKE("export_deidentified", { series, folder, settings, onProgress })),
 	/**
 	 *  Writes training data (de-identified DICOM with a SEG of the final labels, an nnU-Net v2
 	 *  dataset, a MONAI datalist, findings.jsonl, splits and provenance) from the signed-off
@@ -410,7 +410,10 @@ export type DeidDates =
 "full";
 
 /**  What the app's export did. */
-export type DeidExport = {
+export type DeidExport = DeidExport_Serialize | DeidExport_Deserialize;
+
+/**  What the app's export did. */
+export type DeidExport_Deserialize = {
 	folder: string,
 	written: number,
 	refused: number,
@@ -421,6 +424,28 @@ export type DeidExport = {
 	method: string[],
 	/**  Each file refused, failed or skipped, with the reason (its name only). */
 	notes: string[],
+	/**  The site's region table, when one cleaned burned-in text (name, signatures, digest). */
+	region_table?: string | null,
+	/**  Images whose burned-in text the region table blanked. */
+	pixels_cleaned: number,
+};
+
+/**  What the app's export did. */
+export type DeidExport_Serialize = {
+	folder: string,
+	written: number,
+	refused: number,
+	failed: number,
+	skipped: number,
+	cancelled: boolean,
+	/**  The profile, edition and options, as written into the files. */
+	method: string[],
+	/**  Each file refused, failed or skipped, with the reason (its name only). */
+	notes: string[],
+	/**  The site's region table, when one cleaned burned-in text (name, signatures, digest). */
+	region_table: string | null,
+	/**  Images whose burned-in text the region table blanked. */
+	pixels_cleaned: number,
 };
 
 /**  Progress of the app's export: files done of the study's total. */

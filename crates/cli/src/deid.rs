@@ -40,6 +40,11 @@ pub struct DeidArgs {
     /// Pseudonym prefix (`PREFIX-000001`…).
     #[arg(long, default_value = "DOKUEI")]
     prefix: String,
+    /// Region table that blanks burned-in text (CTP DicomPixelAnonymizer syntax; see
+    /// docs/deidentification.md). Default: `pixel-regions.script` in the ledger's `deid` folder,
+    /// when there is one. Images that may show text and that no signature matches are refused.
+    #[arg(long)]
+    pixel_regions: Option<PathBuf>,
     /// List every attribute changed per file, not only the counts.
     #[arg(long)]
     verbose: bool,
@@ -97,6 +102,7 @@ pub fn run(a: DeidArgs) -> Result<(), AppError> {
             None => Vec::new(),
         },
         prefix: Some(a.prefix.clone()),
+        pixel_regions: a.pixel_regions.clone(),
         ..settings.request()
     };
     let ledger = dokuei_review::ledger::open_ledger(a.ledger.as_deref())?;
@@ -139,8 +145,15 @@ pub fn run(a: DeidArgs) -> Result<(), AppError> {
             DeidStatus::Skipped { reason } => println!("skipped  {}: {reason}", f.input),
         }
     }
+    let table = match &report.region_table {
+        Some(t) => format!(
+            "; burned-in text blanked in {} by the region table {t}",
+            report.pixels_cleaned
+        ),
+        None => String::new(),
+    };
     println!(
-        "{} written, {} refused, {} failed, {} skipped; {}; site key {}; report: {}",
+        "{} written, {} refused, {} failed, {} skipped; {}; site key {}{table}; report: {}",
         report.written,
         report.refused,
         report.failed,

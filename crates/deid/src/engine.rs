@@ -13,6 +13,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use crate::keys::SiteKey;
+use crate::pixels::RegionTable;
 use crate::pseudonyms::{Pseudonyms, identity, normalise_name};
 use crate::{Attribute, Code, DeidError, EDITION, ProfileOption, rows_for};
 
@@ -77,6 +78,8 @@ pub struct SafePrivate {
 pub struct Policy {
     options: [bool; 10],
     safe_private: Vec<SafePrivate>,
+    /// The site's region table (Clean Pixel Data): files it matches have its regions blanked.
+    regions: Option<std::sync::Arc<RegionTable>>,
 }
 
 impl Default for Policy {
@@ -91,6 +94,7 @@ impl Policy {
         Policy {
             options: [false; 10],
             safe_private: Vec::new(),
+            regions: None,
         }
     }
 
@@ -122,6 +126,25 @@ impl Policy {
     pub fn with_safe_private(mut self, list: Vec<SafePrivate>) -> Self {
         self.safe_private = list;
         self
+    }
+
+    /// Cleans burned-in text by the site's region table (PS3.15 E.3.1 Clean Pixel Data): an
+    /// image a signature matches has its regions blanked; an image that may show text and that
+    /// no signature matches is still refused.
+    pub fn with_region_table(mut self, table: RegionTable) -> Self {
+        self.regions = Some(std::sync::Arc::new(table));
+        self
+    }
+
+    pub fn region_table(&self) -> Option<&RegionTable> {
+        self.regions.as_deref()
+    }
+
+    /// Whether the region table matches this data set (its pixels must then be read whole).
+    pub fn cleans_pixels_of(&self, data: &InMemDicomObject) -> bool {
+        self.regions
+            .as_deref()
+            .is_some_and(|t| t.signature_for(data).is_some())
     }
 
     pub fn has(&self, option: ProfileOption) -> bool {
@@ -176,6 +199,29 @@ impl Policy {
     }
 }
 
+/// Clean Pixel Data Option in CID 7050, given to files whose burned-in text was blanked.
+const CLEAN_PIXEL_DATA: (&str, &str, &str) = ("113101", "DCM", "Clean Pixel Data Option");
+
+/// The device and image size a region table's signature would match on (not identifying: no
+/// serial number, station or institution).
+fn device(data: &InMemDicomObject) -> String {
+    let text = |tag| {
+        data.get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_matches(['\0', ' ']).to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "-".into())
+    };
+    format!(
+        "Modality {}, Manufacturer {}, Manufacturer's Model Name {}, {} × {} pixels",
+        text(tags::MODALITY),
+        text(tags::MANUFACTURER),
+        text(tags::MANUFACTURER_MODEL_NAME),
+        text(tags::COLUMNS),
+        text(tags::ROWS)
+    )
+}
+
 /// An option's code in CID 7050 (De-identification Method): value, scheme, meaning.
 fn option_code(o: ProfileOption) -> (&'static str, &'static str, &'static str) {
     use ProfileOption::*;
@@ -224,6 +270,9 @@ pub struct Summary {
     pub graphics_removed: usize,
     /// Patient Name and ID replaced by the pseudonym.
     pub pseudonym: String,
+    /// Burned-in text blanked by the region table: which signature, how much.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixels_cleaned: Option<String>,
     /// The day shift applied, if dates were shifted. Never written to the report (it would
     /// undo the shift for anyone holding the output).
     #[serde(skip)]
@@ -257,6 +306,9 @@ impl Summary {
         }
         if self.private_kept > 0 {
             s += &format!(", {} safe private kept", self.private_kept);
+        }
+        if let Some(p) = &self.pixels_cleaned {
+            s += &format!(", pixels cleaned by {p}");
         }
         s
     }
@@ -402,8 +454,7 @@ impl Deidentifier {
         patient: &Patient,
         pixels_elsewhere: bool,
     ) -> Result<Deidentified, DeidError> {
-        let ts = file.meta().transfer_syntax().to_owned();
-        let data: InMemDicomObject = file.into_inner();
+        let mut ts = file.meta().transfer_syntax().to_owned();
         let has_pixels = pixels_elsewhere
             || [
                 tags::PIXEL_DATA,
@@ -411,9 +462,41 @@ impl Deidentifier {
                 tags::DOUBLE_FLOAT_PIXEL_DATA,
             ]
             .iter()
-            .any(|t| data.get(*t).is_some());
-        if let Some(reason) = burned_in_reason(&data, has_pixels) {
-            return Err(DeidError::Refused(reason));
+            .any(|t| file.get(*t).is_some());
+        // Burned-in text: blanked by the site's region table when a signature matches (the
+        // match is on the input's own attributes, before any is removed), else refused when
+        // the image may show text.
+        let signature = self
+            .policy
+            .regions
+            .as_deref()
+            .filter(|_| has_pixels)
+            .and_then(|t| t.signature_for(&file));
+        let cleaned = match signature {
+            Some(_) if pixels_elsewhere => {
+                return Err(DeidError::Invalid(
+                    "the region table matches it, so its pixel data must be read to be cleaned"
+                        .into(),
+                ));
+            }
+            Some(sig) => Some(crate::pixels::clean(&file, sig)?),
+            None => None,
+        };
+        if cleaned.is_some() {
+            ts = crate::pixels::EXPLICIT_LE.to_owned();
+        }
+        let data: InMemDicomObject = file.into_inner();
+        if cleaned.is_none()
+            && let Some(reason) = burned_in_reason(&data, has_pixels)
+        {
+            return Err(DeidError::Refused(match self.policy.regions.as_deref() {
+                None => format!("{reason}; no region table is set to clean it"),
+                Some(t) => format!(
+                    "{reason}; no signature of the region table {} matches it ({})",
+                    t.path.display(),
+                    device(&data)
+                ),
+            }));
         }
         let mut summary = Summary {
             pseudonym: patient.pseudonym.clone(),
@@ -424,7 +507,12 @@ impl Deidentifier {
             ..Summary::default()
         };
         let mut out = self.clean(data, patient, &mut summary, true, Mode::Normal);
-        self.mark(&mut out);
+        let pixels_cleaned = cleaned.is_some();
+        if let Some(c) = cleaned {
+            summary.pixels_cleaned = Some(c.note.clone());
+            c.apply(&mut out);
+        }
+        self.mark(&mut out, pixels_cleaned);
 
         let text = |tag| {
             out.get(tag)
@@ -452,7 +540,7 @@ impl Deidentifier {
     }
 
     /// The markers PS3.15 E.1.1 asks for.
-    fn mark(&self, out: &mut InMemDicomObject) {
+    fn mark(&self, out: &mut InMemDicomObject, pixels_cleaned: bool) {
         out.put(DataElement::new(
             tags::PATIENT_IDENTITY_REMOVED,
             VR::CS,
@@ -461,10 +549,19 @@ impl Deidentifier {
         out.put(DataElement::new(
             tags::DEIDENTIFICATION_METHOD,
             VR::LO,
-            PrimitiveValue::Strs(self.policy.method().into()),
+            PrimitiveValue::Strs(
+                self.policy
+                    .method()
+                    .into_iter()
+                    .chain(pixels_cleaned.then(|| CLEAN_PIXEL_DATA.2.to_owned()))
+                    .collect(),
+            ),
         ));
         let mut codes = vec![("113100", "DCM", "Basic Application Confidentiality Profile")];
         codes.extend(self.policy.options().into_iter().map(option_code));
+        if pixels_cleaned {
+            codes.push(CLEAN_PIXEL_DATA);
+        }
         let items: Vec<InMemDicomObject> = codes
             .into_iter()
             .map(|(value, scheme, meaning)| {
@@ -1103,11 +1200,11 @@ fn burned_in_reason(data: &InMemDicomObject, has_pixels: bool) -> Option<String>
             && e.to_int::<u16>().is_ok_and(|bit| bit != 0)
     });
     if in_pixel_bits {
-        return Some("an overlay is stored in the pixels' unused high bits (Overlay Bit Position not 0), which Dokuei does not clear yet".into());
+        return Some("an overlay is stored in the pixels' unused high bits (Overlay Bit Position not 0), which Dokuei clears only in images the region table cleans".into());
     }
     let flag = text(tags::BURNED_IN_ANNOTATION);
     if flag.as_deref() == Some("YES") {
-        return Some("Burned In Annotation is YES: the pixels show text, and Dokuei has no region table for this device to clean it".into());
+        return Some("Burned In Annotation is YES: the pixels show text".into());
     }
     if flag.as_deref() == Some("NO") {
         return None;

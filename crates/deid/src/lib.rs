@@ -7,6 +7,7 @@
 pub mod deface;
 pub mod engine;
 pub mod keys;
+pub mod pixels;
 pub mod pseudonyms;
 pub mod reid;
 pub mod run;
@@ -16,6 +17,7 @@ pub use engine::{
     Deidentified, Deidentifier, Patient, Policy, SafePrivate, Summary, burned_in_risk,
 };
 pub use keys::SiteKey;
+pub use pixels::RegionTable;
 pub use pseudonyms::Pseudonyms;
 pub use table::{ATTRIBUTES, EDITION};
 

@@ -51,6 +51,10 @@ pub struct Report {
     pub standard: String,
     pub options: Vec<String>,
     pub key_id: String,
+    /// The region table that cleaned burned-in text, if one was set.
+    pub region_table: Option<String>,
+    /// Files whose burned-in text was blanked.
+    pub pixels_cleaned: usize,
     pub written: usize,
     pub refused: usize,
     pub failed: usize,
@@ -102,9 +106,12 @@ struct Ready {
     summary: Summary,
 }
 
-/// Reads one input: split at its Pixel Data when the file allows, else whole.
-fn read(source: &Source) -> Result<Read, Status> {
-    if let Ok(Some(split)) = source.open_split() {
+/// Reads one input: split at its Pixel Data when the file allows and its pixels are copied as
+/// they are, else whole (pixels the region table cleans).
+fn read(source: &Source, deid: &Deidentifier) -> Result<Read, Status> {
+    if let Ok(Some(split)) = source.open_split()
+        && !deid.policy().cleans_pixels_of(&split.object)
+    {
         return Ok(Read::Split(split));
     }
     match source.open(ReadDepth::Full) {
@@ -191,7 +198,7 @@ pub fn run_sources(
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let read: Vec<Result<Read, Status>> = chunk.par_iter().map(read).collect();
+        let read: Vec<Result<Read, Status>> = chunk.par_iter().map(|s| read(s, deid)).collect();
         // In input order: who the patient is (a new one gets the next pseudonym).
         let mut outcomes: Vec<FileOutcome> = Vec::with_capacity(chunk.len());
         let mut patients = Vec::with_capacity(chunk.len());
@@ -286,6 +293,13 @@ pub fn run_sources(
         standard: format!("DICOM PS3.15 {EDITION} Annex E"),
         options: deid.policy().method(),
         key_id: deid.key().id().to_owned(),
+        region_table: deid.policy().region_table().map(|t| t.describe()),
+        pixels_cleaned: files
+            .iter()
+            .filter(|f| {
+                matches!(&f.status, Status::Written { summary } if summary.pixels_cleaned.is_some())
+            })
+            .count(),
         written: count(|s| matches!(s, Status::Written { .. })),
         refused: count(|s| matches!(s, Status::Refused { .. })),
         failed: count(|s| matches!(s, Status::Failed { .. })),

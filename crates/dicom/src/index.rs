@@ -515,6 +515,26 @@ fn header_from(source: &Source, opened: Option<Opened>) -> Result<Scanned, Dicom
     })))
 }
 
+/// The instance record of an object already read whole, to decode its frames without indexing
+/// (the de-identifier's pixel cleaning); `source` names it in errors.
+pub fn instance_of(
+    source: &Source,
+    obj: &dicom_object::DefaultDicomObject,
+) -> Result<Instance, DicomError> {
+    Ok(Instance {
+        source: source.clone(),
+        sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID),
+        sop_class_uid: text(obj, tags::SOP_CLASS_UID),
+        instance_number: int(obj, tags::INSTANCE_NUMBER),
+        transfer_syntax: obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_owned(),
+        image: image_info(obj, source)?,
+    })
+}
+
 /// Largest image dimension accepted (rows or columns); whole-slide images are out of scope.
 pub const MAX_DIMENSION: u32 = 65_535;
 /// Largest number of frames accepted in one instance.

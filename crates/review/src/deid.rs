@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use dokuei_deid::run::{Report, Status};
-use dokuei_deid::{Deidentifier, Policy, ProfileOption, Pseudonyms, SafePrivate, SiteKey};
+use dokuei_deid::{
+    Deidentifier, Policy, ProfileOption, Pseudonyms, RegionTable, SafePrivate, SiteKey,
+};
 use dokuei_ledger::{AccessAction, Ledger, Outcome};
 
 use crate::{AppError, ErrorCode};
@@ -23,7 +25,15 @@ pub struct DeidRequest {
     pub safe_private: Vec<SafePrivate>,
     /// Pseudonyms are `<prefix>-000001`…; default `DOKUEI`.
     pub prefix: Option<String>,
+    /// The region table that cleans burned-in text; default: the site's
+    /// [`REGION_TABLE`] beside the site key, when there is one.
+    pub pixel_regions: Option<PathBuf>,
 }
+
+/// The site's region table for burned-in text (CTP DicomPixelAnonymizer syntax), in the
+/// de-identification folder beside the site key. Every export of this workstation (the app's,
+/// `dokuei deid`, training data) uses it when it is there.
+pub const REGION_TABLE: &str = "pixel-regions.script";
 
 /// How dates leave, as the app offers it.
 #[derive(
@@ -101,6 +111,10 @@ pub struct DeidExport {
     pub method: Vec<String>,
     /// Each file refused, failed or skipped, with the reason (its name only).
     pub notes: Vec<String>,
+    /// The site's region table, when one cleaned burned-in text (name, signatures, digest).
+    pub region_table: Option<String>,
+    /// Images whose burned-in text the region table blanked.
+    pub pixels_cleaned: u32,
 }
 
 /// Progress of the app's export: files done of the study's total.
@@ -136,6 +150,8 @@ impl DeidExport {
             cancelled: report.cancelled,
             method: report.options.clone(),
             notes,
+            region_table: report.region_table.clone(),
+            pixels_cleaned: report.pixels_cleaned as u32,
         }
     }
 }
@@ -256,6 +272,13 @@ pub fn deidentifier(ledger_path: &Path, request: &DeidRequest) -> Result<Deident
             .with_safe_private(request.safe_private.clone());
     }
     let dir = deid_dir(ledger_path);
+    let table = request.pixel_regions.clone().or_else(|| {
+        let site = dir.join(REGION_TABLE);
+        site.exists().then_some(site)
+    });
+    if let Some(path) = table {
+        policy = policy.with_region_table(RegionTable::load(&path).map_err(deid_error)?);
+    }
     let key = SiteKey::load_or_create(&dir.join("site.key")).map_err(deid_error)?;
     let prefix = request.prefix.as_deref().unwrap_or("DOKUEI");
     if prefix.is_empty()

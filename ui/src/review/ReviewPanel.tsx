@@ -564,7 +564,7 @@ function DeidBox({ r }: { r: ReviewState }) {
   return (
     <details className="deid-export" data-testid="deid-box">
       <summary>Export de-identified…</summary>
-      <p className="muted">A copy of the whole study by DICOM PS3.15 2023b (Basic Profile); patients get the site&apos;s pseudonyms. Exports are recorded in the access audit.</p>
+      <p className="muted">A copy of the whole study by DICOM PS3.15 2023b (Basic Profile); patients get the site&apos;s pseudonyms. Exports are recorded in the access audit. Images that may show burned-in text (ultrasound, screen captures, radiographs without Burned In Annotation NO) are refused unless the site&apos;s region table (<code>deid/pixel-regions.script</code> beside the ledger) blanks it.</p>
       <label>
         Dates{" "}
         <select

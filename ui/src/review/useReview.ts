@@ -87,6 +87,7 @@ export function deidSummary(d: DeidExport): string {
   if (d.refused) parts.push(`${String(d.refused)} refused`);
   if (d.failed) parts.push(`${String(d.failed)} failed`);
   if (d.skipped) parts.push(`${String(d.skipped)} skipped`);
+  if (d.pixels_cleaned) parts.push(`burned-in text blanked in ${String(d.pixels_cleaned)} by the region table ${d.region_table ?? ""}`);
   return `${d.cancelled ? "Cancelled: " : ""}${parts.join(", ")}.`;
 }
 
