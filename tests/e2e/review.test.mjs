@@ -299,7 +299,7 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     ]);
   });
 
-  it("exports the study de-identified, with dates shifted, that dciodvfy accepts and that names nobody", async () => {
+  it("exports the study de-identified, with dates shifted and faces checked for, that dciodvfy accepts and that names nobody", async () => {
     const out = path.join(dir, "deidentified");
     await b.execute(() => {
       const box = document.querySelector('[data-testid="deid-box"]');
@@ -309,10 +309,15 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await b.$(testid("deid-export")).waitForDisplayed({ timeout: 5000 });
     // The button asks for a folder with the native dialog; the hook passes one.
     const settings = { dates: "modified", retain_uids: false, retain_device: false, retain_institution: false,
-      retain_patient_characteristics: true, clean_descriptors: false, clean_structured_content: false };
+      retain_patient_characteristics: true, clean_descriptors: false, clean_structured_content: false,
+      clean_recognizable_visual_features: true };
     const status = await b.execute(async (s, p) => await window.__dokuei.review().exportDeidentified(s, p), settings, out);
     assert.match(status, new RegExp(`^${truth.slices} file\\(s\\) written to `), status);
     await b.$(testid("deid-done")).waitForDisplayed({ timeout: 10000 });
+    // Clean Recognizable Visual Features looked for a face: no brain in it, and a chest (Body
+    // Part Examined) has no face, so it leaves whole.
+    const notes = await b.$(testid("deid-notes")).getText();
+    assert.match(notes, /kept, no face \(Body Part Examined CHEST, and no brain found\)/, notes);
     // One patient folder (the site's pseudonym), one study, one series of every slice.
     const [patient] = readdirSync(out).filter((f) => f !== "deid-report.json");
     assert.match(patient, /^DOKUEI-\d{6}$/);

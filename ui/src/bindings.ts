@@ -463,6 +463,8 @@ export type DeidSettings = {
 	retain_patient_characteristics: boolean,
 	clean_descriptors: boolean,
 	clean_structured_content: boolean,
+	/**  Clean Recognizable Visual Features Option: head CTs defaced before they leave. */
+	clean_recognizable_visual_features: boolean,
 };
 
 /**  A DIMSE peer. */

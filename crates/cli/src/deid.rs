@@ -74,6 +74,11 @@ pub struct DeidOptions {
     /// Clean Structured Content Option: report content cleaned item by item, not replaced.
     #[arg(long)]
     clean_structured_content: bool,
+    /// Clean Recognizable Visual Features Option: head CTs defaced (a new DERIVED series is
+    /// exported in place of each); CT and MR that could show a face but cannot be defaced, and
+    /// photographs, are refused.
+    #[arg(long)]
+    deface: bool,
 }
 
 impl DeidOptions {
@@ -90,6 +95,7 @@ impl DeidOptions {
             retain_patient_characteristics: self.retain_patient_characteristics,
             clean_descriptors: self.clean_descriptors,
             clean_structured_content: self.clean_structured_content,
+            clean_recognizable_visual_features: self.deface,
         }
     }
 }
@@ -144,6 +150,9 @@ pub fn run(a: DeidArgs) -> Result<(), AppError> {
             DeidStatus::Failed { reason } => println!("failed   {}: {reason}", f.input),
             DeidStatus::Skipped { reason } => println!("skipped  {}: {reason}", f.input),
         }
+    }
+    for note in &report.notes {
+        println!("note     {note}");
     }
     let table = match &report.region_table {
         Some(t) => format!(

@@ -80,6 +80,9 @@ pub struct Policy {
     safe_private: Vec<SafePrivate>,
     /// The site's region table (Clean Pixel Data): files it matches have its regions blanked.
     regions: Option<std::sync::Arc<RegionTable>>,
+    /// Clean Recognizable Visual Features: the caller has defaced every image that could show
+    /// a face, or left it out (see `dokuei_review::deid`); the files say so.
+    visual_features_cleaned: bool,
 }
 
 impl Default for Policy {
@@ -95,6 +98,7 @@ impl Policy {
             options: [false; 10],
             safe_private: Vec::new(),
             regions: None,
+            visual_features_cleaned: false,
         }
     }
 
@@ -133,6 +137,13 @@ impl Policy {
     /// no signature matches is still refused.
     pub fn with_region_table(mut self, table: RegionTable) -> Self {
         self.regions = Some(std::sync::Arc::new(table));
+        self
+    }
+
+    /// Records the Clean Recognizable Visual Features Option (113102) in every file: for the
+    /// caller that defaced or left out, before this run, every image that could show a face.
+    pub fn with_visual_features_cleaned(mut self) -> Self {
+        self.visual_features_cleaned = true;
         self
     }
 
@@ -195,12 +206,19 @@ impl Policy {
                 .into_iter()
                 .map(|o| option_code(o).2.to_owned()),
         );
+        if self.visual_features_cleaned {
+            v.push(CLEAN_VISUAL_FEATURES.2.to_owned());
+        }
         v
     }
 }
 
 /// Clean Pixel Data Option in CID 7050, given to files whose burned-in text was blanked.
 const CLEAN_PIXEL_DATA: (&str, &str, &str) = ("113101", "DCM", "Clean Pixel Data Option");
+
+/// Clean Recognizable Visual Features Option in CID 7050.
+const CLEAN_VISUAL_FEATURES: (&str, &str, &str) =
+    ("113102", "DCM", "Clean Recognizable Visual Features Option");
 
 /// The device and image size a region table's signature would match on (not identifying: no
 /// serial number, station or institution).
@@ -561,6 +579,9 @@ impl Deidentifier {
         codes.extend(self.policy.options().into_iter().map(option_code));
         if pixels_cleaned {
             codes.push(CLEAN_PIXEL_DATA);
+        }
+        if self.policy.visual_features_cleaned {
+            codes.push(CLEAN_VISUAL_FEATURES);
         }
         let items: Vec<InMemDicomObject> = codes
             .into_iter()

@@ -61,6 +61,9 @@ pub struct Report {
     pub skipped: usize,
     /// Stopped by the user before every file was done (what was written stays).
     pub cancelled: bool,
+    /// What was done before the files were de-identified (defacing, series by series).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub files: Vec<FileOutcome>,
 }
 
@@ -78,7 +81,7 @@ pub fn run(
     progress: impl FnMut(usize, usize),
 ) -> Result<Report, DeidError> {
     let (sources, problems) = discover(paths);
-    run_sources(deid, &sources, problems, out, cancel, progress)
+    run_sources(deid, &sources, problems, Vec::new(), out, cancel, progress)
 }
 
 /// One input on its way out.
@@ -166,14 +169,20 @@ fn write(out: &Path, ready: &Ready) -> Result<(), String> {
     }
 }
 
+/// The kind of a problem passed to [`run_sources`] that is a refusal (an input left out on
+/// purpose, such as a head series that could not be defaced), not a failure.
+pub const REFUSED: &str = "deid_refused";
+
 /// As [`run`], for instances already found (a study open in the viewer); `problems` are
-/// reported as failed. Files go through in groups of one per core: read and de-identified in
+/// reported as failed, or as refused when their kind is [`REFUSED`]; `notes` go into the
+/// report as they are. Files go through in groups of one per core: read and de-identified in
 /// parallel, patients given pseudonyms and duplicates found in input order (so the output does
 /// not depend on timing), then written in parallel.
 pub fn run_sources(
     deid: &Deidentifier,
     sources: &[Source],
     problems: Vec<dokuei_dicom::index::FileProblem>,
+    notes: Vec<String>,
     out: &Path,
     cancel: &AtomicBool,
     mut progress: impl FnMut(usize, usize),
@@ -187,7 +196,11 @@ pub fn run_sources(
             output: None,
             study_uid: String::new(),
             patient_id: String::new(),
-            status: Status::Failed { reason: p.reason },
+            status: if p.kind == REFUSED {
+                Status::Refused { reason: p.reason }
+            } else {
+                Status::Failed { reason: p.reason }
+            },
         })
         .collect();
     let total = sources.len();
@@ -305,6 +318,7 @@ pub fn run_sources(
         failed: count(|s| matches!(s, Status::Failed { .. })),
         skipped: count(|s| matches!(s, Status::Skipped { .. })),
         cancelled,
+        notes,
         files,
     };
     // The report leaves with the data: a reason that names the input (a path can hold a

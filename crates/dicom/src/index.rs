@@ -223,8 +223,18 @@ pub struct ImageInfo {
 
 /// Indexes everything under `paths` (folders, files, DICOMDIRs, zip archives), in parallel.
 pub fn index(paths: &[PathBuf]) -> StudyIndex {
-    let (sources, mut problems) = discover(paths);
+    let (sources, problems) = discover(paths);
     let explicit_files: Vec<&PathBuf> = paths.iter().filter(|p| p.is_file()).collect();
+    index_sources(&sources, problems, &explicit_files)
+}
+
+/// Indexes instances already found (`problems`: what finding them reported); a file of
+/// `explicit_files` that is not DICOM is reported, others are skipped quietly.
+pub fn index_sources(
+    sources: &[Source],
+    mut problems: Vec<FileProblem>,
+    explicit_files: &[&PathBuf],
+) -> StudyIndex {
     let results: Vec<(Source, Result<Scanned, DicomError>)> = sources
         .par_iter()
         .map(|s| (s.clone(), read_header(s)))

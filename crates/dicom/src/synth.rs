@@ -459,7 +459,11 @@ impl SyntheticCt {
                 VR::LO,
                 format!("SYN-{}", self.seed).into(),
             );
-            put(tags::BODY_PART_EXAMINED, VR::CS, "CHEST".into());
+            let part = match self.phantom {
+                Phantom::Chest => "CHEST",
+                Phantom::Head => "HEAD",
+            };
+            put(tags::BODY_PART_EXAMINED, VR::CS, part.into());
             put(tags::SLICE_THICKNESS, VR::DS, ds(&[self.slice_spacing]));
             put(tags::STUDY_INSTANCE_UID, VR::UI, study_uid.as_str().into());
             put(

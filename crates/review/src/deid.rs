@@ -28,6 +28,9 @@ pub struct DeidRequest {
     /// The region table that cleans burned-in text; default: the site's
     /// [`REGION_TABLE`] beside the site key, when there is one.
     pub pixel_regions: Option<PathBuf>,
+    /// Clean Recognizable Visual Features: head CTs defaced, and images that could show a face
+    /// and cannot be defaced left out (see [`clean_visual_features`]).
+    pub deface: bool,
 }
 
 /// The site's region table for burned-in text (CTP DicomPixelAnonymizer syntax), in the
@@ -60,6 +63,8 @@ pub struct DeidSettings {
     pub retain_patient_characteristics: bool,
     pub clean_descriptors: bool,
     pub clean_structured_content: bool,
+    /// Clean Recognizable Visual Features Option: head CTs defaced before they leave.
+    pub clean_recognizable_visual_features: bool,
 }
 
 impl DeidSettings {
@@ -92,6 +97,7 @@ impl DeidSettings {
             }
         }
         DeidRequest {
+            deface: self.clean_recognizable_visual_features,
             options,
             ..DeidRequest::default()
         }
@@ -127,9 +133,10 @@ pub struct DeidProgress {
 impl DeidExport {
     pub fn of(report: &Report, folder: &Path) -> Self {
         let notes = report
-            .files
+            .notes
             .iter()
-            .filter_map(|f| {
+            .cloned()
+            .chain(report.files.iter().filter_map(|f| {
                 let name = Path::new(&f.input)
                     .file_name()
                     .map_or_else(|| f.input.clone(), |n| n.to_string_lossy().into_owned());
@@ -139,7 +146,7 @@ impl DeidExport {
                     Status::Failed { reason } => Some(format!("{name}: failed: {reason}")),
                     Status::Skipped { reason } => Some(format!("{name}: skipped: {reason}")),
                 }
-            })
+            }))
             .collect();
         DeidExport {
             folder: folder.display().to_string(),
@@ -253,9 +260,231 @@ pub fn run_export(
     progress: impl FnMut(usize, usize),
 ) -> Result<Result<Report, dokuei_deid::DeidError>, AppError> {
     let deid = deidentifier(ledger_path, request)?;
+    if !request.deface {
+        return Ok(dokuei_deid::run::run_sources(
+            &deid,
+            sources,
+            problems,
+            Vec::new(),
+            out,
+            cancel,
+            progress,
+        ));
+    }
+    // The defaced copies are identified until the run has de-identified them: they wait in a
+    // private folder removed whatever happens.
+    let defaced = clean_visual_features(sources, cancel)?;
+    let mut problems = problems;
+    problems.extend(defaced.refused);
     Ok(dokuei_deid::run::run_sources(
-        &deid, sources, problems, out, cancel, progress,
+        &deid,
+        &defaced.sources,
+        problems,
+        defaced.notes,
+        out,
+        cancel,
+        progress,
     ))
+}
+
+/// Inputs after Clean Recognizable Visual Features, ready for the de-identifier.
+#[derive(Debug)]
+pub struct Defaced {
+    /// The originals, with each defaced stack's images in place of its own.
+    pub sources: Vec<dokuei_dicom::Source>,
+    /// Inputs left out, each with the reason (kind [`dokuei_deid::run::REFUSED`]).
+    pub refused: Vec<dokuei_dicom::index::FileProblem>,
+    /// One line per series looked at: defaced (brain, plane) or why there is no face in it.
+    pub notes: Vec<String>,
+    /// Holds the defaced copies until dropped.
+    _staging: Staging,
+}
+
+/// A body this wide at its widest (cm²) is a trunk, not a head or neck: no face to remove.
+pub const TRUNK_CM2: f64 = 350.0;
+
+/// Body Part Examined values (PS3.16 Annex L) of the trunk below the neck: with no brain found,
+/// a series that says one of these is kept whatever its size (a child's chest is small).
+const TRUNK_PARTS: [&str; 14] = [
+    "CHEST",
+    "THORAX",
+    "LUNG",
+    "HEART",
+    "BREAST",
+    "ABDOMEN",
+    "LIVER",
+    "PANCREAS",
+    "KIDNEY",
+    "PELVIS",
+    "ABDOMENPELVIS",
+    "CHESTABDOMEN",
+    "CHESTABDPELVIS",
+    "LSPINE",
+];
+
+/// Clean Recognizable Visual Features (PS3.15 E.3.2) before de-identification:
+/// - every CT stack is defaced when a brain is found in it (`crate::deface`), and its defaced
+///   copy is exported instead of it;
+/// - a CT or MR stack with no brain found is kept only when its Body Part Examined is of the
+///   trunk below the neck, or its body's cross-section reaches [`TRUNK_CM2`] (a chest or
+///   abdomen: no face in it); otherwise it is left out, with the reason (a face-only CT, a head
+///   MR, a neck, a limb Dokuei cannot tell from a head);
+/// - photographs (visible-light, external camera, endoscopy) are left out: they may show the
+///   face;
+/// - everything else (radiographs, ultrasound, nuclear medicine, results) is kept.
+pub fn clean_visual_features(
+    sources: &[dokuei_dicom::Source],
+    cancel: &AtomicBool,
+) -> Result<Defaced, AppError> {
+    use std::collections::HashSet;
+    let staging = Staging::new("deface")?;
+    let index = dokuei_dicom::index::index_sources(sources, Vec::new(), &[]);
+    let mut removed: HashSet<&dokuei_dicom::Source> = HashSet::new();
+    let mut added: Vec<dokuei_dicom::Source> = Vec::new();
+    let mut refused = Vec::new();
+    let mut notes = Vec::new();
+    let refuse = |source: &dokuei_dicom::Source, reason: &str| {
+        dokuei_dicom::index::FileProblem::refused(
+            source.to_string(),
+            dokuei_deid::run::REFUSED,
+            format!("Clean Recognizable Visual Features: {reason}"),
+        )
+    };
+    for series in index.series() {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(AppError::new(ErrorCode::Cancelled, "cancelled"));
+        }
+        let name = format!(
+            "series {} ({})",
+            series.number.map_or_else(|| "-".into(), |n| n.to_string()),
+            series.modality
+        );
+        let photograph = matches!(series.modality.as_str(), "XC" | "ES" | "GM" | "OP")
+            || series
+                .instances
+                .iter()
+                .any(|i| i.sop_class_uid.starts_with("1.2.840.10008.5.1.4.1.1.77.1."));
+        if photograph {
+            for i in &series.instances {
+                refused.push(refuse(&i.source, "a photograph may show the face"));
+                removed.insert(&i.source);
+            }
+            notes.push(format!("{name}: left out, photographs may show the face"));
+            continue;
+        }
+        if !matches!(series.modality.as_str(), "CT" | "MR") {
+            continue;
+        }
+        let stacks = dokuei_dicom::stack::stacks(series);
+        // An image in no stack can be neither defaced nor measured.
+        let stacked: HashSet<usize> = stacks
+            .iter()
+            .flat_map(|s| s.frames.iter().map(|f| f.instance))
+            .collect();
+        let loose: Vec<&dokuei_dicom::index::Instance> = series
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(i, inst)| inst.image.is_some() && !stacked.contains(i))
+            .map(|(_, inst)| inst)
+            .collect();
+        for inst in &loose {
+            refused.push(refuse(
+                &inst.source,
+                "an image outside every stack of its series could show a face and can be neither defaced nor measured",
+            ));
+            removed.insert(&inst.source);
+        }
+        if !loose.is_empty() {
+            notes.push(format!(
+                "{name}: {} image(s) outside every stack left out",
+                loose.len()
+            ));
+        }
+        for stack in stacks {
+            let members: Vec<&dokuei_dicom::Source> = stack
+                .frames
+                .iter()
+                .map(|f| &series.instances[f.instance].source)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            match crate::deface::deface_series(series, &stack, &staging.0, 5.0, cancel) {
+                Ok(r) => {
+                    removed.extend(members.iter().copied());
+                    added.extend(
+                        r.files
+                            .iter()
+                            .map(|p| dokuei_dicom::Source::File { path: p.clone() }),
+                    );
+                    notes.push(format!(
+                        "{name}, {}: defaced (brain {:.0} ml; plane {:.0}° from anterior, {:.0} mm in front of the brain; {} voxels set to air)",
+                        stack.label,
+                        r.plane.brain_ml,
+                        r.plane.degrees_from_anterior,
+                        r.plane.margin_mm,
+                        r.removed_voxels
+                    ));
+                }
+                Err(why) => {
+                    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(AppError::new(ErrorCode::Cancelled, "cancelled"));
+                    }
+                    let part = series.body_part.trim().to_uppercase();
+                    if TRUNK_PARTS.contains(&part.as_str()) {
+                        notes.push(format!(
+                            "{name}, {}: kept, no face (Body Part Examined {part}, and no brain found)",
+                            stack.label
+                        ));
+                        continue;
+                    }
+                    match crate::deface::body_cross_section_cm2(series, &stack) {
+                        Ok(area) if area >= TRUNK_CM2 => notes.push(format!(
+                            "{name}, {}: kept, no face (the body's cross-section reaches {area:.0} cm², a trunk's)",
+                            stack.label
+                        )),
+                        measured => {
+                            let size = match measured {
+                                Ok(area) if area < 1.0 => {
+                                    "no body was found in the slices looked at".to_owned()
+                                }
+                                Ok(area) => format!(
+                                    "the body's cross-section is at most {area:.0} cm², which a head or neck can be"
+                                ),
+                                Err(e) => e.message,
+                            };
+                            // The notes leave with the export: errors that name an input
+                            // (a path can hold a patient's name) name it as `<input>`.
+                            let reason = series.instances.iter().fold(
+                                format!(
+                                    "it could show a face and was not defaced ({}; {size})",
+                                    why.message
+                                ),
+                                |r, i| r.replace(&i.source.to_string(), "<input>"),
+                            );
+                            for s in &members {
+                                refused.push(refuse(s, &reason));
+                            }
+                            removed.extend(members.iter().copied());
+                            notes.push(format!("{name}, {}: left out: {reason}", stack.label));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<dokuei_dicom::Source> = sources
+        .iter()
+        .filter(|s| !removed.contains(s))
+        .cloned()
+        .collect();
+    out.extend(added);
+    Ok(Defaced {
+        sources: out,
+        refused,
+        notes,
+        _staging: staging,
+    })
 }
 
 /// The de-identifier a request asks for, with the site key and pseudonym store beside the
@@ -278,6 +507,9 @@ pub fn deidentifier(ledger_path: &Path, request: &DeidRequest) -> Result<Deident
     });
     if let Some(path) = table {
         policy = policy.with_region_table(RegionTable::load(&path).map_err(deid_error)?);
+    }
+    if request.deface {
+        policy = policy.with_visual_features_cleaned();
     }
     let key = SiteKey::load_or_create(&dir.join("site.key")).map_err(deid_error)?;
     let prefix = request.prefix.as_deref().unwrap_or("DOKUEI");
@@ -462,5 +694,38 @@ mod tests {
         std::fs::write(&path, "X,0042,10\n").expect("write");
         let e = read_safe_private(&path).expect_err("even group");
         assert!(e.message.contains("line 1"), "{}", e.message);
+    }
+}
+
+/// A private temporary folder (0700) for identified files on their way to an export, removed
+/// when dropped.
+#[derive(Debug)]
+pub(crate) struct Staging(pub PathBuf);
+
+impl Staging {
+    pub(crate) fn new(kind: &str) -> Result<Staging, AppError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("dokuei-{kind}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            AppError::new(
+                ErrorCode::WriteFailed,
+                format!("cannot create {}: {e}", dir.display()),
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(Staging(dir))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

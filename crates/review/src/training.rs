@@ -715,6 +715,14 @@ pub fn write_training(
     cancel: &AtomicBool,
     progress: impl FnMut(TrainingProgress),
 ) -> Result<TrainingExport, AppError> {
+    if settings.deid.clean_recognizable_visual_features {
+        // The NIfTI volumes are written from the study in memory, which the defacing of the
+        // DICOM copies would not reach: refused rather than half done.
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            "defacing (Clean Recognizable Visual Features) is not built into the training export yet: deface head CTs with `dokuei deface` and export those",
+        ));
+    }
     let existed = out.exists();
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(AppError::new(
@@ -728,7 +736,7 @@ pub fn write_training(
     create_dir(out)?;
     // The final-label SEGs are made identified, then de-identified like the images: they wait
     // outside the export, in a folder removed whatever happens.
-    let staging = Staging::new()?;
+    let staging = crate::deid::Staging::new("training")?;
     let result = write_into(plan, out, settings, cancel, progress, &staging.0);
     if result.is_err() {
         // A failed export leaves nothing half-written behind.
@@ -738,32 +746,6 @@ pub fn write_training(
         }
     }
     result
-}
-
-/// A private temporary folder, removed when dropped.
-struct Staging(PathBuf);
-
-impl Staging {
-    fn new() -> Result<Staging, AppError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("dokuei-training-{}-{nanos}", std::process::id()));
-        create_dir(&dir)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        }
-        Ok(Staging(dir))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn write_into(
@@ -920,15 +902,22 @@ fn write_into(
             });
         }
     } else {
-        let report =
-            dokuei_deid::run::run_sources(&deid, &sources, Vec::new(), &dicom, cancel, |d, _| {
+        let report = dokuei_deid::run::run_sources(
+            &deid,
+            &sources,
+            Vec::new(),
+            Vec::new(),
+            &dicom,
+            cancel,
+            |d, _| {
                 progress(TrainingProgress {
                     phase: "DICOM".into(),
                     done: d as u32,
                     total,
                 })
-            })
-            .map_err(|e| AppError::new(ErrorCode::WriteFailed, e.to_string()))?;
+            },
+        )
+        .map_err(|e| AppError::new(ErrorCode::WriteFailed, e.to_string()))?;
         done.cancelled |= report.cancelled;
         let position: HashMap<String, usize> = sources
             .iter()

@@ -583,6 +583,7 @@ function DeidBox({ r }: { r: ReviewState }) {
       {flag("retain_uids", "Keep UIDs")}
       {flag("clean_descriptors", "Keep descriptions without identifiers")}
       {flag("clean_structured_content", "Keep report text without identifiers")}
+      {flag("clean_recognizable_visual_features", "Remove faces (deface head CT; leave out what cannot be defaced)")}
       <button type="button" disabled={running} onClick={() => void r.exportDeidentified(settings)} data-testid="deid-export">
         Choose folder and export…
       </button>

@@ -282,4 +282,5 @@ export const BASIC_PROFILE: DeidSettings = {
   retain_patient_characteristics: false,
   clean_descriptors: false,
   clean_structured_content: false,
+  clean_recognizable_visual_features: false,
 };
