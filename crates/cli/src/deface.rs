@@ -1,4 +1,4 @@
-//! `dokuei deface PATH… -o DIR`: a head CT series defaced into a new DERIVED series
+//! `dokuei deface PATH… -o DIR`: a head CT or MR series defaced into a new DERIVED series
 //! (quickshear-style: everything beyond a plane in front of and below the brain set to air).
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use dokuei_review::study::{open_study, series_by_number};
 
 #[derive(Debug, Args)]
 pub struct DefaceArgs {
-    /// The head CT's folders, files, DICOMDIRs or zip archives.
+    /// The head CT's or MR's folders, files, DICOMDIRs or zip archives.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// The output folder (the new series goes into `<series UID>/`).

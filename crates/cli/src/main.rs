@@ -132,7 +132,7 @@ enum Command {
         #[command(subcommand)]
         command: training::ExportCommand,
     },
-    /// Deface a head CT (PS3.15 Clean Recognizable Visual Features): a new DERIVED series with
+    /// Deface a head CT or MR (PS3.15 Clean Recognizable Visual Features): a new DERIVED series with
     /// everything beyond a plane in front of and below the brain set to air.
     Deface(deface::DefaceArgs),
     /// Re-identification: the site's key, and who is behind a pseudonym (audited).

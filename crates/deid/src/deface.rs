@@ -1,4 +1,4 @@
-//! Defacing a head CT (PS3.15's Clean Recognizable Visual Features), in the manner of
+//! Defacing a head CT or MR (PS3.15's Clean Recognizable Visual Features), in the manner of
 //! quickshear (Schimke & Hale, 2011): find the intracranial space from the skull around it,
 //! take the plane that touches the brain's outline on its anterior-inferior side (parallel to
 //! the line from the brain's most anterior to its most inferior point, in the sagittal
@@ -70,14 +70,14 @@ const INTRACRANIAL_HU: std::ops::RangeInclusive<f32> = -10.0..=90.0;
 /// Below this the intracranial space found is too small to be a brain (ml).
 const MIN_BRAIN_ML: f64 = 150.0;
 
-/// Per slice: the pixels enclosed by bone (not reachable from the image's edge without
-/// crossing bone), as a mask.
-fn enclosed(hu: &[f32], rows: usize, columns: usize) -> Vec<bool> {
+/// Per slice: the pixels enclosed by a barrier (not reachable from the image's edge without
+/// crossing a pixel for which `barrier` is true), as a mask.
+fn enclosed(barrier: impl Fn(usize) -> bool, rows: usize, columns: usize) -> Vec<bool> {
     let n = rows * columns;
     let mut outside = vec![false; n];
     let mut queue: Vec<usize> = Vec::new();
     let push = |i: usize, outside: &mut [bool], queue: &mut Vec<usize>| {
-        if !outside[i] && hu[i] < BONE_HU {
+        if !outside[i] && !barrier(i) {
             outside[i] = true;
             queue.push(i);
         }
@@ -175,19 +175,94 @@ pub fn face_plane(hu: &[f32], grid: &Grid, margin_mm: f64) -> Result<FacePlane, 
     let mut candidate = vec![false; hu.len()];
     for k in 0..s {
         let slice = &hu[k * plane..(k + 1) * plane];
-        let inside = enclosed(slice, rows, columns);
+        let inside = enclosed(|i| slice[i] >= BONE_HU, rows, columns);
         for (i, &v) in slice.iter().enumerate() {
             candidate[k * plane + i] = inside[i] && INTRACRANIAL_HU.contains(&v);
         }
     }
-    let brain = largest_component(&candidate, s, rows, columns);
-    drop(candidate);
+    plane_of_brain(&candidate, grid, margin_mm, "CT")
+}
+
+/// Finds the plane beyond which the face lies, from a T1-weighted head MR's values (slice, row,
+/// column order), where the skull is dark: the head is what Otsu's threshold of the volume sets
+/// apart from the background (with the dark parts it surrounds: skull, CSF, sinuses, eyes);
+/// the skull is the head's dark pixels; the brain is the bright tissue they enclose on each
+/// slice, its largest connected piece. The rest is as for CT ([`face_plane`]).
+pub fn face_plane_mr(values: &[f32], grid: &Grid, margin_mm: f64) -> Result<FacePlane, String> {
+    let (s, rows, columns) = (grid.slices, grid.rows, grid.columns);
+    let plane = rows * columns;
+    if s < 8 || values.len() != s * plane {
+        return Err(format!(
+            "defacing needs a volume of at least 8 slices ({s} given)"
+        ));
+    }
+    let t = otsu(values);
+    let mut candidate = vec![false; values.len()];
+    for k in 0..s {
+        let slice = &values[k * plane..(k + 1) * plane];
+        let head = enclosed(|i| slice[i] >= t, rows, columns);
+        let inside = enclosed(|i| head[i] && slice[i] < t, rows, columns);
+        for (i, &v) in slice.iter().enumerate() {
+            candidate[k * plane + i] = inside[i] && v >= t;
+        }
+    }
+    plane_of_brain(&candidate, grid, margin_mm, "MR")
+}
+
+/// Otsu's threshold of `values` over 256 bins.
+pub fn otsu(values: &[f32]) -> f32 {
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    if values.is_empty() || hi <= lo {
+        return lo;
+    }
+    let bin = |v: f32| ((((v - lo) / (hi - lo)) * 255.0).round() as usize).min(255);
+    let mut hist = [0u64; 256];
+    for &v in values {
+        hist[bin(v)] += 1;
+    }
+    let total = values.len() as f64;
+    let sum: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0.0, 0.0, -1.0, 0usize);
+    for (t, &c) in hist.iter().enumerate() {
+        w0 += c as f64;
+        sum0 += t as f64 * c as f64;
+        let w1 = total - w0;
+        if w0 == 0.0 || w1 == 0.0 {
+            continue;
+        }
+        let (m0, m1) = (sum0 / w0, (sum - sum0) / w1);
+        let between = w0 * w1 * (m0 - m1).powi(2);
+        if between > best {
+            best = between;
+            best_t = t;
+        }
+    }
+    lo + (best_t as f32 + 0.5) / 255.0 * (hi - lo)
+}
+
+/// The plane from the candidate intracranial voxels: their largest connected piece is the
+/// brain, and the plane keeps `margin_mm` clear of its anterior-inferior side.
+fn plane_of_brain(
+    candidate: &[bool],
+    grid: &Grid,
+    margin_mm: f64,
+    modality: &str,
+) -> Result<FacePlane, String> {
+    let (s, rows, columns) = (grid.slices, grid.rows, grid.columns);
+    let plane = rows * columns;
+    let brain = largest_component(candidate, s, rows, columns);
     let brain_voxels = brain.iter().filter(|&&b| b).count();
     let brain_ml = brain_voxels as f64 * grid.voxel_mm3() / 1000.0;
     if brain_ml < MIN_BRAIN_ML {
         return Err(format!(
             "no brain found ({brain_ml:.0} ml inside the skull, at least {MIN_BRAIN_ML:.0} \
-             expected): not a head CT, or the skull is not in the images"
+             expected): not a head {modality}, or the skull is not in the images"
         ));
     }
     // The brain in the sagittal projection: a = anterior (−y), s = superior (z).
@@ -261,7 +336,7 @@ mod tests {
     #[test]
     fn enclosed_pixels_are_those_inside_a_bone_ring() {
         // 7 × 7 with a bone ring at distance 2 from the centre; a gap makes it open.
-        let mut hu = vec![0.0f32; 49];
+        let mut hu = [0.0f32; 49];
         for r in 1..6 {
             for c in 1..6 {
                 if r == 1 || r == 5 || c == 1 || c == 5 {
@@ -269,11 +344,11 @@ mod tests {
                 }
             }
         }
-        let inside = enclosed(&hu, 7, 7);
+        let inside = enclosed(|i| hu[i] >= BONE_HU, 7, 7);
         assert!(inside[3 * 7 + 3] && inside[2 * 7 + 2]);
         assert!(!inside[0] && !inside[3 * 7]);
         hu[7 + 3] = 0.0;
-        assert!(!enclosed(&hu, 7, 7)[3 * 7 + 3]);
+        assert!(!enclosed(|i| hu[i] >= BONE_HU, 7, 7)[3 * 7 + 3]);
     }
 
     #[test]

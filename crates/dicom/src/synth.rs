@@ -9,6 +9,7 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 
 const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
+const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 /// A spherical lesion planted in the phantom, in patient coordinates (mm).
@@ -60,6 +61,9 @@ pub enum Phantom {
     /// A head: skin, skull, the intracranial space (brain, with ventricles), and in front of
     /// and below it a face with eyes, a nose and a jaw; the neck below.
     Head,
+    /// The same head as a T1-weighted MR (written as MR Image Storage, values without unit):
+    /// fat-rich scalp and face bright, brain grey, skull, CSF and eyes dark, air black.
+    HeadMr,
 }
 
 /// Where a point of the head phantom is.
@@ -323,6 +327,27 @@ impl SyntheticCt {
     /// body of soft tissue with two lungs, a spine, and the planted spheres. A head: see
     /// [`SyntheticCt::head_region`] (`center` and `half` are then unused).
     pub fn hu_at(&self, p: [f64; 3], center: [f64; 2], half: [f64; 2]) -> f64 {
+        if self.phantom == Phantom::HeadMr {
+            // T1 signal: the head's regions as the CT phantom has them.
+            return match Self::head_region(p, self.volume_center()) {
+                HeadRegion::Air => 0.0,
+                HeadRegion::SoftTissue => 700.0,
+                HeadRegion::Bone => 60.0,
+                HeadRegion::Intracranial => {
+                    let c = self.volume_center();
+                    let (x, y, z) = (p[0] - c[0], p[1] - c[1], p[2] - c[2] - 30.0);
+                    if ((x.abs() - 12.0) / 6.0).powi(2) + (y / 25.0).powi(2) + (z / 10.0).powi(2)
+                        <= 1.0
+                    {
+                        120.0
+                    } else {
+                        480.0
+                    }
+                }
+                HeadRegion::Eye => 140.0,
+                HeadRegion::Nose => 600.0,
+            };
+        }
         if self.phantom == Phantom::Head {
             return match Self::head_region(p, self.volume_center()) {
                 HeadRegion::Air => -1000.0,
@@ -388,6 +413,12 @@ impl SyntheticCt {
             cols as f64 * self.pixel_spacing[1] / 2.0,
             rows as f64 * self.pixel_spacing[0] / 2.0,
         ];
+        let mr = self.phantom == Phantom::HeadMr;
+        let class = if mr {
+            MR_IMAGE_STORAGE
+        } else {
+            CT_IMAGE_STORAGE
+        };
         let mut files = Vec::new();
         for k in 0..self.slices {
             if self.skip.contains(&k) {
@@ -403,8 +434,10 @@ impl SyntheticCt {
                     if self.noise_hu > 0.0 {
                         hu += self.noise_hu * gaussian(self.seed, k, r * cols + c);
                     }
-                    // Stored = HU + 1024 (Rescale Intercept -1024), as many scanners write.
-                    pixels.push((hu + 1024.0).clamp(0.0, 4095.0) as u16);
+                    // CT: stored = HU + 1024 (Rescale Intercept -1024), as many scanners
+                    // write. MR: the signal as it is.
+                    let stored = if mr { hu } else { hu + 1024.0 };
+                    pixels.push(stored.clamp(0.0, 4095.0) as u16);
                 }
             }
             let instance_number = if self.reverse_instance_numbers {
@@ -433,7 +466,7 @@ impl SyntheticCt {
                 )
             };
             put(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192".into());
-            put(tags::SOP_CLASS_UID, VR::UI, CT_IMAGE_STORAGE.into());
+            put(tags::SOP_CLASS_UID, VR::UI, class.into());
             put(tags::SOP_INSTANCE_UID, VR::UI, sop_uid.as_str().into());
             put(tags::STUDY_DATE, VR::DA, "20260101".into());
             put(tags::STUDY_TIME, VR::TM, "090000".into());
@@ -442,7 +475,7 @@ impl SyntheticCt {
                 VR::SH,
                 format!("SYN{}", self.seed).into(),
             );
-            put(tags::MODALITY, VR::CS, "CT".into());
+            put(tags::MODALITY, VR::CS, if mr { "MR" } else { "CT" }.into());
             put(
                 tags::STUDY_DESCRIPTION,
                 VR::LO,
@@ -461,7 +494,7 @@ impl SyntheticCt {
             );
             let part = match self.phantom {
                 Phantom::Chest => "CHEST",
-                Phantom::Head => "HEAD",
+                Phantom::Head | Phantom::HeadMr => "HEAD",
             };
             put(tags::BODY_PART_EXAMINED, VR::CS, part.into());
             put(tags::SLICE_THICKNESS, VR::DS, ds(&[self.slice_spacing]));
@@ -506,15 +539,20 @@ impl SyntheticCt {
             put(tags::BITS_STORED, VR::US, 12u16.into());
             put(tags::HIGH_BIT, VR::US, 11u16.into());
             put(tags::PIXEL_REPRESENTATION, VR::US, 0u16.into());
-            put(tags::WINDOW_CENTER, VR::DS, ds(&[40.0]));
-            put(tags::WINDOW_WIDTH, VR::DS, ds(&[400.0]));
-            put(tags::RESCALE_INTERCEPT, VR::DS, ds(&[-1024.0]));
-            put(tags::RESCALE_SLOPE, VR::DS, ds(&[1.0]));
-            put(tags::RESCALE_TYPE, VR::LO, "HU".into());
+            if mr {
+                put(tags::WINDOW_CENTER, VR::DS, ds(&[400.0]));
+                put(tags::WINDOW_WIDTH, VR::DS, ds(&[800.0]));
+            } else {
+                put(tags::WINDOW_CENTER, VR::DS, ds(&[40.0]));
+                put(tags::WINDOW_WIDTH, VR::DS, ds(&[400.0]));
+                put(tags::RESCALE_INTERCEPT, VR::DS, ds(&[-1024.0]));
+                put(tags::RESCALE_SLOPE, VR::DS, ds(&[1.0]));
+                put(tags::RESCALE_TYPE, VR::LO, "HU".into());
+            }
             put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into()));
             let meta = FileMetaTableBuilder::new()
                 .transfer_syntax(EXPLICIT_LE)
-                .media_storage_sop_class_uid(CT_IMAGE_STORAGE)
+                .media_storage_sop_class_uid(class)
                 .media_storage_sop_instance_uid(sop_uid.as_str())
                 .build()
                 .map_err(|e| e.to_string())?;

@@ -1,4 +1,4 @@
-//! Defacing a head CT series into a new DERIVED series (PS3.15's Clean Recognizable Visual
+//! Defacing a head CT or MR series into a new DERIVED series (PS3.15's Clean Recognizable Visual
 //! Features): the plane of `dokuei_deid::deface`, every voxel beyond it set to air, each slice
 //! written as a new instance that names its source. The result is still identified: run the
 //! de-identified export on it to take it off the machine.
@@ -11,7 +11,7 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
-use dokuei_deid::deface::{FacePlane, Grid, face_plane};
+use dokuei_deid::deface::{FacePlane, Grid, face_plane, face_plane_mr};
 use dokuei_dicom::Series;
 use dokuei_dicom::source::ReadDepth;
 use dokuei_dicom::stack::Stack;
@@ -64,7 +64,7 @@ pub fn stack_grid(stack: &Stack) -> Result<Grid, AppError> {
     })
 }
 
-/// Defaces stack `stack` of a head CT `series` into `out/<new series UID>/`, keeping
+/// Defaces stack `stack` of a head CT or MR `series` into `out/<new series UID>/`, keeping
 /// `margin_mm` between the brain and the cut.
 pub fn deface_series(
     series: &Series,
@@ -73,12 +73,12 @@ pub fn deface_series(
     margin_mm: f64,
     cancel: &AtomicBool,
 ) -> Result<DefaceReport, AppError> {
-    if series.modality != "CT" {
+    let mr = series.modality == "MR";
+    if !mr && series.modality != "CT" {
         return Err(fail(
             ErrorCode::InvalidArgument,
             format!(
-                "defacing is built for CT (the skull is found by its Hounsfield units); this \
-                 series is {}",
+                "defacing is built for CT and MR heads; this series is {}",
                 series.modality
             ),
         ));
@@ -102,8 +102,19 @@ pub fn deface_series(
     for k in 0..grid.slices {
         hu.extend(volume.slice_values(k).unwrap_or_default());
     }
-    let plane =
-        face_plane(&hu, &grid, margin_mm).map_err(|e| fail(ErrorCode::InvalidArgument, e))?;
+    let plane = if mr {
+        face_plane_mr(&hu, &grid, margin_mm)
+    } else {
+        face_plane(&hu, &grid, margin_mm)
+    }
+    .map_err(|e| fail(ErrorCode::InvalidArgument, e))?;
+    // What the removed voxels become: air, −1000 HU on CT; on MR, where values have no
+    // unit, the darkest value of the volume (the background).
+    let air_value = if mr {
+        f64::from(hu.iter().copied().fold(f32::MAX, f32::min))
+    } else {
+        -1000.0
+    };
     drop(hu);
 
     let source_series = &series.uid;
@@ -125,7 +136,7 @@ pub fn deface_series(
         let instance = &series.instances[f.instance];
         // Air in this slice's stored values, within the stored type's range.
         let rescale = volume.rescale[k];
-        let air_stored = ((-1000.0 - rescale.intercept) / rescale.slope).round();
+        let air_stored = ((air_value - rescale.intercept) / rescale.slope).round();
         let mut bytes: Vec<u8> = Vec::with_capacity(plane_px * 2);
         macro_rules! slice {
             ($a:expr, $t:ty) => {{
@@ -330,57 +341,20 @@ pub fn body_cross_section_cm2(series: &Series, stack: &Stack) -> Result<f64, App
                 "colour images: the body's size cannot be measured",
             ));
         }
-        let values: Vec<f64> = (0..frame.pixels.len())
+        let values: Vec<f32> = (0..frame.pixels.len())
             .filter_map(|i| frame.pixels.get(i))
-            .map(|v| f.rescale.apply(v as f64))
+            .map(|v| f.rescale.apply(v as f64) as f32)
             .collect();
         let threshold = if series.modality == "CT" {
             -500.0
         } else {
-            otsu(&values)
+            dokuei_deid::deface::otsu(&values)
         };
         let mask: Vec<bool> = values.iter().map(|&v| v > threshold).collect();
         let pixels = largest_component(&mask, frame.rows as usize, frame.columns as usize);
         largest = largest.max(pixels as f64 * spacing[0] * spacing[1] / 100.0);
     }
     Ok(largest)
-}
-
-/// Otsu's threshold of `values` over 256 bins.
-fn otsu(values: &[f64]) -> f64 {
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    if values.is_empty() || hi <= lo {
-        return lo;
-    }
-    let bin = |v: f64| (((v - lo) / (hi - lo)) * 255.0).round() as usize;
-    let mut hist = [0u64; 256];
-    for &v in values {
-        hist[bin(v)] += 1;
-    }
-    let total = values.len() as f64;
-    let sum: f64 = hist
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| i as f64 * c as f64)
-        .sum();
-    let (mut w0, mut sum0, mut best, mut best_t) = (0.0, 0.0, -1.0, 0usize);
-    for (t, &c) in hist.iter().enumerate() {
-        w0 += c as f64;
-        sum0 += t as f64 * c as f64;
-        let w1 = total - w0;
-        if w0 == 0.0 || w1 == 0.0 {
-            continue;
-        }
-        let (m0, m1) = (sum0 / w0, (sum - sum0) / w1);
-        let between = w0 * w1 * (m0 - m1).powi(2);
-        if between > best {
-            best = between;
-            best_t = t;
-        }
-    }
-    lo + (best_t as f64 + 0.5) / 255.0 * (hi - lo)
 }
 
 /// Pixels in the largest 4-connected region of `mask`.

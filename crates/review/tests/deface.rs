@@ -1,4 +1,4 @@
-//! Defacing a head CT: a generated head phantom (skin, skull, brain with ventricles, eyes,
+//! Defacing a head CT and MR: a generated head phantom (skin, skull, brain with ventricles, eyes,
 //! nose, jaw, neck) is defaced into a DERIVED series. Beyond the plane no body voxel is
 //! left, the eyes and nose are gone, every intracranial voxel and everything before the plane
 //! is unchanged, and the new series names its sources. A chest CT is refused (no brain).
@@ -44,8 +44,27 @@ fn hu_of(study: &OpenStudy) -> Vec<f32> {
 
 #[test]
 fn a_head_ct_loses_its_face_beyond_the_plane_and_keeps_everything_inside_the_skull() {
+    defaced_head(head(), -1000.0);
+}
+
+/// The same head as a T1-weighted MR, where the skull is dark and values have no unit: the
+/// removed voxels take the background's value.
+#[test]
+fn a_head_mr_loses_its_face_beyond_the_plane_and_keeps_everything_inside_the_skull() {
+    defaced_head(
+        SyntheticCt {
+            phantom: Phantom::HeadMr,
+            series_description: "Head MR phantom".into(),
+            // Noise on every voxel, the background's too: the thresholds are the data's own.
+            noise_hu: 25.0,
+            ..head()
+        },
+        0.0,
+    );
+}
+
+fn defaced_head(ct: SyntheticCt, air: f32) {
     let dir = tempfile::tempdir().unwrap();
-    let ct = head();
     let center = ct.volume_center();
     ct.write(&dir.path().join("head")).unwrap();
     let study = OpenStudy::open(&[dir.path().join("head")]).unwrap();
@@ -70,10 +89,7 @@ fn a_head_ct_loses_its_face_beyond_the_plane_and_keeps_everything_inside_the_sku
         let pos = grid.position(i / per, (i % per) / grid.columns, i % grid.columns);
         let region = SyntheticCt::head_region(pos, center);
         if p.removes(pos) {
-            assert_eq!(
-                a, -1000.0,
-                "a body voxel is left beyond the plane at {pos:?}"
-            );
+            assert_eq!(a, air, "a body voxel is left beyond the plane at {pos:?}");
         } else {
             assert_eq!(a, b, "a voxel before the plane changed at {pos:?}");
         }
@@ -84,11 +100,11 @@ fn a_head_ct_loses_its_face_beyond_the_plane_and_keeps_everything_inside_the_sku
             }
             HeadRegion::Eye => {
                 eye += 1;
-                eye_gone += usize::from(a == -1000.0);
+                eye_gone += usize::from(a == air);
             }
             HeadRegion::Nose => {
                 nose += 1;
-                nose_gone += usize::from(a == -1000.0);
+                nose_gone += usize::from(a == air);
             }
             _ => {}
         }

@@ -72,8 +72,8 @@ fn the_sites_region_table_cleans_what_it_matches_and_a_wrong_table_stops_the_exp
     assert!(!dir.path().join("broken").exists(), "an export began");
 }
 
-/// Clean Recognizable Visual Features in the de-identified export: a head CT leaves as its
-/// defaced DERIVED series, a chest CT as it is (no face in a trunk), a CT of the face below
+/// Clean Recognizable Visual Features in the de-identified export: a head CT and a head MR
+/// leave as their defaced DERIVED series, a chest CT as it is (no face in a trunk), a CT of the face below
 /// the brain (nothing to anchor a plane to) is refused, and every file written says the option
 /// was applied.
 #[test]
@@ -114,8 +114,17 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
         series_number: 2,
         ..SyntheticCt::default()
     };
+    // The same head as a T1-weighted MR.
+    let mr = SyntheticCt {
+        phantom: Phantom::HeadMr,
+        series_number: 4,
+        series_description: "Head MR".into(),
+        noise_hu: 20.0,
+        ..head.clone()
+    };
     let input = dir.path().join("in");
     head.write(&input.join("head")).unwrap();
+    mr.write(&input.join("mr")).unwrap();
     chest.write(&input.join("chest")).unwrap();
     face.write(&input.join("face")).unwrap();
 
@@ -152,7 +161,7 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
     }
     assert_eq!(
         (report.written, report.refused, report.failed),
-        (52 + 10, 12, 0),
+        (52 + 10 + 52, 12, 0),
         "{:#?}",
         report.notes
     );
@@ -173,6 +182,12 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
             .notes
             .iter()
             .any(|n| n.contains("series 3 (CT)") && n.contains("left out"))
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("series 4 (MR)") && n.contains("defaced (brain"))
     );
     for f in &report.files {
         if let Status::Refused { reason } = &f.status {
@@ -216,7 +231,7 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
             assert!(text(tags::PATIENT_NAME).starts_with("DOKUEI-"));
         }
     }
-    assert_eq!(derived, 52);
+    assert_eq!(derived, 2 * 52);
     // The defaced copies waited in a private folder that is gone.
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
