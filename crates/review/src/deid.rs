@@ -409,66 +409,23 @@ pub fn clean_visual_features(
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            match crate::deface::deface_series(series, &stack, &staging.0, 5.0, cancel) {
-                Ok(r) => {
+            match face_of_stack(series, &stack, &staging.0, cancel)? {
+                Face::Defaced(r) => {
                     removed.extend(members.iter().copied());
                     added.extend(
                         r.files
                             .iter()
                             .map(|p| dokuei_dicom::Source::File { path: p.clone() }),
                     );
-                    notes.push(format!(
-                        "{name}, {}: defaced (brain {:.0} ml; plane {:.0}° from anterior, {:.0} mm in front of the brain; {} voxels set to air)",
-                        stack.label,
-                        r.plane.brain_ml,
-                        r.plane.degrees_from_anterior,
-                        r.plane.margin_mm,
-                        r.removed_voxels
-                    ));
+                    notes.push(format!("{name}, {}: {}", stack.label, defaced_note(&r)));
                 }
-                Err(why) => {
-                    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                        return Err(AppError::new(ErrorCode::Cancelled, "cancelled"));
+                Face::None(why) => notes.push(format!("{name}, {}: kept, {why}", stack.label)),
+                Face::Refused(reason) => {
+                    for s in &members {
+                        refused.push(refuse(s, &reason));
                     }
-                    let part = series.body_part.trim().to_uppercase();
-                    if TRUNK_PARTS.contains(&part.as_str()) {
-                        notes.push(format!(
-                            "{name}, {}: kept, no face (Body Part Examined {part}, and no brain found)",
-                            stack.label
-                        ));
-                        continue;
-                    }
-                    match crate::deface::body_cross_section_cm2(series, &stack) {
-                        Ok(area) if area >= TRUNK_CM2 => notes.push(format!(
-                            "{name}, {}: kept, no face (the body's cross-section reaches {area:.0} cm², a trunk's)",
-                            stack.label
-                        )),
-                        measured => {
-                            let size = match measured {
-                                Ok(area) if area < 1.0 => {
-                                    "no body was found in the slices looked at".to_owned()
-                                }
-                                Ok(area) => format!(
-                                    "the body's cross-section is at most {area:.0} cm², which a head or neck can be"
-                                ),
-                                Err(e) => e.message,
-                            };
-                            // The notes leave with the export: errors that name an input
-                            // (a path can hold a patient's name) name it as `<input>`.
-                            let reason = series.instances.iter().fold(
-                                format!(
-                                    "it could show a face and was not defaced ({}; {size})",
-                                    why.message
-                                ),
-                                |r, i| r.replace(&i.source.to_string(), "<input>"),
-                            );
-                            for s in &members {
-                                refused.push(refuse(s, &reason));
-                            }
-                            removed.extend(members.iter().copied());
-                            notes.push(format!("{name}, {}: left out: {reason}", stack.label));
-                        }
-                    }
+                    removed.extend(members.iter().copied());
+                    notes.push(format!("{name}, {}: left out: {reason}", stack.label));
                 }
             }
         }
@@ -728,4 +685,68 @@ impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// What Clean Recognizable Visual Features makes of one stack of a CT or MR series.
+#[derive(Debug)]
+pub enum Face {
+    /// A brain was found: the stack defaced into a DERIVED series (its files, the plane).
+    Defaced(crate::deface::DefaceReport),
+    /// No face can be in it, and why (kept as it is).
+    None(String),
+    /// It could show a face and could not be defaced: left out, with the reason (which names
+    /// no input).
+    Refused(String),
+}
+
+/// Defaces `stack` into `staging` when a brain is found in it; else tells whether it can hold
+/// no face (Body Part Examined of the trunk, or a trunk's cross-section) or must be left out.
+pub fn face_of_stack(
+    series: &dokuei_dicom::Series,
+    stack: &dokuei_dicom::stack::Stack,
+    staging: &Path,
+    cancel: &AtomicBool,
+) -> Result<Face, AppError> {
+    let why = match crate::deface::deface_series(series, stack, staging, 5.0, cancel) {
+        Ok(r) => return Ok(Face::Defaced(r)),
+        Err(why) => why,
+    };
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(AppError::new(ErrorCode::Cancelled, "cancelled"));
+    }
+    let part = series.body_part.trim().to_uppercase();
+    if TRUNK_PARTS.contains(&part.as_str()) {
+        return Ok(Face::None(format!(
+            "no face (Body Part Examined {part}, and no brain found)"
+        )));
+    }
+    let size = match crate::deface::body_cross_section_cm2(series, stack) {
+        Ok(area) if area >= TRUNK_CM2 => {
+            return Ok(Face::None(format!(
+                "no face (the body's cross-section reaches {area:.0} cm², a trunk's)"
+            )));
+        }
+        Ok(area) if area < 1.0 => "no body was found in the slices looked at".to_owned(),
+        Ok(area) => format!(
+            "the body's cross-section is at most {area:.0} cm², which a head or neck can be"
+        ),
+        Err(e) => e.message,
+    };
+    // The reason leaves with the export: errors that name an input (a path can hold a
+    // patient's name) name it as `<input>`.
+    Ok(Face::Refused(series.instances.iter().fold(
+        format!(
+            "it could show a face and was not defaced ({}; {size})",
+            why.message
+        ),
+        |r, i| r.replace(&i.source.to_string(), "<input>"),
+    )))
+}
+
+/// How a defaced stack is described in notes and provenance.
+pub fn defaced_note(r: &crate::deface::DefaceReport) -> String {
+    format!(
+        "defaced (brain {:.0} ml; plane {:.0}° from anterior, {:.0} mm in front of the brain; {} voxels set to air)",
+        r.plane.brain_ml, r.plane.degrees_from_anterior, r.plane.margin_mm, r.removed_voxels
+    )
 }

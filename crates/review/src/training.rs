@@ -715,14 +715,6 @@ pub fn write_training(
     cancel: &AtomicBool,
     progress: impl FnMut(TrainingProgress),
 ) -> Result<TrainingExport, AppError> {
-    if settings.deid.clean_recognizable_visual_features {
-        // The NIfTI volumes are written from the study in memory, which the defacing of the
-        // DICOM copies would not reach: refused rather than half done.
-        return Err(AppError::new(
-            ErrorCode::InvalidArgument,
-            "defacing (Clean Recognizable Visual Features) is not built into the training export yet: deface head CTs with `dokuei deface` and export those",
-        ));
-    }
     let existed = out.exists();
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(AppError::new(
@@ -848,30 +840,127 @@ fn write_into(
     let mut refused_cases: BTreeSet<usize> = BTreeSet::new();
     let mut public_notes: Vec<String> = Vec::new();
 
+    // 0. Clean Recognizable Visual Features: each case's stack defaced (its DICOM copies, SEG
+    // and NIfTI are then made from the defaced series), kept when it can hold no face, or left
+    // out. The defaced copies are identified until de-identified: they wait in a private
+    // folder removed whatever happens.
+    let deface_dir = if settings.deid.clean_recognizable_visual_features {
+        Some(crate::deid::Staging::new("training-deface")?)
+    } else {
+        None
+    };
+    let mut faces: Vec<Option<(StudyIndex, Stack)>> = Vec::with_capacity(plan.cases.len());
+    for (n, case) in plan.cases.iter().enumerate() {
+        let Some(dir) = &deface_dir else {
+            faces.push(None);
+            continue;
+        };
+        let id = &named[n].id;
+        match crate::deid::face_of_stack(case.series, &case.stack, &dir.0, cancel) {
+            Ok(crate::deid::Face::Defaced(r)) => {
+                let files: Vec<Source> = r
+                    .files
+                    .iter()
+                    .map(|p| Source::File { path: p.clone() })
+                    .collect();
+                let index = dokuei_dicom::index::index_sources(&files, Vec::new(), &[]);
+                let stack = index
+                    .series()
+                    .next()
+                    .and_then(|s| dokuei_dicom::stack::stacks(s).into_iter().next());
+                match stack {
+                    Some(stack) if stack.frames.len() == case.stack.frames.len() => {
+                        let note = format!("case {id}: {}", crate::deid::defaced_note(&r));
+                        done.notes.push(note.clone());
+                        public_notes.push(note);
+                        faces.push(Some((index, stack)));
+                    }
+                    _ => {
+                        refused_cases.insert(n);
+                        let note = format!(
+                            "case {id} left out: its defaced series could not be read back as one stack"
+                        );
+                        done.notes.push(note.clone());
+                        public_notes.push(note);
+                        faces.push(None);
+                    }
+                }
+            }
+            Ok(crate::deid::Face::None(why)) => {
+                let note = format!("case {id}: not defaced, {why}");
+                done.notes.push(note.clone());
+                public_notes.push(note);
+                faces.push(None);
+            }
+            Ok(crate::deid::Face::Refused(reason)) => {
+                refused_cases.insert(n);
+                done.notes.push(format!("case {id} is left out: {reason}"));
+                public_notes.push(format!(
+                    "case {id} left out: it could show a face and could not be defaced"
+                ));
+                faces.push(None);
+            }
+            Err(e) if e.code == ErrorCode::Cancelled => {
+                done.cancelled = true;
+                return Ok(done);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // A case as its files are exported: its defaced series when it was defaced.
+    let exported = |n: usize| -> Case<'_> {
+        let case = &plan.cases[n];
+        match &faces[n] {
+            Some((index, stack)) => Case {
+                study_uid: case.study_uid.clone(),
+                patient_id: case.patient_id.clone(),
+                context: case.context.clone(),
+                series: index.series().next().unwrap_or(case.series),
+                stack: stack.clone(),
+                analyses: case.analyses.clone(),
+                findings: case.findings.clone(),
+            },
+            None => Case {
+                study_uid: case.study_uid.clone(),
+                patient_id: case.patient_id.clone(),
+                context: case.context.clone(),
+                series: case.series,
+                stack: case.stack.clone(),
+                analyses: case.analyses.clone(),
+                findings: case.findings.clone(),
+            },
+        }
+    };
+
     // 1. The DICOM part: each case's images and a SEG of its final labels.
     let dicom = out.join("dicom");
     let mut sources: Vec<Source> = Vec::new();
     let mut case_of_source: Vec<usize> = Vec::new();
-    let mut seen: std::collections::HashSet<&Source> = std::collections::HashSet::new();
-    for (n, case) in plan.cases.iter().enumerate() {
-        let seg = match final_seg(plan, case, &named[n], staging) {
+    let mut seen: std::collections::HashSet<Source> = std::collections::HashSet::new();
+    for (n, name) in named.iter().enumerate() {
+        if refused_cases.contains(&n) {
+            continue;
+        }
+        let case = exported(n);
+        let case = &case;
+        let seg = match final_seg(plan, case, name, staging) {
             Ok(seg) => seg,
             Err(e) => {
                 refused_cases.insert(n);
                 done.notes.push(format!(
                     "case {} is left out: its final labels could not be written as a SEG ({})",
-                    named[n].id, e.message
+                    name.id, e.message
                 ));
                 public_notes.push(format!(
                     "case {} left out: its final labels could not be written as a SEG",
-                    named[n].id
+                    name.id
                 ));
                 continue;
             }
         };
         for f in &case.stack.frames {
             let s = &case.series.instances[f.instance].source;
-            if seen.insert(s) {
+            if seen.insert(s.clone()) {
                 sources.push(s.clone());
                 case_of_source.push(n);
             }
@@ -1007,7 +1096,14 @@ fn write_into(
             public_notes.push(note);
             continue;
         }
-        let volume = match load_volume(case.series, &case.stack, &|_: usize, _: usize| {}, cancel) {
+        // The voxels as the DICOM copies have them (defaced, when they were).
+        let source = exported(n);
+        let volume = match load_volume(
+            source.series,
+            &source.stack,
+            &|_: usize, _: usize| {},
+            cancel,
+        ) {
             Ok(v) => v,
             Err(dokuei_dicom::volume::LoadError::Cancelled) => {
                 done.cancelled = true;
@@ -1230,8 +1326,15 @@ fn write_into(
                     "free_text": "readers' reason texts are left out of findings.jsonl",
                 })
             },
-            "defacing": "none: Clean Recognizable Visual Features is not applied; a head CT or MR \
-                         keeps the face in its voxels",
+            "defacing": if settings.deid.clean_recognizable_visual_features {
+                "Clean Recognizable Visual Features (Dokuei, quickshear-style): each head CT or \
+                 MR case defaced beyond a plane 5 mm in front of and below the brain, in its DICOM \
+                 copies and NIfTI alike; cases that could show a face and could not be defaced \
+                 are left out; see notes"
+            } else {
+                "none: Clean Recognizable Visual Features is not applied; a head CT or MR \
+                 keeps the face in its voxels"
+            },
             "filter": settings.filter,
             "models": models_used.iter().map(|((id, version, sha), n)| json!({
                 "id": id, "version": version, "sha256": sha, "analyses": n,

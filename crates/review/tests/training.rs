@@ -79,16 +79,17 @@ struct Analysed {
     masks: Vec<Vec<MaskSlice>>,
 }
 
-/// Writes a CT with spheres at `centers` (patient mm, radius 4), opens it and records an
-/// analysis with one finding per sphere.
+/// Writes a CT with spheres at `centers` (patient mm, radius 4, or three pixels on coarse
+/// grids), opens it and records an analysis with one finding per sphere.
 fn analysed(ledger: &Ledger, dir: &Path, ct: SyntheticCt, centers: &[[f64; 3]]) -> Analysed {
     let folder = dir.join(format!("ct{}-{}", ct.seed, ct.series_number));
+    let radius = 4.0f64.max(3.0 * ct.pixel_spacing[0]);
     let ct = SyntheticCt {
         spheres: centers
             .iter()
             .map(|&center| Sphere {
                 center,
-                radius: 4.0,
+                radius,
                 hu: 40.0,
             })
             .collect(),
@@ -102,7 +103,7 @@ fn analysed(ledger: &Ledger, dir: &Path, ct: SyntheticCt, centers: &[[f64; 3]]) 
     let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
         .map(|i| slice_geometry(series, stack, i))
         .collect();
-    let voxels: Vec<Vec<usize>> = centers.iter().map(|&c| ball(&study, c, 4.0)).collect();
+    let voxels: Vec<Vec<usize>> = centers.iter().map(|&c| ball(&study, c, radius)).collect();
     let findings: Vec<Finding> = voxels
         .iter()
         .enumerate()
@@ -674,5 +675,176 @@ fn added_findings_of_a_two_series_study_and_a_refused_case_are_left_out_with_not
         "{}{}",
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Defacing in the training export: a head CT case leaves defaced in its DICOM copies (DERIVED,
+/// marked 113102), in the SEG (whose references resolve among those copies) and in its NIfTI
+/// image (the face's voxels air, every other voxel as it was), and provenance.json says so.
+#[test]
+fn defacing_reaches_the_dicom_copies_the_seg_and_the_nifti_of_a_head_case() {
+    use dicom_dictionary_std::tags;
+    use dokuei_review::dicom::synth::{HeadRegion, Phantom};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
+    let reader = add_reader(&ledger, "Yamada^Hanako", Role::Radiologist, PASSPHRASE)
+        .unwrap()
+        .id;
+    let head = SyntheticCt {
+        phantom: Phantom::Head,
+        rows: ROWS,
+        columns: COLUMNS,
+        pixel_spacing: [4.0, 4.0],
+        slices: 48,
+        slice_spacing: 5.0,
+        origin: [-150.0, -122.0, -120.0],
+        seed: 41,
+        ..SyntheticCt::default()
+    };
+    let c = head.volume_center();
+    let a = analysed(
+        &ledger,
+        dir.path(),
+        head.clone(),
+        &[[c[0] + 20.0, c[1] + 10.0, c[2] + 30.0]],
+    );
+    decide_on(&ledger, &a, reader, &input(Some(a.ids[0]), Action::Confirm));
+    sign(&ledger, &a, reader);
+
+    let index = open_study(&[dir.path().join("ct41-1")]).unwrap();
+    let out = dir.path().join("training");
+    let settings = TrainingSettings {
+        deid: dokuei_review::deid::DeidSettings {
+            clean_recognizable_visual_features: true,
+            ..dokuei_review::deid::DeidSettings::default()
+        },
+        ..TrainingSettings::default()
+    };
+    let export = export_training(
+        &ledger,
+        &index,
+        &out,
+        &settings,
+        &[models_dir()],
+        Some(reader),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    println!("{export:#?}");
+    assert_eq!(export.cases, 1, "{export:?}");
+    assert!(
+        export.notes.iter().any(|n| n.contains("defaced (brain")),
+        "{:?}",
+        export.notes
+    );
+
+    // DICOM: every image DERIVED and marked; the SEG's references resolve among them.
+    let mut images = std::collections::BTreeSet::new();
+    let mut referenced = Vec::new();
+    for f in files_under(&out.join("dicom")) {
+        if f.extension().is_none_or(|e| e != "dcm") {
+            continue;
+        }
+        let obj = dicom_object::open_file(&f).unwrap();
+        let text = |o: &dicom_object::InMemDicomObject, tag| {
+            o.get(tag)
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+                .unwrap_or_default()
+        };
+        let codes: Vec<String> = obj
+            .get(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE)
+            .and_then(|e| e.items())
+            .unwrap()
+            .iter()
+            .map(|i| text(i, tags::CODE_VALUE))
+            .collect();
+        assert!(codes.contains(&"113102".to_owned()), "{codes:?}");
+        if text(&obj, tags::MODALITY) == "SEG" {
+            for item in obj
+                .get(tags::REFERENCED_SERIES_SEQUENCE)
+                .and_then(|e| e.items())
+                .unwrap()
+            {
+                for inst in item
+                    .get(tags::REFERENCED_INSTANCE_SEQUENCE)
+                    .and_then(|e| e.items())
+                    .unwrap()
+                {
+                    referenced.push(text(inst, tags::REFERENCED_SOP_INSTANCE_UID));
+                }
+            }
+        } else {
+            assert!(text(&obj, tags::IMAGE_TYPE).starts_with("DERIVED"));
+            images.insert(text(&obj, tags::SOP_INSTANCE_UID));
+        }
+    }
+    assert_eq!(images.len(), 48);
+    assert!(!referenced.is_empty());
+    for r in &referenced {
+        assert!(
+            images.contains(r),
+            "the SEG references {r}, which is not exported"
+        );
+    }
+
+    // NIfTI: the face is air, everything else as the original volume has it.
+    let nifti_path = files_under(&out.join("nnUNet"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with("_0000.nii.gz"))
+        .unwrap();
+    use nifti::{IntoNdArray, NiftiObject};
+    let volume = nifti::ReaderOptions::new()
+        .read_file(&nifti_path)
+        .unwrap()
+        .into_volume();
+    let image = volume.into_ndarray::<f32>().unwrap();
+    let series = a.study.series(0).unwrap();
+    let stack = a.study.stack(0, 0).unwrap();
+    let original = dokuei_review::dicom::volume::load_volume(
+        series,
+        stack,
+        &|_: usize, _: usize| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let grid = dokuei_review::deface::stack_grid(stack).unwrap();
+    let (rows, columns) = (usize::from(ROWS), usize::from(COLUMNS));
+    let (mut changed, mut nose, mut nose_gone, mut brain) = (0, 0, 0, 0);
+    for k in 0..48 {
+        let before = original.slice_values(k).unwrap();
+        for r in 0..rows {
+            for col in 0..columns {
+                let b = before[r * columns + col];
+                let after = image[[col, r, k]];
+                let region = SyntheticCt::head_region(grid.position(k, r, col), c);
+                if after != b {
+                    assert_eq!(after, -1000.0, "voxel ({k}, {r}, {col}) changed to {after}");
+                    assert_ne!(region, HeadRegion::Intracranial);
+                    changed += 1;
+                }
+                match region {
+                    HeadRegion::Nose => {
+                        nose += 1;
+                        nose_gone += usize::from(after == -1000.0);
+                    }
+                    HeadRegion::Intracranial => brain += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(changed > 1000 && brain > 10_000, "{changed} {brain}");
+    assert_eq!(nose_gone, nose, "the nose is gone from the NIfTI");
+    let provenance: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.json")).unwrap()).unwrap();
+    assert!(
+        provenance["defacing"]
+            .as_str()
+            .unwrap()
+            .starts_with("Clean Recognizable Visual Features")
     );
 }

@@ -107,6 +107,20 @@ export function TrainingPanel({ api, exportPath }: { api: ReviewApi; exportPath?
           <span>
             <input
               type="checkbox"
+              checked={settings.deid.clean_recognizable_visual_features}
+              onChange={(e) => {
+                const on = e.target.checked;
+                setSettings((s) => ({ ...s, deid: { ...s.deid, clean_recognizable_visual_features: on } }));
+              }}
+              data-testid="training-deface"
+            />{" "}
+            remove faces (deface head CT and MR)
+          </span>
+        </label>
+        <label>
+          <span>
+            <input
+              type="checkbox"
               checked={settings.identified}
               onChange={(e) => {
                 const identified = e.target.checked;
