@@ -62,6 +62,17 @@ pub enum Bench {
         #[arg(long, num_args = 1..)]
         studies: Vec<PathBuf>,
     },
+    /// Reformatting coronal and sagittal planes and a MIP slab through a CT in memory, against
+    /// taking an axial slice out of it.
+    Mpr {
+        #[arg(long, default_value_t = 512)]
+        size: u16,
+        #[arg(long, default_value_t = 300)]
+        slices: usize,
+        /// Timed rounds per plane.
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+    },
     /// Ledger appends/s (synchronous=FULL, one decision per transaction), export and verify
     /// of a large ledger; compared with plain SQLite inserts under the same settings.
     Ledger {
@@ -85,6 +96,11 @@ pub fn run(bench: Bench) -> Result<(), AppError> {
         } => crate::bench_results::run(slices, size, repeat),
         Bench::Analyse { slices, threads } => analyse(slices, threads),
         Bench::Decode { seconds } => decode(seconds),
+        Bench::Mpr {
+            size,
+            slices,
+            repeat,
+        } => crate::bench_mpr::run(size, slices, repeat),
         Bench::Training {
             patients,
             slices,

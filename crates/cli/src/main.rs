@@ -4,6 +4,7 @@
 mod analyse;
 mod audit;
 mod bench;
+mod bench_mpr;
 mod bench_results;
 mod bench_training;
 mod deface;

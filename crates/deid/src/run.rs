@@ -104,8 +104,8 @@ impl Read {
 struct Ready {
     rel: String,
     object: DefaultDicomObject,
-    /// The input's Pixel Data element to append: file, start, end.
-    pixels: Option<(PathBuf, u64, u64)>,
+    /// The input's Pixel Data element to append: the input (open), start, end.
+    pixels: Option<(fs::File, u64, u64)>,
     summary: Summary,
 }
 
@@ -146,7 +146,7 @@ fn write(out: &Path, ready: &Ready) -> Result<(), String> {
         ready.object.write_all(&mut w).map_err(|e| err(&e))?;
         let mut file = w.into_inner().map_err(|e| err(&e.into_error()))?;
         if let Some((src, start, end)) = &ready.pixels {
-            let mut input = fs::File::open(src).map_err(|e| err(&e))?;
+            let mut input: &fs::File = src;
             input.seek(SeekFrom::Start(*start)).map_err(|e| err(&e))?;
             // File to file: the kernel copies (copy_file_range), the bytes never pass here.
             let copied =
@@ -352,7 +352,7 @@ fn prepare(
     };
     let patient = patient.map_err(failed)?;
     let (object, pixels) = match read {
-        Read::Split(s) => (s.object, Some((s.path, s.pixel_data.0, s.pixel_data.1))),
+        Read::Split(s) => (s.object, Some((s.file, s.pixel_data.0, s.pixel_data.1))),
         Read::Whole(o) => (o, None),
     };
     let done = deid

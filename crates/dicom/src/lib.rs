@@ -14,6 +14,7 @@ pub mod geometry;
 pub mod index;
 mod jpeg12;
 mod lengths;
+pub mod mpr;
 pub mod render;
 mod rle;
 pub mod source;

@@ -127,6 +127,8 @@ pub struct Split {
     pub path: PathBuf,
     /// The Pixel Data element's bytes in the file (header and value): start and end offsets.
     pub pixel_data: (u64, u64),
+    /// The file, still open, for the copy of those bytes (at no particular position).
+    pub file: std::fs::File,
 }
 
 /// An opened instance, with what was tolerated while reading it.
@@ -192,11 +194,6 @@ impl Source {
         }
     }
 
-    /// Reads the first bytes and says what kind of file this is.
-    pub(crate) fn sniff(&self) -> Result<Kind, DicomError> {
-        Ok(sniff(&self.read_bytes(132)?))
-    }
-
     /// Opens the instance. `Ok(None)` means it is not DICOM at all.
     pub fn open(&self, depth: ReadDepth) -> Result<Option<DefaultDicomObject>, DicomError> {
         Ok(self.open_noted(depth)?.map(|o| o.object))
@@ -205,10 +202,10 @@ impl Source {
     /// Opens the instance and says what was tolerated. `Ok(None)` means it is not DICOM at all.
     pub fn open_noted(&self, depth: ReadDepth) -> Result<Option<Opened>, DicomError> {
         match self {
-            Source::File { path } => {
+            Source::File { .. } => {
                 // Files are sniffed from their head only, then read from disk as they are
-                // walked and parsed: no whole-file copy.
-                let kind = self.sniff()?;
+                // walked and parsed: no whole-file copy, and one open.
+                let (mut reader, kind, end) = self.open_sniffed()?;
                 let Some(meta_start) = kind.meta_start() else {
                     if kind == Kind::NotDicom {
                         return Ok(None);
@@ -216,12 +213,12 @@ impl Source {
                     let bytes = self.read_bytes(memory_cap())?;
                     return self.open_bytes(&bytes, kind, depth);
                 };
-                let file = std::fs::File::open(path).map_err(|e| DicomError::Io {
-                    source_name: self.to_string(),
-                    reason: e.to_string(),
-                })?;
-                let end = file.metadata().map(|m| m.len()).unwrap_or(0);
-                let reader = Positioned::new(file);
+                reader
+                    .seek(SeekFrom::Start(meta_start))
+                    .map_err(|e| DicomError::Io {
+                        source_name: self.to_string(),
+                        reason: e.to_string(),
+                    })?;
                 self.open_part10(reader, kind, meta_start, end, depth)
                     .map(Some)
             }
@@ -240,7 +237,7 @@ impl Source {
         let Source::File { path } = self else {
             return Ok(None);
         };
-        let kind = self.sniff()?;
+        let (mut r, kind, end) = self.open_sniffed()?;
         let Some(meta_start) = kind.meta_start() else {
             return Ok(None);
         };
@@ -248,9 +245,6 @@ impl Source {
             source_name: self.to_string(),
             reason: e.to_string(),
         };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let end = file.metadata().map(|m| m.len()).map_err(io)?;
-        let mut r = Positioned::new(file);
         let layout = crate::lengths::scan_part10(&mut r, meta_start, end)
             .map_err(|reason| self.parse_error(reason))?;
         let m = &layout.meta;
@@ -265,7 +259,7 @@ impl Source {
         meta.write(&mut head)
             .map_err(|e| self.parse_error(e.to_string()))?;
         r.seek(SeekFrom::Start(layout.data_start)).map_err(io)?;
-        let data = Cursor::new(head).chain(r.take(pixel_start - layout.data_start));
+        let data = Cursor::new(head).chain((&mut r).take(pixel_start - layout.data_start));
         let object = OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
             .from_reader(data)
@@ -274,7 +268,33 @@ impl Source {
             object,
             path: path.clone(),
             pixel_data: (pixel_start, pixel_end),
+            file: r.into_file(),
         }))
+    }
+
+    /// Opens a file once for a walk: its reader (after the head it sniffed), what the head
+    /// says it is, and its length. A file past the memory cap is refused, as `read_bytes` does.
+    fn open_sniffed(&self) -> Result<(Positioned, Kind, u64), DicomError> {
+        let io = |e: std::io::Error| DicomError::Io {
+            source_name: self.to_string(),
+            reason: e.to_string(),
+        };
+        let Source::File { path } = self else {
+            return Err(io(std::io::Error::other("not a file")));
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let end = file.metadata().map_err(io)?.len();
+        if end > memory_cap() {
+            return Err(DicomError::TooLarge {
+                source_name: self.to_string(),
+                bytes: end,
+                cap_mib: memory_cap() >> 20,
+            });
+        }
+        let mut r = Positioned::new(file);
+        let mut head = Vec::with_capacity(132);
+        (&mut r).take(132).read_to_end(&mut head).map_err(io)?;
+        Ok((r, sniff(&head), end))
     }
 
     pub(crate) fn open_bytes(
@@ -600,6 +620,11 @@ impl Positioned {
             inner: std::io::BufReader::with_capacity(8192, file),
             pos: 0,
         }
+    }
+
+    /// The file, at no particular position.
+    pub(crate) fn into_file(self) -> std::fs::File {
+        self.inner.into_inner()
     }
 }
 

@@ -5,6 +5,7 @@
 //! - `pydicom_reference`: decoded stored values against pydicom on real files;
 //! - `geometry`: sorting, splitting and gap detection on synthetic series;
 //! - `grouping`: series grouped into stacks as dcm2niix and GDCM group them;
+//! - `mpr`: planes reformatted through a loaded volume, with slabs;
 //! - `dcmtk_render`: 8-bit rendering against DCMTK's dcmj2pnm;
 //! - `bad_input`: truncated, empty, garbage and absurd files, and zip archives;
 //! - `tolerance`: deviations pydicom and DCMTK read through open here too, with a warning.
@@ -20,5 +21,6 @@ mod colour_volumes;
 mod dcmtk_render;
 mod geometry;
 mod grouping;
+mod mpr;
 mod pydicom_reference;
 mod tolerance;
