@@ -7,6 +7,8 @@
 //!   slice) for viewers that draw only planar SR content;
 //! - [`sr::write_assessment`]: the physician's TID 1500 at sign-off (VERIFIED), one group per AI
 //!   finding with the verdict in Dokuei's private coding scheme ([`codes::PRIVATE_CODES`]);
+//! - [`kos::write_key_objects`]: a Key Object Selection document (TID 2010) of the images a
+//!   reader marked as key images, with their notes;
 //! - [`read`]: SEG and TID 1500 SR from any tool, back into findings.
 //!
 //! The crate knows findings, decisions and the source series' attributes; it does not know the
@@ -15,6 +17,7 @@
 pub mod codes;
 pub mod common;
 mod ds;
+pub mod kos;
 pub mod model;
 pub mod pmap;
 pub mod read;

@@ -29,7 +29,7 @@ pub(crate) struct Item {
 }
 
 impl Item {
-    fn new(relationship: &'static str, value_type: &str, name: &Code) -> Item {
+    pub(crate) fn new(relationship: &'static str, value_type: &str, name: &Code) -> Item {
         let mut ds = Ds::new();
         ds.s(tags::RELATIONSHIP_TYPE, VR::CS, relationship)
             .s(tags::VALUE_TYPE, VR::CS, value_type)
@@ -50,13 +50,13 @@ impl Item {
         it
     }
 
-    fn code(relationship: &'static str, name: &Code, value: &Code) -> Item {
+    pub(crate) fn code(relationship: &'static str, name: &Code, value: &Code) -> Item {
         let mut it = Item::new(relationship, "CODE", name);
         it.ds.code(tags::CONCEPT_CODE_SEQUENCE, value);
         it
     }
 
-    fn text(relationship: &'static str, name: &Code, value: &str) -> Item {
+    pub(crate) fn text(relationship: &'static str, name: &Code, value: &str) -> Item {
         let mut it = Item::new(relationship, "TEXT", name);
         it.ds.s(tags::TEXT_VALUE, VR::UT, value);
         it
@@ -68,7 +68,7 @@ impl Item {
         it
     }
 
-    fn pname(relationship: &'static str, name: &Code, value: &str) -> Item {
+    pub(crate) fn pname(relationship: &'static str, name: &Code, value: &str) -> Item {
         let mut it = Item::new(relationship, "PNAME", name);
         it.ds.s(tags::PERSON_NAME, VR::PN, value);
         it
@@ -113,13 +113,21 @@ impl Item {
         }
     }
 
+    /// An item built by hand (a value type this module has no constructor for).
+    pub(crate) fn from_ds(ds: Ds) -> Item {
+        Item {
+            ds,
+            children: Vec::new(),
+        }
+    }
+
     fn with(mut self, children: Vec<Item>) -> Item {
         self.children.extend(children);
         self
     }
 
     /// The item as a data set, with its children in a Content Sequence.
-    fn into_ds(self) -> Ds {
+    pub(crate) fn into_ds(self) -> Ds {
         let mut ds = self.ds;
         if !self.children.is_empty() {
             let children = self.children.into_iter().map(Item::into_ds).collect();
@@ -129,7 +137,7 @@ impl Item {
     }
 }
 
-fn template_item(id: &str) -> Ds {
+pub(crate) fn template_item(id: &str) -> Ds {
     let mut d = Ds::new();
     d.s(tags::MAPPING_RESOURCE, VR::CS, "DCMR")
         .s(tags::TEMPLATE_IDENTIFIER, VR::CS, id);
@@ -750,7 +758,7 @@ fn document(
 
 /// Hierarchical SOP Instance Reference Macro for one study: its series, each with its
 /// instances, in the order first named.
-fn evidence_study(study_uid: &str, refs: &[ObjectRef]) -> Ds {
+pub(crate) fn evidence_study(study_uid: &str, refs: &[ObjectRef]) -> Ds {
     let mut series: Vec<(&str, Vec<&ObjectRef>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in refs
