@@ -98,6 +98,22 @@ try {
     console.log(`bare WebGL2 renderer, same canvas size: upload + draw + GPU wait ${q(floor.draw)}; to the next animation frame ${q(floor.frame)}; drawn off screen and copied to an on-screen 2D canvas (as Cornerstone3D presents), to the next animation frame ${q(floor.copied)}; animation frames with nothing changing every ${q(floor.idle)}`);
     console.log(`Cornerstone3D scroll step / bare renderer's frame (p50): ${(quantile(frames, 0.5) / quantile(floor.frame, 0.5)).toFixed(2)}×`);
   }
+  // 5. WebDriver screenshots (what the end-to-end tests' pixel checks use): timed, three in a
+  //    row, each given 20 s; in some renderer modes WebKitGTK has been seen never to answer.
+  const shots = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const shot = await Promise.race([
+      b.takeScreenshot().then((png) => png.length),
+      new Promise((resolve) => setTimeout(() => resolve(null), 20000)),
+    ]);
+    if (shot === null) {
+      shots.push("no answer in 20 s");
+      break;
+    }
+    shots.push(`${(performance.now() - t).toFixed(0)} ms`);
+  }
+  console.log(`WebDriver screenshots: ${shots.join(", ")}`);
 } finally {
   await app.close();
 }
