@@ -108,8 +108,9 @@ fn enclosed(barrier: impl Fn(usize) -> bool, rows: usize, columns: usize) -> Vec
     outside.into_iter().map(|o| !o).collect()
 }
 
-/// The largest 6-connected component of `mask` (slice-major, `plane` voxels per slice).
-fn largest_component(mask: &[bool], slices: usize, rows: usize, columns: usize) -> Vec<bool> {
+/// The largest 6-connected component of `mask` (slice-major, `plane` voxels per slice); with
+/// one slice, the largest 4-connected region of an image.
+pub fn largest_component(mask: &[bool], slices: usize, rows: usize, columns: usize) -> Vec<bool> {
     let plane = rows * columns;
     let mut label = vec![0u32; mask.len()];
     let mut best = (0u32, 0usize);

@@ -11,7 +11,7 @@ use crate::codes::{Code, dcm};
 use crate::common::{self, ResultsError};
 use crate::ds::Ds;
 use crate::model::{ObjectIdentity, StudyContext, Writer};
-use crate::sr::{Item, ObjectRef, evidence_study, template_item};
+use crate::sr::{Item, ObjectRef, Observer, evidence_study, observer_context, template_item};
 
 pub const KEY_OBJECT_SELECTION: &str = "1.2.840.10008.5.1.4.1.1.88.59";
 
@@ -47,23 +47,12 @@ pub fn write_key_objects(
             "each key image needs its label for the description",
         ));
     }
-    let mut children = vec![
-        Item::code(
-            "HAS CONCEPT MOD",
-            &dcm("121049", "Language of Content Item and Descendants"),
-            &Code::new("en-US", "RFC5646", "English (United States)"),
-        ),
-        Item::code(
-            "HAS OBS CONTEXT",
-            &dcm("121005", "Observer Type"),
-            &dcm("121006", "Person"),
-        ),
-        Item::pname(
-            "HAS OBS CONTEXT",
-            &dcm("121008", "Person Observer Name"),
-            observer,
-        ),
-    ];
+    let mut children = vec![Item::code(
+        "HAS CONCEPT MOD",
+        &dcm("121049", "Language of Content Item and Descendants"),
+        &Code::new("en-US", "RFC5646", "English (United States)"),
+    )];
+    children.extend(observer_context(&Observer::Person(observer)));
     let description: Vec<String> = images
         .iter()
         .zip(labels)

@@ -68,7 +68,7 @@ impl Item {
         it
     }
 
-    pub(crate) fn pname(relationship: &'static str, name: &Code, value: &str) -> Item {
+    fn pname(relationship: &'static str, name: &Code, value: &str) -> Item {
         let mut it = Item::new(relationship, "PNAME", name);
         it.ds.s(tags::PERSON_NAME, VR::PN, value);
         it
@@ -178,7 +178,7 @@ pub(crate) enum Observer<'a> {
     Person(&'a str),
 }
 
-fn observer_context(o: &Observer<'_>) -> Vec<Item> {
+pub(crate) fn observer_context(o: &Observer<'_>) -> Vec<Item> {
     match o {
         Observer::Device(a) => vec![
             Item::code(

@@ -351,47 +351,16 @@ pub fn body_cross_section_cm2(series: &Series, stack: &Stack) -> Result<f64, App
             dokuei_deid::deface::otsu(&values)
         };
         let mask: Vec<bool> = values.iter().map(|&v| v > threshold).collect();
-        let pixels = largest_component(&mask, frame.rows as usize, frame.columns as usize);
+        let pixels = dokuei_deid::deface::largest_component(
+            &mask,
+            1,
+            frame.rows as usize,
+            frame.columns as usize,
+        )
+        .iter()
+        .filter(|&&b| b)
+        .count();
         largest = largest.max(pixels as f64 * spacing[0] * spacing[1] / 100.0);
     }
     Ok(largest)
-}
-
-/// Pixels in the largest 4-connected region of `mask`.
-fn largest_component(mask: &[bool], rows: usize, columns: usize) -> usize {
-    let mut seen = vec![false; mask.len()];
-    let mut best = 0;
-    let mut queue = Vec::new();
-    for start in 0..mask.len().min(rows * columns) {
-        if !mask[start] || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        queue.push(start);
-        let mut size = 0;
-        while let Some(i) = queue.pop() {
-            size += 1;
-            let (r, c) = (i / columns, i % columns);
-            let mut visit = |j: usize| {
-                if mask[j] && !seen[j] {
-                    seen[j] = true;
-                    queue.push(j);
-                }
-            };
-            if r > 0 {
-                visit(i - columns);
-            }
-            if r + 1 < rows {
-                visit(i + columns);
-            }
-            if c > 0 {
-                visit(i - 1);
-            }
-            if c + 1 < columns {
-                visit(i + 1);
-            }
-        }
-        best = best.max(size);
-    }
-    best
 }
