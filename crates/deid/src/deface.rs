@@ -69,6 +69,8 @@ const BONE_HU: f32 = 250.0;
 const INTRACRANIAL_HU: std::ops::RangeInclusive<f32> = -10.0..=90.0;
 /// Below this the intracranial space found is too small to be a brain (ml).
 const MIN_BRAIN_ML: f64 = 150.0;
+/// Above this it is not a brain (ml): adult intracranial volumes stay under about 2000.
+const MAX_BRAIN_ML: f64 = 2500.0;
 
 /// Per slice: the pixels enclosed by a barrier (not reachable from the image's edge without
 /// crossing a pixel for which `barrier` is true), as a mask.
@@ -264,6 +266,14 @@ fn plane_of_brain(
         return Err(format!(
             "no brain found ({brain_ml:.0} ml inside the skull, at least {MIN_BRAIN_ML:.0} \
              expected): not a head {modality}, or the skull is not in the images"
+        ));
+    }
+    // More than any skull holds: what was found has spread beyond the skull (into the face,
+    // through an opening the threshold missed), and a plane from it could keep the face.
+    if brain_ml > MAX_BRAIN_ML {
+        return Err(format!(
+            "what was found inside the skull is {brain_ml:.0} ml, more than a skull holds \
+             ({MAX_BRAIN_ML:.0} ml): the skull is not closed in the images"
         ));
     }
     // The brain in the sagittal projection: a = anterior (−y), s = superior (z).

@@ -487,6 +487,12 @@ pub fn clean(file: &DefaultDicomObject, signature: &Signature) -> Result<Cleaned
         .image
         .clone()
         .ok_or_else(|| refuse("the region table matches it, but it has no image".into()))?;
+    if info.photometric.starts_with("YBR") && info.bits_allocated > 8 {
+        return Err(refuse(format!(
+            "the region table matches it, but its pixels are {}-bit {}, which Dokuei does not clean",
+            info.bits_allocated, info.photometric
+        )));
+    }
     if info.bits_allocated == 1 {
         return Err(refuse(
             "the region table matches it, but its pixels are 1-bit, which Dokuei does not clean"

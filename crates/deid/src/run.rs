@@ -331,6 +331,9 @@ pub fn run_sources(
             *reason = redact_paths(reason, &f.input);
         }
     }
+    for n in &mut shared.notes {
+        *n = redact_absolute(n);
+    }
     let json = serde_json::to_vec_pretty(&shared)
         .map_err(|e| DeidError::Invalid(format!("the report: {e}")))?;
     let report_path = out.join(REPORT);
@@ -422,7 +425,11 @@ fn redact_paths(reason: &str, input: &str) -> String {
         }
         dir = d.parent();
     }
-    // Any other absolute path: up to the next space, quote or colon.
+    redact_absolute(&r)
+}
+
+/// `text` with every absolute path, up to the next space, quote or colon, as `<path>`.
+fn redact_absolute(r: &str) -> String {
     let mut out = String::with_capacity(r.len());
     let mut chars = r.chars().peekable();
     let mut prev = ' ';

@@ -172,7 +172,7 @@ pub fn deface_series(
             .ok_or_else(|| {
                 fail(
                     ErrorCode::DicomUnreadable,
-                    format!("{} is no longer a DICOM file", instance.source.file_name()),
+                    "a slice of the series is no longer a DICOM file".to_owned(),
                 )
             })?;
         let mut data: InMemDicomObject = file.into_inner();
@@ -304,63 +304,68 @@ fn derive(
     ));
 }
 
-/// The largest cross-section of the body in a stack, cm²: on up to 12 slices spread over the
-/// stack, the largest 4-connected region above a body threshold (−500 HU for CT; for other
-/// modalities, Otsu's threshold of the slice), times the pixel area. A head is under about
-/// 250 cm² at its widest; an adult chest or abdomen is well over 400 cm². The couch is left out
-/// when foam separates it from the body, as it usually does.
+/// The body's cross-section at a stack's superior end (its most superior slice), cm²: the
+/// largest 4-connected region above a body threshold (−500 HU for CT; for other modalities,
+/// Otsu's threshold of the slice), times the pixel area. A head is under about 250 cm² at its
+/// widest; an adult chest or abdomen is well over 400 cm². The couch is left out when foam
+/// separates it from the body, as it usually does. Meaningful for axial stacks only.
 pub fn body_cross_section_cm2(series: &Series, stack: &Stack) -> Result<f64, AppError> {
     let n = stack.frames.len();
     if n == 0 {
         return Err(fail(ErrorCode::InvalidArgument, "the stack has no slices"));
     }
-    let picks: Vec<usize> = if n <= 12 {
-        (0..n).collect()
-    } else {
-        (0..12).map(|i| i * (n - 1) / 11).collect()
-    };
-    let mut largest: f64 = 0.0;
-    for k in picks {
-        let f = &stack.frames[k];
-        let instance = &series.instances[f.instance];
-        let spacing = f
-            .geometry
-            .map(|g| g.pixel_spacing)
-            .or_else(|| instance.image.as_ref().and_then(|i| i.pixel_spacing))
-            .ok_or_else(|| {
-                fail(
-                    ErrorCode::InvalidArgument,
-                    "a slice has no pixel spacing: the body's size cannot be measured",
-                )
-            })?;
-        let frame = dokuei_dicom::decode::decode_frame(instance, f.frame)
-            .map_err(|e| fail(ErrorCode::DicomUnreadable, e.to_string()))?;
-        if frame.pixels.is_color() {
-            return Err(fail(
+    // The superior end: a neck-to-chest stack is a trunk at its lower end and a neck at its
+    // upper one, and it is the upper end that can hold a face.
+    let top = (0..n)
+        .max_by(|&a, &b| {
+            let z = |k: usize| stack.frames[k].geometry.map_or(f64::MIN, |g| g.position[2]);
+            z(a).total_cmp(&z(b))
+        })
+        .filter(|&k| stack.frames[k].geometry.is_some())
+        .ok_or_else(|| {
+            fail(
                 ErrorCode::InvalidArgument,
-                "colour images: the body's size cannot be measured",
-            ));
-        }
-        let values: Vec<f32> = (0..frame.pixels.len())
-            .filter_map(|i| frame.pixels.get(i))
-            .map(|v| f.rescale.apply(v as f64) as f32)
-            .collect();
-        let threshold = if series.modality == "CT" {
-            -500.0
-        } else {
-            dokuei_deid::deface::otsu(&values)
-        };
-        let mask: Vec<bool> = values.iter().map(|&v| v > threshold).collect();
-        let pixels = dokuei_deid::deface::largest_component(
-            &mask,
-            1,
-            frame.rows as usize,
-            frame.columns as usize,
-        )
-        .iter()
-        .filter(|&&b| b)
-        .count();
-        largest = largest.max(pixels as f64 * spacing[0] * spacing[1] / 100.0);
+                "the stack has no patient geometry: its superior end is unknown",
+            )
+        })?;
+    let f = &stack.frames[top];
+    let instance = &series.instances[f.instance];
+    let spacing = f
+        .geometry
+        .map(|g| g.pixel_spacing)
+        .or_else(|| instance.image.as_ref().and_then(|i| i.pixel_spacing))
+        .ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidArgument,
+                "a slice has no pixel spacing: the body's size cannot be measured",
+            )
+        })?;
+    let frame = dokuei_dicom::decode::decode_frame(instance, f.frame)
+        .map_err(|e| fail(ErrorCode::DicomUnreadable, e.to_string()))?;
+    if frame.pixels.is_color() {
+        return Err(fail(
+            ErrorCode::InvalidArgument,
+            "colour images: the body's size cannot be measured",
+        ));
     }
-    Ok(largest)
+    let values: Vec<f32> = (0..frame.pixels.len())
+        .filter_map(|i| frame.pixels.get(i))
+        .map(|v| f.rescale.apply(v as f64) as f32)
+        .collect();
+    let threshold = if series.modality == "CT" {
+        -500.0
+    } else {
+        dokuei_deid::deface::otsu(&values)
+    };
+    let mask: Vec<bool> = values.iter().map(|&v| v > threshold).collect();
+    let pixels = dokuei_deid::deface::largest_component(
+        &mask,
+        1,
+        frame.rows as usize,
+        frame.columns as usize,
+    )
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    Ok(pixels as f64 * spacing[0] * spacing[1] / 100.0)
 }

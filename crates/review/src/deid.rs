@@ -359,17 +359,25 @@ pub fn clean_visual_features(
             series.number.map_or_else(|| "-".into(), |n| n.to_string()),
             series.modality
         );
+        // Photographs, and screen captures (a 3D rendering of a head is one).
         let photograph = matches!(series.modality.as_str(), "XC" | "ES" | "GM" | "OP")
-            || series
-                .instances
-                .iter()
-                .any(|i| i.sop_class_uid.starts_with("1.2.840.10008.5.1.4.1.1.77.1."));
+            || series.instances.iter().any(|i| {
+                let c = i.sop_class_uid.as_str();
+                c.starts_with("1.2.840.10008.5.1.4.1.1.77.1.")
+                    || c == "1.2.840.10008.5.1.4.1.1.7"
+                    || c.starts_with("1.2.840.10008.5.1.4.1.1.7.")
+            });
         if photograph {
             for i in &series.instances {
-                refused.push(refuse(&i.source, "a photograph may show the face"));
+                refused.push(refuse(
+                    &i.source,
+                    "a photograph or screen capture (a 3D rendering, say) may show the face",
+                ));
                 removed.insert(&i.source);
             }
-            notes.push(format!("{name}: left out, photographs may show the face"));
+            notes.push(format!(
+                "{name}: left out, photographs and screen captures may show the face"
+            ));
             continue;
         }
         if !matches!(series.modality.as_str(), "CT" | "MR") {
@@ -428,6 +436,35 @@ pub fn clean_visual_features(
                     notes.push(format!("{name}, {}: left out: {reason}", stack.label));
                 }
             }
+        }
+    }
+    // Result objects with pixels (a segmentation of the skin, a parametric map of a head MR)
+    // can show the face's outline; reports and key objects cannot.
+    for r in &index.results {
+        let c = r.instance.sop_class_uid.as_str();
+        if c == "1.2.840.10008.5.1.4.1.1.66.4" || c == "1.2.840.10008.5.1.4.1.1.30" {
+            refused.push(refuse(
+                &r.instance.source,
+                "a segmentation or parametric map may show the face's outline",
+            ));
+            removed.insert(&r.instance.source);
+        }
+    }
+    // Anything the index did not place (a second copy of an image, a file it could not read)
+    // cannot be checked for a face; a DICOMDIR is left to the run, which skips it.
+    let placed: HashSet<&dokuei_dicom::Source> = index
+        .series()
+        .flat_map(|s| s.instances.iter().map(|i| &i.source))
+        .chain(index.results.iter().map(|r| &r.instance.source))
+        .collect();
+    for s in sources {
+        let dicomdir = s.file_name().eq_ignore_ascii_case("DICOMDIR");
+        if !placed.contains(s) && !removed.contains(s) && !dicomdir {
+            refused.push(refuse(
+                s,
+                "not read as part of a series (a second copy of an image, or a file that could not be indexed): it cannot be checked for a face",
+            ));
+            removed.insert(s);
         }
     }
     let mut out: Vec<dokuei_dicom::Source> = sources
@@ -664,9 +701,13 @@ impl Staging {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
+        // A counter as well as the time: two exports in one process never share a folder, and
+        // a folder already there is an error, not a folder to share.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir =
-            std::env::temp_dir().join(format!("dokuei-{kind}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| {
+            std::env::temp_dir().join(format!("dokuei-{kind}-{}-{nanos}-{n}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| {
             AppError::new(
                 ErrorCode::WriteFailed,
                 format!("cannot create {}: {e}", dir.display()),
@@ -720,17 +761,23 @@ pub fn face_of_stack(
             "no face (Body Part Examined {part}, and no brain found)"
         )));
     }
-    let size = match crate::deface::body_cross_section_cm2(series, stack) {
-        Ok(area) if area >= TRUNK_CM2 => {
-            return Ok(Face::None(format!(
-                "no face (the body's cross-section reaches {area:.0} cm², a trunk's)"
-            )));
+    // Only an axial slice's cross-section tells a trunk from a head: a sagittal or coronal
+    // slice of a head and neck can be as large as a chest's.
+    let size = if stack.plane != Some(dokuei_dicom::geometry::Plane::Axial) {
+        "not an axial stack, whose cross-section would tell a trunk from a head".to_owned()
+    } else {
+        match crate::deface::body_cross_section_cm2(series, stack) {
+            Ok(area) if area >= TRUNK_CM2 => {
+                return Ok(Face::None(format!(
+                    "no face (the body's cross-section at the stack's superior end is {area:.0} cm², a trunk's)"
+                )));
+            }
+            Ok(area) if area < 1.0 => "no body was found at the stack's superior end".to_owned(),
+            Ok(area) => format!(
+                "the body's cross-section at the stack's superior end is {area:.0} cm², which a head or neck can be"
+            ),
+            Err(e) => e.message,
         }
-        Ok(area) if area < 1.0 => "no body was found in the slices looked at".to_owned(),
-        Ok(area) => format!(
-            "the body's cross-section is at most {area:.0} cm², which a head or neck can be"
-        ),
-        Err(e) => e.message,
     };
     // The reason leaves with the export: errors that name an input (a path can hold a
     // patient's name) name it as `<input>`.

@@ -125,6 +125,16 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
     let input = dir.path().join("in");
     head.write(&input.join("head")).unwrap();
     mr.write(&input.join("mr")).unwrap();
+    // A second copy of a head slice: the index keeps one; the other cannot be checked for a
+    // face (its defaced twin has new UIDs, so the run's own duplicate check would miss it).
+    let first_slice = std::fs::read_dir(input.join("head"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    std::fs::create_dir_all(input.join("zcopy")).unwrap();
+    std::fs::copy(&first_slice, input.join("zcopy/copy.dcm")).unwrap();
     chest.write(&input.join("chest")).unwrap();
     face.write(&input.join("face")).unwrap();
 
@@ -161,7 +171,7 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
     }
     assert_eq!(
         (report.written, report.refused, report.failed),
-        (52 + 10 + 52, 12, 0),
+        (52 + 10 + 52, 12 + 1, 0),
         "{:#?}",
         report.notes
     );
@@ -189,14 +199,18 @@ fn defacing_in_the_export_replaces_head_cts_keeps_trunks_and_refuses_what_it_can
             .iter()
             .any(|n| n.contains("series 4 (MR)") && n.contains("defaced (brain"))
     );
+    let mut unplaced = 0;
     for f in &report.files {
         if let Status::Refused { reason } = &f.status {
             assert!(
-                reason.contains("Clean Recognizable Visual Features") && reason.contains("cm²"),
+                reason.contains("Clean Recognizable Visual Features")
+                    && (reason.contains("cm²") || reason.contains("not read as part of a series")),
                 "{reason}"
             );
+            unplaced += usize::from(reason.contains("not read as part of a series"));
         }
     }
+    assert_eq!(unplaced, 1);
     // What left: the head as DERIVED (defaced), the chest as ORIGINAL; all marked 113102.
     let mut derived = 0;
     for f in &report.files {
