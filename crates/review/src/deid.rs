@@ -450,16 +450,17 @@ pub fn clean_visual_features(
             removed.insert(&r.instance.source);
         }
     }
-    // Anything the index did not place (a second copy of an image, a file it could not read)
-    // cannot be checked for a face; a DICOMDIR is left to the run, which skips it.
+    // A DICOM file the index did not place (a second copy of an image, a file it could not
+    // read: it names them all in its problems) cannot be checked for a face. Files that are not
+    // DICOM, and DICOMDIRs, are left to the run, which skips them.
     let placed: HashSet<&dokuei_dicom::Source> = index
         .series()
         .flat_map(|s| s.instances.iter().map(|i| &i.source))
         .chain(index.results.iter().map(|r| &r.instance.source))
         .collect();
+    let named: HashSet<&str> = index.problems.iter().map(|p| p.file.as_str()).collect();
     for s in sources {
-        let dicomdir = s.file_name().eq_ignore_ascii_case("DICOMDIR");
-        if !placed.contains(s) && !removed.contains(s) && !dicomdir {
+        if !placed.contains(s) && !removed.contains(s) && named.contains(s.to_string().as_str()) {
             refused.push(refuse(
                 s,
                 "not read as part of a series (a second copy of an image, or a file that could not be indexed): it cannot be checked for a face",
