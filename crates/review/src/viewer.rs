@@ -592,3 +592,151 @@ pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, A
         VolumeData::I32(a) => serve!(a),
     })
 }
+
+/// A plane the MPR viewer asks for, from the last part of its URL: fifteen comma-separated
+/// numbers, the plane's origin (3, the centre of its top-left pixel, LPS mm), row direction
+/// (3), column direction (3), spacing between rows and between columns (2, mm), rows, columns,
+/// the slab's thickness (mm, 0 for none) and how the slab combines (0 MIP, 1 MinIP, 2 average).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlaneRequest {
+    pub plane: dokuei_dicom::mpr::PlaneSpec,
+    pub slab_mm: f64,
+    pub mode: dokuei_dicom::mpr::SlabMode,
+}
+
+/// The largest plane served (pixels on a side) and the thickest slab (mm).
+const MAX_PLANE_SIDE: usize = 4096;
+const MAX_SLAB_MM: f64 = 500.0;
+
+pub fn parse_plane_request(spec: &str) -> Result<PlaneRequest, AppError> {
+    use dokuei_dicom::mpr::{PlaneSpec, SlabMode};
+    let bad = |why: &str| {
+        AppError::new(
+            ErrorCode::InvalidArgument,
+            format!("not a plane the viewer can ask for ({why}): `{spec}`"),
+        )
+    };
+    let v: Vec<f64> = spec
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("a value is not a number"))?;
+    let [
+        o0,
+        o1,
+        o2,
+        r0,
+        r1,
+        r2,
+        c0,
+        c1,
+        c2,
+        s0,
+        s1,
+        rows,
+        columns,
+        slab,
+        mode,
+    ] = v[..]
+    else {
+        return Err(bad("it needs 15 numbers"));
+    };
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(bad("a value is not finite"));
+    }
+    let unit = |a: [f64; 3]| {
+        let n = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
+        (n > 1e-6).then(|| a.map(|x| x / n))
+    };
+    let (Some(row), Some(column)) = (unit([r0, r1, r2]), unit([c0, c1, c2])) else {
+        return Err(bad("a direction is zero"));
+    };
+    if (row[0] * column[0] + row[1] * column[1] + row[2] * column[2]).abs() > 1e-3 {
+        return Err(bad("row and column are not perpendicular"));
+    }
+    let side =
+        |x: f64| (x >= 1.0 && x <= MAX_PLANE_SIDE as f64 && x.fract() == 0.0).then_some(x as usize);
+    let (Some(rows), Some(columns)) = (side(rows), side(columns)) else {
+        return Err(bad("rows and columns must be whole numbers from 1 to 4096"));
+    };
+    if s0 <= 0.0 || s1 <= 0.0 || !(0.0..=MAX_SLAB_MM).contains(&slab) {
+        return Err(bad("spacing must be positive and a slab at most 500 mm"));
+    }
+    let mode = match mode as i64 {
+        0 => SlabMode::Mip,
+        1 => SlabMode::MinIp,
+        2 => SlabMode::Average,
+        _ => return Err(bad("the slab mode is 0, 1 or 2")),
+    };
+    Ok(PlaneRequest {
+        plane: PlaneSpec {
+            origin: [o0, o1, o2],
+            row,
+            column,
+            spacing: [s0, s1],
+            rows,
+            columns,
+        },
+        slab_mm: slab,
+        mode,
+    })
+}
+
+/// A plane through a loaded greyscale stack, as the bytes the webview uploads: modality values
+/// in the stack's [`StackView::format`], sampled by trilinear interpolation (with the slab
+/// along the plane's normal, every finest voxel step); pixels outside the volume take the
+/// plane's lowest value.
+pub fn plane_bytes(
+    study: &OpenStudy,
+    series: u32,
+    stack: u32,
+    loaded: &LoadedStack,
+    request: &PlaneRequest,
+) -> Result<Vec<u8>, AppError> {
+    use dokuei_dicom::mpr::{Slab, VolumeGeometry, reformat};
+    let st = study.stack(series, stack)?;
+    let LoadedPixels::Values(volume) = &loaded.pixels else {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "series {} is in colour: MPR needs a greyscale volume",
+                series + 1
+            ),
+        ));
+    };
+    let g = VolumeGeometry::of_stack(st).map_err(|e| {
+        AppError::new(
+            ErrorCode::InvalidArgument,
+            format!("series {} cannot be reformatted: {e}", series + 1),
+        )
+    })?;
+    let slab = (request.slab_mm > 0.0).then(|| Slab {
+        thickness_mm: request.slab_mm,
+        step_mm: g.finest_step(),
+        mode: request.mode,
+    });
+    let values = reformat(volume, &g, &request.plane, slab);
+    Ok(encode_plane(&values, loaded.format))
+}
+
+/// Reformatted modality values in `format` (rounded and clamped for the integer formats); NaN
+/// (outside the volume) becomes the lowest value present, or 0 when there is none.
+fn encode_plane(values: &[f32], format: &str) -> Vec<u8> {
+    let floor = values
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .fold(f32::INFINITY, f32::min);
+    let floor = if floor.is_finite() { floor } else { 0.0 };
+    let filled = values.iter().map(|&v| if v.is_nan() { floor } else { v });
+    match format {
+        "u8" => filled.map(|v| v.round().clamp(0.0, 255.0) as u8).collect(),
+        "i16" => filled
+            .flat_map(|v| (v.round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+            .collect(),
+        "u16" => filled
+            .flat_map(|v| (v.round().clamp(0.0, 65535.0) as u16).to_le_bytes())
+            .collect(),
+        _ => filled.flat_map(f32::to_le_bytes).collect(),
+    }
+}

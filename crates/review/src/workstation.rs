@@ -357,9 +357,58 @@ impl Workstation {
         None
     }
 
+    /// A stack's volume for reformatting: loaded now if it is not (or waited for while it
+    /// loads). Colour stacks and stacks that could not be loaded are refused.
+    fn volume(
+        &self,
+        generation: u32,
+        study: &Arc<OpenStudy>,
+        series: u32,
+        stack: u32,
+    ) -> Result<Arc<LoadedStack>, AppError> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(loaded) = self.loaded_stack(generation, study, series, stack) {
+                return Ok(loaded);
+            }
+            let state = self
+                .stacks
+                .lock()
+                .map_err(|_| unavailable("stack store"))?
+                .get(&(generation, series, stack))
+                .cloned();
+            match state {
+                Some(StackState::SliceBySlice) => {
+                    return Err(AppError::new(
+                        ErrorCode::DecodeFailed,
+                        format!(
+                            "series {} could not be loaded as a volume (colour, or a slice failed to decode): it cannot be reformatted",
+                            series + 1
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(AppError::new(
+                        ErrorCode::NotFound,
+                        "that image belongs to a study that is no longer open",
+                    ));
+                }
+                _ if started.elapsed() > std::time::Duration::from_secs(300) => {
+                    return Err(AppError::new(
+                        ErrorCode::DecodeFailed,
+                        format!("series {} took over 5 minutes to load", series + 1),
+                    ));
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+
     /// The pixel resources behind both transports (the URI scheme and the loopback server):
     /// `slice/{generation}/{series}/{stack}/{slice}` (raw modality values, see
-    /// `StackView::format`), `thumb/{generation}/{series}` (PNG) and
+    /// `StackView::format`), `plane/{generation}/{series}/{stack}/{plane}` (a reformatted
+    /// plane in the same format, see `viewer::parse_plane_request`),
+    /// `thumb/{generation}/{series}` (PNG) and
     /// `map/{analysis}/{index}/{slice}` (a heatmap slice, u8). Returns (status, content type,
     /// body); errors are plain text naming the file at fault.
     pub fn pixels(&self, path: &str) -> (u16, &'static str, Vec<u8>) {
@@ -401,6 +450,15 @@ impl Workstation {
                 }
                 .map(|b| ("application/octet-stream", b))
             }
+            (Some("plane"), [_, series, stack]) => parts
+                .get(4)
+                .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the plane is missing"))
+                .and_then(|spec| crate::viewer::parse_plane_request(spec))
+                .and_then(|request| {
+                    let loaded = self.volume(generation, &study, *series, *stack)?;
+                    crate::viewer::plane_bytes(&study, *series, *stack, &loaded, &request)
+                })
+                .map(|b| ("application/octet-stream", b)),
             (Some("thumb"), [_, series]) => {
                 crate::viewer::thumbnail_png(&study, *series, 96).map(|b| ("image/png", b))
             }

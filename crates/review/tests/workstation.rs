@@ -54,3 +54,81 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
     assert!(pacs.listening.is_none(), "the receiver is off by default");
     assert!(pacs.cache.studies.is_empty());
 }
+
+/// The MPR viewer's planes, by the same path the app serves: a coronal plane through a planted
+/// sphere shows it at the pixel its patient position projects to, a plane beside the sphere
+/// misses it unless a MIP slab reaches it, and malformed requests are refused with a reason.
+#[test]
+fn reformatted_planes_are_served_from_the_loaded_volume() {
+    use dokuei_review::dicom::synth::Sphere;
+    let dir = tempfile::tempdir().unwrap();
+    let study = dir.path().join("study");
+    let centre = [9.4, -1.1, 25.0];
+    SyntheticCt {
+        slices: 20,
+        spheres: vec![Sphere {
+            center: centre,
+            radius: 4.0,
+            hu: 500.0,
+        }],
+        ..SyntheticCt::default()
+    }
+    .write(&study)
+    .unwrap();
+    let ws = Workstation::new(dir.path().join("data"), dir.path().join("cache"))
+        .with_ledger_file(dir.path().join("ledger.sqlite"));
+    let opened = ws.open_study(vec![study.display().to_string()]).unwrap();
+    let key = opened.tree.studies[0].series[0].key;
+    let view = ws.stack_view(key, 0).unwrap();
+    assert_eq!(view.format, "i16");
+    // A coronal plane of 21 × 21 pixels 0.5 mm apart, its centre pixel (10, 10) at `y` mm.
+    let plane = |y: f64, slab: f64, mode: u8| {
+        let spec = format!(
+            "{},{y},{},1,0,0,0,0,-1,0.5,0.5,21,21,{slab},{mode}",
+            centre[0] - 5.0,
+            centre[2] + 5.0
+        );
+        let (status, kind, body) =
+            ws.pixels(&format!("plane/{}/{key}/0/{spec}", opened.generation));
+        assert_eq!(
+            (status, kind),
+            (200, "application/octet-stream"),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(body.len(), 21 * 21 * 2);
+        body.chunks(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect::<Vec<_>>()
+    };
+    let through = plane(centre[1], 0.0, 0);
+    assert_eq!(through[10 * 21 + 10], 500, "the sphere's centre");
+    assert!(
+        through[0] < -500,
+        "7 mm from the centre is lung: {}",
+        through[0]
+    );
+    // 6 mm in front of the sphere's centre (radius 4): missed by the plane, caught by a
+    // 14 mm MIP slab, and its minimum (MinIP) stays lung.
+    let beside = plane(centre[1] - 6.0, 0.0, 0);
+    assert!(beside[10 * 21 + 10] < -500, "{}", beside[10 * 21 + 10]);
+    assert_eq!(plane(centre[1] - 6.0, 14.0, 0)[10 * 21 + 10], 500);
+    assert!(plane(centre[1] - 6.0, 14.0, 1)[10 * 21 + 10] < -500);
+    let average = plane(centre[1] - 6.0, 14.0, 2)[10 * 21 + 10];
+    assert!(average > -500 && average < 500, "average {average}");
+
+    for (spec, why) in [
+        ("1,2,3", "15 numbers"),
+        ("0,0,0,1,0,0,0,1,0,1,1,10,10,0,7", "slab mode"),
+        ("0,0,0,1,0,0,1,0,0,1,1,10,10,0,0", "perpendicular"),
+        ("0,0,0,1,0,0,0,1,0,1,1,10,99999,0,0", "4096"),
+        ("0,0,0,1,0,0,0,1,0,1,1,10,10,900,0", "500 mm"),
+    ] {
+        let (status, _, body) = ws.pixels(&format!("plane/{}/{key}/0/{spec}", opened.generation));
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            status >= 400 && text.contains(why),
+            "{spec}: {status} {text}"
+        );
+    }
+}
