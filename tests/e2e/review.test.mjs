@@ -146,6 +146,53 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await b.keys("a");
   });
 
+  it("shows the finding in its label colour on the coronal and sagittal MPR planes", async () => {
+    const nodule = truth.nodules.reduce((a, n) => (n.radius > a.radius ? n : a));
+    const p = [nodule.x, nodule.y, nodule.z];
+    await b.$(testid("layout-mpr")).click();
+    try {
+      await mprColours(p);
+    } finally {
+      // The tests after this one read the stack view.
+      await b.$("button=1×1").click();
+      await b.waitUntil(async () => /Im \d+\/200/.test(await overlay(b, "overlay-slice")), { timeout: 10000 });
+    }
+  });
+
+  async function mprColours(p) {
+    await b.$(testid("mpr-sagittal")).waitForDisplayed({ timeout: 10000 });
+    await b.execute((point) => window.__dokuei.mpr().setCenter(point), p);
+    const project = (i, name) =>
+      b.execute(
+        (index, point, view) => {
+          const mpr = window.__dokuei.mpr();
+          const at = mpr.imagePoint(index, point);
+          const c = mpr.viewport(index)?.canvasPoint(at.row, at.column);
+          const rect = document.querySelector(`[data-testid="mpr-${view}"] .viewport-canvas`).getBoundingClientRect();
+          return c ? { x: rect.left + c[0], y: rect.top + c[1], depth: at.depth } : null;
+        },
+        i,
+        p,
+        name,
+      );
+    let colours = [];
+    for (let attempt = 0; attempt < 30; attempt++) {
+      await b.pause(300);
+      const file = await saveScreenshot(b, "review-mpr-overlay");
+      colours = [];
+      for (const [i, name] of [[1, "coronal"], [2, "sagittal"]]) {
+        const at = await project(i, name);
+        // 4 screen pixels (about 3 mm) off the centre, inside the nodule but off the reference lines.
+        colours.push(at && Math.abs(at.depth) <= 1 ? rgb(file, at.x + 4, at.y + 4) : null);
+      }
+      if (colours.every((c) => c && c[0] - c[1] >= 50)) break;
+    }
+    assert.ok(
+      colours.every((c) => c && c[0] - c[1] >= 50),
+      `the nodule on the coronal and sagittal planes is ${JSON.stringify(colours)}, not the label colour`,
+    );
+  }
+
   it("writes each decision at once, refuses an early sign-off, then signs off", async () => {
     const list = await findings(b);
     const [first, second, ...rest] = list;

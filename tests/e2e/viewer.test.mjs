@@ -3,12 +3,13 @@
 // in mm and the list of unreadable files. Needs the sample studies (scripts/sample-studies.sh).
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { grey, launch, openPaths, overlay, pagePoint, saveScreenshot } from "./harness.mjs";
+import { appPath, grey, launch, openPaths, overlay, pagePoint, saveScreenshot } from "./harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const samples = path.join(root, "sample-studies/generated");
@@ -152,5 +153,63 @@ describe("starting with a study on the command line (as scripts/run.sh does)", (
     } finally {
       await app.close();
     }
+  });
+});
+
+describe("synchronised scrolling of two series", () => {
+  let app;
+  // A second series of the sample CT's phantom (same seed: same study and frame of reference)
+  // with slices 5 mm apart instead of 2.5, and a third study (another seed: another frame).
+  const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-sync-"));
+  const cli = path.join(path.dirname(appPath()), "dokuei");
+  before(async () => {
+    execFileSync(cli, ["synth-ct", path.join(dir, "thick"), "--seed", "1", "--series-number", "2", "--slice-spacing", "5", "--slices", "100", "--size", "256", "--description", "Thick"]);
+    app = await launch();
+    await app.browser.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  /** The slice and location text of a pane. */
+  const shown = (b, pane) =>
+    b.execute((p) => document.querySelector(`[data-testid="viewport-pane-${p}"] [data-testid="overlay-slice"]`)?.textContent ?? "", pane);
+  const loc = (text) => Number(/Loc (-?[\d.]+) mm/.exec(text)?.[1]);
+
+  it("moves the second series to the same patient position as the first", async () => {
+    const b = app.browser;
+    assert.equal(await openPaths(b, [path.join(ct, "series"), path.join(dir, "thick")]), null);
+    await b.$('[data-testid="series-1-0"]').waitForDisplayed({ timeout: 10000 });
+    await b.$('[data-testid="layout-2"]').click();
+    assert.equal(await b.execute(() => window.__dokuei.select(0, 0, 0)), null);
+    assert.equal(await b.execute(() => window.__dokuei.select(1, 0, 1)), null);
+    await b.waitUntil(async () => /Im 1\/100/.test(await shown(b, 1)) || /Im 1\/100/.test(await shown(b, 0)), {
+      timeout: 10000,
+      timeoutMsg: `the thick series is not shown: ${await shown(b, 0)} | ${await shown(b, 1)}`,
+    });
+    const thinPane = /\/200/.test(await shown(b, 0)) ? 0 : 1;
+    await b.$('[data-testid="sync-scroll"]').click();
+    assert.equal(await b.$('[data-testid="sync-scroll"]').getText(), "Synced");
+    // 37 slices down the thin series (2.5 mm each): 92.5 mm.
+    await b.$(`[data-testid="viewport-pane-${thinPane}"]`).click();
+    for (let i = 0; i < 3; i++) await b.keys("PageDown");
+    for (let i = 0; i < 7; i++) await b.keys("ArrowDown");
+    await b.waitUntil(async () => (await shown(b, thinPane)).includes("Im 38/200"), { timeout: 10000 }).catch(async () => {
+      assert.fail(`the thin series did not scroll: ${await shown(b, thinPane)} (${await saveScreenshot(b, "viewer-sync-scroll")})`);
+    });
+    await b.waitUntil(async () => Math.abs(loc(await shown(b, 1 - thinPane)) - loc(await shown(b, thinPane))) <= 2.5, {
+      timeout: 10000,
+      timeoutMsg: `not in step: ${await shown(b, 0)} | ${await shown(b, 1)}`,
+    });
+    assert.equal(loc(await shown(b, thinPane)), 5);
+    // And back the other way: the thick series leads.
+    await b.$(`[data-testid="viewport-pane-${1 - thinPane}"]`).click();
+    for (let i = 0; i < 10; i++) await b.keys("ArrowDown");
+    await b.waitUntil(async () => Math.abs(loc(await shown(b, 1 - thinPane)) - -45) <= 2.5, { timeout: 10000 }).catch(async () => {
+      assert.fail(`the thick series did not scroll: ${await shown(b, 1 - thinPane)} (${await saveScreenshot(b, "viewer-sync-scroll")})`);
+    });
+    await b.waitUntil(async () => Math.abs(loc(await shown(b, thinPane)) - loc(await shown(b, 1 - thinPane))) <= 1.25, {
+      timeout: 10000,
+      timeoutMsg: `not in step: ${await shown(b, 0)} | ${await shown(b, 1)}`,
+    });
+    await saveScreenshot(b, "viewer-sync-scroll");
   });
 });

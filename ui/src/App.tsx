@@ -16,6 +16,9 @@ import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
 import { toView, type View } from "./viewer/view";
 import { Viewport, type Measurement, type ViewportHandle } from "./viewer/Viewport";
+import { mprRefusal } from "./viewer/mpr";
+import { MprView, type MprHandle } from "./viewer/MprView";
+import { Followers, follow, link, linkRefusal, type Link } from "./viewer/sync";
 
 interface Pane {
   selection: Selection;
@@ -27,6 +30,10 @@ export interface DokueiHooks {
   openPaths(paths: string[]): Promise<string | null>;
   select(series: number, stack: number, pane?: number): Promise<string | null>;
   viewport(pane: number): ViewportHandle | null;
+  /** The MPR view, while it is shown. */
+  mpr(): MprHandle | null;
+  /** Shows (or leaves) MPR of the active pane's stack. */
+  setMpr(on: boolean): void;
   measurements(): Measurement[];
   /** The review workflow's state (findings, decisions, timings). */
   review(): ReviewState;
@@ -65,6 +72,12 @@ export function App({ backend }: { backend: Backend }) {
   const [about, setAbout] = useState(false);
   const [qa, setQa] = useState(false);
   const [pacs, setPacs] = useState(false);
+  const [mpr, setMpr] = useState(false);
+  const mprRef = useRef<MprHandle | null>(null);
+  const mprRoute = useRef(false);
+  // Synchronised scrolling of the two panes, and the panes now following the other.
+  const [linked, setLinked] = useState<{ link: Link; views: [View, View] } | null>(null);
+  const following = useRef(new Followers());
   const exportPathRef = useRef<string | null>(null);
   const handles = useRef<(ViewportHandle | null)[]>([null, null]);
   const measurementsRef = useRef<Measurement[]>([]);
@@ -177,6 +190,8 @@ export function App({ backend }: { backend: Backend }) {
       openPaths,
       select: (series, stack, pane = 0) => select({ series, stack }, pane),
       viewport: (pane) => handles.current[pane] ?? null,
+      mpr: () => mprRef.current,
+      setMpr,
       measurements: () => measurementsRef.current,
       review: () => reviewRef.current,
       retrieveFirstImageMs: firstImageMs,
@@ -253,7 +268,8 @@ export function App({ backend }: { backend: Backend }) {
         case "layout":
           return;
         default:
-          handles.current[activePane]?.act(action);
+          if (mprRoute.current) mprRef.current?.act(action);
+          else handles.current[activePane]?.act(action);
       }
     };
     window.addEventListener("keydown", onKey);
@@ -266,7 +282,42 @@ export function App({ backend }: { backend: Backend }) {
     if (study) applyMouseBindings(primary);
   }, [primary, study]);
 
+  const refusal = activeView ? mprRefusal(activeView) : "choose a series first";
+  const mprShown = mpr && activeView !== null && refusal === null;
+  useEffect(() => {
+    mprRoute.current = mprShown;
+  }, [mprShown]);
+
+  const pair = panes.length === 2 ? [panes[0]?.view ?? null, panes[1]?.view ?? null] : [];
+  const [first, second] = pair;
+  const syncRefusal = first && second ? linkRefusal(first, second) : "show a series in each of two panes first";
+  // A link holds for the two stacks it was made for.
+  const sync = linked && linked.views[0] === first && linked.views[1] === second ? linked.link : null;
+
+  const toggleSync = () => {
+    if (sync || !first || !second || syncRefusal) {
+      setLinked(null);
+      return;
+    }
+    setLinked({ link: link(first, handles.current[0]?.slice() ?? 0, second, handles.current[1]?.slice() ?? 0), views: [first, second] });
+  };
+
+  /** Pane `i` moved to slice `k`: the other follows while the panes are linked. */
+  const onPaneSlice = (i: number, k: number) => {
+    if (!following.current.leads(i, k)) return;
+    const j = 1 - i;
+    const from = panesRef.current[i]?.view;
+    const to = panesRef.current[j]?.view;
+    const other = handles.current[j];
+    if (!sync || !from || !to || !other) return;
+    const target = follow(sync, from, k, to, i === 0);
+    if (other.slice() === target) return;
+    following.current.send(j, target);
+    void other.goTo(target);
+  };
+
   const setLayout = (count: 1 | 2) => {
+    setMpr(false);
     setPanes((old) => (count === 1 ? old.slice(0, 1) : [old[0] ?? null, old[1] ?? null]));
     if (count === 1) setActivePane(0);
   };
@@ -296,11 +347,40 @@ export function App({ backend }: { backend: Backend }) {
           {study && (
             <>
               <span className="sep" />
-              <button type="button" aria-pressed={panes.length === 1} onClick={() => { setLayout(1); }}>
+              <button type="button" aria-pressed={!mprShown && panes.length === 1} onClick={() => { setLayout(1); }}>
                 1×1
               </button>
-              <button type="button" aria-pressed={panes.length === 2} onClick={() => { setLayout(2); }} data-testid="layout-2">
+              <button type="button" aria-pressed={!mprShown && panes.length === 2} onClick={() => { setLayout(2); }} data-testid="layout-2">
                 1×2
+              </button>
+              {panes.length === 2 && !mprShown && (
+                <button
+                  type="button"
+                  aria-pressed={sync !== null}
+                  disabled={syncRefusal !== null}
+                  title={
+                    syncRefusal ??
+                    (sync
+                      ? sync.sameFrame
+                        ? "Scrolling together by patient position"
+                        : `Scrolling together, ${sync.offset.toFixed(1)} mm apart (different frames of reference)`
+                      : "Scroll the two panes together: by patient position when they share a frame of reference, else keeping the offset on screen now")
+                  }
+                  onClick={toggleSync}
+                  data-testid="sync-scroll"
+                >
+                  {sync ? (sync.sameFrame ? "Synced" : `Synced ${sync.offset >= 0 ? "+" : ""}${sync.offset.toFixed(1)} mm`) : "Sync"}
+                </button>
+              )}
+              <button
+                type="button"
+                aria-pressed={mprShown}
+                disabled={refusal !== null}
+                title={refusal ?? "Axial, coronal and sagittal planes of this stack (1×3)"}
+                onClick={() => { setMpr((m) => !m); }}
+                data-testid="layout-mpr"
+              >
+                MPR
               </button>
               <span className="sep" />
               <button type="button" aria-pressed={primary === TOOL.windowLevel} onClick={() => { setPrimary(TOOL.windowLevel); }}>
@@ -354,6 +434,18 @@ export function App({ backend }: { backend: Backend }) {
             selected={panes[activePane]?.selection ?? null}
             onSelect={(s) => void select(s)}
           />
+          {mprShown ? (
+            <MprView
+              key={`${study.generation}/${activeView.series}/${activeView.stack}`}
+              ref={mprRef}
+              generation={study.generation}
+              view={activeView}
+              header={header}
+              showText={showText}
+              overlay={review.overlay}
+              onMeasurements={onMeasurements}
+            />
+          ) : (
           <div className={`viewports panes-${panes.length}`}>
             {panes.map((pane, i) =>
               pane ? (
@@ -375,6 +467,9 @@ export function App({ backend }: { backend: Backend }) {
                   onMeasurements={onMeasurements}
                   overlay={i === activePane ? review.overlay : null}
                   onDraw={i === activePane ? review.onDraw : null}
+                  onSlice={(k) => {
+                    onPaneSlice(i, k);
+                  }}
                 />
               ) : (
                 <div key={i} className={`viewport empty${i === activePane ? " active" : ""}`} onMouseDown={() => { setActivePane(i); }}>
@@ -383,6 +478,7 @@ export function App({ backend }: { backend: Backend }) {
               ),
             )}
           </div>
+          )}
           <aside className="sidebar">
             <ReviewPanel r={review} slices={activeView?.slices ?? 0} />
             <h3>Measurements</h3>

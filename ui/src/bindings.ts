@@ -1449,6 +1449,11 @@ export type StackView_Deserialize = {
 	markers?: EdgeMarkers | null,
 	plane: string,
 	warnings: string[],
+	/**
+	 *  Frame of Reference UID of the stack's first image (empty when it gives none): stacks
+	 *  that share one scroll together by patient position.
+	 */
+	frame_of_reference: string,
 };
 
 /**  How the viewer shows a stack: size, geometry, pixel format and display defaults. */
@@ -1491,6 +1496,11 @@ export type StackView_Serialize = {
 	markers: EdgeMarkers | null,
 	plane: string,
 	warnings: string[],
+	/**
+	 *  Frame of Reference UID of the stack's first image (empty when it gives none): stacks
+	 *  that share one scroll together by patient position.
+	 */
+	frame_of_reference: string,
 };
 
 /**  An instance that arrived (by C-GET, C-MOVE, a push, or WADO-RS). */

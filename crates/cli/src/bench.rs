@@ -309,16 +309,36 @@ pub fn synth_cxr(
     Ok(())
 }
 
-pub fn synth_ct(
-    dir: &Path,
-    slices: usize,
-    size: u16,
-    spheres: &[String],
-    seed: u64,
-    noise_hu: f64,
-    description: &str,
-) -> Result<(), AppError> {
-    let spheres = spheres
+/// What `dokuei synth-ct` writes.
+pub struct SynthCtArgs {
+    pub slices: usize,
+    pub size: u16,
+    pub spheres: Vec<String>,
+    pub seed: u64,
+    pub noise_hu: f64,
+    pub description: String,
+    pub slice_spacing: f64,
+    pub series_number: i32,
+}
+
+pub fn synth_ct(dir: &Path, a: &SynthCtArgs) -> Result<(), AppError> {
+    let SynthCtArgs {
+        slices,
+        size,
+        seed,
+        noise_hu,
+        slice_spacing,
+        series_number,
+        ..
+    } = *a;
+    if slice_spacing.is_nan() || slice_spacing <= 0.0 {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            "--slice-spacing must be positive",
+        ));
+    }
+    let spheres = a
+        .spheres
         .iter()
         .map(|s| {
             let v: Vec<f64> = s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
@@ -342,9 +362,11 @@ pub fn synth_ct(
         columns: size,
         pixel_spacing: [0.7, 0.7],
         origin: [-0.35 * f64::from(size), -0.35 * f64::from(size), -400.0],
-        series_description: description.to_owned(),
+        series_description: a.description.clone(),
         seed,
         noise_hu,
+        slice_spacing,
+        series_number,
         shuffle_file_names: true,
         ..SyntheticCt::default()
     };

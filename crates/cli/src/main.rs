@@ -165,6 +165,13 @@ enum Command {
         noise: f64,
         #[arg(long, default_value = "Synthetic CT")]
         description: String,
+        /// Between slices (mm).
+        #[arg(long, default_value_t = 2.5)]
+        slice_spacing: f64,
+        /// Series Number (also seeds the Series Instance UID; the study and frame of reference
+        /// come from the seed alone, so series of one seed share them).
+        #[arg(long, default_value_t = 1)]
+        series_number: i32,
     },
     /// Write a synthetic chest radiograph (a phantom; no patient data); prints the planted
     /// opacities as JSON.
@@ -223,7 +230,21 @@ fn main() -> ExitCode {
             seed,
             noise,
             description,
-        } => bench::synth_ct(&dir, slices, size, &sphere, seed, noise, &description),
+            slice_spacing,
+            series_number,
+        } => bench::synth_ct(
+            &dir,
+            &bench::SynthCtArgs {
+                slices,
+                size,
+                spheres: sphere,
+                seed,
+                noise_hu: noise,
+                description,
+                slice_spacing,
+                series_number,
+            },
+        ),
         Command::SynthCxr {
             file,
             size,

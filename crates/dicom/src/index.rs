@@ -206,6 +206,9 @@ pub struct ImageInfo {
     pub pixel_representation: u16,
     pub planar_configuration: u16,
     pub acquisition_number: Option<i32>,
+    /// Frame of Reference UID (empty when the file gives none): images that share one share
+    /// patient coordinates.
+    pub frame_of_reference: String,
     /// Echo Numbers (multi-echo MR), the first value.
     pub echo_number: Option<i32>,
     /// Trigger Time (cardiac phases), ms.
@@ -628,6 +631,7 @@ pub(crate) fn image_info(
         pixel_representation: int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) as u16,
         planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0) as u16,
         acquisition_number: int(obj, tags::ACQUISITION_NUMBER),
+        frame_of_reference: text(obj, tags::FRAME_OF_REFERENCE_UID),
         echo_number: floats(obj, tags::ECHO_NUMBERS)
             .and_then(|v| v.first().copied())
             .filter(|e| e.is_finite())

@@ -219,6 +219,9 @@ pub struct StackView {
     pub markers: Option<EdgeMarkers>,
     pub plane: String,
     pub warnings: Vec<String>,
+    /// Frame of Reference UID of the stack's first image (empty when it gives none): stacks
+    /// that share one scroll together by patient position.
+    pub frame_of_reference: String,
 }
 
 /// The smallest sample type that holds the stack's modality values exactly (see
@@ -370,6 +373,9 @@ pub fn stack_view(study: &OpenStudy, series: u32, stack: u32) -> Result<StackVie
             .map(|p| format!("{p:?}").to_ascii_lowercase())
             .unwrap_or_default(),
         warnings: st.warnings(),
+        frame_of_reference: image
+            .map(|i| i.frame_of_reference.clone())
+            .unwrap_or_default(),
     })
 }
 

@@ -27,6 +27,16 @@ export interface OverlaySpec {
   revision: number;
   /** The region being drawn or edited. */
   editing: { bitmaps: Map<number, Uint8Array>; colour: Rgba; version: number } | null;
+  /** Lines over the image on a slice (the other MPR planes' reference lines, the crosshairs),
+   * drawn whether or not AI results are shown. */
+  lines?: ((slice: number) => OverlayLine[]) | null;
+}
+
+/** A segment between pixel centres (column, row), e.g. from `referenceLine`. */
+export interface OverlayLine {
+  from: [number, number];
+  to: [number, number];
+  colour: Rgba;
 }
 
 /**
@@ -36,6 +46,7 @@ export interface OverlaySpec {
 export function overlayOnSlice(spec: OverlaySpec | null, slice: number): boolean {
   if (!spec) return false;
   if (spec.editing?.bitmaps.has(slice)) return true;
+  if ((spec.lines?.(slice).length ?? 0) > 0) return true;
   if (!spec.visible) return false;
   return spec.heatmap !== null || spec.findings.some((f) => slice >= f.geometry.slices[0] && slice <= f.geometry.slices[1]);
 }
@@ -153,7 +164,20 @@ export function drawOverlay(
     imageTransform();
     ctx.drawImage(regionLayer(edit, rows, columns, spec.editing.colour, 0.45), 0, 0);
   }
+  const lines = spec.lines?.(slice) ?? [];
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.lineWidth = 1;
+  for (const l of lines) {
+    // Pixel centres are at +0.5 in the image → canvas mapping.
+    const a = toCanvas(l.from[0] + 0.5, l.from[1] + 0.5);
+    const b = toCanvas(l.to[0] + 0.5, l.to[1] + 0.5);
+    if (!a || !b) continue;
+    ctx.strokeStyle = css(l.colour);
+    ctx.beginPath();
+    ctx.moveTo(a[0], a[1]);
+    ctx.lineTo(b[0], b[1]);
+    ctx.stroke();
+  }
   ctx.font = "12px system-ui, sans-serif";
   ctx.textBaseline = "bottom";
   for (const c of captions) {

@@ -53,6 +53,15 @@ interface Props {
   overlay?: OverlaySpec | null;
   /** Set while a region is being drawn: the overlay takes the mouse. */
   onDraw?: ((e: DrawEvent) => void) | null;
+  /** The image ids of the stack's slices (default: the source stack's `dokuei:` ids; MPR
+   * stacks are registered by their owner). */
+  ids?: ((slice: number) => string) | null;
+  /** Called when the slice shown changes. */
+  onSlice?: ((slice: number) => void) | null;
+  /** The slice a new stack opens at. */
+  startSlice?: number;
+  /** A new stack keeps the window and inversion on screen (else it opens at its own). */
+  keepWindow?: boolean;
   ref?: Ref<ViewportHandle>;
 }
 
@@ -77,8 +86,18 @@ export function Viewport({
   onMeasurements,
   overlay = null,
   onDraw = null,
+  ids = null,
+  onSlice = null,
+  startSlice = 0,
+  keepWindow = false,
   ref,
 }: Props) {
+  const idOf = (slice: number): string => (ids ? ids(slice) : imageId({ generation, series: view.series, stack: view.stack, slice }));
+  const onSliceRef = useRef(onSlice);
+  const reported = useRef<number | null>(null);
+  useEffect(() => {
+    onSliceRef.current = onSlice;
+  }, [onSlice]);
   const element = useRef<HTMLDivElement>(null);
   const overlayCanvas = useRef<HTMLCanvasElement>(null);
   const overlayRef = useRef(overlay);
@@ -94,7 +113,7 @@ export function Viewport({
   const [cine, setCine] = useState(false);
   // How many slices of the stack have arrived from Rust (the progress bar).
   const [arrived, setArrived] = useState<{ prefix: string; count: number }>({ prefix: "", count: 0 });
-  const prefix = imageId({ generation, series: view.series, stack: view.stack, slice: 0 }).replace(/\/0$/, "/");
+  const prefix = idOf(0).replace(/\/0$/, "/");
   const loaded = arrived.prefix === prefix ? arrived.count : 0;
 
   const viewport = (): Types.IStackViewport | undefined => {
@@ -117,7 +136,19 @@ export function Viewport({
       defaultOptions: { background: [0, 0, 0] },
     });
     addViewportToTools(viewportId);
+    // A layout change or a window resize changes the element's size: the canvas follows at
+    // the next frame, keeping zoom and pan (else the image is stretched).
+    let frame = 0;
+    const resized = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => {
+        engine.resize(true, true);
+      });
+    });
+    resized.observe(el);
     return () => {
+      resized.disconnect();
+      cancelAnimationFrame(frame);
       toolsUtilities.stackPrefetch.disable(el);
       removeViewportFromTools(viewportId);
       engine.disableElement(viewportId);
@@ -128,13 +159,20 @@ export function Viewport({
     const el = element.current;
     const vp = viewport();
     if (!el || !vp) return;
-    registerStack(generation, view);
-    const ids = Array.from({ length: view.slices }, (_, slice) =>
-      imageId({ generation, series: view.series, stack: view.stack, slice }),
-    );
+    if (!ids) registerStack(generation, view);
+    const list = Array.from({ length: view.slices }, (_, slice) => idOf(slice));
     let live = true;
     setLoadError(null);
-    vp.setStack(ids, 0)
+    const start = Math.max(0, Math.min(view.slices - 1, startSlice));
+    // The window and inversion on screen, when a new stack of the same series replaces the
+    // last (an MPR slab or plane change) and keeps them.
+    let kept: { voiRange?: Types.VOIRange; invert?: boolean } | undefined;
+    try {
+      kept = keepWindow && vp.getCurrentImageId() ? vp.getProperties() : undefined;
+    } catch {
+      kept = undefined;
+    }
+    vp.setStack(list, start)
       .then(() => {
         if (!live) return;
         // Prefetch the rest once the first slice is on screen, so that it does not compete with it.
@@ -145,9 +183,11 @@ export function Viewport({
           },
           { once: true },
         );
-        vp.setProperties({ voiRange: windowRange(view.window.center, view.window.width), invert: view.inverted });
+        const range = kept?.voiRange ?? windowRange(view.window.center, view.window.width);
+        const invert = kept?.invert ?? view.inverted;
+        vp.setProperties({ voiRange: range, invert });
         vp.render();
-        setShown({ slice: 0, center: view.window.center, width: view.window.width, invert: false });
+        setShown({ slice: start, center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
       })
       .catch((e: unknown) => {
         if (live) setLoadError(e instanceof Error ? e.message : String(e));
@@ -183,9 +223,15 @@ export function Viewport({
       if (!vp) return;
       const props = vp.getProperties();
       const range = props.voiRange;
+      const slice = vp.getCurrentImageIdIndex();
+      // Window and camera changes come here too: report slice changes only.
+      if (slice !== reported.current) {
+        reported.current = slice;
+        onSliceRef.current?.(slice);
+      }
       setShown((s) => ({
         ...s,
-        slice: vp.getCurrentImageIdIndex(),
+        slice,
         center: range ? (range.lower + range.upper) / 2 : s.center,
         width: range ? range.upper - range.lower : s.width,
         zoom: vp.getZoom(),

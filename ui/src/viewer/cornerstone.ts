@@ -18,12 +18,14 @@ import {
   StackScrollTool,
   ToolGroupManager,
   WindowLevelTool,
+  synchronizers,
+  type Synchronizer,
   ZoomTool,
   addTool,
   init as csToolsInit,
 } from "@cornerstonejs/tools";
 import { MOUSE_BINDINGS, TOOL, type PrimaryTool } from "./bindings";
-import { parseImageId, sliceUrl, stackKey } from "./imageId";
+import { parseImageId, schemeUrl, sliceUrl, stackKey } from "./imageId";
 import type { View } from "./view";
 
 const ENGINE_ID = "dokuei";
@@ -39,7 +41,35 @@ export function registerStack(generation: number, view: View): void {
   stacks.set(stackKey({ generation, series: view.series, stack: view.stack }), view);
 }
 
+/** MPR stacks (see mpr.ts), by token: image `dokuei-mpr:{token}/{k}` is plane k, fetched from
+ * the shell's `plane/…` resource. */
+interface MprEntry {
+  view: View;
+  /** The URL path of plane k (without the transport's base). */
+  path: (k: number) => string;
+}
+const mprStacks = new Map<string, MprEntry>();
+let mprTokens = 0;
+
+/** Registers an MPR stack; returns its image ids' prefix (`dokuei-mpr:{token}/`). */
+export function registerMprStack(view: View, path: (k: number) => string): string {
+  mprTokens += 1;
+  const token = String(mprTokens);
+  mprStacks.set(token, { view, path });
+  return `dokuei-mpr:${token}/`;
+}
+
+const MPR_PATTERN = /^dokuei-mpr:(\d+)\/(\d+)$/;
+
+function mprOf(id: string): [MprEntry, number] | undefined {
+  const m = MPR_PATTERN.exec(id);
+  const entry = m ? mprStacks.get(m[1] ?? "") : undefined;
+  return entry && m ? [entry, Number(m[2])] : undefined;
+}
+
 function viewOf(id: string): [View, number] | undefined {
+  const mpr = mprOf(id);
+  if (mpr) return [mpr[0].view, mpr[1]];
   const ref = parseImageId(id);
   if (!ref) return undefined;
   const view = stacks.get(stackKey(ref));
@@ -74,21 +104,27 @@ export function loopbackBase(): string | null {
   return loopback;
 }
 
-/** Fetches one slice's bytes; the shell names the file at fault in its error body. */
+/** Fetches one slice's bytes (or an MPR plane's); the shell names the file at fault in its
+ * error body. */
 export async function fetchSlice(id: string): Promise<ArrayBuffer> {
+  const mpr = mprOf(id);
   const ref = parseImageId(id);
-  if (!ref) throw new Error(`not a Dokuei image id: ${id}`);
+  const url = (base: string | null): string => {
+    if (mpr) return base ? `${base.replace(/\/+$/, "")}/${mpr[0].path(mpr[1])}` : schemeUrl(mpr[0].path(mpr[1]));
+    if (ref) return sliceUrl(ref, base);
+    throw new Error(`not a Dokuei image id: ${id}`);
+  };
   const started = performance.now();
   let response: Response;
   try {
-    response = await fetch(sliceUrl(ref, loopback));
+    response = await fetch(url(loopback));
   } catch (e) {
     // A network failure of the loopback server (not an error answer): the URI scheme serves
     // the same bytes, so switch to it for good rather than leave the viewer blank.
     if (!loopback) throw e;
     console.warn(`dokuei: loopback pixel server failed (${String(e)}); using the dokuei: scheme`);
     loopback = null;
-    response = await fetch(sliceUrl(ref));
+    response = await fetch(url(null));
   }
   if (!response.ok) throw new Error(await response.text());
   const buffer = await response.arrayBuffer();
@@ -203,6 +239,14 @@ function provider(type: string, id: string): unknown {
 }
 
 let engine: RenderingEngine | undefined;
+let voiSync: Synchronizer | undefined;
+
+/** Shares window/level (and inversion) across the MPR viewports. */
+export function syncWindow(viewportId: string, on: boolean): void {
+  const target = { renderingEngineId: ENGINE_ID, viewportId };
+  if (on) voiSync?.add(target);
+  else voiSync?.remove(target);
+}
 
 /** Starts Cornerstone3D once: loader, metadata, tools, and the shared tool group. */
 export function cornerstone(): RenderingEngine {
@@ -210,8 +254,10 @@ export function cornerstone(): RenderingEngine {
   csInit({ rendering: { useCPURendering: false, webGlContextCount: 1 }, debug: {} });
   csToolsInit();
   imageLoader.registerImageLoader("dokuei", loader);
+  imageLoader.registerImageLoader("dokuei-mpr", loader);
   metaData.addProvider(provider, 10000);
   for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool]) addTool(tool);
+  voiSync = synchronizers.createVOISynchronizer("dokuei-mpr-voi", { syncInvertState: true, syncColormap: false });
   const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
   if (!group) throw new Error("the Cornerstone3D tool group exists already");
   for (const name of Object.values(TOOL)) group.addTool(name);

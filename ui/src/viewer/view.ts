@@ -32,6 +32,8 @@ export interface View {
   markers: { left: string; right: string; top: string; bottom: string } | null;
   plane: string;
   warnings: string[];
+  /** Frame of Reference UID ("" when the images give none). */
+  frameOfReference: string;
 }
 
 const n = (x: number | null | undefined): number => x ?? Number.NaN;
@@ -64,5 +66,6 @@ export function toView(v: StackView): View {
     markers: v.markers ?? null,
     plane: v.plane,
     warnings: v.warnings,
+    frameOfReference: v.frame_of_reference,
   };
 }

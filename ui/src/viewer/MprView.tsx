@@ -1,0 +1,272 @@
+// MPR: axial, coronal and sagittal viewports (1×3) of one volume, each a virtual stack of
+// planes the shell reformats (mpr.ts), linked by crosshairs: scrolling one view moves the
+// others' reference lines, a click or drag with the crosshairs tool moves all three planes
+// through that point, `[` and `]` turn the other two planes about the active view's normal
+// (oblique MPR). Window/level is shared; a slab (MIP, MinIP, average) applies to all three;
+// AI findings of the source stack are resampled onto every plane in their colours.
+
+import { useEffect, useImperativeHandle, useMemo, useRef, useState, type Ref } from "react";
+import type { OverlayFinding, OverlayLine, OverlaySpec } from "../review/draw";
+import { css, type Rgba } from "../review/logic";
+import type { ViewerAction } from "./bindings";
+import { registerMprStack, syncWindow } from "./cornerstone";
+import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, planeAt, planeSpec, pointOn, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
+import { add, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, type MprView as MprName, type Vec3 } from "./planes";
+import type { View } from "./view";
+import { Viewport, type Measurement, type ViewportHandle } from "./Viewport";
+
+export const MPR_VIEWS: readonly MprName[] = ["axial", "coronal", "sagittal"];
+
+/** Each plane's colour, on its reference lines in the other views and its viewport's label. */
+export const PLANE_COLOUR: Record<MprName, Rgba> = { axial: [255, 80, 80, 255], coronal: [80, 220, 80, 255], sagittal: [255, 220, 60, 255] };
+
+export interface MprHandle {
+  act(action: ViewerAction): void;
+  viewport(index: number): ViewportHandle | null;
+  center(): Vec3;
+  setCenter(p: Vec3): void;
+  setSlab(mm: number, mode: SlabMode): void;
+  /** Turns the other two planes about the active view's normal. */
+  rotate(degrees: number): void;
+  /** Where a patient point falls on view `index`'s current plane: image coordinates as
+   * `ViewportHandle.canvasPoint` takes them (pixel centres at +0.5), and its distance from the
+   * plane (mm). */
+  imagePoint(index: number, p: Vec3): { row: number; column: number; depth: number } | null;
+  slices(): number[];
+}
+
+interface Props {
+  generation: number;
+  view: View;
+  header: string[];
+  showText: boolean;
+  /** The AI overlay of the source stack (its findings are resampled onto each plane). */
+  overlay: OverlaySpec | null;
+  onMeasurements: (m: Measurement[]) => void;
+  ref?: Ref<MprHandle>;
+}
+
+const SLABS = [0, 5, 10, 20, 40];
+const SLAB_NAME: Record<SlabMode, string> = { mip: "MIP", minip: "MinIP", average: "Average" };
+
+export function MprView({ generation, view, header, showText, overlay, onMeasurements, ref }: Props) {
+  const volume = useMemo(() => volumeOf(view), [view]);
+  const [dirs, setDirs] = useState<Record<MprName, [Vec3, Vec3]>>(MPR_AXES);
+  const [slab, setSlab] = useState<{ mm: number; mode: SlabMode }>({ mm: 0, mode: "mip" });
+  const [active, setActive] = useState(1);
+  const [crosshairs, setCrosshairs] = useState(false);
+  const [center, setCenter] = useState<Vec3>(() => (volume ? volumeCentre(view) : [0, 0, 0]));
+  const centerRef = useRef(center);
+  useEffect(() => {
+    centerRef.current = center;
+  }, [center]);
+  const handles = useRef<(ViewportHandle | null)[]>([null, null, null]);
+
+  const stacks: MprStack[] = useMemo(
+    () => (volume ? MPR_VIEWS.map((name) => mprStack(volume, name, dirs[name][0], dirs[name][1])) : []),
+    [volume, dirs],
+  );
+  // One registration per stack and slab: the viewports' image ids.
+  const shown = useMemo(
+    () =>
+      stacks.map((s) => {
+        const v = mprView(view, s, slab.mm);
+        const prefix = registerMprStack(
+          v,
+          (k) => `plane/${generation}/${view.series}/${view.stack}/${planeSpec(planeAt(s, k), slab.mm, slab.mode)}`,
+        );
+        return { view: v, ids: (k: number) => `${prefix}${k}` };
+      }),
+    [stacks, slab, view, generation],
+  );
+  const indices = stacks.map((s) => indexAt(s, center));
+
+  // The other viewports follow the crosshair centre.
+  useEffect(() => {
+    stacks.forEach((s, i) => {
+      const h = handles.current[i];
+      const k = indexAt(s, center);
+      if (h && h.slice() !== k) void h.goTo(k);
+    });
+  }, [center, stacks]);
+
+  // Window/level shared by the three.
+  useEffect(() => {
+    const ids = MPR_VIEWS.map((_, i) => `mpr-${i}`);
+    for (const id of ids) syncWindow(id, true);
+    return () => {
+      for (const id of ids) {
+        try {
+          syncWindow(id, false);
+        } catch {
+          // The viewport went first.
+        }
+      }
+    };
+  }, []);
+
+  // Findings resampled onto each stack (recomputed when the findings or the planes change).
+  const findings: OverlayFinding[][] = useMemo(() => {
+    if (!volume || !overlay) return stacks.map(() => []);
+    return stacks.map((s) =>
+      overlay.findings.flatMap((f) => {
+        const g = findingOnStack(f.geometry, volume, s, f.box);
+        return g ? [{ ...f, geometry: g }] : [];
+      }),
+    );
+  }, [overlay, stacks, volume]);
+
+  const overlays: OverlaySpec[] = stacks.map((s, i) => ({
+    visible: overlay?.visible ?? false,
+    opacity: overlay?.opacity ?? 0.5,
+    findings: findings[i] ?? [],
+    heatmap: null,
+    revision: overlay?.revision ?? 0,
+    editing: null,
+    lines: (k: number) =>
+      stacks.flatMap((other, j): OverlayLine[] => {
+        if (j === i) return [];
+        const line = referenceLine(planeAt(other, indexAt(other, center)), planeAt(s, k));
+        const name = MPR_VIEWS[j];
+        return line && name ? [{ ...line, colour: PLANE_COLOUR[name] }] : [];
+      }),
+  }));
+
+  /** Viewport `i` scrolled to plane k: the centre moves along its normal. */
+  const onSlice = (i: number, k: number) => {
+    const s = stacks[i];
+    if (!s) return;
+    setCenter((c) => {
+      if (indexAt(s, c) === k) return c;
+      const depth = dot(sub(c, s.origin), s.normal);
+      return add(c, scale(s.normal, k * s.step - depth));
+    });
+  };
+
+  const rotate = (degrees: number) => {
+    const axis = stacks[active]?.normal;
+    const pivot = centerRef.current;
+    if (!axis) return;
+    setDirs((d) => {
+      const next = { ...d };
+      MPR_VIEWS.forEach((name, j) => {
+        if (j === active) return;
+        const turned = rotateAbout({ origin: pivot, row: d[name][0], column: d[name][1], spacing: [1, 1], rows: 1, columns: 1 }, axis, degrees, pivot);
+        next[name] = [turned.row, turned.column];
+      });
+      return next;
+    });
+  };
+
+  useImperativeHandle(ref, () => ({
+    act(action) {
+      handles.current[active]?.act(action);
+    },
+    viewport: (i) => handles.current[i] ?? null,
+    center: () => centerRef.current,
+    setCenter,
+    setSlab: (mm, mode) => {
+      setSlab({ mm, mode });
+    },
+    rotate,
+    imagePoint(i, p) {
+      const s = stacks[i];
+      const h = handles.current[i];
+      if (!s || !h) return null;
+      const q = patientToPlane(planeAt(s, h.slice()), p);
+      return { row: q.j + 0.5, column: q.i + 0.5, depth: q.depth };
+    },
+    slices: () => handles.current.map((h) => h?.slice() ?? -1),
+  }));
+
+  // `[` and `]` turn the planes; `x` toggles the crosshairs tool.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement) return;
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "[" || e.key === "]") rotate(e.key === "[" ? -5 : 5);
+      else if (e.key === "x") setCrosshairs((c) => !c);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+    };
+  });
+
+  if (!volume) return <p className="error">This stack cannot be reformatted.</p>;
+  return (
+    <div className="mpr">
+      <div className="mpr-tools" role="toolbar" aria-label="MPR">
+        <button type="button" aria-pressed={crosshairs} onClick={() => { setCrosshairs((c) => !c); }} data-testid="mpr-crosshairs" title="Click or drag to move the three planes through a point (X)">
+          Crosshairs
+        </button>
+        <label>
+          Slab{" "}
+          <select value={slab.mm} onChange={(e) => { setSlab((s) => ({ ...s, mm: Number(e.target.value) })); }} data-testid="mpr-slab">
+            {SLABS.map((mm) => (
+              <option key={mm} value={mm}>
+                {mm === 0 ? "none" : `${mm} mm`}
+              </option>
+            ))}
+          </select>
+        </label>
+        <select value={slab.mode} onChange={(e) => { setSlab((s) => ({ ...s, mode: e.target.value as SlabMode })); }} data-testid="mpr-slab-mode" aria-label="Slab mode">
+          {Object.entries(SLAB_NAME).map(([value, name]) => (
+            <option key={value} value={value}>
+              {name}
+            </option>
+          ))}
+        </select>
+        <button type="button" onClick={() => { setDirs(MPR_AXES); }} data-testid="mpr-reset-planes" title="Back to axial, coronal and sagittal">
+          Reset planes
+        </button>
+        <span className="muted">[ ] turn the other planes about the active one</span>
+      </div>
+      <div className="viewports panes-3">
+        {shown.map((s, i) => {
+          const name = MPR_VIEWS[i] ?? "axial";
+          const stack = stacks[i];
+          return (
+            <div key={name} className="mpr-pane" style={{ borderTopColor: css(PLANE_COLOUR[name]) }} data-testid={`mpr-${name}`}>
+              <Viewport
+                ref={(h) => {
+                  handles.current[i] = h;
+                }}
+                viewportId={`mpr-${i}`}
+                generation={generation}
+                view={s.view}
+                ids={s.ids}
+                startSlice={indices[i] ?? 0}
+                keepWindow
+                onSlice={(k) => {
+                  onSlice(i, k);
+                }}
+                header={header}
+                seriesText={[s.view.plane, ...(slab.mm > 0 ? [`${SLAB_NAME[slab.mode]} ${slab.mm} mm`] : [])]}
+                showText={showText && i === 0}
+                active={i === active}
+                onActivate={() => {
+                  setActive(i);
+                }}
+                onMeasurements={onMeasurements}
+                overlay={overlays[i] ?? null}
+                onDraw={
+                  crosshairs && stack
+                    ? (e) => {
+                        setCenter(pointOn(stack, e.slice, e.column - 0.5, e.row - 0.5));
+                      }
+                    : null
+                }
+              />
+            </div>
+          );
+        })}
+      </div>
+    </div>
+  );
+}
+
+function volumeCentre(view: View): Vec3 {
+  const v = volumeOf(view);
+  return v ? voxelToPatient(v, (v.columns - 1) / 2, (v.rows - 1) / 2, (v.slices - 1) / 2) : [0, 0, 0];
+}
