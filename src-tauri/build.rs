@@ -18,6 +18,8 @@ fn main() {
         "analyse",
         "cancel_analysis",
         "decide",
+        "mark_key_image",
+        "key_images",
         "sign_off",
         "export_results",
         "export_deidentified",

@@ -114,6 +114,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         reading::analyse,
         reading::cancel_analysis,
         reading::decide,
+        reading::mark_key_image,
+        reading::key_images,
         reading::sign_off,
         reading::export_results,
         reading::export_deidentified,

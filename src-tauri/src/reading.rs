@@ -6,7 +6,9 @@
 use dokuei_review::audit::{AuditExport, AuditSettings};
 use dokuei_review::ledger::{DecisionFilter, ExportedDecision, Role};
 use dokuei_review::pacs::SendOutcome;
-use dokuei_review::reading::{self, DecisionInput, ModelSummary, Reader, StudyReview};
+use dokuei_review::reading::{
+    self, DecisionInput, KeyImageView, ModelSummary, Reader, StudyReview,
+};
 use dokuei_review::workstation::{
     AnalyseProgress, AnalyseResult, DecisionResult, Settings, VerifyResult, Workstation,
 };
@@ -155,6 +157,32 @@ pub async fn decide(
     passphrase: Option<String>,
 ) -> Result<DecisionResult, AppError> {
     ws.decide(series, stack, reader_id, &decision, passphrase.as_deref())
+}
+
+/// Marks (or unmarks) a slice as a key image of its study, with a note.
+#[tauri::command]
+#[specta::specta]
+pub async fn mark_key_image(
+    ws: Ws<'_>,
+    series: u32,
+    stack: u32,
+    slice: u32,
+    reader_id: i32,
+    note: String,
+    mark: bool,
+) -> Result<Vec<KeyImageView>, AppError> {
+    ws.mark_key_image(series, stack, slice, reader_id, &note, mark)
+}
+
+/// The key images of the study of series `series`, placed in stack `stack`.
+#[tauri::command]
+#[specta::specta]
+pub async fn key_images(
+    ws: Ws<'_>,
+    series: u32,
+    stack: u32,
+) -> Result<Vec<KeyImageView>, AppError> {
+    ws.key_images(series, stack)
 }
 
 /// Whether every decision needs the reader's passphrase (the installation's policy).

@@ -193,6 +193,31 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     );
   }
 
+  it("marks a key image with a note and unmarks another, each a ledger row", async () => {
+    const nodule = truth.nodules.reduce((a, n) => (n.radius > a.radius ? n : a));
+    const slice = Math.round((topZ - nodule.z) / 2.5);
+    await b.execute((s) => window.__dokuei.viewport(0).goTo(s - 3), slice);
+    await b.$(testid("mark-key-image")).click();
+    await b.$(testid("key-image-list")).waitForDisplayed({ timeout: 5000 });
+    await b.execute((s) => window.__dokuei.viewport(0).goTo(s), slice);
+    await b.waitUntil(async () => (await b.execute(() => window.__dokuei.viewport(0).slice())) === slice, { timeout: 5000 });
+    await typeInto(b, "key-image-note", "largest nodule, right lung");
+    await b.$(testid("mark-key-image")).click();
+    await b.waitUntil(async () => (await b.$(testid("key-image-list")).getText()).includes("largest nodule"), { timeout: 5000 });
+    // The first mark taken back.
+    await b.$(`button[aria-label="Unmark image ${slice - 2}"]`).click();
+    await b.waitUntil(async () => !(await b.$(testid("key-image-list")).getText()).includes(`Im ${slice - 2}`), { timeout: 5000 });
+    assert.match(await b.$(testid("key-image-list")).getText(), new RegExp(`Im ${slice + 1} largest nodule, right lung Dr\\. E2E`));
+    assert.deepEqual(
+      sql(ledger, "SELECT action, note, frame FROM key_images ORDER BY id"),
+      [
+        { action: "mark", note: "", frame: null },
+        { action: "mark", note: "largest nodule, right lung", frame: null },
+        { action: "unmark", note: "", frame: null },
+      ],
+    );
+  });
+
   it("writes each decision at once, refuses an early sign-off, then signs off", async () => {
     const list = await findings(b);
     const [first, second, ...rest] = list;
@@ -303,11 +328,21 @@ describe("reviewing the sample CT with ct-nodule-demo", () => {
     await b.$(testid("export-results")).waitForDisplayed({ timeout: 5000 });
     // The button asks for a folder with the native dialog; the hook passes one.
     const status = await b.execute(async (p) => await window.__dokuei.review().exportResults(p), out);
-    assert.match(status, /^Wrote 4 DICOM object/, status);
+    assert.match(status, /^Wrote 5 DICOM object/, status);
     await b.$(testid("export-results-done")).waitForDisplayed({ timeout: 10000 });
     exportedFolder = out;
     const files = readdirSync(out).filter((f) => f.endsWith(".dcm")).sort();
-    assert.deepEqual(files.map((f) => f.replace(/_\d+\.dcm$/, "").replace(/_ct-nodule-demo$/, "")), ["AI_SEG", "AI_SR", "ASSESSMENT_SR", "READER_SEG"]);
+    assert.deepEqual(files.map((f) => f.replace(/(_\d+)?\.dcm$/, "").replace(/_ct-nodule-demo$/, "")), ["AI_SEG", "AI_SR", "ASSESSMENT_SR", "KEY_IMAGES", "READER_SEG"]);
+    // The key image, read back by pydicom and resolved by highdicom.
+    const kos = JSON.parse(
+      execFileSync(path.join(root, ".dokuei/venv/bin/python"), [path.join(root, "scripts/reference/kos_check.py"), path.join(out, "KEY_IMAGES.dcm")]).toString(),
+    );
+    const marked = sql(ledger, "SELECT sop_instance_uid FROM key_images WHERE note != ''")[0].sop_instance_uid;
+    assert.deepEqual(kos.images, [[marked, null]]);
+    assert.deepEqual(kos.highdicom_images, [marked]);
+    assert.match(kos.description, /largest nodule, right lung/);
+    assert.equal(kos.observer, "Dr. E2E");
+    assert.deepEqual(sql(ledger, "SELECT images FROM key_object_documents"), [{ images: 1 }]);
     const dciodvfy = path.join(root, ".dokuei/venv/bin/dciodvfy");
     for (const f of files) {
       let report;

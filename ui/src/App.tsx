@@ -4,6 +4,7 @@ import type { Backend } from "./backend";
 import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
 import { PacsView } from "./pacs/PacsView";
 import { firstImageMs } from "./pacs/timing";
+import { KeyImagesPanel } from "./review/KeyImagesPanel";
 import { QaView } from "./review/QaView";
 import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewState, type Target } from "./review/useReview";
@@ -15,6 +16,7 @@ import { applyMouseBindings, fetchSlice, loopbackBase, setLoopback, transfer } f
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
 import { toView, type View } from "./viewer/view";
+import { hang } from "./viewer/hanging";
 import { Viewport, type Measurement, type ViewportHandle } from "./viewer/Viewport";
 import { mprRefusal } from "./viewer/mpr";
 import { MprView, type MprHandle } from "./viewer/MprView";
@@ -28,6 +30,8 @@ interface Pane {
 /** What automation (the end-to-end tests, the benchmark) may call: the same paths as the UI. */
 export interface DokueiHooks {
   openPaths(paths: string[]): Promise<string | null>;
+  /** Opens a prior study beside the current one (the Open prior button, without its dialog). */
+  openPrior(paths: string[]): Promise<string | null>;
   select(series: number, stack: number, pane?: number): Promise<string | null>;
   viewport(pane: number): ViewportHandle | null;
   /** The MPR view, while it is shown. */
@@ -79,7 +83,9 @@ export function App({ backend }: { backend: Backend }) {
   const [linked, setLinked] = useState<{ link: Link; views: [View, View] } | null>(null);
   const following = useRef(new Followers());
   const exportPathRef = useRef<string | null>(null);
-  const handles = useRef<(ViewportHandle | null)[]>([null, null]);
+  // The paths of the study open (a prior is opened together with them).
+  const openedPaths = useRef<string[]>([]);
+  const handles = useRef<(ViewportHandle | null)[]>([null, null, null, null]);
   const measurementsRef = useRef<Measurement[]>([]);
   const panesRef = useRef(panes);
   useEffect(() => {
@@ -103,6 +109,10 @@ export function App({ backend }: { backend: Backend }) {
   const activeHandle = useCallback(() => handles.current[activePane] ?? null, [activePane]);
   const review = useReview(backend, study?.generation ?? null, target, activeHandle);
   const reviewRef = useRef(review);
+  const seriesUidRef = useRef(seriesUid);
+  useEffect(() => {
+    seriesUidRef.current = seriesUid;
+  }, [seriesUid]);
   useEffect(() => {
     reviewRef.current = review;
   }, [review]);
@@ -134,6 +144,7 @@ export function App({ backend }: { backend: Backend }) {
           return result.error.message;
         }
         setStudy(result.data);
+        openedPaths.current = paths;
         setAbout(false);
         setPacs(false);
         setPanes((old) => old.map(() => null));
@@ -144,6 +155,50 @@ export function App({ backend }: { backend: Backend }) {
           const view = await backend.stackView(first.key, 0);
           if (view.status === "ok") setPanes((old) => old.map((p, i) => (i === 0 ? { selection: { series: first.key, stack: 0 }, view: toView(view.data) } : p)));
         }
+        return null;
+      } finally {
+        setOpening(false);
+      }
+    },
+    [backend],
+  );
+
+  /** Opens a prior study beside the current one (the same patient's): current left, prior
+   * right, matching series (see hanging.ts). */
+  const openPrior = useCallback(
+    async (paths: string[]): Promise<string | null> => {
+      const before = openedPaths.current;
+      if (before.length === 0) return "open the current study first";
+      const keep = seriesUidRef.current;
+      setOpening(true);
+      setError(null);
+      try {
+        const result = await backend.openStudy([...before, ...paths]);
+        if (result.status === "error") {
+          setError(result.error);
+          return result.error.message;
+        }
+        const hung = hang(result.data.tree, keep);
+        if ("error" in hung) {
+          // The current study stays open as it was.
+          setError({ code: "invalid_argument", message: hung.error });
+          return hung.error;
+        }
+        if (hung.prior === null) {
+          const message = "no other study of this patient was found there";
+          setError({ code: "not_found", message });
+          return message;
+        }
+        const places = [hung.current, hung.prior];
+        const views = await Promise.all(places.map((p) => backend.stackView(p.series, p.stack)));
+        setStudy(result.data);
+        openedPaths.current = [...before, ...paths];
+        setMpr(false);
+        setPanes(places.map((selection, i) => {
+          const v = views[i];
+          return v?.status === "ok" ? { selection, view: toView(v.data) } : null;
+        }));
+        setActivePane(0);
         return null;
       } finally {
         setOpening(false);
@@ -188,6 +243,7 @@ export function App({ backend }: { backend: Backend }) {
   useEffect(() => {
     window.__dokuei = {
       openPaths,
+      openPrior,
       select: (series, stack, pane = 0) => select({ series, stack }, pane),
       viewport: (pane) => handles.current[pane] ?? null,
       mpr: () => mprRef.current,
@@ -234,7 +290,7 @@ export function App({ backend }: { backend: Backend }) {
         },
       },
     };
-  }, [backend, openPaths, select, study]);
+  }, [backend, openPaths, openPrior, select, study]);
 
   // Keyboard: reading actions go to the active viewport.
   useEffect(() => {
@@ -316,15 +372,20 @@ export function App({ backend }: { backend: Backend }) {
     void other.goTo(target);
   };
 
-  const setLayout = (count: 1 | 2) => {
+  const setLayout = (count: 1 | 2 | 4) => {
     setMpr(false);
-    setPanes((old) => (count === 1 ? old.slice(0, 1) : [old[0] ?? null, old[1] ?? null]));
-    if (count === 1) setActivePane(0);
+    setPanes((old) => Array.from({ length: count }, (_, i) => old[i] ?? null));
+    setActivePane((a) => (a < count ? a : 0));
   };
 
   const pick = async (kind: "folder" | "files") => {
     const paths = await backend.pick(kind);
     if (paths) await openPaths(paths);
+  };
+
+  const pickPrior = async () => {
+    const paths = await backend.pick("folder");
+    if (paths) await openPrior(paths);
   };
 
   const studyNode = study?.tree.studies[0];
@@ -346,12 +407,18 @@ export function App({ backend }: { backend: Backend }) {
           </button>
           {study && (
             <>
+              <button type="button" onClick={() => void pickPrior()} data-testid="open-prior" title="Open an earlier study of this patient beside this one (current left, prior right)">
+                Open prior…
+              </button>
               <span className="sep" />
               <button type="button" aria-pressed={!mprShown && panes.length === 1} onClick={() => { setLayout(1); }}>
                 1×1
               </button>
               <button type="button" aria-pressed={!mprShown && panes.length === 2} onClick={() => { setLayout(2); }} data-testid="layout-2">
                 1×2
+              </button>
+              <button type="button" aria-pressed={!mprShown && panes.length === 4} onClick={() => { setLayout(4); }} data-testid="layout-4">
+                2×2
               </button>
               {panes.length === 2 && !mprShown && (
                 <button
@@ -481,6 +548,15 @@ export function App({ backend }: { backend: Backend }) {
           )}
           <aside className="sidebar">
             <ReviewPanel r={review} slices={activeView?.slices ?? 0} />
+            <KeyImagesPanel
+              api={backend}
+              target={activeView ? { series: activeView.series, stack: activeView.stack } : null}
+              readerId={review.settings.reader_id ?? null}
+              signedOff={Boolean(review.review?.sign_off)}
+              revision={`${study.generation}/${review.review?.sign_off?.recorded_at ?? ""}`}
+              currentSlice={() => handles.current[activePane]?.slice() ?? null}
+              goTo={(slice) => void handles.current[activePane]?.goTo(slice)}
+            />
             <h3>Measurements</h3>
             {measurements.length === 0 ? (
               <p className="muted">Press L (or Length) and drag on the image.</p>
@@ -553,7 +629,15 @@ export function App({ backend }: { backend: Backend }) {
 }
 
 function seriesText(study: OpenedStudy, pane: Pane): string[] {
-  const series = study.tree.studies.flatMap((s) => s.series).find((s) => s.key === pane.selection.series);
-  if (!series) return [];
-  return [`${series.modality} ${series.number ?? ""} ${series.description}`.trim(), pane.view.plane];
+  const studies = study.tree.studies;
+  const home = studies.find((s) => s.series.some((se) => se.key === pane.selection.series));
+  const series = home?.series.find((s) => s.key === pane.selection.series);
+  if (!home || !series) return [];
+  const lines = [`${series.modality} ${series.number ?? ""} ${series.description}`.trim(), pane.view.plane];
+  // With a prior open: which study this is.
+  if (studies.length > 1) {
+    const latest = studies.reduce((d, s) => (s.date > d ? s.date : d), "");
+    lines.push(`${home.date === latest ? "Current" : "Prior"} ${dicomDate(home.date)}`);
+  }
+  return lines;
 }

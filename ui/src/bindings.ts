@@ -45,6 +45,10 @@ export const commands = {
 	/**  Cancels the running analysis (it stops between batches and records nothing). */
 	cancelAnalysis: () => __TAURI_INVOKE<boolean>("cancel_analysis"),
 	decide: (series: number, stack: number, readerId: number, decision: DecisionInput_Deserialize, passphrase: string | null) => typedError<DecisionResult_Serialize, AppError>(__TAURI_INVOKE("decide", { series, stack, readerId, decision, passphrase })),
+	/**  Marks (or unmarks) a slice as a key image of its study, with a note. */
+	markKeyImage: (series: number, stack: number, slice: number, readerId: number, note: string, mark: boolean) => typedError<KeyImageView_Serialize[], AppError>(__TAURI_INVOKE("mark_key_image", { series, stack, slice, readerId, note, mark })),
+	/**  The key images of the study of series `series`, placed in stack `stack`. */
+	keyImages: (series: number, stack: number) => typedError<KeyImageView_Serialize[], AppError>(__TAURI_INVOKE("key_images", { series, stack })),
 	signOff: (series: number, readerId: number, impression: string, passphrase: string) => typedError<StudyReview_Serialize, AppError>(__TAURI_INVOKE("sign_off", { series, readerId, impression, passphrase })),
 	/**
 	 *  Writes the study's results as DICOM (AI SEG and SR; after sign-off the physician's
@@ -564,7 +568,12 @@ export type ExportKind =
 /**  Regions readers edited or added (one per sign-off, when there are any). */
 "reader_seg" | 
 /**  The physician's assessment at sign-off. */
-"assessment_sr";
+"assessment_sr" | 
+/**
+ *  The study's key images (a Key Object Selection document). Recorded in
+ *  `key_object_documents`, not `exported_objects`.
+ */
+"key_objects";
 
 /**  One exported decision, with the AI finding it was about and the model that made it. */
 export type ExportedDecision = ExportedDecision_Serialize | ExportedDecision_Deserialize;
@@ -756,6 +765,39 @@ export type Interval = {
 	value: number | null,
 	low: number | null,
 	high: number | null,
+};
+
+/**  A key image as the review screen lists it. */
+export type KeyImageView = KeyImageView_Serialize | KeyImageView_Deserialize;
+
+/**  A key image as the review screen lists it. */
+export type KeyImageView_Deserialize = {
+	/**  The ledger row of its mark. */
+	id: number,
+	reader: string,
+	series_uid: string,
+	sop_instance_uid: string,
+	/**  1-based frame of a multi-frame image. */
+	frame?: number | null,
+	note: string,
+	recorded_at: string,
+	/**  Its slice (0-based) in the stack asked about, when it is one of that stack's. */
+	slice?: number | null,
+};
+
+/**  A key image as the review screen lists it. */
+export type KeyImageView_Serialize = {
+	/**  The ledger row of its mark. */
+	id: number,
+	reader: string,
+	series_uid: string,
+	sop_instance_uid: string,
+	/**  1-based frame of a multi-frame image. */
+	frame: number | null,
+	note: string,
+	recorded_at: string,
+	/**  Its slice (0-based) in the stack asked about, when it is one of that stack's. */
+	slice: number | null,
 };
 
 /**  A label a model reports, with its colour. */

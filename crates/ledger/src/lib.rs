@@ -9,6 +9,7 @@ pub mod access;
 pub mod anchor;
 pub mod atna;
 pub mod export;
+pub mod key_images;
 pub mod location;
 pub mod records;
 pub mod review;
@@ -25,6 +26,7 @@ pub use anchor::{
 };
 pub use atna::{AuditMessage, AuditSource};
 pub use export::{DecisionFilter, EXPORT_SCHEMA_VERSION, ExportedDecision, Format, Identifiers};
+pub use key_images::{KeyImageRecord, KeyImageRow, KeyObjectRecord};
 pub use location::{LEDGER_PATH_ENV, LedgerLocation, LocationError};
 pub use records::{
     Action, AnalysisRecord, DecisionRecord, ExportKind, ExportRecord, FindingRecord, ImportRecord,

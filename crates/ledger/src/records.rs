@@ -88,6 +88,9 @@ pub enum ExportKind {
     ReaderSeg,
     /// The physician's assessment at sign-off.
     AssessmentSr,
+    /// The study's key images (a Key Object Selection document). Recorded in
+    /// `key_object_documents`, not `exported_objects`.
+    KeyObjects,
 }
 
 impl ExportKind {
@@ -98,6 +101,7 @@ impl ExportKind {
             ExportKind::AiPmap => "ai_pmap",
             ExportKind::ReaderSeg => "reader_seg",
             ExportKind::AssessmentSr => "assessment_sr",
+            ExportKind::KeyObjects => "key_objects",
         }
     }
 }

@@ -21,6 +21,8 @@ pub const RECORD_TABLES: &[&str] = &[
     "administrators",
     "access_events",
     "shadow_analyses",
+    "key_images",
+    "key_object_documents",
 ];
 
 /// The record tables as of version 5 (which added `_no_replace` triggers to each).
@@ -28,7 +30,7 @@ pub const V5_RECORD_TABLES: usize = 11;
 
 /// Schema versions, oldest first. Version N is reached by running migration N - 1's SQL.
 /// `PRAGMA user_version` records the version a file is at.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -341,6 +343,43 @@ CREATE TABLE shadow_analyses (
 -- The watch looks up each finding's decisions and each analysis's findings.
 CREATE INDEX decisions_finding ON decisions(finding_id);
 CREATE INDEX findings_analysis ON findings(analysis_id);
+"#;
+
+/// Version 9: key images. A reader marks (or unmarks: a new row, never a deletion) an image of
+/// the study, with a note; the study's key images are its images whose latest row is a mark.
+/// Each Key Object Selection document written from them is recorded with its SHA-256 and how
+/// many images it names.
+const V9: &str = r#"
+CREATE TABLE key_images (
+    id                 INTEGER PRIMARY KEY,
+    seq                INTEGER NOT NULL UNIQUE,
+    study_id           INTEGER NOT NULL REFERENCES studies(id),
+    reader_id          INTEGER NOT NULL REFERENCES readers(id),
+    action             TEXT NOT NULL CHECK (action IN ('mark', 'unmark')),
+    series_uid         TEXT NOT NULL,
+    sop_class_uid      TEXT NOT NULL,
+    sop_instance_uid   TEXT NOT NULL,
+    frame              INTEGER CHECK (frame IS NULL OR frame >= 1),
+    note               TEXT NOT NULL,
+    recorded_at        TEXT NOT NULL,
+    utc_offset_minutes INTEGER NOT NULL,
+    app_version        TEXT NOT NULL
+) STRICT;
+CREATE INDEX key_images_study ON key_images(study_id);
+
+CREATE TABLE key_object_documents (
+    id                  INTEGER PRIMARY KEY,
+    seq                 INTEGER NOT NULL UNIQUE,
+    study_id            INTEGER NOT NULL REFERENCES studies(id),
+    sop_instance_uid    TEXT NOT NULL,
+    series_instance_uid TEXT NOT NULL,
+    images              INTEGER NOT NULL,
+    sha256              TEXT NOT NULL,
+    destination         TEXT NOT NULL,
+    recorded_at         TEXT NOT NULL,
+    utc_offset_minutes  INTEGER NOT NULL,
+    app_version         TEXT NOT NULL
+) STRICT;
 "#;
 
 /// Tables that are append-only but not chained.

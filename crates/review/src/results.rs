@@ -225,6 +225,25 @@ pub(crate) fn write_object(
     Ok((path, hex_lower(&Sha256::digest(&bytes))))
 }
 
+/// "series 2, image 41" (frame 3 of a multi-frame image: "series 2, image 41 frame 3").
+fn key_image_label(study: &dokuei_dicom::Study, k: &dokuei_ledger::KeyImageRow) -> String {
+    let series = study.series.iter().find(|s| s.uid == k.series_uid);
+    let number = |n: Option<i32>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let image = series
+        .and_then(|s| {
+            s.instances
+                .iter()
+                .find(|i| i.sop_instance_uid == k.sop_instance_uid)
+        })
+        .and_then(|i| i.instance_number);
+    let frame = k.frame.map(|f| format!(" frame {f}")).unwrap_or_default();
+    format!(
+        "series {}, image {}{frame}",
+        number(series.and_then(|s| s.number)),
+        number(image)
+    )
+}
+
 fn times(iso: &str) -> (String, String) {
     let (da, tm, _) = iso_to_dicom(iso).unwrap_or_default();
     (da, tm)
@@ -670,6 +689,52 @@ pub fn export_results(
              assessment is written at sign-off)"
                 .into(),
         );
+    }
+    // Key images: one Key Object Selection document naming them, with the readers' notes.
+    let marks = ledger.key_images(study_id)?;
+    if let Some(last) = marks.last() {
+        use dokuei_results::kos::{KEY_OBJECT_SELECTION, KeyImage, write_key_objects};
+        let images: Vec<KeyImage> = marks
+            .iter()
+            .map(|k| KeyImage {
+                sop_class_uid: k.sop_class_uid.clone(),
+                sop_instance_uid: k.sop_instance_uid.clone(),
+                series_uid: k.series_uid.clone(),
+                frame: k.frame,
+                note: k.note.clone(),
+            })
+            .collect();
+        let labels: Vec<String> = marks.iter().map(|k| key_image_label(study, k)).collect();
+        let (da, tm) = times(&last.recorded_at);
+        let marked: Vec<String> = marks.iter().map(|k| k.id.to_string()).collect();
+        let basis = format!("dokuei/kos/{study_uid}/{}", marked.join(","));
+        let id = ObjectIdentity {
+            sop_instance_uid: uid_from(&basis),
+            series_uid: uid_from(&format!("{basis}/series")),
+            series_number: 9600,
+            series_description: "Key images".into(),
+            instance_number: 1,
+            content_date: da,
+            content_time: tm,
+        };
+        let kos = write_key_objects(&ctx, &images, &labels, &last.reader, &id, &writer)
+            .map_err(|e| AppError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+        let (file, sha256) = write_object(&kos, out, "KEY_IMAGES.dcm")?;
+        ledger.record_key_object_document(&dokuei_ledger::KeyObjectRecord {
+            study_id,
+            sop_instance_uid: id.sop_instance_uid.clone(),
+            series_instance_uid: id.series_uid.clone(),
+            images: images.len() as u32,
+            sha256,
+            destination: destination.clone(),
+        })?;
+        objects.push(ExportedObject {
+            kind: ExportKind::KeyObjects,
+            file: file.display().to_string(),
+            sop_instance_uid: id.sop_instance_uid,
+            sop_class_uid: KEY_OBJECT_SELECTION.into(),
+            findings: 0,
+        });
     }
     Ok(ResultsExport {
         folder: destination,

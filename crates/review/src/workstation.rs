@@ -1098,6 +1098,43 @@ impl Workstation {
         })
     }
 
+    /// Marks (or unmarks) slice `slice` of a stack as a key image of its study, with a note;
+    /// returns the study's key images placed in that stack.
+    pub fn mark_key_image(
+        &self,
+        series: u32,
+        stack: u32,
+        slice: u32,
+        reader_id: i32,
+        note: &str,
+        mark: bool,
+    ) -> Result<Vec<reading::KeyImageView>, AppError> {
+        let start = std::time::Instant::now();
+        let result = self.with_series(series, stack, |_, ctx| {
+            self.with_ledger(|l| {
+                reading::mark_key_image(l, ctx, i64::from(reader_id), slice, note, mark)
+            })
+        });
+        crate::logging::outcome("key image", start, result, |list| {
+            format!(
+                "key image {} by reader {reader_id}: {} now",
+                if mark { "marked" } else { "unmarked" },
+                list.len()
+            )
+        })
+    }
+
+    /// The key images of the study of series `series`, placed in stack `stack`.
+    pub fn key_images(
+        &self,
+        series: u32,
+        stack: u32,
+    ) -> Result<Vec<reading::KeyImageView>, AppError> {
+        self.with_series(series, stack, |_, ctx| {
+            self.with_ledger(|l| reading::key_images(l, ctx))
+        })
+    }
+
     /// Signs the study off with the reader's key, opened with `passphrase`.
     pub fn sign_off(
         &self,

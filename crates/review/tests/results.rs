@@ -568,3 +568,162 @@ fn results_are_written_only_on_the_images_analysed() {
     );
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// Key images: marked and unmarked by a reader (each a ledger row), refused for QA, for a
+/// missing image, for an overlong note and after sign-off; written with the results as a Key
+/// Object Selection document that pydicom and highdicom resolve to the images marked.
+#[test]
+fn key_images_are_recorded_and_written_as_a_kos_that_pydicom_and_highdicom_resolve() {
+    use dokuei_review::reading::{MAX_KEY_IMAGE_NOTE, key_images, mark_key_image};
+    let dir = tempfile::tempdir().unwrap();
+    let ct = SyntheticCt {
+        slices: 10,
+        rows: ROWS,
+        columns: COLUMNS,
+        spheres: vec![Sphere {
+            center: [0.0, 0.0, 10.0],
+            radius: 4.0,
+            hu: 40.0,
+        }],
+        ..SyntheticCt::default()
+    };
+    let source_dir = dir.path().join("ct");
+    ct.write(&source_dir).unwrap();
+    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let series = study.series(0).unwrap();
+    let stack = study.stack(0, 0).unwrap();
+    let identity = study_identity(&study.index, &series.uid).unwrap();
+    let ledger =
+        dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
+    let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
+        .map(|i| slice_geometry(series, stack, i))
+        .collect();
+    let finding = Finding {
+        label: "nodule".into(),
+        score: 0.9,
+        geometry: describe(
+            &ball(&ct, &ct.spheres[0]),
+            ROWS.into(),
+            COLUMNS.into(),
+            &geometry,
+            2.5,
+        ),
+        model: model(),
+        series_uid: series.uid.clone(),
+        instance_uids: Vec::new(),
+        image_score: None,
+    };
+    let analysed = record_analysis(
+        &ledger,
+        &identity,
+        &series.uid,
+        &StackIdentity::of(series, stack, 0),
+        &model(),
+        &[finding],
+        "2026-12-03T08:00:00.000Z",
+        "2026-12-03T08:00:02.000Z",
+    )
+    .unwrap();
+    let reader = add_reader(&ledger, "Yamada^Hanako", Role::Radiologist, PASSPHRASE).unwrap();
+    let qa = add_reader(&ledger, "Suzuki^QA", Role::Qa, PASSPHRASE).unwrap();
+    let ctx = DecisionContext {
+        study: &identity,
+        series,
+        stack,
+    };
+    let uid = |slice: usize| {
+        series.instances[stack.frames[slice].instance]
+            .sop_instance_uid
+            .clone()
+    };
+
+    mark_key_image(&ledger, &ctx, reader.id, 2, "first look", true).unwrap();
+    mark_key_image(&ledger, &ctx, reader.id, 5, "  nodule, 8 mm  ", true).unwrap();
+    mark_key_image(&ledger, &ctx, reader.id, 2, "", false).unwrap();
+    let list = mark_key_image(&ledger, &ctx, reader.id, 7, "compare with prior", true).unwrap();
+    let shown: Vec<(Option<u32>, &str, &str)> = list
+        .iter()
+        .map(|k| (k.slice, k.note.as_str(), k.reader.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Some(5), "nodule, 8 mm", "Yamada^Hanako"),
+            (Some(7), "compare with prior", "Yamada^Hanako")
+        ]
+    );
+    assert_eq!(key_images(&ledger, &ctx).unwrap(), list);
+    for (who, slice, note, why) in [
+        (qa.id, 3, "", "QA role"),
+        (reader.id, 99, "", "does not exist"),
+        (
+            reader.id,
+            3,
+            &"x".repeat(MAX_KEY_IMAGE_NOTE + 1)[..],
+            "at most",
+        ),
+    ] {
+        let e = mark_key_image(&ledger, &ctx, who, slice, note, true).unwrap_err();
+        assert!(e.message.contains(why), "{}", e.message);
+    }
+
+    let out = dir.path().join("export");
+    let export = export_results(
+        &ledger,
+        &study.index,
+        &identity.study_uid,
+        &[models_dir()],
+        &Default::default(),
+        &out,
+    )
+    .unwrap();
+    let kos = export
+        .objects
+        .iter()
+        .find(|o| o.kind.as_str() == "key_objects")
+        .expect("a KOS beside the results");
+    assert!(kos.file.ends_with("KEY_IMAGES.dcm"));
+    let run = Command::new(dokuei_review::dicom::testdata::reference_python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/reference/kos_check.py"))
+        .arg(&kos.file)
+        .output()
+        .expect("reference python (run `bash scripts/setup.sh --test`)");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(r["title"], json!(["113000", "DCM"]));
+    assert_eq!(r["observer"], "Yamada^Hanako");
+    assert_eq!(r["images"], json!([[uid(5), null], [uid(7), null]]));
+    assert_eq!(r["highdicom_images"], json!([uid(5), uid(7)]));
+    let description = r["description"].as_str().unwrap();
+    assert!(
+        description.contains("nodule, 8 mm") && description.contains("compare with prior"),
+        "{description}"
+    );
+    assert!(!description.contains("first look"), "{description}");
+
+    let confirm = DecisionInput {
+        finding_id: analysed.findings[0].finding_id,
+        replaces_added: None,
+        action: Action::Confirm,
+        label: String::new(),
+        reject_reason: None,
+        reason_text: String::new(),
+        mask: Vec::new(),
+    };
+    decide(&ledger, &ctx, reader.id, &confirm).unwrap();
+    sign_off(
+        &ledger,
+        &identity.study_uid,
+        reader.id,
+        "one nodule",
+        PASSPHRASE,
+    )
+    .unwrap();
+    let e = mark_key_image(&ledger, &ctx, reader.id, 3, "", true).unwrap_err();
+    assert!(e.message.contains("signed off"), "{}", e.message);
+    assert!(ledger.verify().unwrap().is_intact());
+}

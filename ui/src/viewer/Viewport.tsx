@@ -95,6 +95,11 @@ export function Viewport({
   const idOf = (slice: number): string => (ids ? ids(slice) : imageId({ generation, series: view.series, stack: view.stack, slice }));
   const onSliceRef = useRef(onSlice);
   const reported = useRef<number | null>(null);
+  // The slice the owner wants a new stack to open at, as it is when the stack has loaded.
+  const startRef = useRef(startSlice);
+  useEffect(() => {
+    startRef.current = startSlice;
+  }, [startSlice]);
   useEffect(() => {
     onSliceRef.current = onSlice;
   }, [onSlice]);
@@ -172,9 +177,18 @@ export function Viewport({
     } catch {
       kept = undefined;
     }
+    // Opening at the start slice is not a scroll: it is not reported.
+    reported.current = start;
     vp.setStack(list, start)
       .then(() => {
         if (!live) return;
+        // The owner may have moved on while the stack loaded (MPR planes following the
+        // crosshairs): go where it wants now.
+        const wanted = Math.max(0, Math.min(view.slices - 1, startRef.current));
+        if (wanted !== start) {
+          reported.current = wanted;
+          void vp.setImageIdIndex(wanted);
+        }
         // Prefetch the rest once the first slice is on screen, so that it does not compete with it.
         el.addEventListener(
           Enums.Events.IMAGE_RENDERED,

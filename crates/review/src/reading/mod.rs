@@ -6,6 +6,7 @@
 mod analyses;
 mod decisions;
 mod geometry;
+mod key_images;
 mod models;
 mod readers;
 mod review;
@@ -15,6 +16,7 @@ mod signing;
 pub use analyses::*;
 pub use decisions::*;
 pub use geometry::*;
+pub use key_images::*;
 pub use models::*;
 pub use readers::*;
 pub use review::*;
