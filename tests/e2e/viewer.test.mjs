@@ -213,3 +213,55 @@ describe("synchronised scrolling of two series", () => {
     await saveScreenshot(b, "viewer-sync-scroll");
   });
 });
+
+describe("comparing with a prior study of the same patient", () => {
+  let app;
+  // The sample CT again as a prior: another study of the same patient, from 2025-06-01, lying
+  // 20 mm higher on the table (another frame of reference); and one of another patient.
+  const dir = mkdtempSync(path.join(tmpdir(), "dokuei-e2e-prior-"));
+  const python = path.join(root, ".dokuei/venv/bin/python");
+  const script = path.join(root, "scripts/reference/make_prior.py");
+  before(async () => {
+    execFileSync(python, [script, path.join(ct, "series"), path.join(dir, "prior"), "20250601", "20"]);
+    execFileSync(python, [script, path.join(ct, "series"), path.join(dir, "stranger"), "20250601", "0", "--patient-id", "SOMEONE-ELSE"]);
+    app = await launch();
+    await app.browser.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 20000 });
+  });
+  after(async () => app?.close());
+
+  const corner = (b, pane, which) =>
+    b.execute((p, w) => document.querySelector(`[data-testid="viewport-pane-${p}"] [data-testid="${w}"]`)?.textContent ?? "", pane, which);
+  const topRight = (b, pane) => b.execute((p) => document.querySelector(`[data-testid="viewport-pane-${p}"] .corner.top-right`)?.textContent ?? "", pane);
+  const loc = (text) => Number(/Loc (-?[\d.]+) mm/.exec(text)?.[1]);
+
+  it("refuses a prior of another patient and keeps the current study", async () => {
+    const b = app.browser;
+    assert.equal(await openPaths(b, [ct]), null);
+    await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice")), { timeout: 10000 });
+    const refused = await b.execute((p) => window.__dokuei.openPrior(p), [path.join(dir, "stranger")]);
+    assert.match(refused, /different patients/);
+    assert.match(await b.$('[data-testid="open-error"]').getText(), /different patients/);
+    assert.equal(await b.$('[data-testid="series-1-0"]').isExisting(), false, "the stranger's series is not shown");
+  });
+
+  it("hangs the current study left and the prior right, and scrolls them together by the offset on screen", async () => {
+    const b = app.browser;
+    assert.equal(await b.execute((p) => window.__dokuei.openPrior(p), [path.join(dir, "prior")]), null);
+    await b.waitUntil(async () => /Im 1\/200/.test(await corner(b, 1, "overlay-slice")), { timeout: 10000 });
+    assert.match(await topRight(b, 0), /Current 2026-01-01/);
+    assert.match(await topRight(b, 1), /Prior 2025-06-01/);
+    // Different frames of reference: the link keeps the offset on screen (the prior's first
+    // slice lies 20 mm higher, on the same anatomy).
+    await b.$('[data-testid="sync-scroll"]').click();
+    assert.equal(await b.$('[data-testid="sync-scroll"]').getText(), "Synced +20.0 mm");
+    await b.$('[data-testid="viewport-pane-0"]').click();
+    for (let i = 0; i < 4; i++) await b.keys("PageDown");
+    await b.waitUntil(async () => (await corner(b, 0, "overlay-slice")).includes("Im 41/200"), { timeout: 10000 });
+    await b.waitUntil(async () => (await corner(b, 1, "overlay-slice")).includes("Im 41/200"), {
+      timeout: 10000,
+      timeoutMsg: `the prior did not follow: ${await corner(b, 1, "overlay-slice")}`,
+    });
+    assert.equal(loc(await corner(b, 1, "overlay-slice")) - loc(await corner(b, 0, "overlay-slice")), 20);
+    await saveScreenshot(b, "viewer-prior");
+  });
+});

@@ -20,7 +20,11 @@ import { hang } from "./viewer/hanging";
 import { Viewport, type Measurement, type ViewportHandle } from "./viewer/Viewport";
 import { mprRefusal } from "./viewer/mpr";
 import { MprView, type MprHandle } from "./viewer/MprView";
-import { Followers, follow, link, linkRefusal, type Link } from "./viewer/sync";
+import { Followers, crosses, follow, link, linkRefusal, paneReferenceLines, type Link } from "./viewer/sync";
+import type { OverlaySpec } from "./review/draw";
+
+/** The colour of reference lines between panes. */
+const REFERENCE_COLOUR: [number, number, number, number] = [127, 209, 255, 255];
 
 interface Pane {
   selection: Selection;
@@ -80,6 +84,7 @@ export function App({ backend }: { backend: Backend }) {
   const mprRef = useRef<MprHandle | null>(null);
   const mprRoute = useRef(false);
   // Synchronised scrolling of the two panes, and the panes now following the other.
+  const [paneSlices, setPaneSlices] = useState<number[]>([0, 0, 0, 0]);
   const [linked, setLinked] = useState<{ link: Link; views: [View, View] } | null>(null);
   const following = useRef(new Followers());
   const exportPathRef = useRef<string | null>(null);
@@ -360,6 +365,11 @@ export function App({ backend }: { backend: Backend }) {
 
   /** Pane `i` moved to slice `k`: the other follows while the panes are linked. */
   const onPaneSlice = (i: number, k: number) => {
+    // Kept only while some pane draws another's reference line (each step re-renders).
+    const here = panesRef.current[i]?.view;
+    if (here && panesRef.current.some((p, j) => j !== i && p && crosses(here, p.view))) {
+      setPaneSlices((s) => s.map((x, j) => (j === i ? k : x)));
+    }
     if (!following.current.leads(i, k)) return;
     const j = 1 - i;
     const from = panesRef.current[i]?.view;
@@ -388,10 +398,23 @@ export function App({ backend }: { backend: Backend }) {
     if (paths) await openPrior(paths);
   };
 
-  const studyNode = study?.tree.studies[0];
-  const header = studyNode
-    ? [personName(studyNode.patient_name), studyNode.patient_id, `${dicomDate(studyNode.date)} ${studyNode.description}`]
-    : [];
+  /** Patient and study text of the study a series belongs to. */
+  const headerFor = (seriesKey: number): string[] => {
+    const node = study?.tree.studies.find((s) => s.series.some((se) => se.key === seriesKey)) ?? study?.tree.studies[0];
+    return node ? [personName(node.patient_name), node.patient_id, `${dicomDate(node.date)} ${node.description}`] : [];
+  };
+
+  // Reference lines between panes whose stacks cross in one frame of reference.
+  const views = panes.map((p) => p?.view ?? null);
+  const overlayFor = (i: number): OverlaySpec | null => {
+    const base = i === activePane ? review.overlay : null;
+    const here = views[i];
+    if (!here || !views.some((v, j) => j !== i && v && crosses(here, v))) return base;
+    return {
+      ...(base ?? { visible: false, opacity: 0.5, findings: [], heatmap: null, revision: 0, editing: null }),
+      lines: (k) => paneReferenceLines(views, paneSlices, i, k).map((l) => ({ ...l, colour: REFERENCE_COLOUR })),
+    };
+  };
 
   return (
     <div className="app">
@@ -507,7 +530,7 @@ export function App({ backend }: { backend: Backend }) {
               ref={mprRef}
               generation={study.generation}
               view={activeView}
-              header={header}
+              header={headerFor(activeView.series)}
               showText={showText}
               overlay={review.overlay}
               onMeasurements={onMeasurements}
@@ -524,7 +547,7 @@ export function App({ backend }: { backend: Backend }) {
                   viewportId={`pane-${i}`}
                   generation={study.generation}
                   view={pane.view}
-                  header={header}
+                  header={headerFor(pane.view.series)}
                   seriesText={seriesText(study, pane)}
                   showText={showText}
                   active={i === activePane}
@@ -532,7 +555,7 @@ export function App({ backend }: { backend: Backend }) {
                     setActivePane(i);
                   }}
                   onMeasurements={onMeasurements}
-                  overlay={i === activePane ? review.overlay : null}
+                  overlay={overlayFor(i)}
                   onDraw={i === activePane ? review.onDraw : null}
                   onSlice={(k) => {
                     onPaneSlice(i, k);

@@ -2,7 +2,7 @@
 // slice spacing, a manual offset across frames of reference, and stacks that cannot be linked.
 
 import { describe, expect, it } from "vitest";
-import { Followers, follow, link, linkRefusal, nearestSlice, positionAlong, stackNormal } from "./sync";
+import { Followers, crosses, follow, link, linkRefusal, nearestSlice, paneReferenceLines, positionAlong, stackNormal } from "./sync";
 import type { Vec3 } from "./planes";
 import type { View } from "./view";
 
@@ -90,5 +90,28 @@ describe("which pane leads", () => {
     f.send(0, 9);
     t = 1500;
     expect(f.leads(0, 7)).toBe(true);
+  });
+});
+
+describe("reference lines between panes", () => {
+  it("draws a coronal stack's current plane across an axial slice of the same frame", () => {
+    const ax = axial(10, 0, 2, "1.2.3");
+    // Coronal slices (row +x, column -z), 64 × 64 at 0.7 mm from (0, y, 40), at y = 5, 6, 7 mm.
+    const cor: View = { ...axial(3, 0, 1, "1.2.3", [1, 0, 0, 0, 0, -1]), positions: [0, 1, 2].map((k) => [0, 5 + k, 40] as Vec3) };
+    expect(crosses(ax, cor)).toBe(true);
+    expect(crosses(ax, { ...cor, frameOfReference: "other" })).toBe(false);
+    expect(crosses(ax, axial(5, 0, 1, "1.2.3"))).toBe(false);
+    // Coronal slice 1 (y = 6 mm) on the axial slice: the row j = 6 / 0.7 across the image.
+    const [line] = paneReferenceLines([ax, cor], [0, 1], 0, 3);
+    expect(line?.from[1]).toBeCloseTo(6 / 0.7, 9);
+    expect(line?.to[1]).toBeCloseTo(6 / 0.7, 9);
+    expect(Math.abs((line?.to[0] ?? 0) - (line?.from[0] ?? 0))).toBeCloseTo(64, 9);
+    // The axial slice 2 (z = -4) on the coronal image: row (40 - -4) / 0.7; slice 3 (z = -6)
+    // lies below its last row and draws nothing.
+    const [back] = paneReferenceLines([ax, cor], [2, 1], 1, 1);
+    expect(back?.from[1]).toBeCloseTo(44 / 0.7, 9);
+    expect(paneReferenceLines([ax, cor], [3, 1], 1, 1)).toEqual([]);
+    // Only panes that cross: none with a second axial stack.
+    expect(paneReferenceLines([ax, axial(5, 0, 1, "1.2.3")], [0, 0], 0, 0)).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
 // reference, else keeping the offset between them that was on screen when the link was made
 // (the reader lines them up by hand first, as in every PACS viewer).
 
-import { cross, dot, unit, type Vec3 } from "./planes";
+import { cross, dot, referenceLine, unit, type Plane, type Vec3 } from "./planes";
 import type { View } from "./view";
 
 export interface Link {
@@ -89,4 +89,32 @@ export class Followers {
     this.sent.delete(pane);
     return true;
   }
+}
+
+/** The image plane of slice `k` of a stack (null without geometry). */
+export function slicePlane(v: View, k: number): Plane | null {
+  const p = v.positions[k];
+  if (!p || !v.spacingKnown) return null;
+  const o = v.orientation;
+  return { origin: p, row: [o[0], o[1], o[2]], column: [o[3], o[4], o[5]], spacing: v.pixelSpacing, rows: v.rows, columns: v.columns };
+}
+
+/** Whether stack `b`'s planes can be drawn as reference lines on stack `a`: the same frame of
+ * reference (so the same patient coordinates) and planes that cross. */
+export function crosses(a: View, b: View): boolean {
+  return a.frameOfReference !== "" && a.frameOfReference === b.frameOfReference && Math.abs(dot(stackNormal(a), stackNormal(b))) < 0.99;
+}
+
+/** The reference lines on pane `i` (at slice `k`): the current plane of every other pane whose
+ * stack crosses it, in pane `i`'s pixels. */
+export function paneReferenceLines(views: (View | null)[], slices: number[], i: number, k: number): { from: [number, number]; to: [number, number] }[] {
+  const here = views[i];
+  const plane = here ? slicePlane(here, k) : null;
+  if (!here || !plane) return [];
+  return views.flatMap((v, j) => {
+    if (j === i || !v || !crosses(here, v)) return [];
+    const other = slicePlane(v, slices[j] ?? 0);
+    const line = other ? referenceLine(other, plane) : null;
+    return line ? [line] : [];
+  });
 }
