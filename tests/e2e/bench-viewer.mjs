@@ -87,6 +87,25 @@ try {
   console.log(
     `scroll through ${frames.length} slices: p50 ${quantile(frames, 0.5).toFixed(1)} ms, p95 ${quantile(frames, 0.95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms per slice (target p95 ≤ 16 ms)`,
   );
+  // 3b. MPR: the coronal and sagittal views step through 120 planes each, every plane
+  //     reformatted in Rust from the loaded volume when it is asked for (the viewer's prefetch
+  //     runs beside, as it does for a reader).
+  const mprSteps = {};
+  await b.execute(() => window.__dokuei.setMpr(true));
+  await b.waitUntil(() => b.execute(() => Boolean(window.__dokuei.mpr()?.viewport(2))), { timeout: 30000 });
+  await b.pause(2000);
+  for (const [view, name] of [[1, "coronal"], [2, "sagittal"]]) {
+    const steps = await b.executeAsync((v, done) => {
+      window.__dokuei.bench.scrollMpr(v, 120).then(done, (e) => done({ error: String(e) }));
+    }, view);
+    if (steps.error) throw new Error(steps.error);
+    mprSteps[name] = steps;
+    console.log(
+      `MPR ${name} (planes reformatted in Rust on request, 512 × 300 slices): ${steps.length} steps, p50 ${quantile(steps, 0.5).toFixed(1)} ms, p95 ${quantile(steps, 0.95).toFixed(1)} ms per plane`,
+    );
+  }
+  await b.execute(() => window.__dokuei.setMpr(false));
+  await b.pause(1000);
   // 4. The floor: the same steps through a bare WebGL2 renderer of the same size, same webview.
   const floor = await b.executeAsync((done) => {
     window.__dokuei.bench.glFloor(0).then(done, (e) => done({ error: String(e) }));
@@ -97,6 +116,9 @@ try {
     const q = (xs) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms`;
     console.log(`bare WebGL2 renderer, same canvas size: upload + draw + GPU wait ${q(floor.draw)}; to the next animation frame ${q(floor.frame)}; drawn off screen and copied to an on-screen 2D canvas (as Cornerstone3D presents), to the next animation frame ${q(floor.copied)}; animation frames with nothing changing every ${q(floor.idle)}`);
     console.log(`Cornerstone3D scroll step / bare renderer's frame (p50): ${(quantile(frames, 0.5) / quantile(floor.frame, 0.5)).toFixed(2)}×`);
+    for (const [name, steps] of Object.entries(mprSteps)) {
+      console.log(`MPR ${name} step / bare renderer's frame (p50): ${(quantile(steps, 0.5) / quantile(floor.frame, 0.5)).toFixed(2)}×`);
+    }
   }
   // 5. WebDriver screenshots (what the end-to-end tests' pixel checks use): timed, three in a
   //    row, each given 20 s; in some renderer modes WebKitGTK has been seen never to answer.

@@ -56,6 +56,8 @@ export interface DokueiHooks {
     reset(): Promise<void>;
     fetchAll(series: number, stack: number, inFlight: number): Promise<Throughput>;
     scrollAll(pane: number): Promise<number[]>;
+    /** Steps MPR view `view` (0 axial, 1 coronal, 2 sagittal) through its first `count` planes. */
+    scrollMpr(view: number, count: number): Promise<number[]>;
     /** The same steps through a bare WebGL2 renderer on a canvas of the pane's size. */
     glFloor(pane: number): Promise<GlFloor>;
   };
@@ -280,6 +282,10 @@ export function App({ backend }: { backend: Backend }) {
           const handle = handles.current[pane];
           const slices = panesRef.current[pane]?.view.slices ?? 0;
           return handle ? scrollAll(handle, slices) : Promise.resolve([]);
+        },
+        scrollMpr: (view, count) => {
+          const handle = mprRef.current?.viewport(view);
+          return handle ? scrollAll(handle, count) : Promise.reject(new Error("MPR is not shown"));
         },
         glFloor: async (pane) => {
           const view = panesRef.current[pane]?.view;

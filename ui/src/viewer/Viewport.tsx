@@ -95,6 +95,7 @@ export function Viewport({
   const idOf = (slice: number): string => (ids ? ids(slice) : imageId({ generation, series: view.series, stack: view.stack, slice }));
   const onSliceRef = useRef(onSlice);
   const reported = useRef<number | null>(null);
+  const loading = useRef(false);
   // The slice the owner wants a new stack to open at, as it is when the stack has loaded.
   const startRef = useRef(startSlice);
   useEffect(() => {
@@ -177,10 +178,13 @@ export function Viewport({
     } catch {
       kept = undefined;
     }
-    // Opening at the start slice is not a scroll: it is not reported.
+    // Opening at the start slice is not a scroll: it is not reported, nor is anything the
+    // viewport shows while the stack is being set (it may pass through other slices).
     reported.current = start;
+    loading.current = true;
     vp.setStack(list, start)
       .then(() => {
+        loading.current = false;
         if (!live) return;
         // The owner may have moved on while the stack loaded (MPR planes following the
         // crosshairs): go where it wants now.
@@ -204,6 +208,7 @@ export function Viewport({
         setShown({ slice: start, center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
       })
       .catch((e: unknown) => {
+        loading.current = false;
         if (live) setLoadError(e instanceof Error ? e.message : String(e));
       });
     return () => {
@@ -239,7 +244,7 @@ export function Viewport({
       const range = props.voiRange;
       const slice = vp.getCurrentImageIdIndex();
       // Window and camera changes come here too: report slice changes only.
-      if (slice !== reported.current) {
+      if (slice !== reported.current && !loading.current) {
         reported.current = slice;
         onSliceRef.current?.(slice);
       }
