@@ -4,7 +4,7 @@
 //
 //   DOKUEI_APP=…/release/dokuei-app DOKUEI_BENCH_STUDY=dir node bench-viewer.mjs
 
-import { launch } from "./harness.mjs";
+import { launch, rgb, saveDisplayScreenshot } from "./harness.mjs";
 
 const study = process.env.DOKUEI_BENCH_STUDY;
 if (!study) throw new Error("set DOKUEI_BENCH_STUDY to a study folder");
@@ -136,6 +136,47 @@ try {
     shots.push(`${(performance.now() - t).toFixed(0)} ms`);
   }
   console.log(`WebDriver screenshots: ${shots.join(", ")}`);
+  // 6. Is a WebGL canvas's last draw what the screen shows (WebKit bug 324549)? A whole-page
+  //    canvas is filled red, then blue, then left alone; the X display (not WebDriver) is
+  //    photographed: blue is the last draw, red the one before.
+  const rect = await b.getWindowRect();
+  for (const antialias of [false, true]) {
+    const failed = await b.executeAsync((aa, done) => {
+      window.__dokuei.bench.lastDrawProbe(aa).then(() => done(null), (e) => done(String(e)));
+    }, antialias);
+    if (failed) {
+      console.log(`WebGL canvas, antialias ${antialias}: ${failed}`);
+      continue;
+    }
+    const file = saveDisplayScreenshot(`bench-last-draw-antialias-${antialias}`);
+    const [red, green, blue] = rgb(file, rect.x + rect.width / 2, rect.y + rect.height / 2);
+    await b.execute(() => window.__dokuei.bench.removeProbe());
+    const shown = blue > 200 && red < 60 ? "its last draw" : red > 200 && blue < 60 ? "the draw before its last (one draw late)" : `neither (rgb ${red}, ${green}, ${blue})`;
+    console.log(`WebGL canvas, antialias ${antialias}: the screen shows ${shown}`);
+  }
+  // 7. Cornerstone3D's CPU rendering path (no WebGL): the page reloads with it, the series is
+  //    shown again and stepped through once loaded.
+  await b.execute(() => {
+    window.__dokuei.bench.setCpuRendering(true);
+    location.reload();
+  });
+  try {
+    await b.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 30000 });
+    const again = await b.executeAsync((dir, done) => {
+      window.__dokuei.openPaths([dir]).then(done, (e) => done(String(e)));
+    }, study);
+    if (again) throw new Error(again);
+    await b.pause(5000);
+    const cpu = await b.executeAsync((done) => {
+      window.__dokuei.bench.scrollAll(0).then(done, (e) => done({ error: String(e) }));
+    });
+    if (cpu.error) throw new Error(cpu.error);
+    console.log(
+      `Cornerstone3D CPU rendering, scroll through ${cpu.length} slices: p50 ${quantile(cpu, 0.5).toFixed(1)} ms, p95 ${quantile(cpu, 0.95).toFixed(1)} ms per slice (WebGL in the same run: p50 ${quantile(frames, 0.5).toFixed(1)} ms); CPU / WebGL p50 ${(quantile(cpu, 0.5) / quantile(frames, 0.5)).toFixed(2)}×`,
+    );
+  } finally {
+    await b.execute(() => window.__dokuei.bench.setCpuRendering(false));
+  }
 } finally {
   await app.close();
 }

@@ -10,7 +10,7 @@ import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
-import { fetchAll, glFloor, type GlFloor, purgeImages, scrollAll, type Throughput } from "./viewer/bench";
+import { fetchAll, glFloor, type GlFloor, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, type Throughput } from "./viewer/bench";
 import { imageId } from "./viewer/imageId";
 import { applyMouseBindings, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
@@ -60,6 +60,11 @@ export interface DokueiHooks {
     scrollMpr(view: number, count: number): Promise<number[]>;
     /** The same steps through a bare WebGL2 renderer on a canvas of the pane's size. */
     glFloor(pane: number): Promise<GlFloor>;
+    /** Leaves a red-then-blue WebGL canvas on screen (see bench.ts); `removeProbe` takes it away. */
+    lastDrawProbe(antialias: boolean): Promise<void>;
+    removeProbe(): void;
+    /** Cornerstone3D on the CPU from the next page load. */
+    setCpuRendering(on: boolean): void;
   };
 }
 
@@ -283,6 +288,9 @@ export function App({ backend }: { backend: Backend }) {
           const slices = panesRef.current[pane]?.view.slices ?? 0;
           return handle ? scrollAll(handle, slices) : Promise.resolve([]);
         },
+        lastDrawProbe,
+        removeProbe,
+        setCpuRendering,
         scrollMpr: (view, count) => {
           const handle = mprRef.current?.viewport(view);
           return handle ? scrollAll(handle, count) : Promise.reject(new Error("MPR is not shown"));

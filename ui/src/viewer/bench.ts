@@ -184,3 +184,48 @@ export async function glFloor(slices: ArrayBuffer[], rows: number, columns: numb
     canvas.remove();
   }
 }
+
+let probe: HTMLCanvasElement | null = null;
+
+/**
+ * Whether the screen shows a WebGL canvas's last draw or the one before (WebKit bug 324549: a
+ * canvas made with `antialias: false` shown one draw late without compositing): fills a
+ * whole-page canvas red, then blue, then stops drawing and leaves it on screen for the caller
+ * to photograph the X display (blue: the last draw is shown; red: one draw late).
+ */
+export async function lastDrawProbe(antialias: boolean): Promise<void> {
+  removeProbe();
+  const canvas = document.createElement("canvas");
+  canvas.style.cssText = "position:fixed;left:0;top:0;width:100vw;height:100vh;z-index:10000";
+  canvas.width = Math.round(innerWidth * devicePixelRatio);
+  canvas.height = Math.round(innerHeight * devicePixelRatio);
+  document.body.appendChild(canvas);
+  probe = canvas;
+  const gl = canvas.getContext("webgl2", { antialias });
+  if (!gl) throw new Error("no WebGL2");
+  const fill = (r: number, g: number, b: number) => {
+    gl.clearColor(r, g, b, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+  };
+  const settle = async () => {
+    await new Promise((r) => requestAnimationFrame(r));
+    await new Promise((r) => setTimeout(r, 500));
+  };
+  fill(1, 0, 0);
+  await settle();
+  fill(0, 0, 1);
+  await settle();
+}
+
+export function removeProbe(): void {
+  probe?.remove();
+  probe = null;
+}
+
+/** Whether Cornerstone3D renders on the CPU (no WebGL) from the next start of the page. */
+export function setCpuRendering(on: boolean): void {
+  if (on) localStorage.setItem(CPU_RENDERING_KEY, "1");
+  else localStorage.removeItem(CPU_RENDERING_KEY);
+}
+
+export const CPU_RENDERING_KEY = "dokuei.cpuRendering";

@@ -251,7 +251,9 @@ export function syncWindow(viewportId: string, on: boolean): void {
 /** Starts Cornerstone3D once: loader, metadata, tools, and the shared tool group. */
 export function cornerstone(): RenderingEngine {
   if (engine) return engine;
-  csInit({ rendering: { useCPURendering: false, webGlContextCount: 1 }, debug: {} });
+  // CPU rendering only when the viewer benchmark asks for it (see bench.ts).
+  const cpu = localStorage.getItem("dokuei.cpuRendering") === "1";
+  csInit({ rendering: { useCPURendering: cpu, webGlContextCount: 1 }, debug: {} });
   csToolsInit();
   imageLoader.registerImageLoader("dokuei", loader);
   imageLoader.registerImageLoader("dokuei-mpr", loader);
