@@ -87,6 +87,15 @@ try {
   console.log(
     `scroll through ${frames.length} slices: p50 ${quantile(frames, 0.5).toFixed(1)} ms, p95 ${quantile(frames, 0.95).toFixed(1)} ms, max ${Math.max(...frames).toFixed(1)} ms per slice (target p95 ≤ 16 ms)`,
   );
+  // 3a. A held arrow key: one step asked for at every animation frame for 4 s.
+  const held = await b.executeAsync((done) => {
+    if (typeof window.__dokuei.bench.heldKey !== "function") done({ error: "not in this build of the app" });
+    else window.__dokuei.bench.heldKey(0, 4000).then(done, (e) => done({ error: String(e) }));
+  });
+  if (held.error) console.log(`held arrow key: ${held.error}`);
+  else console.log(
+    `held arrow key: ${held.stepsPerSecond.toFixed(1)} slices rendered per second at ${held.framesPerSecond.toFixed(1)} animation frames per second: ${(held.stepsPerSecond / held.framesPerSecond).toFixed(2)}× the frame rate (target ≥ 0.9×)`,
+  );
   // 3b. MPR: the coronal and sagittal views step through 120 planes each, every plane
   //     reformatted in Rust from the loaded volume when it is asked for (the viewer's prefetch
   //     runs beside, as it does for a reader).
@@ -154,12 +163,16 @@ try {
     const shown = blue > 200 && red < 60 ? "its last draw" : red > 200 && blue < 60 ? "the draw before its last (one draw late)" : `neither (rgb ${red}, ${green}, ${blue})`;
     console.log(`WebGL canvas, antialias ${antialias}: the screen shows ${shown}`);
   }
-  // 7. Cornerstone3D's CPU rendering path (no WebGL): the page reloads with it, the series is
-  //    shown again and stepped through once loaded.
-  await b.execute(() => {
-    window.__dokuei.bench.setCpuRendering(true);
+  // 7. Cornerstone3D's other rendering path (WebGL when the shell chose the CPU, else the
+  //    CPU): the page reloads with it, the series is shown again and stepped through once
+  //    loaded.
+  const cpuFirst = await b.execute(() => window.__dokuei.bench.cpuRendering());
+  const path = (cpu) => (cpu ? "on the CPU" : "on WebGL");
+  console.log(`Cornerstone3D renders ${path(cpuFirst)} in this mode (the steps above)`);
+  await b.execute((cpu) => {
+    window.__dokuei.bench.setCpuRendering(cpu);
     location.reload();
-  });
+  }, !cpuFirst);
   try {
     await b.$('[data-testid="ort-version"]').waitForDisplayed({ timeout: 30000 });
     const again = await b.executeAsync((dir, done) => {
@@ -171,11 +184,14 @@ try {
       window.__dokuei.bench.scrollAll(0).then(done, (e) => done({ error: String(e) }));
     });
     if (cpu.error) throw new Error(cpu.error);
+    const other = await b.executeAsync((done) => {
+      window.__dokuei.bench.heldKey(0, 4000).then(done, (e) => done({ failed: String(e) }));
+    });
     console.log(
-      `Cornerstone3D CPU rendering, scroll through ${cpu.length} slices: p50 ${quantile(cpu, 0.5).toFixed(1)} ms, p95 ${quantile(cpu, 0.95).toFixed(1)} ms per slice (WebGL in the same run: p50 ${quantile(frames, 0.5).toFixed(1)} ms); CPU / WebGL p50 ${(quantile(cpu, 0.5) / quantile(frames, 0.5)).toFixed(2)}×`,
+      `Cornerstone3D ${path(!cpuFirst)}, scroll through ${cpu.length} slices: p50 ${quantile(cpu, 0.5).toFixed(1)} ms, p95 ${quantile(cpu, 0.95).toFixed(1)} ms per slice (${path(cpuFirst)} in the same run: p50 ${quantile(frames, 0.5).toFixed(1)} ms); ratio p50 ${(quantile(cpu, 0.5) / quantile(frames, 0.5)).toFixed(2)}×; held arrow key ${other.failed ?? `${other.stepsPerSecond.toFixed(1)} slices per second at ${other.framesPerSecond.toFixed(1)} frames per second`}`,
     );
   } finally {
-    await b.execute(() => window.__dokuei.bench.setCpuRendering(false));
+    await b.execute(() => window.__dokuei.bench.setCpuRendering(null));
   }
 } finally {
   await app.close();

@@ -250,10 +250,16 @@ export async function launch(env = {}, args = []) {
   }
 }
 
-/** Saves the webview's own rendering (WebDriver screenshot) as `<name>.png`. */
+/**
+ * Saves what the window shows as `<name>.png`, page pixel (x, y) at (x, y): the X display cut
+ * to the window's page. (WebDriver screenshots get no answer with WebKitGTK's DMA-BUF renderer
+ * off, the mode Dokuei chooses on a machine without a GPU; the X server always answers.)
+ */
 export async function saveScreenshot(browser, name) {
   const file = path.join(outDir, `${name}.png`);
-  writeFileSync(file, Buffer.from(await browser.takeScreenshot(), "base64"));
+  const rect = await browser.getWindowRect();
+  const [width, height] = await browser.execute(() => [window.innerWidth, window.innerHeight]);
+  execFileSync("import", ["-window", "root", "-crop", `${width}x${height}+${rect.x}+${rect.y}`, "+repage", file]);
   return file;
 }
 

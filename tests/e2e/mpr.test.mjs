@@ -94,7 +94,9 @@ describe("MPR of the sample CT", () => {
         const at = await project(b, i, p);
         const lung = await project(b, i, away[i]);
         // 4 screen pixels (about 3 mm) off the centre, inside the nodule but off the reference lines.
-        values.push([grey(f, at.x + 4, at.y + 4), grey(f, lung.x, lung.y)]);
+        // Both 4 screen pixels down (and the nodule's right), off the reference lines through
+        // the centre.
+        values.push([grey(f, at.x + 4, at.y + 4), grey(f, lung.x, lung.y + 4)]);
       }
       return values.every(([n, l]) => n >= 180 && l <= 110) ? true : values;
     });
@@ -147,7 +149,7 @@ describe("MPR of the sample CT", () => {
     await setCenter(b, off);
     const missed = await settle(b, "mpr-slab-off", async (f) => {
       const at = await project(b, 1, p);
-      const g = grey(f, at.x, at.y);
+      const g = grey(f, at.x + 4, at.y + 4);
       return g <= 110 ? true : g;
     });
     assert.equal(missed.result, true, `the plane 4 mm off the nodule shows it (grey ${missed.result})`);
@@ -156,7 +158,7 @@ describe("MPR of the sample CT", () => {
     await b.waitUntil(async () => (await b.execute(() => document.querySelector('[data-testid="mpr-coronal"] .corner.top-right')?.textContent ?? "")).includes("MIP 20 mm"), { timeout: 5000 });
     const shown = await settle(b, "mpr-slab-mip", async (f) => {
       const at = await project(b, 1, p);
-      const g = grey(f, at.x, at.y);
+      const g = grey(f, at.x + 4, at.y + 4);
       return g >= 180 ? true : g;
     });
     assert.equal(shown.result, true, `a 20 mm MIP 4 mm off the nodule does not show it (grey ${shown.result}, ${shown.file})`);

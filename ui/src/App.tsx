@@ -10,9 +10,9 @@ import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
-import { fetchAll, glFloor, type GlFloor, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, type Throughput } from "./viewer/bench";
+import { fetchAll, glFloor, type GlFloor, heldKey, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, type Throughput } from "./viewer/bench";
 import { imageId } from "./viewer/imageId";
-import { applyMouseBindings, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
+import { applyMouseBindings, cpuRendering, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
 import { toView, type View } from "./viewer/view";
@@ -63,8 +63,12 @@ export interface DokueiHooks {
     /** Leaves a red-then-blue WebGL canvas on screen (see bench.ts); `removeProbe` takes it away. */
     lastDrawProbe(antialias: boolean): Promise<void>;
     removeProbe(): void;
-    /** Cornerstone3D on the CPU from the next page load. */
-    setCpuRendering(on: boolean): void;
+    /** A held arrow key on pane `pane` for `ms` (see bench.ts). */
+    heldKey(pane: number, ms: number): Promise<{ stepsPerSecond: number; framesPerSecond: number }>;
+    /** Cornerstone3D on the CPU (or WebGL) from the next page load; null: the shell's choice. */
+    setCpuRendering(on: boolean | null): void;
+    /** Whether Cornerstone3D renders on the CPU now. */
+    cpuRendering(): boolean;
   };
 }
 
@@ -91,7 +95,10 @@ export function App({ backend }: { backend: Backend }) {
   const mprRef = useRef<MprHandle | null>(null);
   const mprRoute = useRef(false);
   // Synchronised scrolling of the two panes, and the panes now following the other.
-  const [paneSlices, setPaneSlices] = useState<number[]>([0, 0, 0, 0]);
+  // Each pane's slice, and a copy in state while some pane draws another's reference line
+  // (then each step re-renders).
+  const paneSlices = useRef<number[]>([0, 0, 0, 0]);
+  const [shownSlices, setShownSlices] = useState<number[]>([0, 0, 0, 0]);
   const [linked, setLinked] = useState<{ link: Link; views: [View, View] } | null>(null);
   const following = useRef(new Followers());
   const exportPathRef = useRef<string | null>(null);
@@ -139,6 +146,9 @@ export function App({ backend }: { backend: Backend }) {
         return result.error.message;
       }
       const view = toView(result.data);
+      // A new stack opens at its first slice.
+      paneSlices.current = paneSlices.current.map((x, i) => (i === pane ? 0 : x));
+      setShownSlices(paneSlices.current);
       setPanes((old) => old.map((p, i) => (i === pane ? { selection, view } : p)));
       return null;
     },
@@ -157,6 +167,7 @@ export function App({ backend }: { backend: Backend }) {
         }
         setStudy(result.data);
         openedPaths.current = paths;
+        paneSlices.current = [0, 0, 0, 0];
         setAbout(false);
         setPacs(false);
         setPanes((old) => old.map(() => null));
@@ -185,27 +196,27 @@ export function App({ backend }: { backend: Backend }) {
       setOpening(true);
       setError(null);
       try {
+        // The shell holds one study: refusing the prior means opening the current one again
+        // (the same paths give the same series keys, so the panes stay as they were).
+        const refuse = async (e: AppError): Promise<string> => {
+          const again = await backend.openStudy(before);
+          if (again.status === "ok") setStudy(again.data);
+          setError(again.status === "ok" ? e : again.error);
+          return e.message;
+        };
         const result = await backend.openStudy([...before, ...paths]);
-        if (result.status === "error") {
-          setError(result.error);
-          return result.error.message;
-        }
+        if (result.status === "error") return await refuse(result.error);
         const hung = hang(result.data.tree, keep);
-        if ("error" in hung) {
-          // The current study stays open as it was.
-          setError({ code: "invalid_argument", message: hung.error });
-          return hung.error;
-        }
-        if (hung.prior === null) {
-          const message = "no other study of this patient was found there";
-          setError({ code: "not_found", message });
-          return message;
-        }
+        if ("error" in hung) return await refuse({ code: "invalid_argument", message: hung.error });
+        if (hung.prior === null) return await refuse({ code: "not_found", message: "no other study of this patient was found there" });
         const places = [hung.current, hung.prior];
         const views = await Promise.all(places.map((p) => backend.stackView(p.series, p.stack)));
+        const failed = views.find((v) => v.status === "error");
+        if (failed?.status === "error") return await refuse(failed.error);
         setStudy(result.data);
         openedPaths.current = [...before, ...paths];
         setMpr(false);
+        paneSlices.current = [0, 0, 0, 0];
         setPanes(places.map((selection, i) => {
           const v = views[i];
           return v?.status === "ok" ? { selection, view: toView(v.data) } : null;
@@ -290,7 +301,12 @@ export function App({ backend }: { backend: Backend }) {
         },
         lastDrawProbe,
         removeProbe,
+        heldKey: (pane, ms) => {
+          const handle = handles.current[pane];
+          return handle ? heldKey(handle, ms) : Promise.reject(new Error("no series on screen"));
+        },
         setCpuRendering,
+        cpuRendering,
         scrollMpr: (view, count) => {
           const handle = mprRef.current?.viewport(view);
           return handle ? scrollAll(handle, count) : Promise.reject(new Error("MPR is not shown"));
@@ -379,10 +395,10 @@ export function App({ backend }: { backend: Backend }) {
 
   /** Pane `i` moved to slice `k`: the other follows while the panes are linked. */
   const onPaneSlice = (i: number, k: number) => {
-    // Kept only while some pane draws another's reference line (each step re-renders).
+    paneSlices.current = paneSlices.current.map((x, j) => (j === i ? k : x));
     const here = panesRef.current[i]?.view;
     if (here && panesRef.current.some((p, j) => j !== i && p && crosses(here, p.view))) {
-      setPaneSlices((s) => s.map((x, j) => (j === i ? k : x)));
+      setShownSlices(paneSlices.current);
     }
     if (!following.current.leads(i, k)) return;
     const j = 1 - i;
@@ -426,7 +442,7 @@ export function App({ backend }: { backend: Backend }) {
     if (!here || !views.some((v, j) => j !== i && v && crosses(here, v))) return base;
     return {
       ...(base ?? { visible: false, opacity: 0.5, findings: [], heatmap: null, revision: 0, editing: null }),
-      lines: (k) => paneReferenceLines(views, paneSlices, i, k).map((l) => ({ ...l, colour: REFERENCE_COLOUR })),
+      lines: (k) => paneReferenceLines(views, shownSlices, i, k).map((l) => ({ ...l, colour: REFERENCE_COLOUR })),
     };
   };
 
@@ -590,6 +606,7 @@ export function App({ backend }: { backend: Backend }) {
               target={activeView ? { series: activeView.series, stack: activeView.stack } : null}
               readerId={review.settings.reader_id ?? null}
               signedOff={Boolean(review.review?.sign_off)}
+              blocked={mprShown ? "Leave MPR to mark a key image (it marks an image of the stack)" : null}
               revision={`${study.generation}/${review.review?.sign_off?.recorded_at ?? ""}`}
               currentSlice={() => handles.current[activePane]?.slice() ?? null}
               goTo={(slice) => void handles.current[activePane]?.goTo(slice)}

@@ -10,6 +10,8 @@ const app: AppInfo = {
   platform: "linux x86_64",
   clinical_use_notice: "",
   log_dir: "/home/r/.local/share/org.dokuei.workstation/logs",
+  rendering: "software",
+  cpu_rendering: true,
 };
 
 describe("SystemPanel", () => {
@@ -31,6 +33,7 @@ describe("SystemPanel", () => {
     expect((await screen.findByTestId("ort-version")).textContent).toBe("1.31.1");
     expect(screen.getByTestId("ort-provider").textContent).toBe("CPU");
     expect(screen.getByTestId("ort-providers").textContent).toContain("not in the ONNX Runtime library");
+    expect(screen.getByTestId("app-rendering").textContent).toContain("images drawn on the CPU");
   });
 
   it("shows the error's message and code when the library is missing", async () => {

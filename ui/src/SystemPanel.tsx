@@ -40,6 +40,12 @@ export function SystemPanel({ backend }: { backend: Backend }) {
           </dd>
           <dt>Platform</dt>
           <dd>{app.platform}</dd>
+          <dt>Viewer rendering</dt>
+          <dd data-testid="app-rendering">
+            {app.rendering === "software"
+              ? "software (no GPU render node): images drawn on the CPU, WebKit's DMA-BUF renderer off"
+              : "WebGL"}
+          </dd>
           <dt>Application log</dt>
           <dd data-testid="app-log-dir">{app.log_dir || "not written (the log folder could not be opened)"}</dd>
         </dl>

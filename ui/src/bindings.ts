@@ -240,6 +240,10 @@ export type AppInfo = {
 	clinical_use_notice: string,
 	/**  The folder of the application log (empty when it could not be opened). */
 	log_dir: string,
+	/**  How the viewer renders (see [`Rendering`]): `software` or `webgl`. */
+	rendering: string,
+	/**  The viewer draws images on the CPU (software rendering). */
+	cpu_rendering: boolean,
 };
 
 /**  What an audit export wrote. */

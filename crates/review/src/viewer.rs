@@ -613,6 +613,9 @@ pub struct PlaneRequest {
 /// The largest plane served (pixels on a side) and the thickest slab (mm).
 const MAX_PLANE_SIDE: usize = 4096;
 const MAX_SLAB_MM: f64 = 500.0;
+/// The most samples along the normal per pixel of a slab, and in all for one plane.
+const MAX_SLAB_SAMPLES: usize = 256;
+const MAX_PLANE_SAMPLES: usize = 1 << 27;
 
 pub fn parse_plane_request(spec: &str) -> Result<PlaneRequest, AppError> {
     use dokuei_dicom::mpr::{PlaneSpec, SlabMode};
@@ -668,10 +671,10 @@ pub fn parse_plane_request(spec: &str) -> Result<PlaneRequest, AppError> {
     if s0 <= 0.0 || s1 <= 0.0 || !(0.0..=MAX_SLAB_MM).contains(&slab) {
         return Err(bad("spacing must be positive and a slab at most 500 mm"));
     }
-    let mode = match mode as i64 {
-        0 => SlabMode::Mip,
-        1 => SlabMode::MinIp,
-        2 => SlabMode::Average,
+    let mode = match mode {
+        0.0 => SlabMode::Mip,
+        1.0 => SlabMode::MinIp,
+        2.0 => SlabMode::Average,
         _ => return Err(bad("the slab mode is 0, 1 or 2")),
     };
     Ok(PlaneRequest {
@@ -716,9 +719,14 @@ pub fn plane_bytes(
             format!("series {} cannot be reformatted: {e}", series + 1),
         )
     })?;
+    // A slab is sampled every finest voxel step, but never more than MAX_SLAB_SAMPLES times
+    // nor beyond MAX_PLANE_SAMPLES samples for the whole plane (a huge thin-pixel plane with a
+    // thick slab would otherwise keep the cores busy for minutes): then the step widens.
+    let pixels = (request.plane.rows * request.plane.columns) as f64;
+    let most = (MAX_PLANE_SAMPLES as f64 / pixels).clamp(1.0, MAX_SLAB_SAMPLES as f64);
     let slab = (request.slab_mm > 0.0).then(|| Slab {
         thickness_mm: request.slab_mm,
-        step_mm: g.finest_step(),
+        step_mm: g.finest_step().max(request.slab_mm / most),
         mode: request.mode,
     });
     let values = reformat(volume, &g, &request.plane, slab);

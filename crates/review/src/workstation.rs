@@ -342,11 +342,15 @@ impl Workstation {
         drop(stacks);
         let (all, study) = (self.stacks.clone(), study.clone());
         std::thread::spawn(move || {
-            let state =
-                match crate::viewer::load_stack(&study, series, stack, &AtomicBool::new(false)) {
-                    Ok(loaded) => StackState::Ready(Arc::new(loaded)),
-                    Err(_) => StackState::SliceBySlice,
-                };
+            // A load that fails, or panics (a decoder bug), leaves the stack served slice by
+            // slice, so that nobody waits for it (MPR planes wait for `Ready`).
+            let load = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::viewer::load_stack(&study, series, stack, &AtomicBool::new(false))
+            }));
+            let state = match load {
+                Ok(Ok(loaded)) => StackState::Ready(Arc::new(loaded)),
+                Ok(Err(_)) | Err(_) => StackState::SliceBySlice,
+            };
             if let Ok(mut stacks) = all.lock() {
                 // Only if the study is still the one open (else the map was cleared).
                 if stacks.contains_key(&key) {

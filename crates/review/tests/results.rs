@@ -50,6 +50,32 @@ fn model() -> ModelRef {
     }
 }
 
+/// The model's finding (score 0.9) on the first sphere planted in `ct`, on `stack`.
+fn ball_finding(
+    ct: &SyntheticCt,
+    series: &dokuei_review::dicom::Series,
+    stack: &dokuei_review::dicom::stack::Stack,
+) -> Finding {
+    let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
+        .map(|i| slice_geometry(series, stack, i))
+        .collect();
+    Finding {
+        label: "nodule".into(),
+        score: 0.9,
+        geometry: describe(
+            &ball(ct, &ct.spheres[0]),
+            ROWS.into(),
+            COLUMNS.into(),
+            &geometry,
+            2.5,
+        ),
+        model: model(),
+        series_uid: series.uid.clone(),
+        instance_uids: Vec::new(),
+        image_score: None,
+    }
+}
+
 fn ball(ct: &SyntheticCt, s: &Sphere) -> Vec<usize> {
     let plane = usize::from(ROWS) * usize::from(COLUMNS);
     let mut voxels = Vec::new();
@@ -508,24 +534,7 @@ fn results_are_written_only_on_the_images_analysed() {
     let (series, stack) = (study.series(0).unwrap(), study.stack(0, 0).unwrap());
     let identity = study_identity(&study.index, &series.uid).unwrap();
     let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
-    let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
-        .map(|i| slice_geometry(series, stack, i))
-        .collect();
-    let finding = Finding {
-        label: "nodule".into(),
-        score: 0.9,
-        geometry: describe(
-            &ball(&ct, &ct.spheres[0]),
-            ROWS.into(),
-            COLUMNS.into(),
-            &geometry,
-            2.5,
-        ),
-        model: model(),
-        series_uid: series.uid.clone(),
-        instance_uids: Vec::new(),
-        image_score: None,
-    };
+    let finding = ball_finding(&ct, series, stack);
     record_analysis(
         &ledger,
         &identity,
@@ -595,24 +604,7 @@ fn key_images_are_recorded_and_written_as_a_kos_that_pydicom_and_highdicom_resol
     let identity = study_identity(&study.index, &series.uid).unwrap();
     let ledger =
         dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
-    let geometry: Vec<SliceGeometry> = (0..stack.frames.len())
-        .map(|i| slice_geometry(series, stack, i))
-        .collect();
-    let finding = Finding {
-        label: "nodule".into(),
-        score: 0.9,
-        geometry: describe(
-            &ball(&ct, &ct.spheres[0]),
-            ROWS.into(),
-            COLUMNS.into(),
-            &geometry,
-            2.5,
-        ),
-        model: model(),
-        series_uid: series.uid.clone(),
-        instance_uids: Vec::new(),
-        image_score: None,
-    };
+    let finding = ball_finding(&ct, series, stack);
     let analysed = record_analysis(
         &ledger,
         &identity,
@@ -666,6 +658,9 @@ fn key_images_are_recorded_and_written_as_a_kos_that_pydicom_and_highdicom_resol
         let e = mark_key_image(&ledger, &ctx, who, slice, note, true).unwrap_err();
         assert!(e.message.contains(why), "{}", e.message);
     }
+
+    let e = mark_key_image(&ledger, &ctx, reader.id, 3, "", false).unwrap_err();
+    assert!(e.message.contains("not a key image"), "{}", e.message);
 
     let out = dir.path().join("export");
     let export = export_results(

@@ -12,13 +12,15 @@ interface Props {
   target: { series: number; stack: number } | null;
   readerId: number | null;
   signedOff: boolean;
+  /** Why marking is not possible now, beyond the rest (e.g. MPR is shown). */
+  blocked: string | null;
   /** Bumped when the study's record may have changed (a sign-off), to list again. */
   revision: string;
   currentSlice: () => number | null;
   goTo: (slice: number) => void;
 }
 
-export function KeyImagesPanel({ api, target, readerId, signedOff, revision, currentSlice, goTo }: Props) {
+export function KeyImagesPanel({ api, target, readerId, signedOff, blocked, revision, currentSlice, goTo }: Props) {
   const [list, setList] = useState<KeyImageView[]>([]);
   const [note, setNote] = useState("");
   const [error, setError] = useState<AppError | null>(null);
@@ -53,7 +55,7 @@ export function KeyImagesPanel({ api, target, readerId, signedOff, revision, cur
     if (mark) setNote("");
   };
 
-  const why = readerId === null ? "Choose a reader profile first" : signedOff ? "The study is signed off" : target === null ? "Show a series first" : null;
+  const why = readerId === null ? "Choose a reader profile first" : signedOff ? "The study is signed off" : target === null ? "Show a series first" : blocked;
   return (
     <section className="key-images" data-testid="key-images">
       <h3>Key images</h3>

@@ -9,7 +9,7 @@ import { useEffect, useImperativeHandle, useMemo, useRef, useState, type Ref } f
 import type { OverlayFinding, OverlayLine, OverlaySpec } from "../review/draw";
 import { css, type Rgba } from "../review/logic";
 import type { ViewerAction } from "./bindings";
-import { registerMprStack, syncWindow } from "./cornerstone";
+import { registerMprStack, syncWindow, unregisterMprStack } from "./cornerstone";
 import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, planeAt, planeSpec, pointOn, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
 import { add, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, type MprView as MprName, type Vec3 } from "./planes";
 import type { View } from "./view";
@@ -75,9 +75,19 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
           v,
           (k) => `plane/${generation}/${view.series}/${view.stack}/${planeSpec(planeAt(s, k), slab.mm, slab.mode)}`,
         );
-        return { view: v, ids: (k: number) => `${prefix}${k}` };
+        return { view: v, prefix, ids: (k: number) => `${prefix}${k}` };
       }),
     [stacks, slab, view, generation],
+  );
+  // Stacks replaced (a slab change, a turn) are forgotten once their last requests are done.
+  useEffect(
+    () => () => {
+      const prefixes = shown.map((s) => s.prefix);
+      window.setTimeout(() => {
+        for (const p of prefixes) unregisterMprStack(p);
+      }, 10000);
+    },
+    [shown],
   );
   const indices = stacks.map((s) => indexAt(s, center));
 

@@ -115,6 +115,10 @@ export function Viewport({
     invert: false,
   });
   const [probe, setProbe] = useState("");
+  const windowRef = useRef<{ center: number; width: number; invert: boolean } | null>(null);
+  useEffect(() => {
+    windowRef.current = { center: shown.center, width: shown.width, invert: shown.invert };
+  }, [shown]);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [cine, setCine] = useState(false);
   // How many slices of the stack have arrived from Rust (the progress bar).
@@ -170,22 +174,19 @@ export function Viewport({
     let live = true;
     setLoadError(null);
     const start = Math.max(0, Math.min(view.slices - 1, startSlice));
-    // The window and inversion on screen, when a new stack of the same series replaces the
+    // The window and inversion on screen (as the corners show them: the CPU rendering path
+    // does not keep them across stacks), when a new stack of the same series replaces the
     // last (an MPR slab or plane change) and keeps them.
-    let kept: { voiRange?: Types.VOIRange; invert?: boolean } | undefined;
-    try {
-      kept = keepWindow && vp.getCurrentImageId() ? vp.getProperties() : undefined;
-    } catch {
-      kept = undefined;
-    }
+    const onScreen = keepWindow ? windowRef.current : null;
+    const kept = onScreen ? { voiRange: windowRange(onScreen.center, onScreen.width), invert: onScreen.invert } : undefined;
     // Opening at the start slice is not a scroll: it is not reported, nor is anything the
     // viewport shows while the stack is being set (it may pass through other slices).
     reported.current = start;
     loading.current = true;
     vp.setStack(list, start)
       .then(() => {
-        loading.current = false;
         if (!live) return;
+        loading.current = false;
         // The owner may have moved on while the stack loaded (MPR planes following the
         // crosshairs): go where it wants now.
         const wanted = Math.max(0, Math.min(view.slices - 1, startRef.current));
@@ -197,7 +198,9 @@ export function Viewport({
         el.addEventListener(
           Enums.Events.IMAGE_RENDERED,
           () => {
-            if (live) toolsUtilities.stackPrefetch.enable(el);
+            // MPR planes are reformatted on request: prefetching every plane of three views
+            // (again after each slab change or turn) would keep the shell busy for nothing.
+            if (live && !ids) toolsUtilities.stackPrefetch.enable(el);
           },
           { once: true },
         );
@@ -208,8 +211,9 @@ export function Viewport({
         setShown({ slice: start, center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
       })
       .catch((e: unknown) => {
+        if (!live) return;
         loading.current = false;
-        if (live) setLoadError(e instanceof Error ? e.message : String(e));
+        setLoadError(e instanceof Error ? e.message : String(e));
       });
     return () => {
       live = false;
@@ -491,7 +495,7 @@ export function Viewport({
           viewport()?.scroll(e.deltaY > 0 ? 1 : -1);
         }}
       />
-      {loaded < view.slices && (
+      {!ids && loaded < view.slices && (
         <div
           className="load-progress"
           role="progressbar"

@@ -222,10 +222,45 @@ export function removeProbe(): void {
   probe = null;
 }
 
-/** Whether Cornerstone3D renders on the CPU (no WebGL) from the next start of the page. */
-export function setCpuRendering(on: boolean): void {
-  if (on) localStorage.setItem(CPU_RENDERING_KEY, "1");
-  else localStorage.removeItem(CPU_RENDERING_KEY);
+/** Whether Cornerstone3D renders on the CPU (no WebGL) from the next start of the page; null
+ * goes back to the shell's choice. */
+export function setCpuRendering(on: boolean | null): void {
+  if (on === null) localStorage.removeItem(CPU_RENDERING_KEY);
+  else localStorage.setItem(CPU_RENDERING_KEY, on ? "1" : "0");
 }
 
 export const CPU_RENDERING_KEY = "dokuei.cpuRendering";
+
+/**
+ * A held arrow key: one step asked for at every animation frame (a key repeating at the display's
+ * rate, the fastest a reader can ask) for `ms`; counts the slices rendered. Returns rendered
+ * steps per second and animation frames per second (the display's rate here).
+ */
+export async function heldKey(handle: ViewportHandle, ms: number): Promise<{ stepsPerSecond: number; framesPerSecond: number }> {
+  await handle.goTo(0);
+  let rendered = 0;
+  const count = () => {
+    rendered += 1;
+  };
+  document.addEventListener("CORNERSTONE_IMAGE_RENDERED", count, { capture: true });
+  let frames = 0;
+  const started = performance.now();
+  try {
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        if (performance.now() - started >= ms) {
+          resolve();
+          return;
+        }
+        frames += 1;
+        handle.act({ kind: "step", by: 1 });
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
+  } finally {
+    document.removeEventListener("CORNERSTONE_IMAGE_RENDERED", count, { capture: true });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { stepsPerSecond: rendered / seconds, framesPerSecond: frames / seconds };
+}

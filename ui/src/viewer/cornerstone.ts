@@ -51,6 +51,11 @@ interface MprEntry {
 const mprStacks = new Map<string, MprEntry>();
 let mprTokens = 0;
 
+/** Forgets an MPR stack (its planes' ids stop loading). */
+export function unregisterMprStack(prefix: string): void {
+  mprStacks.delete(prefix.replace(/^dokuei-mpr:/, "").replace(/\/$/, ""));
+}
+
 /** Registers an MPR stack; returns its image ids' prefix (`dokuei-mpr:{token}/`). */
 export function registerMprStack(view: View, path: (k: number) => string): string {
   mprTokens += 1;
@@ -239,6 +244,18 @@ function provider(type: string, id: string): unknown {
 }
 
 let engine: RenderingEngine | undefined;
+let cpuDefault = false;
+let cpuInUse = false;
+
+/** Whether Cornerstone3D renders on the CPU by default (the shell's choice); before `cornerstone()`. */
+export function setCpuRenderingDefault(on: boolean): void {
+  cpuDefault = on;
+}
+
+/** Whether Cornerstone3D renders on the CPU now. */
+export function cpuRendering(): boolean {
+  return cpuInUse;
+}
 let voiSync: Synchronizer | undefined;
 
 /** Shares window/level (and inversion) across the MPR viewports. */
@@ -251,9 +268,11 @@ export function syncWindow(viewportId: string, on: boolean): void {
 /** Starts Cornerstone3D once: loader, metadata, tools, and the shared tool group. */
 export function cornerstone(): RenderingEngine {
   if (engine) return engine;
-  // CPU rendering only when the viewer benchmark asks for it (see bench.ts).
-  const cpu = localStorage.getItem("dokuei.cpuRendering") === "1";
-  csInit({ rendering: { useCPURendering: cpu, webGlContextCount: 1 }, debug: {} });
+  // On the CPU when the shell chose software rendering for this machine (no GPU render node),
+  // unless the viewer benchmark asks for the other path (bench.ts).
+  const asked = localStorage.getItem("dokuei.cpuRendering");
+  cpuInUse = asked === null ? cpuDefault : asked === "1";
+  csInit({ rendering: { useCPURendering: cpuInUse, webGlContextCount: 1 }, debug: {} });
   csToolsInit();
   imageLoader.registerImageLoader("dokuei", loader);
   imageLoader.registerImageLoader("dokuei-mpr", loader);

@@ -37,6 +37,9 @@ describe("hanging a prior", () => {
     const a = study("20260101", [series("CT", "Chest", 100)]);
     const b = study("20250101", [series("CT", "Chest", 100)], "P2");
     expect(hang(tree([a, b]), null)).toEqual({ error: expect.stringMatching(/different patients/) as unknown });
+    // Without patient IDs nobody can tell: refused too.
+    const blank = study("20250101", [series("CT", "Chest", 100)], "");
+    expect(hang(tree([a, blank]), null)).toEqual({ error: expect.stringMatching(/without a patient ID/) as unknown });
     const ct = series("CT", "Chest", 100);
     expect(likeness(ct, series("MR", "Chest", 100))).toBe(-1);
     expect(likeness(ct, series("CT", "Chest", 100))).toBe(3);

@@ -40,7 +40,8 @@ export function likeness(a: SeriesNode, b: SeriesNode): number {
 export function hang(tree: StudyTree, keepSeriesUid: string | null): Hanging | { error: string } {
   const shown = tree.studies.map((s, i) => ({ s, i })).filter(({ s }) => s.series.some((se) => se.stacks.length > 0));
   if (shown.length === 0) return { error: "no study with images is open" };
-  const patients = new Set(shown.map(({ s }) => s.patient_id));
+  const patients = new Set(shown.map(({ s }) => s.patient_id.trim()));
+  if (shown.length > 1 && patients.has("")) return { error: "a study without a patient ID cannot be compared: it is not known to be the same patient's" };
   if (patients.size > 1) return { error: "these studies are of different patients (their patient IDs differ): a prior must be the same patient's" };
   const holds = (i: number) => tree.studies[i]?.series.some((se) => se.uid === keepSeriesUid) ?? false;
   const order = [...shown].sort((a, b) => (a.s.date === b.s.date ? Number(holds(b.i)) - Number(holds(a.i)) : a.s.date < b.s.date ? 1 : -1));

@@ -6,36 +6,22 @@ import type { Geometry } from "../bindings";
 import { toRuns } from "../review/logic";
 import { findingOnStack, indexAt, locationOf, MPR_AXES, mprRefusal, mprStack, mprView, patientToVoxel, planeAt, planeSpec, stepAlong, volumeOf, voxelToPatient, type Volume } from "./mpr";
 import { normal, patientToPlane, rotateAbout, type Vec3 } from "./planes";
+import { fakeView } from "./fakeView";
 import type { View } from "./view";
 
 /** A stack as the shell describes it: `slices` axial slices from `z0`, `dz` apart (head
  * first: z falls), `size`² pixels of `px` mm, first pixel at (-0.35·size, -0.35·size). */
 function stack(slices: number, size: number, px: number, dz: number, z0: number, tiltY = 0): View {
   const o = -0.35 * size;
-  return {
-    series: 0,
-    stack: 0,
+  return fakeView({
     rows: size,
     columns: size,
     slices,
-    format: "i16",
     pixelSpacing: [px, px],
-    spacingAtDetector: false,
-    spacingKnown: true,
     sliceSpacing: dz,
     sliceThickness: dz,
     positions: Array.from({ length: slices }, (_, k) => [o, o + tiltY * k, z0 - dz * k] as Vec3),
-    orientation: [1, 0, 0, 0, 1, 0],
-    locations: [],
-    inverted: false,
-    modality: "CT",
-    window: { name: "", center: 40, width: 400 },
-    presets: [],
-    markers: null,
-    plane: "Axial",
-    warnings: [],
-    frameOfReference: "1.2.3",
-  };
+  });
 }
 
 // The sample CT (sample-studies/generate.py): 200 slices of 256² at 0.7 mm, 2.5 mm apart, shown

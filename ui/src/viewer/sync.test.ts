@@ -4,34 +4,19 @@
 import { describe, expect, it } from "vitest";
 import { Followers, crosses, follow, link, linkRefusal, nearestSlice, paneReferenceLines, positionAlong, stackNormal } from "./sync";
 import type { Vec3 } from "./planes";
+import { fakeView } from "./fakeView";
 import type { View } from "./view";
 
 /** Axial slices from `z0` falling by `dz` (head first), in frame of reference `frame`. */
 function axial(slices: number, z0: number, dz: number, frame: string, orientation: View["orientation"] = [1, 0, 0, 0, 1, 0]): View {
-  return {
-    series: 0,
-    stack: 0,
-    rows: 64,
-    columns: 64,
+  return fakeView({
     slices,
-    format: "i16",
-    pixelSpacing: [0.7, 0.7],
-    spacingAtDetector: false,
-    spacingKnown: true,
     sliceSpacing: dz,
     sliceThickness: dz,
     positions: Array.from({ length: slices }, (_, k) => [0, 0, z0 - dz * k] as Vec3),
     orientation,
-    locations: [],
-    inverted: false,
-    modality: "CT",
-    window: { name: "", center: 40, width: 400 },
-    presets: [],
-    markers: null,
-    plane: "Axial",
-    warnings: [],
     frameOfReference: frame,
-  };
+  });
 }
 
 describe("synchronised scrolling", () => {

@@ -58,6 +58,15 @@ pub fn mark_key_image(
     }
     let instance = &ctx.series.instances[frame.instance];
     let frames = instance.image.as_ref().map_or(1, |i| i.frames);
+    let frame_number = (frames > 1).then_some(frame.frame + 1);
+    if !mark
+        && !ledger
+            .key_images(study_id)?
+            .iter()
+            .any(|k| k.sop_instance_uid == instance.sop_instance_uid && k.frame == frame_number)
+    {
+        return Err(invalid(format!("image {} is not a key image", slice + 1)));
+    }
     ledger.record_key_image(&KeyImageRecord {
         study_id,
         reader_id,
@@ -65,7 +74,7 @@ pub fn mark_key_image(
         series_uid: ctx.series.uid.clone(),
         sop_class_uid: instance.sop_class_uid.clone(),
         sop_instance_uid: instance.sop_instance_uid.clone(),
-        frame: (frames > 1).then_some(frame.frame + 1),
+        frame: frame_number,
         note: if mark {
             note.trim().to_owned()
         } else {
