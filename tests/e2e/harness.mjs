@@ -312,3 +312,28 @@ export function rgb(file, x, y) {
   const out = execFileSync("convert", [file, "-crop", `1x1+${Math.round(x)}+${Math.round(y)}`, "-format", "%[fx:round(255*r)],%[fx:round(255*g)],%[fx:round(255*b)]", "info:"]);
   return out.toString().split(",").map(Number);
 }
+
+/**
+ * Drags a length from page point `a` to `z` (the Length tool selected) through their midpoint,
+ * and checks that the measurement list reads `expectedMm`, allowing one screen pixel at each
+ * end (`mmPerPixel` image pixels, `pixels` apart). Returns the list's text.
+ */
+export async function assertLength(browser, a, z, expectedMm, mmPerPixel, pixels) {
+  await browser
+    .action("pointer")
+    .move({ x: Math.round(a.x), y: Math.round(a.y) })
+    .down({ button: 0 })
+    .move({ x: Math.round((a.x + z.x) / 2), y: Math.round((a.y + z.y) / 2), duration: 100 })
+    .move({ x: Math.round(z.x), y: Math.round(z.y), duration: 100 })
+    .up({ button: 0 })
+    .perform();
+  const list = await browser.$('[data-testid="measurements"]');
+  await list.waitForDisplayed({ timeout: 5000 });
+  const text = await list.getText();
+  const mm = Number(/([\d.]+) mm/.exec(text)?.[1]);
+  const tolerance = (2 * mmPerPixel * pixels) / Math.hypot(z.x - a.x, z.y - a.y);
+  if (!(Math.abs(mm - expectedMm) <= tolerance + 0.2)) {
+    throw new Error(`measured ${text}, expected ${expectedMm} mm ± ${tolerance.toFixed(2)}`);
+  }
+  return text;
+}

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { grey, launch, openPaths, overlay, saveScreenshot } from "./harness.mjs";
+import { assertLength, grey, launch, openPaths, overlay, saveScreenshot } from "./harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ct = path.join(root, "sample-studies/generated/chest-ct-nodules");
@@ -122,20 +122,7 @@ describe("MPR of the sample CT", () => {
       };
       return [at(300, 60), at(400, 60)];
     });
-    await b
-      .action("pointer")
-      .move({ x: Math.round(a.x), y: Math.round(a.y) })
-      .down({ button: 0 })
-      .move({ x: Math.round(a.x), y: Math.round((a.y + z.y) / 2), duration: 100 })
-      .move({ x: Math.round(z.x), y: Math.round(z.y), duration: 100 })
-      .up({ button: 0 })
-      .perform();
-    const list = await b.$('[data-testid="measurements"]');
-    await list.waitForDisplayed({ timeout: 5000 });
-    const text = await list.getText();
-    const mm = Number(/([\d.]+) mm/.exec(text)?.[1]);
-    const tolerance = (2 * 0.7 * 100) / Math.hypot(z.x - a.x, z.y - a.y);
-    assert.ok(Math.abs(mm - 70) <= tolerance + 0.2, `measured ${text}, expected 70 mm ± ${tolerance.toFixed(2)}`);
+    await assertLength(b, a, z, 70, 0.7, 100);
     await saveScreenshot(b, "mpr-length");
     await b.$("button=W/L").click();
   });

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { appPath, grey, launch, openPaths, overlay, pagePoint, saveScreenshot } from "./harness.mjs";
+import { appPath, assertLength, grey, launch, openPaths, overlay, pagePoint, saveScreenshot } from "./harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const samples = path.join(root, "sample-studies/generated");
@@ -84,21 +84,8 @@ describe("reading the sample CT", () => {
     // 100 pixels along a row: 70 mm at 0.7 mm.
     const a = await pagePoint(b, 40, 60);
     const z = await pagePoint(b, 40, 160);
-    await b
-      .action("pointer")
-      .move({ x: Math.round(a.x), y: Math.round(a.y) })
-      .down({ button: 0 })
-      .move({ x: Math.round((a.x + z.x) / 2), y: Math.round(a.y), duration: 100 })
-      .move({ x: Math.round(z.x), y: Math.round(z.y), duration: 100 })
-      .up({ button: 0 })
-      .perform();
-    const list = await b.$('[data-testid="measurements"]');
-    await list.waitForDisplayed({ timeout: 5000 });
-    const text = await list.getText();
-    const mm = Number(/([\d.]+) mm/.exec(text)?.[1]);
-    // The drag lands on whole screen pixels: allow one screen pixel at each end.
-    const tolerance = (2 * 0.7 * 100) / Math.hypot(z.x - a.x, z.y - a.y);
-    assert.ok(Math.abs(mm - 70) <= tolerance + 0.2, `measured ${text}, expected 70 mm ± ${tolerance.toFixed(2)}`);
+    // 100 pixels along a row at 0.7 mm.
+    await assertLength(b, a, z, 70, 0.7, 100);
     await saveScreenshot(b, "viewer-length");
   });
 

@@ -91,9 +91,16 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   );
   const indices = stacks.map((s) => indexAt(s, center));
 
-  // The other viewports follow the crosshair centre.
+  // The other viewports follow the crosshair centre. The view whose scrolling moved it is left
+  // alone: it may have scrolled on since, and sending it back would undo the reader's steps.
+  const centerSource = useRef<number | null>(null);
+  const moveCenter = (p: Vec3) => {
+    centerSource.current = null;
+    setCenter(p);
+  };
   useEffect(() => {
     stacks.forEach((s, i) => {
+      if (i === centerSource.current) return;
       const h = handles.current[i];
       const k = indexAt(s, center);
       if (h && h.slice() !== k) void h.goTo(k);
@@ -146,6 +153,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   const onSlice = (i: number, k: number) => {
     const s = stacks[i];
     if (!s) return;
+    centerSource.current = i;
     setCenter((c) => {
       if (indexAt(s, c) === k) return c;
       const depth = dot(sub(c, s.origin), s.normal);
@@ -174,7 +182,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     },
     viewport: (i) => handles.current[i] ?? null,
     center: () => centerRef.current,
-    setCenter,
+    setCenter: moveCenter,
     setSlab: (mm, mode) => {
       setSlab({ mm, mode });
     },
@@ -263,7 +271,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
                 onDraw={
                   crosshairs && stack
                     ? (e) => {
-                        setCenter(pointOn(stack, e.slice, e.column - 0.5, e.row - 0.5));
+                        moveCenter(pointOn(stack, e.slice, e.column - 0.5, e.row - 0.5));
                       }
                     : null
                 }
