@@ -22,11 +22,12 @@ bench() {
   DOKUEI_APP="$CARGO_TARGET_DIR/release/dokuei-app" DOKUEI_BENCH_STUDY="$study/series" \
     xvfb-run -a -s "-screen 0 1280x1024x24" node tests/e2e/bench-viewer.mjs
 }
-# The app chooses its rendering per machine (crates/review/src/system.rs): without a GPU render
-# node, WebKitGTK's DMA-BUF renderer off and Cornerstone3D on the CPU. Each run also times the
-# other Cornerstone3D path and checks whether the screen shows a WebGL canvas's last draw.
-say "the app's choice for this machine (DOKUEI_RENDERING unset)"
-bench
+# DOKUEI_RENDERING (crates/review/src/system.rs): auto is, without a GPU render node,
+# WebKitGTK's DMA-BUF renderer off and Cornerstone3D on the CPU; webgl (the default) is
+# WebKitGTK's defaults. Each run also times the other Cornerstone3D path and checks whether the
+# screen shows a WebGL canvas's last draw.
+say "DOKUEI_RENDERING=auto (this machine: software, no render node)"
+DOKUEI_RENDERING=auto bench
 say "DOKUEI_RENDERING=webgl (WebKitGTK's defaults, Cornerstone3D on WebGL)"
 DOKUEI_RENDERING=webgl bench
 # Measured in earlier runs and left out: WEBKIT_DISABLE_COMPOSITING_MODE=1 behaved as the

@@ -2,8 +2,9 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> std::process::ExitCode {
-    // Before GTK starts: without a GPU render node, WebKit's DMA-BUF renderer off and the
-    // viewer on the CPU (README, "Rendering without a GPU").
+    // Before GTK starts: DOKUEI_RENDERING=software (or auto without a GPU render node) turns
+    // WebKit's DMA-BUF renderer off and draws the viewer on the CPU (README, "Rendering
+    // without a GPU").
     if let Err(e) = dokuei_review::system::apply_rendering() {
         eprintln!("dokuei: {e}");
         return std::process::ExitCode::FAILURE;

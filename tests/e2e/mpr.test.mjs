@@ -143,6 +143,14 @@ describe("MPR of the sample CT", () => {
     await b.$('[data-testid="mpr-slab-mode"]').selectByAttribute("value", "mip");
     await b.$('[data-testid="mpr-slab"]').selectByAttribute("value", "20");
     await b.waitUntil(async () => (await b.execute(() => document.querySelector('[data-testid="mpr-coronal"] .corner.top-right')?.textContent ?? "")).includes("MIP 20 mm"), { timeout: 5000 });
+    // The lung window again: on the CPU rendering path a new slab sometimes comes up in the
+    // image's own window (a known fault, see the issue note); this test is about the slab.
+    await b.execute(() => document.activeElement?.blur());
+    await b.keys("1");
+    await b.waitUntil(
+      async () => (await b.execute(() => [...document.querySelectorAll('[data-testid="overlay-window"]')].map((e) => e.textContent))).every((t) => t.includes("W 1500 L -600")),
+      { timeout: 5000, timeoutMsg: "the lung window did not come back" },
+    );
     const shown = await settle(b, "mpr-slab-mip", async (f) => {
       const at = await project(b, 1, p);
       const g = grey(f, at.x + 4, at.y + 4);

@@ -40,13 +40,15 @@ pub enum Rendering {
 /// Set by [`apply_rendering`] for the running app: `software` or `webgl`.
 pub const RENDERING_ENV: &str = "DOKUEI_RENDERING";
 
-/// The rendering for this machine: `DOKUEI_RENDERING=software|webgl` decides when set;
-/// otherwise software when there is no GPU render node (`/dev/dri/renderD*`).
+/// The rendering for this machine: `DOKUEI_RENDERING=software|webgl` decides; `auto` is
+/// software when there is no GPU render node (`/dev/dri/renderD*`). Unset is WebGL: the CPU
+/// path is faster without a GPU, but on it a new MPR slab sometimes comes up in the image's own
+/// window (README), so it is not chosen for the reader yet.
 pub fn choose_rendering(setting: Option<&str>, render_node: bool) -> Result<Rendering, String> {
     match setting.map(str::trim) {
         Some("software") => Ok(Rendering::Software),
-        Some("webgl") => Ok(Rendering::WebGl),
-        None | Some("") | Some("auto") => Ok(if render_node {
+        None | Some("") | Some("webgl") => Ok(Rendering::WebGl),
+        Some("auto") => Ok(if render_node {
             Rendering::WebGl
         } else {
             Rendering::Software
@@ -140,9 +142,10 @@ mod rendering_tests {
     use super::*;
 
     #[test]
-    fn software_rendering_without_a_render_node_unless_told_otherwise() {
-        assert_eq!(choose_rendering(None, false), Ok(Rendering::Software));
-        assert_eq!(choose_rendering(None, true), Ok(Rendering::WebGl));
+    fn webgl_unless_told_otherwise_and_auto_is_software_without_a_render_node() {
+        assert_eq!(choose_rendering(None, false), Ok(Rendering::WebGl));
+        assert_eq!(choose_rendering(Some(""), false), Ok(Rendering::WebGl));
+        assert_eq!(choose_rendering(Some("auto"), true), Ok(Rendering::WebGl));
         assert_eq!(
             choose_rendering(Some("auto"), false),
             Ok(Rendering::Software)

@@ -208,6 +208,22 @@ export function Viewport({
         const invert = kept?.invert ?? view.inverted;
         vp.setProperties({ voiRange: range, invert });
         vp.render();
+        if (kept) {
+          // The CPU rendering path may put the image's own window back when it first draws
+          // the new stack: the kept window goes back on after that draw.
+          el.addEventListener(
+            Enums.Events.IMAGE_RENDERED,
+            () => {
+              if (!live) return;
+              const now = vp.getProperties().voiRange;
+              if (!now || Math.abs(now.lower - range.lower) > 0.5 || Math.abs(now.upper - range.upper) > 0.5) {
+                vp.setProperties({ voiRange: range, invert });
+                vp.render();
+              }
+            },
+            { once: true },
+          );
+        }
         setShown({ slice: start, center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
       })
       .catch((e: unknown) => {
