@@ -55,7 +55,9 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   const [slab, setSlab] = useState<{ mm: number; mode: SlabMode }>({ mm: 0, mode: "mip" });
   const [active, setActive] = useState(1);
   const [crosshairs, setCrosshairs] = useState(false);
-  const [center, setCenter] = useState<Vec3>(() => (volume ? volumeCentre(view) : [0, 0, 0]));
+  const [center, setCenter] = useState<Vec3>(() =>
+    volume ? voxelToPatient(volume, (volume.columns - 1) / 2, (volume.rows - 1) / 2, (volume.slices - 1) / 2) : [0, 0, 0],
+  );
   const centerRef = useRef(center);
   useEffect(() => {
     centerRef.current = center;
@@ -284,7 +286,3 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   );
 }
 
-function volumeCentre(view: View): Vec3 {
-  const v = volumeOf(view);
-  return v ? voxelToPatient(v, (v.columns - 1) / 2, (v.rows - 1) / 2, (v.slices - 1) / 2) : [0, 0, 0];
-}

@@ -1,7 +1,7 @@
 // Measurements the viewer benchmark (tests/e2e/bench-viewer.mjs) runs inside the webview.
 
 import { cache } from "@cornerstonejs/core";
-import { fetchSlice } from "./cornerstone";
+import { CPU_RENDERING_KEY, fetchSlice } from "./cornerstone";
 import { imageId } from "./imageId";
 import type { ViewportHandle } from "./Viewport";
 
@@ -228,8 +228,6 @@ export function setCpuRendering(on: boolean | null): void {
   if (on === null) localStorage.removeItem(CPU_RENDERING_KEY);
   else localStorage.setItem(CPU_RENDERING_KEY, on ? "1" : "0");
 }
-
-export const CPU_RENDERING_KEY = "dokuei.cpuRendering";
 
 /**
  * A held arrow key: one step asked for at every animation frame (a key repeating at the display's

@@ -244,6 +244,8 @@ function provider(type: string, id: string): unknown {
 }
 
 let engine: RenderingEngine | undefined;
+/** Where the viewer benchmark asks for one rendering path or the other (bench.ts). */
+export const CPU_RENDERING_KEY = "dokuei.cpuRendering";
 let cpuDefault = false;
 let cpuInUse = false;
 
@@ -270,7 +272,7 @@ export function cornerstone(): RenderingEngine {
   if (engine) return engine;
   // On the CPU when the shell chose software rendering for this machine (no GPU render node),
   // unless the viewer benchmark asks for the other path (bench.ts).
-  const asked = localStorage.getItem("dokuei.cpuRendering");
+  const asked = localStorage.getItem(CPU_RENDERING_KEY);
   cpuInUse = asked === null ? cpuDefault : asked === "1";
   csInit({ rendering: { useCPURendering: cpuInUse, webGlContextCount: 1 }, debug: {} });
   csToolsInit();
