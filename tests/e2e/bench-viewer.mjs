@@ -115,6 +115,25 @@ try {
   }
   await b.execute(() => window.__dokuei.setMpr(false));
   await b.pause(1000);
+  // 3c. Cornerstone3D's own MPR: a volume viewport of the same stack, loaded cold through the
+  //     same `dokuei:` loader, stepping the same planes (WebGL only; timed in the same mode).
+  const volume = await b.executeAsync((done) => {
+    window.__dokuei.bench.volumeMpr(0, 120).then(done, (e) => done({ failed: String(e) }));
+  });
+  if (volume.failed) {
+    console.log(`Cornerstone3D volume-viewport MPR: ${volume.failed}`);
+  } else {
+    console.log(
+      `Cornerstone3D volume-viewport MPR: volume of 300 slices loaded in ${volume.loadMs.toFixed(0)} ms, first coronal image ${volume.firstMs.toFixed(0)} ms later`,
+    );
+    for (const name of ["coronal", "sagittal"]) {
+      const steps = volume[name];
+      const rust = mprSteps[name];
+      console.log(
+        `Cornerstone3D volume-viewport MPR ${name}: ${steps.length} steps, p50 ${quantile(steps, 0.5).toFixed(1)} ms, p95 ${quantile(steps, 0.95).toFixed(1)} ms; Rust planes / Cornerstone3D (p50): ${(quantile(rust, 0.5) / quantile(steps, 0.5)).toFixed(2)}×`,
+      );
+    }
+  }
   // 4. The floor: the same steps through a bare WebGL2 renderer of the same size, same webview.
   const floor = await b.executeAsync((done) => {
     window.__dokuei.bench.glFloor(0).then(done, (e) => done({ error: String(e) }));

@@ -269,65 +269,93 @@ pub fn reformat(
     plane: &PlaneSpec,
     slab: Option<Slab>,
 ) -> Vec<f32> {
-    let offsets = slab.map_or_else(|| vec![0.0], |s| slab_offsets(s.thickness_mm, s.step_mm));
-    let mode = slab.map_or(SlabMode::Mip, |s| s.mode);
-    let normal = plane.normal();
     let rescale: Vec<(f32, f32)> = volume
         .rescale
         .iter()
         .map(|r| (r.slope as f32, r.intercept as f32))
         .collect();
+    let out = match &volume.data {
+        VolumeData::U8(a) => a
+            .as_slice()
+            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+        VolumeData::I8(a) => a
+            .as_slice()
+            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+        VolumeData::U16(a) => a
+            .as_slice()
+            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+        VolumeData::I16(a) => a
+            .as_slice()
+            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+        VolumeData::U32(a) => a
+            .as_slice()
+            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+        VolumeData::I32(a) => a
+            .as_slice()
+            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+    };
+    out.expect("volumes are loaded in standard layout")
+}
+
+/// Samples `plane` through a map of the volume's grid (slices × rows × columns, e.g. an AI
+/// heatmap quantised to u8) as [`reformat`] samples the volume: NaN outside it. `None` when
+/// `values` is not of the grid's size.
+pub fn reformat_map(
+    values: &[u8],
+    g: &VolumeGeometry,
+    plane: &PlaneSpec,
+    slab: Option<Slab>,
+) -> Option<Vec<f32>> {
+    let (slices, rows, columns) = g.dims;
+    (values.len() == slices * rows * columns).then(|| sample_plane(values, g, &[], plane, slab))
+}
+
+fn sample_plane<T: Copy + Into<f64> + Sync>(
+    data: &[T],
+    g: &VolumeGeometry,
+    rescale: &[(f32, f32)],
+    plane: &PlaneSpec,
+    slab: Option<Slab>,
+) -> Vec<f32> {
+    let offsets = slab.map_or_else(|| vec![0.0], |s| slab_offsets(s.thickness_mm, s.step_mm));
+    let mode = slab.map_or(SlabMode::Mip, |s| s.mode);
+    let normal = plane.normal();
     // The voxel-space steps of one pixel along the plane's row and column and one offset.
     let step_i = g.voxel_of([0, 1, 2].map(|a| g.origin[a] + plane.row[a] * plane.spacing[1]));
     let step_j = g.voxel_of([0, 1, 2].map(|a| g.origin[a] + plane.column[a] * plane.spacing[0]));
     let step_n = g.voxel_of([0, 1, 2].map(|a| g.origin[a] + normal[a]));
     let start = g.voxel_of(plane.origin);
     let mut out = vec![f32::NAN; plane.rows * plane.columns];
-    macro_rules! run {
-        ($a:expr) => {{
-            let data = $a
-                .as_slice()
-                .expect("volumes are loaded in standard layout");
-            out.par_chunks_mut(plane.columns)
-                .enumerate()
-                .for_each(|(j, line)| {
-                    for (i, px) in line.iter_mut().enumerate() {
-                        let base = [0, 1, 2]
-                            .map(|a| start[a] + step_i[a] * i as f64 + step_j[a] * j as f64);
-                        let mut acc: Option<f32> = None;
-                        let mut n = 0u32;
-                        for &o in &offsets {
-                            let v = [0, 1, 2].map(|a| base[a] + step_n[a] * o);
-                            let Some(s) = trilinear(data, g.dims, &rescale, v) else {
-                                continue;
-                            };
-                            n += 1;
-                            acc = Some(match (acc, mode) {
-                                (None, _) => s,
-                                (Some(a), SlabMode::Mip) => a.max(s),
-                                (Some(a), SlabMode::MinIp) => a.min(s),
-                                (Some(a), SlabMode::Average) => a + s,
-                            });
-                        }
-                        if let Some(a) = acc {
-                            *px = if mode == SlabMode::Average {
-                                a / n as f32
-                            } else {
-                                a
-                            };
-                        }
-                    }
-                });
-        }};
-    }
-    match &volume.data {
-        VolumeData::U8(a) => run!(a),
-        VolumeData::I8(a) => run!(a),
-        VolumeData::U16(a) => run!(a),
-        VolumeData::I16(a) => run!(a),
-        VolumeData::U32(a) => run!(a),
-        VolumeData::I32(a) => run!(a),
-    }
+    out.par_chunks_mut(plane.columns)
+        .enumerate()
+        .for_each(|(j, line)| {
+            for (i, px) in line.iter_mut().enumerate() {
+                let base =
+                    [0, 1, 2].map(|a| start[a] + step_i[a] * i as f64 + step_j[a] * j as f64);
+                let mut acc: Option<f32> = None;
+                let mut n = 0u32;
+                for &o in &offsets {
+                    let v = [0, 1, 2].map(|a| base[a] + step_n[a] * o);
+                    let Some(s) = trilinear(data, g.dims, rescale, v) else {
+                        continue;
+                    };
+                    n += 1;
+                    acc = Some(match (acc, mode) {
+                        (None, _) => s,
+                        (Some(a), SlabMode::Mip) => a.max(s),
+                        (Some(a), SlabMode::MinIp) => a.min(s),
+                        (Some(a), SlabMode::Average) => a + s,
+                    });
+                }
+                if let Some(a) = acc {
+                    *px = if mode == SlabMode::Average {
+                        a / n as f32
+                    } else {
+                        a
+                    };
+                }
+            }
+        });
     out
 }
 

@@ -702,7 +702,7 @@ pub fn plane_bytes(
     loaded: &LoadedStack,
     request: &PlaneRequest,
 ) -> Result<Vec<u8>, AppError> {
-    use dokuei_dicom::mpr::{Slab, VolumeGeometry, reformat};
+    use dokuei_dicom::mpr::{VolumeGeometry, reformat};
     let st = study.stack(series, stack)?;
     let LoadedPixels::Values(volume) = &loaded.pixels else {
         return Err(AppError::new(
@@ -719,18 +719,79 @@ pub fn plane_bytes(
             format!("series {} cannot be reformatted: {e}", series + 1),
         )
     })?;
-    // A slab is sampled every finest voxel step, but never more than MAX_SLAB_SAMPLES times
-    // nor beyond MAX_PLANE_SAMPLES samples for the whole plane (a huge thin-pixel plane with a
-    // thick slab would otherwise keep the cores busy for minutes): then the step widens.
+    let values = reformat(volume, &g, &request.plane, slab_of(&g, request));
+    Ok(encode_plane(&values, loaded.format))
+}
+
+/// A plane through a heatmap kept for display (`map`, on the grid of stack `stack` of series
+/// `series`), as u8 like its slices: the probability × 255 sampled as `plane_bytes` samples
+/// the image, so the two line up. Through a slab the map shows its highest value whatever the
+/// image's slab mode: a finding inside the slab stays visible. Outside the volume it is 0.
+pub fn map_plane_bytes(
+    study: &OpenStudy,
+    series: u32,
+    stack: u32,
+    map: &dokuei_infer::pipeline::LabelMap,
+    request: &PlaneRequest,
+) -> Result<Vec<u8>, AppError> {
+    use dokuei_dicom::mpr::{Slab, SlabMode, VolumeGeometry, reformat_map};
+    let st = study.stack(series, stack)?;
+    let g = VolumeGeometry::of_stack(st).map_err(|e| {
+        AppError::new(
+            ErrorCode::InvalidArgument,
+            format!("series {} cannot be reformatted: {e}", series + 1),
+        )
+    })?;
+    let slab = slab_of(&g, request).map(|s| Slab {
+        mode: SlabMode::Mip,
+        ..s
+    });
+    let wrong_grid = || {
+        AppError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the heatmap ({} × {} × {}) is not on the grid of series {} ({} × {} × {})",
+                map.slices,
+                map.rows,
+                map.columns,
+                series + 1,
+                g.dims.0,
+                g.dims.1,
+                g.dims.2
+            ),
+        )
+    };
+    if (map.slices, map.rows, map.columns) != g.dims {
+        return Err(wrong_grid());
+    }
+    let values = reformat_map(&map.values, &g, &request.plane, slab).ok_or_else(wrong_grid)?;
+    Ok(values
+        .iter()
+        .map(|&v| {
+            if v.is_nan() {
+                0
+            } else {
+                v.round().clamp(0.0, 255.0) as u8
+            }
+        })
+        .collect())
+}
+
+/// The slab a plane request asks for. It is sampled every finest voxel step, but never more
+/// than MAX_SLAB_SAMPLES times nor beyond MAX_PLANE_SAMPLES samples for the whole plane (a
+/// huge thin-pixel plane with a thick slab would otherwise keep the cores busy for minutes):
+/// then the step widens.
+fn slab_of(
+    g: &dokuei_dicom::mpr::VolumeGeometry,
+    request: &PlaneRequest,
+) -> Option<dokuei_dicom::mpr::Slab> {
     let pixels = (request.plane.rows * request.plane.columns) as f64;
     let most = (MAX_PLANE_SAMPLES as f64 / pixels).clamp(1.0, MAX_SLAB_SAMPLES as f64);
-    let slab = (request.slab_mm > 0.0).then(|| Slab {
+    (request.slab_mm > 0.0).then(|| dokuei_dicom::mpr::Slab {
         thickness_mm: request.slab_mm,
         step_mm: g.finest_step().max(request.slab_mm / most),
         mode: request.mode,
-    });
-    let values = reformat(volume, &g, &request.plane, slab);
-    Ok(encode_plane(&values, loaded.format))
+    })
 }
 
 /// Reformatted modality values in `format` (rounded and clamped for the integer formats); NaN

@@ -412,6 +412,8 @@ impl Workstation {
     /// `slice/{generation}/{series}/{stack}/{slice}` (raw modality values, see
     /// `StackView::format`), `plane/{generation}/{series}/{stack}/{plane}` (a reformatted
     /// plane in the same format, see `viewer::parse_plane_request`),
+    /// `mapplane/{generation}/{series}/{stack}/{analysis}/{index}/{plane}` (a kept heatmap
+    /// reformatted onto that plane, u8, see `viewer::map_plane_bytes`),
     /// `thumb/{generation}/{series}` (PNG) and
     /// `map/{analysis}/{index}/{slice}` (a heatmap slice, u8). Returns (status, content type,
     /// body); errors are plain text naming the file at fault.
@@ -461,6 +463,21 @@ impl Workstation {
                 .and_then(|request| {
                     let loaded = self.volume(generation, &study, *series, *stack)?;
                     crate::viewer::plane_bytes(&study, *series, *stack, &loaded, &request)
+                })
+                .map(|b| ("application/octet-stream", b)),
+            (Some("mapplane"), [_, series, stack, analysis, index]) => parts
+                .get(6)
+                .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the plane is missing"))
+                .and_then(|spec| crate::viewer::parse_plane_request(spec))
+                .and_then(|request| {
+                    let maps = self.maps.lock().map_err(|_| unavailable("heatmap store"))?;
+                    let map = maps
+                        .get(&i64::from(*analysis))
+                        .and_then(|v| v.get(*index as usize))
+                        .ok_or_else(|| {
+                            AppError::new(ErrorCode::NotFound, "that heatmap is not in memory")
+                        })?;
+                    crate::viewer::map_plane_bytes(&study, *series, *stack, map, &request)
                 })
                 .map(|b| ("application/octet-stream", b)),
             (Some("thumb"), [_, series]) => {

@@ -117,6 +117,56 @@ fn reformatted_planes_are_served_from_the_loaded_volume() {
     let average = plane(centre[1] - 6.0, 14.0, 2)[10 * 21 + 10];
     assert!(average > -500 && average < 500, "average {average}");
 
+    // A heatmap on the stack's grid (255 where the image is over 250 HU) reformats onto the
+    // same planes: hot at the sphere's centre, cold 6 mm in front of it, and hot again through
+    // a 14 mm slab whatever the image's slab mode (the map shows its maximum).
+    let (_, open) = ws.current().unwrap();
+    let slices = view.slices as usize;
+    let mut values = Vec::with_capacity(slices * 64 * 64);
+    for k in 0..slices {
+        let (_, _, body) = ws.pixels(&format!("slice/{}/{key}/0/{k}", opened.generation));
+        values.extend(body.chunks(2).map(|b| {
+            if i16::from_le_bytes([b[0], b[1]]) > 250 {
+                255u8
+            } else {
+                0
+            }
+        }));
+    }
+    let map = dokuei_review::infer::pipeline::LabelMap {
+        label: "nodule".into(),
+        slices,
+        rows: 64,
+        columns: 64,
+        values,
+    };
+    let heat = |y: f64, slab: f64, mode: u8| {
+        let spec = format!(
+            "{},{y},{},1,0,0,0,0,-1,0.5,0.5,21,21,{slab},{mode}",
+            centre[0] - 5.0,
+            centre[2] + 5.0
+        );
+        let request = dokuei_review::viewer::parse_plane_request(&spec).unwrap();
+        dokuei_review::viewer::map_plane_bytes(&open, key, 0, &map, &request)
+    };
+    let through = heat(centre[1], 0.0, 0).unwrap();
+    assert_eq!(through.len(), 21 * 21);
+    assert_eq!(through[10 * 21 + 10], 255);
+    assert_eq!(through[0], 0, "7 mm from the centre");
+    assert_eq!(heat(centre[1] - 6.0, 0.0, 0).unwrap()[10 * 21 + 10], 0);
+    assert_eq!(heat(centre[1] - 6.0, 14.0, 1).unwrap()[10 * 21 + 10], 255);
+    let small = dokuei_review::infer::pipeline::LabelMap {
+        slices: slices - 1,
+        values: map.values[64 * 64..].to_vec(),
+        ..map.clone()
+    };
+    let request =
+        dokuei_review::viewer::parse_plane_request("0,0,0,1,0,0,0,0,-1,0.5,0.5,21,21,0,0").unwrap();
+    let refused = dokuei_review::viewer::map_plane_bytes(&open, key, 0, &small, &request)
+        .unwrap_err()
+        .message;
+    assert!(refused.contains("not on the grid"), "{refused}");
+
     for (spec, why) in [
         ("1,2,3", "15 numbers"),
         ("0,0,0,1,0,0,0,1,0,1,1,10,10,0,7", "slab mode"),

@@ -23,6 +23,9 @@ export interface OverlaySpec {
   findings: OverlayFinding[];
   /** A heatmap slice (u8, rows × columns) for the current slice, when the model has one. */
   heatmap: ((slice: number) => Uint8Array | undefined) | null;
+  /** The kept heatmap behind `heatmap` (analysis id and map index), so other views of the
+   * same volume (MPR) can ask for it reformatted onto their planes. */
+  heatmapSource?: { analysis: number; index: number } | null;
   /** Changes when a heatmap slice arrives (so the viewport redraws). */
   revision: number;
   /** The region being drawn or edited. */

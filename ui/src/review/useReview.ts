@@ -562,6 +562,12 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
     };
   }, [analysis, target]);
 
+  const heatmapSource = useMemo(() => {
+    const map = analysis?.maps[0];
+    if (!analysis || !map || !target || analysis.series !== target.series || analysis.stack !== target.stack) return null;
+    return { analysis: analysis.id, index: map.index };
+  }, [analysis, target]);
+
   const showAi = aiVisible(current);
   const overlay: OverlaySpec | null = useMemo(() => {
     if (!target) return null;
@@ -584,12 +590,13 @@ export function useReview(api: ReviewApi, generation: number | null, target: Tar
       opacity,
       findings: list,
       heatmap: showAi ? heatmapFor : null,
+      heatmapSource: showAi ? heatmapSource : null,
       revision: heatVersion,
       editing: editing
         ? { bitmaps: editing.bitmaps, colour: editing.finding ? colourOf(editing.finding) : ADDED_COLOUR, version: editing.version }
         : null,
     };
-  }, [target, showAi, findings, editing, colourOf, selected, visible, opacity, heatmapFor, modelOf, heatVersion]);
+  }, [target, showAi, findings, editing, colourOf, selected, visible, opacity, heatmapFor, heatmapSource, modelOf, heatVersion]);
 
   // Click on Analyse → overlays on screen: measured once the overlay with the new findings has
   // been handed to the viewport and a frame has been drawn.

@@ -3,7 +3,8 @@
 // others' reference lines, a click or drag with the crosshairs tool moves all three planes
 // through that point, `[` and `]` turn the other two planes about the active view's normal
 // (oblique MPR). Window/level is shared; a slab (MIP, MinIP, average) applies to all three;
-// AI findings of the source stack are resampled onto every plane in their colours.
+// AI findings of the source stack are resampled onto every plane in their colours, and its
+// heatmap is reformatted by the shell onto each plane.
 
 import { useEffect, useImperativeHandle, useMemo, useRef, useState, type Ref } from "react";
 import type { OverlayFinding, OverlayLine, OverlaySpec } from "../review/draw";
@@ -12,6 +13,7 @@ import type { ViewerAction } from "./bindings";
 import { registerMprStack, syncWindow, unregisterMprStack } from "./cornerstone";
 import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, planeAt, planeSpec, pointOn, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
 import { add, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, type MprView as MprName, type Vec3 } from "./planes";
+import { schemeUrl } from "./imageId";
 import type { View } from "./view";
 import { Viewport, type Measurement, type ViewportHandle } from "./Viewport";
 
@@ -135,12 +137,38 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     );
   }, [overlay, stacks, volume]);
 
+  // The heatmap, if the analysis has one, reformatted by the shell onto each plane shown (a
+  // few hundred planes kept; slab planes show its maximum through the slab).
+  const heat = useRef(new Map<string, Uint8Array | "loading">());
+  const [heatArrived, setHeatArrived] = useState(0);
+  const source = overlay?.heatmapSource ?? null;
+  const heatmapOf = (s: MprStack) =>
+    source
+      ? (k: number): Uint8Array | undefined => {
+          const path = `mapplane/${generation}/${view.series}/${view.stack}/${source.analysis}/${source.index}/${planeSpec(planeAt(s, k), slab.mm, slab.mode)}`;
+          const have = heat.current.get(path);
+          if (have instanceof Uint8Array) return have;
+          if (have === undefined) {
+            if (heat.current.size > 600) heat.current.clear();
+            heat.current.set(path, "loading");
+            void fetch(schemeUrl(path))
+              .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(String(r.status)))))
+              .then((b) => {
+                heat.current.set(path, new Uint8Array(b));
+                setHeatArrived((n) => n + 1);
+              })
+              .catch(() => heat.current.delete(path));
+          }
+          return undefined;
+        }
+      : null;
+
   const overlays: OverlaySpec[] = stacks.map((s, i) => ({
     visible: overlay?.visible ?? false,
     opacity: overlay?.opacity ?? 0.5,
     findings: findings[i] ?? [],
-    heatmap: null,
-    revision: overlay?.revision ?? 0,
+    heatmap: heatmapOf(s),
+    revision: (overlay?.revision ?? 0) + heatArrived,
     editing: null,
     lines: (k: number) =>
       stacks.flatMap((other, j): OverlayLine[] => {

@@ -1,7 +1,7 @@
 // One Cornerstone3D stack viewport showing a stack decoded in Rust, with the corner texts,
 // orientation markers, the value under the cursor, and the reading actions.
 
-import { Enums, cache, eventTarget, utilities, type Types } from "@cornerstonejs/core";
+import { Enums, cache, eventTarget, imageLoader, utilities, type Types } from "@cornerstonejs/core";
 import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Types as ToolsTypes } from "@cornerstonejs/tools";
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
 import { clampSlice, TOOL, type ViewerAction } from "./bindings";
@@ -95,6 +95,13 @@ export function Viewport({
   const idOf = (slice: number): string => (ids ? ids(slice) : imageId({ generation, series: view.series, stack: view.stack, slice }));
   const onSliceRef = useRef(onSlice);
   const reported = useRef<number | null>(null);
+  // The image ids of a virtual stack (MPR), for its look-ahead; and its length.
+  const lookAhead = useRef(ids);
+  const viewSlices = useRef(view.slices);
+  useEffect(() => {
+    lookAhead.current = ids;
+    viewSlices.current = view.slices;
+  }, [ids, view.slices]);
   const loading = useRef(false);
   // The slice the owner wants a new stack to open at, as it is when the stack has loaded.
   const startRef = useRef(startSlice);
@@ -265,6 +272,15 @@ export function Viewport({
       const slice = vp.getCurrentImageIdIndex();
       // Window and camera changes come here too: report slice changes only.
       if (slice !== reported.current && !loading.current) {
+        // MPR planes are reformatted on request (no prefetch of whole stacks): the next two
+        // in the direction of travel are asked for now, so a scroll finds them ready.
+        if (lookAhead.current && reported.current !== null) {
+          const by = Math.sign(slice - reported.current);
+          for (const d of [1, 2]) {
+            const next = slice + by * d;
+            if (next >= 0 && next < viewSlices.current) void imageLoader.loadAndCacheImage(lookAhead.current(next)).catch(() => undefined);
+          }
+        }
         reported.current = slice;
         onSliceRef.current?.(slice);
       }
@@ -372,12 +388,22 @@ export function Viewport({
 
   // Where the keyboard is taking the stack: key presses faster than images load still count.
   const target = useRef<number | null>(null);
+  // A step overtaken by the next is settled then: on Cornerstone3D's CPU path the promise of
+  // an image that is no longer wanted never settles, and callers awaiting it would hang.
+  const overtake = useRef<(() => void) | null>(null);
   const goTo = async (slice: number) => {
     const vp = viewport();
     if (!vp) return;
     const wanted = clampSlice(slice, view.slices);
     target.current = wanted;
-    await vp.setImageIdIndex(wanted);
+    overtake.current?.();
+    let settle = (): void => undefined;
+    const overtaken = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    overtake.current = settle;
+    await Promise.race([vp.setImageIdIndex(wanted), overtaken]);
+    if (overtake.current === settle) overtake.current = null;
     if (target.current === wanted) target.current = null;
   };
 

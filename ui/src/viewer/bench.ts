@@ -1,7 +1,7 @@
 // Measurements the viewer benchmark (tests/e2e/bench-viewer.mjs) runs inside the webview.
 
-import { cache } from "@cornerstonejs/core";
-import { CPU_RENDERING_KEY, fetchSlice } from "./cornerstone";
+import { cache, cornerstoneStreamingImageVolumeLoader, Enums, setVolumesForViewports, utilities, volumeLoader, type Types } from "@cornerstonejs/core";
+import { cornerstone, cpuRendering, CPU_RENDERING_KEY, fetchSlice } from "./cornerstone";
 import { imageId } from "./imageId";
 import type { ViewportHandle } from "./Viewport";
 
@@ -46,8 +46,13 @@ export async function scrollAll(handle: ViewportHandle, slices: number): Promise
   for (let i = 1; i < slices; i++) {
     const started = performance.now();
     const shown = rendered();
-    await handle.goTo(i);
-    await shown;
+    const before = handle.slice();
+    const stuck = new Promise<never>((_, reject) =>
+      setTimeout(() => {
+        reject(new Error(`step to slice ${String(i)} (from ${String(before)}): nothing rendered in 5 s; the viewport is at ${String(handle.slice())}`));
+      }, 5000),
+    );
+    await Promise.race([handle.goTo(i).then(() => shown), stuck]);
     times.push(performance.now() - started);
   }
   return times;
@@ -261,4 +266,89 @@ export async function heldKey(handle: ViewportHandle, ms: number): Promise<{ ste
   }
   const seconds = (performance.now() - started) / 1000;
   return { stepsPerSecond: rendered / seconds, framesPerSecond: frames / seconds };
+}
+
+/** Cornerstone3D's own MPR, timed: a volume viewport fed by the same `dokuei:` slices. */
+export interface VolumeMpr {
+  /** From asking for the volume to every slice loaded into it (ms). */
+  loadMs: number;
+  /** From then to the first coronal image on screen (the volume's texture built; ms). */
+  firstMs: number;
+  /** Each step of the coronal, then the sagittal view to its rendering (ms). */
+  coronal: number[];
+  sagittal: number[];
+}
+
+/**
+ * Cornerstone3D's volume-viewport MPR on a stack (its slice ids, cold: the cache is emptied
+ * first): loads the volume through the `dokuei:` loader, shows it coronal on an element of
+ * `size` CSS pixels, steps `count` planes, turns it sagittal and steps again. Only on the
+ * WebGL path: Cornerstone3D's CPU rendering draws stacks only.
+ */
+export async function volumeMpr(ids: string[], size: [number, number], count: number): Promise<VolumeMpr> {
+  if (cpuRendering()) throw new Error("Cornerstone3D renders on the CPU here, and its CPU path has no volume viewports");
+  volumeLoader.registerVolumeLoader("cornerstoneStreamingImageVolume", cornerstoneStreamingImageVolumeLoader as unknown as Types.VolumeLoaderFn);
+  cache.purgeCache();
+  const element = document.createElement("div");
+  element.style.cssText = `position:fixed;left:0;top:0;width:${size[0]}px;height:${size[1]}px;z-index:9999;background:black`;
+  document.body.appendChild(element);
+  const engine = cornerstone();
+  const viewportId = "dokuei-bench-volume";
+  const volumeId = `cornerstoneStreamingImageVolume:dokuei-bench-${String(Date.now())}`;
+  const rendered = () =>
+    new Promise<void>((resolve) => {
+      element.addEventListener(Enums.Events.IMAGE_RENDERED, () => { resolve(); }, { once: true });
+    });
+  try {
+    engine.enableElement({
+      viewportId,
+      type: Enums.ViewportType.ORTHOGRAPHIC,
+      element,
+      defaultOptions: { orientation: Enums.OrientationAxis.CORONAL, background: [0, 0, 0] },
+    });
+    const viewport = engine.getViewport<Types.IVolumeViewport>(viewportId);
+    const started = performance.now();
+    const volume = await volumeLoader.createAndCacheVolume(volumeId, { imageIds: ids });
+    await new Promise<void>((resolve, reject) => {
+      (volume as unknown as { load(callback: (e: { success?: boolean }) => void): void }).load((e) => {
+        if (e.success === false) reject(new Error("the volume did not load"));
+        else resolve();
+      });
+    });
+    const loadMs = performance.now() - started;
+    const first = rendered();
+    const shown = performance.now();
+    await setVolumesForViewports(engine, [{ volumeId }], [viewportId]);
+    viewport.setProperties({ voiRange: { lower: -1350, upper: 150 } });
+    viewport.render();
+    await first;
+    const firstMs = performance.now() - shown;
+    const steps = async (): Promise<number[]> => {
+      const times: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t = performance.now();
+        const done = rendered();
+        utilities.scroll(viewport as unknown as Parameters<typeof utilities.scroll>[0], { delta: 1 });
+        await done;
+        times.push(performance.now() - t);
+      }
+      return times;
+    };
+    const coronal = await steps();
+    const turned = rendered();
+    viewport.setOrientation(Enums.OrientationAxis.SAGITTAL);
+    viewport.render();
+    await turned;
+    const sagittal = await steps();
+    return { loadMs, firstMs, coronal, sagittal };
+  } finally {
+    try {
+      engine.disableElement(viewportId);
+    } catch {
+      // Never enabled.
+    }
+    element.remove();
+    cache.removeVolumeLoadObject(volumeId);
+    cache.purgeCache();
+  }
 }
