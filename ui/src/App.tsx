@@ -66,7 +66,7 @@ export interface DokueiHooks {
     lastDrawProbe(antialias: boolean): Promise<void>;
     removeProbe(): void;
     /** A held arrow key on pane `pane` for `ms` (see bench.ts). */
-    heldKey(pane: number, ms: number): Promise<{ stepsPerSecond: number; framesPerSecond: number }>;
+    heldKey(pane: number, ms: number): Promise<{ stepsPerSecond: number; framesPerSecond: number; idleFramesPerSecond: number }>;
     /** Cornerstone3D on the CPU (or WebGL) from the next page load; null: the shell's choice. */
     setCpuRendering(on: boolean | null): void;
     /** Whether Cornerstone3D renders on the CPU now. */

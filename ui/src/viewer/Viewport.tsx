@@ -5,7 +5,7 @@ import { Enums, cache, eventTarget, imageLoader, utilities, type Types } from "@
 import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Types as ToolsTypes } from "@cornerstonejs/tools";
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
 import { clampSlice, TOOL, type ViewerAction } from "./bindings";
-import { addViewportToTools, cornerstone, registerStack, removeViewportFromTools } from "./cornerstone";
+import { addViewportToTools, cornerstone, registerStack, removeViewportFromTools, renderNow, setMprWindow } from "./cornerstone";
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
 import type { View } from "./view";
@@ -186,12 +186,30 @@ export function Viewport({
     // last (an MPR slab or plane change) and keeps them.
     const onScreen = keepWindow ? windowRef.current : null;
     const kept = onScreen ? { voiRange: windowRange(onScreen.center, onScreen.width), invert: onScreen.invert } : undefined;
+    if (onScreen && ids) setMprWindow(idOf(0), onScreen);
     // Opening at the start slice is not a scroll: it is not reported, nor is anything the
     // viewport shows while the stack is being set (it may pass through other slices).
     reported.current = start;
     loading.current = true;
-    vp.setStack(list, start)
+    // The stack is set once its first image is shown. On the CPU path `setStack`'s promise
+    // never settles when another slice is asked for before that image arrives (the crosshairs
+    // moving an MPR view), so the first new image of this stack counts as well (its event comes
+    // before it is drawn; the handlers below run after).
+    const mine = new Set(list);
+    let onFirst: ((e: Event) => void) | null = null;
+    const firstImage = new Promise<void>((resolve) => {
+      onFirst = (e: Event) => {
+        if (mine.has((e as CustomEvent<{ imageId?: string }>).detail.imageId ?? "")) resolve();
+      };
+      el.addEventListener(Enums.Events.STACK_NEW_IMAGE, onFirst);
+    });
+    const stopWaiting = () => {
+      if (onFirst) el.removeEventListener(Enums.Events.STACK_NEW_IMAGE, onFirst);
+      onFirst = null;
+    };
+    Promise.race([vp.setStack(list, start), firstImage])
       .then(() => {
+        stopWaiting();
         if (!live) return;
         loading.current = false;
         // The owner may have moved on while the stack loaded (MPR planes following the
@@ -234,12 +252,14 @@ export function Viewport({
         setShown({ slice: start, center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
       })
       .catch((e: unknown) => {
+        stopWaiting();
         if (!live) return;
         loading.current = false;
         setLoadError(e instanceof Error ? e.message : String(e));
       });
     return () => {
       live = false;
+      stopWaiting();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
   }, [generation, view]);
@@ -403,7 +423,10 @@ export function Viewport({
     });
     overtake.current = settle;
     await Promise.race([vp.setImageIdIndex(wanted), overtaken]);
-    if (overtake.current === settle) overtake.current = null;
+    if (overtake.current === settle) {
+      overtake.current = null;
+      renderNow();
+    }
     if (target.current === wanted) target.current = null;
   };
 

@@ -39,7 +39,8 @@ function rendered(): Promise<void> {
   });
 }
 
-/** Steps a viewport through all its slices; milliseconds from each step to its rendering. */
+/** Steps a viewport through all its slices; milliseconds from each step to the animation
+ * frame after its rendering (when it is on screen). */
 export async function scrollAll(handle: ViewportHandle, slices: number): Promise<number[]> {
   const times: number[] = [];
   await handle.goTo(0);
@@ -53,6 +54,8 @@ export async function scrollAll(handle: ViewportHandle, slices: number): Promise
       }, 5000),
     );
     await Promise.race([handle.goTo(i).then(() => shown), stuck]);
+    // On screen: the frame after the one it was drawn in (as the floor's `frame` counts).
+    await new Promise((r) => requestAnimationFrame(r));
     times.push(performance.now() - started);
   }
   return times;
@@ -237,10 +240,16 @@ export function setCpuRendering(on: boolean | null): void {
 /**
  * A held arrow key: one step asked for at every animation frame (a key repeating at the display's
  * rate, the fastest a reader can ask) for `ms`; counts the slices rendered. Returns rendered
- * steps per second and animation frames per second (the display's rate here).
+ * steps per second, animation frames per second while stepping, and with nothing changing
+ * (the display's rate).
  */
-export async function heldKey(handle: ViewportHandle, ms: number): Promise<{ stepsPerSecond: number; framesPerSecond: number }> {
+export async function heldKey(handle: ViewportHandle, ms: number): Promise<{ stepsPerSecond: number; framesPerSecond: number; idleFramesPerSecond: number }> {
   await handle.goTo(0);
+  // The display's rate: animation frames with nothing changing.
+  const idleStart = await new Promise<number>((r) => requestAnimationFrame(r));
+  let idleEnd = idleStart;
+  for (let i = 0; i < 60; i++) idleEnd = await new Promise<number>((r) => requestAnimationFrame(r));
+  const idleFramesPerSecond = 60000 / (idleEnd - idleStart);
   let rendered = 0;
   const count = () => {
     rendered += 1;
@@ -265,7 +274,7 @@ export async function heldKey(handle: ViewportHandle, ms: number): Promise<{ ste
     document.removeEventListener("CORNERSTONE_IMAGE_RENDERED", count, { capture: true });
   }
   const seconds = (performance.now() - started) / 1000;
-  return { stepsPerSecond: rendered / seconds, framesPerSecond: frames / seconds };
+  return { stepsPerSecond: rendered / seconds, framesPerSecond: frames / seconds, idleFramesPerSecond };
 }
 
 /** Cornerstone3D's own MPR, timed: a volume viewport fed by the same `dokuei:` slices. */

@@ -47,6 +47,8 @@ interface MprEntry {
   view: View;
   /** The URL path of plane k (without the transport's base). */
   path: (k: number) => string;
+  /** The window its images carry as their own (see `setMprWindow`); null: the view's. */
+  window: { center: number; width: number } | null;
 }
 const mprStacks = new Map<string, MprEntry>();
 let mprTokens = 0;
@@ -60,8 +62,20 @@ export function unregisterMprStack(prefix: string): void {
 export function registerMprStack(view: View, path: (k: number) => string): string {
   mprTokens += 1;
   const token = String(mprTokens);
-  mprStacks.set(token, { view, path });
+  mprStacks.set(token, { view, path, window: null });
   return `dokuei-mpr:${token}/`;
+}
+
+/**
+ * The window the images of the MPR stack of image `id` carry as their own: the one on screen when a
+ * slab or plane change replaces the stack. Cornerstone3D's CPU path shows a new stack's first
+ * image in the image's own window, and could leave it there while the corners already named
+ * the window kept (an MPR slab change, seen in the software mode); with the kept window as
+ * the images' own, that reset shows the right window.
+ */
+export function setMprWindow(id: string, window: { center: number; width: number }): void {
+  const entry = mprStacks.get(/^dokuei-mpr:(\d+)\//.exec(id)?.[1] ?? "");
+  if (entry) entry.window = { center: window.center, width: window.width };
 }
 
 const MPR_PATTERN = /^dokuei-mpr:(\d+)\/(\d+)$/;
@@ -74,7 +88,7 @@ function mprOf(id: string): [MprEntry, number] | undefined {
 
 function viewOf(id: string): [View, number] | undefined {
   const mpr = mprOf(id);
-  if (mpr) return [mpr[0].view, mpr[1]];
+  if (mpr) return [mpr[0].window ? { ...mpr[0].view, window: { ...mpr[0].view.window, ...mpr[0].window } } : mpr[0].view, mpr[1]];
   const ref = parseImageId(id);
   if (!ref) return undefined;
   const view = stacks.get(stackKey(ref));
@@ -252,6 +266,19 @@ let cpuInUse = false;
 /** Whether Cornerstone3D renders on the CPU by default (the shell's choice); before `cornerstone()`. */
 export function setCpuRenderingDefault(on: boolean): void {
   cpuDefault = on;
+}
+
+/**
+ * Draws the viewports waiting for the next animation frame now. Cornerstone3D renders a new
+ * image at the animation frame after the one it was asked for in, so a step asked for at
+ * every frame (a held arrow key) was drawn only every other frame: the steps between were
+ * overtaken before their frame came. Drawn at once, each step reaches the screen at the next
+ * frame. (The engine's own scheduler, not part of its typed interface; absent, the next
+ * frame draws as before. `RenderingEngine` delegates to its implementation.)
+ */
+export function renderNow(): void {
+  const e = engine as unknown as { _implementation?: { _renderFlaggedViewports?: () => void } } | undefined;
+  e?._implementation?._renderFlaggedViewports?.();
 }
 
 /** Whether Cornerstone3D renders on the CPU now. */
