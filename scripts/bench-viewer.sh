@@ -22,9 +22,9 @@ bench() {
   DOKUEI_APP="$CARGO_TARGET_DIR/release/dokuei-app" DOKUEI_BENCH_STUDY="$study/series" \
     xvfb-run -a -s "-screen 0 1280x1024x24" node tests/e2e/bench-viewer.mjs
 }
-# DOKUEI_RENDERING (crates/review/src/system.rs): auto is, without a GPU render node,
-# WebKitGTK's DMA-BUF renderer off and Cornerstone3D on the CPU; webgl (the default) is
-# WebKitGTK's defaults. Each run also times the other Cornerstone3D path and checks whether the
+# DOKUEI_RENDERING (crates/review/src/system.rs): auto (the default) is, without a GPU render
+# node, WebKitGTK's DMA-BUF renderer off and Cornerstone3D on the CPU; webgl is WebKitGTK's
+# defaults. Each run also times the other Cornerstone3D path and checks whether the
 # screen shows a WebGL canvas's last draw.
 say "DOKUEI_RENDERING=auto (this machine: software, no render node)"
 DOKUEI_RENDERING=auto bench

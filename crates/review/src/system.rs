@@ -40,15 +40,14 @@ pub enum Rendering {
 /// Set by [`apply_rendering`] for the running app: `software` or `webgl`.
 pub const RENDERING_ENV: &str = "DOKUEI_RENDERING";
 
-/// The rendering for this machine: `DOKUEI_RENDERING=software|webgl` decides; `auto` is
-/// software when there is no GPU render node (`/dev/dri/renderD*`). Unset is WebGL: the CPU
-/// path is faster without a GPU, but on it a new MPR slab sometimes comes up in the image's own
-/// window (README), so it is not chosen for the reader yet.
+/// The rendering for this machine: `DOKUEI_RENDERING=software|webgl` decides; `auto` (and
+/// unset) is software when there is no GPU render node (`/dev/dri/renderD*`), where it steps
+/// a held key at the display's rate and WebGL at a quarter of it (README).
 pub fn choose_rendering(setting: Option<&str>, render_node: bool) -> Result<Rendering, String> {
     match setting.map(str::trim) {
         Some("software") => Ok(Rendering::Software),
-        None | Some("") | Some("webgl") => Ok(Rendering::WebGl),
-        Some("auto") => Ok(if render_node {
+        Some("webgl") => Ok(Rendering::WebGl),
+        None | Some("") | Some("auto") => Ok(if render_node {
             Rendering::WebGl
         } else {
             Rendering::Software
@@ -142,9 +141,10 @@ mod rendering_tests {
     use super::*;
 
     #[test]
-    fn webgl_unless_told_otherwise_and_auto_is_software_without_a_render_node() {
-        assert_eq!(choose_rendering(None, false), Ok(Rendering::WebGl));
-        assert_eq!(choose_rendering(Some(""), false), Ok(Rendering::WebGl));
+    fn software_without_a_render_node_unless_told_otherwise() {
+        assert_eq!(choose_rendering(None, false), Ok(Rendering::Software));
+        assert_eq!(choose_rendering(None, true), Ok(Rendering::WebGl));
+        assert_eq!(choose_rendering(Some(""), false), Ok(Rendering::Software));
         assert_eq!(choose_rendering(Some("auto"), true), Ok(Rendering::WebGl));
         assert_eq!(
             choose_rendering(Some("auto"), false),

@@ -229,22 +229,28 @@ export function Viewport({
           },
           { once: true },
         );
-        const range = kept?.voiRange ?? windowRange(view.window.center, view.window.width);
-        const invert = kept?.invert ?? view.inverted;
+        // The window to keep is the one on screen now: a preset pressed while the stack loaded
+        // counts (the CPU path lost it, showing the new stack in its images' own window).
+        const latest = (): typeof kept => {
+          const w = keepWindow ? (windowRef.current ?? onScreen) : null;
+          return w ? { voiRange: windowRange(w.center, w.width), invert: w.invert } : kept;
+        };
+        const keep = latest();
+        const range = keep?.voiRange ?? windowRange(view.window.center, view.window.width);
+        const invert = keep?.invert ?? view.inverted;
         vp.setProperties({ voiRange: range, invert });
         vp.render();
-        if (kept) {
+        if (keep) {
           // The CPU rendering path may put the image's own window back when it first draws
-          // the new stack: the kept window goes back on after that draw.
+          // the new stack (while its properties already name the kept one): the kept window
+          // goes back on after that draw.
           el.addEventListener(
             Enums.Events.IMAGE_RENDERED,
             () => {
-              if (!live) return;
-              const now = vp.getProperties().voiRange;
-              if (!now || Math.abs(now.lower - range.lower) > 0.5 || Math.abs(now.upper - range.upper) > 0.5) {
-                vp.setProperties({ voiRange: range, invert });
-                vp.render();
-              }
+              const again = latest();
+              if (!live || !again) return;
+              vp.setProperties(again);
+              vp.render();
             },
             { once: true },
           );
