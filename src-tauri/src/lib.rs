@@ -214,6 +214,22 @@ pub fn run() -> Result<(), tauri::Error> {
                     ws.nudge_audit();
                 }
             });
+            // The main window, as tauri.conf.json describes it; made here so that the
+            // web-process extension prototype can be loaded into it: DOKUEI_WEB_EXTENSIONS names
+            // the folder of its build (src-tauri/webext; the viewer benchmark builds and uses it).
+            let config = app
+                .config()
+                .app
+                .windows
+                .iter()
+                .find(|w| w.label == "main")
+                .cloned()
+                .ok_or("tauri.conf.json has no main window")?;
+            let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
+            if let Some(dir) = std::env::var_os("DOKUEI_WEB_EXTENSIONS") {
+                window = window.extensions_path(dir);
+            }
+            window.build()?;
             Ok(())
         })
         .register_asynchronous_uri_scheme_protocol("dokuei", |ctx, request, responder| {

@@ -77,6 +77,19 @@ try {
       `Rust→webview via ${transport === "loopback" ? "the loopback server" : "the dokuei: URI scheme (default)"}: 4 requests in flight ${four.slices} slices, ${(four.bytes / 1e6).toFixed(1)} MB in ${four.seconds.toFixed(2)} s = ${mb(four)} MB/s (target ≥ 200 MB/s); one at a time ${mb(one)} MB/s (best of 2)`,
     );
   }
+  // 2a. The web-process extension prototype: the stack through shared memory, twice.
+  for (let round = 0; round < 2; round++) {
+    const shm = await b.executeAsync((done) => {
+      window.__dokuei.bench.sharedMemory(0, 0).then(done, (e) => done({ failed: String(e) }));
+    });
+    if (shm.failed) {
+      console.log(`Rust→webview via shared memory (web-process extension): ${shm.failed}`);
+      break;
+    }
+    console.log(
+      `Rust→webview via shared memory (web-process extension prototype): ${shm.slices} slices, ${(shm.bytes / 1e6).toFixed(1)} MB in ${shm.seconds.toFixed(3)} s = ${mb(shm)} MB/s (target ≥ 200 MB/s); a slice in it is byte for byte the scheme's: ${shm.same ? "yes" : "NO"}`,
+    );
+  }
   if (best["loopback 4"] && best["scheme 4"]) {
     console.log(`loopback / scheme throughput, 4 in flight: ${(best["scheme 4"].seconds / best["loopback 4"].seconds).toFixed(2)}×`);
   }

@@ -10,7 +10,7 @@ import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
-import { fetchAll, glFloor, type GlFloor, heldKey, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, type Throughput, volumeMpr, type VolumeMpr } from "./viewer/bench";
+import { fetchAll, glFloor, type GlFloor, heldKey, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, sharedMemory, type Throughput, volumeMpr, type VolumeMpr } from "./viewer/bench";
 import { imageId } from "./viewer/imageId";
 import { applyMouseBindings, cpuRendering, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
@@ -58,6 +58,8 @@ export interface DokueiHooks {
     scrollAll(pane: number): Promise<number[]>;
     /** Steps MPR view `view` (0 axial, 1 coronal, 2 sagittal) through its first `count` planes. */
     scrollMpr(view: number, count: number): Promise<number[]>;
+    /** The web-process extension prototype's shared memory (see bench.ts). */
+    sharedMemory(series: number, stack: number): Promise<Throughput & { same: boolean }>;
     /** Cornerstone3D's volume-viewport MPR of pane `pane`'s stack (see bench.ts). */
     volumeMpr(pane: number, count: number): Promise<VolumeMpr>;
     /** The same steps through a bare WebGL2 renderer on a canvas of the pane's size. */
@@ -312,6 +314,11 @@ export function App({ backend }: { backend: Backend }) {
         scrollMpr: (view, count) => {
           const handle = mprRef.current?.viewport(view);
           return handle ? scrollAll(handle, count) : Promise.reject(new Error("MPR is not shown"));
+        },
+        sharedMemory: (series, stack) => {
+          const node = study?.tree.studies.flatMap((s) => s.series).find((s) => s.key === series);
+          const slices = node?.stacks[stack]?.slices ?? 0;
+          return sharedMemory(study?.generation ?? 0, series, stack, slices, Math.floor(slices / 2));
         },
         volumeMpr: (pane, count) => {
           const view = panesRef.current[pane]?.view;

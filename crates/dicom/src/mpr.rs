@@ -274,25 +274,19 @@ pub fn reformat(
         .iter()
         .map(|r| (r.slope as f32, r.intercept as f32))
         .collect();
+    macro_rules! sample {
+        ($a:expr) => {
+            $a.as_slice()
+                .map(|d| sample_plane(d, g, &rescale, plane, slab))
+        };
+    }
     let out = match &volume.data {
-        VolumeData::U8(a) => a
-            .as_slice()
-            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
-        VolumeData::I8(a) => a
-            .as_slice()
-            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
-        VolumeData::U16(a) => a
-            .as_slice()
-            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
-        VolumeData::I16(a) => a
-            .as_slice()
-            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
-        VolumeData::U32(a) => a
-            .as_slice()
-            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
-        VolumeData::I32(a) => a
-            .as_slice()
-            .map(|d| sample_plane(d, g, &rescale, plane, slab)),
+        VolumeData::U8(a) => sample!(a),
+        VolumeData::I8(a) => sample!(a),
+        VolumeData::U16(a) => sample!(a),
+        VolumeData::I16(a) => sample!(a),
+        VolumeData::U32(a) => sample!(a),
+        VolumeData::I32(a) => sample!(a),
     };
     out.expect("volumes are loaded in standard layout")
 }

@@ -599,6 +599,53 @@ pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, A
     })
 }
 
+/// The web-process extension prototype's transport (`src-tauri/webext`): writes every slice
+/// of a loaded stack, as `loaded_slice_bytes` serves them one by one, into a new file
+/// `dokuei-{pid}-{n}` (0600) in `dir` (`/dev/shm` in the app) and returns its name. The page
+/// maps it with `dokueiShm(name)`, which unlinks it; a name nobody maps stays until the
+/// session ends (a prototype: measured by the viewer benchmark, not used by the viewer).
+pub fn stack_to_shared_memory(
+    loaded: &LoadedStack,
+    dir: &std::path::Path,
+) -> Result<String, AppError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let slices = match &loaded.pixels {
+        LoadedPixels::Values(v) => v.rescale.len(),
+        LoadedPixels::Rgb(v) => v.data.dim().0,
+    };
+    let name = format!(
+        "dokuei-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = dir.join(&name);
+    let failed = |e: std::io::Error| {
+        AppError::new(
+            ErrorCode::WriteFailed,
+            format!("cannot write shared memory {}: {e}", path.display()),
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let written = (0..slices as u32).try_for_each(|k| {
+        let bytes = loaded_slice_bytes(loaded, k)?;
+        out.write_all(&bytes).map_err(failed)
+    });
+    if let Err(e) = written.and_then(|()| out.flush().map_err(failed)) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(name)
+}
+
 /// A plane the MPR viewer asks for, from the last part of its URL: fifteen comma-separated
 /// numbers, the plane's origin (3, the centre of its top-left pixel, LPS mm), row direction
 /// (3), column direction (3), spacing between rows and between columns (2, mm), rows, columns,

@@ -166,7 +166,7 @@ pub struct Workstation {
     cancel: Mutex<Option<Arc<AtomicBool>>>,
     /// The heatmaps of the analyses shown (by analysis id; display only, the ledger keeps the
     /// findings).
-    maps: Mutex<HashMap<i64, Vec<LabelMap>>>,
+    maps: Mutex<HashMap<i64, Arc<Vec<LabelMap>>>>,
     /// Model sessions kept between analyses (by SHA-256; reloaded when the files change).
     models: dokuei_infer::cache::ModelCache,
     pub pacs: PacsService,
@@ -414,7 +414,9 @@ impl Workstation {
     /// plane in the same format, see `viewer::parse_plane_request`),
     /// `mapplane/{generation}/{series}/{stack}/{analysis}/{index}/{plane}` (a kept heatmap
     /// reformatted onto that plane, u8, see `viewer::map_plane_bytes`),
-    /// `thumb/{generation}/{series}` (PNG) and
+    /// `shm/{generation}/{series}/{stack}` (the loaded stack written to shared memory for the
+    /// web-process extension prototype; the body is the name, see
+    /// `viewer::stack_to_shared_memory`), `thumb/{generation}/{series}` (PNG) and
     /// `map/{analysis}/{index}/{slice}` (a heatmap slice, u8). Returns (status, content type,
     /// body); errors are plain text naming the file at fault.
     pub fn pixels(&self, path: &str) -> (u16, &'static str, Vec<u8>) {
@@ -470,9 +472,16 @@ impl Workstation {
                 .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the plane is missing"))
                 .and_then(|spec| crate::viewer::parse_plane_request(spec))
                 .and_then(|request| {
-                    let maps = self.maps.lock().map_err(|_| unavailable("heatmap store"))?;
-                    let map = maps
+                    // The store is not held while the plane is sampled (a thick slab takes a
+                    // while): the analysis's maps are shared.
+                    let kept = self
+                        .maps
+                        .lock()
+                        .map_err(|_| unavailable("heatmap store"))?
                         .get(&i64::from(*analysis))
+                        .cloned();
+                    let map = kept
+                        .as_ref()
                         .and_then(|v| v.get(*index as usize))
                         .ok_or_else(|| {
                             AppError::new(ErrorCode::NotFound, "that heatmap is not in memory")
@@ -480,6 +489,12 @@ impl Workstation {
                     crate::viewer::map_plane_bytes(&study, *series, *stack, map, &request)
                 })
                 .map(|b| ("application/octet-stream", b)),
+            (Some("shm"), [_, series, stack]) => self
+                .volume(generation, &study, *series, *stack)
+                .and_then(|loaded| {
+                    crate::viewer::stack_to_shared_memory(&loaded, std::path::Path::new("/dev/shm"))
+                })
+                .map(|name| ("text/plain; charset=utf-8", name.into_bytes())),
             (Some("thumb"), [_, series]) => {
                 crate::viewer::thumbnail_png(&study, *series, 96).map(|b| ("image/png", b))
             }
@@ -768,7 +783,7 @@ impl Workstation {
             })
             .collect();
         if let Ok(mut kept) = self.maps.lock() {
-            kept.insert(analysis_id, analysis.maps);
+            kept.insert(analysis_id, Arc::new(analysis.maps));
         }
         let execution_provider = model.provider.used.name().to_owned();
         // A candidate may share this model's session (same file): release it first.
@@ -1221,7 +1236,11 @@ impl Workstation {
     ) -> Result<results::ResultsExport, AppError> {
         let (roots, (_, study)) = (self.model_roots(), self.current()?);
         // The heatmaps of this session's analyses (the ledger does not keep maps).
-        let maps = self.maps.lock().map(|m| m.clone()).unwrap_or_default();
+        let maps: HashMap<i64, Vec<LabelMap>> = self
+            .maps
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, v.as_ref().clone())).collect())
+            .unwrap_or_default();
         let started = std::time::Instant::now();
         let result = self.with_series(series, 0, |id, _| {
             self.with_ledger(|l| {

@@ -30,6 +30,28 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
         ws.pixels(&format!("slice/{}/{}/0/2", opened.generation, series.key));
     assert_eq!((status, kind), (200, "application/octet-stream"));
     assert_eq!(body.len(), 64 * 64 * 2);
+    // The web-process extension prototype's transport: the whole stack in one shared-memory
+    // file, byte for byte the slices the scheme serves.
+    let (status, kind, name) = ws.pixels(&format!("shm/{}/{}/0", opened.generation, series.key));
+    assert_eq!((status, kind), (200, "text/plain; charset=utf-8"));
+    let name = String::from_utf8(name).unwrap();
+    assert!(name.starts_with("dokuei-"), "{name}");
+    let shared = std::path::Path::new("/dev/shm").join(&name);
+    let bytes = std::fs::read(&shared).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::remove_file(&shared).unwrap();
+    let mut slices = Vec::new();
+    for k in 0..4 {
+        slices.extend(
+            ws.pixels(&format!("slice/{}/{}/0/{k}", opened.generation, series.key))
+                .2,
+        );
+    }
+    assert_eq!(bytes, slices);
     // A URL of an earlier study is refused once another opens.
     let again = ws.open_study(vec![study.display().to_string()]).unwrap();
     assert_eq!(again.generation, opened.generation + 1);

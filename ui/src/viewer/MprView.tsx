@@ -137,27 +137,43 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     );
   }, [overlay, stacks, volume]);
 
-  // The heatmap, if the analysis has one, reformatted by the shell onto each plane shown (a
-  // few hundred planes kept; slab planes show its maximum through the slab).
-  const heat = useRef(new Map<string, Uint8Array | "loading">());
+  // The heatmap, if the analysis has one, reformatted by the shell onto each plane shown. Slab
+  // planes show its maximum through the slab whatever the slab mode (so the mode is not part
+  // of the request). The planes last asked for are kept (about 50 MB at most); a plane the
+  // shell refuses is not asked for again, and the first refusal is logged with its reason.
+  const heat = useRef(new Map<string, Uint8Array | "loading" | "failed">());
+  const heatWarned = useRef(false);
   const [heatArrived, setHeatArrived] = useState(0);
   const source = overlay?.heatmapSource ?? null;
   const heatmapOf = (s: MprStack) =>
     source
       ? (k: number): Uint8Array | undefined => {
-          const path = `mapplane/${generation}/${view.series}/${view.stack}/${source.analysis}/${source.index}/${planeSpec(planeAt(s, k), slab.mm, slab.mode)}`;
+          const path = `mapplane/${generation}/${view.series}/${view.stack}/${source.analysis}/${source.index}/${planeSpec(planeAt(s, k), slab.mm, "mip")}`;
           const have = heat.current.get(path);
-          if (have instanceof Uint8Array) return have;
+          if (have instanceof Uint8Array) {
+            // Most recently used last: the oldest go first.
+            heat.current.delete(path);
+            heat.current.set(path, have);
+            return have;
+          }
           if (have === undefined) {
-            if (heat.current.size > 600) heat.current.clear();
+            while (heat.current.size >= 96) {
+              const oldest = heat.current.keys().next().value;
+              if (oldest === undefined) break;
+              heat.current.delete(oldest);
+            }
             heat.current.set(path, "loading");
             void fetch(schemeUrl(path))
-              .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(String(r.status)))))
+              .then(async (r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(await r.text()))))
               .then((b) => {
                 heat.current.set(path, new Uint8Array(b));
                 setHeatArrived((n) => n + 1);
               })
-              .catch(() => heat.current.delete(path));
+              .catch((e: unknown) => {
+                heat.current.set(path, "failed");
+                if (!heatWarned.current) console.warn(`dokuei: the heatmap cannot be shown on this plane: ${String(e)}`);
+                heatWarned.current = true;
+              });
           }
           return undefined;
         }

@@ -95,6 +95,11 @@ export function Viewport({
   const idOf = (slice: number): string => (ids ? ids(slice) : imageId({ generation, series: view.series, stack: view.stack, slice }));
   const onSliceRef = useRef(onSlice);
   const reported = useRef<number | null>(null);
+  // Where the keyboard is taking the stack: key presses faster than images load still count.
+  const target = useRef<number | null>(null);
+  // A step overtaken by the next is settled then: on Cornerstone3D's CPU path the promise of
+  // an image that is no longer wanted never settles, and callers awaiting it would hang.
+  const overtake = useRef<(() => void) | null>(null);
   // The image ids of a virtual stack (MPR), for its look-ahead; and its length.
   const lookAhead = useRef(ids);
   const viewSlices = useRef(view.slices);
@@ -191,6 +196,10 @@ export function Viewport({
     // viewport shows while the stack is being set (it may pass through other slices).
     reported.current = start;
     loading.current = true;
+    // Steps asked for in the last stack are over: their images will never come.
+    overtake.current?.();
+    overtake.current = null;
+    target.current = null;
     // The stack is set once its first image is shown. On the CPU path `setStack`'s promise
     // never settles when another slice is asked for before that image arrives (the crosshairs
     // moving an MPR view), so the first new image of this stack counts as well (its event comes
@@ -255,7 +264,7 @@ export function Viewport({
             { once: true },
           );
         }
-        setShown({ slice: start, center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
+        setShown({ slice: vp.getCurrentImageIdIndex(), center: (range.lower + range.upper) / 2, width: range.upper - range.lower, invert });
       })
       .catch((e: unknown) => {
         stopWaiting();
@@ -296,6 +305,12 @@ export function Viewport({
       const props = vp.getProperties();
       const range = props.voiRange;
       const slice = vp.getCurrentImageIdIndex();
+      // Another way of scrolling (the wheel, cine) overtook a step: it is over.
+      if (target.current !== null && slice !== target.current) {
+        overtake.current?.();
+        overtake.current = null;
+        target.current = null;
+      }
       // Window and camera changes come here too: report slice changes only.
       if (slice !== reported.current && !loading.current) {
         // MPR planes are reformatted on request (no prefetch of whole stacks): the next two
@@ -412,11 +427,6 @@ export function Viewport({
     // eslint-disable-next-line react-hooks/exhaustive-deps -- `viewport` reads the engine
   }, [cine]);
 
-  // Where the keyboard is taking the stack: key presses faster than images load still count.
-  const target = useRef<number | null>(null);
-  // A step overtaken by the next is settled then: on Cornerstone3D's CPU path the promise of
-  // an image that is no longer wanted never settles, and callers awaiting it would hang.
-  const overtake = useRef<(() => void) | null>(null);
   const goTo = async (slice: number) => {
     const vp = viewport();
     if (!vp) return;

@@ -2,7 +2,7 @@
 
 import { cache, cornerstoneStreamingImageVolumeLoader, Enums, setVolumesForViewports, utilities, volumeLoader, type Types } from "@cornerstonejs/core";
 import { cornerstone, cpuRendering, CPU_RENDERING_KEY, fetchSlice } from "./cornerstone";
-import { imageId } from "./imageId";
+import { imageId, schemeUrl } from "./imageId";
 import type { ViewportHandle } from "./Viewport";
 
 export interface Throughput {
@@ -27,6 +27,29 @@ export async function fetchAll(generation: number, series: number, stack: number
   return { slices, bytes, seconds: (performance.now() - started) / 1000 };
 }
 
+/**
+ * The web-process extension prototype (src-tauri/webext): the shell writes the whole stack into
+ * shared memory, and the page maps it as one ArrayBuffer (`dokueiShm`, no copy). Timed from the
+ * request to every page of it touched; `same` says whether slice `check` in it equals the slice
+ * the scheme serves.
+ */
+export async function sharedMemory(generation: number, series: number, stack: number, slices: number, check: number): Promise<Throughput & { same: boolean }> {
+  const map = (window as unknown as { dokueiShm?: (name: string) => ArrayBuffer }).dokueiShm;
+  if (!map) throw new Error("the web-process extension is not loaded (DOKUEI_WEB_EXTENSIONS)");
+  const started = performance.now();
+  const r = await fetch(schemeUrl(`shm/${String(generation)}/${String(series)}/${String(stack)}`));
+  if (!r.ok) throw new Error(await r.text());
+  const buffer = map(await r.text());
+  const bytes = new Uint8Array(buffer);
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i] ?? 0;
+  const seconds = (performance.now() - started) / 1000;
+  const one = new Uint8Array(await fetchSlice(imageId({ generation, series, stack, slice: check })));
+  const at = one.length * check;
+  const same = sum >= 0 && bytes.length === one.length * slices && one.every((v, i) => bytes[at + i] === v);
+  return { slices, bytes: buffer.byteLength, seconds, same };
+}
+
 function rendered(): Promise<void> {
   return new Promise((resolve) => {
     document.addEventListener(
@@ -48,12 +71,15 @@ export async function scrollAll(handle: ViewportHandle, slices: number): Promise
     const started = performance.now();
     const shown = rendered();
     const before = handle.slice();
-    const stuck = new Promise<never>((_, reject) =>
-      setTimeout(() => {
+    let timer = 0;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = window.setTimeout(() => {
         reject(new Error(`step to slice ${String(i)} (from ${String(before)}): nothing rendered in 5 s; the viewport is at ${String(handle.slice())}`));
-      }, 5000),
-    );
-    await Promise.race([handle.goTo(i).then(() => shown), stuck]);
+      }, 5000);
+    });
+    await Promise.race([handle.goTo(i).then(() => shown), stuck]).finally(() => {
+      window.clearTimeout(timer);
+    });
     // On screen: the frame after the one it was drawn in (as the floor's `frame` counts).
     await new Promise((r) => requestAnimationFrame(r));
     times.push(performance.now() - started);
@@ -338,7 +364,15 @@ export async function volumeMpr(ids: string[], size: [number, number], count: nu
         const t = performance.now();
         const done = rendered();
         utilities.scroll(viewport as unknown as Parameters<typeof utilities.scroll>[0], { delta: 1 });
-        await done;
+        let timer = 0;
+        const stuck = new Promise<never>((_, reject) => {
+          timer = window.setTimeout(() => {
+            reject(new Error(`volume step ${String(i + 1)}: nothing rendered in 5 s (the end of the volume?)`));
+          }, 5000);
+        });
+        await Promise.race([done, stuck]).finally(() => {
+          window.clearTimeout(timer);
+        });
         times.push(performance.now() - t);
       }
       return times;
@@ -357,7 +391,11 @@ export async function volumeMpr(ids: string[], size: [number, number], count: nu
       // Never enabled.
     }
     element.remove();
-    cache.removeVolumeLoadObject(volumeId);
+    try {
+      cache.removeVolumeLoadObject(volumeId);
+    } catch {
+      // Never made (the error above is the one to report).
+    }
     cache.purgeCache();
   }
 }

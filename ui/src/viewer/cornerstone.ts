@@ -277,8 +277,11 @@ export function setCpuRenderingDefault(on: boolean): void {
  * frame draws as before. `RenderingEngine` delegates to its implementation.)
  */
 export function renderNow(): void {
-  const e = engine as unknown as { _implementation?: { _renderFlaggedViewports?: () => void } } | undefined;
-  e?._implementation?._renderFlaggedViewports?.();
+  const impl = (engine as unknown as { _implementation?: { _renderFlaggedViewports?: () => void; _animationFrameHandle?: number | null } } | undefined)?._implementation;
+  if (!impl?._renderFlaggedViewports) return;
+  // The frame it asked for has nothing left to draw; cancelled, so that it can ask again.
+  if (typeof impl._animationFrameHandle === "number") cancelAnimationFrame(impl._animationFrameHandle);
+  impl._renderFlaggedViewports();
 }
 
 /** Whether Cornerstone3D renders on the CPU now. */

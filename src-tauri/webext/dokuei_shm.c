@@ -1,0 +1,92 @@
+/*
+ * Dokuei's web-process extension (prototype, measured by scripts/bench-viewer.sh; the app loads
+ * it only when DOKUEI_WEB_EXTENSIONS names the folder it is built in).
+ *
+ * Every pixel transport the webview offers (the dokuei: URI scheme, a loopback HTTP server)
+ * copies the bytes through WebKit's network process in small chunks. This extension gives the
+ * page a second way: the shell writes a stack's bytes once into a file in /dev/shm, and
+ * `dokueiShm(name)` in the page maps that file into the web process and copies it once into a
+ * new ArrayBuffer (one memcpy in the web process, no IPC). An ArrayBuffer over the mapping
+ * itself (jsc_value_new_array_buffer) was tried first: it crashes the web process, because
+ * JavaScriptCore keeps array buffers inside its Gigacage (it works with GIGACAGE_ENABLED=0,
+ * which the app does not set). The file is unlinked as soon as it is opened, so each name
+ * serves once.
+ *
+ * Names are checked: "dokuei-" then letters, digits and '-', nothing else (no path).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jsc/jsc.h>
+#include <webkit2/webkit-web-extension.h>
+
+static gboolean valid_name(const char *name) {
+  if (name == NULL || strncmp(name, "dokuei-", 7) != 0 || strlen(name) > 100) return FALSE;
+  for (const char *c = name + 7; *c; c++) {
+    if (!g_ascii_isalnum(*c) && *c != '-') return FALSE;
+  }
+  return TRUE;
+}
+
+static JSCValue *throw_error(JSCContext *context, const char *what, const char *name) {
+  jsc_context_throw_printf(context, "dokueiShm(%s): %s", name ? name : "null", what);
+  return jsc_value_new_undefined(context);
+}
+
+/* dokueiShm(name) → a new ArrayBuffer holding /dev/shm/<name>, which is unlinked. */
+static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
+  (void)user_data;
+  JSCContext *context = jsc_context_get_current();
+  if (!valid_name(name)) return throw_error(context, "not a Dokuei shared-memory name", name);
+  char *path = g_strconcat("/dev/shm/", name, NULL);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    g_free(path);
+    return throw_error(context, g_strerror(errno), name);
+  }
+  unlink(path);
+  g_free(path);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid()) {
+    close(fd);
+    return throw_error(context, "not a regular file of this user", name);
+  }
+  size_t size = (size_t)st.st_size;
+  void *data = size > 0 ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+  close(fd);
+  if (size > 0 && data == MAP_FAILED) return throw_error(context, g_strerror(errno), name);
+  JSCValue *array = jsc_value_new_typed_array(context, JSC_TYPED_ARRAY_UINT8, size);
+  gsize length = 0;
+  void *into = jsc_value_typed_array_get_data(array, &length);
+  if (size > 0) {
+    if (into != NULL && length == size) memcpy(into, data, size);
+    munmap(data, size);
+  }
+  if (length != size) {
+    g_object_unref(array);
+    return throw_error(context, "out of memory for the buffer", name);
+  }
+  JSCValue *buffer = jsc_value_typed_array_get_buffer(array);
+  g_object_unref(array);
+  return buffer;
+}
+
+static void window_object_cleared(WebKitScriptWorld *world, WebKitWebPage *page, WebKitFrame *frame, gpointer user_data) {
+  (void)page;
+  (void)user_data;
+  if (!webkit_frame_is_main_frame(frame)) return;
+  JSCContext *context = webkit_frame_get_js_context_for_script_world(frame, world);
+  JSCValue *function = jsc_value_new_function(context, "dokueiShm", G_CALLBACK(dokuei_shm), NULL, NULL, JSC_TYPE_VALUE, 1, G_TYPE_STRING);
+  jsc_context_set_value(context, "dokueiShm", function);
+  g_object_unref(function);
+  g_object_unref(context);
+}
+
+G_MODULE_EXPORT void webkit_web_extension_initialize(WebKitWebExtension *extension) {
+  (void)extension;
+  g_signal_connect(webkit_script_world_get_default(), "window-object-cleared", G_CALLBACK(window_object_cleared), NULL);
+}
