@@ -472,20 +472,8 @@ impl Workstation {
                 .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the plane is missing"))
                 .and_then(|spec| crate::viewer::parse_plane_request(spec))
                 .and_then(|request| {
-                    // The store is not held while the plane is sampled (a thick slab takes a
-                    // while): the analysis's maps are shared.
-                    let kept = self
-                        .maps
-                        .lock()
-                        .map_err(|_| unavailable("heatmap store"))?
-                        .get(&i64::from(*analysis))
-                        .cloned();
-                    let map = kept
-                        .as_ref()
-                        .and_then(|v| v.get(*index as usize))
-                        .ok_or_else(|| {
-                            AppError::new(ErrorCode::NotFound, "that heatmap is not in memory")
-                        })?;
+                    let maps = self.kept_maps(*analysis, *index)?;
+                    let map = &maps[*index as usize];
                     crate::viewer::map_plane_bytes(&study, *series, *stack, map, &request)
                 })
                 .map(|b| ("application/octet-stream", b)),
@@ -509,13 +497,22 @@ impl Workstation {
         }
     }
 
+    /// The kept heatmaps of `analysis`, of which map `index` exists. The store is not held
+    /// while a caller reads them (a plane through a thick slab takes a while).
+    fn kept_maps(&self, analysis: u32, index: u32) -> Result<Arc<Vec<LabelMap>>, AppError> {
+        self.maps
+            .lock()
+            .map_err(|_| unavailable("heatmap store"))?
+            .get(&i64::from(analysis))
+            .filter(|v| (index as usize) < v.len())
+            .cloned()
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "that heatmap is not in memory"))
+    }
+
     /// One slice of a kept heatmap (u8).
     fn map_slice(&self, analysis: u32, index: u32, slice: u32) -> Result<Vec<u8>, AppError> {
-        let maps = self.maps.lock().map_err(|_| unavailable("heatmap store"))?;
-        let m = maps
-            .get(&i64::from(analysis))
-            .and_then(|v| v.get(index as usize))
-            .ok_or_else(|| AppError::new(ErrorCode::NotFound, "that heatmap is not in memory"))?;
+        let maps = self.kept_maps(analysis, index)?;
+        let m = &maps[index as usize];
         let plane = m.rows * m.columns;
         let start = slice as usize * plane;
         m.values

@@ -100,6 +100,13 @@ export function Viewport({
   // A step overtaken by the next is settled then: on Cornerstone3D's CPU path the promise of
   // an image that is no longer wanted never settles, and callers awaiting it would hang.
   const overtake = useRef<(() => void) | null>(null);
+  /** The step on its way is over (overtaken, or its stack replaced): it settles, and the next
+   * step counts from the slice shown. */
+  const endStep = () => {
+    overtake.current?.();
+    overtake.current = null;
+    target.current = null;
+  };
   // The image ids of a virtual stack (MPR), for its look-ahead; and its length.
   const lookAhead = useRef(ids);
   const viewSlices = useRef(view.slices);
@@ -190,16 +197,13 @@ export function Viewport({
     // does not keep them across stacks), when a new stack of the same series replaces the
     // last (an MPR slab or plane change) and keeps them.
     const onScreen = keepWindow ? windowRef.current : null;
-    const kept = onScreen ? { voiRange: windowRange(onScreen.center, onScreen.width), invert: onScreen.invert } : undefined;
     if (onScreen && ids) setMprWindow(idOf(0), onScreen);
     // Opening at the start slice is not a scroll: it is not reported, nor is anything the
     // viewport shows while the stack is being set (it may pass through other slices).
     reported.current = start;
     loading.current = true;
     // Steps asked for in the last stack are over: their images will never come.
-    overtake.current?.();
-    overtake.current = null;
-    target.current = null;
+    endStep();
     // The stack is set once its first image is shown. On the CPU path `setStack`'s promise
     // never settles when another slice is asked for before that image arrives (the crosshairs
     // moving an MPR view), so the first new image of this stack counts as well (its event comes
@@ -240,9 +244,9 @@ export function Viewport({
         );
         // The window to keep is the one on screen now: a preset pressed while the stack loaded
         // counts (the CPU path lost it, showing the new stack in its images' own window).
-        const latest = (): typeof kept => {
-          const w = keepWindow ? (windowRef.current ?? onScreen) : null;
-          return w ? { voiRange: windowRange(w.center, w.width), invert: w.invert } : kept;
+        const latest = () => {
+          const w = keepWindow ? windowRef.current : null;
+          return w ? { voiRange: windowRange(w.center, w.width), invert: w.invert } : undefined;
         };
         const keep = latest();
         const range = keep?.voiRange ?? windowRange(view.window.center, view.window.width);
@@ -306,11 +310,7 @@ export function Viewport({
       const range = props.voiRange;
       const slice = vp.getCurrentImageIdIndex();
       // Another way of scrolling (the wheel, cine) overtook a step: it is over.
-      if (target.current !== null && slice !== target.current) {
-        overtake.current?.();
-        overtake.current = null;
-        target.current = null;
-      }
+      if (target.current !== null && slice !== target.current) endStep();
       // Window and camera changes come here too: report slice changes only.
       if (slice !== reported.current && !loading.current) {
         // MPR planes are reformatted on request (no prefetch of whole stacks): the next two

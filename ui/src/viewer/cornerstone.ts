@@ -47,8 +47,6 @@ interface MprEntry {
   view: View;
   /** The URL path of plane k (without the transport's base). */
   path: (k: number) => string;
-  /** The window its images carry as their own (see `setMprWindow`); null: the view's. */
-  window: { center: number; width: number } | null;
 }
 const mprStacks = new Map<string, MprEntry>();
 let mprTokens = 0;
@@ -62,7 +60,7 @@ export function unregisterMprStack(prefix: string): void {
 export function registerMprStack(view: View, path: (k: number) => string): string {
   mprTokens += 1;
   const token = String(mprTokens);
-  mprStacks.set(token, { view, path, window: null });
+  mprStacks.set(token, { view, path });
   return `dokuei-mpr:${token}/`;
 }
 
@@ -75,7 +73,7 @@ export function registerMprStack(view: View, path: (k: number) => string): strin
  */
 export function setMprWindow(id: string, window: { center: number; width: number }): void {
   const entry = mprStacks.get(/^dokuei-mpr:(\d+)\//.exec(id)?.[1] ?? "");
-  if (entry) entry.window = { center: window.center, width: window.width };
+  if (entry) entry.view = { ...entry.view, window: { ...entry.view.window, center: window.center, width: window.width } };
 }
 
 const MPR_PATTERN = /^dokuei-mpr:(\d+)\/(\d+)$/;
@@ -88,7 +86,7 @@ function mprOf(id: string): [MprEntry, number] | undefined {
 
 function viewOf(id: string): [View, number] | undefined {
   const mpr = mprOf(id);
-  if (mpr) return [mpr[0].window ? { ...mpr[0].view, window: { ...mpr[0].view.window, ...mpr[0].window } } : mpr[0].view, mpr[1]];
+  if (mpr) return [mpr[0].view, mpr[1]];
   const ref = parseImageId(id);
   if (!ref) return undefined;
   const view = stacks.get(stackKey(ref));
