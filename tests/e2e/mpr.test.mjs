@@ -180,4 +180,49 @@ describe("MPR of the sample CT", () => {
     await saveScreenshot(b, "mpr-crosshairs");
     await b.$('[data-testid="mpr-crosshairs"]').click();
   });
+
+  it("turns the other two planes when a line is dragged round the centre", async () => {
+    const b = app.browser;
+    await b.$('[data-testid="mpr-crosshairs"]').click();
+    const c = await b.execute(() => window.__dokuei.mpr()?.center());
+    const [axialSlice] = await b.execute(() => window.__dokuei.mpr()?.slices());
+    // On the axial view the sagittal plane's line runs front to back through the centre. Take
+    // it 50 mm from the centre (towards the middle of the image) and drag it 30° round,
+    // anticlockwise about the axial normal (+S).
+    const side = c[1] > 0 ? -1 : 1;
+    const arc = [0, 10, 20, 30].map((d) => {
+      const a = (d * Math.PI) / 180;
+      return plus(c, [-side * 50 * Math.sin(a), side * 50 * Math.cos(a), 0]);
+    });
+    const points = [];
+    for (const p of arc) points.push(await project(b, 0, p));
+    assert.ok(points.every((p) => p), `the arc is off the axial image: ${JSON.stringify(points)}`);
+    let drag = b.action("pointer").move({ x: Math.round(points[0].x), y: Math.round(points[0].y) }).down({ button: 0 });
+    for (const p of points.slice(1)) drag = drag.move({ x: Math.round(p.x), y: Math.round(p.y), duration: 150 });
+    await drag.up({ button: 0 }).perform();
+    // Sagittal −x and coronal +y, each turned 30° about +S.
+    const cos = Math.cos(Math.PI / 6);
+    const want = [[0, 0, 1], [-0.5, cos, 0], [-cos, -0.5, 0]];
+    const normals = await b.execute(() => window.__dokuei.mpr()?.normals());
+    const agree = (n, w) => n[0] * w[0] + n[1] * w[1] + n[2] * w[2];
+    for (const [i, n] of normals.entries()) {
+      assert.ok(agree(n, want[i]) >= Math.cos((2 * Math.PI) / 180), `${VIEWS[i]} normal ${n} is not ${want[i]} to within 2°`);
+    }
+    // The centre stayed, the axial view was not moved, and the others say they are oblique.
+    const after = await b.execute(() => window.__dokuei.mpr()?.center());
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(after[k] - c[k]) <= 0.5, `centre ${after} moved from ${c}`);
+    assert.equal((await b.execute(() => window.__dokuei.mpr()?.slices()))[0], axialSlice);
+    await b.waitUntil(
+      async () => {
+        const corners = await b.execute(() => ["coronal", "sagittal"].map((v) => document.querySelector(`[data-testid="mpr-${v}"] .corner.top-right`)?.textContent ?? ""));
+        return corners[0].includes("Oblique (from coronal)") && corners[1].includes("Oblique (from sagittal)");
+      },
+      { timeout: 5000, timeoutMsg: "the turned planes are not named oblique" },
+    );
+    // The centre is still on every turned plane.
+    for (const i of [1, 2]) assert.ok(Math.abs((await project(b, i, c)).depth) <= 1.3, `${VIEWS[i]} plane left the centre`);
+    await saveScreenshot(b, "mpr-turned");
+    await b.$('[data-testid="mpr-reset-planes"]').click();
+    await b.$('[data-testid="mpr-crosshairs"]').click();
+  });
 });

@@ -78,7 +78,17 @@ fn paths(report: &RetrieveReport) -> Vec<PathBuf> {
 
 /// C-FIND at study, series and image level, C-GET of the whole study and of one series, and
 /// C-MOVE to Dokuei's receiver.
-fn query_and_retrieve(node: &DimseNode, study: &Study, receiver: &Receiver, what: &str) {
+///
+/// `peer_race` says whether the peer's own log shows it lost a C-MOVE sub-operation's response
+/// to a race of its own; only then is an incomplete C-MOVE asked again, once, for the series
+/// that did not complete (as a reader would press Retry).
+fn query_and_retrieve(
+    node: &DimseNode,
+    study: &Study,
+    receiver: &Receiver,
+    what: &str,
+    peer_race: &dyn Fn() -> bool,
+) {
     let t = timing();
     // Study level, by patient name with a wildcard and by a date range that holds the study.
     let studies = find(
@@ -212,21 +222,42 @@ fn query_and_retrieve(node: &DimseNode, study: &Study, receiver: &Receiver, what
 
     // C-MOVE to Dokuei's own SCP.
     let before = receiver.received_count();
-    let report = move_to(
-        node,
-        &RetrieveRequest {
-            study_uid: study.study_uid.clone(),
-            series_uids: Vec::new(),
-        },
-        receiver,
-        &t,
-        &mut |_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let moved = |series_uids: Vec<String>| {
+        move_to(
+            node,
+            &RetrieveRequest {
+                study_uid: study.study_uid.clone(),
+                series_uids,
+            },
+            receiver,
+            &t,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    };
+    let mut report = moved(Vec::new());
+    let mut arrived = paths(&report);
+    if !report.complete() && peer_race() {
+        let missing: Vec<String> = report
+            .series
+            .iter()
+            .filter(|s| !s.complete)
+            .map(|s| s.series_uid.clone())
+            .collect();
+        eprintln!(
+            "{what}: the peer lost a C-MOVE response to its own race; moving {missing:?} again"
+        );
+        report = moved(missing);
+        // An instance the receiver stored before the peer lost its response arrives again.
+        arrived.extend(paths(&report));
+        arrived.sort();
+        arrived.dedup();
+    } else {
+        assert_eq!(receiver.received_count() - before, study.files().len());
+    }
     assert!(report.complete(), "{what}: C-MOVE {:?}", report.series);
-    assert_eq!(receiver.received_count() - before, study.files().len());
-    assert_same_instances(study, &paths(&report), &format!("{what} C-MOVE"));
+    assert_same_instances(study, &arrived, &format!("{what} C-MOVE"));
 }
 
 #[test]
@@ -245,7 +276,13 @@ fn dcmtk_dcmqrscp_find_get_move() {
         &study.files(),
         &[("DOKUEI", receiver.address().port())],
     );
-    query_and_retrieve(&node("DCMTK", "QRSCP", port), &study, &receiver, "dcmqrscp");
+    query_and_retrieve(
+        &node("DCMTK", "QRSCP", port),
+        &study,
+        &receiver,
+        "dcmqrscp",
+        &|| false,
+    );
 }
 
 #[test]
@@ -264,7 +301,7 @@ fn orthanc_find_get_move_and_store() {
     // Sending again is safe (Orthanc answers success and keeps one copy).
     let again = store(&node, &study.files()[..2], &timing()).unwrap();
     assert!(again.iter().all(|s| s.stored), "{again:?}");
-    query_and_retrieve(&node, &study, &receiver, "Orthanc");
+    query_and_retrieve(&node, &study, &receiver, "Orthanc", &|| false);
 }
 
 #[test]
@@ -277,12 +314,33 @@ fn pynetdicom_qrscp_find_get_move() {
     let port = free_port();
     let _peer = pynetdicom_qrscp(dir.path(), port, &[("DOKUEI", receiver.address().port())]);
     dcmsend("QRSCP", port, "LOADER", &study.files());
-    query_and_retrieve(
-        &node("pynetdicom", "QRSCP", port),
-        &study,
-        &receiver,
-        "pynetdicom",
-    );
+    let log = || std::fs::read_to_string(dir.path().join("qrscp.log")).unwrap_or_default();
+    // pynetdicom's association reactor can take the answer to its own C-STORE sub-operation off
+    // the queue before the sender waits for it (pynetdicom issue 875): it logs "Received
+    // unexpected C-STORE service message" and waits out its DIMSE timeout. Seen about once in
+    // 60 runs here, and once in CI.
+    let raced = || log().contains("Received unexpected C-STORE service message");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        query_and_retrieve(
+            &node("pynetdicom", "QRSCP", port),
+            &study,
+            &receiver,
+            "pynetdicom",
+            &raced,
+        )
+    }));
+    if let Err(panic) = outcome {
+        // Which side stalled: the peer's own account and what the receiver refused.
+        let log = log();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        eprintln!(
+            "pynetdicom qrscp log (last {} lines):\n{}\nreceiver problems: {:?}",
+            tail.len(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            receiver.problems()
+        );
+        std::panic::resume_unwind(panic);
+    }
 }
 
 #[test]

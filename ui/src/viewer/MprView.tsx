@@ -1,8 +1,8 @@
 // MPR: axial, coronal and sagittal viewports (1×3) of one volume, each a virtual stack of
 // planes the shell reformats (mpr.ts), linked by crosshairs: scrolling one view moves the
 // others' reference lines, a click or drag with the crosshairs tool moves all three planes
-// through that point, `[` and `]` turn the other two planes about the active view's normal
-// (oblique MPR). Window/level is shared; a slab (MIP, MinIP, average) applies to all three;
+// through that point, and dragging another plane's line round the centre (or `[` and `]`)
+// turns the other two planes about the view's normal (oblique MPR). Window/level is shared; a slab (MIP, MinIP, average) applies to all three;
 // AI findings of the source stack are resampled onto every plane in their colours, and its
 // heatmap is reformatted by the shell onto each plane.
 
@@ -12,10 +12,10 @@ import { css, type Rgba } from "../review/logic";
 import type { ViewerAction } from "./bindings";
 import { registerMprStack, syncWindow, unregisterMprStack } from "./cornerstone";
 import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, planeAt, planeSpec, pointOn, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
-import { add, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, type MprView as MprName, type Vec3 } from "./planes";
+import { add, crosshairGrab, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, turnAngle, type MprView as MprName, type Vec3 } from "./planes";
 import { schemeUrl } from "./imageId";
 import type { View } from "./view";
-import { Viewport, type Measurement, type ViewportHandle } from "./Viewport";
+import { Viewport, type DrawEvent, type Measurement, type ViewportHandle } from "./Viewport";
 
 export const MPR_VIEWS: readonly MprName[] = ["axial", "coronal", "sagittal"];
 
@@ -35,6 +35,8 @@ export interface MprHandle {
    * plane (mm). */
   imagePoint(index: number, p: Vec3): { row: number; column: number; depth: number } | null;
   slices(): number[];
+  /** Each view's plane normal (they turn with the crosshairs). */
+  normals(): Vec3[];
 }
 
 interface Props {
@@ -49,6 +51,31 @@ interface Props {
 }
 
 const SLABS = [0, 5, 10, 20, 40];
+/** A press this close to a plane's line (image pixels) takes hold of it… */
+const GRIP_PIXELS = 8;
+/** …when it is farther than this share of the image's shorter side from the centre. */
+const REACH = 0.1;
+
+interface Registration {
+  key: string;
+  source: View;
+  view: View;
+  prefix: string;
+  ids: (k: number) => string;
+}
+
+const registrationKey = (generation: number, s: MprStack, slab: { mm: number; mode: SlabMode }) => JSON.stringify([generation, s, slab]);
+
+/** The other views' directions turned by `degrees` about `axis` (view `fixed`'s normal). */
+function turnOthers(d: Record<MprName, [Vec3, Vec3]>, fixed: number, axis: Vec3, degrees: number): Record<MprName, [Vec3, Vec3]> {
+  const next = { ...d };
+  MPR_VIEWS.forEach((name, j) => {
+    if (j === fixed) return;
+    const turned = rotateAbout({ origin: [0, 0, 0], row: d[name][0], column: d[name][1], spacing: [1, 1], rows: 1, columns: 1 }, axis, degrees, [0, 0, 0]);
+    next[name] = [turned.row, turned.column];
+  });
+  return next;
+}
 const SLAB_NAME: Record<SlabMode, string> = { mip: "MIP", minip: "MinIP", average: "Average" };
 
 export function MprView({ generation, view, header, showText, overlay, onMeasurements, ref }: Props) {
@@ -70,29 +97,45 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     () => (volume ? MPR_VIEWS.map((name) => mprStack(volume, name, dirs[name][0], dirs[name][1])) : []),
     [volume, dirs],
   );
-  // One registration per stack and slab: the viewports' image ids.
-  const shown = useMemo(
-    () =>
-      stacks.map((s) => {
-        const v = mprView(view, s, slab.mm);
-        const prefix = registerMprStack(
-          v,
-          (k) => `plane/${generation}/${view.series}/${view.stack}/${planeSpec(planeAt(s, k), slab.mm, slab.mode)}`,
-        );
-        return { view: v, prefix, ids: (k: number) => `${prefix}${k}` };
-      }),
-    [stacks, slab, view, generation],
-  );
-  // Stacks replaced (a slab change, a turn) are forgotten once their last requests are done.
+  // One registration per stack and slab: the viewports' image ids. A view whose planes did not
+  // change (the one whose crosshairs are turned) keeps its registration, so it is not reloaded.
+  // (Derived during render from the previous registrations, React's pattern for state that
+  // follows props.)
+  const [registered, setRegistered] = useState<Registration[]>([]);
+  let shown = registered;
+  const holds = (r: Registration | undefined, s: MprStack): r is Registration => r?.key === registrationKey(generation, s, slab) && r.source === view;
+  if (stacks.length !== registered.length || stacks.some((s, i) => !holds(registered[i], s))) {
+    shown = stacks.map((s, i) => {
+      const key = registrationKey(generation, s, slab);
+      const kept = registered[i];
+      if (holds(kept, s)) return kept;
+      const v = mprView(view, s, slab.mm);
+      const prefix = registerMprStack(
+        v,
+        (k) => `plane/${generation}/${view.series}/${view.stack}/${planeSpec(planeAt(s, k), slab.mm, slab.mode)}`,
+      );
+      return { key, source: view, view: v, prefix, ids: (k: number) => `${prefix}${k}` };
+    });
+    setRegistered(shown);
+  }
+  const unmounted = useRef(false);
   useEffect(
     () => () => {
-      const prefixes = shown.map((s) => s.prefix);
-      window.setTimeout(() => {
-        for (const p of prefixes) unregisterMprStack(p);
-      }, 10000);
+      unmounted.current = true;
     },
-    [shown],
+    [],
   );
+  // Stacks replaced (a slab change, a turn) are forgotten once their last requests are done.
+  const current = useRef<Registration[]>([]);
+  useEffect(() => {
+    current.current = registered;
+    return () => {
+      const prefixes = registered.map((r) => r.prefix);
+      window.setTimeout(() => {
+        for (const p of prefixes) if (unmounted.current || !current.current.some((r) => r.prefix === p)) unregisterMprStack(p);
+      }, 10000);
+    };
+  }, [registered]);
   const indices = stacks.map((s) => indexAt(s, center));
 
   // The other viewports follow the crosshair centre. The view whose scrolling moved it is left
@@ -209,17 +252,36 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
 
   const rotate = (degrees: number) => {
     const axis = stacks[active]?.normal;
-    const pivot = centerRef.current;
     if (!axis) return;
-    setDirs((d) => {
-      const next = { ...d };
-      MPR_VIEWS.forEach((name, j) => {
-        if (j === active) return;
-        const turned = rotateAbout({ origin: pivot, row: d[name][0], column: d[name][1], spacing: [1, 1], rows: 1, columns: 1 }, axis, degrees, pivot);
-        next[name] = [turned.row, turned.column];
-      });
-      return next;
-    });
+    setDirs((d) => turnOthers(d, active, axis, degrees));
+  };
+
+  // The crosshairs tool: a press on another plane's line, away from the centre, turns the other
+  // two planes about this view's normal as the line is dragged round (whole degrees, each
+  // turn from the planes as they were at the press); a press anywhere else moves the centre.
+  const turning = useRef<{ view: number; from: Vec3; axis: Vec3; dirs: Record<MprName, [Vec3, Vec3]>; degrees: number } | null>(null);
+  const crosshairDraw = (i: number, s: MprStack) => (e: DrawEvent) => {
+    const point = pointOn(s, e.slice, e.column - 0.5, e.row - 0.5);
+    if (e.phase === "down") {
+      const others = stacks.flatMap((o, j) => (j === i ? [] : [planeAt(o, indexAt(o, centerRef.current))]));
+      const grip = GRIP_PIXELS * s.pixel;
+      const reach = REACH * Math.min(s.rows, s.columns) * s.pixel;
+      turning.current =
+        crosshairGrab(planeAt(s, e.slice), centerRef.current, others, point, grip, reach) === "turn"
+          ? { view: i, from: point, axis: s.normal, dirs, degrees: 0 }
+          : null;
+    }
+    const turn = turning.current;
+    if (!turn) {
+      moveCenter(point);
+      return;
+    }
+    const degrees = Math.round(turnAngle(turn.axis, centerRef.current, turn.from, point));
+    if (degrees !== turn.degrees) {
+      turn.degrees = degrees;
+      setDirs(turnOthers(turn.dirs, turn.view, turn.axis, degrees));
+    }
+    if (e.phase === "up") turning.current = null;
   };
 
   useImperativeHandle(ref, () => ({
@@ -241,6 +303,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
       return { row: q.j + 0.5, column: q.i + 0.5, depth: q.depth };
     },
     slices: () => handles.current.map((h) => h?.slice() ?? -1),
+    normals: () => stacks.map((s) => s.normal),
   }));
 
   // `[` and `]` turn the planes; `x` toggles the crosshairs tool.
@@ -261,7 +324,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   return (
     <div className="mpr">
       <div className="mpr-tools" role="toolbar" aria-label="MPR">
-        <button type="button" aria-pressed={crosshairs} onClick={() => { setCrosshairs((c) => !c); }} data-testid="mpr-crosshairs" title="Click or drag to move the three planes through a point (X)">
+        <button type="button" aria-pressed={crosshairs} onClick={() => { setCrosshairs((c) => !c); }} data-testid="mpr-crosshairs" title="Click or drag to move the three planes through a point; drag another plane's line, away from the centre, round it to turn the planes (X)">
           Crosshairs
         </button>
         <label>
@@ -284,7 +347,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
         <button type="button" onClick={() => { setDirs(MPR_AXES); }} data-testid="mpr-reset-planes" title="Back to axial, coronal and sagittal">
           Reset planes
         </button>
-        <span className="muted">[ ] turn the other planes about the active one</span>
+        <span className="muted">Crosshairs: drag a line round the centre, or [ ], to turn the other planes about this one</span>
       </div>
       <div className="viewports panes-3">
         {shown.map((s, i) => {
@@ -314,13 +377,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
                 }}
                 onMeasurements={onMeasurements}
                 overlay={overlays[i] ?? null}
-                onDraw={
-                  crosshairs && stack
-                    ? (e) => {
-                        moveCenter(pointOn(stack, e.slice, e.column - 0.5, e.row - 0.5));
-                      }
-                    : null
-                }
+                onDraw={crosshairs && stack ? crosshairDraw(i, stack) : null}
               />
             </div>
           );

@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import {
   type Plane,
   type Vec3,
+  crosshairGrab,
   directionLabel,
+  distanceToCut,
   edgeLabels,
   lengthMm,
   mprPlane,
@@ -17,6 +19,9 @@ import {
   rotateInPlane,
   slabOffsets,
   slabSlices,
+  sub,
+  turnAngle,
+  unit,
 } from "./planes";
 
 const c30 = Math.cos(Math.PI / 6);
@@ -164,5 +169,50 @@ describe("orientation and MPR planes", () => {
     close(turned.row, [0, 1, 0]);
     close(normal(turned), [-1, 0, 0]);
     close(planeToPatient(turned, 49.5, 49.5), [0, 0, 0]);
+  });
+});
+
+describe("turning the crosshairs by a line", () => {
+  const centre: Vec3 = [0, 0, 0];
+  const axialAt = mprPlane("axial", centre, 200, 1);
+  const coronalAt = mprPlane("coronal", centre, 200, 1);
+  const sagittalAt = mprPlane("sagittal", centre, 200, 1);
+
+  it("measures within the plane the distance to another plane's line", () => {
+    // On the axial plane the coronal cut is the line y = 0, the sagittal one x = 0.
+    expect(distanceToCut(axialAt, coronalAt, [50, 2, 0])).toBeCloseTo(2, 9);
+    expect(distanceToCut(axialAt, sagittalAt, [50, 2, 0])).toBeCloseTo(50, 9);
+    // A plane tilted 60° from the axial through the x axis still cuts it along y = 0; a
+    // point 4 mm from that line in the axial plane is 4 mm from it, not 4·sin 60°.
+    const tilted: Plane = { ...coronalAt, origin: [0, 0, 0], row: [1, 0, 0], column: [0, Math.cos(Math.PI / 3), -Math.sin(Math.PI / 3)] };
+    close(normal(tilted), [0, Math.sin(Math.PI / 3), Math.cos(Math.PI / 3)]);
+    expect(distanceToCut(axialAt, tilted, [7, 4, 0])).toBeCloseTo(4, 9);
+    // Parallel planes never meet.
+    expect(distanceToCut(axialAt, mprPlane("axial", [0, 0, 10], 200, 1), [0, 0, 0])).toBe(Infinity);
+  });
+
+  it("takes a line far from the centre to turn, and anything else to move", () => {
+    const others = [coronalAt, sagittalAt];
+    expect(crosshairGrab(axialAt, centre, others, [50, 2, 0], 3, 20)).toBe("turn");
+    expect(crosshairGrab(axialAt, centre, others, [-1, -60, 0], 3, 20)).toBe("turn");
+    // On a line but near the centre: the centre moves.
+    expect(crosshairGrab(axialAt, centre, others, [10, 1, 0], 3, 20)).toBe("move");
+    // Far from both lines.
+    expect(crosshairGrab(axialAt, centre, others, [50, 30, 0], 3, 20)).toBe("move");
+  });
+
+  it("turns by the angle swept about the centre, the way rotateAbout turns", () => {
+    const axis: Vec3 = [0, 0, 1];
+    const c: Vec3 = [10, 10, 5];
+    // From +x to +y about +S is a quarter turn; the height of the points does not count.
+    expect(turnAngle(axis, c, [20, 10, 5], [10, 20, 7])).toBeCloseTo(90, 9);
+    expect(turnAngle(axis, c, [10, 20, 7], [20, 10, 5])).toBeCloseTo(-90, 9);
+    // Dragging a coronal line's end from 30° to 75° turns the coronal plane's row by 45° to
+    // point at the new place.
+    const deg = (d: number): Vec3 => [c[0] + 40 * Math.cos((d * Math.PI) / 180), c[1] + 40 * Math.sin((d * Math.PI) / 180), c[2]];
+    const angle = turnAngle(axis, c, deg(30), deg(75));
+    expect(angle).toBeCloseTo(45, 9);
+    const row30: Plane = { ...coronalAt, origin: c, row: unit([Math.cos(Math.PI / 6), Math.sin(Math.PI / 6), 0]), column: [0, 0, -1] };
+    close(rotateAbout(row30, axis, angle, c).row, unit(sub(deg(75), c)));
   });
 });

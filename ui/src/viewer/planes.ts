@@ -223,3 +223,32 @@ export function rotateAbout(p: Plane, axis: Vec3, degrees: number, pivot: Vec3):
 export function lengthMm(p: Plane, a: [number, number], b: [number, number]): number {
   return norm(sub(planeToPatient(p, b[0], b[1]), planeToPatient(p, a[0], a[1])));
 }
+
+/** The distance in mm, measured within plane `p`, from a point of `p` to the line where plane
+ * `q` cuts it (infinity when they are parallel). */
+export function distanceToCut(p: Plane, q: Plane, point: Vec3): number {
+  const n = normal(q);
+  const along = dot(n, normal(p));
+  const within = Math.sqrt(Math.max(0, 1 - along * along));
+  return within < 1e-6 ? Infinity : Math.abs(dot(n, sub(point, q.origin))) / within;
+}
+
+/** What a press at `point` on plane `p` takes hold of with the crosshairs tool, given the
+ * crosshair centre and the other planes: one of their lines, when the press is on it (within
+ * `grip` mm) and well away from the centre (beyond `reach` mm), turns the planes about `p`'s
+ * normal; anywhere else the press moves the centre. */
+export function crosshairGrab(p: Plane, center: Vec3, others: Plane[], point: Vec3, grip: number, reach: number): "turn" | "move" {
+  const n = normal(p);
+  const offset = sub(point, center);
+  if (norm(sub(offset, scale(n, dot(offset, n)))) <= reach) return "move";
+  return others.some((q) => distanceToCut(p, q, point) <= grip) ? "turn" : "move";
+}
+
+/** The turn in degrees about `axis` (unit), through `center`, that carries the direction of
+ * `from` to that of `to` (both seen along the axis): the right-hand rotation `rotateAbout`
+ * takes. */
+export function turnAngle(axis: Vec3, center: Vec3, from: Vec3, to: Vec3): number {
+  const flat = (v: Vec3): Vec3 => sub(v, scale(axis, dot(v, axis)));
+  const [a, b] = [flat(sub(from, center)), flat(sub(to, center))];
+  return (Math.atan2(dot(axis, cross(a, b)), dot(a, b)) * 180) / Math.PI;
+}

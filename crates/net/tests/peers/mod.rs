@@ -279,12 +279,14 @@ pub fn pynetdicom_qrscp(dir: &Path, port: u16, move_destinations: &[(&str, u16)]
     }
     let cfg = dir.join("qrscp.ini");
     std::fs::write(&cfg, ini).unwrap();
+    // Its verbose log (qrscp.log) is what a failing test prints to say which side stalled.
+    let log = std::fs::File::create(dir.join("qrscp.log")).unwrap();
     let mut child = Command::new(venv_python())
-        .args(["-m", "pynetdicom", "qrscp", "-c"])
+        .args(["-m", "pynetdicom", "qrscp", "-v", "-c"])
         .arg(&cfg)
         .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .expect("pynetdicom qrscp");
     wait_for_port(port, "pynetdicom qrscp", &mut child);
