@@ -2,7 +2,8 @@
 // plug-in) on loopback: add a DICOMweb and a DIMSE node and test both, query by patient name,
 // retrieve the sample CT (it opens from the cache), analyse with ct-nodule-demo, decide, sign
 // off, send the results; Orthanc then holds the SEG and both SRs, and the ledger has a row for
-// every instance sent.
+// every instance sent. Then the patient's prior, found on Orthanc from the viewer, opens beside
+// the study in one click.
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -164,5 +165,34 @@ describe("PACS: query Orthanc, retrieve, read, send back", () => {
     const sent = sql(ledger, "SELECT node, protocol, stored, status, exported_object_id IS NOT NULL AS exported FROM sent_objects");
     assert.equal(sent.length, Number(total));
     assert.ok(sent.every((r) => r.node === "Orthanc" && r.protocol === "dicomweb" && r.stored === 1 && r.exported === 1), JSON.stringify(sent));
+  });
+
+  it("finds the patient's prior on the PACS and opens it beside the study in one click", async () => {
+    // The sample CT again as a prior of the same patient (new UIDs, 2025-06-01, 20 mm higher on
+    // the table), sent to Orthanc as a modality would.
+    const prior = path.join(dir, "prior");
+    execFileSync(path.join(root, ".dokuei/venv/bin/python"), [path.join(root, "scripts/reference/make_prior.py"), ct, prior, "20250601", "20"]);
+    orthanc.send(readdirSync(prior).map((f) => path.join(prior, f)), "MODALITY");
+    const topRight = (pane) => b.execute((p) => document.querySelector(`[data-testid="viewport-pane-${p}"] .corner.top-right`)?.textContent ?? "", pane);
+    const slice = (pane) => b.execute((p) => document.querySelector(`[data-testid="viewport-pane-${p}"] [data-testid="overlay-slice"]`)?.textContent ?? "", pane);
+
+    // From the viewer, one button: the PACS screen opens on this patient's studies.
+    await b.$(testid("prior-pacs")).click();
+    await b.waitUntil(async () => (await b.$$(`${testid("q-results")} tbody tr`)).length === 2, {
+      timeout: 15000,
+      timeoutMsg: "the patient's two studies were not listed",
+    });
+    // Only the study not open is offered as the prior.
+    const offered = await b.$$(testid("q-prior"));
+    assert.equal(offered.length, 1);
+    assert.equal(await b.execute(() => document.querySelector('[data-testid="q-prior"]')?.closest("tr")?.children[0]?.textContent), "20250601");
+    await saveScreenshot(b, "pacs-priors");
+    await offered[0].click();
+    // The viewer comes back with the current study left and the prior right.
+    await b.waitUntil(async () => /Prior 2025-06-01/.test(await topRight(1)), { timeout: 120000, timeoutMsg: "the prior did not open beside the study" });
+    assert.match(await topRight(0), /Current 2026-01-01/);
+    await b.waitUntil(async () => /Im 1\/200/.test(await slice(1)), { timeout: 10000 });
+    assert.equal(await b.$(testid("pacs-view")).isExisting(), false);
+    await saveScreenshot(b, "pacs-prior-open");
   });
 });

@@ -2,7 +2,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Backend } from "./backend";
 import type { AppError, OpenedStudy, RecentStudy } from "./bindings";
-import { PacsView } from "./pacs/PacsView";
+import { PacsView, type Comparison } from "./pacs/PacsView";
 import { firstImageMs } from "./pacs/timing";
 import { KeyImagesPanel } from "./review/KeyImagesPanel";
 import { QaView } from "./review/QaView";
@@ -95,6 +95,8 @@ export function App({ backend }: { backend: Backend }) {
   const [about, setAbout] = useState(false);
   const [qa, setQa] = useState(false);
   const [pacs, setPacs] = useState(false);
+  // Prior from PACS: the PACS screen opens searching the open study's patient.
+  const [priorSearch, setPriorSearch] = useState(false);
   const [mpr, setMpr] = useState(false);
   const mprRef = useRef<MprHandle | null>(null);
   const mprRoute = useRef(false);
@@ -208,7 +210,8 @@ export function App({ backend }: { backend: Backend }) {
           setError(again.status === "ok" ? e : again.error);
           return e.message;
         };
-        const result = await backend.openStudy([...before, ...paths]);
+        const both = [...new Set([...before, ...paths])];
+        const result = await backend.openStudy(both);
         if (result.status === "error") return await refuse(result.error);
         const hung = hang(result.data.tree, keep);
         if ("error" in hung) return await refuse({ code: "invalid_argument", message: hung.error });
@@ -218,7 +221,7 @@ export function App({ backend }: { backend: Backend }) {
         const failed = views.find((v) => v.status === "error");
         if (failed?.status === "error") return await refuse(failed.error);
         setStudy(result.data);
-        openedPaths.current = [...before, ...paths];
+        openedPaths.current = both;
         setMpr(false);
         paneSlices.current = [0, 0, 0, 0];
         setPanes(places.map((selection, i) => {
@@ -445,6 +448,23 @@ export function App({ backend }: { backend: Backend }) {
     if (paths) await openPrior(paths);
   };
 
+  // The open study's patient (one patient ID across the studies open) for the PACS screen.
+  const comparison = useMemo((): Comparison | null => {
+    const studies = study?.tree.studies ?? [];
+    const ids = new Set(studies.map((s) => s.patient_id.trim()));
+    const [only] = [...ids];
+    if (ids.size !== 1 || !only) return null;
+    return { patientId: only, studyUids: studies.map((s) => s.uid), searchNow: priorSearch };
+  }, [study, priorSearch]);
+  const openPriorFromPacs = useCallback(
+    async (paths: string[]) => {
+      const refused = await openPrior(paths);
+      if (refused === null) setPacs(false);
+      return refused;
+    },
+    [openPrior],
+  );
+
   /** Patient and study text of the study a series belongs to. */
   const headerFor = (seriesKey: number): string[] => {
     const node = study?.tree.studies.find((s) => s.series.some((se) => se.key === seriesKey)) ?? study?.tree.studies[0];
@@ -479,6 +499,15 @@ export function App({ backend }: { backend: Backend }) {
             <>
               <button type="button" onClick={() => void pickPrior()} data-testid="open-prior" title="Open an earlier study of this patient beside this one (current left, prior right)">
                 Open prior…
+              </button>
+              <button
+                type="button"
+                disabled={comparison === null}
+                onClick={() => { setPriorSearch(true); setPacs(true); setQa(false); setAbout(false); }}
+                data-testid="prior-pacs"
+                title={comparison === null ? "The study open has no patient ID to look for" : "Find this patient's other studies on the PACS; one retrieved opens beside this one"}
+              >
+                Prior from PACS…
               </button>
               <span className="sep" />
               <button type="button" aria-pressed={!mprShown && panes.length === 1} onClick={() => { setLayout(1); }}>
@@ -529,7 +558,7 @@ export function App({ backend }: { backend: Backend }) {
             </>
           )}
           <span className="sep" />
-          <button type="button" aria-pressed={pacs} onClick={() => { setPacs((x) => !x); setQa(false); setAbout(false); }} data-testid="pacs-toggle">
+          <button type="button" aria-pressed={pacs} onClick={() => { setPacs((x) => !x); setPriorSearch(false); setQa(false); setAbout(false); }} data-testid="pacs-toggle">
             PACS
           </button>
           <button type="button" aria-pressed={qa} onClick={() => { setQa((q) => !q); setAbout(false); setPacs(false); }} data-testid="qa-toggle">
@@ -560,7 +589,7 @@ export function App({ backend }: { backend: Backend }) {
       )}
       {opening && <div className="progress indeterminate" role="progressbar" aria-label="Opening study" />}
       {pacs ? (
-        <PacsView api={backend} onOpen={openPaths} />
+        <PacsView api={backend} onOpen={openPaths} comparison={comparison} onOpenPrior={openPriorFromPacs} />
       ) : qa ? (
         <QaView api={backend} exportPath={() => Promise.resolve(exportPathRef.current)} />
       ) : study && !about ? (

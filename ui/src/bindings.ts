@@ -1565,6 +1565,8 @@ export type StudyNode = StudyNode_Serialize | StudyNode_Deserialize;
 export type StudyNode_Deserialize = {
 	patient_name: string,
 	patient_id: string,
+	/**  Study Instance UID (the PACS screen does not offer an open study as its own prior). */
+	uid: string,
 	date: string,
 	description: string,
 	accession_number: string,
@@ -1574,6 +1576,8 @@ export type StudyNode_Deserialize = {
 export type StudyNode_Serialize = {
 	patient_name: string,
 	patient_id: string,
+	/**  Study Instance UID (the PACS screen does not offer an open study as its own prior). */
+	uid: string,
 	date: string,
 	description: string,
 	accession_number: string,

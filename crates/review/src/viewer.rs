@@ -67,6 +67,8 @@ pub struct StudyTree {
 pub struct StudyNode {
     pub patient_name: String,
     pub patient_id: String,
+    /// Study Instance UID (the PACS screen does not offer an open study as its own prior).
+    pub uid: String,
     pub date: String,
     pub description: String,
     pub accession_number: String,
@@ -140,6 +142,7 @@ pub fn study_tree(study: &OpenStudy) -> StudyTree {
             studies.push(StudyNode {
                 patient_name: p.name.clone(),
                 patient_id: p.id.clone(),
+                uid: s.uid.clone(),
                 date: s.date.clone(),
                 description: s.description.clone(),
                 accession_number: s.accession_number.clone(),

@@ -1,9 +1,11 @@
 // The PACS screen: nodes (DIMSE or DICOMweb) with Test connection, query with paging, retrieve
 // with progress per series and cancel (the first series opens while the rest arrives), the
-// receiver (off by default), the cache, and what was received.
+// receiver (off by default), the cache, and what was received. With a study open in the
+// viewer, its patient's other studies can be found and one retrieved straight into the viewer
+// as the prior (current left, prior right).
 
 import { Channel } from "@tauri-apps/api/core";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type {
   AppError,
   Node_Serialize as Node,
@@ -86,19 +88,48 @@ export function toNode(d: Draft): Node {
   return { protocol: "dicomweb", name: d.name.trim(), base_url: d.url.trim(), auth };
 }
 
-export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string[]) => Promise<string | null> }) {
+/** The study open in the viewer, for finding its priors on the PACS. */
+export interface Comparison {
+  patientId: string;
+  /** The studies open now (a row of one of these is not offered as a prior). */
+  studyUids: string[];
+  /** Search this patient's studies as soon as the screen opens (the viewer's Prior from PACS). */
+  searchNow: boolean;
+}
+
+/** The rows another study of the open study's patient (a prior to offer). */
+export function priorRows(rows: QueryRow[], c: Comparison | null): Set<string> {
+  const id = c?.patientId.trim() ?? "";
+  if (!c || id === "") return new Set();
+  return new Set(rows.filter((r) => r.patient_id.trim() === id && !c.studyUids.includes(r.study_uid)).map((r) => r.study_uid));
+}
+
+const NO_QUERY = { patient_name: "", patient_id: "", accession_number: "", date_from: "", date_to: "", modality: "" };
+
+export function PacsView({
+  api,
+  onOpen,
+  comparison = null,
+  onOpenPrior,
+}: {
+  api: PacsApi;
+  onOpen: (paths: string[]) => Promise<string | null>;
+  comparison?: Comparison | null;
+  /** Opens retrieved paths as the prior of the study open (null when it opened, else why not). */
+  onOpenPrior?: (paths: string[]) => Promise<string | null>;
+}) {
   const [settings, setSettings] = useState<PacsSettings | null>(null);
   const [status, setStatus] = useState<PacsStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tests, setTests] = useState<Record<string, string>>({});
   const [draft, setDraft] = useState<Draft>(EMPTY);
   const [node, setNode] = useState("");
-  const [query, setQuery] = useState({ patient_name: "", patient_id: "", accession_number: "", date_from: "", date_to: "", modality: "" });
+  const [query, setQuery] = useState(NO_QUERY);
   const [rows, setRows] = useState<QueryRow[] | null>(null);
   const [offset, setOffset] = useState(0);
   const [busy, setBusy] = useState(false);
   const [progress, setProgress] = useState<Progress | null>(null);
-  const [retrieved, setRetrieved] = useState<Retrieved | null>(null);
+  const [retrieved, setRetrieved] = useState<(Retrieved & { asPrior: boolean }) | null>(null);
   const [byMove, setByMove] = useState(false);
 
   useEffect(() => {
@@ -143,9 +174,9 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
   );
 
   const search = useCallback(
-    async (at: number) => {
+    async (at: number, q: typeof NO_QUERY = query) => {
       setBusy(true);
-      const r = await api.pacsFind(node, { ...query, level: "study", limit: PAGE, offset: at });
+      const r = await api.pacsFind(node, { ...q, level: "study", limit: PAGE, offset: at });
       setBusy(false);
       if (r.status === "error") {
         setError(message(r.error));
@@ -159,8 +190,26 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
     [api, node, query],
   );
 
+  /** The open study's patient's studies, newest first as the PACS answers. */
+  const findPriors = useCallback(
+    (c: Comparison) => {
+      const q = { ...NO_QUERY, patient_id: c.patientId.trim() };
+      setQuery(q);
+      void search(0, q);
+    },
+    [search],
+  );
+  // The viewer's Prior from PACS: search at once, on the first node, when the settings are in.
+  const searchedFor = useRef<Comparison | null>(null);
+  useEffect(() => {
+    if (comparison?.searchNow && node && searchedFor.current !== comparison) {
+      searchedFor.current = comparison;
+      findPriors(comparison);
+    }
+  }, [comparison, node, findPriors]);
+
   const retrieve = useCallback(
-    async (studyUid: string, series: string[] = []) => {
+    async (studyUid: string, series: string[] = [], asPrior = false) => {
       setBusy(true);
       setRetrieved(null);
       setError(null);
@@ -171,8 +220,8 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
       const channel = new Channel<Progress>();
       channel.onmessage = (p) => {
         setProgress(p);
-        // The first series opens while the rest arrives.
-        if (p.series_complete && p.series_count > 1 && !openedFirst && root) {
+        // The first series opens while the rest arrives (a prior opens whole, beside the study).
+        if (!asPrior && p.series_complete && p.series_count > 1 && !openedFirst && root) {
           openedFirst = true;
           void onOpen([dir]);
         }
@@ -183,16 +232,21 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
         setError(message(r.error));
         return;
       }
-      setRetrieved(r.data);
-      if (r.data.report.instances.length > 0) await onOpen([r.data.study_dir]);
+      setRetrieved({ ...r.data, asPrior });
+      if (r.data.report.instances.length > 0) {
+        // A prior refused (another patient's, after all) is named by the viewer's error line.
+        if (asPrior && onOpenPrior) await onOpenPrior([r.data.study_dir]);
+        else await onOpen([r.data.study_dir]);
+      }
       const st = await api.pacsStatus();
       if (st.status === "ok") setStatus(st.data);
     },
-    [api, node, byMove, status, onOpen],
+    [api, node, byMove, status, onOpen, onOpenPrior],
   );
 
   if (!settings) return <main className="pacs">{error ? <div className="error">{error}</div> : <p className="muted">Loading…</p>}</main>;
   const incomplete = retrieved?.report.series.filter((s) => !s.complete) ?? [];
+  const priors = priorRows(rows ?? [], comparison);
   const set = (k: keyof Draft) => (e: { target: { value: string } }) => { setDraft({ ...draft, [k]: e.target.value }); };
   const rx = settings.receiver;
 
@@ -228,6 +282,14 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
             <input type="checkbox" checked={byMove} onChange={(e) => { setByMove(e.target.checked); }} /> C-MOVE to the receiver
           </label>
         </div>
+        {comparison && comparison.patientId.trim() !== "" && (
+          <p className="muted">
+            <button type="button" className="link" disabled={!node || busy} onClick={() => { findPriors(comparison); }} data-testid="q-priors">
+              This patient&apos;s studies
+            </button>{" "}
+            (the patient of the study open): <em>Retrieve as prior</em> opens one beside it, current left, prior right.
+          </p>
+        )}
         {rows && (
           <>
             <table className="results" data-testid="q-results">
@@ -259,6 +321,14 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
                       <button type="button" disabled={busy} onClick={() => void retrieve(r.study_uid)} data-testid="q-retrieve">
                         Retrieve
                       </button>
+                      {priors.has(r.study_uid) && onOpenPrior && (
+                        <>
+                          {" "}
+                          <button type="button" disabled={busy} onClick={() => void retrieve(r.study_uid, [], true)} data-testid="q-prior" title="Retrieve this study and open it beside the study open (current left, prior right)">
+                            Retrieve as prior
+                          </button>
+                        </>
+                      )}
                     </td>
                   </tr>
                 ))}
@@ -303,7 +373,7 @@ export function PacsView({ api, onOpen }: { api: PacsApi; onOpen: (paths: string
                 </li>
               ))}
             </ul>
-            <button type="button" disabled={busy} onClick={() => void retrieve(retrieved.report.study_uid, incomplete.map((s) => s.series_uid))}>
+            <button type="button" disabled={busy} onClick={() => void retrieve(retrieved.report.study_uid, incomplete.map((s) => s.series_uid), retrieved.asPrior)}>
               Retry these series
             </button>
           </div>

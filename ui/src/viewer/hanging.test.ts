@@ -10,7 +10,7 @@ function series(modality: string, description: string, images: number, uid = `ui
   return { key: keys - 1, uid, number: keys, modality, description, images, stacks: images > 0 ? [{ index: 0, label: "", rows: 512, columns: 512, slices: images, warnings: [] }] : [] };
 }
 function study(date: string, list: SeriesNode[], patient = "P1"): StudyNode {
-  return { patient_name: "Test^Patient", patient_id: patient, date, description: "", accession_number: "", series: list };
+  return { patient_name: "Test^Patient", patient_id: patient, uid: `2.25.${date}`, date, description: "", accession_number: "", series: list };
 }
 const tree = (studies: StudyNode[]): StudyTree => ({ studies, problems: [], files_scanned: 0, skipped: 0 });
 
