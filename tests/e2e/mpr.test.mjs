@@ -1,14 +1,15 @@
 // MPR end to end on the sample CT: the planted nodule at the same patient point in the axial,
 // coronal and sagittal planes (screenshot pixels at its projections), a length drawn on the
-// coronal plane, a MIP slab that shows a nodule lying off the plane, and the crosshairs tool
-// moving the planes. Needs the sample studies (scripts/sample-studies.sh).
+// coronal plane, a MIP slab that shows a nodule lying off the plane, the crosshairs tool
+// moving and turning the planes, and a key image marked from the axial plane. Needs the sample
+// studies (scripts/sample-studies.sh).
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { assertLength, grey, launch, openPaths, overlay, saveScreenshot } from "./harness.mjs";
+import { assertLength, grey, launch, openPaths, overlay, PASSPHRASE, saveScreenshot } from "./harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ct = path.join(root, "sample-studies/generated/chest-ct-nodules");
@@ -224,5 +225,37 @@ describe("MPR of the sample CT", () => {
     await saveScreenshot(b, "mpr-turned");
     await b.$('[data-testid="mpr-reset-planes"]').click();
     await b.$('[data-testid="mpr-crosshairs"]').click();
+  });
+
+  it("marks the image the axial plane shows as a key image, refuses a reformatted plane, and shows the key image again", async () => {
+    const b = app.browser;
+    await b.$('[data-testid="reader-name"]').setValue("Dr. MPR");
+    await b.$('[data-testid="reader-role"]').selectByAttribute("value", "radiologist");
+    await b.$('[data-testid="reader-passphrase"]').setValue(PASSPHRASE);
+    await b.$('[data-testid="reader-passphrase-again"]').setValue(PASSPHRASE);
+    await b.$('[data-testid="reader-create"]').click();
+    const mark = await b.$('[data-testid="mark-key-image"]');
+    await b.waitUntil(async () => mark.isEnabled(), { timeout: 5000, timeoutMsg: "no reader profile to mark with" });
+    await b.$('[data-testid="tool-wl"]').click();
+    const nodule = truth.nodules.reduce((a, n) => (n.radius > a.radius ? n : a));
+    const p = [nodule.x, nodule.y, nodule.z];
+    await setCenter(b, p);
+    // The source's images run down from z = 97.5, 2.5 mm apart.
+    const image = Math.round((97.5 - nodule.z) / 2.5) + 1;
+    await b.$('[data-testid="mpr-axial"] .viewport-canvas').click();
+    await mark.click();
+    const list = await b.$('[data-testid="key-image-list"]');
+    await list.waitForDisplayed({ timeout: 5000 });
+    assert.match(await list.getText(), new RegExp(`^Im ${image} Dr\\. MPR`));
+    // A coronal plane is not an image of the study.
+    await b.$('[data-testid="mpr-coronal"] .viewport-canvas').click();
+    await mark.click();
+    await b.waitUntil(async () => /reformatted/.test(await b.$('[data-testid="key-image-error"]').getText().catch(() => "")), { timeout: 5000 });
+    assert.equal((await list.getText()).split("\n").length, 1);
+    // Elsewhere, the key image's link brings the axial plane back to it.
+    await setCenter(b, plus(p, [0, 0, 40]));
+    await b.$('[data-testid="key-image-list"] button.link').click();
+    await b.waitUntil(async () => Math.abs((await project(b, 0, p)).depth) <= 1.3, { timeout: 10000, timeoutMsg: "the key image was not shown again" });
+    await saveScreenshot(b, "mpr-key-image");
   });
 });

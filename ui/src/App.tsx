@@ -549,7 +549,7 @@ export function App({ backend }: { backend: Backend }) {
                 MPR
               </button>
               <span className="sep" />
-              <button type="button" aria-pressed={primary === TOOL.windowLevel} onClick={() => { setPrimary(TOOL.windowLevel); }}>
+              <button type="button" aria-pressed={primary === TOOL.windowLevel} onClick={() => { setPrimary(TOOL.windowLevel); }} data-testid="tool-wl">
                 W/L
               </button>
               <button type="button" aria-pressed={primary === TOOL.length} onClick={() => { setPrimary(TOOL.length); }} data-testid="tool-length">
@@ -652,10 +652,13 @@ export function App({ backend }: { backend: Backend }) {
               target={activeView ? { series: activeView.series, stack: activeView.stack } : null}
               readerId={review.settings.reader_id ?? null}
               signedOff={Boolean(review.review?.sign_off)}
-              blocked={mprShown ? "Leave MPR to mark a key image (it marks an image of the stack)" : null}
+              blocked={null}
               revision={`${study.generation}/${review.review?.sign_off?.recorded_at ?? ""}`}
-              currentSlice={() => handles.current[activePane]?.slice() ?? null}
-              goTo={(slice) => void handles.current[activePane]?.goTo(slice)}
+              currentSlice={() => (mprShown ? (mprRef.current?.sourceSlice() ?? null) : (handles.current[activePane]?.slice() ?? null))}
+              goTo={(slice) => {
+                if (mprShown) mprRef.current?.showSourceSlice(slice);
+                else void handles.current[activePane]?.goTo(slice);
+              }}
             />
             <h3>Measurements</h3>
             {measurements.length === 0 ? (

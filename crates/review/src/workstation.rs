@@ -147,7 +147,22 @@ enum StackState {
     SliceBySlice,
 }
 
-type Stacks = Arc<Mutex<HashMap<(u32, u32, u32), StackState>>>;
+/// The heatmaps of one analysis, and the stack they were made on.
+#[derive(Clone)]
+struct KeptMaps {
+    series_uid: String,
+    stack: u32,
+    maps: Arc<Vec<LabelMap>>,
+}
+
+/// The stacks by (generation, series, stack), and a signal for those waiting on a load.
+#[derive(Default)]
+struct StackStore {
+    states: Mutex<HashMap<(u32, u32, u32), StackState>>,
+    changed: std::sync::Condvar,
+}
+
+type Stacks = Arc<StackStore>;
 
 /// The workstation. One per running app.
 pub struct Workstation {
@@ -166,7 +181,7 @@ pub struct Workstation {
     cancel: Mutex<Option<Arc<AtomicBool>>>,
     /// The heatmaps of the analyses shown (by analysis id; display only, the ledger keeps the
     /// findings).
-    maps: Mutex<HashMap<i64, Arc<Vec<LabelMap>>>>,
+    maps: Mutex<HashMap<i64, KeptMaps>>,
     /// Model sessions kept between analyses (by SHA-256; reloaded when the files change).
     models: dokuei_infer::cache::ModelCache,
     pub pacs: PacsService,
@@ -267,9 +282,11 @@ impl Workstation {
             })?;
             let generation = open.as_ref().map_or(1, |(g, _)| g + 1);
             *open = Some((generation, study));
-            if let Ok(mut stacks) = self.stacks.lock() {
-                // The earlier study's stacks are not needed any more.
+            if let Ok(mut stacks) = self.stacks.states.lock() {
+                // The earlier study's stacks are not needed any more (and whoever waits for
+                // one of them is told).
                 stacks.clear();
+                self.stacks.changed.notify_all();
             }
             generation
         };
@@ -328,7 +345,7 @@ impl Workstation {
         stack: u32,
     ) -> Option<Arc<LoadedStack>> {
         let key = (generation, series, stack);
-        let mut stacks = self.stacks.lock().ok()?;
+        let mut stacks = self.stacks.states.lock().ok()?;
         match stacks.get(&key) {
             Some(StackState::Ready(loaded)) => return Some(loaded.clone()),
             Some(StackState::Loading | StackState::SliceBySlice) => return None,
@@ -351,10 +368,11 @@ impl Workstation {
                 Ok(Ok(loaded)) => StackState::Ready(Arc::new(loaded)),
                 Ok(Err(_)) | Err(_) => StackState::SliceBySlice,
             };
-            if let Ok(mut stacks) = all.lock() {
+            if let Ok(mut stacks) = all.states.lock() {
                 // Only if the study is still the one open (else the map was cleared).
-                if stacks.contains_key(&key) {
-                    stacks.insert(key, state);
+                if let Some(slot) = stacks.get_mut(&key) {
+                    *slot = state;
+                    all.changed.notify_all();
                 }
             };
         });
@@ -370,18 +388,33 @@ impl Workstation {
         series: u32,
         stack: u32,
     ) -> Result<Arc<LoadedStack>, AppError> {
+        const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
         let started = std::time::Instant::now();
+        if let Some(loaded) = self.loaded_stack(generation, study, series, stack) {
+            return Ok(loaded);
+        }
+        // The load under way (or started just now) says when it is done.
+        let mut states = self
+            .stacks
+            .states
+            .lock()
+            .map_err(|_| unavailable("stack store"))?;
         loop {
-            if let Some(loaded) = self.loaded_stack(generation, study, series, stack) {
-                return Ok(loaded);
-            }
-            let state = self
-                .stacks
-                .lock()
-                .map_err(|_| unavailable("stack store"))?
-                .get(&(generation, series, stack))
-                .cloned();
-            match state {
+            match states.get(&(generation, series, stack)) {
+                Some(StackState::Ready(loaded)) => return Ok(loaded.clone()),
+                Some(StackState::FirstSlice) => {
+                    // Only the first slice was asked for until now: start the whole load.
+                    drop(states);
+                    if let Some(loaded) = self.loaded_stack(generation, study, series, stack) {
+                        return Ok(loaded);
+                    }
+                    states = self
+                        .stacks
+                        .states
+                        .lock()
+                        .map_err(|_| unavailable("stack store"))?;
+                    continue;
+                }
                 Some(StackState::SliceBySlice) => {
                     return Err(AppError::new(
                         ErrorCode::DecodeFailed,
@@ -397,13 +430,20 @@ impl Workstation {
                         "that image belongs to a study that is no longer open",
                     ));
                 }
-                _ if started.elapsed() > std::time::Duration::from_secs(300) => {
-                    return Err(AppError::new(
-                        ErrorCode::DecodeFailed,
-                        format!("series {} took over 5 minutes to load", series + 1),
-                    ));
+                Some(StackState::Loading) => {
+                    let Some(left) = LIMIT.checked_sub(started.elapsed()) else {
+                        return Err(AppError::new(
+                            ErrorCode::DecodeFailed,
+                            format!("series {} took over 5 minutes to load", series + 1),
+                        ));
+                    };
+                    states = self
+                        .stacks
+                        .changed
+                        .wait_timeout(states, left)
+                        .map_err(|_| unavailable("stack store"))?
+                        .0;
                 }
-                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
     }
@@ -472,8 +512,21 @@ impl Workstation {
                 .ok_or_else(|| AppError::new(ErrorCode::NotFound, "the plane is missing"))
                 .and_then(|spec| crate::viewer::parse_plane_request(spec))
                 .and_then(|request| {
-                    let maps = self.kept_maps(*analysis, *index)?;
-                    let map = &maps[*index as usize];
+                    let kept = self.kept_maps(*analysis, *index)?;
+                    // Only onto the stack the heatmap was made on (another series of the same
+                    // size would take it silently).
+                    let uid = &study.series(*series)?.uid;
+                    if kept.series_uid != *uid || kept.stack != *stack {
+                        return Err(AppError::new(
+                            ErrorCode::InvalidArgument,
+                            format!(
+                                "heatmap {analysis} was made on another stack than series {} stack {}",
+                                series + 1,
+                                stack + 1
+                            ),
+                        ));
+                    }
+                    let map = &kept.maps[*index as usize];
                     crate::viewer::map_plane_bytes(&study, *series, *stack, map, &request)
                 })
                 .map(|b| ("application/octet-stream", b)),
@@ -499,20 +552,20 @@ impl Workstation {
 
     /// The kept heatmaps of `analysis`, of which map `index` exists. The store is not held
     /// while a caller reads them (a plane through a thick slab takes a while).
-    fn kept_maps(&self, analysis: u32, index: u32) -> Result<Arc<Vec<LabelMap>>, AppError> {
+    fn kept_maps(&self, analysis: u32, index: u32) -> Result<KeptMaps, AppError> {
         self.maps
             .lock()
             .map_err(|_| unavailable("heatmap store"))?
             .get(&i64::from(analysis))
-            .filter(|v| (index as usize) < v.len())
+            .filter(|v| (index as usize) < v.maps.len())
             .cloned()
             .ok_or_else(|| AppError::new(ErrorCode::NotFound, "that heatmap is not in memory"))
     }
 
     /// One slice of a kept heatmap (u8).
     fn map_slice(&self, analysis: u32, index: u32, slice: u32) -> Result<Vec<u8>, AppError> {
-        let maps = self.kept_maps(analysis, index)?;
-        let m = &maps[index as usize];
+        let kept = self.kept_maps(analysis, index)?;
+        let m = &kept.maps[index as usize];
         let plane = m.rows * m.columns;
         let start = slice as usize * plane;
         m.values
@@ -780,7 +833,14 @@ impl Workstation {
             })
             .collect();
         if let Ok(mut kept) = self.maps.lock() {
-            kept.insert(analysis_id, Arc::new(analysis.maps));
+            kept.insert(
+                analysis_id,
+                KeptMaps {
+                    series_uid: s.uid.clone(),
+                    stack,
+                    maps: Arc::new(analysis.maps),
+                },
+            );
         }
         let execution_provider = model.provider.used.name().to_owned();
         // A candidate may share this model's session (same file): release it first.
@@ -1236,7 +1296,11 @@ impl Workstation {
         let maps: HashMap<i64, Vec<LabelMap>> = self
             .maps
             .lock()
-            .map(|m| m.iter().map(|(k, v)| (*k, v.as_ref().clone())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (*k, v.maps.as_ref().clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let started = std::time::Instant::now();
         let result = self.with_series(series, 0, |id, _| {

@@ -12,11 +12,13 @@ interface Props {
   target: { series: number; stack: number } | null;
   readerId: number | null;
   signedOff: boolean;
-  /** Why marking is not possible now, beyond the rest (e.g. MPR is shown). */
+  /** Why marking is not possible now, beyond the rest. */
   blocked: string | null;
   /** Bumped when the study's record may have changed (a sign-off), to list again. */
   revision: string;
-  currentSlice: () => number | null;
+  /** The image on screen, or why what is on screen is not an image of the stack (an MPR
+   * plane). */
+  currentSlice: () => number | { why: string } | null;
   goTo: (slice: number) => void;
 }
 
@@ -77,7 +79,8 @@ export function KeyImagesPanel({ api, target, readerId, signedOff, blocked, revi
           title={why ?? "Mark the image on screen as a key image"}
           onClick={() => {
             const slice = currentSlice();
-            if (slice !== null) void mark(slice, true, note);
+            if (typeof slice === "number") void mark(slice, true, note);
+            else if (slice !== null) setError({ code: "invalid_argument", message: `Not marked: ${slice.why}.` });
           }}
           data-testid="mark-key-image"
         >

@@ -11,7 +11,7 @@ import type { OverlayFinding, OverlayLine, OverlaySpec } from "../review/draw";
 import { css, type Rgba } from "../review/logic";
 import type { ViewerAction } from "./bindings";
 import { registerMprStack, syncWindow, unregisterMprStack } from "./cornerstone";
-import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, planeAt, planeSpec, pointOn, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
+import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, ontoSourceSlice, planeAt, planeSpec, pointOn, sourceSliceOf, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
 import { add, crosshairGrab, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, turnAngle, type MprView as MprName, type Vec3 } from "./planes";
 import { schemeUrl } from "./imageId";
 import type { View } from "./view";
@@ -37,6 +37,11 @@ export interface MprHandle {
   slices(): number[];
   /** Each view's plane normal (they turn with the crosshairs). */
   normals(): Vec3[];
+  /** The source image the active view shows as it is (a key image can be marked on it), or why
+   * it shows none. */
+  sourceSlice(): number | { why: string } | null;
+  /** Moves the centre onto source image `j` (the view parallel to the slices shows it). */
+  showSourceSlice(j: number): void;
 }
 
 interface Props {
@@ -304,6 +309,15 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     },
     slices: () => handles.current.map((h) => h?.slice() ?? -1),
     normals: () => stacks.map((s) => s.normal),
+    sourceSlice() {
+      const s = stacks[active];
+      const k = handles.current[active]?.slice();
+      if (!volume || !s || k === undefined) return null;
+      return sourceSliceOf(volume, s, k, slab.mm);
+    },
+    showSourceSlice(j) {
+      if (volume) moveCenter(ontoSourceSlice(volume, centerRef.current, j));
+    },
   }));
 
   // `[` and `]` turn the planes; `x` toggles the crosshairs tool.

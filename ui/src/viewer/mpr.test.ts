@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { Geometry } from "../bindings";
 import { toRuns } from "../review/logic";
-import { findingOnStack, indexAt, locationOf, MPR_AXES, mprRefusal, mprStack, mprView, patientToVoxel, planeAt, planeSpec, stepAlong, volumeOf, voxelToPatient, type Volume } from "./mpr";
+import { findingOnStack, indexAt, locationOf, MPR_AXES, mprRefusal, mprStack, mprView, ontoSourceSlice, patientToVoxel, planeAt, planeSpec, sourceSliceOf, stepAlong, volumeOf, voxelToPatient, type Volume } from "./mpr";
 import { normal, patientToPlane, rotateAbout, type Vec3 } from "./planes";
 import { fakeView } from "./fakeView";
 import type { View } from "./view";
@@ -188,5 +188,43 @@ describe("findings on MPR planes", () => {
     expect(g).not.toBeNull();
     const far = indexAt(sagittal, [40, 0, 0]);
     expect(g && (far < g.slices[0] || far > g.slices[1])).toBe(true);
+  });
+});
+
+describe("key images from MPR", () => {
+  const v = volumeOf(sample) as Volume;
+  const axial = mprStack(v, "axial", ...MPR_AXES.axial);
+
+  it("names the source image an axial plane shows, and only that plane", () => {
+    // MPR's axial planes run up from z = -400; the source's images run down from z = 97.5.
+    expect(sourceSliceOf(v, axial, 120, 0)).toBe(79);
+    expect(sourceSliceOf(v, axial, 0, 0)).toBe(199);
+    expect(sourceSliceOf(v, axial, 120, 10)).toEqual({ why: expect.stringMatching(/slab/) as string });
+    const coronal = mprStack(v, "coronal", ...MPR_AXES.coronal);
+    expect(sourceSliceOf(v, coronal, 100, 0)).toEqual({ why: expect.stringMatching(/reformatted/) as string });
+    // Planes half a slice off the images are not images.
+    const between = { ...axial, origin: [axial.origin[0], axial.origin[1], axial.origin[2] + 1.25] as Vec3 };
+    expect(sourceSliceOf(v, between, 120, 0)).toEqual({ why: expect.stringMatching(/between/) as string });
+    // An axial plane turned in its own plane is still the same slice.
+    const turned = rotateAbout({ origin: [0, 0, 0], row: MPR_AXES.axial[0], column: MPR_AXES.axial[1], spacing: [1, 1], rows: 1, columns: 1 }, [0, 0, 1], 30, [0, 0, 0]);
+    expect(sourceSliceOf(v, mprStack(v, "axial", turned.row, turned.column), 120, 0)).toBe(79);
+  });
+
+  it("finds the image under a gantry tilt", () => {
+    const tilted = volumeOf(stack(10, 64, 0.5, 2, 0, 0.8)) as Volume;
+    const s = mprStack(tilted, "axial", ...MPR_AXES.axial);
+    // Slices at z = 0, -2, … -18, sheared 0.8 mm in y each: along z the row index changes
+    // fastest (0.8 per mm), so MPR's planes are 1.25 mm apart from z = -18. The plane at
+    // z = -8 is image 4; the one at -14.25 lies between images.
+    expect(s.step).toBeCloseTo(1.25, 9);
+    expect(sourceSliceOf(tilted, s, 8, 0)).toBe(4);
+    expect(sourceSliceOf(tilted, s, 3, 0)).toEqual({ why: expect.stringMatching(/between/) as string });
+  });
+
+  it("moves a point onto a source image along the slices' normal", () => {
+    const p = ontoSourceSlice(v, [10, 20, 5], 79);
+    expect(p[0]).toBeCloseTo(10, 9);
+    expect(p[1]).toBeCloseTo(20, 9);
+    expect(p[2]).toBeCloseTo(-100, 9);
   });
 });

@@ -274,3 +274,25 @@ export function findingOnStack(g: Geometry, v: Volume, s: MprStack, box: boolean
 export function pointOn(s: MprStack, k: number, i: number, j: number): Vec3 {
   return planeToPatient(planeAt(s, k), i, j);
 }
+
+/**
+ * The image of the source stack an MPR plane shows as it is (its slice index), or why it shows
+ * none: key images are images of the study, so only a plane parallel to the source slices,
+ * through one of them and without a slab, is one.
+ */
+export function sourceSliceOf(v: Volume, s: MprStack, k: number, slabMm: number): number | { why: string } {
+  if (slabMm > 0) return { why: "a slab is not an image of the study: set the slab to none to mark this plane" };
+  const n = unit(cross(v.row, v.column));
+  if (Math.abs(dot(n, s.normal)) < 1 - 1e-6)
+    return { why: "this plane is reformatted, not an image of the study: mark key images in the view parallel to the slices" };
+  const at = patientToVoxel(v, planeAt(s, k).origin)[2];
+  const j = Math.round(at);
+  if (Math.abs(at - j) > 0.05 || j < 0 || j >= v.slices) return { why: "this plane lies between the study's slices" };
+  return j;
+}
+
+/** The point `p` moved along the source slices' normal onto slice `j` (to show that image in MPR). */
+export function ontoSourceSlice(v: Volume, p: Vec3, j: number): Vec3 {
+  const n = unit(cross(v.row, v.column));
+  return add(p, scale(n, dot(sub(voxelToPatient(v, 0, 0, j), p), n)));
+}
