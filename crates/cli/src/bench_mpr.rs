@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use dokuei_review::dicom::index::index;
 use dokuei_review::dicom::mpr::{
-    PlaneSpec, Sampling, Slab, SlabMode, View, VolumeGeometry, reformat_by, standard_plane,
+    PlaneSpec, Slab, SlabMode, View, VolumeGeometry, reformat, standard_plane,
 };
 use dokuei_review::dicom::stack::stacks;
 use dokuei_review::dicom::synth::{Sphere, SyntheticCt};
@@ -115,25 +115,13 @@ pub fn run(size: u16, slices: usize, repeat: usize) -> Result<(), AppError> {
                 }
             }
         };
-        let (p50, p95, n) = time(repeat, || {
-            reformat_by(&volume, &g, &plane, slab, Sampling::Fastest).len()
-        });
-        // The same plane with every pixel trilinear (how all planes were sampled before lines
-        // along a voxel axis were blended once per line).
-        let (each50, each95, _) = time(repeat, || {
-            reformat_by(&volume, &g, &plane, slab, Sampling::TrilinearEachPixel).len()
-        });
+        let (p50, p95, n) = time(repeat, || reformat(&volume, &g, &plane, slab).len());
         println!(
             "  {name:<34} {p50:7.2} / {p95:7.2} ms  ({} × {} = {n} values; {:.1}× the floor, {:.1}× per value)",
             plane.columns,
             plane.rows,
             p50 / floor,
             (p50 / n as f64) / (floor / (size as f64 * size as f64))
-        );
-        println!(
-            "  {:<34} {each50:7.2} / {each95:7.2} ms  (trilinear each pixel: {:.1}× the line blend)",
-            "",
-            each50 / p50
         );
     }
     Ok(())

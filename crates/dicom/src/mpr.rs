@@ -269,25 +269,6 @@ pub fn reformat(
     plane: &PlaneSpec,
     slab: Option<Slab>,
 ) -> Vec<f32> {
-    reformat_by(volume, g, plane, slab, Sampling::Fastest)
-}
-
-/// How planes are sampled: lines along a voxel axis blended once per line where they can be
-/// (the same values), or every pixel trilinear (the reference `dokuei bench mpr` compares with).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sampling {
-    Fastest,
-    TrilinearEachPixel,
-}
-
-/// [`reformat`], sampled as `sampling` says.
-pub fn reformat_by(
-    volume: &Volume,
-    g: &VolumeGeometry,
-    plane: &PlaneSpec,
-    slab: Option<Slab>,
-    sampling: Sampling,
-) -> Vec<f32> {
     let rescale: Vec<(f32, f32)> = volume
         .rescale
         .iter()
@@ -296,7 +277,7 @@ pub fn reformat_by(
     macro_rules! sample {
         ($a:expr) => {
             $a.as_slice()
-                .map(|d| sample_plane(d, g, &rescale, plane, slab, sampling))
+                .map(|d| sample_plane(d, g, &rescale, plane, slab))
         };
     }
     let out = match &volume.data {
@@ -320,8 +301,7 @@ pub fn reformat_map(
     slab: Option<Slab>,
 ) -> Option<Vec<f32>> {
     let (slices, rows, columns) = g.dims;
-    (values.len() == slices * rows * columns)
-        .then(|| sample_plane(values, g, &[], plane, slab, Sampling::Fastest))
+    (values.len() == slices * rows * columns).then(|| sample_plane(values, g, &[], plane, slab))
 }
 
 fn sample_plane<T: Copy + Into<f64> + Sync>(
@@ -330,7 +310,6 @@ fn sample_plane<T: Copy + Into<f64> + Sync>(
     rescale: &[(f32, f32)],
     plane: &PlaneSpec,
     slab: Option<Slab>,
-    sampling: Sampling,
 ) -> Vec<f32> {
     let offsets = slab.map_or_else(|| vec![0.0], |s| slab_offsets(s.thickness_mm, s.step_mm));
     let mode = slab.map_or(SlabMode::Mip, |s| s.mode);
@@ -341,174 +320,37 @@ fn sample_plane<T: Copy + Into<f64> + Sync>(
     let step_n = g.voxel_of([0, 1, 2].map(|a| g.origin[a] + normal[a]));
     let start = g.voxel_of(plane.origin);
     let mut out = vec![f32::NAN; plane.rows * plane.columns];
-    let line = Line {
-        dims: g.dims,
-        rescale,
-        step_i,
-        step_n,
-        offsets: &offsets,
-        mode,
-    };
-    out.par_chunks_mut(plane.columns).enumerate().for_each_init(
-        Vec::new,
-        |samples, (j, pixels)| {
-            let base = [0, 1, 2].map(|a| start[a] + step_j[a] * j as f64);
-            if sampling == Sampling::TrilinearEachPixel
-                || !line.along_an_axis(data, base, pixels, samples)
-            {
-                line.general(data, base, pixels);
+    out.par_chunks_mut(plane.columns)
+        .enumerate()
+        .for_each(|(j, line)| {
+            for (i, px) in line.iter_mut().enumerate() {
+                let base =
+                    [0, 1, 2].map(|a| start[a] + step_i[a] * i as f64 + step_j[a] * j as f64);
+                let mut acc: Option<f32> = None;
+                let mut n = 0u32;
+                for &o in &offsets {
+                    let v = [0, 1, 2].map(|a| base[a] + step_n[a] * o);
+                    let Some(s) = trilinear(data, g.dims, rescale, v) else {
+                        continue;
+                    };
+                    n += 1;
+                    acc = Some(match (acc, mode) {
+                        (None, _) => s,
+                        (Some(a), SlabMode::Mip) => a.max(s),
+                        (Some(a), SlabMode::MinIp) => a.min(s),
+                        (Some(a), SlabMode::Average) => a + s,
+                    });
+                }
+                if let Some(a) = acc {
+                    *px = if mode == SlabMode::Average {
+                        a / n as f32
+                    } else {
+                        a
+                    };
+                }
             }
-        },
-    );
+        });
     out
-}
-
-/// One line of a plane: where its first pixel is in voxel space comes per line.
-struct Line<'a> {
-    dims: (usize, usize, usize),
-    rescale: &'a [(f32, f32)],
-    /// The voxel-space step of one pixel along the line, and of one mm along the normal.
-    step_i: [f64; 3],
-    step_n: [f64; 3],
-    offsets: &'a [f64],
-    mode: SlabMode,
-}
-
-impl Line<'_> {
-    /// Each pixel trilinear (any plane).
-    fn general<T: Copy + Into<f64>>(&self, data: &[T], base: [f64; 3], line: &mut [f32]) {
-        for (i, px) in line.iter_mut().enumerate() {
-            let at = [0, 1, 2].map(|a| base[a] + self.step_i[a] * i as f64);
-            let mut acc: Option<f32> = None;
-            let mut n = 0u32;
-            for &o in self.offsets {
-                let v = [0, 1, 2].map(|a| at[a] + self.step_n[a] * o);
-                let Some(s) = trilinear(data, self.dims, self.rescale, v) else {
-                    continue;
-                };
-                n += 1;
-                acc = Some(match acc {
-                    None => s,
-                    Some(a) => combine(self.mode, a, s),
-                });
-            }
-            if let Some(a) = acc {
-                *px = if self.mode == SlabMode::Average {
-                    a / n as f32
-                } else {
-                    a
-                };
-            }
-        }
-    }
-
-    /// A line that runs along one voxel axis in whole voxels, through the slab's offsets across
-    /// it (the planes of MPR's own views on a volume of the usual axes): the voxels of up to
-    /// four lines of the volume, blended once per line rather than trilinear per pixel — the
-    /// same values. False (nothing written) when the line is not such a line.
-    fn along_an_axis<T: Copy + Into<f64>>(
-        &self,
-        data: &[T],
-        base: [f64; 3],
-        line: &mut [f32],
-        samples: &mut Vec<f32>,
-    ) -> bool {
-        const TINY: f64 = 1e-9;
-        let Some(a) = (0..3).find(|&a| (self.step_i[a].abs() - 1.0).abs() < TINY) else {
-            return false;
-        };
-        let (b, c) = ((a + 1) % 3, (a + 2) % 3);
-        if self.step_i[b].abs() > TINY
-            || self.step_i[c].abs() > TINY
-            || self.step_n[a].abs() > TINY
-            || (base[a] - base[a].round()).abs() > 1e-6
-        {
-            return false;
-        }
-        let (slices, rows, columns) = self.dims;
-        let n = [columns, rows, slices];
-        let first = base[a].round() as i64;
-        let forward = self.step_i[a] > 0.0;
-        let mut counts = vec![
-            0u32;
-            if self.mode == SlabMode::Average {
-                line.len()
-            } else {
-                0
-            }
-        ];
-        samples.resize(line.len(), f32::NAN);
-        for &o in self.offsets {
-            let at = [0, 1, 2].map(|x| base[x] + self.step_n[x] * o);
-            const EDGE: f64 = 1e-6;
-            let inside = |x: f64, n: usize| x >= -EDGE && x <= (n as f64 - 1.0) + EDGE;
-            if !(inside(at[b], n[b]) && inside(at[c], n[c])) {
-                continue;
-            }
-            let (b0, b1, fb) = split(at[b], n[b]);
-            let (c0, c1, fc) = split(at[c], n[c]);
-            let voxel = |x: usize, vb: usize, vc: usize| {
-                let mut v = [0usize; 3];
-                (v[a], v[b], v[c]) = (x, vb, vc);
-                let (slope, intercept) = self.rescale.get(v[2]).copied().unwrap_or((1.0, 0.0));
-                data[(v[2] * rows + v[1]) * columns + v[0]].into() as f32 * slope + intercept
-            };
-            let lerp = |p: f32, q: f32, t: f32| p + (q - p) * t;
-            for (i, s) in samples.iter_mut().enumerate() {
-                let x = if forward {
-                    first + i as i64
-                } else {
-                    first - i as i64
-                };
-                *s = if (0..n[a] as i64).contains(&x) {
-                    let x = x as usize;
-                    lerp(
-                        lerp(voxel(x, b0, c0), voxel(x, b1, c0), fb),
-                        lerp(voxel(x, b0, c1), voxel(x, b1, c1), fb),
-                        fc,
-                    )
-                } else {
-                    f32::NAN
-                };
-            }
-            for (i, (px, &s)) in line.iter_mut().zip(samples.iter()).enumerate() {
-                if s.is_nan() {
-                    continue;
-                }
-                if let Some(count) = counts.get_mut(i) {
-                    *count += 1;
-                }
-                *px = if px.is_nan() {
-                    s
-                } else {
-                    combine(self.mode, *px, s)
-                };
-            }
-        }
-        for (px, &count) in line.iter_mut().zip(&counts) {
-            if count > 0 {
-                *px /= count as f32;
-            }
-        }
-        true
-    }
-}
-
-fn combine(mode: SlabMode, acc: f32, sample: f32) -> f32 {
-    match mode {
-        SlabMode::Mip => acc.max(sample),
-        SlabMode::MinIp => acc.min(sample),
-        SlabMode::Average => acc + sample,
-    }
-}
-
-/// A continuous coordinate on an axis of `n` voxels: the voxels either side and the weight of
-/// the upper one (the last voxel pairs with the one before it).
-fn split(x: f64, n: usize) -> (usize, usize, f32) {
-    let x = x.clamp(0.0, (n - 1) as f64);
-    let lo = (x.floor() as usize).min(n.saturating_sub(2));
-    let hi = (lo + 1).min(n - 1);
-    (lo, hi, (x - lo as f64) as f32)
 }
 
 /// The modality value at continuous voxel (i, j, k), or `None` outside the volume. An axis of
@@ -524,6 +366,12 @@ fn trilinear<T: Copy + Into<f64>>(
     if !(inside(i, columns) && inside(j, rows) && inside(k, slices)) {
         return None;
     }
+    let split = |x: f64, n: usize| {
+        let x = x.clamp(0.0, (n - 1) as f64);
+        let lo = (x.floor() as usize).min(n.saturating_sub(2));
+        let hi = (lo + 1).min(n - 1);
+        (lo, hi, (x - lo as f64) as f32)
+    };
     let (i0, i1, fi) = split(i, columns);
     let (j0, j1, fj) = split(j, rows);
     let (k0, k1, fk) = split(k, slices);
@@ -545,79 +393,6 @@ fn trilinear<T: Copy + Into<f64>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_along_an_axis_give_what_trilinear_gives() {
-        let dims = (7, 9, 11);
-        let data: Vec<i16> = (0..7 * 9 * 11)
-            .map(|n: i32| ((n * 7919) % 2003 - 1000) as i16)
-            .collect();
-        let rescale: Vec<(f32, f32)> = (0..7)
-            .map(|k| (1.0 + k as f32 * 0.1, -5.0 * k as f32))
-            .collect();
-        let slab = [-1.0, -0.5, 0.0, 0.5, 1.0];
-        // (first pixel, step along the line, step along the normal), in voxels.
-        let lines: [([f64; 3], [f64; 3], [f64; 3]); 5] = [
-            ([0.0, 3.0, 2.4], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]),
-            ([10.0, 4.3, 1.7], [-1.0, 0.0, 0.0], [0.0, 2.0, 0.0]),
-            ([5.5, 0.0, 3.2], [0.0, 1.0, 0.0], [2.0, 0.0, 0.0]),
-            ([0.0, 2.6, 3.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.5]),
-            // Running off the volume at both ends, and along the slices.
-            ([-3.0, 3.0, 2.4], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]),
-        ];
-        let mut along_k = lines[0];
-        along_k.0 = [4.5, 6.2, -2.0];
-        along_k.1 = [0.0, 0.0, 1.0];
-        along_k.2 = [2.0, 0.0, 0.0];
-        for (base, step_i, step_n) in lines.into_iter().chain([along_k]) {
-            for (offsets, mode) in [
-                (&[0.0][..], SlabMode::Mip),
-                (&slab[..], SlabMode::Mip),
-                (&slab[..], SlabMode::MinIp),
-                (&slab[..], SlabMode::Average),
-            ] {
-                let line = Line {
-                    dims,
-                    rescale: &rescale,
-                    step_i,
-                    step_n,
-                    offsets,
-                    mode,
-                };
-                let mut fast = vec![f32::NAN; 16];
-                let mut slow = vec![f32::NAN; 16];
-                assert!(line.along_an_axis(&data, base, &mut fast, &mut Vec::new()));
-                line.general(&data, base, &mut slow);
-                assert!(
-                    slow.iter().any(|v| !v.is_nan()),
-                    "{base:?}: the line misses the volume"
-                );
-                for (f, s) in fast.iter().zip(&slow) {
-                    assert!(
-                        (f.is_nan() && s.is_nan()) || (f - s).abs() <= 1e-3 * s.abs().max(1.0),
-                        "{base:?} {step_i:?} {mode:?}: {fast:?} vs {slow:?}"
-                    );
-                }
-            }
-        }
-        // Lines that are not along an axis in whole voxels are left to the general path.
-        for (base, step_i, step_n) in [
-            ([0.0, 3.0, 2.0], [0.7, 0.0, 0.0], [0.0, 2.0, 0.0]),
-            ([0.5, 3.0, 2.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]),
-            ([0.0, 3.0, 2.0], [1.0, 0.1, 0.0], [0.0, 2.0, 0.0]),
-            ([0.0, 3.0, 2.0], [1.0, 0.0, 0.0], [0.3, 2.0, 0.0]),
-        ] {
-            let line = Line {
-                dims,
-                rescale: &rescale,
-                step_i,
-                step_n,
-                offsets: &slab,
-                mode: SlabMode::Mip,
-            };
-            assert!(!line.along_an_axis(&data, base, &mut [0.0; 4], &mut Vec::new()));
-        }
-    }
 
     #[test]
     fn voxel_and_patient_coordinates_invert_each_other_on_a_tilted_grid() {
