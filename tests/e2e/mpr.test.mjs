@@ -111,8 +111,8 @@ describe("MPR of the sample CT", () => {
   it("measures a known distance in mm on the coronal plane", async () => {
     const b = app.browser;
     await b.$('[data-testid="tool-length"]').click();
-    // 100 pixels down a column of the coronal plane: 70 mm of z at 0.7 mm pixels (the source
-    // slices are 2.5 mm apart, so this length crosses 28 of them).
+    // 28 rows down a column of the coronal plane: 70 mm of z (its rows are the source's
+    // slices, 2.5 mm apart, stretched on screen).
     const [a, z] = await b.execute(() => {
       const mpr = window.__dokuei.mpr();
       const canvas = document.querySelector('[data-testid="mpr-coronal"] .viewport-canvas');
@@ -121,9 +121,9 @@ describe("MPR of the sample CT", () => {
         const c = mpr.viewport(1).canvasPoint(row, column);
         return { x: rect.left + c[0], y: rect.top + c[1] };
       };
-      return [at(300, 60), at(400, 60)];
+      return [at(100, 60), at(128, 60)];
     });
-    await assertLength(b, a, z, 70, 0.7, 100);
+    await assertLength(b, a, z, 70, 2.5, 28);
     await saveScreenshot(b, "mpr-length");
     await b.$("button=W/L").click();
   });

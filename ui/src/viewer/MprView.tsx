@@ -269,8 +269,8 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     const point = pointOn(s, e.slice, e.column - 0.5, e.row - 0.5);
     if (e.phase === "down") {
       const others = stacks.flatMap((o, j) => (j === i ? [] : [planeAt(o, indexAt(o, centerRef.current))]));
-      const grip = GRIP_PIXELS * s.pixel;
-      const reach = REACH * Math.min(s.rows, s.columns) * s.pixel;
+      const grip = GRIP_PIXELS * Math.min(...s.spacing);
+      const reach = REACH * Math.min(s.rows * s.spacing[0], s.columns * s.spacing[1]);
       turning.current =
         crosshairGrab(planeAt(s, e.slice), centerRef.current, others, point, grip, reach) === "turn"
           ? { view: i, from: point, axis: s.normal, dirs, degrees: 0 }

@@ -1,11 +1,11 @@
 // One Cornerstone3D stack viewport showing a stack decoded in Rust, with the corner texts,
 // orientation markers, the value under the cursor, and the reading actions.
 
-import { Enums, cache, eventTarget, imageLoader, utilities, type Types } from "@cornerstonejs/core";
+import { Enums, cache, eventTarget, imageLoader, type Types } from "@cornerstonejs/core";
 import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Types as ToolsTypes } from "@cornerstonejs/tools";
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
 import { clampSlice, TOOL, type ViewerAction } from "./bindings";
-import { addViewportToTools, cornerstone, registerStack, removeViewportFromTools, renderNow, setMprWindow } from "./cornerstone";
+import { addViewportToTools, cornerstone, imageToWorld, registerStack, removeViewportFromTools, renderNow, setMprWindow, worldToImage } from "./cornerstone";
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
 import type { View } from "./view";
@@ -355,7 +355,9 @@ export function Viewport({
     if (!id) return;
     drawOverlay(canvas, overlayRef.current, vp.getCurrentImageIdIndex(), view.rows, view.columns, (column, row) => {
       try {
-        const [x, y] = vp.worldToCanvas(utilities.imageToWorldCoords(id, [column, row]) as Types.Point3);
+        const world = imageToWorld(id, [column, row]);
+        if (!world) return undefined;
+        const [x, y] = vp.worldToCanvas(world);
         return [x, y];
       } catch {
         return undefined;
@@ -387,7 +389,7 @@ export function Viewport({
     if (!vp || !el || !onDraw) return;
     const rect = el.getBoundingClientRect();
     const world = vp.canvasToWorld([e.clientX - rect.left, e.clientY - rect.top]);
-    const ij = utilities.worldToImageCoords(vp.getCurrentImageId(), world);
+    const ij = worldToImage(vp.getCurrentImageId(), world);
     if (!ij) return;
     onDraw({ row: ij[1], column: ij[0], slice: vp.getCurrentImageIdIndex(), phase, erase: e.button === 2 || (e.buttons & 2) !== 0 || e.shiftKey });
   };
@@ -493,7 +495,7 @@ export function Viewport({
       const vp = viewport();
       if (!vp) return undefined;
       const id = vp.getCurrentImageId();
-      const world = utilities.imageToWorldCoords(id, [column, row]);
+      const world = imageToWorld(id, [column, row]);
       if (!world) return undefined;
       const [x, y] = vp.worldToCanvas(world);
       return [x, y];
@@ -506,7 +508,7 @@ export function Viewport({
       const id = vp.getCurrentImageId();
       const el = element.current;
       if (!id || !el) return;
-      const target = utilities.imageToWorldCoords(id, [column, row]) as number[] | undefined;
+      const target = imageToWorld(id, [column, row]);
       const centre = vp.canvasToWorld([el.clientWidth / 2, el.clientHeight / 2]);
       if (!target) return;
       const camera = vp.getCamera();
@@ -528,7 +530,7 @@ export function Viewport({
     const rect = el.getBoundingClientRect();
     const world = vp.canvasToWorld([e.clientX - rect.left, e.clientY - rect.top]);
     const id = vp.getCurrentImageId();
-    const ij = utilities.worldToImageCoords(id, world);
+    const ij = worldToImage(id, world);
     const image = cache.getImage(id);
     if (!ij) {
       setProbe("");

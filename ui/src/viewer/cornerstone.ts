@@ -339,3 +339,43 @@ export function addViewportToTools(viewportId: string): void {
 export function removeViewportFromTools(viewportId: string): void {
   ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.removeViewports(ENGINE_ID, viewportId);
 }
+
+interface PlaneModule {
+  imagePositionPatient: number[];
+  rowCosines: number[];
+  columnCosines: number[];
+  rowPixelSpacing?: number;
+  columnPixelSpacing?: number;
+}
+
+function planeModule(id: string): PlaneModule | undefined {
+  return metaData.get("imagePlaneModule", id) as PlaneModule | undefined;
+}
+
+/**
+ * Image coordinates (x along a row, y down a column; pixel centres at +0.5, as Cornerstone's)
+ * to patient mm. Cornerstone3D's `imageToWorldCoords` scales the row direction by
+ * `rowPixelSpacing`, the spacing between rows, while its stack viewport draws x at
+ * `columnPixelSpacing`: for non-square pixels (MPR planes one row per source slice) the two
+ * disagree and overlays land off the image. Here x goes with `columnPixelSpacing`.
+ */
+export function imageToWorld(id: string, [x, y]: [number, number]): Types.Point3 | undefined {
+  const m = planeModule(id);
+  if (!m) return undefined;
+  const across = m.columnPixelSpacing || 1;
+  const down = m.rowPixelSpacing || 1;
+  return [0, 1, 2].map(
+    (a) => (m.imagePositionPatient[a] ?? 0) + (m.rowCosines[a] ?? 0) * across * (x - 0.5) + (m.columnCosines[a] ?? 0) * down * (y - 0.5),
+  ) as Types.Point3;
+}
+
+/** Patient mm to image coordinates, the inverse of `imageToWorld`. */
+export function worldToImage(id: string, world: Types.Point3 | number[]): [number, number] | undefined {
+  const m = planeModule(id);
+  if (!m) return undefined;
+  const across = m.columnPixelSpacing || 1;
+  const down = m.rowPixelSpacing || 1;
+  const d = [0, 1, 2].map((a) => (world[a] ?? 0) - (m.imagePositionPatient[a] ?? 0));
+  const along = (v: number[]) => d.reduce((s, x, a) => s + x * (v[a] ?? 0), 0);
+  return [along(m.rowCosines) / across + 0.5, along(m.columnCosines) / down + 0.5];
+}

@@ -63,20 +63,24 @@ describe("volumes", () => {
 describe("MPR stacks", () => {
   const v = volumeOf(sample) as Volume;
 
-  it("covers the sample CT: axial at its slices, coronal and sagittal at 0.7 mm", () => {
+  it("covers the sample CT: axial at its slices, coronal and sagittal 0.7 mm across and a slice down", () => {
     const axial = mprStack(v, "axial", ...MPR_AXES.axial);
     expect([axial.columns, axial.rows, axial.count, axial.step]).toEqual([256, 256, 200, 2.5]);
     // The axial planes are the source slices (in the opposite order: feet first along +z).
     expect(planeAt(axial, 0).origin).toEqual([-89.6, -89.6, -400]);
     expect(planeAt(axial, 199).origin[2]).toBeCloseTo(97.5, 9);
+    expect(axial.spacing).toEqual([0.7, 0.7]);
     const coronal = mprStack(v, "coronal", ...MPR_AXES.coronal);
-    // 497.5 mm of z at 0.7 mm: 712 rows (the last half-pixel past the volume); 256 planes.
-    expect([coronal.columns, coronal.rows, coronal.count]).toEqual([256, 712, 256]);
+    // Down the plane is along the slices: one row per slice, 2.5 mm apart (the viewer stretches
+    // them); across, 0.7 mm as in the source; 256 planes 0.7 mm apart.
+    expect([coronal.columns, coronal.rows, coronal.count]).toEqual([256, 200, 256]);
+    expect(coronal.spacing[0]).toBeCloseTo(2.5, 9);
+    expect(coronal.spacing[1]).toBeCloseTo(0.7, 9);
     expect(coronal.step).toBeCloseTo(0.7, 9);
     // Superior up: the first row is at the top slice.
     expect(planeAt(coronal, 0).origin[2]).toBeCloseTo(97.5, 9);
     const sagittal = mprStack(v, "sagittal", ...MPR_AXES.sagittal);
-    expect([sagittal.columns, sagittal.rows, sagittal.count]).toEqual([256, 712, 256]);
+    expect([sagittal.columns, sagittal.rows, sagittal.count]).toEqual([256, 200, 256]);
     // Its normal is -x (seen from the patient's left), so plane 0 is the leftmost.
     expect(normal(planeAt(sagittal, 0))).toEqual([-1, 0, 0]);
     expect(planeAt(sagittal, 0).origin[0]).toBeCloseTo(-89.6 + 0.7 * 255, 9);
@@ -117,9 +121,20 @@ describe("MPR stacks", () => {
     }
   });
 
+  it("samples a turned plane as the source where its column still runs along the slices", () => {
+    const [row, column] = MPR_AXES.coronal;
+    const about = (axis: Vec3) => rotateAbout({ origin: [0, 0, 0], row, column, spacing: [1, 1], rows: 1, columns: 1 }, axis, 30, [0, 0, 0]);
+    // Turned about the axial normal: the column is still -z, one row per slice.
+    const aboutZ = about([0, 0, 1]);
+    expect(mprStack(v, "coronal", aboutZ.row, aboutZ.column).spacing[0]).toBeCloseTo(2.5, 9);
+    // Turned about x: the column is oblique to the slices, sampled at 0.7 mm.
+    const aboutX = about([1, 0, 0]);
+    expect(mprStack(v, "coronal", aboutX.row, aboutX.column).spacing).toEqual([0.7, 0.7]);
+  });
+
   it("writes the plane URL part the shell parses", () => {
     const coronal = mprStack(v, "coronal", ...MPR_AXES.coronal);
-    expect(planeSpec(planeAt(coronal, 0), 10, "minip")).toBe("-89.6,-89.6,97.5,1,0,0,0,0,-1,0.7,0.7,712,256,10,1");
+    expect(planeSpec(planeAt(coronal, 0), 10, "minip")).toBe("-89.6,-89.6,97.5,1,0,0,0,0,-1,2.5,0.7,200,256,10,1");
   });
 
   it("describes the stack as a View with edge letters and locations", () => {
@@ -172,8 +187,9 @@ describe("findings on MPR planes", () => {
     const at = g.mask.find((m) => m.slice === k);
     expect(at).toBeDefined();
     const pixels = (at?.runs ?? []).reduce((n, [, len]) => n + len, 0);
-    // The disc's area (π·5², with the slices 2.5 mm apart blurring its edge) in 0.49 mm² pixels.
-    const area = pixels * 0.49;
+    // The disc's area (π·5², with the slices 2.5 mm apart blurring its edge) in 0.7 × 2.5 mm
+    // pixels.
+    const area = pixels * 0.7 * 2.5;
     expect(area).toBeGreaterThan(50);
     expect(area).toBeLessThan(110);
     const q = patientToPlane(planeAt(coronal, k), centre);

@@ -111,8 +111,9 @@ export interface MprStack {
   column: Vec3;
   normal: Vec3;
   origin: Vec3;
-  /** Square pixels (mm). */
-  pixel: number;
+  /** Between rows, between columns (mm; Pixel Spacing's order). Not always square: see
+   * `mprStack`. */
+  spacing: [number, number];
   rows: number;
   columns: number;
   count: number;
@@ -122,8 +123,13 @@ export interface MprStack {
 
 const MAX_SIDE = 4096;
 
-/** The planes of a view with these directions that cover the volume: square pixels at the
- * source's finest in-plane spacing, one finest voxel step apart along the normal. */
+/** The planes of a view with these directions that cover the volume, one finest voxel step
+ * apart along the normal. In the plane, a direction along the source's slice normal (the
+ * column of a coronal or sagittal view of an axial series, turned about the axial or not) is
+ * sampled as the source is, at its slice spacing, and the viewer stretches those pixels; any
+ * other direction at the source's finest in-plane spacing. Sampling the slice direction finer
+ * added no information (the planes interpolate linearly between slices either way) and made
+ * those planes 3–4 times the pixels to reformat, send and draw. */
 export function mprStack(v: Volume, view: MprView, row: Vec3, column: Vec3): MprStack {
   const [r, c] = [unit(row), unit(column)];
   const n = unit(cross(r, c));
@@ -135,7 +141,12 @@ export function mprStack(v: Volume, view: MprView, row: Vec3, column: Vec3): Mpr
   const [r0, r1] = range(r);
   const [c0, c1] = range(c);
   const [n0, n1] = range(n);
-  const pixel = Math.max(Math.min(v.spacing[0], v.spacing[1]), (r1 - r0) / (MAX_SIDE - 1), (c1 - c0) / (MAX_SIDE - 1));
+  const slices = unit(cross(v.row, v.column));
+  const fine = Math.min(v.spacing[0], v.spacing[1]);
+  const along = (d: Vec3, extent: number) =>
+    Math.max(Math.abs(dot(d, slices)) > 1 - 1e-6 ? stepAlong(v, d) : fine, extent / (MAX_SIDE - 1));
+  const across = along(r, r1 - r0);
+  const down = along(c, c1 - c0);
   const step = stepAlong(v, n);
   const count = (lo: number, hi: number, s: number) => Math.max(0, Math.ceil((hi - lo) / s - 1e-6)) + 1;
   const [a, b] = MPR_AXES[view];
@@ -146,9 +157,9 @@ export function mprStack(v: Volume, view: MprView, row: Vec3, column: Vec3): Mpr
     column: c,
     normal: n,
     origin: add(add(scale(r, r0), scale(c, c0)), scale(n, n0)),
-    pixel,
-    rows: count(c0, c1, pixel),
-    columns: count(r0, r1, pixel),
+    spacing: [down, across],
+    rows: count(c0, c1, down),
+    columns: count(r0, r1, across),
     count: count(n0, n1, step),
     step,
   };
@@ -159,7 +170,7 @@ export function planeAt(s: MprStack, k: number): Plane {
     origin: add(s.origin, scale(s.normal, s.step * k)),
     row: s.row,
     column: s.column,
-    spacing: [s.pixel, s.pixel],
+    spacing: s.spacing,
     rows: s.rows,
     columns: s.columns,
   };
@@ -201,7 +212,7 @@ export function mprView(source: View, s: MprStack, slabMm: number): View {
     rows: s.rows,
     columns: s.columns,
     slices: s.count,
-    pixelSpacing: [s.pixel, s.pixel],
+    pixelSpacing: s.spacing,
     spacingAtDetector: false,
     spacingKnown: true,
     sliceSpacing: s.step,
@@ -237,8 +248,8 @@ export function findingOnStack(g: Geometry, v: Volume, s: MprStack, box: boolean
     return [Math.max(lo, Math.floor(Math.min(...at))), Math.min(hi, Math.ceil(Math.max(...at)))];
   };
   const [ka, kb] = span((p) => dot(sub(p, s.origin), s.normal) / s.step, 0, s.count - 1);
-  const [ia, ib] = span((p) => dot(sub(p, s.origin), s.row) / s.pixel, 0, s.columns - 1);
-  const [ja, jb] = span((p) => dot(sub(p, s.origin), s.column) / s.pixel, 0, s.rows - 1);
+  const [ia, ib] = span((p) => dot(sub(p, s.origin), s.row) / s.spacing[1], 0, s.columns - 1);
+  const [ja, jb] = span((p) => dot(sub(p, s.origin), s.column) / s.spacing[0], 0, s.rows - 1);
   const mask: MaskSlice[] = [];
   const bound = [Infinity, Infinity, -Infinity, -Infinity];
   for (let k = ka; k <= kb; k++) {
