@@ -247,6 +247,9 @@ describe("MPR of the sample CT", () => {
     const list = await b.$('[data-testid="key-image-list"]');
     await list.waitForDisplayed({ timeout: 5000 });
     assert.match(await list.getText(), new RegExp(`^Im ${image} Dr\\. MPR`));
+    // The axial view numbers its images as the source does.
+    const corner = await b.execute(() => document.querySelector('[data-testid="mpr-axial"] [data-testid="overlay-slice"]')?.textContent ?? "");
+    assert.match(corner, new RegExp(`Im ${image}/200`));
     // A coronal plane is not an image of the study.
     await b.$('[data-testid="mpr-coronal"] .viewport-canvas').click();
     await mark.click();

@@ -65,10 +65,12 @@ describe("MPR stacks", () => {
 
   it("covers the sample CT: axial at its slices, coronal and sagittal 0.7 mm across and a slice down", () => {
     const axial = mprStack(v, "axial", ...MPR_AXES.axial);
-    expect([axial.columns, axial.rows, axial.count, axial.step]).toEqual([256, 256, 200, 2.5]);
-    // The axial planes are the source slices (in the opposite order: feet first along +z).
-    expect(planeAt(axial, 0).origin).toEqual([-89.6, -89.6, -400]);
-    expect(planeAt(axial, 199).origin[2]).toBeCloseTo(97.5, 9);
+    expect([axial.columns, axial.rows, axial.count, axial.step]).toEqual([256, 256, 200, -2.5]);
+    // The axial planes are the source slices, in the source's order (head first, against the
+    // axial normal +z): image k is the source's image k.
+    expect(planeAt(axial, 0).origin).toEqual([-89.6, -89.6, 97.5]);
+    expect(planeAt(axial, 199).origin[2]).toBeCloseTo(-400, 9);
+    expect(mprView(sample, axial, 0).sliceSpacing).toBe(2.5);
     expect(axial.spacing).toEqual([0.7, 0.7]);
     const coronal = mprStack(v, "coronal", ...MPR_AXES.coronal);
     // Down the plane is along the slices: one row per slice, 2.5 mm apart (the viewer stretches
@@ -212,9 +214,9 @@ describe("key images from MPR", () => {
   const axial = mprStack(v, "axial", ...MPR_AXES.axial);
 
   it("names the source image an axial plane shows, and only that plane", () => {
-    // MPR's axial planes run up from z = -400; the source's images run down from z = 97.5.
-    expect(sourceSliceOf(v, axial, 120, 0)).toBe(79);
-    expect(sourceSliceOf(v, axial, 0, 0)).toBe(199);
+    // MPR's axial planes run as the source's images do, down from z = 97.5.
+    expect(sourceSliceOf(v, axial, 120, 0)).toBe(120);
+    expect(sourceSliceOf(v, axial, 0, 0)).toBe(0);
     expect(sourceSliceOf(v, axial, 120, 10)).toEqual({ why: expect.stringMatching(/slab/) as string });
     const coronal = mprStack(v, "coronal", ...MPR_AXES.coronal);
     expect(sourceSliceOf(v, coronal, 100, 0)).toEqual({ why: expect.stringMatching(/reformatted/) as string });
@@ -223,17 +225,17 @@ describe("key images from MPR", () => {
     expect(sourceSliceOf(v, between, 120, 0)).toEqual({ why: expect.stringMatching(/between/) as string });
     // An axial plane turned in its own plane is still the same slice.
     const turned = rotateAbout({ origin: [0, 0, 0], row: MPR_AXES.axial[0], column: MPR_AXES.axial[1], spacing: [1, 1], rows: 1, columns: 1 }, [0, 0, 1], 30, [0, 0, 0]);
-    expect(sourceSliceOf(v, mprStack(v, "axial", turned.row, turned.column), 120, 0)).toBe(79);
+    expect(sourceSliceOf(v, mprStack(v, "axial", turned.row, turned.column), 120, 0)).toBe(120);
   });
 
   it("finds the image under a gantry tilt", () => {
     const tilted = volumeOf(stack(10, 64, 0.5, 2, 0, 0.8)) as Volume;
     const s = mprStack(tilted, "axial", ...MPR_AXES.axial);
     // Slices at z = 0, -2, … -18, sheared 0.8 mm in y each: along z the row index changes
-    // fastest (0.8 per mm), so MPR's planes are 1.25 mm apart from z = -18. The plane at
-    // z = -8 is image 4; the one at -14.25 lies between images.
-    expect(s.step).toBeCloseTo(1.25, 9);
-    expect(sourceSliceOf(tilted, s, 8, 0)).toBe(4);
+    // fastest (0.8 per mm), so MPR's planes are 1.25 mm apart, down from z = 0 as the images
+    // run. The plane at z = -10 is image 5; the one at -3.75 lies between images.
+    expect(s.step).toBeCloseTo(-1.25, 9);
+    expect(sourceSliceOf(tilted, s, 8, 0)).toBe(5);
     expect(sourceSliceOf(tilted, s, 3, 0)).toEqual({ why: expect.stringMatching(/between/) as string });
   });
 

@@ -117,7 +117,8 @@ export interface MprStack {
   rows: number;
   columns: number;
   count: number;
-  /** Between planes (mm). */
+  /** From one plane to the next along the normal (mm): negative for a view parallel to the
+   * source's slices when those run against its normal, so that its image k is the source's. */
   step: number;
 }
 
@@ -147,7 +148,10 @@ export function mprStack(v: Volume, view: MprView, row: Vec3, column: Vec3): Mpr
     Math.max(Math.abs(dot(d, slices)) > 1 - 1e-6 ? stepAlong(v, d) : fine, extent / (MAX_SIDE - 1));
   const across = along(r, r1 - r0);
   const down = along(c, c1 - c0);
-  const step = stepAlong(v, n);
+  // A view parallel to the source's slices runs in their order (its image k is the source's
+  // image k, as the stack viewer and the key images number them).
+  const order = Math.abs(dot(n, slices)) > 1 - 1e-6 && dot(v.sliceStep, n) < 0 ? -1 : 1;
+  const step = order * stepAlong(v, n);
   const count = (lo: number, hi: number, s: number) => Math.max(0, Math.ceil((hi - lo) / s - 1e-6)) + 1;
   const [a, b] = MPR_AXES[view];
   return {
@@ -156,11 +160,11 @@ export function mprStack(v: Volume, view: MprView, row: Vec3, column: Vec3): Mpr
     row: r,
     column: c,
     normal: n,
-    origin: add(add(scale(r, r0), scale(c, c0)), scale(n, n0)),
+    origin: add(add(scale(r, r0), scale(c, c0)), scale(n, order > 0 ? n0 : n1)),
     spacing: [down, across],
     rows: count(c0, c1, down),
     columns: count(r0, r1, across),
-    count: count(n0, n1, step),
+    count: count(n0, n1, Math.abs(step)),
     step,
   };
 }
@@ -215,7 +219,7 @@ export function mprView(source: View, s: MprStack, slabMm: number): View {
     pixelSpacing: s.spacing,
     spacingAtDetector: false,
     spacingKnown: true,
-    sliceSpacing: s.step,
+    sliceSpacing: Math.abs(s.step),
     sliceThickness: slabMm > 0 ? slabMm : null,
     positions: planes.map((p) => p.origin),
     orientation: [...s.row, ...s.column],
@@ -297,7 +301,7 @@ export function sourceSliceOf(v: Volume, s: MprStack, k: number, slabMm: number)
   if (Math.abs(dot(n, s.normal)) < 1 - 1e-6)
     return { why: "this plane is reformatted, not an image of the study: mark key images in the view parallel to the slices" };
   const at = patientToVoxel(v, planeAt(s, k).origin)[2];
-  const j = Math.round(at);
+  const j = Math.round(at) + 0; // not -0
   if (Math.abs(at - j) > 0.05 || j < 0 || j >= v.slices) return { why: "this plane lies between the study's slices" };
   return j;
 }
