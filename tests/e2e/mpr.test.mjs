@@ -176,7 +176,7 @@ describe("MPR of the sample CT", () => {
       },
       { timeout: 5000, timeoutMsg: "the crosshair centre did not move to the click" },
     );
-    // The axial view now shows the slice at z = -100 (every 2.5 mm from -400: slice 120).
+    // The axial view now shows the slice at z = -100 (every 2.5 mm down from 97.5: image 80).
     await b.waitUntil(async () => (await project(b, 0, target)) && Math.abs((await project(b, 0, target)).depth) <= 1.3, { timeout: 5000 });
     await saveScreenshot(b, "mpr-crosshairs");
     await b.$('[data-testid="mpr-crosshairs"]').click();

@@ -200,10 +200,13 @@ export function PacsView({
     [search],
   );
   // The viewer's Prior from PACS: search at once, on the first node, when the settings are in.
-  const searchedFor = useRef<Comparison | null>(null);
+  // Once per patient and set of studies open (not again when the study object is rebuilt, e.g.
+  // when a refused prior reopens the current study).
+  const searchedFor = useRef("");
   useEffect(() => {
-    if (comparison?.searchNow && node && searchedFor.current !== comparison) {
-      searchedFor.current = comparison;
+    const key = comparison ? `${comparison.patientId}\n${comparison.studyUids.join("\n")}` : "";
+    if (comparison?.searchNow && node && searchedFor.current !== key) {
+      searchedFor.current = key;
       findPriors(comparison);
     }
   }, [comparison, node, findPriors]);

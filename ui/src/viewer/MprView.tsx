@@ -124,12 +124,13 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     setRegistered(shown);
   }
   const unmounted = useRef(false);
-  useEffect(
-    () => () => {
+  useEffect(() => {
+    // (Set again on mount: StrictMode unmounts and mounts once more in development.)
+    unmounted.current = false;
+    return () => {
       unmounted.current = true;
-    },
-    [],
-  );
+    };
+  }, []);
   // Stacks replaced (a slab change, a turn) are forgotten once their last requests are done.
   const current = useRef<Registration[]>([]);
   useEffect(() => {
@@ -264,7 +265,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   // The crosshairs tool: a press on another plane's line, away from the centre, turns the other
   // two planes about this view's normal as the line is dragged round (whole degrees, each
   // turn from the planes as they were at the press); a press anywhere else moves the centre.
-  const turning = useRef<{ view: number; from: Vec3; axis: Vec3; dirs: Record<MprName, [Vec3, Vec3]>; degrees: number } | null>(null);
+  const turning = useRef<{ view: number; from: Vec3; axis: Vec3; dirs: Record<MprName, [Vec3, Vec3]>; degrees: number; turned: boolean } | null>(null);
   const crosshairDraw = (i: number, s: MprStack) => (e: DrawEvent) => {
     const point = pointOn(s, e.slice, e.column - 0.5, e.row - 0.5);
     if (e.phase === "down") {
@@ -273,7 +274,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
       const reach = REACH * Math.min(s.rows * s.spacing[0], s.columns * s.spacing[1]);
       turning.current =
         crosshairGrab(planeAt(s, e.slice), centerRef.current, others, point, grip, reach) === "turn"
-          ? { view: i, from: point, axis: s.normal, dirs, degrees: 0 }
+          ? { view: i, from: point, axis: s.normal, dirs, degrees: 0, turned: false }
           : null;
     }
     const turn = turning.current;
@@ -284,9 +285,14 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
     const degrees = Math.round(turnAngle(turn.axis, centerRef.current, turn.from, point));
     if (degrees !== turn.degrees) {
       turn.degrees = degrees;
+      turn.turned = true;
       setDirs(turnOthers(turn.dirs, turn.view, turn.axis, degrees));
     }
-    if (e.phase === "up") turning.current = null;
+    if (e.phase === "up") {
+      // A click on a line that turned nothing moves the centre there, as anywhere else.
+      if (!turn.turned) moveCenter(turn.from);
+      turning.current = null;
+    }
   };
 
   useImperativeHandle(ref, () => ({

@@ -148,10 +148,12 @@ export function mprStack(v: Volume, view: MprView, row: Vec3, column: Vec3): Mpr
     Math.max(Math.abs(dot(d, slices)) > 1 - 1e-6 ? stepAlong(v, d) : fine, extent / (MAX_SIDE - 1));
   const across = along(r, r1 - r0);
   const down = along(c, c1 - c0);
-  // A view parallel to the source's slices runs in their order (its image k is the source's
-  // image k, as the stack viewer and the key images number them).
-  const order = Math.abs(dot(n, slices)) > 1 - 1e-6 && dot(v.sliceStep, n) < 0 ? -1 : 1;
-  const step = order * stepAlong(v, n);
+  // A view parallel to the source's slices steps from slice to slice in their order (its image k
+  // is the source's image k, as the stack viewer and the key images number them, gantry tilt
+  // or not); any other view one finest voxel step apart.
+  const parallel = Math.abs(dot(n, slices)) > 1 - 1e-6;
+  const order = parallel && dot(v.sliceStep, n) < 0 ? -1 : 1;
+  const step = order * (parallel ? Math.abs(dot(v.sliceStep, n)) : stepAlong(v, n));
   const count = (lo: number, hi: number, s: number) => Math.max(0, Math.ceil((hi - lo) / s - 1e-6)) + 1;
   const [a, b] = MPR_AXES[view];
   return {
