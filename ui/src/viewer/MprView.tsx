@@ -2,9 +2,10 @@
 // planes the shell reformats (mpr.ts), linked by crosshairs: scrolling one view moves the
 // others' reference lines, a click or drag with the crosshairs tool moves all three planes
 // through that point, and dragging another plane's line round the centre (or `[` and `]`)
-// turns the other two planes about the view's normal (oblique MPR). Window/level is shared; a slab (MIP, MinIP, average) applies to all three;
-// AI findings of the source stack are resampled onto every plane in their colours, and its
-// heatmap is reformatted by the shell onto each plane.
+// turns the other two planes about the view's normal (oblique MPR). Window/level is shared; a
+// slab (MIP, MinIP, average) applies to all three; AI findings of the source stack are
+// resampled onto every plane in their colours, and its heatmap is reformatted by the shell onto
+// each plane.
 
 import { useEffect, useImperativeHandle, useMemo, useRef, useState, type Ref } from "react";
 import type { OverlayFinding, OverlayLine, OverlaySpec } from "../review/draw";
@@ -56,6 +57,7 @@ interface Props {
 }
 
 const SLABS = [0, 5, 10, 20, 40];
+const SLAB_NAME: Record<SlabMode, string> = { mip: "MIP", minip: "MinIP", average: "Average" };
 /** A press this close to a plane's line (image pixels) takes hold of it… */
 const GRIP_PIXELS = 8;
 /** …when it is farther than this share of the image's shorter side from the centre. */
@@ -81,7 +83,6 @@ function turnOthers(d: Record<MprName, [Vec3, Vec3]>, fixed: number, axis: Vec3,
   });
   return next;
 }
-const SLAB_NAME: Record<SlabMode, string> = { mip: "MIP", minip: "MinIP", average: "Average" };
 
 export function MprView({ generation, view, header, showText, overlay, onMeasurements, ref }: Props) {
   const volume = useMemo(() => volumeOf(view), [view]);
