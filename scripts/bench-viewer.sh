@@ -18,14 +18,7 @@ if [ ! -f "$study/ground_truth.json" ]; then
   say "writing the benchmark study (300 slices of 512×512)"
   python3 sample-studies/generate.py "$CARGO_TARGET_DIR/release/dokuei" "$study" --seed 7 --slices 300 --size 512 --nodules 6
 fi
-# The web-process extension prototype (src-tauri/webext), loaded into the app for the benchmark.
-say "building the web-process extension prototype"
-webext="$CARGO_TARGET_DIR/webext"
-mkdir -p "$webext"
-gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$webext/libdokuei_shm.so" src-tauri/webext/dokuei_shm.c \
-  $(pkg-config --cflags --libs webkit2gtk-web-extension-4.1)
 bench() {
-  DOKUEI_WEB_EXTENSIONS="$webext" \
   DOKUEI_APP="$CARGO_TARGET_DIR/release/dokuei-app" DOKUEI_BENCH_STUDY="$study/series" \
     xvfb-run -a -s "-screen 0 1280x1024x24" node tests/e2e/bench-viewer.mjs
 }

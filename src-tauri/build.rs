@@ -56,4 +56,45 @@ fn main() {
         eprintln!("tauri-build failed: {e:#}");
         std::process::exit(1);
     }
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        web_extension();
+    }
+}
+
+/// Builds the web-process extension (webext/dokuei_shm.c) into OUT_DIR; the app carries it
+/// (include_bytes!) and hands it to WebKitGTK at start (lib.rs). It needs the same
+/// WebKitGTK development files as Tauri itself (libwebkit2gtk-4.1-dev).
+fn web_extension() {
+    use std::process::Command;
+    const SOURCE: &str = "webext/dokuei_shm.c";
+    println!("cargo:rerun-if-changed={SOURCE}");
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "webkit2gtk-web-extension-4.1"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let Some(flags) = flags else {
+        eprintln!(
+            "pkg-config finds no webkit2gtk-web-extension-4.1: install libwebkit2gtk-4.1-dev (scripts/setup.sh does)"
+        );
+        std::process::exit(1);
+    };
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&compiler)
+        .args([
+            "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o",
+        ])
+        .arg(out.join("libdokuei_shm.so"))
+        .arg(SOURCE)
+        .args(flags.split_whitespace())
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!("{compiler} could not build {SOURCE}: {other:?}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -167,6 +167,58 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 }
 
 /// Starts the desktop app.
+/// The web-process extension (src-tauri/webext, built by build.rs): gives the page
+/// `dokueiShm(name)`, which takes a stack's slices from shared memory in one copy instead of
+/// through WebKit's network process (ui/src/viewer/bulk.ts; measured by scripts/bench-viewer.sh).
+#[cfg(target_os = "linux")]
+const WEB_EXTENSION: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libdokuei_shm.so"));
+
+/// The folder WebKitGTK loads web-process extensions from: the extension written into
+/// `cache/webext/{its hash}` (once per build), or the folder DOKUEI_WEB_EXTENSIONS names
+/// ("none": no extension, the page then fetches slices one by one). None when it cannot be
+/// written; the viewer works without it.
+fn web_extensions(cache: &std::path::Path) -> Option<std::path::PathBuf> {
+    match std::env::var_os("DOKUEI_WEB_EXTENSIONS") {
+        Some(dir) if dir == "none" => return None,
+        Some(dir) => return Some(dir.into()),
+        None => {}
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // FNV-1a: a name that changes with the build, so that two versions never share a file.
+        let hash = WEB_EXTENSION
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        let dir = cache.join("webext").join(format!("{hash:016x}"));
+        let file = dir.join("libdokuei_shm.so");
+        if std::fs::read(&file).is_ok_and(|b| b == WEB_EXTENSION) {
+            return Some(dir);
+        }
+        let written = std::fs::create_dir_all(&dir).and_then(|()| {
+            let part = dir.join(format!("libdokuei_shm.so.{}.part", std::process::id()));
+            std::fs::write(&part, WEB_EXTENSION)?;
+            std::fs::rename(&part, &file)
+        });
+        match written {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                eprintln!(
+                    "dokuei: cannot write the web-process extension to {}: {e}; slices are fetched one by one",
+                    file.display()
+                );
+                None
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cache;
+        None
+    }
+}
+
 pub fn run() -> Result<(), tauri::Error> {
     let builder = specta_builder();
     // Load ONNX Runtime in the background as the window opens, so a missing library is on
@@ -214,9 +266,15 @@ pub fn run() -> Result<(), tauri::Error> {
                     ws.nudge_audit();
                 }
             });
+            // Shared-memory files that pages of ended sessions did not take.
+            std::thread::spawn(|| {
+                dokuei_review::viewer::sweep_shared_memory(
+                    std::path::Path::new(dokuei_review::viewer::SHARED_MEMORY_DIR),
+                    false,
+                );
+            });
             // The main window, as tauri.conf.json describes it; made here so that the
-            // web-process extension prototype can be loaded into it: DOKUEI_WEB_EXTENSIONS names
-            // the folder of its build (src-tauri/webext; the viewer benchmark builds and uses it).
+            // web-process extension (src-tauri/webext) is loaded into it.
             let config = app
                 .config()
                 .app
@@ -226,7 +284,7 @@ pub fn run() -> Result<(), tauri::Error> {
                 .cloned()
                 .ok_or("tauri.conf.json has no main window")?;
             let mut window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?;
-            if let Some(dir) = std::env::var_os("DOKUEI_WEB_EXTENSIONS") {
+            if let Some(dir) = web_extensions(&app.path().app_cache_dir()?) {
                 window = window.extensions_path(dir);
             }
             window.build()?;
@@ -248,6 +306,10 @@ pub fn run() -> Result<(), tauri::Error> {
             if let tauri::RunEvent::Exit = event {
                 let ws = app.state::<Workstation>();
                 ws.record_application(false);
+                dokuei_review::viewer::sweep_shared_memory(
+                    std::path::Path::new(dokuei_review::viewer::SHARED_MEMORY_DIR),
+                    true,
+                );
                 if let Err(e) = ws.checkpoint_if_due(true) {
                     eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
                 }

@@ -1,10 +1,10 @@
 /*
- * Dokuei's web-process extension (prototype, measured by scripts/bench-viewer.sh; the app loads
- * it only when DOKUEI_WEB_EXTENSIONS names the folder it is built in).
+ * Dokuei's web-process extension, built by src-tauri/build.rs and carried in the app, which
+ * hands it to WebKitGTK at start (src-tauri/src/lib.rs; DOKUEI_WEB_EXTENSIONS=none leaves it out).
  *
  * Every pixel transport the webview offers (the dokuei: URI scheme, a loopback HTTP server)
  * copies the bytes through WebKit's network process in small chunks. This extension gives the
- * page a second way: the shell writes a stack's bytes once into a file in /dev/shm, and
+ * page a second way: the shell writes a piece of a stack once into a file in /dev/shm, and
  * `dokueiShm(name)` in the page maps that file into the web process and copies it once into a
  * new ArrayBuffer (one memcpy in the web process, no IPC). An ArrayBuffer over the mapping
  * itself (jsc_value_new_array_buffer) was tried first: it crashes the web process, because

@@ -42,6 +42,17 @@ describe("reading the sample CT", () => {
     assert.match(await overlay(b, "overlay-slice"), /Loc 97\.5 mm\s+Thk 2\.5 mm/);
     assert.match(await overlay(b, "overlay-window"), /W 400 L 40/);
     assert.match(await overlay(b, "overlay-patient"), /Synthetic, Phantom/);
+    // The rest of the stack comes through shared memory (the web-process extension, bulk.ts),
+    // not slice by slice: the scrolling and pixel checks below read these slices.
+    await b.waitUntil(async () => (await b.execute(() => window.__dokuei.bulk()?.stacks ?? -1)) >= 1, {
+      timeout: 30000,
+      timeoutMsg: `no stack came by shared memory: ${JSON.stringify(await b.execute(() => window.__dokuei.bulk()))}`,
+    });
+    const moved = await b.execute(() => ({ bulk: window.__dokuei.bulk(), bySlice: window.__dokuei.transfer.slices }));
+    assert.equal(moved.bulk.lastError, null);
+    assert.ok(moved.bulk.slices >= 190 && moved.bulk.slices <= 200, JSON.stringify(moved));
+    assert.equal(moved.bulk.bytes, 200 * size * size * 2);
+    assert.ok(moved.bySlice < 10, `slices fetched one by one: ${moved.bySlice}`);
   });
 
   it("scrolls to the largest nodule, applies the lung preset, and shows it bright in lung that stays dark", async () => {

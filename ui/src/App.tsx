@@ -12,6 +12,7 @@ import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
 import { fetchAll, glFloor, type GlFloor, heldKey, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, sharedMemory, type Throughput, volumeMpr, type VolumeMpr } from "./viewer/bench";
 import { imageId } from "./viewer/imageId";
+import { bulk, sharedMemory as bulkMap } from "./viewer/bulk";
 import { applyMouseBindings, cpuRendering, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
@@ -52,14 +53,16 @@ export interface DokueiHooks {
   /** Which pixel transport is in use (default: the scheme); switching is for the benchmark. */
   transport(use?: "scheme" | "loopback"): Promise<"scheme" | "loopback">;
   transfer: typeof transfer;
+  /** What the shared-memory transport moved (bulk.ts); null when the extension is not loaded. */
+  bulk(): typeof bulk | null;
   bench: {
     reset(): Promise<void>;
     fetchAll(series: number, stack: number, inFlight: number): Promise<Throughput>;
     scrollAll(pane: number): Promise<number[]>;
     /** Steps MPR view `view` (0 axial, 1 coronal, 2 sagittal) through its first `count` planes. */
     scrollMpr(view: number, count: number): Promise<number[]>;
-    /** The web-process extension prototype's shared memory (see bench.ts). */
-    sharedMemory(series: number, stack: number): Promise<Throughput & { same: boolean }>;
+    /** Pane `pane`'s stack by shared memory, as the viewer loads it (see bench.ts). */
+    sharedMemory(pane: number): Promise<Throughput & { same: boolean; pieces: number }>;
     /** Cornerstone3D's volume-viewport MPR of pane `pane`'s stack (see bench.ts). */
     volumeMpr(pane: number, count: number): Promise<VolumeMpr>;
     /** The same steps through a bare WebGL2 renderer on a canvas of the pane's size. */
@@ -290,6 +293,7 @@ export function App({ backend }: { backend: Backend }) {
         return loopbackBase() ? "loopback" : "scheme";
       },
       transfer,
+      bulk: () => (bulkMap() ? bulk : null),
       bench: {
         reset: async () => {
           setPanes((old) => old.map(() => null));
@@ -318,10 +322,11 @@ export function App({ backend }: { backend: Backend }) {
           const handle = mprRef.current?.viewport(view);
           return handle ? scrollAll(handle, count) : Promise.reject(new Error("MPR is not shown"));
         },
-        sharedMemory: (series, stack) => {
-          const node = study?.tree.studies.flatMap((s) => s.series).find((s) => s.key === series);
-          const slices = node?.stacks[stack]?.slices ?? 0;
-          return sharedMemory(study?.generation ?? 0, series, stack, slices, Math.floor(slices / 2));
+        sharedMemory: (pane) => {
+          const view = panesRef.current[pane]?.view;
+          if (!view || !study) return Promise.reject(new Error("no series on screen"));
+          const { series, stack, slices, rows, columns, format } = view;
+          return sharedMemory({ generation: study.generation, series, stack, slices, rows, columns, format }, Math.floor(slices / 2));
         },
         volumeMpr: (pane, count) => {
           const view = panesRef.current[pane]?.view;

@@ -602,23 +602,36 @@ pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, A
     })
 }
 
-/// The web-process extension prototype's transport (`src-tauri/webext`): writes every slice
-/// of a loaded stack, as `loaded_slice_bytes` serves them one by one, into a new file
-/// `dokuei-{pid}-{n}` (0600) in `dir` (`/dev/shm` in the app) and returns its name. The page
-/// maps it with `dokueiShm(name)`, which unlinks it; a name nobody maps stays until the
-/// session ends (a prototype: measured by the viewer benchmark, not used by the viewer).
-pub fn stack_to_shared_memory(
-    loaded: &LoadedStack,
+/// Where the shell leaves slices for the page's web-process extension (`src-tauri/webext`).
+pub const SHARED_MEMORY_DIR: &str = "/dev/shm";
+
+/// How many slices one shared-memory request may ask for (a 512² CT slice is 512 KiB, so
+/// 128 MiB at most in one file and one page buffer).
+pub const SHARED_MEMORY_MAX_SLICES: u32 = 256;
+
+/// The shared-memory transport (`src-tauri/webext`): writes slices `slices` of a stack, each as
+/// the `slice/` resource serves it (`bytes(k)`), one after another into a new file
+/// `dokuei-{pid}-{n}` (0600) in `dir` (`SHARED_MEMORY_DIR` in the app) and returns its name.
+/// The page maps it with `dokueiShm(name)`, which unlinks it; a file nobody took is removed by
+/// `sweep_shared_memory` when its process has ended.
+pub fn slices_to_shared_memory(
     dir: &std::path::Path,
+    slices: std::ops::Range<u32>,
+    mut bytes: impl FnMut(u32) -> Result<Vec<u8>, AppError>,
 ) -> Result<String, AppError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let slices = match &loaded.pixels {
-        LoadedPixels::Values(v) => v.rescale.len(),
-        LoadedPixels::Rgb(v) => v.data.dim().0,
-    };
+    if slices.is_empty() || slices.len() > SHARED_MEMORY_MAX_SLICES as usize {
+        return Err(AppError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "asked for {} slice(s) at once; between 1 and {SHARED_MEMORY_MAX_SLICES} are served",
+                slices.len()
+            ),
+        ));
+    }
     let name = format!(
         "dokuei-{}-{}",
         std::process::id(),
@@ -638,15 +651,51 @@ pub fn stack_to_shared_memory(
         .open(&path)
         .map_err(failed)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let written = (0..slices as u32).try_for_each(|k| {
-        let bytes = loaded_slice_bytes(loaded, k)?;
-        out.write_all(&bytes).map_err(failed)
-    });
+    // A full /dev/shm, or a slice that cannot be decoded, leaves no file behind.
+    let written = slices
+        .into_iter()
+        .try_for_each(|k| out.write_all(&bytes(k)?).map_err(failed));
     if let Err(e) = written.and_then(|()| out.flush().map_err(failed)) {
+        drop(out);
         let _ = std::fs::remove_file(&path);
         return Err(e);
     }
     Ok(name)
+}
+
+/// Removes the shared-memory files (`dokuei-{pid}-{n}` in `dir`, this user's) that no page
+/// took: those of processes that have ended, and this process's own when `own` is set (at
+/// exit). Returns how many it removed.
+pub fn sweep_shared_memory(dir: &std::path::Path, own: bool) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self") else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("dokuei-"))
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = pid == std::process::id();
+        let ended = !ours && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let mine = entry
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.uid() == me.uid());
+        if mine && ((own && ours) || ended) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// A plane the MPR viewer asks for, from the last part of its URL: fifteen comma-separated

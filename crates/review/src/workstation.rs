@@ -454,9 +454,9 @@ impl Workstation {
     /// plane in the same format, see `viewer::parse_plane_request`),
     /// `mapplane/{generation}/{series}/{stack}/{analysis}/{index}/{plane}` (a kept heatmap
     /// reformatted onto that plane, u8, see `viewer::map_plane_bytes`),
-    /// `shm/{generation}/{series}/{stack}` (the loaded stack written to shared memory for the
-    /// web-process extension prototype; the body is the name, see
-    /// `viewer::stack_to_shared_memory`), `thumb/{generation}/{series}` (PNG) and
+    /// `shm/{generation}/{series}/{stack}/{from}/{count}` (slices `from..from+count` written
+    /// to shared memory for the web-process extension; the body is the file's name, see
+    /// `viewer::slices_to_shared_memory`), `thumb/{generation}/{series}` (PNG) and
     /// `map/{analysis}/{index}/{slice}` (a heatmap slice, u8). Returns (status, content type,
     /// body); errors are plain text naming the file at fault.
     pub fn pixels(&self, path: &str) -> (u16, &'static str, Vec<u8>) {
@@ -530,12 +530,20 @@ impl Workstation {
                     crate::viewer::map_plane_bytes(&study, *series, *stack, map, &request)
                 })
                 .map(|b| ("application/octet-stream", b)),
-            (Some("shm"), [_, series, stack]) => self
-                .volume(generation, &study, *series, *stack)
-                .and_then(|loaded| {
-                    crate::viewer::stack_to_shared_memory(&loaded, std::path::Path::new("/dev/shm"))
-                })
-                .map(|name| ("text/plain; charset=utf-8", name.into_bytes())),
+            (Some("shm"), [_, series, stack, from, count]) => {
+                // From the stack in memory when it is loaded (asking starts the load), else
+                // decoded slice by slice, as `slice/` serves them.
+                let loaded = self.loaded_stack(generation, &study, *series, *stack);
+                crate::viewer::slices_to_shared_memory(
+                    std::path::Path::new(crate::viewer::SHARED_MEMORY_DIR),
+                    *from..from.saturating_add(*count),
+                    |k| match &loaded {
+                        Some(loaded) => crate::viewer::loaded_slice_bytes(loaded, k),
+                        None => crate::viewer::slice_bytes(&study, *series, *stack, k),
+                    },
+                )
+                .map(|name| ("text/plain; charset=utf-8", name.into_bytes()))
+            }
             (Some("thumb"), [_, series]) => {
                 crate::viewer::thumbnail_png(&study, *series, 96).map(|b| ("image/png", b))
             }

@@ -30,20 +30,33 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
         ws.pixels(&format!("slice/{}/{}/0/2", opened.generation, series.key));
     assert_eq!((status, kind), (200, "application/octet-stream"));
     assert_eq!(body.len(), 64 * 64 * 2);
-    // The web-process extension prototype's transport: the whole stack in one shared-memory
-    // file, byte for byte the slices the scheme serves.
-    let (status, kind, name) = ws.pixels(&format!("shm/{}/{}/0", opened.generation, series.key));
+    // The web-process extension's transport: slices 1..4 in one shared-memory file, byte for
+    // byte the slices the scheme serves; then slices 0..2 from the stack once it is loaded.
+    let shm = |from: u32, count: u32| {
+        ws.pixels(&format!(
+            "shm/{}/{}/0/{from}/{count}",
+            opened.generation, series.key
+        ))
+    };
+    let take = |name: Vec<u8>| {
+        let name = String::from_utf8(name).unwrap();
+        assert!(
+            name.starts_with(&format!("dokuei-{}-", std::process::id())),
+            "{name}"
+        );
+        let shared = std::path::Path::new("/dev/shm").join(&name);
+        let bytes = std::fs::read(&shared).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&shared).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_file(&shared).unwrap();
+        bytes
+    };
+    let (status, kind, name) = shm(1, 3);
     assert_eq!((status, kind), (200, "text/plain; charset=utf-8"));
-    let name = String::from_utf8(name).unwrap();
-    assert!(name.starts_with("dokuei-"), "{name}");
-    let shared = std::path::Path::new("/dev/shm").join(&name);
-    let bytes = std::fs::read(&shared).unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&shared).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-    std::fs::remove_file(&shared).unwrap();
+    let shared = take(name);
     let mut slices = Vec::new();
     for k in 0..4 {
         slices.extend(
@@ -51,7 +64,31 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
                 .2,
         );
     }
-    assert_eq!(bytes, slices);
+    assert_eq!(shared, slices[64 * 64 * 2..]);
+    // A plane waits for the stack to be loaded.
+    let plane = "0,0,0,1,0,0,0,1,0,1,1,2,2,0,0";
+    let (status, _, body) = ws.pixels(&format!(
+        "plane/{}/{}/0/{plane}",
+        opened.generation, series.key
+    ));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, name) = shm(0, 2);
+    assert_eq!(status, 200);
+    assert_eq!(take(name), slices[..2 * 64 * 64 * 2]);
+    // Past the end, nothing, or too much at once: refused with the reason, and no file left.
+    let before = own_shared_memory();
+    let (status, _, body) = shm(3, 2);
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8_lossy(&body).contains("slice 5 does not exist"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _, body) = shm(0, 0);
+    assert_eq!(status, 500);
+    assert!(String::from_utf8_lossy(&body).contains("between 1 and 256"));
+    assert_eq!(shm(0, 257).0, 500);
+    assert_eq!(own_shared_memory(), before);
     // A URL of an earlier study is refused once another opens.
     let again = ws.open_study(vec![study.display().to_string()]).unwrap();
     assert_eq!(again.generation, opened.generation + 1);
@@ -75,6 +112,18 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
     let pacs = ws.pacs.status().unwrap();
     assert!(pacs.listening.is_none(), "the receiver is off by default");
     assert!(pacs.cache.studies.is_empty());
+}
+
+/// This process's shared-memory files, by name.
+fn own_shared_memory() -> Vec<String> {
+    let prefix = format!("dokuei-{}-", std::process::id());
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    names.sort();
+    names
 }
 
 /// The MPR viewer's planes, by the same path the app serves: a coronal plane through a planted
@@ -203,4 +252,45 @@ fn reformatted_planes_are_served_from_the_loaded_volume() {
             "{spec}: {status} {text}"
         );
     }
+}
+
+/// Shared-memory files nobody took are removed: those of ended processes at start, this
+/// process's own at exit; other processes' and other names are left alone.
+#[test]
+fn shared_memory_left_behind_is_swept() {
+    use dokuei_review::viewer::sweep_shared_memory;
+    let dir = tempfile::tempdir().unwrap();
+    let own = format!("dokuei-{}-7", std::process::id());
+    let names = [
+        own.as_str(),
+        "dokuei-4000000000-1",
+        "dokuei-1-2",
+        "dokuei-x-3",
+        "dokuei-4000000000-",
+        "other-4000000000-1",
+    ];
+    for name in names {
+        std::fs::write(dir.path().join(name), b"slices").unwrap();
+    }
+    let left = || {
+        let mut n: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(sweep_shared_memory(dir.path(), false), 1);
+    assert!(!left().contains(&"dokuei-4000000000-1".to_string()));
+    assert!(left().contains(&own));
+    assert_eq!(sweep_shared_memory(dir.path(), true), 1);
+    assert_eq!(
+        left(),
+        vec![
+            "dokuei-1-2",
+            "dokuei-4000000000-",
+            "dokuei-x-3",
+            "other-4000000000-1"
+        ]
+    );
 }

@@ -5,6 +5,7 @@ import { Enums, cache, eventTarget, imageLoader, type Types } from "@cornerstone
 import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Types as ToolsTypes } from "@cornerstonejs/tools";
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
 import { clampSlice, TOOL, type ViewerAction } from "./bindings";
+import { bulk, loadStack, sharedMemory } from "./bulk";
 import { addViewportToTools, cornerstone, imageToWorld, registerStack, removeViewportFromTools, renderNow, setMprWindow, worldToImage } from "./cornerstone";
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
@@ -238,7 +239,20 @@ export function Viewport({
           () => {
             // MPR planes are reformatted on request: prefetching every plane of three views
             // (again after each slab change or turn) would keep the shell busy for nothing.
-            if (live && !ids) toolsUtilities.stackPrefetch.enable(el);
+            if (!live || ids) return;
+            // The whole stack by shared memory when the web-process extension is there (see
+            // bulk.ts), else slice by slice; slices it could not bring come slice by slice.
+            const map = sharedMemory();
+            if (!map) {
+              toolsUtilities.stackPrefetch.enable(el);
+              return;
+            }
+            const { rows, columns, format, series, stack, slices } = view;
+            loadStack({ generation, series, stack, slices, rows, columns, format }, vp.getCurrentImageIdIndex(), () => live, map).catch((e: unknown) => {
+              bulk.lastError = String(e);
+              console.warn(`dokuei: shared-memory load failed (${String(e)}); prefetching slice by slice`);
+              if (live) toolsUtilities.stackPrefetch.enable(el);
+            });
           },
           { once: true },
         );

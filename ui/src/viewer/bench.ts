@@ -2,7 +2,8 @@
 
 import { cache, cornerstoneStreamingImageVolumeLoader, Enums, setVolumesForViewports, utilities, volumeLoader, type Types } from "@cornerstonejs/core";
 import { cornerstone, cpuRendering, CPU_RENDERING_KEY, fetchSlice } from "./cornerstone";
-import { imageId, schemeUrl } from "./imageId";
+import { loadStack, sharedMemory as bulkMap, type BulkStack } from "./bulk";
+import { imageId } from "./imageId";
 import type { ViewportHandle } from "./Viewport";
 
 export interface Throughput {
@@ -28,26 +29,21 @@ export async function fetchAll(generation: number, series: number, stack: number
 }
 
 /**
- * The web-process extension prototype (src-tauri/webext): the shell writes the whole stack into
- * shared memory, and the page maps it as one ArrayBuffer (`dokueiShm`, no copy). Timed from the
- * request to every page of it touched; `same` says whether slice `check` in it equals the slice
- * the scheme serves.
+ * The shared-memory transport as the viewer uses it (bulk.ts, the web-process extension in
+ * src-tauri/webext): the image cache emptied, then the whole stack loaded into it in pieces.
+ * `same` says whether cached slice `check` equals the slice the scheme serves.
  */
-export async function sharedMemory(generation: number, series: number, stack: number, slices: number, check: number): Promise<Throughput & { same: boolean }> {
-  const map = (window as unknown as { dokueiShm?: (name: string) => ArrayBuffer }).dokueiShm;
-  if (!map) throw new Error("the web-process extension is not loaded (DOKUEI_WEB_EXTENSIONS)");
-  const started = performance.now();
-  const r = await fetch(schemeUrl(`shm/${String(generation)}/${String(series)}/${String(stack)}`));
-  if (!r.ok) throw new Error(await r.text());
-  const buffer = map(await r.text());
-  const bytes = new Uint8Array(buffer);
-  let sum = 0;
-  for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i] ?? 0;
-  const seconds = (performance.now() - started) / 1000;
-  const one = new Uint8Array(await fetchSlice(imageId({ generation, series, stack, slice: check })));
-  const at = one.length * check;
-  const same = sum >= 0 && bytes.length === one.length * slices && one.every((v, i) => bytes[at + i] === v);
-  return { slices, bytes: buffer.byteLength, seconds, same };
+export async function sharedMemory(stack: BulkStack, check: number): Promise<Throughput & { same: boolean; pieces: number }> {
+  const map = bulkMap();
+  if (!map) throw new Error("the web-process extension is not loaded (DOKUEI_WEB_EXTENSIONS=none, or it could not be written)");
+  cache.purgeCache();
+  const loaded = await loadStack(stack, 0, () => true, map);
+  const id = imageId({ generation: stack.generation, series: stack.series, stack: stack.stack, slice: check });
+  const image = await cache.getImageLoadObject(id)?.promise;
+  const cached = image?.getPixelData();
+  const one = new Uint8Array(await fetchSlice(id));
+  const same = cached !== undefined && cached.byteLength === one.length && new Uint8Array(cached.buffer, cached.byteOffset, cached.byteLength).every((v, i) => one[i] === v);
+  return { slices: loaded.slices, bytes: loaded.bytes, seconds: loaded.seconds, pieces: loaded.pieces, same };
 }
 
 function rendered(): Promise<void> {

@@ -5,6 +5,7 @@
 import {
   Enums,
   RenderingEngine,
+  cache,
   imageLoader,
   init as csInit,
   metaData,
@@ -25,7 +26,7 @@ import {
   init as csToolsInit,
 } from "@cornerstonejs/tools";
 import { MOUSE_BINDINGS, TOOL, type PrimaryTool } from "./bindings";
-import { parseImageId, schemeUrl, sliceUrl, stackKey } from "./imageId";
+import { imageId, parseImageId, schemeUrl, sliceUrl, stackKey, type SliceRef } from "./imageId";
 import type { View } from "./view";
 
 const ENGINE_ID = "dokuei";
@@ -95,17 +96,34 @@ function viewOf(id: string): [View, number] | undefined {
 
 type Samples = Uint8Array | Int16Array | Uint16Array | Float32Array;
 
-function typed(format: string, buffer: ArrayBuffer): Samples {
+/** Bytes per sample of a stack's `format` (rgb8: per pixel). */
+export function sampleBytes(format: string): number {
+  switch (format) {
+    case "u8":
+      return 1;
+    case "rgb8":
+      return 3;
+    case "i16":
+    case "u16":
+      return 2;
+    default:
+      return 4;
+  }
+}
+
+/** The samples of `bytes` bytes of `buffer` from `offset` (the whole buffer by default; a
+ * slice of a shared-memory chunk, see bulk.ts). */
+function typed(format: string, buffer: ArrayBuffer, offset = 0, bytes = buffer.byteLength - offset): Samples {
   switch (format) {
     case "u8":
     case "rgb8":
-      return new Uint8Array(buffer);
+      return new Uint8Array(buffer, offset, bytes);
     case "i16":
-      return new Int16Array(buffer);
+      return new Int16Array(buffer, offset, bytes / 2);
     case "u16":
-      return new Uint16Array(buffer);
+      return new Uint16Array(buffer, offset, bytes / 2);
     default:
-      return new Float32Array(buffer);
+      return new Float32Array(buffer, offset, bytes / 4);
   }
 }
 
@@ -161,8 +179,8 @@ function range(a: Samples): [number, number] {
   return [lo, hi];
 }
 
-function toImage(id: string, view: View, buffer: ArrayBuffer): Types.IImage {
-  const pixels = typed(view.format, buffer);
+function toImage(id: string, view: View, buffer: ArrayBuffer, offset?: number, bytes?: number): Types.IImage {
+  const pixels = typed(view.format, buffer, offset, bytes);
   const colour = view.format === "rgb8";
   const components = colour ? 3 : 1;
   const [lo, hi] = colour ? [0, 255] : range(pixels);
@@ -201,6 +219,22 @@ function toImage(id: string, view: View, buffer: ArrayBuffer): Types.IImage {
     },
     voxelManager,
   };
+}
+
+/**
+ * Puts slice `slice` of a registered stack into Cornerstone3D's image cache from `bytes` bytes
+ * of `buffer` at `offset` (no copy: the cached image is a view of the buffer). False when the
+ * slice is cached (or being loaded) already, or its stack is not registered.
+ */
+export function cacheSlice(ref: SliceRef, buffer: ArrayBuffer, offset: number, bytes: number): boolean {
+  const id = imageId(ref);
+  const found = viewOf(id);
+  if (!found || cache.getImageLoadObject(id)) return false;
+  void cache.putImageLoadObject(id, { promise: Promise.resolve(toImage(id, found[0], buffer, offset, bytes)) }).catch((e: unknown) => {
+    // A full cache: the slice is fetched by itself when it is shown.
+    console.warn(`dokuei: slice ${String(ref.slice + 1)} not cached (${String(e)})`);
+  });
+  return true;
 }
 
 const loader: Types.ImageLoaderFn = (id) => {

@@ -1,0 +1,107 @@
+// A stack's slices from the shell in a few large pieces through shared memory, instead of one
+// fetch per slice through WebKit's network process.
+//
+// The shell writes slices `from..from+count` of a stack into a file in /dev/shm
+// (`shm/{generation}/{series}/{stack}/{from}/{count}`, answered with the file's name); the
+// web-process extension (src-tauri/webext) gives the page `dokueiShm(name)`, which copies the
+// file into a new ArrayBuffer once and unlinks it. The slices go into Cornerstone3D's image
+// cache as views of that buffer, so scrolling finds them there. Without the extension (another
+// platform, DOKUEI_WEB_EXTENSIONS=none) the viewer prefetches slice by slice as before.
+
+import { cacheSlice, sampleBytes } from "./cornerstone";
+import { schemeUrl } from "./imageId";
+
+type MapShared = (name: string) => ArrayBuffer;
+
+/** The extension's `dokueiShm`, when it is loaded into this page. */
+export function sharedMemory(): MapShared | null {
+  const f = (window as unknown as { dokueiShm?: MapShared }).dokueiShm;
+  return typeof f === "function" ? f : null;
+}
+
+/** Bytes in one piece: large enough that per-request costs vanish, small enough that the first
+ * piece arrives soon and one piece's buffer stays small. */
+export const PIECE_BYTES = 16 * 1024 * 1024;
+/** The most slices the shell serves in one piece (`viewer::SHARED_MEMORY_MAX_SLICES`). */
+export const PIECE_MAX_SLICES = 256;
+
+/**
+ * The pieces `[from, count]` of a stack of `slices` slices of `sliceBytes` bytes: the piece
+ * holding slice `around` first, then the others alternately after and before it, nearest first
+ * (a reader scrolls from where they are).
+ */
+export function pieces(slices: number, sliceBytes: number, around: number): [number, number][] {
+  const per = Math.max(1, Math.min(PIECE_MAX_SLICES, Math.floor(PIECE_BYTES / Math.max(1, sliceBytes))));
+  const all: [number, number][] = [];
+  for (let from = 0; from < slices; from += per) all.push([from, Math.min(per, slices - from)]);
+  const at = Math.max(0, Math.min(all.length - 1, Math.floor(Math.max(0, around) / per)));
+  const order: [number, number][] = [];
+  for (let d = 0; order.length < all.length; d++) {
+    const after = all[at + d];
+    if (after) order.push(after);
+    const before = d > 0 ? all[at - d] : undefined;
+    if (before) order.push(before);
+  }
+  return order;
+}
+
+export interface BulkStats {
+  /** Slices put into the cache (slices cached already are skipped). */
+  slices: number;
+  bytes: number;
+  /** Seconds from the first request to the last piece in the cache. */
+  seconds: number;
+  pieces: number;
+}
+
+/** What the shared-memory transport has moved in this session (for the status line, the e2e
+ * tests and the benchmark). */
+export const bulk: BulkStats & { stacks: number; lastError: string | null } = { slices: 0, bytes: 0, seconds: 0, pieces: 0, stacks: 0, lastError: null };
+
+export interface BulkStack {
+  generation: number;
+  series: number;
+  stack: number;
+  slices: number;
+  rows: number;
+  columns: number;
+  format: string;
+}
+
+/**
+ * Loads every slice of a registered stack into the image cache by shared memory, two pieces
+ * in flight, nearest `around` first. Stops between pieces when `live()` turns false (another
+ * stack is shown). Throws the shell's error, naming the file at fault; slices already cached
+ * stay.
+ */
+export async function loadStack(s: BulkStack, around: number, live: () => boolean, map: MapShared): Promise<BulkStats> {
+  const sliceBytes = s.rows * s.columns * sampleBytes(s.format);
+  const queue = pieces(s.slices, sliceBytes, around);
+  const started = performance.now();
+  const stats: BulkStats = { slices: 0, bytes: 0, seconds: 0, pieces: 0 };
+  const worker = async () => {
+    for (let piece = queue.shift(); piece && live(); piece = queue.shift()) {
+      const [from, count] = piece;
+      const r = await fetch(schemeUrl(`shm/${String(s.generation)}/${String(s.series)}/${String(s.stack)}/${String(from)}/${String(count)}`));
+      if (!r.ok) throw new Error(await r.text());
+      const buffer = map(await r.text());
+      if (buffer.byteLength !== count * sliceBytes) {
+        throw new Error(`slices ${String(from + 1)}–${String(from + count)} came as ${String(buffer.byteLength)} bytes, not ${String(count * sliceBytes)}`);
+      }
+      if (!live()) return;
+      for (let k = 0; k < count; k++) {
+        if (cacheSlice({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k }, buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
+      }
+      stats.bytes += buffer.byteLength;
+      stats.pieces += 1;
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  stats.seconds = (performance.now() - started) / 1000;
+  bulk.slices += stats.slices;
+  bulk.bytes += stats.bytes;
+  bulk.seconds += stats.seconds;
+  bulk.pieces += stats.pieces;
+  bulk.stacks += 1;
+  return stats;
+}
