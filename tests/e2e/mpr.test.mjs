@@ -77,6 +77,9 @@ describe("MPR of the sample CT", () => {
     for (const v of VIEWS) await b.$(`[data-testid="mpr-${v}"]`).waitForDisplayed({ timeout: 10000 });
     const planes = await b.execute(() => [...document.querySelectorAll('[data-testid^="mpr-"] .corner.top-right')].map((e) => e.textContent));
     assert.match(planes.join(" | "), /Axial.*\|.*Coronal.*\|.*Sagittal/);
+    // The view of the study's own images (axial) is the active one at entry.
+    const active = await b.execute(() => [...document.querySelectorAll('[data-testid^="mpr-"] .viewport.active')].map((e) => e.closest('[data-testid^="mpr-"]')?.getAttribute("data-testid")));
+    assert.deepEqual(active, ["mpr-axial"]);
     const nodule = truth.nodules.reduce((a, n) => (n.radius > a.radius ? n : a));
     const p = [nodule.x, nodule.y, nodule.z];
     await setCenter(b, p);

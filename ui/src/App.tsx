@@ -10,9 +10,9 @@ import { ReaderBar, ReviewPanel } from "./review/ReviewPanel";
 import { useReview, type ReviewState, type Target } from "./review/useReview";
 import { SystemPanel } from "./SystemPanel";
 import { actionForKey, KEY_BINDINGS, MOUSE_BINDINGS, type PrimaryTool, TOOL } from "./viewer/bindings";
-import { fetchAll, glFloor, type GlFloor, heldKey, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, sharedMemory, type Throughput, volumeMpr, type VolumeMpr } from "./viewer/bench";
+import { fetchAll, glFloor, type GlFloor, heldKey, lastDrawProbe, purgeImages, removeProbe, scrollAll, setCpuRendering, sharedMemory, sliceBySlice, type Throughput, volumeMpr, type VolumeMpr } from "./viewer/bench";
 import { imageId } from "./viewer/imageId";
-import { bulk, sharedMemory as bulkMap } from "./viewer/bulk";
+import { bulk, sharedMemory as bulkMap, type BulkStats } from "./viewer/bulk";
 import { applyMouseBindings, cpuRendering, fetchSlice, loopbackBase, setLoopback, transfer } from "./viewer/cornerstone";
 import { dicomDate, lengthText, personName } from "./viewer/overlay";
 import { StudyBrowser, type Selection } from "./viewer/StudyBrowser";
@@ -62,7 +62,9 @@ export interface DokueiHooks {
     /** Steps MPR view `view` (0 axial, 1 coronal, 2 sagittal) through its first `count` planes. */
     scrollMpr(view: number, count: number): Promise<number[]>;
     /** Pane `pane`'s stack by shared memory, as the viewer loads it (see bench.ts). */
-    sharedMemory(pane: number): Promise<Throughput & { same: boolean; pieces: number }>;
+    sharedMemory(pane: number): Promise<Throughput & { same: boolean; pieces: number; parts: BulkStats["parts"] }>;
+    /** Pane `pane`'s stack into the image cache one fetch per slice (see bench.ts). */
+    sliceBySlice(pane: number, inFlight: number): Promise<Throughput>;
     /** Cornerstone3D's volume-viewport MPR of pane `pane`'s stack (see bench.ts). */
     volumeMpr(pane: number, count: number): Promise<VolumeMpr>;
     /** The same steps through a bare WebGL2 renderer on a canvas of the pane's size. */
@@ -327,6 +329,12 @@ export function App({ backend }: { backend: Backend }) {
           if (!view || !study) return Promise.reject(new Error("no series on screen"));
           const { series, stack, slices, rows, columns, format } = view;
           return sharedMemory({ generation: study.generation, series, stack, slices, rows, columns, format }, Math.floor(slices / 2));
+        },
+        sliceBySlice: (pane, inFlight) => {
+          const view = panesRef.current[pane]?.view;
+          if (!view || !study) return Promise.reject(new Error("no series on screen"));
+          const { series, stack, slices, rows, columns, format } = view;
+          return sliceBySlice({ generation: study.generation, series, stack, slices, rows, columns, format }, inFlight);
         },
         volumeMpr: (pane, count) => {
           const view = panesRef.current[pane]?.view;

@@ -531,9 +531,14 @@ impl Workstation {
                 })
                 .map(|b| ("application/octet-stream", b)),
             (Some("shm"), [_, series, stack, from, count]) => {
-                // From the stack in memory when it is loaded (asking starts the load), else
-                // decoded slice by slice, as `slice/` serves them.
-                let loaded = self.loaded_stack(generation, &study, *series, *stack);
+                // From the stack in memory, waiting for its load (which decodes on every core:
+                // decoding the piece beside it would do the work twice); slice by slice, as
+                // `slice/` serves them, when it cannot be loaded.
+                let loaded = match self.volume(generation, &study, *series, *stack) {
+                    Ok(loaded) => Some(loaded),
+                    Err(e) if e.code == ErrorCode::DecodeFailed => None,
+                    Err(e) => return fail(e),
+                };
                 crate::viewer::slices_to_shared_memory(
                     std::path::Path::new(crate::viewer::SHARED_MEMORY_DIR),
                     *from..from.saturating_add(*count),

@@ -30,29 +30,13 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
         ws.pixels(&format!("slice/{}/{}/0/2", opened.generation, series.key));
     assert_eq!((status, kind), (200, "application/octet-stream"));
     assert_eq!(body.len(), 64 * 64 * 2);
-    // The web-process extension's transport: slices 1..4 in one shared-memory file, byte for
-    // byte the slices the scheme serves; then slices 0..2 from the stack once it is loaded.
+    // The web-process extension's transport: slices 1..4 in one shared-memory file (from the
+    // stack once it is loaded), byte for byte the slices the scheme serves.
     let shm = |from: u32, count: u32| {
         ws.pixels(&format!(
             "shm/{}/{}/0/{from}/{count}",
             opened.generation, series.key
         ))
-    };
-    let take = |name: Vec<u8>| {
-        let name = String::from_utf8(name).unwrap();
-        assert!(
-            name.starts_with(&format!("dokuei-{}-", std::process::id())),
-            "{name}"
-        );
-        let shared = std::path::Path::new("/dev/shm").join(&name);
-        let bytes = std::fs::read(&shared).unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&shared).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        std::fs::remove_file(&shared).unwrap();
-        bytes
     };
     let (status, kind, name) = shm(1, 3);
     assert_eq!((status, kind), (200, "text/plain; charset=utf-8"));
@@ -65,13 +49,6 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
         );
     }
     assert_eq!(shared, slices[64 * 64 * 2..]);
-    // A plane waits for the stack to be loaded.
-    let plane = "0,0,0,1,0,0,0,1,0,1,1,2,2,0,0";
-    let (status, _, body) = ws.pixels(&format!(
-        "plane/{}/{}/0/{plane}",
-        opened.generation, series.key
-    ));
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let (status, _, name) = shm(0, 2);
     assert_eq!(status, 200);
     assert_eq!(take(name), slices[..2 * 64 * 64 * 2]);
@@ -112,6 +89,81 @@ fn a_study_opens_serves_its_pixels_and_is_remembered() {
     let pacs = ws.pacs.status().unwrap();
     assert!(pacs.listening.is_none(), "the receiver is off by default");
     assert!(pacs.cache.studies.is_empty());
+}
+
+/// The shared-memory file a `shm/` answer names: this process's, 0600; read and removed.
+fn take(name: Vec<u8>) -> Vec<u8> {
+    let name = String::from_utf8(name).unwrap();
+    assert!(
+        name.starts_with(&format!("dokuei-{}-", std::process::id())),
+        "{name}"
+    );
+    let shared = std::path::Path::new("/dev/shm").join(&name);
+    let bytes = std::fs::read(&shared).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::remove_file(&shared).unwrap();
+    bytes
+}
+
+/// A stack with a slice that cannot be read is not loaded as a volume: its pieces are decoded
+/// slice by slice, and the piece holding the bad slice is refused naming its file.
+#[test]
+fn shared_memory_pieces_of_a_stack_with_a_missing_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = dir.path().join("study");
+    let files = SyntheticCt {
+        slices: 6,
+        ..SyntheticCt::default()
+    }
+    .write(&study)
+    .unwrap();
+    // The slices as served while every file is there.
+    let good: Vec<Vec<u8>> = {
+        let ws = Workstation::new(dir.path().join("data1"), dir.path().join("cache1"))
+            .with_ledger_file(dir.path().join("ledger1.sqlite"));
+        let opened = ws.open_study(vec![study.display().to_string()]).unwrap();
+        let key = opened.tree.studies[0].series[0].key;
+        (0..6)
+            .map(|k| {
+                let (status, _, body) =
+                    ws.pixels(&format!("slice/{}/{key}/0/{k}", opened.generation));
+                assert_eq!(status, 200);
+                body
+            })
+            .collect()
+    };
+    let ws = Workstation::new(dir.path().join("data"), dir.path().join("cache"))
+        .with_ledger_file(dir.path().join("ledger.sqlite"));
+    let opened = ws.open_study(vec![study.display().to_string()]).unwrap();
+    let key = opened.tree.studies[0].series[0].key;
+    // One file gone after the study was opened (a share that went away, a file cleaned up).
+    let victim = &files[4];
+    std::fs::remove_file(victim).unwrap();
+    let shm = |from: u32, count: u32| {
+        ws.pixels(&format!("shm/{}/{key}/0/{from}/{count}", opened.generation))
+    };
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    let mut refused = Vec::new();
+    for k in 0..6u32 {
+        let (status, _, body) = shm(k, 1);
+        if status == 200 {
+            assert_eq!(take(body), good[k as usize], "slice {}", k + 1);
+        } else {
+            let message = String::from_utf8_lossy(&body);
+            assert!(message.contains(&name), "{message} does not name {name}");
+            refused.push(k);
+        }
+    }
+    assert_eq!(refused.len(), 1, "refused: {refused:?}");
+    // A piece around the bad slice is refused whole, and leaves no file.
+    let before = own_shared_memory();
+    let bad = refused[0];
+    assert_ne!(shm(bad.saturating_sub(1), 2).0, 200);
+    assert_eq!(own_shared_memory(), before);
 }
 
 /// This process's shared-memory files, by name.

@@ -11,14 +11,13 @@ import { useEffect, useImperativeHandle, useMemo, useRef, useState, type Ref } f
 import type { OverlayFinding, OverlayLine, OverlaySpec } from "../review/draw";
 import { css, type Rgba } from "../review/logic";
 import type { ViewerAction } from "./bindings";
-import { registerMprStack, syncWindow, unregisterMprStack } from "./cornerstone";
-import { findingOnStack, indexAt, MPR_AXES, mprStack, mprView, ontoSourceSlice, planeAt, planeSpec, pointOn, sourceSliceOf, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
+import { commitMprStack, registerMprStack, syncWindow, unregisterMprStack } from "./cornerstone";
+import { findingOnStack, indexAt, MPR_AXES, MPR_VIEWS, mprStack, parallelView, mprView, ontoSourceSlice, planeAt, planeSpec, pointOn, sourceSliceOf, volumeOf, voxelToPatient, type MprStack, type SlabMode } from "./mpr";
 import { add, crosshairGrab, dot, patientToPlane, referenceLine, rotateAbout, scale, sub, turnAngle, type MprView as MprName, type Vec3 } from "./planes";
 import { schemeUrl } from "./imageId";
 import type { View } from "./view";
 import { Viewport, type DrawEvent, type Measurement, type ViewportHandle } from "./Viewport";
 
-export const MPR_VIEWS: readonly MprName[] = ["axial", "coronal", "sagittal"];
 
 /** Each plane's colour, on its reference lines in the other views and its viewport's label. */
 export const PLANE_COLOUR: Record<MprName, Rgba> = { axial: [255, 80, 80, 255], coronal: [80, 220, 80, 255], sagittal: [255, 220, 60, 255] };
@@ -88,7 +87,9 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   const volume = useMemo(() => volumeOf(view), [view]);
   const [dirs, setDirs] = useState<Record<MprName, [Vec3, Vec3]>>(MPR_AXES);
   const [slab, setSlab] = useState<{ mm: number; mode: SlabMode }>({ mm: 0, mode: "mip" });
-  const [active, setActive] = useState(1);
+  // The view showing the study's own images is active first: scrolling it is scrolling the
+  // stack, and Mark marks its images (sourceSliceOf).
+  const [active, setActive] = useState(() => (volume ? parallelView(volume) : 0));
   const [crosshairs, setCrosshairs] = useState(false);
   const [center, setCenter] = useState<Vec3>(() =>
     volume ? voxelToPatient(volume, (volume.columns - 1) / 2, (volume.rows - 1) / 2, (volume.slices - 1) / 2) : [0, 0, 0],
@@ -136,6 +137,7 @@ export function MprView({ generation, view, header, showText, overlay, onMeasure
   const current = useRef<Registration[]>([]);
   useEffect(() => {
     current.current = registered;
+    for (const r of registered) commitMprStack(r.prefix);
     return () => {
       const prefixes = registered.map((r) => r.prefix);
       window.setTimeout(() => {

@@ -1,8 +1,8 @@
 // Measurements the viewer benchmark (tests/e2e/bench-viewer.mjs) runs inside the webview.
 
-import { cache, cornerstoneStreamingImageVolumeLoader, Enums, setVolumesForViewports, utilities, volumeLoader, type Types } from "@cornerstonejs/core";
+import { cache, cornerstoneStreamingImageVolumeLoader, imageLoader, Enums, setVolumesForViewports, utilities, volumeLoader, type Types } from "@cornerstonejs/core";
 import { cornerstone, cpuRendering, CPU_RENDERING_KEY, fetchSlice } from "./cornerstone";
-import { loadStack, sharedMemory as bulkMap, type BulkStack } from "./bulk";
+import { loadStack, sharedMemory as bulkMap, type BulkStack, type BulkStats } from "./bulk";
 import { imageId } from "./imageId";
 import type { ViewportHandle } from "./Viewport";
 
@@ -33,7 +33,7 @@ export async function fetchAll(generation: number, series: number, stack: number
  * src-tauri/webext): the image cache emptied, then the whole stack loaded into it in pieces.
  * `same` says whether cached slice `check` equals the slice the scheme serves.
  */
-export async function sharedMemory(stack: BulkStack, check: number): Promise<Throughput & { same: boolean; pieces: number }> {
+export async function sharedMemory(stack: BulkStack, check: number): Promise<Throughput & { same: boolean; pieces: number; parts: BulkStats["parts"] }> {
   const map = bulkMap();
   if (!map) throw new Error("the web-process extension is not loaded (DOKUEI_WEB_EXTENSIONS=none, or it could not be written)");
   cache.purgeCache();
@@ -43,7 +43,28 @@ export async function sharedMemory(stack: BulkStack, check: number): Promise<Thr
   const cached = image?.getPixelData();
   const one = new Uint8Array(await fetchSlice(id));
   const same = cached !== undefined && cached.byteLength === one.length && new Uint8Array(cached.buffer, cached.byteOffset, cached.byteLength).every((v, i) => one[i] === v);
-  return { slices: loaded.slices, bytes: loaded.bytes, seconds: loaded.seconds, pieces: loaded.pieces, same };
+  return { slices: loaded.slices, bytes: loaded.bytes, seconds: loaded.seconds, pieces: loaded.pieces, parts: loaded.parts, same };
+}
+
+/**
+ * The viewer's stack load without the extension, for comparison with `sharedMemory`: the image
+ * cache emptied, then every slice loaded into it through the image loader (one fetch each),
+ * `inFlight` at a time.
+ */
+export async function sliceBySlice(stack: BulkStack, inFlight: number): Promise<Throughput> {
+  cache.purgeCache();
+  const started = performance.now();
+  let next = 0;
+  let bytes = 0;
+  const worker = async () => {
+    while (next < stack.slices) {
+      const slice = next++;
+      const image = await imageLoader.loadAndCacheImage(imageId({ generation: stack.generation, series: stack.series, stack: stack.stack, slice }));
+      bytes += image.sizeInBytes;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return { slices: stack.slices, bytes, seconds: (performance.now() - started) / 1000 };
 }
 
 function rendered(): Promise<void> {

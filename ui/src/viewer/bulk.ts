@@ -52,11 +52,14 @@ export interface BulkStats {
   /** Seconds from the first request to the last piece in the cache. */
   seconds: number;
   pieces: number;
+  /** Summed over pieces: waiting for the shell to write them, copying them in
+   * (`dokueiShm`), and making the cached images. */
+  parts: { shell: number; map: number; cache: number };
 }
 
 /** What the shared-memory transport has moved in this session (for the status line, the e2e
  * tests and the benchmark). */
-export const bulk: BulkStats & { stacks: number; lastError: string | null } = { slices: 0, bytes: 0, seconds: 0, pieces: 0, stacks: 0, lastError: null };
+export const bulk: BulkStats & { stacks: number; lastError: string | null } = { slices: 0, bytes: 0, seconds: 0, pieces: 0, parts: { shell: 0, map: 0, cache: 0 }, stacks: 0, lastError: null };
 
 export interface BulkStack {
   generation: number;
@@ -78,13 +81,19 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
   const sliceBytes = s.rows * s.columns * sampleBytes(s.format);
   const queue = pieces(s.slices, sliceBytes, around);
   const started = performance.now();
-  const stats: BulkStats = { slices: 0, bytes: 0, seconds: 0, pieces: 0 };
+  const stats: BulkStats = { slices: 0, bytes: 0, seconds: 0, pieces: 0, parts: { shell: 0, map: 0, cache: 0 } };
   const worker = async () => {
     for (let piece = queue.shift(); piece && live(); piece = queue.shift()) {
       const [from, count] = piece;
+      const t0 = performance.now();
       const r = await fetch(schemeUrl(`shm/${String(s.generation)}/${String(s.series)}/${String(s.stack)}/${String(from)}/${String(count)}`));
       if (!r.ok) throw new Error(await r.text());
-      const buffer = map(await r.text());
+      const name = await r.text();
+      const t1 = performance.now();
+      const buffer = map(name);
+      const t2 = performance.now();
+      stats.parts.shell += (t1 - t0) / 1000;
+      stats.parts.map += (t2 - t1) / 1000;
       if (buffer.byteLength !== count * sliceBytes) {
         throw new Error(`slices ${String(from + 1)}–${String(from + count)} came as ${String(buffer.byteLength)} bytes, not ${String(count * sliceBytes)}`);
       }
@@ -92,6 +101,7 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
       for (let k = 0; k < count; k++) {
         if (cacheSlice({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k }, buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
       }
+      stats.parts.cache += (performance.now() - t2) / 1000;
       stats.bytes += buffer.byteLength;
       stats.pieces += 1;
     }
@@ -102,6 +112,7 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
   bulk.bytes += stats.bytes;
   bulk.seconds += stats.seconds;
   bulk.pieces += stats.pieces;
+  for (const k of ["shell", "map", "cache"] as const) bulk.parts[k] += stats.parts[k];
   bulk.stacks += 1;
   return stats;
 }

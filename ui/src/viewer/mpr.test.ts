@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { Geometry } from "../bindings";
 import { toRuns } from "../review/logic";
-import { findingOnStack, indexAt, locationOf, MPR_AXES, mprRefusal, mprStack, mprView, ontoSourceSlice, patientToVoxel, planeAt, planeSpec, sourceSliceOf, stepAlong, volumeOf, voxelToPatient, type Volume } from "./mpr";
+import { findingOnStack, indexAt, locationOf, MPR_AXES, MPR_VIEWS, mprRefusal, parallelView, mprStack, mprView, ontoSourceSlice, patientToVoxel, planeAt, planeSpec, sourceSliceOf, stepAlong, volumeOf, voxelToPatient, type Volume } from "./mpr";
 import { normal, patientToPlane, rotateAbout, type Vec3 } from "./planes";
 import { fakeView } from "./fakeView";
 import type { View } from "./view";
@@ -237,6 +237,16 @@ describe("key images from MPR", () => {
     expect(s.step).toBeCloseTo(-2, 9);
     expect(s.count).toBe(10);
     for (const k of [0, 5, 9]) expect(sourceSliceOf(tilted, s, k, 0)).toBe(k);
+  });
+
+  it("starts with the view whose images are the study's own active", () => {
+    expect(MPR_VIEWS[parallelView(v)]).toBe("axial");
+    expect(MPR_VIEWS[parallelView(volumeOf(stack(10, 64, 0.5, 2, 0, 0.8)) as Volume)]).toBe("axial");
+    // A sagittal MR (rows along +y, columns along -z, slices along x) and a coronal one.
+    const slices = (orientation: View["orientation"], step: Vec3) =>
+      volumeOf(fakeView({ rows: 32, columns: 32, slices: 3, orientation, positions: [0, 1, 2].map((k) => step.map((d) => d * k) as Vec3) })) as Volume;
+    expect(MPR_VIEWS[parallelView(slices([0, 1, 0, 0, 0, -1], [4, 0, 0]))]).toBe("sagittal");
+    expect(MPR_VIEWS[parallelView(slices([1, 0, 0, 0, 0, -1], [0, 4, 0]))]).toBe("coronal");
   });
 
   it("moves a point onto a source image along the slices' normal", () => {

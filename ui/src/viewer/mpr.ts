@@ -6,7 +6,7 @@
 
 import type { Geometry, MaskSlice } from "../bindings";
 import { bitmaps, toRuns } from "../review/logic";
-import { add, cross, dot, edgeLabels, norm, planeToPatient, scale, sub, unit, type MprView, type Plane, type Vec3 } from "./planes";
+import { add, cross, directions, dot, edgeLabels, norm, planeToPatient, scale, sub, unit, type MprView, type Plane, type Vec3 } from "./planes";
 import type { View } from "./view";
 
 /** The source stack as a volume: voxel (column i, row j, slice k) is at
@@ -35,11 +35,11 @@ export function volumeOf(view: View): Volume | null {
   const first = view.positions[0];
   const last = view.positions[view.slices - 1];
   if (!first || !last || view.slices < 2) return null;
-  const o = view.orientation;
+  const [row, column] = directions(view.orientation);
   const v: Volume = {
     origin: first,
-    row: [o[0], o[1], o[2]],
-    column: [o[3], o[4], o[5]],
+    row,
+    column,
     spacing: view.pixelSpacing,
     sliceStep: scale(sub(last, first), 1 / (view.slices - 1)),
     slices: view.slices,
@@ -87,6 +87,9 @@ export function stepAlong(v: Volume, d: Vec3): number {
   return 1 / Math.max(...per.map(Math.abs));
 }
 
+/** The three views, in the MPR layout's order. */
+export const MPR_VIEWS: readonly MprView[] = ["axial", "coronal", "sagittal"];
+
 /** The row and column directions of the standard views (planes.ts's convention). */
 export const MPR_AXES: Record<MprView, [Vec3, Vec3]> = {
   axial: [
@@ -102,6 +105,17 @@ export const MPR_AXES: Record<MprView, [Vec3, Vec3]> = {
     [0, 0, -1],
   ],
 };
+
+/** The standard view (index into `MPR_VIEWS`) nearest parallel to the source's slices: the one
+ * whose images are the study's own (axial for an axial CT, sagittal for a sagittal MR). */
+export function parallelView(v: Volume): number {
+  const n = unit(cross(v.row, v.column));
+  const along = MPR_VIEWS.map((name) => {
+    const [r, c] = MPR_AXES[name];
+    return Math.abs(dot(n, cross(r, c)));
+  });
+  return along.indexOf(Math.max(...along));
+}
 
 /** A view's planes: image k is the plane through `origin + normal·step·k`. */
 export interface MprStack {

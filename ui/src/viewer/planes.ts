@@ -97,6 +97,14 @@ export function referenceLine(
   };
 }
 
+/** Image Orientation (Patient)'s six numbers as the row and column directions. */
+export function directions(o: readonly [number, number, number, number, number, number]): [Vec3, Vec3] {
+  return [
+    [o[0], o[1], o[2]],
+    [o[3], o[4], o[5]],
+  ];
+}
+
 /** The slices of a stack (their positions) that a slab `thickness` mm thick, centred on
  * slice `center`, takes in: every slice whose plane lies within half the thickness of the
  * centre's along the stack's normal (a slab thinner than one slice takes the centre only).
@@ -107,12 +115,7 @@ export function slabSlices(
   center: number,
   thickness: number,
 ): [number, number] {
-  const n = unit(
-    cross(
-      [orientation[0], orientation[1], orientation[2]],
-      [orientation[3], orientation[4], orientation[5]],
-    ),
-  );
+  const n = unit(cross(...directions(orientation)));
   const at = positions.map((p) => dot(p, n));
   const half = thickness / 2 + 1e-6;
   const mid = at[center] ?? Number.NaN;

@@ -2,7 +2,7 @@
 // reference, else keeping the offset between them that was on screen when the link was made
 // (the reader lines them up by hand first, as in every PACS viewer).
 
-import { cross, dot, referenceLine, unit, type Plane, type Vec3 } from "./planes";
+import { cross, directions, dot, referenceLine, unit, type Plane, type Vec3 } from "./planes";
 import type { View } from "./view";
 
 export interface Link {
@@ -14,8 +14,7 @@ export interface Link {
 }
 
 export function stackNormal(v: View): Vec3 {
-  const o = v.orientation;
-  return unit(cross([o[0], o[1], o[2]], [o[3], o[4], o[5]]));
+  return unit(cross(...directions(v.orientation)));
 }
 
 /** Where slice `slice` lies along `n` (mm). */
@@ -95,8 +94,8 @@ export class Followers {
 export function slicePlane(v: View, k: number): Plane | null {
   const p = v.positions[k];
   if (!p || !v.spacingKnown) return null;
-  const o = v.orientation;
-  return { origin: p, row: [o[0], o[1], o[2]], column: [o[3], o[4], o[5]], spacing: v.pixelSpacing, rows: v.rows, columns: v.columns };
+  const [row, column] = directions(v.orientation);
+  return { origin: p, row, column, spacing: v.pixelSpacing, rows: v.rows, columns: v.columns };
 }
 
 /** Whether stack `b`'s planes can be drawn as reference lines on stack `a`: the same frame of
