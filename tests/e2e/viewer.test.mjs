@@ -33,6 +33,7 @@ describe("reading the sample CT", () => {
 
   it("opens the study and shows the first slice with the file's window", async () => {
     const b = app.browser;
+    assert.match(await b.$('[data-testid="app-transport"]').getText(), /^stacks through shared memory/);
     assert.equal(await openPaths(b, [ct]), null);
     const series = await b.$('[data-testid="series-0-0"]');
     await series.waitForDisplayed({ timeout: 10000 });
@@ -141,13 +142,18 @@ describe("reading the sample radiograph", () => {
 });
 
 describe("starting with a study on the command line (as scripts/run.sh does)", () => {
-  it("opens the study at start", async () => {
-    const app = await launch({}, [ct]);
+  it("opens the study at start, and without the web-process extension prefetches slice by slice", async () => {
+    const app = await launch({ DOKUEI_WEB_EXTENSIONS: "none" }, [ct]);
     try {
       const b = app.browser;
       await b.$('[data-testid="overlay-slice"]').waitForDisplayed({ timeout: 20000 });
       await b.waitUntil(async () => /Im 1\/200/.test(await overlay(b, "overlay-slice")), { timeout: 10000 });
       assert.match(await b.$('[data-testid="series-0-0"]').getText(), /chest-ct-nodules/);
+      assert.equal(await b.execute(() => window.__dokuei.bulk()), null);
+      await b.waitUntil(async () => (await b.execute(() => window.__dokuei.transfer.slices)) >= 200, {
+        timeout: 30000,
+        timeoutMsg: `slices prefetched: ${await b.execute(() => window.__dokuei.transfer.slices)}`,
+      });
     } finally {
       await app.close();
     }

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { AppError, AppInfo, OnnxRuntimeInfo } from "./bindings";
+import { sharedMemory } from "./viewer/bulk";
 import { describeLibrarySource, describeProvider, providerAvailability } from "./format";
 
 type RuntimeState =
@@ -45,6 +46,12 @@ export function SystemPanel({ backend }: { backend: Backend }) {
             {app.rendering === "software"
               ? "software (no GPU render node): images drawn on the CPU, WebKit's DMA-BUF renderer off"
               : "WebGL"}
+          </dd>
+          <dt>Pixel transport</dt>
+          <dd data-testid="app-transport">
+            {sharedMemory()
+              ? "stacks through shared memory (the web-process extension), the first slice through the dokuei: scheme"
+              : "slice by slice through the dokuei: scheme (the web-process extension is not loaded)"}
           </dd>
           <dt>Application log</dt>
           <dd data-testid="app-log-dir">{app.log_dir || "not written (the log folder could not be opened)"}</dd>

@@ -5,8 +5,8 @@ import { Enums, cache, eventTarget, imageLoader, type Types } from "@cornerstone
 import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Types as ToolsTypes } from "@cornerstonejs/tools";
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
 import { clampSlice, TOOL, type ViewerAction } from "./bindings";
-import { bulk, loadStack, sharedMemory } from "./bulk";
-import { addViewportToTools, cornerstone, imageToWorld, registerStack, removeViewportFromTools, renderNow, setMprWindow, worldToImage } from "./cornerstone";
+import { bulk, loadStack, loadWhole, sharedMemory } from "./bulk";
+import { addViewportToTools, cornerstone, imageToWorld, registerStack, removeViewportFromTools, renderNow, sampleBytes, setMprWindow, worldToImage } from "./cornerstone";
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
 import type { View } from "./view";
@@ -243,11 +243,11 @@ export function Viewport({
             // The whole stack by shared memory when the web-process extension is there (see
             // bulk.ts), else slice by slice; slices it could not bring come slice by slice.
             const map = sharedMemory();
-            if (!map) {
+            const { rows, columns, format, series, stack, slices } = view;
+            if (!map || !loadWhole(rows * columns * sampleBytes(format) * slices, cache.getMaxCacheSize())) {
               toolsUtilities.stackPrefetch.enable(el);
               return;
             }
-            const { rows, columns, format, series, stack, slices } = view;
             loadStack({ generation, series, stack, slices, rows, columns, format }, vp.getCurrentImageIdIndex(), () => live, map).catch((e: unknown) => {
               bulk.lastError = String(e);
               console.warn(`dokuei: shared-memory load failed (${String(e)}); prefetching slice by slice`);

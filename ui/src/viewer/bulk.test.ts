@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PIECE_BYTES, PIECE_MAX_SLICES, pieces } from "./bulk";
+import { loadWhole, PIECE_BYTES, PIECE_MAX_SLICES, pieces } from "./bulk";
 
 describe("shared-memory pieces", () => {
   const covered = (p: [number, number][]) => p.flatMap(([from, count]) => Array.from({ length: count }, (_, k) => from + k)).sort((a, b) => a - b);
@@ -45,5 +45,15 @@ describe("shared-memory pieces", () => {
       [0, 1],
     ]);
     expect(pieces(0, 1024, 0)).toEqual([]);
+  });
+});
+
+describe("whole-stack loads", () => {
+  it("load a stack at once only while it takes at most half the image cache", () => {
+    const gb = 1024 ** 3;
+    // 300 slices of 512² i16 in Cornerstone3D's default 3 GB cache.
+    expect(loadWhole(300 * 512 * 512 * 2, 3 * gb)).toBe(true);
+    expect(loadWhole(1.5 * gb, 3 * gb)).toBe(true);
+    expect(loadWhole(1.5 * gb + 1, 3 * gb)).toBe(false);
   });
 });

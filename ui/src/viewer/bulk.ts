@@ -45,6 +45,16 @@ export function pieces(slices: number, sliceBytes: number, around: number): [num
   return order;
 }
 
+/**
+ * Whether a whole stack of `bytes` is loaded at once into an image cache of `cacheBytes`: only
+ * when it takes at most half. A larger stack would push its own earlier slices out as it
+ * arrives, while each piece's buffer stays alive for any slice of it still cached; it is
+ * prefetched slice by slice around the reader instead.
+ */
+export function loadWhole(bytes: number, cacheBytes: number): boolean {
+  return bytes <= cacheBytes / 2;
+}
+
 export interface BulkStats {
   /** Slices put into the cache (slices cached already are skipped). */
   slices: number;
