@@ -61,39 +61,48 @@ fn main() {
     }
 }
 
-/// Builds the web-process extension (webext/dokuei_shm.c) into OUT_DIR; the app carries it
-/// (include_bytes!) and hands it to WebKitGTK at start (lib.rs). It needs the same
+/// Builds the web-process extension (webext/dokuei_shm.c) into OUT_DIR as a shared object; the
+/// app carries it (include_bytes!) and hands it to WebKitGTK at start (lib.rs). The target's C
+/// compiler (the cc crate: CC, CC_<target>, TARGET_CC) and the target's WebKitGTK flags
+/// (pkg-config, which refuses a cross build it is not set up for) are used, so that a cross
+/// build fails here rather than carry an extension WebKit cannot load. It needs the same
 /// WebKitGTK development files as Tauri itself (libwebkit2gtk-4.1-dev).
 fn web_extension() {
-    use std::process::Command;
     const SOURCE: &str = "webext/dokuei_shm.c";
     println!("cargo:rerun-if-changed={SOURCE}");
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let flags = Command::new("pkg-config")
-        .args(["--cflags", "--libs", "webkit2gtk-web-extension-4.1"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    let Some(flags) = flags else {
-        eprintln!(
-            "pkg-config finds no webkit2gtk-web-extension-4.1: install libwebkit2gtk-4.1-dev (scripts/setup.sh does)"
-        );
-        std::process::exit(1);
+    let webkit = match pkg_config::Config::new()
+        .cargo_metadata(false)
+        .env_metadata(true)
+        .probe("webkit2gtk-web-extension-4.1")
+    {
+        Ok(library) => library,
+        Err(e) => {
+            eprintln!(
+                "the web-process extension needs WebKitGTK's development files (libwebkit2gtk-4.1-dev; scripts/setup.sh installs them): {e}"
+            );
+            std::process::exit(1);
+        }
     };
-    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(&compiler)
-        .args([
-            "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-o",
-        ])
+    let compiler = cc::Build::new().pic(true).get_compiler();
+    let mut command = compiler.to_command();
+    command
+        .args(["-O2", "-Wall", "-Wextra", "-shared", "-o"])
         .arg(out.join("libdokuei_shm.so"))
-        .arg(SOURCE)
-        .args(flags.split_whitespace())
-        .status();
-    match status {
+        .arg(SOURCE);
+    for dir in &webkit.include_paths {
+        command.arg("-I").arg(dir);
+    }
+    for dir in &webkit.link_paths {
+        command.arg("-L").arg(dir);
+    }
+    for lib in &webkit.libs {
+        command.arg(format!("-l{lib}"));
+    }
+    match command.status() {
         Ok(s) if s.success() => {}
         other => {
-            eprintln!("{compiler} could not build {SOURCE}: {other:?}");
+            eprintln!("{command:?} could not build {SOURCE}: {other:?}");
             std::process::exit(1);
         }
     }

@@ -166,7 +166,6 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("could not write TypeScript bindings to {}: {e}", path.display()))
 }
 
-/// Starts the desktop app.
 /// The web-process extension (src-tauri/webext, built by build.rs): gives the page
 /// `dokueiShm(name)`, which takes a stack's slices from shared memory in one copy instead of
 /// through WebKit's network process (ui/src/viewer/bulk.ts; measured by scripts/bench-viewer.sh).
@@ -184,32 +183,14 @@ fn web_extensions(cache: &std::path::Path) -> Option<std::path::PathBuf> {
         None => {}
     }
     #[cfg(target_os = "linux")]
-    {
-        // FNV-1a: a name that changes with the build, so that two versions never share a file.
-        let hash = WEB_EXTENSION
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
-        let dir = cache.join("webext").join(format!("{hash:016x}"));
-        let file = dir.join("libdokuei_shm.so");
-        if std::fs::read(&file).is_ok_and(|b| b == WEB_EXTENSION) {
-            return Some(dir);
-        }
-        let written = std::fs::create_dir_all(&dir).and_then(|()| {
-            let part = dir.join(format!("libdokuei_shm.so.{}.part", std::process::id()));
-            std::fs::write(&part, WEB_EXTENSION)?;
-            std::fs::rename(&part, &file)
-        });
-        match written {
-            Ok(()) => Some(dir),
-            Err(e) => {
-                eprintln!(
-                    "dokuei: cannot write the web-process extension to {}: {e}; slices are fetched one by one",
-                    file.display()
-                );
-                None
-            }
+    match install_web_extension(&cache.join("webext")) {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            eprintln!(
+                "dokuei: cannot install the web-process extension in {}: {e}; slices are fetched one by one",
+                cache.join("webext").display()
+            );
+            None
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -219,6 +200,49 @@ fn web_extensions(cache: &std::path::Path) -> Option<std::path::PathBuf> {
     }
 }
 
+/// Writes the extension into `root/{its hash}` (0700 folders of this user, code only this user
+/// can change) unless it is there already, and removes other builds' folders.
+#[cfg(target_os = "linux")]
+fn install_web_extension(root: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    // FNV-1a: a name that changes with the build, so that two versions never share a file.
+    let hash = WEB_EXTENSION
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let dir = root.join(format!("{hash:016x}"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let me = std::fs::metadata("/proc/self")?.uid();
+    for d in [root, dir.as_path()] {
+        let m = std::fs::symlink_metadata(d)?;
+        if !m.is_dir() || m.uid() != me || m.permissions().mode() & 0o022 != 0 {
+            return Err(std::io::Error::other(format!(
+                "{} is not a folder only this user can write",
+                d.display()
+            )));
+        }
+    }
+    // Other builds' extensions.
+    for entry in std::fs::read_dir(root)?.flatten() {
+        if entry.path() != dir {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let file = dir.join("libdokuei_shm.so");
+    if std::fs::read(&file).is_ok_and(|b| b == WEB_EXTENSION) {
+        return Ok(dir);
+    }
+    let part = dir.join(format!("libdokuei_shm.so.{}.part", std::process::id()));
+    std::fs::write(&part, WEB_EXTENSION)?;
+    std::fs::rename(&part, &file)?;
+    Ok(dir)
+}
+
+/// Starts the desktop app.
 pub fn run() -> Result<(), tauri::Error> {
     let builder = specta_builder();
     // Load ONNX Runtime in the background as the window opens, so a missing library is on

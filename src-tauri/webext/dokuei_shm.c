@@ -12,7 +12,8 @@
  * which the app does not set). The file is unlinked as soon as it is opened, so each name
  * serves once.
  *
- * Names are checked: "dokuei-" then letters, digits and '-', nothing else (no path).
+ * Names are checked: "dokuei-" then letters, digits and '-', nothing else (no path). Only the
+ * app's own page gets the function (own_page).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@ static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
   JSCContext *context = jsc_context_get_current();
   if (!valid_name(name)) return throw_error(context, "not a Dokuei shared-memory name", name);
   char *path = g_strconcat("/dev/shm/", name, NULL);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     g_free(path);
     return throw_error(context, g_strerror(errno), name);
@@ -75,10 +76,21 @@ static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
   return buffer;
 }
 
+/* Only Dokuei's own page gets the function: the app's origin (tauri://localhost, or
+ * http://tauri.localhost) or the development server on loopback. */
+static gboolean own_page(const char *uri) {
+  static const char *const origins[] = {"tauri://localhost/", "http://tauri.localhost/", "http://localhost:", "http://127.0.0.1:"};
+  if (uri == NULL) return FALSE;
+  for (size_t i = 0; i < G_N_ELEMENTS(origins); i++) {
+    if (g_str_has_prefix(uri, origins[i]) || g_strcmp0(uri, "tauri://localhost") == 0) return TRUE;
+  }
+  return FALSE;
+}
+
 static void window_object_cleared(WebKitScriptWorld *world, WebKitWebPage *page, WebKitFrame *frame, gpointer user_data) {
   (void)page;
   (void)user_data;
-  if (!webkit_frame_is_main_frame(frame)) return;
+  if (!webkit_frame_is_main_frame(frame) || !own_page(webkit_frame_get_uri(frame))) return;
   JSCContext *context = webkit_frame_get_js_context_for_script_world(frame, world);
   JSCValue *function = jsc_value_new_function(context, "dokueiShm", G_CALLBACK(dokuei_shm), NULL, NULL, JSC_TYPE_VALUE, 1, G_TYPE_STRING);
   jsc_context_set_value(context, "dokueiShm", function);

@@ -605,13 +605,17 @@ pub fn loaded_slice_bytes(loaded: &LoadedStack, slice: u32) -> Result<Vec<u8>, A
 /// Where the shell leaves slices for the page's web-process extension (`src-tauri/webext`).
 pub const SHARED_MEMORY_DIR: &str = "/dev/shm";
 
-/// How many slices one shared-memory request may ask for (a 512² CT slice is 512 KiB, so
-/// 128 MiB at most in one file and one page buffer).
+/// How many slices one shared-memory request may ask for.
 pub const SHARED_MEMORY_MAX_SLICES: u32 = 256;
+
+/// How many bytes one shared-memory file may hold (a piece of larger slices is refused; one
+/// slice is always served). The viewer asks for 16 MiB pieces.
+pub const SHARED_MEMORY_MAX_BYTES: usize = 64 << 20;
 
 /// The shared-memory transport (`src-tauri/webext`): writes slices `slices` of a stack, each as
 /// the `slice/` resource serves it (`bytes(k)`), one after another into a new file
-/// `dokuei-{pid}-{n}` (0600) in `dir` (`SHARED_MEMORY_DIR` in the app) and returns its name.
+/// `dokuei-{pid}-{n}-{random}` (0600) in `dir` (`SHARED_MEMORY_DIR` in the app) and returns
+/// its name.
 /// The page maps it with `dokueiShm(name)`, which unlinks it; a file nobody took is removed by
 /// `sweep_shared_memory` when its process has ended.
 pub fn slices_to_shared_memory(
@@ -632,10 +636,20 @@ pub fn slices_to_shared_memory(
             ),
         ));
     }
+    // A random part, so that no other local user can take the name first (create_new would
+    // then fail, and the page would fall back to one fetch per slice).
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| {
+        AppError::new(
+            ErrorCode::WriteFailed,
+            format!("no random numbers for a shared-memory name: {e}"),
+        )
+    })?;
     let name = format!(
-        "dokuei-{}-{}",
+        "dokuei-{}-{}-{}",
         std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        u64::from_le_bytes(random)
     );
     let path = dir.join(&name);
     let failed = |e: std::io::Error| {
@@ -651,10 +665,23 @@ pub fn slices_to_shared_memory(
         .open(&path)
         .map_err(failed)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    // A full /dev/shm, or a slice that cannot be decoded, leaves no file behind.
-    let written = slices
-        .into_iter()
-        .try_for_each(|k| out.write_all(&bytes(k)?).map_err(failed));
+    // A full /dev/shm, a slice that cannot be decoded or a piece too large leaves no file
+    // behind.
+    let mut total = 0usize;
+    let written = slices.into_iter().try_for_each(|k| {
+        let slice = bytes(k)?;
+        total += slice.len();
+        if total > SHARED_MEMORY_MAX_BYTES && total > slice.len() {
+            return Err(AppError::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "asked for more than {} MiB at once; ask for fewer slices",
+                    SHARED_MEMORY_MAX_BYTES >> 20
+                ),
+            ));
+        }
+        out.write_all(&slice).map_err(failed)
+    });
     if let Err(e) = written.and_then(|()| out.flush().map_err(failed)) {
         drop(out);
         let _ = std::fs::remove_file(&path);
@@ -663,7 +690,7 @@ pub fn slices_to_shared_memory(
     Ok(name)
 }
 
-/// Removes the shared-memory files (`dokuei-{pid}-{n}` in `dir`, this user's) that no page
+/// Removes the shared-memory files (`dokuei-{pid}-…` in `dir`, this user's) that no page
 /// took: those of processes that have ended, and this process's own when `own` is set (at
 /// exit). Returns how many it removed.
 pub fn sweep_shared_memory(dir: &std::path::Path, own: bool) -> usize {
@@ -681,7 +708,7 @@ pub fn sweep_shared_memory(dir: &std::path::Path, own: bool) -> usize {
             .to_str()
             .and_then(|n| n.strip_prefix("dokuei-"))
             .and_then(|rest| rest.split_once('-'))
-            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
             continue;

@@ -9,6 +9,7 @@ use dokuei_review::workstation::{Settings, Workstation};
 
 #[test]
 fn a_study_opens_serves_its_pixels_and_is_remembered() {
+    let _one_at_a_time = SHARED_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let study = dir.path().join("study");
     SyntheticCt {
@@ -113,6 +114,7 @@ fn take(name: Vec<u8>) -> Vec<u8> {
 /// slice by slice, and the piece holding the bad slice is refused naming its file.
 #[test]
 fn shared_memory_pieces_of_a_stack_with_a_missing_slice() {
+    let _one_at_a_time = SHARED_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let study = dir.path().join("study");
     let files = SyntheticCt {
@@ -165,6 +167,10 @@ fn shared_memory_pieces_of_a_stack_with_a_missing_slice() {
     assert_ne!(shm(bad.saturating_sub(1), 2).0, 200);
     assert_eq!(own_shared_memory(), before);
 }
+
+/// The tests that look at this process's files in /dev/shm run one at a time (each would see
+/// the other's come and go).
+static SHARED_MEMORY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// This process's shared-memory files, by name.
 fn own_shared_memory() -> Vec<String> {
@@ -312,11 +318,11 @@ fn reformatted_planes_are_served_from_the_loaded_volume() {
 fn shared_memory_left_behind_is_swept() {
     use dokuei_review::viewer::sweep_shared_memory;
     let dir = tempfile::tempdir().unwrap();
-    let own = format!("dokuei-{}-7", std::process::id());
+    let own = format!("dokuei-{}-7-123456789", std::process::id());
     let names = [
         own.as_str(),
-        "dokuei-4000000000-1",
-        "dokuei-1-2",
+        "dokuei-4000000000-1-42",
+        "dokuei-1-2-42",
         "dokuei-x-3",
         "dokuei-4000000000-",
         "other-4000000000-1",
@@ -333,16 +339,37 @@ fn shared_memory_left_behind_is_swept() {
         n
     };
     assert_eq!(sweep_shared_memory(dir.path(), false), 1);
-    assert!(!left().contains(&"dokuei-4000000000-1".to_string()));
+    assert!(!left().contains(&"dokuei-4000000000-1-42".to_string()));
     assert!(left().contains(&own));
     assert_eq!(sweep_shared_memory(dir.path(), true), 1);
     assert_eq!(
         left(),
         vec![
-            "dokuei-1-2",
+            "dokuei-1-2-42",
             "dokuei-4000000000-",
             "dokuei-x-3",
             "other-4000000000-1"
         ]
+    );
+}
+
+/// A piece of more than 64 MiB is refused (the page asks for 16 MiB), and leaves no file.
+#[test]
+fn shared_memory_pieces_are_bounded_in_bytes() {
+    use dokuei_review::viewer::{SHARED_MEMORY_MAX_BYTES, slices_to_shared_memory};
+    let dir = tempfile::tempdir().unwrap();
+    let big = SHARED_MEMORY_MAX_BYTES / 2 + 1;
+    let refused = slices_to_shared_memory(dir.path(), 0..2, |_| Ok(vec![7u8; big])).unwrap_err();
+    assert!(
+        refused.message.contains("more than 64 MiB"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // Two slices within the bound are one file, in order.
+    let name = slices_to_shared_memory(dir.path(), 3..5, |k| Ok(vec![k as u8; 3])).unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join(name)).unwrap(),
+        [3, 3, 3, 4, 4, 4]
     );
 }

@@ -249,9 +249,11 @@ export function Viewport({
               return;
             }
             loadStack({ generation, series, stack, slices, rows, columns, format }, vp.getCurrentImageIdIndex(), () => live, map).catch((e: unknown) => {
+              // After the stack was left the shell says "no longer open": nothing failed.
+              if (!live) return;
               bulk.lastError = String(e);
               console.warn(`dokuei: shared-memory load failed (${String(e)}); prefetching slice by slice`);
-              if (live) toolsUtilities.stackPrefetch.enable(el);
+              toolsUtilities.stackPrefetch.enable(el);
             });
           },
           { once: true },

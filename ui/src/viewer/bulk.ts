@@ -4,8 +4,8 @@
 // The shell writes slices `from..from+count` of a stack into a file in /dev/shm
 // (`shm/{generation}/{series}/{stack}/{from}/{count}`, answered with the file's name); the
 // web-process extension (src-tauri/webext) gives the page `dokueiShm(name)`, which copies the
-// file into a new ArrayBuffer once and unlinks it. The slices go into Cornerstone3D's image
-// cache as views of that buffer, so scrolling finds them there. Without the extension (another
+// file into a new ArrayBuffer once and unlinks it. Each slice is copied out of it into
+// Cornerstone3D's image cache, so scrolling finds them there. Without the extension (another
 // platform, DOKUEI_WEB_EXTENSIONS=none) the viewer prefetches slice by slice as before.
 
 import { cacheSlice, sampleBytes } from "./cornerstone";
@@ -92,8 +92,19 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
   const queue = pieces(s.slices, sliceBytes, around);
   const started = performance.now();
   const stats: BulkStats = { slices: 0, bytes: 0, seconds: 0, pieces: 0, parts: { shell: 0, map: 0, cache: 0 } };
+  // A piece that fails stops both workers (the caller then prefetches slice by slice).
+  let failed = false;
+  const going = () => live() && !failed;
   const worker = async () => {
-    for (let piece = queue.shift(); piece && live(); piece = queue.shift()) {
+    try {
+      await pieceAfterPiece();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  };
+  const pieceAfterPiece = async () => {
+    for (let piece = queue.shift(); piece && going(); piece = queue.shift()) {
       const [from, count] = piece;
       const t0 = performance.now();
       const r = await fetch(schemeUrl(`shm/${String(s.generation)}/${String(s.series)}/${String(s.stack)}/${String(from)}/${String(count)}`));
@@ -107,7 +118,7 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
       if (buffer.byteLength !== count * sliceBytes) {
         throw new Error(`slices ${String(from + 1)}–${String(from + count)} came as ${String(buffer.byteLength)} bytes, not ${String(count * sliceBytes)}`);
       }
-      if (!live()) return;
+      if (!going()) return;
       for (let k = 0; k < count; k++) {
         if (cacheSlice({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k }, buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
       }
