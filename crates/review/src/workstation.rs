@@ -160,6 +160,9 @@ struct KeptMaps {
 struct StackStore {
     states: Mutex<HashMap<(u32, u32, u32), StackState>>,
     changed: std::sync::Condvar,
+    /// The open study's generation, changed under `states`' lock: a request of an earlier
+    /// study that passed its check just before another opened starts no load.
+    generation: std::sync::atomic::AtomicU32,
 }
 
 type Stacks = Arc<StackStore>;
@@ -286,6 +289,9 @@ impl Workstation {
                 // The earlier study's stacks are not needed any more (and whoever waits for
                 // one of them is told).
                 stacks.clear();
+                self.stacks
+                    .generation
+                    .store(generation, std::sync::atomic::Ordering::SeqCst);
                 self.stacks.changed.notify_all();
             }
             generation
@@ -350,6 +356,14 @@ impl Workstation {
             Some(StackState::Ready(loaded)) => return Some(loaded.clone()),
             Some(StackState::Loading | StackState::SliceBySlice) => return None,
             Some(StackState::FirstSlice) => {}
+            None if generation
+                != self
+                    .stacks
+                    .generation
+                    .load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                return None;
+            }
             None => {
                 stacks.insert(key, StackState::FirstSlice);
                 return None;
