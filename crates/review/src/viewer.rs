@@ -615,9 +615,8 @@ pub const SHARED_MEMORY_MAX_BYTES: usize = 64 << 20;
 /// The shared-memory transport (`src-tauri/webext`): writes slices `slices` of a stack, each as
 /// the `slice/` resource serves it (`bytes(k)`), one after another into a new file
 /// `dokuei-{pid}-{n}-{random}` (0600) in `dir` (`SHARED_MEMORY_DIR` in the app) and returns
-/// its name.
-/// The page maps it with `dokueiShm(name)`, which unlinks it; a file nobody took is removed by
-/// `sweep_shared_memory` when its process has ended.
+/// its name. The page maps it with `dokueiShm(name)`, which unlinks it; a file nobody took is
+/// removed by `sweep_shared_memory` (at exit, or at the next start once its process ended).
 pub fn slices_to_shared_memory(
     dir: &std::path::Path,
     slices: std::ops::Range<u32>,

@@ -48,8 +48,7 @@ export function pieces(slices: number, sliceBytes: number, around: number): [num
 /**
  * Whether a whole stack of `bytes` is loaded at once into an image cache of `cacheBytes`: only
  * when it takes at most half. A larger stack would push its own earlier slices out as it
- * arrives, while each piece's buffer stays alive for any slice of it still cached; it is
- * prefetched slice by slice around the reader instead.
+ * arrives; it is prefetched slice by slice around the reader instead.
  */
 export function loadWhole(bytes: number, cacheBytes: number): boolean {
   return bytes <= cacheBytes / 2;
@@ -97,34 +96,31 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
   const going = () => live() && !failed;
   const worker = async () => {
     try {
-      await pieceAfterPiece();
+      for (let piece = queue.shift(); piece && going(); piece = queue.shift()) {
+        const [from, count] = piece;
+        const t0 = performance.now();
+        const r = await fetch(schemeUrl(`shm/${String(s.generation)}/${String(s.series)}/${String(s.stack)}/${String(from)}/${String(count)}`));
+        if (!r.ok) throw new Error(await r.text());
+        const name = await r.text();
+        const t1 = performance.now();
+        const buffer = map(name);
+        const t2 = performance.now();
+        stats.parts.shell += (t1 - t0) / 1000;
+        stats.parts.map += (t2 - t1) / 1000;
+        if (buffer.byteLength !== count * sliceBytes) {
+          throw new Error(`slices ${String(from + 1)}–${String(from + count)} came as ${String(buffer.byteLength)} bytes, not ${String(count * sliceBytes)}`);
+        }
+        if (!going()) return;
+        for (let k = 0; k < count; k++) {
+          if (cacheSlice({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k }, buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
+        }
+        stats.parts.cache += (performance.now() - t2) / 1000;
+        stats.bytes += buffer.byteLength;
+        stats.pieces += 1;
+      }
     } catch (e) {
       failed = true;
       throw e;
-    }
-  };
-  const pieceAfterPiece = async () => {
-    for (let piece = queue.shift(); piece && going(); piece = queue.shift()) {
-      const [from, count] = piece;
-      const t0 = performance.now();
-      const r = await fetch(schemeUrl(`shm/${String(s.generation)}/${String(s.series)}/${String(s.stack)}/${String(from)}/${String(count)}`));
-      if (!r.ok) throw new Error(await r.text());
-      const name = await r.text();
-      const t1 = performance.now();
-      const buffer = map(name);
-      const t2 = performance.now();
-      stats.parts.shell += (t1 - t0) / 1000;
-      stats.parts.map += (t2 - t1) / 1000;
-      if (buffer.byteLength !== count * sliceBytes) {
-        throw new Error(`slices ${String(from + 1)}–${String(from + count)} came as ${String(buffer.byteLength)} bytes, not ${String(count * sliceBytes)}`);
-      }
-      if (!going()) return;
-      for (let k = 0; k < count; k++) {
-        if (cacheSlice({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k }, buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
-      }
-      stats.parts.cache += (performance.now() - t2) / 1000;
-      stats.bytes += buffer.byteLength;
-      stats.pieces += 1;
     }
   };
   await Promise.all([worker(), worker()]);
