@@ -1920,3 +1920,59 @@ impl Workstation {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// A request that passed its generation check just before another study opened (it holds
+    /// the earlier generation and study) starts no load and leaves nothing in the stack store,
+    /// and one that waits for that study's volume is told it is no longer open.
+    #[test]
+    fn a_request_of_an_earlier_study_starts_no_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let study = dir.path().join("study");
+        crate::dicom::synth::SyntheticCt {
+            slices: 4,
+            ..crate::dicom::synth::SyntheticCt::default()
+        }
+        .write(&study)
+        .unwrap();
+        let ws = Workstation::new(dir.path().join("data"), dir.path().join("cache"))
+            .with_ledger_file(dir.path().join("ledger.sqlite"));
+        let paths = vec![study.display().to_string()];
+        let first = ws.open_study(paths.clone()).unwrap();
+        let series = first.tree.studies[0].series[0].key;
+        let (generation, earlier) = ws.current().unwrap();
+        assert_eq!(generation, first.generation);
+        // The earlier study's first slice is asked for: its stack is recorded.
+        assert!(ws.loaded_stack(generation, &earlier, series, 0).is_none());
+        let keys = |ws: &Workstation| -> Vec<(u32, u32, u32)> {
+            ws.stacks.states.lock().unwrap().keys().copied().collect()
+        };
+        assert_eq!(keys(&ws), vec![(generation, series, 0)]);
+
+        let second = ws.open_study(paths).unwrap();
+        assert_eq!(second.generation, generation + 1);
+        assert!(
+            keys(&ws).is_empty(),
+            "opening a study forgets the earlier stacks"
+        );
+        // The late request of the earlier study: nothing recorded, nothing loading.
+        for _ in 0..2 {
+            assert!(ws.loaded_stack(generation, &earlier, series, 0).is_none());
+        }
+        assert!(keys(&ws).is_empty(), "{:?}", keys(&ws));
+        let started = std::time::Instant::now();
+        let refused = ws.volume(generation, &earlier, series, 0).unwrap_err();
+        assert!(refused.message.contains("no longer open"), "{refused:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The open study's own stack still loads as a volume.
+        let loaded = ws.volume(second.generation, &ws.current().unwrap().1, series, 0);
+        match &loaded.unwrap().pixels {
+            crate::viewer::LoadedPixels::Values(volume) => assert_eq!(volume.rescale.len(), 4),
+            crate::viewer::LoadedPixels::Rgb(_) => panic!("a CT stack is greyscale"),
+        }
+    }
+}

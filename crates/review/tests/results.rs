@@ -17,8 +17,8 @@ use dokuei_review::dicom::synth::{Sphere, SyntheticCt};
 use dokuei_review::infer::findings::{Finding, ModelRef, SliceGeometry, describe};
 use dokuei_review::ledger::{Action, Ledger, RejectReason, Role};
 use dokuei_review::reading::{
-    DecisionContext, DecisionInput, MaskSlice, StackIdentity, add_reader, decide, record_analysis,
-    review, sign_off, slice_geometry, study_identity,
+    DecisionContext, DecisionInput, MaskSlice, StackIdentity, StudyIdentity, add_reader, decide,
+    record_analysis, review, sign_off, slice_geometry, study_identity,
 };
 use dokuei_review::results::export_results;
 use dokuei_review::viewer::OpenStudy;
@@ -26,6 +26,28 @@ use serde_json::json;
 
 const ROWS: u16 = 61;
 const COLUMNS: u16 = 75;
+
+/// A synthetic CT written to `dir/ct` and opened as the viewer opens it, with the identity of
+/// its study (series 0).
+struct Written {
+    source_dir: PathBuf,
+    files: Vec<PathBuf>,
+    study: OpenStudy,
+    identity: StudyIdentity,
+}
+
+fn write_and_open(ct: &SyntheticCt, dir: &Path) -> Written {
+    let source_dir = dir.join("ct");
+    let files = ct.write(&source_dir).unwrap();
+    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let identity = study_identity(&study.index, &study.series(0).unwrap().uid).unwrap();
+    Written {
+        source_dir,
+        files,
+        study,
+        identity,
+    }
+}
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models")
@@ -121,12 +143,13 @@ fn a_signed_off_study_exports_seg_and_sr_that_every_validator_accepts() {
             .collect(),
         ..SyntheticCt::default()
     };
-    let source_dir = dir.path().join("ct");
-    ct.write(&source_dir).unwrap();
-    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
-    let series = study.series(0).unwrap();
-    let stack = study.stack(0, 0).unwrap();
-    let identity = study_identity(&study.index, &series.uid).unwrap();
+    let Written {
+        source_dir,
+        study,
+        identity,
+        ..
+    } = write_and_open(&ct, dir.path());
+    let (series, stack) = (study.series(0).unwrap(), study.stack(0, 0).unwrap());
     // Anchored as the application opens it: the sign-off makes a signed checkpoint.
     let ledger =
         dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
@@ -517,7 +540,6 @@ fn a_seg_made_by_dcmqi_and_an_sr_made_by_highdicom_open_as_findings_with_their_m
 #[test]
 fn results_are_written_only_on_the_images_analysed() {
     let dir = tempfile::tempdir().unwrap();
-    let source_dir = dir.path().join("ct");
     let ct = SyntheticCt {
         slices: 8,
         rows: ROWS,
@@ -529,10 +551,13 @@ fn results_are_written_only_on_the_images_analysed() {
         }],
         ..SyntheticCt::default()
     };
-    let files = ct.write(&source_dir).unwrap();
-    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
+    let Written {
+        source_dir,
+        files,
+        study,
+        identity,
+    } = write_and_open(&ct, dir.path());
     let (series, stack) = (study.series(0).unwrap(), study.stack(0, 0).unwrap());
-    let identity = study_identity(&study.index, &series.uid).unwrap();
     let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
     let finding = ball_finding(&ct, series, stack);
     record_analysis(
@@ -596,12 +621,10 @@ fn key_images_are_recorded_and_written_as_a_kos_that_pydicom_and_highdicom_resol
         }],
         ..SyntheticCt::default()
     };
-    let source_dir = dir.path().join("ct");
-    ct.write(&source_dir).unwrap();
-    let study = OpenStudy::open(std::slice::from_ref(&source_dir)).unwrap();
-    let series = study.series(0).unwrap();
-    let stack = study.stack(0, 0).unwrap();
-    let identity = study_identity(&study.index, &series.uid).unwrap();
+    let Written {
+        study, identity, ..
+    } = write_and_open(&ct, dir.path());
+    let (series, stack) = (study.series(0).unwrap(), study.stack(0, 0).unwrap());
     let ledger =
         dokuei_review::ledger::open_ledger(Some(&dir.path().join("ledger.sqlite"))).unwrap();
     let finding = ball_finding(&ct, series, stack);
