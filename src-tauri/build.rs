@@ -84,25 +84,64 @@ fn web_extension() {
             std::process::exit(1);
         }
     };
+    // A build that shows the development server (no custom-protocol) lets that server's page
+    // have the extension's function too; the port is devUrl's.
+    println!("cargo:rerun-if-changed=tauri.conf.json");
+    let dev_port = if std::env::var_os("CARGO_FEATURE_CUSTOM_PROTOCOL").is_some() {
+        None
+    } else {
+        Some(dev_server_port())
+    };
     let compiler = cc::Build::new().pic(true).get_compiler();
-    let mut command = compiler.to_command();
-    command
-        .args(["-O2", "-Wall", "-Wextra", "-shared", "-o"])
-        .arg(out.join("libdokuei_shm.so"))
-        .arg(SOURCE);
-    for dir in &webkit.include_paths {
-        command.arg("-I").arg(dir);
+    // The extension, and a test program that prints which pages own_page lets in (run by
+    // this crate's tests, `OWN_PAGE_TEST`).
+    for (output, extra) in [
+        ("libdokuei_shm.so", &["-shared"][..]),
+        ("own_page_test", &["-DDOKUEI_OWN_PAGE_TEST"][..]),
+    ] {
+        let mut command = compiler.to_command();
+        command
+            .args(["-O2", "-Wall", "-Wextra", "-Werror"])
+            .args(extra)
+            .arg("-o")
+            .arg(out.join(output))
+            .arg(SOURCE);
+        if let Some(port) = dev_port {
+            command.arg(format!("-DDOKUEI_DEV_SERVER_PORT={port}"));
+        }
+        for dir in &webkit.include_paths {
+            command.arg("-I").arg(dir);
+        }
+        for dir in &webkit.link_paths {
+            command.arg("-L").arg(dir);
+        }
+        for lib in &webkit.libs {
+            command.arg(format!("-l{lib}"));
+        }
+        match command.status() {
+            Ok(s) if s.success() => {}
+            other => {
+                eprintln!("{command:?} could not build {SOURCE}: {other:?}");
+                std::process::exit(1);
+            }
+        }
     }
-    for dir in &webkit.link_paths {
-        command.arg("-L").arg(dir);
-    }
-    for lib in &webkit.libs {
-        command.arg(format!("-l{lib}"));
-    }
-    match command.status() {
-        Ok(s) if s.success() => {}
-        other => {
-            eprintln!("{command:?} could not build {SOURCE}: {other:?}");
+}
+
+/// The port of tauri.conf.json's `devUrl` (`http://localhost:{port}`).
+fn dev_server_port() -> u16 {
+    let conf = std::fs::read_to_string("tauri.conf.json").unwrap_or_default();
+    let port = conf
+        .split_once("\"devUrl\"")
+        .and_then(|(_, rest)| rest.split_once("http://localhost:"))
+        .and_then(|(_, rest)| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        });
+    match port {
+        Some(port) => port,
+        None => {
+            eprintln!("tauri.conf.json has no devUrl of the form http://localhost:{{port}}");
             std::process::exit(1);
         }
     }

@@ -201,7 +201,8 @@ fn web_extensions(cache: &std::path::Path) -> Option<std::path::PathBuf> {
 }
 
 /// Writes the extension into `root/{its hash}` (0700 folders of this user, code only this user
-/// can change) unless it is there already, and removes other builds' folders.
+/// can change) unless it is there already, and removes other builds' folders unused for a
+/// week.
 #[cfg(target_os = "linux")]
 fn install_web_extension(root: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -226,9 +227,17 @@ fn install_web_extension(root: &std::path::Path) -> std::io::Result<std::path::P
             )));
         }
     }
-    // Other builds' extensions.
+    // Other builds' extensions, once no build has started with them for a week: a build
+    // running now (a development build beside an installed one) may start a web process yet.
+    // This build's folder is marked as used now.
+    const UNUSED: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+    std::fs::File::open(&dir)?.set_modified(std::time::SystemTime::now())?;
     for entry in std::fs::read_dir(root)?.flatten() {
-        if entry.path() != dir {
+        let unused = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= UNUSED));
+        if entry.path() != dir && unused {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -288,13 +297,18 @@ pub fn run() -> Result<(), tauri::Error> {
                     }
                     // Audit events the repository could not take yet.
                     ws.nudge_audit();
+                    // Shared-memory files a page asked for and never took.
+                    dokuei_review::viewer::sweep_shared_memory(
+                        std::path::Path::new(dokuei_review::viewer::SHARED_MEMORY_DIR),
+                        Some(std::time::Duration::from_secs(60)),
+                    );
                 }
             });
             // Shared-memory files that pages of ended sessions did not take.
             std::thread::spawn(|| {
                 dokuei_review::viewer::sweep_shared_memory(
                     std::path::Path::new(dokuei_review::viewer::SHARED_MEMORY_DIR),
-                    false,
+                    None,
                 );
             });
             // The main window, as tauri.conf.json describes it; made here so that the
@@ -332,7 +346,7 @@ pub fn run() -> Result<(), tauri::Error> {
                 ws.record_application(false);
                 dokuei_review::viewer::sweep_shared_memory(
                     std::path::Path::new(dokuei_review::viewer::SHARED_MEMORY_DIR),
-                    true,
+                    Some(std::time::Duration::ZERO),
                 );
                 if let Err(e) = ws.checkpoint_if_due(true) {
                     eprintln!("dokuei: error [{}]: {}", e.code.as_str(), e.message);
@@ -363,6 +377,47 @@ mod tests {
             want == have,
             "ui/src/bindings.ts is stale: run `DOKUEI_UPDATE_BINDINGS=1 cargo test -p dokuei-app` and commit it"
         );
+    }
+
+    /// The web-process extension gives `dokueiShm` to the app's own page only
+    /// (`own_page` in webext/dokuei_shm.c, run through the test program build.rs makes).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_the_apps_own_page_gets_shared_memory() {
+        let dev = !cfg!(feature = "custom-protocol");
+        let cases = [
+            ("tauri://localhost", true),
+            ("tauri://localhost/", true),
+            ("tauri://localhost/index.html?study=1#mpr", true),
+            ("http://tauri.localhost/", true),
+            ("http://localhost:1420/", dev),
+            ("http://127.0.0.1:1420/", dev),
+            ("http://localhost:1@elsewhere.example/", false),
+            ("tauri://user@localhost/", false),
+            ("tauri://localhost.elsewhere.example/", false),
+            ("tauri://localhost:8080/", false),
+            ("http://tauri.localhost.elsewhere.example/", false),
+            ("http://tauri.localhost:8042/", false),
+            ("http://localhost:8042/", false),
+            ("https://tauri.localhost/", false),
+            ("file:///tmp/page.html", false),
+            ("about:blank", false),
+            ("not a uri", false),
+        ];
+        let out = std::process::Command::new(concat!(env!("OUT_DIR"), "/own_page_test"))
+            .args(cases.map(|(uri, _)| uri))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let got: Vec<bool> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l == "1")
+            .collect();
+        for ((uri, want), got) in cases.iter().zip(&got) {
+            assert_eq!(want, got, "{uri}");
+        }
+        assert_eq!(got.len(), cases.len());
     }
 
     fn tempfile_dir() -> std::path::PathBuf {

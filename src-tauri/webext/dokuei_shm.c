@@ -46,8 +46,9 @@ static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
   char *path = g_strconcat("/dev/shm/", name, NULL);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
+    int error = errno;
     g_free(path);
-    return throw_error(context, g_strerror(errno), name);
+    return throw_error(context, g_strerror(error), name);
   }
   unlink(path);
   g_free(path);
@@ -58,8 +59,9 @@ static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
   }
   size_t size = (size_t)st.st_size;
   void *data = size > 0 ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+  int error = errno;
   close(fd);
-  if (size > 0 && data == MAP_FAILED) return throw_error(context, g_strerror(errno), name);
+  if (size > 0 && data == MAP_FAILED) return throw_error(context, g_strerror(error), name);
   JSCValue *array = jsc_value_new_typed_array(context, JSC_TYPED_ARRAY_UINT8, size);
   gsize length = 0;
   void *into = jsc_value_typed_array_get_data(array, &length);
@@ -77,14 +79,26 @@ static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
 }
 
 /* Only Dokuei's own page gets the function: the app's origin (tauri://localhost, or
- * http://tauri.localhost) or the development server on loopback. */
+ * http://tauri.localhost), and in a build that shows the development server (build.rs defines
+ * DOKUEI_DEV_SERVER_PORT from tauri.conf.json's devUrl) that server on loopback. The URI is
+ * parsed and its scheme, host and port compared whole: "http://localhost:1@elsewhere/" is
+ * elsewhere's page, and so is any other port. */
 static gboolean own_page(const char *uri) {
-  static const char *const origins[] = {"tauri://localhost/", "http://tauri.localhost/", "http://localhost:", "http://127.0.0.1:"};
   if (uri == NULL) return FALSE;
-  for (size_t i = 0; i < G_N_ELEMENTS(origins); i++) {
-    if (g_str_has_prefix(uri, origins[i]) || g_strcmp0(uri, "tauri://localhost") == 0) return TRUE;
-  }
-  return FALSE;
+  GUri *parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
+  if (parsed == NULL) return FALSE;
+  const char *scheme = g_uri_get_scheme(parsed);
+  const char *host = g_uri_get_host(parsed);
+  int port = g_uri_get_port(parsed);
+  gboolean own = g_uri_get_userinfo(parsed) == NULL && host != NULL &&
+                 ((g_ascii_strcasecmp(scheme, "tauri") == 0 && g_ascii_strcasecmp(host, "localhost") == 0 && port == -1) ||
+                  (g_ascii_strcasecmp(scheme, "http") == 0 && g_ascii_strcasecmp(host, "tauri.localhost") == 0 && port == -1));
+#ifdef DOKUEI_DEV_SERVER_PORT
+  own = own || (g_uri_get_userinfo(parsed) == NULL && host != NULL && g_ascii_strcasecmp(scheme, "http") == 0 &&
+                (g_ascii_strcasecmp(host, "localhost") == 0 || g_strcmp0(host, "127.0.0.1") == 0) && port == DOKUEI_DEV_SERVER_PORT);
+#endif
+  g_uri_unref(parsed);
+  return own;
 }
 
 static void window_object_cleared(WebKitScriptWorld *world, WebKitWebPage *page, WebKitFrame *frame, gpointer user_data) {
@@ -102,3 +116,12 @@ G_MODULE_EXPORT void webkit_web_extension_initialize(WebKitWebExtension *extensi
   (void)extension;
   g_signal_connect(webkit_script_world_get_default(), "window-object-cleared", G_CALLBACK(window_object_cleared), NULL);
 }
+
+#ifdef DOKUEI_OWN_PAGE_TEST
+/* A test program (built by build.rs, run by src-tauri's tests): prints 1 or 0 per URI given. */
+#include <stdio.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) printf("%d\n", own_page(argv[i]) ? 1 : 0);
+  return 0;
+}
+#endif

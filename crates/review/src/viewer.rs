@@ -616,7 +616,8 @@ pub const SHARED_MEMORY_MAX_BYTES: usize = 64 << 20;
 /// the `slice/` resource serves it (`bytes(k)`), one after another into a new file
 /// `dokuei-{pid}-{n}-{random}` (0600) in `dir` (`SHARED_MEMORY_DIR` in the app) and returns
 /// its name. The page maps it with `dokueiShm(name)`, which unlinks it; a file nobody took is
-/// removed by `sweep_shared_memory` (at exit, or at the next start once its process ended).
+/// removed by `sweep_shared_memory` (after a while, at exit, or at the next start once its
+/// process ended).
 pub fn slices_to_shared_memory(
     dir: &std::path::Path,
     slices: std::ops::Range<u32>,
@@ -663,9 +664,18 @@ pub fn slices_to_shared_memory(
         .mode(0o600)
         .open(&path)
         .map_err(failed)?;
+    // A full /dev/shm, a slice that cannot be decoded, a piece too large or a panic in a
+    // decoder leaves no file behind (the guard is dropped after the writer).
+    struct Unfinished<'a>(Option<&'a std::path::Path>);
+    impl Drop for Unfinished<'_> {
+        fn drop(&mut self) {
+            if let Some(path) = self.0 {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    let mut unfinished = Unfinished(Some(&path));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    // A full /dev/shm, a slice that cannot be decoded or a piece too large leaves no file
-    // behind.
     let mut total = 0usize;
     let written = slices.into_iter().try_for_each(|k| {
         let slice = bytes(k)?;
@@ -681,18 +691,18 @@ pub fn slices_to_shared_memory(
         }
         out.write_all(&slice).map_err(failed)
     });
-    if let Err(e) = written.and_then(|()| out.flush().map_err(failed)) {
-        drop(out);
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
-    }
+    written.and_then(|()| out.flush().map_err(failed))?;
+    unfinished.0 = None;
     Ok(name)
 }
 
 /// Removes the shared-memory files (`dokuei-{pid}-…` in `dir`, this user's) that no page
-/// took: those of processes that have ended, and this process's own when `own` is set (at
-/// exit). Returns how many it removed.
-pub fn sweep_shared_memory(dir: &std::path::Path, own: bool) -> usize {
+/// took: those of processes that have ended, and this process's own that were last written
+/// at least `own_after` ago (`None`: none of them; zero at exit). A page takes its file within
+/// moments of asking for it; one it never takes (a page reloaded mid-load, a web process with
+/// another /dev/shm) would otherwise hold memory until the app ends. Returns how many it
+/// removed.
+pub fn sweep_shared_memory(dir: &std::path::Path, own_after: Option<std::time::Duration>) -> usize {
     use std::os::unix::fs::MetadataExt;
     let Ok(me) = std::fs::metadata("/proc/self") else {
         return 0;
@@ -712,12 +722,20 @@ pub fn sweep_shared_memory(dir: &std::path::Path, own: bool) -> usize {
         else {
             continue;
         };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
         let ours = pid == std::process::id();
         let ended = !ours && !std::path::Path::new(&format!("/proc/{pid}")).exists();
-        let mine = entry
-            .metadata()
-            .is_ok_and(|m| m.is_file() && m.uid() == me.uid());
-        if mine && ((own && ours) || ended) && std::fs::remove_file(entry.path()).is_ok() {
+        let stale = ours
+            && own_after.is_some_and(|after| {
+                meta.modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age >= after)
+            });
+        let mine = meta.is_file() && meta.uid() == me.uid();
+        if mine && (stale || ended) && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }

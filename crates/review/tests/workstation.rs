@@ -313,7 +313,8 @@ fn reformatted_planes_are_served_from_the_loaded_volume() {
 }
 
 /// Shared-memory files nobody took are removed: those of ended processes at start, this
-/// process's own at exit; other processes' and other names are left alone.
+/// process's own once they are old enough (a minute while running, any age at exit); other
+/// processes' and other names are left alone.
 #[test]
 fn shared_memory_left_behind_is_swept() {
     use dokuei_review::viewer::sweep_shared_memory;
@@ -338,10 +339,21 @@ fn shared_memory_left_behind_is_swept() {
         n.sort();
         n
     };
-    assert_eq!(sweep_shared_memory(dir.path(), false), 1);
+    let minute = Some(std::time::Duration::from_secs(60));
+    assert_eq!(sweep_shared_memory(dir.path(), None), 1);
     assert!(!left().contains(&"dokuei-4000000000-1-42".to_string()));
     assert!(left().contains(&own));
-    assert_eq!(sweep_shared_memory(dir.path(), true), 1);
+    // Written just now: kept while running.
+    assert_eq!(sweep_shared_memory(dir.path(), minute), 0);
+    assert!(left().contains(&own));
+    // Two minutes old: removed by the running sweep.
+    let file = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join(&own))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+        .unwrap();
+    assert_eq!(sweep_shared_memory(dir.path(), minute), 1);
     assert_eq!(
         left(),
         vec![
@@ -353,7 +365,8 @@ fn shared_memory_left_behind_is_swept() {
     );
 }
 
-/// A piece of more than 64 MiB is refused (the page asks for 16 MiB), and leaves no file.
+/// A piece of more than 64 MiB is refused (the page asks for 16 MiB), and leaves no file; nor
+/// does a piece whose decoding panics.
 #[test]
 fn shared_memory_pieces_are_bounded_in_bytes() {
     use dokuei_review::viewer::{SHARED_MEMORY_MAX_BYTES, slices_to_shared_memory};
@@ -365,6 +378,15 @@ fn shared_memory_pieces_are_bounded_in_bytes() {
         "{}",
         refused.message
     );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A decoder that panics on the second slice leaves no file either.
+    let panicked = std::panic::catch_unwind(|| {
+        slices_to_shared_memory(dir.path(), 0..3, |k| {
+            assert!(k < 1, "a decoder bug on slice {k}");
+            Ok(vec![1u8; 16])
+        })
+    });
+    assert!(panicked.is_err());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     // Two slices within the bound are one file, in order.
     let name = slices_to_shared_memory(dir.path(), 3..5, |k| Ok(vec![k as u8; 3])).unwrap();

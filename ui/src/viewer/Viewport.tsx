@@ -248,6 +248,8 @@ export function Viewport({
               toolsUtilities.stackPrefetch.enable(el);
               return;
             }
+            // The error shown is the latest load's.
+            bulk.lastError = null;
             loadStack({ generation, series, stack, slices, rows, columns, format }, vp.getCurrentImageIdIndex(), () => live, map).catch((e: unknown) => {
               // After the stack was left the shell says "no longer open": nothing failed.
               if (!live) return;

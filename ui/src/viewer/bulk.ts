@@ -8,7 +8,7 @@
 // Cornerstone3D's image cache, so scrolling finds them there. Without the extension (another
 // platform, DOKUEI_WEB_EXTENSIONS=none) the viewer prefetches slice by slice as before.
 
-import { cacheSlice, sampleBytes } from "./cornerstone";
+import { cachedSlice, cacheSlice, sampleBytes } from "./cornerstone";
 import { schemeUrl } from "./imageId";
 
 type MapShared = (name: string) => ArrayBuffer;
@@ -34,7 +34,8 @@ export function pieces(slices: number, sliceBytes: number, around: number): [num
   const per = Math.max(1, Math.min(PIECE_MAX_SLICES, Math.floor(PIECE_BYTES / Math.max(1, sliceBytes))));
   const all: [number, number][] = [];
   for (let from = 0; from < slices; from += per) all.push([from, Math.min(per, slices - from)]);
-  const at = Math.max(0, Math.min(all.length - 1, Math.floor(Math.max(0, around) / per)));
+  const start = Number.isFinite(around) ? Math.max(0, around) : 0;
+  const at = Math.max(0, Math.min(all.length - 1, Math.floor(start / per)));
   const order: [number, number][] = [];
   for (let d = 0; order.length < all.length; d++) {
     const after = all[at + d];
@@ -82,9 +83,10 @@ export interface BulkStack {
 
 /**
  * Loads every slice of a registered stack into the image cache by shared memory, two pieces
- * in flight, nearest `around` first. Stops between pieces when `live()` turns false (another
- * stack is shown). Throws the shell's error, naming the file at fault; slices already cached
- * stay.
+ * in flight, nearest `around` first; a piece whose slices are all cached already (the stack
+ * shown before, or in another pane) is not asked for. Stops between pieces when `live()` turns
+ * false (another stack is shown). Throws the shell's error, naming the file at fault; slices
+ * already cached stay.
  */
 export async function loadStack(s: BulkStack, around: number, live: () => boolean, map: MapShared): Promise<BulkStats> {
   const sliceBytes = s.rows * s.columns * sampleBytes(s.format);
@@ -98,6 +100,10 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
     try {
       for (let piece = queue.shift(); piece && going(); piece = queue.shift()) {
         const [from, count] = piece;
+        const ref = (k: number) => ({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k });
+        let missing = false;
+        for (let k = 0; k < count && !missing; k++) missing = !cachedSlice(ref(k));
+        if (!missing) continue;
         const t0 = performance.now();
         const r = await fetch(schemeUrl(`shm/${String(s.generation)}/${String(s.series)}/${String(s.stack)}/${String(from)}/${String(count)}`));
         if (!r.ok) throw new Error(await r.text());
@@ -112,7 +118,7 @@ export async function loadStack(s: BulkStack, around: number, live: () => boolea
         }
         if (!going()) return;
         for (let k = 0; k < count; k++) {
-          if (cacheSlice({ generation: s.generation, series: s.series, stack: s.stack, slice: from + k }, buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
+          if (cacheSlice(ref(k), buffer, k * sliceBytes, sliceBytes)) stats.slices += 1;
         }
         stats.parts.cache += (performance.now() - t2) / 1000;
         stats.bytes += buffer.byteLength;

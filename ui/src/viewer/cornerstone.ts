@@ -257,6 +257,11 @@ function toImage(id: string, view: View, buffer: ArrayBuffer): Types.IImage {
  * piece would keep the whole piece alive while the cache counts only the slice. False when the
  * slice is cached (or being loaded) already, or its stack is not registered.
  */
+/** Whether the slice is in (or on its way into) the image cache. */
+export function cachedSlice(ref: SliceRef): boolean {
+  return cache.getImageLoadObject(imageId(ref)) !== undefined;
+}
+
 export function cacheSlice(ref: SliceRef, buffer: ArrayBuffer, offset: number, bytes: number): boolean {
   const id = imageId(ref);
   const found = viewOf(id);

@@ -114,7 +114,8 @@ export function parallelView(v: Volume): number {
     const [r, c] = MPR_AXES[name];
     return Math.abs(dot(n, cross(r, c)));
   });
-  return along.indexOf(Math.max(...along));
+  // A degenerate orientation (NaN throughout) has no nearest view: the first.
+  return Math.max(0, along.indexOf(Math.max(...along)));
 }
 
 /** A view's planes: image k is the plane through `origin + normal·step·k`. */
