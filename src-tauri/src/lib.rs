@@ -229,9 +229,10 @@ fn install_web_extension(root: &std::path::Path) -> std::io::Result<std::path::P
     }
     // Other builds' extensions, once no build has started with them for a week: a build
     // running now (a development build beside an installed one) may start a web process yet.
-    // This build's folder is marked as used now.
+    // This build's folder is marked as used now (where that fails, it is only removed the
+    // sooner by another build).
     const UNUSED: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-    std::fs::File::open(&dir)?.set_modified(std::time::SystemTime::now())?;
+    let _ = std::fs::File::open(&dir).and_then(|d| d.set_modified(std::time::SystemTime::now()));
     for entry in std::fs::read_dir(root)?.flatten() {
         let unused = entry
             .metadata()
