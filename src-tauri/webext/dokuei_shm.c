@@ -84,19 +84,20 @@ static JSCValue *dokuei_shm(const char *name, gpointer user_data) {
  * parsed and its scheme, host and port compared whole: "http://localhost:1@elsewhere/" is
  * elsewhere's page, and so is any other port. */
 static gboolean own_page(const char *uri) {
-  if (uri == NULL) return FALSE;
-  GUri *parsed = g_uri_parse(uri, G_URI_FLAGS_NONE, NULL);
+  GUri *parsed = uri ? g_uri_parse(uri, G_URI_FLAGS_NONE, NULL) : NULL;
   if (parsed == NULL) return FALSE;
   const char *scheme = g_uri_get_scheme(parsed);
   const char *host = g_uri_get_host(parsed);
   int port = g_uri_get_port(parsed);
-  gboolean own = g_uri_get_userinfo(parsed) == NULL && host != NULL &&
-                 ((g_ascii_strcasecmp(scheme, "tauri") == 0 && g_ascii_strcasecmp(host, "localhost") == 0 && port == -1) ||
-                  (g_ascii_strcasecmp(scheme, "http") == 0 && g_ascii_strcasecmp(host, "tauri.localhost") == 0 && port == -1));
+  gboolean own = FALSE;
+  if (g_uri_get_userinfo(parsed) == NULL && host != NULL) {
+    gboolean http = g_ascii_strcasecmp(scheme, "http") == 0;
+    own = (g_ascii_strcasecmp(scheme, "tauri") == 0 && g_ascii_strcasecmp(host, "localhost") == 0 && port == -1) ||
+          (http && g_ascii_strcasecmp(host, "tauri.localhost") == 0 && port == -1);
 #ifdef DOKUEI_DEV_SERVER_PORT
-  own = own || (g_uri_get_userinfo(parsed) == NULL && host != NULL && g_ascii_strcasecmp(scheme, "http") == 0 &&
-                (g_ascii_strcasecmp(host, "localhost") == 0 || g_strcmp0(host, "127.0.0.1") == 0) && port == DOKUEI_DEV_SERVER_PORT);
+    own = own || (http && (g_ascii_strcasecmp(host, "localhost") == 0 || g_strcmp0(host, "127.0.0.1") == 0) && port == DOKUEI_DEV_SERVER_PORT);
 #endif
+  }
   g_uri_unref(parsed);
   return own;
 }

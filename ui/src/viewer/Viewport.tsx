@@ -6,7 +6,7 @@ import { Enums as ToolsEnums, annotation, utilities as toolsUtilities, type Type
 import { useEffect, useImperativeHandle, useRef, useState, type Ref } from "react";
 import { clampSlice, TOOL, type ViewerAction } from "./bindings";
 import { bulk, loadStack, loadWhole, sharedMemory } from "./bulk";
-import { addViewportToTools, cornerstone, imageToWorld, registerStack, removeViewportFromTools, renderNow, sampleBytes, setMprWindow, worldToImage } from "./cornerstone";
+import { addViewportToTools, cornerstone, imageToWorld, registerStack, removeViewportFromTools, renderNow, setMprWindow, sliceBytes, worldToImage } from "./cornerstone";
 import { imageId } from "./imageId";
 import { probeText, sliceText, windowText, zoomText } from "./overlay";
 import type { View } from "./view";
@@ -244,7 +244,7 @@ export function Viewport({
             // bulk.ts), else slice by slice; slices it could not bring come slice by slice.
             const map = sharedMemory();
             const { rows, columns, format, series, stack, slices } = view;
-            if (!map || !loadWhole(rows * columns * sampleBytes(format) * slices, cache.getMaxCacheSize())) {
+            if (!map || !loadWhole(sliceBytes(view) * slices, cache.getMaxCacheSize())) {
               toolsUtilities.stackPrefetch.enable(el);
               return;
             }

@@ -4,7 +4,7 @@ import { type BulkStack, loadStack, loadWhole, PIECE_BYTES, PIECE_MAX_SLICES, pi
 // The image cache, as far as bulk.ts sees it: slice → the first byte and length it was given.
 const fake = vi.hoisted(() => ({ cache: new Map<number, [number, number]>() }));
 vi.mock("./cornerstone", () => ({
-  sampleBytes: (format: string) => (format === "u8" ? 1 : 2),
+  sliceBytes: (v: { rows: number; columns: number; format: string }) => v.rows * v.columns * (v.format === "u8" ? 1 : 2),
   cachedSlice: (ref: { slice: number }) => fake.cache.has(ref.slice),
   cacheSlice: (ref: { slice: number }, buffer: ArrayBuffer, offset: number, bytes: number) => {
     if (fake.cache.has(ref.slice)) return false;

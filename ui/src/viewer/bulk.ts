@@ -8,7 +8,7 @@
 // Cornerstone3D's image cache, so scrolling finds them there. Without the extension (another
 // platform, DOKUEI_WEB_EXTENSIONS=none) the viewer prefetches slice by slice as before.
 
-import { cachedSlice, cacheSlice, sampleBytes } from "./cornerstone";
+import { cachedSlice, cacheSlice, sliceBytes as bytesOf } from "./cornerstone";
 import { schemeUrl } from "./imageId";
 
 type MapShared = (name: string) => ArrayBuffer;
@@ -89,7 +89,7 @@ export interface BulkStack {
  * already cached stay.
  */
 export async function loadStack(s: BulkStack, around: number, live: () => boolean, map: MapShared): Promise<BulkStats> {
-  const sliceBytes = s.rows * s.columns * sampleBytes(s.format);
+  const sliceBytes = bytesOf(s);
   const queue = pieces(s.slices, sliceBytes, around);
   const started = performance.now();
   const stats: BulkStats = { slices: 0, bytes: 0, seconds: 0, pieces: 0, parts: { shell: 0, map: 0, cache: 0 } };

@@ -122,7 +122,7 @@ function viewOf(id: string): [View, number] | undefined {
 type Samples = Uint8Array | Int16Array | Uint16Array | Float32Array;
 
 /** Bytes per sample of a stack's `format` (rgb8: per pixel). */
-export function sampleBytes(format: string): number {
+function sampleBytes(format: string): number {
   switch (format) {
     case "u8":
       return 1;
@@ -134,6 +134,11 @@ export function sampleBytes(format: string): number {
     default:
       return 4;
   }
+}
+
+/** The bytes of one slice of a stack (as the shell serves it). */
+export function sliceBytes(v: { rows: number; columns: number; format: string }): number {
+  return v.rows * v.columns * sampleBytes(v.format);
 }
 
 function typed(format: string, buffer: ArrayBuffer): Samples {
@@ -206,7 +211,7 @@ function range(a: Samples): [number, number] {
 }
 
 function toImage(id: string, view: View, buffer: ArrayBuffer): Types.IImage {
-  const expected = view.rows * view.columns * sampleBytes(view.format);
+  const expected = sliceBytes(view);
   if (buffer.byteLength !== expected) {
     throw new Error(`${id} came as ${String(buffer.byteLength)} bytes, not the ${String(expected)} of ${String(view.columns)} × ${String(view.rows)} ${view.format}`);
   }
@@ -251,17 +256,17 @@ function toImage(id: string, view: View, buffer: ArrayBuffer): Types.IImage {
   };
 }
 
+/** Whether the slice is in (or on its way into) the image cache. */
+export function cachedSlice(ref: SliceRef): boolean {
+  return cache.getImageLoadObject(imageId(ref)) !== undefined;
+}
+
 /**
  * Puts slice `slice` of a registered stack into Cornerstone3D's image cache from `bytes` bytes
  * of `buffer` at `offset`. The bytes are copied into the image's own buffer: a view of a large
  * piece would keep the whole piece alive while the cache counts only the slice. False when the
  * slice is cached (or being loaded) already, or its stack is not registered.
  */
-/** Whether the slice is in (or on its way into) the image cache. */
-export function cachedSlice(ref: SliceRef): boolean {
-  return cache.getImageLoadObject(imageId(ref)) !== undefined;
-}
-
 export function cacheSlice(ref: SliceRef, buffer: ArrayBuffer, offset: number, bytes: number): boolean {
   const id = imageId(ref);
   const found = viewOf(id);
